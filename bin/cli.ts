@@ -1,0 +1,92 @@
+// CLI root: each part of the product registers its own commands; their heavy modules load lazily
+// inside the actions, so `precheck --help` is fast and one part's dependencies never break another.
+import { Command, CommanderError } from 'commander';
+
+/** A failure the CLI reports as one line and a stable exit code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+// Exit codes (documented in docs/operations.md). The one place errors become exit codes.
+export const EXIT = {
+  OK: 0,
+  FAILURE: 1, // generic failure
+  USAGE: 2, // bad arguments or config
+  UNAVAILABLE: 3, // a service, port or device could not be reached
+  PARTIAL: 4, // some devices failed (sync)
+  REFUSED: 5, // security refusal: identity mismatch, bad signature, pairing rejected
+} as const;
+
+const REFUSAL_CODES = new Set([
+  'IDENTITY_MISMATCH',
+  'SIGNATURE_INVALID',
+  'PAIRING_REJECTED',
+  'NOT_PAIRED',
+  'HANDSHAKE_FAILED',
+  'FIRMWARE_INVALID',
+]);
+const UNAVAILABLE_CODES = new Set(['TIMEOUT', 'DISCONNECTED', 'BUSY', 'EADDRINUSE', 'ECONNREFUSED', 'ENOENT', 'BLUETOOTH_UNAVAILABLE', 'NETWORK_UNAVAILABLE']);
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (REFUSAL_CODES.has(code)) return EXIT.REFUSED;
+    if (UNAVAILABLE_CODES.has(code)) return EXIT.UNAVAILABLE;
+    if (code === 'INVALID_FIELD' || code === 'BAD_REQUEST' || code === 'CONFIG_INVALID') return EXIT.USAGE;
+  }
+  return EXIT.FAILURE;
+}
+
+export function errorLine(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !(err instanceof CliError) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('precheck')
+    .description('Card pre-verification: verifier devices, host bridge and network service')
+    .showHelpAfterError()
+    .exitOverride();
+  const parts: Array<[string, string]> = [
+    ['../server/cli.ts', 'registerServerCommands'],
+    ['../device/cli.ts', 'registerDeviceCommands'],
+    ['../host-bridge/cli.ts', 'registerBridgeCommands'],
+  ];
+  for (const [path, fn] of parts) {
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(path)) as Record<string, unknown>;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(3))) continue;
+      throw e;
+    }
+    const register = mod[fn];
+    if (typeof register === 'function') (register as (p: Command) => void)(program);
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let program: Command;
+  try {
+    program = await buildProgram();
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT.USAGE;
+      return;
+    }
+    process.stderr.write(`precheck: ${errorLine(err)}\n`);
+    process.exitCode = exitCodeFor(err);
+  }
+}
