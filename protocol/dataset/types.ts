@@ -1,0 +1,129 @@
+// Dataset content and manifest types. A dataset is what a verifier device holds for local
+// authentication (restricted and known-good card tokens, outcome history, BIN rules, prompt
+// texts, gateway routes); a manifest describes one signed version of it (or a firmware image).
+
+export type HistoryStatus = 'success' | 'failure';
+/** Failure classes: hard = the issuer will never approve (Visa category 1 / MC advice 03, 21),
+ * soft = may succeed later or with another amount, technical = not about the card, fraud. */
+export type FailureType = 'hard' | 'soft' | 'technical' | 'fraud';
+
+export interface HistoryEvent {
+  /** unix seconds */
+  at: number;
+  /** integer minor units */
+  amount: number;
+  /** ISO 4217 alphabetic code, e.g. "USD" */
+  currency: string;
+  status: HistoryStatus;
+  /** issuer/network response code as reported by the gateway, e.g. "05", "51", "N7", "R0" */
+  code?: string;
+  type?: FailureType;
+  /** Mastercard Merchant Advice Code ("01".."40"), when the gateway reports one */
+  advice?: string;
+  gateway?: string;
+  crossBorder?: boolean;
+}
+
+export interface RestrictedEntry {
+  token: Uint8Array;
+  reason: string;
+}
+export interface KnownGoodEntry {
+  token: Uint8Array;
+}
+export interface HistoryEntry {
+  token: Uint8Array;
+  /** credit-card-type brand id ("visa", "mastercard", ...) */
+  brand?: string;
+  /** oldest first after normalisation */
+  events: HistoryEvent[];
+}
+export type BinAction = 'decline' | 'review';
+export interface BinRule {
+  /** 1–8 digits */
+  prefix: string;
+  action: BinAction;
+  reason: string;
+}
+export interface Prompt {
+  code: string;
+  /** BCP 47 language tag, e.g. "en", "zh" */
+  lang: string;
+  message: string;
+}
+export interface Route {
+  brand: string;
+  currency: string;
+  gateway: string;
+  /** 0..1 */
+  successRate: number;
+}
+
+export interface DatasetContent {
+  restricted: RestrictedEntry[];
+  knownGood: KnownGoodEntry[];
+  history: HistoryEntry[];
+  binRules: BinRule[];
+  prompts: Prompt[];
+  routes: Route[];
+}
+
+/** Changes from one version to the next; every section is keyed (see delta.ts). */
+export interface SectionDelta<K, V> {
+  remove: K[];
+  upsert: V[];
+}
+export interface PromptKey {
+  code: string;
+  lang: string;
+}
+export interface RouteKey {
+  brand: string;
+  currency: string;
+  gateway: string;
+}
+export interface DatasetDelta {
+  restricted: SectionDelta<Uint8Array, RestrictedEntry>;
+  knownGood: SectionDelta<Uint8Array, KnownGoodEntry>;
+  /** history entries are replaced whole */
+  history: SectionDelta<Uint8Array, HistoryEntry>;
+  binRules: SectionDelta<string, BinRule>;
+  prompts: SectionDelta<PromptKey, Prompt>;
+  routes: SectionDelta<RouteKey, Route>;
+}
+
+export type ManifestKind = 'snapshot' | 'delta' | 'firmware';
+
+export interface DatasetManifest {
+  format: 1;
+  kind: ManifestKind;
+  /** u32, 1..2^32-1 */
+  version: number;
+  /** delta only: the version the delta applies to */
+  baseVersion?: number;
+  /** unix seconds */
+  createdAt: number;
+  expiresAt: number;
+  /** bytes of the payload (encoded snapshot/delta, or firmware image) */
+  size: number;
+  chunkSize: number;
+  /** SHA-256 of each chunk, in order */
+  chunks: Uint8Array[];
+  /** SHA-256 of the canonical encoding of the FULL content of this version (firmware: the image) */
+  contentHash: Uint8Array;
+  /** first 8 bytes (16 hex chars) of SHA-256 of the raw Ed25519 signing public key */
+  keyId: string;
+}
+
+/** What datasetState() needs: a manifest or the slot metadata a device keeps. */
+export interface DatasetMeta {
+  version: number;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export type DatasetState = 'fresh' | 'stale' | 'none';
+
+export function emptyContent(): DatasetContent {
+  return { restricted: [], knownGood: [], history: [], binRules: [], prompts: [], routes: [] };
+}
