@@ -1,0 +1,35 @@
+// Environment errors of the link layer: the OS lacks the radio, the HID library or the port.
+// They are not protocol errors (nothing was said on a wire), so they carry their own codes; the
+// CLI maps them to "service/device could not be reached" (exit 3).
+//
+// Shared by device/links and host-bridge/transports (this folder holds link I/O primitives that
+// depend only on node and protocol/).
+
+export type LinkUnavailableCode = 'BLUETOOTH_UNAVAILABLE' | 'HID_UNAVAILABLE' | 'SERIAL_UNAVAILABLE';
+
+export class LinkUnavailableError extends Error {
+  readonly code: LinkUnavailableCode;
+  /** The underlying OS/library error code when there is one (e.g. EAFNOSUPPORT). */
+  override readonly cause?: unknown;
+  constructor(code: LinkUnavailableCode, message: string, cause?: unknown) {
+    super(message);
+    this.name = 'LinkUnavailableError';
+    this.code = code;
+    this.cause = cause;
+  }
+}
+
+export function isLinkUnavailable(e: unknown, code?: LinkUnavailableCode): e is LinkUnavailableError {
+  return e instanceof LinkUnavailableError && (code === undefined || e.code === code);
+}
+
+/** "EAFNOSUPPORT, Address family not supported" → short reason for the message. */
+export function describeCause(e: unknown): string {
+  if (e && typeof e === 'object') {
+    const o = e as { code?: unknown; message?: unknown };
+    const code = typeof o.code === 'string' ? o.code : undefined;
+    const msg = typeof o.message === 'string' ? o.message : String(e);
+    return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  }
+  return String(e);
+}

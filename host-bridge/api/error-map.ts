@@ -1,0 +1,133 @@
+// The one place the bridge's error codes become HTTP statuses and `{"error":{"code","message"}}`
+// bodies. Messages of unknown errors are never echoed (a library message could quote the request
+// body, and with it a card number): they become a generic INTERNAL / MALFORMED.
+
+export const HTTP_STATUS_BY_CODE: Record<string, number> = {
+  // request shape
+  BAD_REQUEST: 400,
+  INVALID_FIELD: 400,
+  MALFORMED: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RATE_LIMITED: 429,
+  // card format (well-formed request, impossible card)
+  CARD_NUMBER_INVALID: 422,
+  CARD_EXPIRED: 422,
+  EXPIRY_INVALID: 422,
+  CVC_INVALID: 422,
+  // resources
+  DEVICE_NOT_FOUND: 404,
+  ORDER_NOT_FOUND: 404,
+  // pairing and devices (ProtocolError codes)
+  PAIRING_NOT_STARTED: 409,
+  PAIRING_IN_PROGRESS: 409,
+  PAIRING_REJECTED: 409,
+  PAIRING_FULL: 409,
+  NOT_PAIRED: 409,
+  IDENTITY_MISMATCH: 409,
+  HANDSHAKE_FAILED: 502,
+  BUSY: 503,
+  DISCONNECTED: 503,
+  TIMEOUT: 504,
+  // features and upstream
+  SYNC_NOT_CONFIGURED: 501,
+  UNSUPPORTED: 501,
+  NETWORK_UNAVAILABLE: 503,
+  NETWORK_REJECTED: 502,
+  INTERNAL: 500,
+};
+
+/** Codes whose error message is ours (built without card data) and safe to return. */
+const OWN_ERROR_NAMES = new Set(['FormatCheckError', 'PipelineError', 'OutcomeError', 'ApiError', 'ProtocolError', 'NetworkError']);
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+export function statusFor(code: string): number {
+  return HTTP_STATUS_BY_CODE[code] ?? 500;
+}
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** Name the field an ajv validation error is about, as a dotted path ("card.number"). */
+export function fieldOf(v: AjvError): string {
+  let path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const extra = (v.params.missingProperty ?? v.params.additionalProperty) as string | undefined;
+  if (extra) path = path ? `${path}.${extra}` : extra;
+  return path || '(body)';
+}
+
+function validationMessage(v: AjvError, field: string): string {
+  switch (v.keyword) {
+    case 'required':
+      return `${field} is required`;
+    case 'additionalProperties':
+      return `${field} is not an accepted field`;
+    default:
+      // ajv's messages describe the rule ("must be integer", "must match pattern ..."), never the value.
+      return `${field} ${v.message ?? 'is invalid'}`;
+  }
+}
+
+/** Map anything thrown in a request to a status and a body that carries no request data. */
+export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
+  const e = err as {
+    name?: string;
+    code?: unknown;
+    message?: string;
+    field?: string;
+    detail?: string;
+    statusCode?: number;
+    validation?: AjvError[];
+  };
+  if (Array.isArray(e?.validation) && e.validation.length > 0) {
+    const field = fieldOf(e.validation[0]);
+    return { status: 400, body: { error: { code: 'INVALID_FIELD', message: validationMessage(e.validation[0], field), field } } };
+  }
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (e && OWN_ERROR_NAMES.has(e.name ?? '') && code) {
+    const field = e.field;
+    return { status: statusFor(code), body: { error: { code, message: e.message ?? code, ...(field ? { field } : {}) } } };
+  }
+  // Fastify's own errors: fixed messages, never the parser's (a JSON SyntaxError quotes the body).
+  switch (code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send the request body as application/json' } } };
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, body: { error: { code: 'TOO_LARGE', message: 'request body too large' } } };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, body: { error: { code: 'MALFORMED', message: 'request body is empty but content-type is application/json', field: '(body)' } } };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { status: 400, body: { error: { code: 'MALFORMED', message: 'request body is not valid JSON', field: '(body)' } } };
+    case 'FST_ERR_NOT_FOUND':
+      return { status: 404, body: { error: { code: 'NOT_FOUND', message: 'no such route' } } };
+    case 'FST_ERR_RATE_LIMITED':
+      return { status: 429, body: { error: { code: 'RATE_LIMITED', message: 'too many requests' } } };
+  }
+  if (e?.name === 'SyntaxError' || (e?.statusCode === 400 && !code)) {
+    return { status: 400, body: { error: { code: 'MALFORMED', message: 'request body is not valid JSON', field: '(body)' } } };
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { error: { code: 'BAD_REQUEST', message: 'bad request' } } };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'internal error (see the bridge log)' } } };
+}

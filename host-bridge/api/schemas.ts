@@ -1,0 +1,204 @@
+// JSON Schemas of the bridge's HTTP API. Fastify validates requests with them and
+// @fastify/swagger turns them into /v1/openapi.json, so the document cannot drift from the code.
+
+const errorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' } },
+      required: ['code', 'message'],
+    },
+  },
+  required: ['error'],
+} as const;
+
+export const errorResponses = {
+  400: { description: 'Malformed request; `field` names the offending field', ...errorBody },
+  401: { description: 'Missing or wrong bearer token', ...errorBody },
+  404: { description: 'Unknown resource', ...errorBody },
+  500: { description: 'Internal error', ...errorBody },
+} as const;
+
+const prompt = {
+  type: ['object', 'null'],
+  properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },
+} as const;
+
+export const verifyBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['card', 'order'],
+  properties: {
+    card: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['number', 'expMonth', 'expYear'],
+      properties: {
+        number: { type: 'string', minLength: 12, maxLength: 23, description: 'Card number (PAN); spaces and dashes allowed. Never stored or logged.' },
+        expMonth: { type: 'integer', minimum: 1, maximum: 12 },
+        expYear: { type: 'integer', minimum: 0, maximum: 2999, description: 'Two or four digits' },
+        cvc: { type: 'string', minLength: 3, maxLength: 4, description: 'Checked for format, then dropped: never forwarded, stored or logged.' },
+      },
+    },
+    order: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['id', 'amount'],
+      properties: {
+        id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+        amount: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['value', 'currency'],
+          properties: {
+            value: { type: 'integer', minimum: 0, maximum: 1e15, description: 'Integer minor units' },
+            currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217' },
+          },
+        },
+        country: { type: 'string', pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 shipping/billing country' },
+      },
+    },
+    customer: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        accountId: { type: 'string', maxLength: 128 },
+        deviceId: { type: 'string', maxLength: 128 },
+        ip: { type: 'string', maxLength: 45 },
+      },
+    },
+    lang: { type: 'string', pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' },
+    verifierId: { type: 'string', maxLength: 128, description: 'Verifier device to ask (default: first healthy paired one)' },
+  },
+} as const;
+
+export const verifyResponse = {
+  type: 'object',
+  required: ['orderId', 'decision', 'reason', 'stage', 'prompt', 'gateway', 'card', 'device', 'timings'],
+  properties: {
+    orderId: { type: 'string' },
+    decision: { type: 'string', enum: ['approve', 'decline', 'review'] },
+    reason: { type: 'string' },
+    stage: { type: 'string', enum: ['local', 'network', 'fallback'] },
+    prompt,
+    gateway: { type: ['string', 'null'] },
+    card: {
+      type: 'object',
+      properties: { brand: { type: ['string', 'null'] }, bin: { type: 'string' }, last4: { type: 'string' } },
+    },
+    device: {
+      type: ['object', 'null'],
+      properties: { id: { type: 'string' }, datasetVersion: { type: 'integer' } },
+    },
+    timings: {
+      type: 'object',
+      properties: { formatMs: { type: 'number' }, localMs: { type: 'number' }, networkMs: { type: 'number' }, totalMs: { type: 'number' } },
+    },
+  },
+} as const;
+
+export const outcomeBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['orderId', 'gateway', 'status'],
+  properties: {
+    orderId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    gateway: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
+    status: { type: 'string', enum: ['success', 'failure'] },
+    code: { type: 'string', maxLength: 16, pattern: '^[A-Za-z0-9._-]+$', description: 'Gateway/issuer response code, e.g. "05", "51"' },
+    type: { type: 'string', maxLength: 32, description: 'Decline type from the gateway (hard, soft, fraud, ...)' },
+    attempt: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Attempt number; part of the idempotency key' },
+    at: { type: 'integer', minimum: 0, description: 'Unix seconds' },
+  },
+} as const;
+
+export const outcomeResponse = {
+  type: 'object',
+  properties: { idempotencyKey: { type: 'string' }, duplicate: { type: 'boolean' }, queued: { type: 'boolean' } },
+} as const;
+
+export const deviceSummary = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    link: { type: 'string', enum: ['usb', 'rs485', 'ble', 'hid-cable', 'ble-cable'] },
+    address: { type: 'string' },
+    paired: { type: 'boolean' },
+    healthy: { type: 'boolean' },
+    firmwareVersion: { type: 'integer' },
+    firmwareState: { type: 'string', enum: ['confirmed', 'trial'] },
+    datasetVersion: { type: 'integer' },
+    datasetState: { type: 'string', enum: ['fresh', 'stale', 'none'] },
+    datasetCreatedAt: { type: ['integer', 'null'] },
+    datasetExpiresAt: { type: ['integer', 'null'] },
+    lastError: { type: 'string' },
+  },
+} as const;
+
+export const pairBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    confirm: { type: 'boolean', description: 'Absent: start pairing and get the code. true/false: accept or refuse it.' },
+    code: { type: 'string', pattern: '^[0-9A-Za-z]{4,12}$', description: 'The code shown on the device (checked against the bridge\'s)' },
+  },
+} as const;
+
+export const pairResponse = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['confirm', 'paired', 'rejected'] },
+    code: { type: 'string' },
+    expiresInS: { type: 'integer' },
+    device: deviceSummary,
+  },
+} as const;
+
+export const syncBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    devices: { type: 'array', items: { type: 'string', maxLength: 128 }, maxItems: 256 },
+    force: { type: 'boolean' },
+  },
+} as const;
+
+export const healthResponse = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'degraded'] },
+    uptimeS: { type: 'integer' },
+    fallback: { type: 'string' },
+    devices: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          link: { type: 'string' },
+          paired: { type: 'boolean' },
+          healthy: { type: 'boolean' },
+          datasetVersion: { type: 'integer' },
+          datasetState: { type: 'string' },
+          datasetAgeS: { type: ['integer', 'null'] },
+          lastError: { type: 'string' },
+        },
+      },
+    },
+    network: {
+      type: 'object',
+      properties: { configured: { type: 'boolean' }, breaker: { type: ['string', 'null'] } },
+    },
+    outbox: {
+      type: 'object',
+      properties: {
+        outcomesPending: { type: 'integer' },
+        outcomesRejected: { type: 'integer' },
+        reconciliationsPending: { type: 'integer' },
+        reconciliationsRejected: { type: 'integer' },
+        reconciliationMismatches: { type: 'integer' },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,71 @@
+// The bridge's metrics: verifications by decision and stage, verification latency, device link
+// errors, network breaker state, outbox depth and each device's dataset age.
+import { Counter, Gauge, Histogram, MetricsRegistry } from './prometheus.ts';
+import type { DeviceRegistry } from '../devices/types.ts';
+import type { Outbox } from '../outbox/outbox-db.ts';
+import type { NetworkClient } from '../network/network-client.ts';
+
+const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+export interface BridgeMetricSources {
+  registry?: DeviceRegistry | null;
+  outbox: Outbox;
+  network: NetworkClient | null;
+  now?: () => number;
+}
+
+export class BridgeMetrics {
+  readonly registry = new MetricsRegistry();
+  readonly verifications = this.registry.register(new Counter('precheck_bridge_verifications_total', 'Verifications by final decision and stage.'));
+  readonly verifyErrors = this.registry.register(new Counter('precheck_bridge_verify_rejected_total', 'Verify requests refused before a decision, by error code.'));
+  readonly latency = this.registry.register(
+    new Histogram('precheck_bridge_verify_duration_seconds', 'Verification latency through the pipeline, by stage.', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+  );
+  readonly deviceErrors = this.registry.register(new Counter('precheck_bridge_device_link_errors_total', 'Device errors during local authentication, by device and code.'));
+  readonly outcomes = this.registry.register(new Counter('precheck_bridge_outcomes_received_total', 'Gateway outcomes reported by the shop (duplicate="true" when already queued).'));
+
+  constructor(src: BridgeMetricSources) {
+    const now = src.now ?? Date.now;
+    this.registry.register(
+      new Gauge('precheck_bridge_outbox_depth', 'Rows waiting in the outbox, by queue and status.', () => {
+        const d = src.outbox.depth();
+        return [
+          { labels: { queue: 'outcomes', status: 'pending' }, value: d.outcomesPending },
+          { labels: { queue: 'outcomes', status: 'rejected' }, value: d.outcomesRejected },
+          { labels: { queue: 'reconciliations', status: 'pending' }, value: d.reconciliationsPending },
+          { labels: { queue: 'reconciliations', status: 'rejected' }, value: d.reconciliationsRejected },
+        ];
+      }),
+    );
+    this.registry.register(
+      new Gauge('precheck_bridge_reconciliation_mismatches', 'Fallback decisions the network service later decided differently.', () => [
+        { value: src.outbox.depth().reconciliationMismatches },
+      ]),
+    );
+    this.registry.register(
+      new Gauge('precheck_bridge_network_breaker_state', 'Network service circuit breaker: 0 closed, 1 half-open, 2 open.', () =>
+        src.network ? [{ value: BREAKER_VALUE[src.network.breakerState()] }] : [],
+      ),
+    );
+    this.registry.register(
+      new Gauge('precheck_bridge_dataset_age_seconds', 'Age of each device dataset (now - created).', () =>
+        (src.registry?.list() ?? []).flatMap((h) => {
+          const s = h.summary();
+          return s.datasetCreatedAt === null ? [] : [{ labels: { device: s.id }, value: Math.max(0, Math.floor(now() / 1000) - s.datasetCreatedAt) }];
+        }),
+      ),
+    );
+    this.registry.register(
+      new Gauge('precheck_bridge_device_healthy', 'Device health: 1 healthy and paired, 0 otherwise.', () =>
+        (src.registry?.list() ?? []).map((h) => {
+          const s = h.summary();
+          return { labels: { device: s.id, link: s.link }, value: s.healthy && s.paired ? 1 : 0 };
+        }),
+      ),
+    );
+  }
+
+  render(): string {
+    return this.registry.render();
+  }
+}

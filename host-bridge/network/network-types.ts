@@ -1,0 +1,72 @@
+// The bridge ↔ network service contract for authentication and outcomes (JSON over HTTP).
+// Never carries a PAN or a security code: only the device-computed token, BIN, last four.
+import type { LocalDecision } from '../devices/types.ts';
+
+/** Body of `POST {serviceUrl}/v1/auth`. */
+export interface NetworkAuthRequest {
+  /** Device-computed card token (32 hex). Null when no device answered: the bridge holds no card key. */
+  token: string | null;
+  /** Why `token` is null: 'no_device' | 'device_error'. */
+  tokenAbsent?: string;
+  bin: string;
+  last4: string;
+  brand: string | null;
+  expMonth: number;
+  expYear: number;
+  order: { id: string; amount: number; currency: string; country: string | null };
+  customer: { accountId?: string; deviceId?: string; ip?: string } | null;
+  merchantCountry: string | null;
+  lang: string;
+  /** What local authentication concluded, when a device answered or failed. */
+  local: { deviceId: string; decision: LocalDecision | 'error'; reason: string; datasetVersion: number | null } | null;
+  /** Present only on reconciliation replays: the decision the fallback policy took offline. */
+  fallback?: { decision: 'approve' | 'decline' | 'review'; policy: string; at: number };
+}
+
+/** Response of `/v1/auth`. */
+export interface NetworkAuthResponse {
+  decision: 'approve' | 'decline' | 'review';
+  reason: string;
+  prompt: { code: string; message: string; lang: string } | null;
+  gateway: string | null;
+}
+
+/** Body of `POST {serviceUrl}/v1/outcomes` (also sent as the Idempotency-Key header). */
+export interface NetworkOutcome {
+  idempotencyKey: string;
+  orderId: string;
+  token: string | null;
+  bin: string;
+  last4: string;
+  brand: string | null;
+  amount: number;
+  currency: string;
+  gateway: string;
+  status: 'success' | 'failure';
+  /** Gateway / issuer response code for failures (e.g. "05", "51"). */
+  code: string | null;
+  /** Free-form decline type from the gateway (e.g. "hard", "soft", "fraud"), when known. */
+  type: string | null;
+  /** Unix seconds. */
+  at: number;
+}
+
+const DECISIONS = new Set(['approve', 'decline', 'review']);
+
+/** Validate the service's answer; anything unexpected is a protocol problem, not a decision. */
+export function parseAuthResponse(body: unknown): NetworkAuthResponse {
+  if (typeof body !== 'object' || body === null) throw new Error('auth response is not an object');
+  const b = body as Record<string, unknown>;
+  let decision = b.decision;
+  // A service that cannot decide either is asking for a human: review.
+  if (decision === 'escalate') decision = 'review';
+  if (typeof decision !== 'string' || !DECISIONS.has(decision)) throw new Error('auth response has no valid decision');
+  const reason = typeof b.reason === 'string' ? b.reason : 'network';
+  let prompt: NetworkAuthResponse['prompt'] = null;
+  if (b.prompt && typeof b.prompt === 'object') {
+    const p = b.prompt as Record<string, unknown>;
+    if (typeof p.code === 'string' && typeof p.message === 'string') prompt = { code: p.code, message: p.message, lang: typeof p.lang === 'string' ? p.lang : 'en' };
+  }
+  const gateway = typeof b.gateway === 'string' ? b.gateway : null;
+  return { decision: decision as NetworkAuthResponse['decision'], reason, prompt, gateway };
+}

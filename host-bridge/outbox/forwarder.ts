@@ -1,0 +1,171 @@
+// Sends queued outcomes (POST /v1/outcomes, Idempotency-Key header) and replays fallback decisions
+// for reconciliation (POST /v1/auth with the fallback attached) until the service acknowledges
+// them. Each row backs off exponentially with jitter; an unavailable service ends the pass early
+// (no point hammering it row by row) and the next pass waits for the backoff or the breaker.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Outbox } from './outbox-db.ts';
+import { NetworkError, type NetworkClient } from '../network/network-client.ts';
+import { parseAuthResponse } from '../network/network-types.ts';
+
+export interface ForwarderOptions {
+  outbox: Outbox;
+  network: NetworkClient | null;
+  logger: Logger;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface PassResult {
+  acked: number;
+  reconciled: number;
+  retried: number;
+  rejected: number;
+}
+
+/**
+ * Events: 'acked' (idempotencyKey), 'reconciled' (id, networkDecision), 'rejected' (kind, id, error),
+ * 'pass' (PassResult).
+ */
+export class OutboxForwarder extends EventEmitter {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<PassResult> | null = null;
+  private again = false;
+  private stopped = true;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(private readonly o: ForwarderOptions) {
+    super();
+    this.now = o.now ?? Date.now;
+    this.random = o.random ?? Math.random;
+  }
+
+  start(): void {
+    if (!this.o.network) return; // nothing to forward to: rows wait in the outbox
+    this.stopped = false;
+    this.o.outbox.rescheduleAll(this.now());
+    this.kick();
+  }
+
+  /** Run a pass soon (new rows were queued). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) await this.running.catch(() => undefined);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.runOnce();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private retryDelay(attempts: number): number {
+    const exp = Math.min(this.o.retryMaxMs, this.o.retryBaseMs * 2 ** Math.min(attempts, 30));
+    return Math.round(exp / 2 + (exp / 2) * this.random());
+  }
+
+  /** One pass over everything due. Safe to call directly (tests, `precheck status --flush`). */
+  runOnce(): Promise<PassResult> {
+    if (this.running) return this.running;
+    this.running = this.pass().finally(() => {
+      this.running = null;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        this.schedule(0);
+        return;
+      }
+      const next = this.o.outbox.nextDueMs();
+      if (next !== null) {
+        const breakerWait = this.o.network?.breaker.retryInMs() ?? 0;
+        this.schedule(Math.max(0, next - this.now(), breakerWait));
+      }
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<PassResult> {
+    const r: PassResult = { acked: 0, reconciled: 0, retried: 0, rejected: 0 };
+    const net = this.o.network;
+    if (!net) return r;
+    const outbox = this.o.outbox;
+    try {
+      for (const row of outbox.dueOutcomes(this.now())) {
+        if (this.stopped) break;
+        try {
+          await net.postJson('/v1/outcomes', row.payload, { idempotencyKey: row.key, retries: 0 });
+          outbox.ackOutcome(row.key, this.now());
+          r.acked++;
+          this.emit('acked', row.key);
+        } catch (e) {
+          if (this.handleFailure(e, r, 'outcome', row.key, row.attempts)) break;
+        }
+      }
+      for (const row of outbox.dueReconciliations(this.now())) {
+        if (this.stopped) break;
+        try {
+          const res = await net.postJson('/v1/auth', row.request, { retries: 0 });
+          const answer = parseAuthResponse(res.body);
+          outbox.reconciled(row.id, answer, this.now());
+          r.reconciled++;
+          this.emit('reconciled', row.id, answer.decision);
+          if (row.request.fallback && row.request.fallback.decision !== answer.decision) {
+            this.o.logger.warn({ orderId: row.orderId, fallback: row.request.fallback.decision, network: answer.decision }, 'reconciliation: network service disagrees with the fallback decision');
+          }
+        } catch (e) {
+          if (this.handleFailure(e, r, 'reconciliation', row.id, row.attempts)) break;
+        }
+      }
+    } catch (e) {
+      // A closed database during shutdown, or a bug: log, keep the rows, try again later.
+      this.o.logger.error({ err: (e as Error).message }, 'outbox pass failed');
+    }
+    this.emit('pass', r);
+    return r;
+  }
+
+  /** Returns true when the pass should stop (service unavailable). */
+  private handleFailure(e: unknown, r: PassResult, kind: 'outcome' | 'reconciliation', id: string | number, attempts: number): boolean {
+    const outbox = this.o.outbox;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (e instanceof NetworkError && e.code === 'NETWORK_REJECTED' && e.status !== 408) {
+      // The service understood and refused (bad payload, key reused with another body): retrying
+      // cannot help. Kept as 'rejected' for an operator, visible in /v1/health and metrics.
+      if (kind === 'outcome') outbox.rejectOutcome(id as string, msg);
+      else outbox.rejectReconciliation(id as number, msg);
+      r.rejected++;
+      this.o.logger.error({ kind, id, err: msg }, 'outbox row rejected by the network service');
+      this.emit('rejected', kind, id, msg);
+      return false;
+    }
+    const next = this.now() + this.retryDelay(attempts);
+    if (kind === 'outcome') outbox.retryOutcome(id as string, next, msg);
+    else outbox.retryReconciliation(id as number, next, msg);
+    r.retried++;
+    if (!(e instanceof NetworkError)) {
+      // A malformed answer to a reconciliation: retry later like an outage, but say so.
+      this.o.logger.warn({ kind, id, err: msg }, 'outbox forward failed');
+      return false;
+    }
+    this.o.logger.warn({ kind, id, err: msg }, 'network service unavailable; outbox will retry');
+    return true;
+  }
+}

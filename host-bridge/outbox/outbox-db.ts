@@ -1,0 +1,239 @@
+// The bridge's durable store (SQLite, WAL): its record of each order's verification, the queue of
+// gateway outcomes to forward, and the queue of offline (fallback) decisions to reconcile with the
+// network service. Rows stay until the service acknowledges them, across restarts and outages.
+// Never holds a PAN or a security code: tokens, BIN, last four only.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NetworkAuthRequest, NetworkAuthResponse, NetworkOutcome } from '../network/network-types.ts';
+
+export interface VerificationRecord {
+  orderId: string;
+  token: string | null;
+  bin: string;
+  last4: string;
+  brand: string | null;
+  amount: number;
+  currency: string;
+  decision: string;
+  stage: string;
+  reason: string;
+  deviceId: string | null;
+  datasetVersion: number | null;
+  gateway: string | null;
+  /** Unix seconds. */
+  at: number;
+}
+
+export interface VerificationRow extends VerificationRecord {
+  id: number;
+}
+
+export interface QueuedOutcome {
+  key: string;
+  payload: NetworkOutcome;
+  attempts: number;
+}
+
+export interface QueuedReconciliation {
+  id: number;
+  orderId: string;
+  request: NetworkAuthRequest;
+  attempts: number;
+}
+
+export interface OutboxDepth {
+  outcomesPending: number;
+  outcomesRejected: number;
+  reconciliationsPending: number;
+  reconciliationsRejected: number;
+  /** Reconciled fallback decisions the network service would have decided differently. */
+  reconciliationMismatches: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS verifications (
+  id INTEGER PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  token TEXT,
+  bin TEXT NOT NULL,
+  last4 TEXT NOT NULL,
+  brand TEXT,
+  amount INTEGER NOT NULL,
+  currency TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  device_id TEXT,
+  dataset_version INTEGER,
+  gateway TEXT,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verifications_order ON verifications (order_id, id);
+CREATE TABLE IF NOT EXISTS outcomes (
+  idempotency_key TEXT PRIMARY KEY,
+  order_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',  -- pending | acked | rejected
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  acked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outcomes_due ON outcomes (status, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS reconciliations (
+  id INTEGER PRIMARY KEY,
+  verification_id INTEGER NOT NULL REFERENCES verifications(id),
+  order_id TEXT NOT NULL,
+  request TEXT NOT NULL,
+  fallback_decision TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',  -- pending | done | rejected
+  network_decision TEXT,
+  network_reason TEXT,
+  mismatch INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms INTEGER NOT NULL,
+  last_error TEXT,
+  created_at INTEGER NOT NULL,
+  done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS reconciliations_due ON reconciliations (status, next_attempt_ms);
+`;
+
+export class Outbox {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly st: Record<string, Database.Statement>;
+
+  private constructor(path: string) {
+    this.path = path;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new Error(`outbox ${path} has schema ${version}, newer than this bridge (${SCHEMA_VERSION})`);
+    this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.st = {
+      insertVerification: p(`INSERT INTO verifications (order_id, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id, dataset_version, gateway, at)
+        VALUES (@orderId, @token, @bin, @last4, @brand, @amount, @currency, @decision, @stage, @reason, @deviceId, @datasetVersion, @gateway, @at)`),
+      latestVerification: p(`SELECT id, order_id AS orderId, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id AS deviceId,
+        dataset_version AS datasetVersion, gateway, at FROM verifications WHERE order_id = ? ORDER BY id DESC LIMIT 1`),
+      insertOutcome: p(`INSERT OR IGNORE INTO outcomes (idempotency_key, order_id, payload, next_attempt_ms, created_at) VALUES (?, ?, ?, ?, ?)`),
+      dueOutcomes: p(`SELECT idempotency_key AS key, payload, attempts FROM outcomes WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, rowid LIMIT ?`),
+      ackOutcome: p(`UPDATE outcomes SET status = 'acked', acked_at = ?, last_error = NULL WHERE idempotency_key = ?`),
+      retryOutcome: p(`UPDATE outcomes SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? WHERE idempotency_key = ?`),
+      rejectOutcome: p(`UPDATE outcomes SET status = 'rejected', attempts = attempts + 1, last_error = ? WHERE idempotency_key = ?`),
+      insertRecon: p(`INSERT INTO reconciliations (verification_id, order_id, request, fallback_decision, next_attempt_ms, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      dueRecons: p(`SELECT id, order_id AS orderId, request, attempts FROM reconciliations WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, id LIMIT ?`),
+      doneRecon: p(`UPDATE reconciliations SET status = 'done', network_decision = ?, network_reason = ?, mismatch = (fallback_decision <> ?), done_at = ?, last_error = NULL WHERE id = ?`),
+      retryRecon: p(`UPDATE reconciliations SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? WHERE id = ?`),
+      rejectRecon: p(`UPDATE reconciliations SET status = 'rejected', attempts = attempts + 1, last_error = ? WHERE id = ?`),
+      reschedule: p(`UPDATE outcomes SET next_attempt_ms = ? WHERE status = 'pending'`),
+      rescheduleRecon: p(`UPDATE reconciliations SET next_attempt_ms = ? WHERE status = 'pending'`),
+      nextDue: p(`SELECT MIN(t) AS t FROM (SELECT MIN(next_attempt_ms) AS t FROM outcomes WHERE status = 'pending' UNION ALL SELECT MIN(next_attempt_ms) FROM reconciliations WHERE status = 'pending')`),
+      depth: p(`SELECT
+        (SELECT COUNT(*) FROM outcomes WHERE status = 'pending') AS outcomesPending,
+        (SELECT COUNT(*) FROM outcomes WHERE status = 'rejected') AS outcomesRejected,
+        (SELECT COUNT(*) FROM reconciliations WHERE status = 'pending') AS reconciliationsPending,
+        (SELECT COUNT(*) FROM reconciliations WHERE status = 'rejected') AS reconciliationsRejected,
+        (SELECT COUNT(*) FROM reconciliations WHERE mismatch = 1) AS reconciliationMismatches`),
+    };
+  }
+
+  /** Open (creating if needed) `outbox.sqlite` in the data directory. */
+  static open(dataDir: string): Outbox {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    return new Outbox(join(dataDir, 'outbox.sqlite'));
+  }
+
+  recordVerification(v: VerificationRecord): number {
+    return Number(this.st.insertVerification.run(v).lastInsertRowid);
+  }
+
+  /** The bridge's latest verification for an order (what an outcome report refers to). */
+  latestVerification(orderId: string): VerificationRow | undefined {
+    return this.st.latestVerification.get(orderId) as VerificationRow | undefined;
+  }
+
+  /** Queue an outcome; false when the idempotency key is already queued or sent (a duplicate). */
+  enqueueOutcome(o: NetworkOutcome, nowMs: number): boolean {
+    return this.st.insertOutcome.run(o.idempotencyKey, o.orderId, JSON.stringify(o), nowMs, Math.floor(nowMs / 1000)).changes === 1;
+  }
+
+  /** Record a fallback decision and queue it for reconciliation, atomically with its verification. */
+  recordFallback(v: VerificationRecord, request: NetworkAuthRequest, nowMs: number): number {
+    const tx = this.db.transaction(() => {
+      const id = this.recordVerification(v);
+      this.st.insertRecon.run(id, v.orderId, JSON.stringify(request), v.decision, nowMs, Math.floor(nowMs / 1000));
+      return id;
+    });
+    return tx();
+  }
+
+  dueOutcomes(nowMs: number, limit = 50): QueuedOutcome[] {
+    return (this.st.dueOutcomes.all(nowMs, limit) as Array<{ key: string; payload: string; attempts: number }>).map((r) => ({
+      key: r.key,
+      payload: JSON.parse(r.payload) as NetworkOutcome,
+      attempts: r.attempts,
+    }));
+  }
+
+  ackOutcome(key: string, nowMs: number): void {
+    this.st.ackOutcome.run(Math.floor(nowMs / 1000), key);
+  }
+
+  retryOutcome(key: string, nextAttemptMs: number, error: string): void {
+    this.st.retryOutcome.run(nextAttemptMs, error, key);
+  }
+
+  rejectOutcome(key: string, error: string): void {
+    this.st.rejectOutcome.run(error, key);
+  }
+
+  dueReconciliations(nowMs: number, limit = 50): QueuedReconciliation[] {
+    return (this.st.dueRecons.all(nowMs, limit) as Array<{ id: number; orderId: string; request: string; attempts: number }>).map((r) => ({
+      id: r.id,
+      orderId: r.orderId,
+      request: JSON.parse(r.request) as NetworkAuthRequest,
+      attempts: r.attempts,
+    }));
+  }
+
+  reconciled(id: number, answer: NetworkAuthResponse, nowMs: number): void {
+    this.st.doneRecon.run(answer.decision, answer.reason, answer.decision, Math.floor(nowMs / 1000), id);
+  }
+
+  retryReconciliation(id: number, nextAttemptMs: number, error: string): void {
+    this.st.retryRecon.run(nextAttemptMs, error, id);
+  }
+
+  rejectReconciliation(id: number, error: string): void {
+    this.st.rejectRecon.run(error, id);
+  }
+
+  /** After a restart everything pending is due at once (the outage may be over). */
+  rescheduleAll(nowMs: number): void {
+    this.st.reschedule.run(nowMs);
+    this.st.rescheduleRecon.run(nowMs);
+  }
+
+  /** Earliest next attempt among pending rows, or null when nothing is pending. */
+  nextDueMs(): number | null {
+    const r = this.st.nextDue.get() as { t: number | null };
+    return r.t;
+  }
+
+  depth(): OutboxDepth {
+    return { ...(this.st.depth.get() as OutboxDepth) };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

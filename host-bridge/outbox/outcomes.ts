@@ -1,0 +1,61 @@
+// Outcome reports from the shop: resolved against the bridge's own record of the order's
+// verification (the shop never handles tokens), turned into an idempotent outbox row.
+import { createHash } from 'node:crypto';
+import type { Outbox } from './outbox-db.ts';
+import type { NetworkOutcome } from '../network/network-types.ts';
+
+export interface OutcomeReport {
+  orderId: string;
+  gateway: string;
+  status: 'success' | 'failure';
+  code?: string;
+  type?: string;
+  /** The shop's attempt number for this order at this gateway; distinguishes real retries. */
+  attempt?: number;
+  /** Unix seconds; defaults to now. */
+  at?: number;
+}
+
+export class OutcomeError extends Error {
+  constructor(
+    readonly code: 'ORDER_NOT_FOUND',
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+    this.name = 'OutcomeError';
+  }
+}
+
+/**
+ * `{orderId}:{gateway}:{attempt}` when the shop numbers its attempts, else
+ * `{orderId}:{gateway}:h{hash of status, code, type}` — so re-posting the same report is a no-op.
+ */
+export function idempotencyKeyFor(r: OutcomeReport): string {
+  if (r.attempt !== undefined) return `${r.orderId}:${r.gateway}:${r.attempt}`;
+  const h = createHash('sha256').update(JSON.stringify([r.status, r.code ?? null, r.type ?? null])).digest('hex').slice(0, 16);
+  return `${r.orderId}:${r.gateway}:h${h}`;
+}
+
+export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): { idempotencyKey: string; duplicate: boolean } {
+  const v = outbox.latestVerification(r.orderId);
+  if (!v) throw new OutcomeError('ORDER_NOT_FOUND', `no verification recorded for order "${r.orderId}" on this bridge`, 'orderId');
+  const key = idempotencyKeyFor(r);
+  const outcome: NetworkOutcome = {
+    idempotencyKey: key,
+    orderId: r.orderId,
+    token: v.token,
+    bin: v.bin,
+    last4: v.last4,
+    brand: v.brand,
+    amount: v.amount,
+    currency: v.currency,
+    gateway: r.gateway,
+    status: r.status,
+    code: r.code ?? null,
+    type: r.type ?? null,
+    at: r.at ?? Math.floor(nowMs / 1000),
+  };
+  const created = outbox.enqueueOutcome(outcome, nowMs);
+  return { idempotencyKey: key, duplicate: !created };
+}

@@ -1,0 +1,317 @@
+// The patent's method, as the bridge runs it for one checkout:
+//   format checks → local authentication on a verifier device → (escalate / no device / device
+//   error) network authentication → final result; network unreachable → the configured fallback
+//   policy decides, labelled, and the decision is queued for reconciliation.
+// The PAN exists only in this call's memory (and on the encrypted device link); everything
+// recorded, logged or sent to the network carries the device's token, the BIN and the last four.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { checkCard, type CheckedCard } from './format-checks.ts';
+import { fallbackToString, type FallbackPolicy } from '../config.ts';
+import type { DeviceHandle, DeviceRegistry, LocalVerifyResult } from '../devices/types.ts';
+import type { NetworkClient } from '../network/network-client.ts';
+import { NetworkError } from '../network/network-client.ts';
+import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse } from '../network/network-types.ts';
+import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
+import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
+
+export type FinalDecision = 'approve' | 'decline' | 'review';
+export type Stage = 'local' | 'network' | 'fallback';
+
+export interface VerifyInput {
+  card: { number: string; expMonth: number; expYear: number; cvc?: string };
+  order: { id: string; amount: { value: number; currency: string }; country?: string };
+  customer?: { accountId?: string; deviceId?: string; ip?: string };
+  lang?: string;
+  /** Ask this verifier device instead of the first healthy paired one. */
+  verifierId?: string;
+}
+
+export interface VerifyResult {
+  orderId: string;
+  decision: FinalDecision;
+  reason: string;
+  stage: Stage;
+  prompt: { code: string; message: string; lang: string } | null;
+  gateway: string | null;
+  card: { brand: string | null; bin: string; last4: string };
+  device: { id: string; datasetVersion: number } | null;
+  timings: { formatMs: number; localMs: number; networkMs: number; totalMs: number };
+}
+
+/** Errors the pipeline raises before deciding (the API maps `code` to an HTTP status). */
+export class PipelineError extends Error {
+  constructor(
+    readonly code: 'DEVICE_NOT_FOUND' | 'INTERNAL',
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'PipelineError';
+  }
+}
+
+export interface PipelineOptions {
+  registry?: DeviceRegistry | null;
+  network: NetworkClient | null;
+  outbox: Outbox;
+  fallback: FallbackPolicy;
+  merchantCountry: string | null;
+  lang: string;
+  deviceTimeoutMs: number;
+  logger: Logger;
+  metrics?: BridgeMetrics;
+  /** Called after a row was queued for the forwarder (reconciliation). */
+  onQueued?: () => void;
+  now?: () => number;
+}
+
+const LOCAL_DECISIONS = new Set(['approve', 'decline', 'review', 'escalate']);
+const TOKEN_RE = /^[0-9a-f]{32}$/;
+
+interface LocalOutcome {
+  device: DeviceHandle;
+  result: LocalVerifyResult | null;
+  error: { code: string; message: string } | null;
+  datasetVersion: number | null;
+}
+
+function ms(start: number): number {
+  return Math.round((performance.now() - start) * 100) / 100;
+}
+
+export class VerifyPipeline {
+  private readonly now: () => number;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  async verify(input: VerifyInput): Promise<VerifyResult> {
+    const t0 = performance.now();
+    let card: CheckedCard;
+    try {
+      card = checkCard(input.card, new Date(this.now()));
+    } catch (e) {
+      this.o.metrics?.verifyErrors.inc({ code: (e as { code?: string }).code ?? 'INTERNAL' });
+      throw e;
+    }
+    const formatMs = ms(t0);
+    const lang = input.lang ?? this.o.lang;
+    const orderId = input.order.id;
+    const base = { orderId, card: { brand: card.brand, bin: card.bin, last4: card.last4 } };
+
+    // Step 1: local authentication.
+    const tLocal = performance.now();
+    const local = await this.local(input, card, lang);
+    const localMs = local ? ms(tLocal) : 0;
+    const device = local && local.datasetVersion !== null ? { id: local.device.id, datasetVersion: local.datasetVersion } : null;
+    const brand = local?.result?.brand ?? card.brand;
+    base.card.brand = brand;
+
+    if (local?.result && local.result.decision !== 'escalate') {
+      const r = local.result;
+      const result: VerifyResult = {
+        ...base,
+        decision: r.decision as FinalDecision,
+        reason: r.reason,
+        stage: 'local',
+        prompt: r.prompt,
+        gateway: r.gateway,
+        device,
+        timings: { formatMs, localMs, networkMs: 0, totalMs: ms(t0) },
+      };
+      return this.finish(result, input, local.result.token);
+    }
+
+    // Step 2: network authentication.
+    const token = local?.result?.token ?? null;
+    const request: NetworkAuthRequest = {
+      token,
+      ...(token === null ? { tokenAbsent: local ? 'device_error' : 'no_device' } : {}),
+      bin: card.bin,
+      last4: card.last4,
+      brand,
+      expMonth: card.expMonth,
+      expYear: card.expYear,
+      order: { id: orderId, amount: input.order.amount.value, currency: input.order.amount.currency, country: input.order.country ?? null },
+      customer: input.customer ?? null,
+      merchantCountry: this.o.merchantCountry,
+      lang,
+      local: local
+        ? {
+            deviceId: local.device.id,
+            decision: local.result ? local.result.decision : 'error',
+            reason: local.result ? local.result.reason : (local.error?.code ?? 'error'),
+            datasetVersion: local.datasetVersion,
+          }
+        : null,
+    };
+    const tNet = performance.now();
+    let answer: NetworkAuthResponse | null = null;
+    let failure: string;
+    if (!this.o.network) {
+      failure = 'network_not_configured';
+    } else {
+      try {
+        const res = await this.o.network.postJson('/v1/auth', request, { idempotent: true });
+        answer = parseAuthResponse(res.body);
+        failure = '';
+      } catch (e) {
+        failure = e instanceof NetworkError && e.code === 'NETWORK_UNAVAILABLE' ? 'network_unavailable' : 'network_error';
+        this.o.logger.warn({ orderId, bin: card.bin, last4: card.last4, err: (e as Error).message }, 'network authentication failed; applying fallback policy');
+      }
+    }
+    const networkMs = this.o.network ? ms(tNet) : 0;
+
+    if (answer) {
+      const result: VerifyResult = {
+        ...base,
+        decision: answer.decision,
+        reason: answer.reason,
+        stage: 'network',
+        prompt: answer.prompt,
+        gateway: answer.gateway,
+        device,
+        timings: { formatMs, localMs, networkMs, totalMs: ms(t0) },
+      };
+      return this.finish(result, input, token);
+    }
+
+    // Step 3 (network unreachable): the fallback policy, never a silent approve.
+    const decision = this.fallbackDecision(input.order.amount.value, input.order.amount.currency);
+    const result: VerifyResult = {
+      ...base,
+      decision,
+      reason: failure,
+      stage: 'fallback',
+      prompt: null,
+      gateway: null,
+      device,
+      timings: { formatMs, localMs, networkMs, totalMs: ms(t0) },
+    };
+    const reconcile: NetworkAuthRequest | null = this.o.network
+      ? { ...request, fallback: { decision, policy: fallbackToString(this.o.fallback), at: Math.floor(this.now() / 1000) } }
+      : null;
+    return this.finish(result, input, token, reconcile);
+  }
+
+  /** What the configured policy decides when the network cannot. */
+  fallbackDecision(amount: number, currency: string): FinalDecision {
+    const p = this.o.fallback;
+    if (p.kind === 'approve-below') {
+      return amount < p.limit && (p.currency === null || p.currency === currency) ? 'approve' : 'review';
+    }
+    return p.kind;
+  }
+
+  private chooseDevice(input: VerifyInput): DeviceHandle | undefined {
+    const reg = this.o.registry;
+    if (input.verifierId !== undefined) {
+      const h = reg?.get(input.verifierId);
+      if (!h) throw new PipelineError('DEVICE_NOT_FOUND', `no verifier device with id "${input.verifierId}"`, 'verifierId');
+      return h;
+    }
+    return reg?.pick();
+  }
+
+  private async local(input: VerifyInput, card: CheckedCard, lang: string): Promise<LocalOutcome | null> {
+    const device = this.chooseDevice(input);
+    if (!device) return null;
+    let summaryVersion: number | null = null;
+    let datasetFresh = false;
+    try {
+      const s = device.summary();
+      summaryVersion = s.datasetVersion;
+      datasetFresh = s.datasetState === 'fresh';
+    } catch {
+      // summary is local state; a broken one is treated like an unhealthy device below
+    }
+    try {
+      const result = await withTimeout(
+        device.verify(
+          {
+            pan: card.pan,
+            expMonth: card.expMonth,
+            expYear: card.expYear,
+            amount: input.order.amount.value,
+            currency: input.order.amount.currency,
+            ...(input.order.country ? { country: input.order.country } : {}),
+            lang,
+            orderId: input.order.id,
+          },
+          { timeoutMs: this.o.deviceTimeoutMs },
+        ),
+        // The device side enforces timeoutMs itself; this is the bridge's backstop against a hang.
+        this.o.deviceTimeoutMs + 1000,
+      );
+      if (!result || !LOCAL_DECISIONS.has(result.decision) || !TOKEN_RE.test(result.token ?? '')) {
+        throw Object.assign(new Error('device returned a malformed verification result'), { code: 'MALFORMED' });
+      }
+      if (result.bin !== card.bin || result.last4 !== card.last4) {
+        throw Object.assign(new Error('device answered for a different card'), { code: 'MALFORMED' });
+      }
+      // Stale data can no longer approve locally (the device enforces this too; belt and braces).
+      if (result.decision === 'approve' && !datasetFresh) {
+        return { device, result: { ...result, decision: 'escalate', reason: 'dataset_not_fresh' }, error: null, datasetVersion: result.datasetVersion };
+      }
+      return { device, result, error: null, datasetVersion: result.datasetVersion };
+    } catch (e) {
+      const code = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'INTERNAL';
+      const message = e instanceof Error ? e.message : String(e);
+      this.o.metrics?.deviceErrors.inc({ device: device.id, code });
+      this.o.logger.warn({ device: device.id, code, err: message, orderId: input.order.id, bin: card.bin, last4: card.last4 }, 'local authentication failed; asking the network');
+      return { device, result: null, error: { code, message }, datasetVersion: summaryVersion };
+    }
+  }
+
+  private finish(result: VerifyResult, input: VerifyInput, token: string | null, reconcile: NetworkAuthRequest | null = null): VerifyResult {
+    const rec: VerificationRecord = {
+      orderId: result.orderId,
+      token,
+      bin: result.card.bin,
+      last4: result.card.last4,
+      brand: result.card.brand,
+      amount: input.order.amount.value,
+      currency: input.order.amount.currency,
+      decision: result.decision,
+      stage: result.stage,
+      reason: result.reason,
+      deviceId: result.device?.id ?? null,
+      datasetVersion: result.device?.datasetVersion ?? null,
+      gateway: result.gateway,
+      at: Math.floor(this.now() / 1000),
+    };
+    if (reconcile) {
+      this.o.outbox.recordFallback(rec, reconcile, this.now());
+      this.o.onQueued?.();
+    } else {
+      this.o.outbox.recordVerification(rec);
+    }
+    this.o.metrics?.verifications.inc({ decision: result.decision, stage: result.stage });
+    this.o.metrics?.latency.observe(result.timings.totalMs / 1000, { stage: result.stage });
+    this.o.logger.info(
+      {
+        orderId: result.orderId,
+        bin: result.card.bin,
+        last4: result.card.last4,
+        brand: result.card.brand,
+        decision: result.decision,
+        stage: result.stage,
+        reason: result.reason,
+        device: result.device?.id ?? null,
+        totalMs: result.timings.totalMs,
+      },
+      'verification',
+    );
+    return result;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`device did not answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })), timeoutMs);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}

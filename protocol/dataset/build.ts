@@ -1,0 +1,127 @@
+// Publishing (server side) and assembly (device side) of snapshots, deltas and firmware releases.
+import crypto from 'node:crypto';
+import { ProtocolError } from '../errors.ts';
+import { contentHash, decodeContent, decodeDelta, encodeContent, encodeDelta, sha256 } from './codec.ts';
+import { joinChunks, splitChunks } from './chunks.ts';
+import { applyDelta, diffContent } from './delta.ts';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNKS, type SigningKey, keyIdOf, publicKeyOfSigningKey, signManifest, validateManifest } from './manifest.ts';
+import type { DatasetContent, DatasetDelta, DatasetManifest, ManifestKind } from './types.ts';
+
+export interface BuildOptions {
+  version: number;
+  /** unix seconds */
+  createdAt: number;
+  expiresAt: number;
+  /** default 4096; raised automatically if the payload would need more than MAX_CHUNKS chunks */
+  chunkSize?: number;
+}
+export interface DeltaBuildOptions extends BuildOptions {
+  baseVersion: number;
+}
+export interface FirmwareBuildOptions {
+  version: number;
+  createdAt: number;
+  /** default createdAt + 10 years: firmware does not go stale, the field only bounds replay */
+  expiresAt?: number;
+  chunkSize?: number;
+}
+
+export interface BuiltRelease {
+  /** signed manifest (what SYNC_BEGIN / FW_BEGIN carries) */
+  manifestBytes: Uint8Array;
+  manifest: DatasetManifest;
+  chunks: Uint8Array[];
+}
+
+function pickChunkSize(size: number, requested?: number): number {
+  let cs = requested ?? DEFAULT_CHUNK_SIZE;
+  while (Math.ceil(size / cs) > MAX_CHUNKS) cs *= 2;
+  return cs;
+}
+
+function release(
+  kind: ManifestKind,
+  payload: Uint8Array,
+  hash: Uint8Array,
+  opts: { version: number; baseVersion?: number; createdAt: number; expiresAt: number; chunkSize?: number },
+  key: SigningKey,
+): BuiltRelease {
+  const chunkSize = pickChunkSize(payload.length, opts.chunkSize);
+  const chunks = splitChunks(payload, chunkSize).map((c) => new Uint8Array(c));
+  const m: DatasetManifest = {
+    format: 1,
+    kind,
+    version: opts.version,
+    createdAt: opts.createdAt,
+    expiresAt: opts.expiresAt,
+    size: payload.length,
+    chunkSize,
+    chunks: chunks.map(sha256),
+    contentHash: hash,
+    keyId: keyIdOf(publicKeyOfSigningKey(key)),
+  };
+  if (kind === 'delta') m.baseVersion = opts.baseVersion;
+  const manifest = validateManifest(m);
+  return { manifestBytes: signManifest(manifest, key), manifest, chunks };
+}
+
+export function buildSnapshot(content: DatasetContent, opts: BuildOptions, signingKey: SigningKey): BuiltRelease {
+  const payload = encodeContent(content);
+  return release('snapshot', payload, sha256(payload), opts, signingKey);
+}
+
+/** Delta from `from` (version opts.baseVersion) to `to`; contentHash is that of `to`. */
+export function buildDelta(from: DatasetContent, to: DatasetContent, opts: DeltaBuildOptions, signingKey: SigningKey): BuiltRelease {
+  const payload = encodeDelta(diffContent(from, to));
+  return release('delta', payload, contentHash(to), opts, signingKey);
+}
+
+export function buildFirmwareRelease(image: Uint8Array, opts: FirmwareBuildOptions, signingKey: SigningKey): BuiltRelease {
+  if (!(image instanceof Uint8Array) || image.length === 0) throw new ProtocolError('INVALID_FIELD', 'firmware image must be non-empty bytes', 'image');
+  const expiresAt = opts.expiresAt ?? opts.createdAt + 10 * 365 * 86400;
+  return release('firmware', image, sha256(image), { ...opts, expiresAt }, signingKey);
+}
+
+export type Assembled =
+  | { kind: 'snapshot'; content: DatasetContent }
+  /** content is the applied result when a base was given (its contentHash checked), else null */
+  | { kind: 'delta'; delta: DatasetDelta; content: DatasetContent | null }
+  | { kind: 'firmware'; image: Uint8Array };
+
+function sameHash(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+/**
+ * Check every chunk, the total size and the content hash, then decode. For a delta, pass the
+ * base content (the device's active dataset, whose version must be manifest.baseVersion) to get
+ * the applied result; its contentHash is checked against the manifest.
+ * Errors: CHUNK_HASH (chunk or content hash), SYNC_STATE (missing chunks), MALFORMED/INVALID_FIELD.
+ */
+export function assemble(manifest: DatasetManifest, chunks: Uint8Array[], base?: DatasetContent): Assembled {
+  const payload = joinChunks(manifest, chunks);
+  return assemblePayload(manifest, payload, base);
+}
+
+/** As assemble(), for a payload already joined (e.g. read back from a device's chunk store). */
+export function assemblePayload(manifest: DatasetManifest, payload: Uint8Array, base?: DatasetContent): Assembled {
+  if (payload.length !== manifest.size) throw new ProtocolError('CHUNK_HASH', 'payload size differs from the manifest');
+  switch (manifest.kind) {
+    case 'firmware':
+      if (!sameHash(sha256(payload), manifest.contentHash)) throw new ProtocolError('CHUNK_HASH', 'firmware image hash mismatch');
+      return { kind: 'firmware', image: payload };
+    case 'snapshot':
+      // The payload is the canonical encoding, so its digest is the content hash.
+      if (!sameHash(sha256(payload), manifest.contentHash)) throw new ProtocolError('CHUNK_HASH', 'snapshot content hash mismatch');
+      return { kind: 'snapshot', content: decodeContent(payload) };
+    case 'delta': {
+      const delta = decodeDelta(payload);
+      if (!base) return { kind: 'delta', delta, content: null };
+      const content = applyDelta(base, delta);
+      if (!sameHash(contentHash(content), manifest.contentHash)) {
+        throw new ProtocolError('CHUNK_HASH', 'content hash after applying the delta does not match the manifest');
+      }
+      return { kind: 'delta', delta, content };
+    }
+  }
+}

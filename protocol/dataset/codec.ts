@@ -1,0 +1,438 @@
+// Canonical CBOR encoding of dataset content and deltas.
+//
+// Content is a CBOR map with small integer keys (insertion order = ascending key order):
+//   0: format (1)
+//   1: restricted  [[reason, tokens], ...]   grouped by reason, groups sorted by reason (UTF-8
+//                  bytes); tokens = ONE byte string of concatenated 16-byte tokens, ascending.
+//                  10^6 cards cost 16 MB + a few bytes, not 10^6 CBOR maps.
+//   2: knownGood   tokens (one packed byte string, ascending)
+//   3: history     [[token, brand|null, [event...]], ...] ascending by token; events oldest
+//                  first: [at, amount, currency, status(0 success,1 failure), code|null,
+//                  type(0 hard,1 soft,2 technical,3 fraud)|null, advice|null, gateway|null,
+//                  crossBorder|null]
+//   4: binRules    [[prefix, action(0 decline,1 review), reason], ...] ascending by prefix
+//   5: prompts     [[code, lang, message], ...] ascending by (code, lang)
+//   6: routes      [[brand, currency, gateway, successRate], ...] ascending by (brand, currency, gateway)
+// Canonical = this order, no duplicates, shortest integer forms (cbor-x default), float64 for
+// non-integral numbers. contentHash = SHA-256 of these bytes. Decoding checks every type, length
+// and the canonical order, so a decoded dataset re-encodes to the same bytes.
+import crypto from 'node:crypto';
+import { ProtocolError } from '../errors.ts';
+import { decodeCbor, encodeCbor } from './cbor.ts';
+import { TOKEN_BYTES } from './token.ts';
+import type {
+  BinRule,
+  DatasetContent,
+  DatasetDelta,
+  HistoryEntry,
+  HistoryEvent,
+  Prompt,
+  PromptKey,
+  RestrictedEntry,
+  Route,
+  RouteKey,
+} from './types.ts';
+import {
+  FAILURE_TYPES,
+  LIMITS,
+  checkBinRule,
+  checkHistoryEntry,
+  checkPrompt,
+  checkRoute,
+  checkString,
+  checkToken,
+  fail,
+} from './validate.ts';
+
+export const CONTENT_FORMAT = 1;
+/** Largest encoded snapshot/delta a decoder accepts (10^7 restricted cards fit). */
+export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
+const CBOR_LIMITS = { maxBytes: MAX_PAYLOAD_BYTES, maxDepth: 8 };
+
+// ---------------------------------------------------------------- ordering helpers
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+const utf8 = (s: string) => Buffer.from(s, 'utf8');
+export function compareStrings(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(utf8(a), utf8(b));
+}
+function compareTuple(a: string[], b: string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    const c = compareStrings(a[i], b[i]);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+/** Token as a latin1 string: one char per byte, so JS string order = byte order and it can key a Map. */
+export function tokenKey(t: Uint8Array): string {
+  return Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('latin1');
+}
+
+/**
+ * Sort and pack tokens into one byte string. Sorting latin1 strings with the default comparator
+ * is several times faster than a Buffer.compare comparator at 10^6 entries.
+ */
+export function packTokens(tokens: Uint8Array[], field: string): Uint8Array {
+  const keys = tokens.map((t, i) => tokenKey(checkToken(t, `${field}[${i}]`)));
+  keys.sort();
+  const out = Buffer.alloc(keys.length * TOKEN_BYTES);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && keys[i] === keys[i - 1]) fail(field, 'duplicate token');
+    out.write(keys[i], i * TOKEN_BYTES, TOKEN_BYTES, 'latin1');
+  }
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** Split a packed, strictly ascending token string into 16-byte views (one shared copy). */
+export function unpackTokens(v: unknown, field: string): Uint8Array[] {
+  if (!(v instanceof Uint8Array) || v.length % TOKEN_BYTES !== 0) fail(field, `packed ${TOKEN_BYTES}-byte tokens expected`);
+  const copy = new Uint8Array(v);
+  const n = copy.length / TOKEN_BYTES;
+  const out = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = copy.subarray(i * TOKEN_BYTES, (i + 1) * TOKEN_BYTES);
+    if (i > 0 && Buffer.compare(out[i - 1], out[i]) >= 0) fail(field, 'tokens not strictly ascending');
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- events
+
+function eventToArray(e: HistoryEvent): unknown[] {
+  return [
+    e.at,
+    e.amount,
+    e.currency,
+    e.status === 'success' ? 0 : 1,
+    e.code ?? null,
+    e.type === undefined ? null : FAILURE_TYPES.indexOf(e.type),
+    e.advice ?? null,
+    e.gateway ?? null,
+    e.crossBorder ?? null,
+  ];
+}
+
+function eventFromArray(a: unknown, field: string): HistoryEvent {
+  if (!Array.isArray(a) || a.length !== 9) fail(field, 'event array of 9 expected');
+  const [at, amount, currency, status, code, type, advice, gateway, crossBorder] = a;
+  if (status !== 0 && status !== 1) fail(`${field}.status`, '0|1 expected');
+  if (type !== null && !(typeof type === 'number' && Number.isInteger(type) && type >= 0 && type < FAILURE_TYPES.length)) {
+    fail(`${field}.type`, 'failure type index expected');
+  }
+  const obj: Record<string, unknown> = { at, amount, currency, status: status === 0 ? 'success' : 'failure' };
+  if (code !== null) obj.code = code;
+  if (type !== null) obj.type = FAILURE_TYPES[type as number];
+  if (advice !== null) obj.advice = advice;
+  if (gateway !== null) obj.gateway = gateway;
+  if (crossBorder !== null) obj.crossBorder = crossBorder;
+  // checkHistoryEntry validates the fields; here only the array shape
+  return obj as unknown as HistoryEvent;
+}
+
+function compareEvents(a: HistoryEvent, b: HistoryEvent): number {
+  if (a.at !== b.at) return a.at - b.at;
+  return compareStrings(JSON.stringify(eventToArray(a)), JSON.stringify(eventToArray(b)));
+}
+
+// ---------------------------------------------------------------- section normalisers
+
+function copyToken(t: Uint8Array): Uint8Array {
+  return new Uint8Array(t);
+}
+
+function normRestricted(list: RestrictedEntry[], field: string): Map<string, Uint8Array[]> {
+  if (!Array.isArray(list) || list.length > LIMITS.entriesPerSection) fail(field, 'array expected');
+  const groups = new Map<string, Uint8Array[]>();
+  list.forEach((r, i) => {
+    if (typeof r !== 'object' || r === null) fail(`${field}[${i}]`, 'object expected');
+    const reason = checkString(r.reason, `${field}[${i}].reason`, LIMITS.reason);
+    const token = checkToken(r.token, `${field}[${i}].token`);
+    let g = groups.get(reason);
+    if (!g) groups.set(reason, (g = []));
+    g.push(token);
+  });
+  return groups;
+}
+
+function restrictedToCbor(list: RestrictedEntry[], field: string): unknown[] {
+  const groups = normRestricted(list, field);
+  const reasons = [...groups.keys()].sort(compareStrings);
+  const packed = reasons.map((reason) => [reason, packTokens(groups.get(reason)!, field)]);
+  if (reasons.length > 1) packTokens(list.map((r) => r.token), field); // duplicate across reasons
+  return packed;
+}
+
+function restrictedFromCbor(v: unknown, field: string): RestrictedEntry[] {
+  if (!Array.isArray(v)) fail(field, 'array expected');
+  const out: RestrictedEntry[] = [];
+  let prev: string | null = null;
+  for (let i = 0; i < v.length; i++) {
+    const g = v[i];
+    if (!Array.isArray(g) || g.length !== 2) fail(`${field}[${i}]`, '[reason, tokens] expected');
+    const reason = checkString(g[0], `${field}[${i}].reason`, LIMITS.reason);
+    if (prev !== null && compareStrings(prev, reason) >= 0) fail(field, 'reason groups not strictly ascending');
+    prev = reason;
+    for (const token of unpackTokens(g[1], `${field}[${i}].tokens`)) out.push({ token, reason });
+  }
+  if (v.length > 1) {
+    const seen = new Set<string>();
+    for (const r of out) {
+      const k = tokenKey(r.token);
+      if (seen.has(k)) fail(field, 'duplicate token');
+      seen.add(k);
+    }
+  }
+  return out;
+}
+
+function normHistory(list: HistoryEntry[], field: string): HistoryEntry[] {
+  if (!Array.isArray(list) || list.length > LIMITS.entriesPerSection) fail(field, 'array expected');
+  const out = list.map((h, i) => {
+    const e = checkHistoryEntry(h, `${field}[${i}]`);
+    const n: HistoryEntry = { token: copyToken(e.token), events: e.events.slice().sort(compareEvents) };
+    if (e.brand !== undefined) n.brand = e.brand;
+    return n;
+  });
+  out.sort((a, b) => compareBytes(a.token, b.token));
+  for (let i = 1; i < out.length; i++) if (compareBytes(out[i - 1].token, out[i].token) === 0) fail(field, 'duplicate token');
+  return out;
+}
+
+function historyToCbor(list: HistoryEntry[]): unknown[] {
+  return list.map((h) => [h.token, h.brand ?? null, h.events.map(eventToArray)]);
+}
+
+function historyFromCbor(v: unknown, field: string): HistoryEntry[] {
+  if (!Array.isArray(v)) fail(field, 'array expected');
+  const out = v.map((a, i) => {
+    const f = `${field}[${i}]`;
+    if (!Array.isArray(a) || a.length !== 3) fail(f, '[token, brand, events] expected');
+    if (!Array.isArray(a[2])) fail(`${f}.events`, 'array expected');
+    const raw: Record<string, unknown> = {
+      token: a[0] instanceof Uint8Array ? new Uint8Array(a[0]) : a[0],
+      events: a[2].map((e: unknown, j: number) => eventFromArray(e, `${f}.events[${j}]`)),
+    };
+    if (a[1] !== null) raw.brand = a[1];
+    const h = checkHistoryEntry(raw, f);
+    for (let j = 1; j < h.events.length; j++) {
+      if (compareEvents(h.events[j - 1], h.events[j]) > 0) fail(`${f}.events`, 'events not in canonical order');
+    }
+    return h;
+  });
+  for (let i = 1; i < out.length; i++) if (compareBytes(out[i - 1].token, out[i].token) >= 0) fail(field, 'history not strictly ascending by token');
+  return out;
+}
+
+interface Keyed<T> {
+  key: (x: T) => string[];
+  check: (x: unknown, field: string) => T;
+  toCbor: (x: T) => unknown[];
+  fromCbor: (a: unknown[], field: string) => unknown;
+  width: number;
+}
+
+const BIN: Keyed<BinRule> = {
+  key: (r) => [r.prefix],
+  check: checkBinRule,
+  toCbor: (r) => [r.prefix, r.action === 'decline' ? 0 : 1, r.reason],
+  fromCbor: (a, f) => ({ prefix: a[0], action: a[1] === 0 ? 'decline' : a[1] === 1 ? 'review' : fail(`${f}.action`, '0|1 expected'), reason: a[2] }),
+  width: 3,
+};
+const PROMPT: Keyed<Prompt> = {
+  key: (p) => [p.code, p.lang],
+  check: checkPrompt,
+  toCbor: (p) => [p.code, p.lang, p.message],
+  fromCbor: (a) => ({ code: a[0], lang: a[1], message: a[2] }),
+  width: 3,
+};
+const ROUTE: Keyed<Route> = {
+  key: (r) => [r.brand, r.currency, r.gateway],
+  check: checkRoute,
+  toCbor: (r) => [r.brand, r.currency, r.gateway, r.successRate],
+  fromCbor: (a) => ({ brand: a[0], currency: a[1], gateway: a[2], successRate: a[3] }),
+  width: 4,
+};
+
+function normKeyed<T>(list: T[], field: string, k: Keyed<T>): T[] {
+  if (!Array.isArray(list) || list.length > LIMITS.smallSection) fail(field, `array of at most ${LIMITS.smallSection} expected`);
+  const out = list.map((x, i) => k.check(x, `${field}[${i}]`));
+  out.sort((a, b) => compareTuple(k.key(a), k.key(b)));
+  for (let i = 1; i < out.length; i++) if (compareTuple(k.key(out[i - 1]), k.key(out[i])) === 0) fail(field, 'duplicate key');
+  return out;
+}
+
+function keyedFromCbor<T>(v: unknown, field: string, k: Keyed<T>): T[] {
+  if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
+  const out = v.map((a, i) => {
+    if (!Array.isArray(a) || a.length !== k.width) fail(`${field}[${i}]`, `array of ${k.width} expected`);
+    return k.check(k.fromCbor(a, `${field}[${i}]`), `${field}[${i}]`);
+  });
+  for (let i = 1; i < out.length; i++) if (compareTuple(k.key(out[i - 1]), k.key(out[i])) >= 0) fail(field, 'entries not strictly ascending');
+  return out;
+}
+
+// ---------------------------------------------------------------- content
+
+/** Validated deep copy in canonical order (what decodeContent(encodeContent(c)) returns). */
+export function normalizeContent(c: DatasetContent): DatasetContent {
+  if (typeof c !== 'object' || c === null) fail('content', 'object expected');
+  const groups = normRestricted(c.restricted, 'restricted');
+  const reasons = [...groups.keys()].sort(compareStrings);
+  const restricted: RestrictedEntry[] = [];
+  for (const reason of reasons) {
+    const packed = packTokens(groups.get(reason)!, 'restricted');
+    for (let i = 0; i < packed.length; i += TOKEN_BYTES) restricted.push({ token: packed.subarray(i, i + TOKEN_BYTES), reason });
+  }
+  if (reasons.length > 1) packTokens(restricted.map((r) => r.token), 'restricted');
+  if (!Array.isArray(c.knownGood)) fail('knownGood', 'array expected');
+  const kg = packTokens(c.knownGood.map((k, i) => checkToken(k?.token, `knownGood[${i}].token`)), 'knownGood');
+  const knownGood = [];
+  for (let i = 0; i < kg.length; i += TOKEN_BYTES) knownGood.push({ token: kg.subarray(i, i + TOKEN_BYTES) });
+  return {
+    restricted,
+    knownGood,
+    history: normHistory(c.history, 'history'),
+    binRules: normKeyed(c.binRules, 'binRules', BIN),
+    prompts: normKeyed(c.prompts, 'prompts', PROMPT),
+    routes: normKeyed(c.routes, 'routes', ROUTE),
+  };
+}
+
+export function encodeContent(c: DatasetContent): Uint8Array {
+  if (typeof c !== 'object' || c === null) fail('content', 'object expected');
+  if (!Array.isArray(c.knownGood)) fail('knownGood', 'array expected');
+  const m = new Map<number, unknown>([
+    [0, CONTENT_FORMAT],
+    [1, restrictedToCbor(c.restricted, 'restricted')],
+    [2, packTokens(c.knownGood.map((k, i) => checkToken(k?.token, `knownGood[${i}].token`)), 'knownGood')],
+    [3, historyToCbor(normHistory(c.history, 'history'))],
+    [4, normKeyed(c.binRules, 'binRules', BIN).map(BIN.toCbor)],
+    [5, normKeyed(c.prompts, 'prompts', PROMPT).map(PROMPT.toCbor)],
+    [6, normKeyed(c.routes, 'routes', ROUTE).map(ROUTE.toCbor)],
+  ]);
+  return encodeCbor(m);
+}
+
+function topMap(bytes: Uint8Array, what: string, keys: number): Map<unknown, unknown> {
+  const v = decodeCbor(bytes, CBOR_LIMITS);
+  if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', `${what}: CBOR map expected`);
+  if (v.get(0) !== CONTENT_FORMAT) throw new ProtocolError('UNSUPPORTED', `${what}: unsupported format`);
+  for (const k of v.keys()) {
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > keys) throw new ProtocolError('INVALID_FIELD', `${what}: unknown key`, String(k));
+  }
+  for (let k = 1; k <= keys; k++) if (!v.has(k)) throw new ProtocolError('INVALID_FIELD', `${what}: missing key ${k}`, String(k));
+  return v;
+}
+
+export function decodeContent(bytes: Uint8Array): DatasetContent {
+  const m = topMap(bytes, 'content', 6);
+  return {
+    restricted: restrictedFromCbor(m.get(1), 'restricted'),
+    knownGood: unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })),
+    history: historyFromCbor(m.get(3), 'history'),
+    binRules: keyedFromCbor(m.get(4), 'binRules', BIN),
+    prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
+    routes: keyedFromCbor(m.get(6), 'routes', ROUTE),
+  };
+}
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(crypto.createHash('sha256').update(data).digest());
+}
+
+export function contentHash(c: DatasetContent): Uint8Array {
+  return sha256(encodeContent(c));
+}
+
+// ---------------------------------------------------------------- delta
+//
+// Delta: CBOR map {0: format, 1: restricted.remove (packed tokens), 2: restricted.upsert
+// (reason groups as in content), 3: knownGood.remove, 4: knownGood.upsert (packed),
+// 5: history.remove (packed), 6: history.upsert (as content), 7: binRules.remove [prefix...],
+// 8: binRules.upsert, 9: prompts.remove [[code, lang]...], 10: prompts.upsert,
+// 11: routes.remove [[brand, currency, gateway]...], 12: routes.upsert}. All sorted like content.
+
+const STRING_KEYS = (width: number, field: string) => (v: unknown): string[][] => {
+  if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
+  return v.map((a, i) => {
+    const arr = width === 1 ? [a] : a;
+    if (!Array.isArray(arr) || arr.length !== width) fail(`${field}[${i}]`, `key of ${width} strings expected`);
+    return arr.map((s: unknown, j: number) => checkString(s, `${field}[${i}][${j}]`, 1024));
+  });
+};
+
+function sortedKeys(keys: string[][], field: string): string[][] {
+  const out = keys.slice().sort(compareTuple);
+  for (let i = 1; i < out.length; i++) if (compareTuple(out[i - 1], out[i]) === 0) fail(field, 'duplicate key');
+  return out;
+}
+
+function checkSection(d: unknown, field: string): { remove: unknown[]; upsert: unknown[] } {
+  const s = d as { remove?: unknown; upsert?: unknown } | null;
+  if (typeof s !== 'object' || s === null || !Array.isArray(s.remove) || !Array.isArray(s.upsert)) fail(field, '{remove, upsert} expected');
+  return s as { remove: unknown[]; upsert: unknown[] };
+}
+
+export function emptyDelta(): DatasetDelta {
+  return {
+    restricted: { remove: [], upsert: [] },
+    knownGood: { remove: [], upsert: [] },
+    history: { remove: [], upsert: [] },
+    binRules: { remove: [], upsert: [] },
+    prompts: { remove: [], upsert: [] },
+    routes: { remove: [], upsert: [] },
+  };
+}
+
+export function encodeDelta(d: DatasetDelta): Uint8Array {
+  if (typeof d !== 'object' || d === null) fail('delta', 'object expected');
+  const r = checkSection(d.restricted, 'restricted');
+  const k = checkSection(d.knownGood, 'knownGood');
+  const h = checkSection(d.history, 'history');
+  const b = checkSection(d.binRules, 'binRules');
+  const p = checkSection(d.prompts, 'prompts');
+  const ro = checkSection(d.routes, 'routes');
+  const m = new Map<number, unknown>([
+    [0, CONTENT_FORMAT],
+    [1, packTokens(r.remove as Uint8Array[], 'restricted.remove')],
+    [2, restrictedToCbor(r.upsert as RestrictedEntry[], 'restricted.upsert')],
+    [3, packTokens(k.remove as Uint8Array[], 'knownGood.remove')],
+    [4, packTokens((k.upsert as { token: Uint8Array }[]).map((x, i) => checkToken(x?.token, `knownGood.upsert[${i}].token`)), 'knownGood.upsert')],
+    [5, packTokens(h.remove as Uint8Array[], 'history.remove')],
+    [6, historyToCbor(normHistory(h.upsert as HistoryEntry[], 'history.upsert'))],
+    [7, sortedKeys(STRING_KEYS(1, 'binRules.remove')(b.remove), 'binRules.remove').map((x) => x[0])],
+    [8, normKeyed(b.upsert as BinRule[], 'binRules.upsert', BIN).map(BIN.toCbor)],
+    [9, sortedKeys(STRING_KEYS(2, 'prompts.remove')((p.remove as PromptKey[]).map((x) => [x?.code, x?.lang])), 'prompts.remove')],
+    [10, normKeyed(p.upsert as Prompt[], 'prompts.upsert', PROMPT).map(PROMPT.toCbor)],
+    [11, sortedKeys(STRING_KEYS(3, 'routes.remove')((ro.remove as RouteKey[]).map((x) => [x?.brand, x?.currency, x?.gateway])), 'routes.remove')],
+    [12, normKeyed(ro.upsert as Route[], 'routes.upsert', ROUTE).map(ROUTE.toCbor)],
+  ]);
+  return encodeCbor(m);
+}
+
+export function decodeDelta(bytes: Uint8Array): DatasetDelta {
+  const m = topMap(bytes, 'delta', 12);
+  const strictKeys = (v: unknown, width: number, field: string): string[][] => {
+    const keys = STRING_KEYS(width, field)(v);
+    for (let i = 1; i < keys.length; i++) if (compareTuple(keys[i - 1], keys[i]) >= 0) fail(field, 'keys not strictly ascending');
+    return keys;
+  };
+  return {
+    restricted: { remove: unpackTokens(m.get(1), 'restricted.remove'), upsert: restrictedFromCbor(m.get(2), 'restricted.upsert') },
+    knownGood: { remove: unpackTokens(m.get(3), 'knownGood.remove'), upsert: unpackTokens(m.get(4), 'knownGood.upsert').map((token) => ({ token })) },
+    history: { remove: unpackTokens(m.get(5), 'history.remove'), upsert: historyFromCbor(m.get(6), 'history.upsert') },
+    binRules: { remove: strictKeys(m.get(7), 1, 'binRules.remove').map((k) => k[0]), upsert: keyedFromCbor(m.get(8), 'binRules.upsert', BIN) },
+    prompts: { remove: strictKeys(m.get(9), 2, 'prompts.remove').map(([code, lang]) => ({ code, lang })), upsert: keyedFromCbor(m.get(10), 'prompts.upsert', PROMPT) },
+    routes: {
+      remove: strictKeys(m.get(11), 3, 'routes.remove').map(([brand, currency, gateway]) => ({ brand, currency, gateway })),
+      upsert: keyedFromCbor(m.get(12), 'routes.upsert', ROUTE),
+    },
+  };
+}
+
+export const KEYED = { BIN, PROMPT, ROUTE };
+export { compareTuple };

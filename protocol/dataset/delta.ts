@@ -1,0 +1,87 @@
+// Differences between two dataset versions. Every section is keyed (restricted/knownGood/history
+// by token, binRules by prefix, prompts by (code, lang), routes by (brand, currency, gateway));
+// a delta removes keys and upserts whole entries (a card's history is replaced whole, which keeps
+// the delta format independent of how history is appended).
+import { KEYED, compareBytes, normalizeContent, tokenKey } from './codec.ts';
+import type { DatasetContent, DatasetDelta, HistoryEntry, HistoryEvent } from './types.ts';
+
+function sameEvents(a: HistoryEvent[], b: HistoryEvent[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (
+      x.at !== y.at || x.amount !== y.amount || x.currency !== y.currency || x.status !== y.status ||
+      x.code !== y.code || x.type !== y.type || x.advice !== y.advice || x.gateway !== y.gateway || x.crossBorder !== y.crossBorder
+    ) return false;
+  }
+  return true;
+}
+const sameHistory = (a: HistoryEntry, b: HistoryEntry) => a.brand === b.brand && sameEvents(a.events, b.events);
+
+function diffSection<T, K>(a: T[], b: T[], key: (x: T) => string, same: (x: T, y: T) => boolean, removeKey: (x: T) => K): { remove: K[]; upsert: T[] } {
+  const before = new Map<string, T>();
+  for (const x of a) before.set(key(x), x);
+  const upsert: T[] = [];
+  for (const y of b) {
+    const k = key(y);
+    const x = before.get(k);
+    if (x === undefined || !same(x, y)) upsert.push(y);
+    before.delete(k);
+  }
+  return { remove: [...before.values()].map(removeKey), upsert };
+}
+
+const joinKey = (parts: string[]) => JSON.stringify(parts);
+
+/** The delta that turns `a` into `b`. Both are validated and normalised first. */
+export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta {
+  const x = normalizeContent(a);
+  const y = normalizeContent(b);
+  return {
+    restricted: diffSection(x.restricted, y.restricted, (r) => tokenKey(r.token), (p, q) => p.reason === q.reason, (r) => r.token),
+    knownGood: diffSection(x.knownGood, y.knownGood, (r) => tokenKey(r.token), () => true, (r) => r.token),
+    history: diffSection(x.history, y.history, (r) => tokenKey(r.token), sameHistory, (r) => r.token),
+    binRules: diffSection(x.binRules, y.binRules, (r) => r.prefix, (p, q) => p.action === q.action && p.reason === q.reason, (r) => r.prefix),
+    prompts: diffSection(x.prompts, y.prompts, (r) => joinKey(KEYED.PROMPT.key(r)), (p, q) => p.message === q.message, (r) => ({ code: r.code, lang: r.lang })),
+    routes: diffSection(
+      x.routes,
+      y.routes,
+      (r) => joinKey(KEYED.ROUTE.key(r)),
+      (p, q) => Object.is(p.successRate, q.successRate),
+      (r) => ({ brand: r.brand, currency: r.currency, gateway: r.gateway }),
+    ),
+  };
+}
+
+function applySection<T, K>(base: T[], remove: K[], upsert: T[], key: (x: T) => string, removeKey: (k: K) => string): T[] {
+  const m = new Map<string, T>();
+  for (const x of base) m.set(key(x), x);
+  for (const k of remove) m.delete(removeKey(k));
+  for (const y of upsert) m.set(key(y), y);
+  return [...m.values()];
+}
+
+/**
+ * Apply a delta; the result is normalised (canonical order). Removing an absent key is ignored:
+ * a delta is only ever applied to its exact base version, and the caller checks the result's
+ * contentHash, which catches any divergence.
+ */
+export function applyDelta(a: DatasetContent, d: DatasetDelta): DatasetContent {
+  const tk = (t: Uint8Array) => tokenKey(t);
+  const result: DatasetContent = {
+    restricted: applySection(a.restricted, d.restricted.remove, d.restricted.upsert, (r) => tk(r.token), tk),
+    knownGood: applySection(a.knownGood, d.knownGood.remove, d.knownGood.upsert, (r) => tk(r.token), tk),
+    history: applySection(a.history, d.history.remove, d.history.upsert, (r) => tk(r.token), tk),
+    binRules: applySection(a.binRules, d.binRules.remove, d.binRules.upsert, (r) => r.prefix, (k) => k),
+    prompts: applySection(a.prompts, d.prompts.remove, d.prompts.upsert, (r) => joinKey(KEYED.PROMPT.key(r)), (k) => joinKey([k.code, k.lang])),
+    routes: applySection(a.routes, d.routes.remove, d.routes.upsert, (r) => joinKey(KEYED.ROUTE.key(r)), (k) => joinKey([k.brand, k.currency, k.gateway])),
+  };
+  return normalizeContent(result);
+}
+
+export function isEmptyDelta(d: DatasetDelta): boolean {
+  return Object.values(d).every((s: { remove: unknown[]; upsert: unknown[] }) => s.remove.length === 0 && s.upsert.length === 0);
+}
+
+export { compareBytes };

@@ -1,0 +1,13 @@
+// Freshness: a dataset past its expiry is "stale" (it may still decline or escalate, never
+// approve: see protocol/rules); no dataset at all is "none".
+import type { DatasetMeta, DatasetState } from './types.ts';
+
+export function datasetState(meta: DatasetMeta | null | undefined, now: number): DatasetState {
+  if (!meta) return 'none';
+  return now < meta.expiresAt ? 'fresh' : 'stale';
+}
+
+/** Unix seconds now. */
+export function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}

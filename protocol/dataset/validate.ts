@@ -1,0 +1,113 @@
+// Field validation for dataset content, shared by the encoder (a publisher cannot sign a bad
+// dataset) and the decoder (a device never stores one). Error messages name the field, never a
+// token value.
+import { ProtocolError } from '../errors.ts';
+import { TOKEN_BYTES } from './token.ts';
+import type { BinRule, HistoryEntry, HistoryEvent, Prompt, Route } from './types.ts';
+
+export const LIMITS = {
+  reason: 64,
+  brand: 32,
+  gateway: 64,
+  promptCode: 64,
+  promptLang: 16,
+  promptMessage: 1024,
+  responseCode: 8,
+  eventsPerCard: 1000,
+  entriesPerSection: 50_000_000,
+  smallSection: 100_000,
+} as const;
+
+export const FAILURE_TYPES = ['hard', 'soft', 'technical', 'fraud'] as const;
+
+export function fail(field: string, what: string): never {
+  throw new ProtocolError('INVALID_FIELD', `${field}: ${what}`, field);
+}
+
+export function checkToken(v: unknown, field: string): Uint8Array {
+  if (!(v instanceof Uint8Array) || v.length !== TOKEN_BYTES) fail(field, `token must be ${TOKEN_BYTES} bytes`);
+  return v;
+}
+
+export function checkString(v: unknown, field: string, max: number, pattern?: RegExp): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) fail(field, `string of 1..${max} characters expected`);
+  if (pattern && !pattern.test(v)) fail(field, 'bad format');
+  return v;
+}
+
+export function checkUint(v: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) fail(field, `integer 0..${max} expected`);
+  return v;
+}
+
+export const CURRENCY_RE = /^[A-Z]{3}$/;
+const CODE_RE = /^[A-Za-z0-9]{1,8}$/;
+const ADVICE_RE = /^[0-9]{2}$/;
+export const PREFIX_RE = /^[0-9]{1,8}$/;
+
+export function checkEvent(e: unknown, field: string): HistoryEvent {
+  if (typeof e !== 'object' || e === null) fail(field, 'event object expected');
+  const ev = e as Record<string, unknown>;
+  const out: HistoryEvent = {
+    at: checkUint(ev.at, `${field}.at`),
+    amount: checkUint(ev.amount, `${field}.amount`),
+    currency: checkString(ev.currency, `${field}.currency`, 3, CURRENCY_RE),
+    status: ev.status === 'success' || ev.status === 'failure' ? ev.status : fail(`${field}.status`, 'success|failure expected'),
+  };
+  if (ev.code !== undefined) out.code = checkString(ev.code, `${field}.code`, LIMITS.responseCode, CODE_RE);
+  if (ev.type !== undefined) {
+    if (!(FAILURE_TYPES as readonly unknown[]).includes(ev.type)) fail(`${field}.type`, 'hard|soft|technical|fraud expected');
+    out.type = ev.type as HistoryEvent['type'];
+  }
+  if (ev.advice !== undefined) out.advice = checkString(ev.advice, `${field}.advice`, 2, ADVICE_RE);
+  if (ev.gateway !== undefined) out.gateway = checkString(ev.gateway, `${field}.gateway`, LIMITS.gateway);
+  if (ev.crossBorder !== undefined) {
+    if (typeof ev.crossBorder !== 'boolean') fail(`${field}.crossBorder`, 'boolean expected');
+    out.crossBorder = ev.crossBorder;
+  }
+  return out;
+}
+
+export function checkHistoryEntry(h: unknown, field: string): HistoryEntry {
+  if (typeof h !== 'object' || h === null) fail(field, 'object expected');
+  const e = h as Record<string, unknown>;
+  const token = checkToken(e.token, `${field}.token`);
+  if (!Array.isArray(e.events) || e.events.length > LIMITS.eventsPerCard) fail(`${field}.events`, `array of at most ${LIMITS.eventsPerCard} expected`);
+  const out: HistoryEntry = { token, events: e.events.map((ev, i) => checkEvent(ev, `${field}.events[${i}]`)) };
+  if (e.brand !== undefined) out.brand = checkString(e.brand, `${field}.brand`, LIMITS.brand);
+  return out;
+}
+
+export function checkBinRule(r: unknown, field: string): BinRule {
+  if (typeof r !== 'object' || r === null) fail(field, 'object expected');
+  const e = r as Record<string, unknown>;
+  if (e.action !== 'decline' && e.action !== 'review') fail(`${field}.action`, 'decline|review expected');
+  return {
+    prefix: checkString(e.prefix, `${field}.prefix`, 8, PREFIX_RE),
+    action: e.action,
+    reason: checkString(e.reason, `${field}.reason`, LIMITS.reason),
+  };
+}
+
+export function checkPrompt(p: unknown, field: string): Prompt {
+  if (typeof p !== 'object' || p === null) fail(field, 'object expected');
+  const e = p as Record<string, unknown>;
+  return {
+    code: checkString(e.code, `${field}.code`, LIMITS.promptCode),
+    lang: checkString(e.lang, `${field}.lang`, LIMITS.promptLang, /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/),
+    message: checkString(e.message, `${field}.message`, LIMITS.promptMessage),
+  };
+}
+
+export function checkRoute(r: unknown, field: string): Route {
+  if (typeof r !== 'object' || r === null) fail(field, 'object expected');
+  const e = r as Record<string, unknown>;
+  const rate = e.successRate;
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > 1) fail(`${field}.successRate`, 'number 0..1 expected');
+  return {
+    brand: checkString(e.brand, `${field}.brand`, LIMITS.brand),
+    currency: checkString(e.currency, `${field}.currency`, 3, CURRENCY_RE),
+    gateway: checkString(e.gateway, `${field}.gateway`, LIMITS.gateway),
+    successRate: rate,
+  };
+}

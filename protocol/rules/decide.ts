@@ -1,0 +1,163 @@
+// The decision rules, shared by the device (stage "local") and the network service (stage
+// "network") so both answer the same question the same way. Pure: no I/O, no clock (now is an
+// input). Order follows DESIGN.md "The verification pipeline": restricted → BIN rule → hard
+// decline in history (with the cross-border 57/62 exception) → retry limits → recent soft decline
+// → known-good on fresh data → otherwise escalate. Stale or missing data never approves.
+import type { BinAction, DatasetState, HistoryEvent } from '../dataset/types.ts';
+import type { PromptCode } from './prompts.ts';
+import {
+  HARD_DECLINE_CODES,
+  INTERNATIONAL_RESTRICTION_CODES,
+  NO_RETRY_ADVICE_CODES,
+  RETRY_LIMITS,
+  SOFT_DECLINE_PROMPTS,
+  SOFT_DECLINE_WINDOW_SECONDS,
+} from './response-codes.ts';
+
+export type Decision = 'approve' | 'decline' | 'review' | 'escalate';
+export type DecisionStage = 'local' | 'network';
+export type DecisionReason =
+  | 'restricted'
+  | 'bin_rule'
+  | 'hard_decline'
+  | 'international_disabled'
+  | 'retry_limit'
+  | 'soft_decline'
+  | 'known_good'
+  | 'unknown_card'
+  | 'stale_data'
+  | 'no_data';
+
+export const DECISION_REASONS: readonly DecisionReason[] = [
+  'restricted',
+  'bin_rule',
+  'hard_decline',
+  'international_disabled',
+  'retry_limit',
+  'soft_decline',
+  'known_good',
+  'unknown_card',
+  'stale_data',
+  'no_data',
+];
+
+export interface DecisionFacts {
+  /** the card's entry in the restricted list, if any */
+  restricted?: { reason: string } | null;
+  /** the longest matching BIN rule, if any */
+  binRule?: { action: BinAction; reason: string } | null;
+  knownGood: boolean;
+  /** the card's outcome history (any order) */
+  history: HistoryEvent[];
+  /** credit-card-type brand id: from the history entry, else from the card number */
+  brand?: string | null;
+}
+export interface DecisionOrder {
+  /** minor units */
+  amount: number;
+  currency: string;
+  crossBorder: boolean;
+}
+export interface DecisionInput {
+  facts: DecisionFacts;
+  order: DecisionOrder;
+  /** unix seconds */
+  now: number;
+  dataState: DatasetState;
+  stage: DecisionStage;
+}
+export interface DecisionResult {
+  decision: Decision;
+  reason: DecisionReason;
+  promptCode: PromptCode | null;
+  /** short machine detail for logs: the restricted/BIN reason, the response code, the limit. Never card data. */
+  detail?: string;
+}
+
+function isHard(e: HistoryEvent): boolean {
+  if (e.status !== 'failure') return false;
+  if (e.type === 'hard' || e.type === 'fraud') return true;
+  if (e.advice !== undefined && NO_RETRY_ADVICE_CODES.has(e.advice)) return true;
+  return e.code !== undefined && HARD_DECLINE_CODES.has(e.code);
+}
+
+/** A hard decline that only means "not enabled for this kind of payment" (57/62, no fraud, no MAC 03/21). */
+function isInternationalOnly(e: HistoryEvent): boolean {
+  return (
+    e.code !== undefined &&
+    INTERNATIONAL_RESTRICTION_CODES.has(e.code) &&
+    e.type !== 'fraud' &&
+    !(e.advice !== undefined && NO_RETRY_ADVICE_CODES.has(e.advice))
+  );
+}
+
+/** Failures that count towards retry limits: issuer answers, not gateway/technical errors. */
+const countsAsAttempt = (e: HistoryEvent) => e.status === 'failure' && e.type !== 'technical';
+
+function result(decision: Decision, reason: DecisionReason, promptCode: PromptCode | null, detail?: string): DecisionResult {
+  return detail === undefined ? { decision, reason, promptCode } : { decision, reason, promptCode, detail };
+}
+
+export function decide(input: DecisionInput): DecisionResult {
+  const r = decideRaw(input);
+  // Defence in depth for the one rule that must never break: stale or missing data cannot approve.
+  if (r.decision === 'approve' && input.dataState !== 'fresh') {
+    return result('escalate', input.dataState === 'none' ? 'no_data' : 'stale_data', null);
+  }
+  return r;
+}
+
+function decideRaw({ facts, order, now, dataState, stage }: DecisionInput): DecisionResult {
+  if (facts.restricted) return result('decline', 'restricted', 'use_another_card', facts.restricted.reason);
+
+  if (facts.binRule) {
+    return facts.binRule.action === 'decline'
+      ? result('decline', 'bin_rule', 'use_another_card', facts.binRule.reason)
+      : result('review', 'bin_rule', 'payment_review', facts.binRule.reason);
+  }
+
+  const events = (facts.history ?? []).filter((e) => e.at <= now).sort((a, b) => a.at - b.at);
+  // A success after a decline shows the card works again: only what happened since counts as
+  // "hard decline in the history" (e.g. the cardholder enabled international payments after a 57).
+  let lastSuccess = -1;
+  for (let i = events.length - 1; i >= 0; i--) {
+    if (events[i].status === 'success') {
+      lastSuccess = i;
+      break;
+    }
+  }
+  const sinceSuccess = events.slice(lastSuccess + 1);
+  const hard = sinceSuccess.filter(isHard);
+  if (hard.length > 0) {
+    const latest = hard[hard.length - 1];
+    if (order.crossBorder && hard.every(isInternationalOnly)) {
+      return result('review', 'international_disabled', 'enable_international', latest.code);
+    }
+    return result('decline', 'hard_decline', 'use_another_card', latest.type === 'fraud' ? 'fraud' : latest.code ?? latest.advice ?? latest.type);
+  }
+
+  const limit = facts.brand ? RETRY_LIMITS[facts.brand] : undefined;
+  if (limit) {
+    const from = now - limit.windowSeconds;
+    const attempts = events.filter((e) => e.at > from && countsAsAttempt(e)).length;
+    if (attempts >= limit.maxAttempts) return result('decline', 'retry_limit', 'use_another_card', `${attempts}/${limit.maxAttempts}`);
+  }
+
+  // Most recent issuer answer (technical errors say nothing about the card).
+  const last = [...events].reverse().find((e) => e.type !== 'technical');
+  if (last && last.status === 'failure' && now - last.at <= SOFT_DECLINE_WINDOW_SECONDS) {
+    const prompt = (last.code !== undefined ? SOFT_DECLINE_PROMPTS.get(last.code) : undefined) ?? 'contact_issuer';
+    return result('review', 'soft_decline', prompt as PromptCode, last.code);
+  }
+
+  if (facts.knownGood) {
+    if (dataState === 'fresh') return result('approve', 'known_good', null);
+    return result('escalate', dataState === 'none' ? 'no_data' : 'stale_data', null);
+  }
+  if (stage === 'local') {
+    if (dataState === 'none') return result('escalate', 'no_data', null);
+    if (dataState === 'stale') return result('escalate', 'stale_data', null);
+  }
+  // Nothing known against the card: at stage "network" the caller's trust evaluation decides.
+  return result('escalate', 'unknown_card', null);
+}

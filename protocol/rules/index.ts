@@ -1,0 +1,5 @@
+export * from './decide.ts';
+export * from './prompts.ts';
+export * from './response-codes.ts';
+export * from './bin-rules.ts';
+export * from './brand.ts';

@@ -1,0 +1,21 @@
+// Caller credentials. Keys are random (192 bits), shown once, and stored only as SHA-256 hashes:
+// a leaked database does not let anyone call the API. Bridge keys start "pk_", the admin key "ak_".
+import crypto from 'node:crypto';
+
+export type KeyRole = 'bridge' | 'admin';
+
+export function generateApiKey(role: KeyRole): { key: string; id: string; hash: string } {
+  const key = `${role === 'admin' ? 'ak' : 'pk'}_${crypto.randomBytes(24).toString('base64url')}`;
+  return { key, id: crypto.randomBytes(6).toString('hex'), hash: hashApiKey(key) };
+}
+
+export function hashApiKey(key: string): string {
+  return crypto.createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** Extracts the bearer key from an Authorization header, or null. */
+export function bearerKey(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+([A-Za-z0-9_-]{8,128})\s*$/.exec(header);
+  return m ? m[1] : null;
+}

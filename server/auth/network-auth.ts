@@ -1,0 +1,235 @@
+// Network authentication and outcome ingestion: the one place where the service gathers facts
+// from storage, asks the shared rules (protocol/rules decide, stage "network"), evaluates cards
+// nobody has seen, picks a gateway, and turns gateway outcomes into restricted / known-good
+// entries. The trust and routing call sites are here (see `deps.router`, `evaluateNewCard`), so
+// swapping the placeholders for server/trust and server/routing is a few lines.
+import crypto from 'node:crypto';
+import { parseTokenHex } from '../../protocol/dataset/token.ts';
+import type { Prompt } from '../../protocol/dataset/types.ts';
+import { decide, type DecisionResult } from '../../protocol/rules/decide.ts';
+import { resolvePrompt } from '../../protocol/rules/prompts.ts';
+import { cardBrand } from '../../protocol/rules/brand.ts';
+import { HARD_DECLINE_CODES, INTERNATIONAL_RESTRICTION_CODES, NO_RETRY_ADVICE_CODES } from '../../protocol/rules/response-codes.ts';
+import { historyEvent } from '../datasets/content.ts';
+import { ServiceError } from '../errors.ts';
+import type { OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
+import type { GatewayRecommender } from './placeholder-router.ts';
+import { placeholderNewCard } from './placeholder-trust.ts';
+
+export interface AuthRequest {
+  token: string;
+  bin: string;
+  last4: string;
+  brand?: string;
+  expMonth: number;
+  expYear: number;
+  order: { id: string; amount: { value: number; currency: string }; country?: string; crossBorder?: boolean };
+  customer?: { accountId?: string; deviceId?: string; ip?: string; ipCountry?: string };
+  local?: { decision: string; reason: string; datasetVersion?: number | null };
+  lang?: string;
+}
+
+export interface AuthAnswer {
+  decision: 'approve' | 'decline' | 'review';
+  reason: string;
+  /** Machine detail (restricted reason, response code, limit); never card data. */
+  detail: string | null;
+  prompt: { code: string; message: string; lang: string } | null;
+  gateway: string | null;
+  trust: { level: string; limit: number; modelVersion: string } | null;
+  datasetVersion: number | null;
+}
+
+export interface OutcomeRequest {
+  idempotencyKey: string;
+  token: string;
+  bin: string;
+  last4: string;
+  brand?: string;
+  orderId: string;
+  amount: number;
+  currency: string;
+  gateway: string;
+  status: 'success' | 'failure';
+  code?: string;
+  type?: 'hard' | 'soft' | 'technical' | 'fraud';
+  advice?: string;
+  at?: number;
+}
+
+export interface OutcomeAnswer {
+  outcomeId: string;
+  restricted: boolean;
+  knownGood: boolean;
+}
+
+export interface NetworkAuthDeps {
+  storage: Storage;
+  router: GatewayRecommender;
+  now: () => number;
+  newCardLimit: number;
+  historyWindowSeconds: number;
+  maxEventsPerToken: number;
+  datasetVersion: () => number | null;
+  /** Called after data that goes into datasets changed (the publisher's debounce). */
+  onDataChanged: () => void;
+}
+
+/** Card expired after the last day of its expiry month (UTC). */
+export function isExpired(expMonth: number, expYear: number, now: number): boolean {
+  const year = expYear < 100 ? 2000 + expYear : expYear;
+  return now >= Date.UTC(year, expMonth, 1) / 1000; // Date.UTC month is 0-based: this is the 1st of the next month
+}
+
+/**
+ * Whether an outcome puts the card on the restricted list: fraud, a no-retry advice code, or a
+ * hard decline code — except 57/62, which usually mean "international payments not enabled"
+ * and stay in the history so the rules can answer review + "enable international".
+ */
+export function restrictionFor(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): { reason: string } | null {
+  if (o.status !== 'failure') return null;
+  if (o.type === 'fraud') return { reason: o.code ? `fraud:${o.code}` : 'fraud' };
+  if (o.advice && NO_RETRY_ADVICE_CODES.has(o.advice)) return { reason: o.code ?? `mac:${o.advice}` };
+  if (o.code && INTERNATIONAL_RESTRICTION_CODES.has(o.code)) return null;
+  if (o.code && HARD_DECLINE_CODES.has(o.code)) return { reason: o.code };
+  if (o.type === 'hard') return { reason: o.code ?? 'hard_decline' };
+  return null;
+}
+
+/** Hard for the history digest (kept forever): what the rules treat as hard. */
+export function isHardOutcome(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): boolean {
+  if (o.status !== 'failure') return false;
+  if (o.type === 'hard' || o.type === 'fraud') return true;
+  if (o.advice && NO_RETRY_ADVICE_CODES.has(o.advice)) return true;
+  return !!o.code && HARD_DECLINE_CODES.has(o.code);
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export class NetworkAuth {
+  private prompts: Prompt[] | null = null;
+
+  constructor(private readonly deps: NetworkAuthDeps) {}
+
+  /** Prompt texts are cached; admin changes call this. */
+  invalidatePrompts(): void {
+    this.prompts = null;
+  }
+
+  private async promptTable(): Promise<Prompt[]> {
+    if (!this.prompts) this.prompts = await this.deps.storage.listPrompts();
+    return this.prompts;
+  }
+
+  async authorize(req: AuthRequest, merchant: string): Promise<AuthAnswer> {
+    const { storage, now: clock } = this.deps;
+    const now = clock();
+    const token = parseTokenHex(req.token);
+    const amount = req.order.amount.value;
+    const currency = req.order.amount.currency;
+    const crossBorder =
+      req.order.crossBorder ?? (!!req.order.country && !!req.customer?.ipCountry && req.order.country !== req.customer.ipCountry);
+
+    let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
+    let trust: AuthAnswer['trust'] = null;
+
+    const [restricted, binRule, knownGood, recent, hard] = await Promise.all([
+      storage.getRestricted(token, now),
+      storage.matchBinRule(req.bin),
+      storage.isKnownGood(merchant, token),
+      storage.history(token, now - this.deps.historyWindowSeconds, 1000),
+      storage.hardDeclines(token),
+    ]);
+    const rows = [...hard.filter((h) => h.at < now - this.deps.historyWindowSeconds), ...recent];
+    const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
+
+    if (isExpired(req.expMonth, req.expYear, now)) {
+      result = { decision: 'decline', reason: 'card_expired', detail: null, promptCode: 'check_card_details' };
+    } else {
+      const d: DecisionResult = decide({
+        facts: { restricted, binRule, knownGood, history: rows.map(historyEvent), brand },
+        order: { amount, currency, crossBorder },
+        now,
+        dataState: 'fresh',
+        stage: 'network',
+      });
+      if (d.decision === 'escalate') {
+        // Nothing against the card. New-card trust (server/trust when wired) sets the limit.
+        const known = await storage.knownAnywhere(token);
+        const t = placeholderNewCard(amount, this.deps.newCardLimit);
+        trust = t.trust;
+        result = {
+          decision: t.decision,
+          reason: known ? (t.decision === 'approve' ? 'no_adverse_history' : 'over_trust_limit') : t.reason,
+          detail: null,
+          promptCode: t.decision === 'review' ? 'payment_review' : null,
+        };
+      } else {
+        result = { decision: d.decision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
+      }
+    }
+
+    const prompt = result.promptCode ? resolvePrompt(result.promptCode, req.lang, await this.promptTable()) : null;
+    let gateway: string | null = null;
+    if (result.decision !== 'decline') {
+      const rec = await this.deps.router.recommend({ brand: brand ?? null, currency, amount }, now);
+      gateway = rec?.gateway ?? null;
+    }
+    return {
+      decision: result.decision,
+      reason: result.reason,
+      detail: result.detail,
+      prompt,
+      gateway,
+      trust,
+      datasetVersion: this.deps.datasetVersion(),
+    };
+  }
+
+  /** Idempotent per (merchant, idempotencyKey): a retry gets the first answer, no second row. */
+  async recordOutcome(req: OutcomeRequest, merchant: string): Promise<{ answer: OutcomeAnswer; replay: boolean }> {
+    const now = this.deps.now();
+    const at = req.at ?? now;
+    if (at > now + 300) throw new ServiceError('INVALID_FIELD', 'at is in the future');
+    const token = parseTokenHex(req.token);
+    const fingerprint = crypto.createHash('sha256').update(canonicalJson({ ...req, at: req.at ?? null })).digest('hex');
+    const restrict = restrictionFor(req);
+    const effects: OutcomeEffects = { restrict, knownGood: req.status === 'success' };
+    const row: OutcomeRow = {
+      idempotencyKey: req.idempotencyKey,
+      merchant,
+      token,
+      bin: req.bin,
+      last4: req.last4,
+      brand: req.brand ?? cardBrand(req.bin),
+      orderId: req.orderId,
+      amount: req.amount,
+      currency: req.currency,
+      gateway: req.gateway,
+      status: req.status,
+      code: req.code ?? null,
+      type: req.type ?? null,
+      advice: req.advice ?? null,
+      at,
+      hard: isHardOutcome(req),
+    };
+    const answer: OutcomeAnswer = { outcomeId: crypto.randomUUID(), restricted: restrict !== null, knownGood: effects.knownGood };
+    const r = await this.deps.storage.recordOutcome(row, fingerprint, effects, answer);
+    if (r.conflict) throw new ServiceError('CONFLICT', 'idempotencyKey was already used for a different outcome');
+    if (r.created) {
+      // Router learning: the placeholder reads gateway_stats (updated in the same transaction);
+      // server/routing's GatewayRouter.record(outcome) goes here when wired.
+      this.deps.onDataChanged();
+    }
+    return { answer: r.response as OutcomeAnswer, replay: !r.created };
+  }
+}

@@ -1,0 +1,94 @@
+// Options of the network service and their defaults (one place, so the CLI, tests and docs agree).
+import type { Logger } from './log.ts';
+import type { DestinationStream } from 'pino';
+
+export interface ServerOptions {
+  /** Data directory: SQLite database, key files. Default ./.precheck/server */
+  dataDir: string;
+  /** TCP port; 0 picks a free one. Default 8700. */
+  port?: number;
+  /** Listen address. Default 127.0.0.1. */
+  host?: string;
+  /** A ready pino logger; otherwise one is made (level logLevel, to logDestination or stdout). */
+  logger?: Logger;
+  logLevel?: string;
+  logDestination?: DestinationStream;
+  /** Clock in unix seconds (tests move time). */
+  now?: () => number;
+  /** Dataset lifetime after creation (no-freeze: devices stop approving locally after it). */
+  datasetTtlSeconds?: number;
+  /** Wait this long after the last data change before rebuilding the dataset; <0 disables. */
+  publishDebounceMs?: number;
+  /** Build a dataset at start when none exists. Default true. */
+  publishOnStart?: boolean;
+  /** Snapshots kept for deltas. */
+  keepVersions?: number;
+  /** Chunk size of datasets and firmware in bytes; grown automatically for large payloads. */
+  chunkSize?: number;
+  /** History digest: events newer than this window go into datasets (plus hard declines ever). */
+  historyWindowSeconds?: number;
+  maxEventsPerToken?: number;
+  /** Placeholder new-card policy: approve up to this amount (minor units), review above. */
+  newCardLimit?: number;
+  /** Requests per key (or per IP without a key) per window. */
+  rateLimitMax?: number;
+  rateLimitWindowMs?: number;
+  /** JSON body limit in bytes. */
+  bodyLimit?: number;
+  /** Limits of the streaming restricted-card import. */
+  importMaxBytes?: number;
+  importMaxLineBytes?: number;
+  firmwareMaxBytes?: number;
+}
+
+export type ResolvedOptions = Required<Omit<ServerOptions, 'logger' | 'logDestination'>> &
+  Pick<ServerOptions, 'logger' | 'logDestination'>;
+
+export const DEFAULTS = {
+  dataDir: './.precheck/server',
+  port: 8700,
+  host: '127.0.0.1',
+  logLevel: 'info',
+  datasetTtlSeconds: 7 * 24 * 3600,
+  publishDebounceMs: 2000,
+  publishOnStart: true,
+  keepVersions: 8,
+  chunkSize: 4096,
+  historyWindowSeconds: 30 * 24 * 3600,
+  maxEventsPerToken: 32,
+  newCardLimit: 50_000,
+  rateLimitMax: 6000,
+  rateLimitWindowMs: 60_000,
+  bodyLimit: 64 * 1024,
+  importMaxBytes: 2 * 1024 * 1024 * 1024,
+  importMaxLineBytes: 1024,
+  firmwareMaxBytes: 64 * 1024 * 1024,
+} as const;
+
+export function resolveOptions(o: ServerOptions): ResolvedOptions {
+  const def = <K extends keyof typeof DEFAULTS>(k: K): (typeof DEFAULTS)[K] =>
+    ((o as unknown as Record<string, unknown>)[k] ?? DEFAULTS[k]) as (typeof DEFAULTS)[K];
+  return {
+    dataDir: o.dataDir || DEFAULTS.dataDir,
+    port: o.port ?? DEFAULTS.port,
+    host: o.host ?? DEFAULTS.host,
+    logger: o.logger,
+    logLevel: def('logLevel'),
+    logDestination: o.logDestination,
+    now: o.now ?? (() => Math.floor(Date.now() / 1000)),
+    datasetTtlSeconds: def('datasetTtlSeconds'),
+    publishDebounceMs: def('publishDebounceMs'),
+    publishOnStart: def('publishOnStart'),
+    keepVersions: def('keepVersions'),
+    chunkSize: def('chunkSize'),
+    historyWindowSeconds: def('historyWindowSeconds'),
+    maxEventsPerToken: def('maxEventsPerToken'),
+    newCardLimit: def('newCardLimit'),
+    rateLimitMax: def('rateLimitMax'),
+    rateLimitWindowMs: def('rateLimitWindowMs'),
+    bodyLimit: def('bodyLimit'),
+    importMaxBytes: def('importMaxBytes'),
+    importMaxLineBytes: def('importMaxLineBytes'),
+    firmwareMaxBytes: def('firmwareMaxBytes'),
+  } as ResolvedOptions;
+}

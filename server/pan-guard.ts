@@ -1,0 +1,95 @@
+// Detects anything that looks like a card number (PAN) so the service can refuse it at the door
+// and scrub it from logs. A PAN-like value: 12-19 digits (spaces or dashes allowed between them),
+// not glued to other letters/digits (so a hex token never matches by accident), passing Luhn.
+
+const CANDIDATE = /(?<![0-9A-Za-z])\d(?:[ -]?\d){11,18}(?![0-9A-Za-z])/g;
+const PAN_KEYS = new Set(['pan', 'number', 'cardnumber', 'card_number', 'primaryaccountnumber', 'accountnumber']);
+
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** True when the string contains a 12-19 digit Luhn-valid run. */
+export function containsPan(s: string): boolean {
+  if (s.length < 12) return false;
+  CANDIDATE.lastIndex = 0;
+  for (const m of s.matchAll(CANDIDATE)) {
+    const digits = m[0].replace(/[ -]/g, '');
+    if (digits.length >= 12 && digits.length <= 19 && luhnValid(digits)) return true;
+  }
+  return false;
+}
+
+/** Replaces PAN-like runs with BIN…last4 so logs keep what PCI DSS allows. */
+export function scrubPans(s: string): string {
+  if (s.length < 12) return s;
+  return s.replace(CANDIDATE, (run) => {
+    const digits = run.replace(/[ -]/g, '');
+    if (digits.length < 12 || digits.length > 19 || !luhnValid(digits)) return run;
+    return `${digits.slice(0, 6)}…${digits.slice(-4)}`;
+  });
+}
+
+/**
+ * Finds the path of the first PAN-like value in a parsed JSON body: a field named like a card
+ * number, or any string / integer that passes the test above. Returns null when clean.
+ */
+export function findPan(value: unknown, path = '', depth = 0): string | null {
+  if (depth > 32) return null;
+  if (typeof value === 'string') return containsPan(value) ? path || '/' : null;
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && Math.abs(value) >= 1e11) {
+      const s = Math.abs(value).toString();
+      if (/^\d{12,19}$/.test(s) && luhnValid(s)) return path || '/';
+    }
+    return null;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findPan(value[i], `${path}/${i}`, depth + 1);
+      if (p) return p;
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      if (PAN_KEYS.has(k.toLowerCase().replace(/-/g, '_'))) return `${path}/${k}`;
+      if (containsPan(k)) return `${path}/(key)`;
+      const p = findPan(v, `${path}/${k}`, depth + 1);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+/** Deep copy of a log object with every PAN-like string scrubbed. */
+export function scrubDeep(value: unknown, depth = 0): unknown {
+  if (depth > 16) return value;
+  if (typeof value === 'string') return scrubPans(value);
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  if (value instanceof Error) {
+    const out: Record<string, unknown> = { type: value.name, message: scrubPans(value.message) };
+    if (value.stack) out.stack = scrubPans(value.stack);
+    const code = (value as { code?: unknown }).code;
+    if (code !== undefined) out.code = code;
+    return out;
+  }
+  if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = scrubDeep(v, depth + 1);
+    return out;
+  }
+  return value;
+}

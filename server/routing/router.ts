@@ -1,0 +1,349 @@
+// Gateway routing by success rate: per gateway per segment over a sliding window of time buckets,
+// hierarchical fallback to coarser segments, an exploration share, elimination on consecutive
+// technical failures, ties broken by fee. Pure: no I/O, time and randomness are injectable.
+import { BucketWindow, type WindowOptions } from './sliding-window.ts';
+import { EliminationTracker } from './elimination.ts';
+import { SEGMENT_LEVELS, segmentKeys, type Segment, type SegmentLevel } from './segment.ts';
+
+export type { Segment, SegmentLevel } from './segment.ts';
+
+export interface GatewayConfig {
+  id: string;
+  /** Fee per attempt, approved or not: fixed part in the order currency's minor units. */
+  feeFixedMinor?: number;
+  /** Fee per attempt: proportional part in basis points of the amount. */
+  feeBps?: number;
+}
+
+export interface RouterOptions {
+  /** Known gateways and their fees. Gateways seen only in outcomes are added with an unknown fee. */
+  gateways?: readonly GatewayConfig[];
+  bucketSeconds?: number; // default 300 (5 min)
+  bucketCount?: number; // default 12 → a one-hour window
+  /** Weight per bucket of age; default 0.9 (the newest bucket counts ~3× the oldest). 1 = plain rate. */
+  decay?: number;
+  /** Outcomes a gateway needs in a segment before its rate there is trusted; default 20. */
+  minSamples?: number;
+  /** Share of recommendations sent to a non-best, non-eliminated gateway; default 0.05. */
+  explorationShare?: number;
+  /** Rates closer than this are a tie, broken by fee; default 0.001 (0.1 point). */
+  tieTolerance?: number;
+  consecutiveFailures?: number; // technical failures in a row that eliminate; default 5
+  coolDownSeconds?: number; // elimination cool-down before a probe; default 300
+  /** Outcomes stamped further in the future than this are refused; default 300 s. */
+  maxFutureSkewSeconds?: number;
+  rng?: () => number; // [0, 1); default Math.random
+  clock?: () => number; // unix seconds; default wall clock
+}
+
+export interface RoutingOutcome {
+  gateway: string;
+  brand: string;
+  issuerCountry?: string | null;
+  currency: string;
+  amount: number; // minor units
+  status: 'success' | 'failure';
+  type?: 'hard' | 'soft' | 'technical' | 'fraud' | null;
+  code?: string | null;
+  at: number; // unix seconds
+}
+
+export interface Recommendation {
+  gateway: string | null;
+  successRate: number | null; // decay-weighted rate of the returned gateway at `segmentLevel`
+  explored: boolean; // true when this pick is exploration or an elimination probe, not the best
+  eliminated: string[];
+  segmentLevel: SegmentLevel | 'none';
+}
+
+export interface RouteRow {
+  brand: string;
+  currency: string;
+  gateway: string;
+  successRate: number;
+  samples: number;
+}
+
+export interface RouterStats {
+  recorded: number;
+  droppedStale: number; // older than the window when they arrived
+  droppedFuture: number; // stamped too far in the future
+  recommendations: number;
+  explored: number;
+  probes: number;
+  segments: number; // segment keys currently tracked (all levels)
+  gateways: string[];
+  eliminated: string[]; // not routable now (cool-down running or probe in flight)
+  breakers: Array<{ gateway: string; until: number }>; // opened breakers and when their cool-down ends
+}
+
+interface Candidate {
+  gateway: string;
+  rate: number | null;
+  n: number;
+}
+
+const DEFAULTS = {
+  bucketSeconds: 300,
+  bucketCount: 12,
+  decay: 0.9,
+  minSamples: 20,
+  explorationShare: 0.05,
+  tieTolerance: 0.001,
+  consecutiveFailures: 5,
+  coolDownSeconds: 300,
+  maxFutureSkewSeconds: 300,
+};
+
+const PRUNE_EVERY = 1024;
+
+function checkPositive(name: string, v: number, integer: boolean): void {
+  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) throw new RangeError(`router option ${name} must be a positive ${integer ? 'integer' : 'number'}`);
+}
+
+export class GatewayRouter {
+  private readonly win: WindowOptions;
+  private readonly minSamples: number;
+  private readonly explorationShare: number;
+  private readonly tieTolerance: number;
+  private readonly coolDown: number;
+  private readonly maxFutureSkew: number;
+  private readonly rng: () => number;
+  private readonly clock: () => number;
+  private readonly fees = new Map<string, GatewayConfig>();
+  private readonly known = new Set<string>();
+  /** segment key → gateway → window */
+  private readonly windows = new Map<string, Map<string, BucketWindow>>();
+  /** brand+currency keys → their parts, for routesTable */
+  private readonly brandCurrency = new Map<string, { brand: string; currency: string }>();
+  private readonly elimination: EliminationTracker;
+  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0 };
+
+  constructor(opts: RouterOptions = {}) {
+    const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & RouterOptions;
+    checkPositive('bucketSeconds', o.bucketSeconds, false);
+    checkPositive('bucketCount', o.bucketCount, true);
+    checkPositive('minSamples', o.minSamples, true);
+    checkPositive('consecutiveFailures', o.consecutiveFailures, true);
+    checkPositive('coolDownSeconds', o.coolDownSeconds, false);
+    if (!(o.decay > 0 && o.decay <= 1)) throw new RangeError('router option decay must be in (0, 1]');
+    if (!(o.explorationShare >= 0 && o.explorationShare < 1)) throw new RangeError('router option explorationShare must be in [0, 1)');
+    if (!(o.tieTolerance >= 0)) throw new RangeError('router option tieTolerance must be >= 0');
+    this.win = { bucketSeconds: o.bucketSeconds, bucketCount: o.bucketCount, decay: o.decay };
+    this.minSamples = o.minSamples;
+    this.explorationShare = o.explorationShare;
+    this.tieTolerance = o.tieTolerance;
+    this.coolDown = o.coolDownSeconds;
+    this.maxFutureSkew = o.maxFutureSkewSeconds;
+    this.rng = o.rng ?? Math.random;
+    this.clock = o.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.elimination = new EliminationTracker({ consecutiveFailures: o.consecutiveFailures, coolDownSeconds: o.coolDownSeconds });
+    for (const g of o.gateways ?? []) {
+      if (typeof g.id !== 'string' || g.id.length === 0) throw new RangeError('gateway id must be a non-empty string');
+      this.fees.set(g.id, g);
+      this.known.add(g.id);
+    }
+  }
+
+  /** Window start (unix s) for a given now: outcomes older than this no longer count. */
+  windowStart(now: number = this.clock()): number {
+    return (BucketWindow.bucketIndex(now, this.win.bucketSeconds) - this.win.bucketCount + 1) * this.win.bucketSeconds;
+  }
+
+  /**
+   * Counts one gateway outcome. Late outcomes go into the bucket of their own timestamp while it is
+   * still in the window; older ones are dropped (counted in stats). Throws RangeError on malformed input.
+   */
+  record(o: RoutingOutcome): void {
+    validateOutcome(o);
+    const now = this.clock();
+    if (o.at < this.windowStart(now)) {
+      this.counters.droppedStale++;
+      return;
+    }
+    if (o.at > now + this.maxFutureSkew) {
+      this.counters.droppedFuture++;
+      return;
+    }
+    this.known.add(o.gateway);
+    const success = o.status === 'success';
+    const keys = segmentKeys(o);
+    for (const key of keys) {
+      let byGw = this.windows.get(key);
+      if (!byGw) {
+        byGw = new Map();
+        this.windows.set(key, byGw);
+      }
+      let w = byGw.get(o.gateway);
+      if (!w) {
+        w = new BucketWindow(this.win);
+        byGw.set(o.gateway, w);
+      }
+      w.add(o.at, success);
+    }
+    this.brandCurrency.set(keys[2], { brand: o.brand.toLowerCase(), currency: o.currency.toUpperCase() });
+    // Only recent failures can open the breaker: a batch of old timeouts flushed from an outbox
+    // after a network outage says nothing about the gateway now.
+    if (o.at >= now - this.coolDown) this.elimination.record(o.gateway, !success && o.type === 'technical', o.at);
+    if (++this.counters.recorded % PRUNE_EVERY === 0) this.prune(now);
+  }
+
+  /** Replays stored outcomes (e.g. at startup) in time order, so consecutive-failure runs are right. */
+  recordMany(outcomes: Iterable<RoutingOutcome>): void {
+    const sorted = [...outcomes].sort((a, b) => a.at - b.at);
+    for (const o of sorted) this.record(o);
+  }
+
+  recommend(seg: Segment, now: number = this.clock()): Recommendation {
+    validateSegment(seg);
+    this.counters.recommendations++;
+    const pool = seg.eligible ? [...new Set(seg.eligible)] : [...this.known];
+    pool.sort();
+    const eliminated = this.elimination.eliminated(now);
+    const elimSet = new Set(eliminated);
+    // A half-open gateway gets one probe as soon as its cool-down ends, without waiting for the
+    // exploration coin: that is how the end of an outage is noticed quickly.
+    const probe = pool.find((g) => this.elimination.health(g, now) === 'probe-due');
+    if (probe !== undefined) {
+      this.elimination.markProbeSent(probe, now);
+      this.counters.probes++;
+      this.counters.explored++;
+      const keys = segmentKeys(seg);
+      let rate: number | null = null;
+      let level: SegmentLevel | 'none' = 'none';
+      for (let i = 0; i < keys.length && rate === null; i++) {
+        const c = this.rateAt(keys[i], probe, now);
+        if (c.n >= this.minSamples) [rate, level] = [c.rate, SEGMENT_LEVELS[i]];
+      }
+      return { gateway: probe, successRate: rate, explored: true, eliminated, segmentLevel: level };
+    }
+    const available = pool.filter((g) => !elimSet.has(g));
+    if (available.length === 0) return { gateway: null, successRate: null, explored: false, eliminated, segmentLevel: 'none' };
+
+    const keys = segmentKeys(seg);
+    const needed = Math.min(2, available.length);
+    type Level = { level: SegmentLevel; all: Candidate[]; qualified: Candidate[] };
+    let chosen: Level | null = null;
+    let fallback: Level | null = null;
+    for (let i = 0; i < keys.length; i++) {
+      const all = available.map((g) => this.rateAt(keys[i], g, now));
+      const qualified = all.filter((c) => c.n >= this.minSamples);
+      if (qualified.length >= needed) {
+        chosen = { level: SEGMENT_LEVELS[i], all, qualified };
+        break;
+      }
+      if (!fallback && qualified.length > 0) fallback = { level: SEGMENT_LEVELS[i], all, qualified };
+    }
+    chosen ??= fallback;
+
+    let best: Candidate;
+    let level: SegmentLevel | 'none';
+    let byGateway: Map<string, Candidate>;
+    if (chosen) {
+      best = this.pickBest(chosen.qualified, seg.amount);
+      level = chosen.level;
+      byGateway = new Map(chosen.all.map((c) => [c.gateway, c]));
+    } else {
+      // Too little data anywhere: the cheapest gateway, and exploration spreads the rest.
+      const all = available.map((g) => this.rateAt('all', g, now));
+      best = this.pickBest(all.map((c) => ({ ...c, rate: 0 })), seg.amount);
+      best = all.find((c) => c.gateway === best.gateway) ?? best;
+      level = 'none';
+      byGateway = new Map(all.map((c) => [c.gateway, c]));
+    }
+
+    const others = available.filter((g) => g !== best.gateway);
+    if (others.length > 0 && this.explorationShare > 0 && this.rng() < this.explorationShare) {
+      const g = others[Math.min(others.length - 1, Math.floor(this.rng() * others.length))];
+      this.counters.explored++;
+      return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: true, eliminated, segmentLevel: level };
+    }
+    return { gateway: best.gateway, successRate: best.rate, explored: false, eliminated, segmentLevel: level };
+  }
+
+  /** Success rate per brand × currency × gateway, for the device dataset. */
+  routesTable(now: number = this.clock()): RouteRow[] {
+    const rows: RouteRow[] = [];
+    for (const [key, bc] of this.brandCurrency) {
+      const byGw = this.windows.get(key);
+      if (!byGw) continue;
+      for (const [gateway, w] of byGw) {
+        const r = w.rate(now);
+        if (r.rate === null) continue;
+        rows.push({ brand: bc.brand, currency: bc.currency, gateway, successRate: r.rate, samples: r.successes + r.failures });
+      }
+    }
+    return rows.sort((a, b) => cmp(a.brand, b.brand) || cmp(a.currency, b.currency) || b.successRate - a.successRate || cmp(a.gateway, b.gateway));
+  }
+
+  stats(now: number = this.clock()): RouterStats {
+    return {
+      ...this.counters,
+      segments: this.windows.size,
+      gateways: [...this.known].sort(),
+      eliminated: this.elimination.eliminated(now),
+      breakers: this.elimination.openUntil(),
+    };
+  }
+
+  /** Fee of one attempt in minor units; unknown fees sort last in a tie. */
+  feeFor(gateway: string, amount: number): number {
+    const f = this.fees.get(gateway);
+    if (!f) return Number.POSITIVE_INFINITY;
+    return (f.feeFixedMinor ?? 0) + (amount * (f.feeBps ?? 0)) / 10_000;
+  }
+
+  private rateAt(key: string, gateway: string, now: number): Candidate {
+    const w = this.windows.get(key)?.get(gateway);
+    if (!w) return { gateway, rate: null, n: 0 };
+    const r = w.rate(now);
+    return { gateway, rate: r.rate, n: r.successes + r.failures };
+  }
+
+  private pickBest(cands: Candidate[], amount: number): Candidate {
+    let best = cands[0];
+    for (const c of cands.slice(1)) {
+      const d = (c.rate ?? -1) - (best.rate ?? -1);
+      if (d > this.tieTolerance) best = c;
+      else if (d >= -this.tieTolerance) {
+        const fc = this.feeFor(c.gateway, amount);
+        const fb = this.feeFor(best.gateway, amount);
+        if (fc < fb || (fc === fb && c.gateway < best.gateway)) best = c;
+      }
+    }
+    return best;
+  }
+
+  private prune(now: number): void {
+    for (const [key, byGw] of this.windows) {
+      for (const [g, w] of byGw) if (w.prune(now) === 0) byGw.delete(g);
+      if (byGw.size === 0) {
+        this.windows.delete(key);
+        this.brandCurrency.delete(key);
+      }
+    }
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const CURRENCY = /^[A-Za-z]{3}$/;
+const COUNTRY = /^[A-Za-z]{2}$/;
+
+function validateSegment(s: Segment): void {
+  if (!s || typeof s !== 'object') throw new RangeError('segment must be an object');
+  if (typeof s.brand !== 'string' || s.brand.length === 0 || s.brand.length > 32) throw new RangeError('segment.brand must be a short non-empty string');
+  if (typeof s.currency !== 'string' || !CURRENCY.test(s.currency)) throw new RangeError('segment.currency must be an ISO 4217 code');
+  if (s.issuerCountry != null && (typeof s.issuerCountry !== 'string' || !COUNTRY.test(s.issuerCountry))) throw new RangeError('segment.issuerCountry must be an ISO 3166 alpha-2 code');
+  if (!Number.isSafeInteger(s.amount) || s.amount < 0) throw new RangeError('segment.amount must be a non-negative integer (minor units)');
+}
+
+function validateOutcome(o: RoutingOutcome): void {
+  validateSegment(o);
+  if (typeof o.gateway !== 'string' || o.gateway.length === 0 || o.gateway.length > 64) throw new RangeError('outcome.gateway must be a short non-empty string');
+  if (o.status !== 'success' && o.status !== 'failure') throw new RangeError("outcome.status must be 'success' or 'failure'");
+  if (o.type != null && !['hard', 'soft', 'technical', 'fraud'].includes(o.type)) throw new RangeError('outcome.type must be hard, soft, technical or fraud');
+  if (!Number.isFinite(o.at) || o.at < 0) throw new RangeError('outcome.at must be unix seconds');
+}

@@ -1,0 +1,41 @@
+// Routing segments: which orders are "alike" for a gateway's success rate, and the coarser
+// segments a recommendation falls back to when a fine one has too few outcomes.
+import { roughMajorUsd } from './currency.ts';
+
+/** What the router knows about an order when it recommends a gateway. */
+export interface Segment {
+  brand: string; // card brand, e.g. 'visa' (as credit-card-type names it)
+  issuerCountry?: string | null; // ISO 3166-1 alpha-2 of the issuer (from the BIN), if known
+  currency: string; // ISO 4217
+  amount: number; // integer minor units
+  /** Gateways allowed for this order (e.g. those that accept the currency); default: all known. */
+  eligible?: readonly string[];
+}
+
+/** Amount bands in rough dollar-sized major units: small, typical, large, very large. */
+export type AmountBand = 'lt20' | '20-100' | '100-500' | 'gt500';
+
+export function amountBand(amountMinor: number, currency: string): AmountBand {
+  const major = roughMajorUsd(amountMinor, currency);
+  if (major < 20) return 'lt20';
+  if (major < 100) return '20-100';
+  if (major < 500) return '100-500';
+  return 'gt500';
+}
+
+/**
+ * Fallback levels, finest first. The issuer country goes first because it is the sparsest
+ * dimension (hundreds of values); the amount band next; brand×currency is what the device dataset
+ * carries; currency alone still separates local from cross-border acquiring; `all` always exists.
+ */
+export const SEGMENT_LEVELS = ['brand+country+currency+band', 'brand+currency+band', 'brand+currency', 'currency', 'all'] as const;
+export type SegmentLevel = (typeof SEGMENT_LEVELS)[number];
+
+/** The key of a segment at each level (same order as SEGMENT_LEVELS). */
+export function segmentKeys(seg: Pick<Segment, 'brand' | 'issuerCountry' | 'currency' | 'amount'>): string[] {
+  const brand = seg.brand.toLowerCase();
+  const cur = seg.currency.toUpperCase();
+  const country = seg.issuerCountry ? seg.issuerCountry.toUpperCase() : '??';
+  const band = amountBand(seg.amount, cur);
+  return [`b=${brand}|c=${country}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}`, `$=${cur}`, 'all'];
+}

@@ -1,0 +1,156 @@
+// Schema migrations: a numbered list applied in order; SQLite's `user_version` records how many
+// have run. Append only: never edit a migration that has shipped.
+
+export const MIGRATIONS: string[] = [
+  // 1: initial schema
+  `
+  CREATE TABLE restricted (
+    token BLOB PRIMARY KEY,
+    bin TEXT,
+    last4 TEXT,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    added_at INTEGER NOT NULL,
+    expires_at INTEGER
+  ) WITHOUT ROWID;
+
+  CREATE TABLE known_good (
+    merchant TEXT NOT NULL,
+    token BLOB NOT NULL,
+    first_at INTEGER NOT NULL,
+    last_at INTEGER NOT NULL,
+    PRIMARY KEY (merchant, token)
+  ) WITHOUT ROWID;
+  CREATE INDEX known_good_token ON known_good (token);
+
+  CREATE TABLE outcomes (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT,
+    fingerprint TEXT,
+    merchant TEXT NOT NULL,
+    token BLOB NOT NULL,
+    bin TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    brand TEXT,
+    order_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('success', 'failure')),
+    code TEXT,
+    type TEXT,
+    advice TEXT,
+    at INTEGER NOT NULL,
+    hard INTEGER NOT NULL DEFAULT 0,
+    response TEXT
+  );
+  CREATE UNIQUE INDEX outcomes_idem ON outcomes (merchant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX outcomes_token_at ON outcomes (token, at);
+  CREATE INDEX outcomes_at ON outcomes (at);
+  CREATE INDEX outcomes_hard ON outcomes (token) WHERE hard = 1;
+
+  CREATE TABLE gateway_stats (
+    gateway TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    successes INTEGER NOT NULL,
+    PRIMARY KEY (gateway, brand, currency)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE bin_rules (
+    prefix TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    reason TEXT NOT NULL
+  );
+
+  CREATE TABLE prompts (
+    code TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (code, lang)
+  );
+
+  CREATE TABLE gateways (
+    name TEXT PRIMARY KEY,
+    fee_per_attempt INTEGER NOT NULL,
+    fee_bps INTEGER NOT NULL
+  );
+
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('bridge', 'admin')),
+    merchant TEXT,
+    label TEXT,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+  );
+
+  CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    merchant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT,
+    public_key TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE device_hosts (
+    device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    host_id TEXT NOT NULL,
+    public_key TEXT,
+    paired_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, host_id)
+  );
+
+  CREATE TABLE datasets (
+    version INTEGER PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    manifest BLOB NOT NULL
+  );
+  CREATE TABLE dataset_chunks (
+    version INTEGER NOT NULL REFERENCES datasets (version) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (version, idx)
+  ) WITHOUT ROWID;
+  CREATE TABLE deltas (
+    from_version INTEGER NOT NULL,
+    to_version INTEGER NOT NULL,
+    manifest BLOB NOT NULL,
+    PRIMARY KEY (from_version, to_version)
+  );
+  CREATE TABLE delta_chunks (
+    from_version INTEGER NOT NULL,
+    to_version INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (from_version, to_version, idx),
+    FOREIGN KEY (from_version, to_version) REFERENCES deltas (from_version, to_version) ON DELETE CASCADE
+  ) WITHOUT ROWID;
+
+  CREATE TABLE firmware (
+    version INTEGER PRIMARY KEY,
+    name TEXT,
+    created_at INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    manifest BLOB NOT NULL
+  );
+  CREATE TABLE firmware_chunks (
+    version INTEGER NOT NULL REFERENCES firmware (version) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (version, idx)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,492 @@
+// SQLite implementation of Storage (better-sqlite3): WAL journal, foreign keys on, migrations by
+// `user_version`, prepared statements compiled once, multi-row changes in transactions.
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.ts';
+import type {
+  ApiKeyRecord,
+  BinRule,
+  DatasetTables,
+  DatasetVersionInfo,
+  DeviceRecord,
+  FirmwareInfo,
+  Gateway,
+  GatewayStat,
+  HistoryRow,
+  OutcomeEffects,
+  OutcomeRow,
+  Prompt,
+  RecordOutcomeResult,
+  RestrictedEntry,
+  Storage,
+  StoredRelease,
+} from './storage.ts';
+
+type Row = Record<string, unknown>;
+
+function bytes(v: unknown): Uint8Array {
+  const b = v as Buffer;
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+function historyRow(r: Row): HistoryRow {
+  return {
+    at: r.at as number,
+    merchant: r.merchant as string,
+    amount: r.amount as number,
+    currency: r.currency as string,
+    gateway: r.gateway as string,
+    status: r.status as 'success' | 'failure',
+    code: (r.code as string | null) ?? null,
+    type: (r.type as string | null) ?? null,
+    advice: (r.advice as string | null) ?? null,
+    hard: r.hard === 1,
+    brand: (r.brand as string | null) ?? null,
+  };
+}
+
+function apiKeyRow(r: Row): ApiKeyRecord {
+  return {
+    id: r.id as string,
+    hash: r.hash as string,
+    role: r.role as 'bridge' | 'admin',
+    merchant: (r.merchant as string | null) ?? null,
+    label: (r.label as string | null) ?? null,
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+  };
+}
+
+function datasetInfo(r: Row): DatasetVersionInfo {
+  return {
+    version: r.version as number,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    contentHash: r.content_hash as string,
+    chunkCount: r.chunk_count as number,
+    bytes: r.bytes as number,
+  };
+}
+
+export class SqliteStorage implements Storage {
+  readonly db: Database.Database;
+  private readonly s: Record<string, Database.Statement>;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const p = (sql: string) => this.db.prepare(sql);
+    this.s = {
+      getRestricted: p('SELECT * FROM restricted WHERE token = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      addRestricted: p(`INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at)
+        VALUES (@token, @bin, @last4, @reason, @source, @addedAt, @expiresAt)
+        ON CONFLICT (token) DO UPDATE SET reason = excluded.reason, source = excluded.source,
+          expires_at = excluded.expires_at, bin = coalesce(excluded.bin, restricted.bin),
+          last4 = coalesce(excluded.last4, restricted.last4)`),
+      restrictedExists: p('SELECT 1 FROM restricted WHERE token = ?'),
+      removeRestricted: p('DELETE FROM restricted WHERE token = ?'),
+      countRestricted: p('SELECT count(*) AS n FROM restricted'),
+      isKnownGood: p('SELECT 1 FROM known_good WHERE merchant = ? AND token = ?'),
+      knownGoodAnywhere: p('SELECT 1 FROM known_good WHERE token = ? LIMIT 1'),
+      outcomeAnywhere: p('SELECT 1 FROM outcomes WHERE token = ? LIMIT 1'),
+      addKnownGood: p(`INSERT INTO known_good (merchant, token, first_at, last_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (merchant, token) DO UPDATE SET last_at = max(last_at, excluded.last_at)`),
+      outcomeByKey: p('SELECT fingerprint, response FROM outcomes WHERE merchant = ? AND idempotency_key = ?'),
+      insertOutcome: p(`INSERT INTO outcomes (idempotency_key, fingerprint, merchant, token, bin, last4, brand,
+        order_id, amount, currency, gateway, status, code, type, advice, at, hard, response)
+        VALUES (@idempotencyKey, @fingerprint, @merchant, @token, @bin, @last4, @brand, @orderId, @amount,
+        @currency, @gateway, @status, @code, @type, @advice, @at, @hard, @response)`),
+      bumpStat: p(`INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES (?, ?, ?, 1, ?)
+        ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes`),
+      restrictFromOutcome: p(`INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at)
+        VALUES (?, ?, ?, ?, 'outcome', ?, NULL)
+        ON CONFLICT (token) DO UPDATE SET expires_at = NULL`),
+      history: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
+        WHERE token = ? AND at >= ? ORDER BY at DESC LIMIT ?`),
+      hardDeclines: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
+        WHERE token = ? AND hard = 1 ORDER BY at`),
+      countOutcomes: p('SELECT count(*) AS n FROM outcomes'),
+      gatewayStats: p('SELECT * FROM gateway_stats ORDER BY gateway, brand, currency'),
+      upsertBinRule: p(`INSERT INTO bin_rules (prefix, action, reason) VALUES (@prefix, @action, @reason)
+        ON CONFLICT (prefix) DO UPDATE SET action = excluded.action, reason = excluded.reason`),
+      listBinRules: p('SELECT prefix, action, reason FROM bin_rules ORDER BY prefix'),
+      matchBinRule: p(`SELECT prefix, action, reason FROM bin_rules WHERE ? LIKE prefix || '%'
+        ORDER BY length(prefix) DESC LIMIT 1`),
+      upsertPrompt: p(`INSERT INTO prompts (code, lang, message) VALUES (@code, @lang, @message)
+        ON CONFLICT (code, lang) DO UPDATE SET message = excluded.message`),
+      listPrompts: p('SELECT code, lang, message FROM prompts ORDER BY code, lang'),
+      upsertGateway: p(`INSERT INTO gateways (name, fee_per_attempt, fee_bps) VALUES (@name, @feePerAttempt, @feeBps)
+        ON CONFLICT (name) DO UPDATE SET fee_per_attempt = excluded.fee_per_attempt, fee_bps = excluded.fee_bps`),
+      listGateways: p('SELECT name, fee_per_attempt, fee_bps FROM gateways ORDER BY name'),
+      insertApiKey: p(`INSERT INTO api_keys (id, hash, role, merchant, label, created_at, revoked_at)
+        VALUES (@id, @hash, @role, @merchant, @label, @createdAt, @revokedAt)`),
+      findApiKey: p('SELECT * FROM api_keys WHERE hash = ?'),
+      listApiKeys: p('SELECT * FROM api_keys ORDER BY created_at, id'),
+      revokeApiKey: p('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      upsertDevice: p(`INSERT INTO devices (id, merchant, kind, label, public_key, created_at)
+        VALUES (@id, @merchant, @kind, @label, @publicKey, @createdAt)
+        ON CONFLICT (id) DO UPDATE SET merchant = excluded.merchant, kind = excluded.kind,
+          label = excluded.label, public_key = excluded.public_key`),
+      addDeviceHost: p(`INSERT INTO device_hosts (device_id, host_id, public_key, paired_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (device_id, host_id) DO UPDATE SET public_key = excluded.public_key, paired_at = excluded.paired_at`),
+      deviceExists: p('SELECT 1 FROM devices WHERE id = ?'),
+      listDevices: p('SELECT * FROM devices ORDER BY id'),
+      listDevicesOf: p('SELECT * FROM devices WHERE merchant = ? ORDER BY id'),
+      deviceHosts: p('SELECT host_id, public_key, paired_at FROM device_hosts WHERE device_id = ? ORDER BY host_id'),
+      tablesRestricted: p('SELECT token, reason FROM restricted WHERE expires_at IS NULL OR expires_at > ? ORDER BY token'),
+      tablesKnownGood: p(`SELECT DISTINCT k.token FROM known_good k
+        WHERE NOT EXISTS (SELECT 1 FROM restricted r WHERE r.token = k.token) ORDER BY k.token`),
+      tablesHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand
+        FROM outcomes WHERE at >= ? OR hard = 1 ORDER BY token, at`),
+      saveDataset: p(`INSERT INTO datasets (version, created_at, expires_at, content_hash, chunk_count, bytes, manifest)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      saveDatasetChunk: p('INSERT INTO dataset_chunks (version, idx, data) VALUES (?, ?, ?)'),
+      latestDataset: p('SELECT version, created_at, expires_at, content_hash, chunk_count, bytes FROM datasets ORDER BY version DESC LIMIT 1'),
+      listDatasets: p('SELECT version, created_at, expires_at, content_hash, chunk_count, bytes FROM datasets ORDER BY version'),
+      datasetManifest: p('SELECT manifest FROM datasets WHERE version = ?'),
+      datasetChunk: p('SELECT data FROM dataset_chunks WHERE version = ? AND idx = ?'),
+      datasetChunks: p('SELECT data FROM dataset_chunks WHERE version = ? ORDER BY idx'),
+      deleteDataset: p('DELETE FROM datasets WHERE version = ?'),
+      deleteDeltasOf: p('DELETE FROM deltas WHERE from_version = ? OR to_version = ?'),
+      saveDelta: p('INSERT OR REPLACE INTO deltas (from_version, to_version, manifest) VALUES (?, ?, ?)'),
+      saveDeltaChunk: p('INSERT OR REPLACE INTO delta_chunks (from_version, to_version, idx, data) VALUES (?, ?, ?, ?)'),
+      deltaManifest: p('SELECT manifest FROM deltas WHERE from_version = ? AND to_version = ?'),
+      deltaChunk: p('SELECT data FROM delta_chunks WHERE from_version = ? AND to_version = ? AND idx = ?'),
+      saveFirmware: p(`INSERT INTO firmware (version, name, created_at, chunk_count, bytes, manifest)
+        VALUES (?, ?, ?, ?, ?, ?)`),
+      saveFirmwareChunk: p('INSERT INTO firmware_chunks (version, idx, data) VALUES (?, ?, ?)'),
+      latestFirmware: p('SELECT version, name, created_at, chunk_count, bytes FROM firmware ORDER BY version DESC LIMIT 1'),
+      firmwareManifest: p('SELECT manifest FROM firmware WHERE version = ?'),
+      firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
+      getMeta: p('SELECT value FROM meta WHERE key = ?'),
+      setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(`database schema version ${current} is newer than this software (${MIGRATIONS.length})`);
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    }
+  }
+
+  async getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null> {
+    const r = this.s.getRestricted.get(buf(token), now) as Row | undefined;
+    if (!r) return null;
+    return {
+      token: bytes(r.token),
+      bin: (r.bin as string | null) ?? null,
+      last4: (r.last4 as string | null) ?? null,
+      reason: r.reason as string,
+      source: r.source as string,
+      addedAt: r.added_at as number,
+      expiresAt: (r.expires_at as number | null) ?? null,
+    };
+  }
+
+  private readonly addRestrictedTx = (rows: RestrictedEntry[]): number => {
+    let added = 0;
+    for (const r of rows) {
+      const existed = this.s.restrictedExists.get(buf(r.token)) !== undefined;
+      this.s.addRestricted.run({ ...r, token: buf(r.token) });
+      if (!existed) added++;
+    }
+    return added;
+  };
+
+  async addRestricted(rows: RestrictedEntry[]): Promise<number> {
+    return this.db.transaction(this.addRestrictedTx)(rows);
+  }
+
+  async removeRestricted(token: Uint8Array): Promise<boolean> {
+    return this.s.removeRestricted.run(buf(token)).changes > 0;
+  }
+
+  async countRestricted(): Promise<number> {
+    return (this.s.countRestricted.get() as { n: number }).n;
+  }
+
+  async isKnownGood(merchant: string, token: Uint8Array): Promise<boolean> {
+    return this.s.isKnownGood.get(merchant, buf(token)) !== undefined;
+  }
+
+  async knownAnywhere(token: Uint8Array): Promise<boolean> {
+    const t = buf(token);
+    return (
+      this.s.knownGoodAnywhere.get(t) !== undefined ||
+      this.s.outcomeAnywhere.get(t) !== undefined ||
+      this.s.restrictedExists.get(t) !== undefined
+    );
+  }
+
+  async addKnownGood(merchant: string, token: Uint8Array, at: number): Promise<void> {
+    this.s.addKnownGood.run(merchant, buf(token), at, at);
+  }
+
+  async recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
+    return this.db.transaction((): RecordOutcomeResult => {
+      const existing = this.s.outcomeByKey.get(row.merchant, row.idempotencyKey) as Row | undefined;
+      if (existing) {
+        return {
+          created: false,
+          conflict: existing.fingerprint !== fingerprint,
+          response: JSON.parse(existing.response as string),
+        };
+      }
+      this.insertOutcomeRow(row, fingerprint, JSON.stringify(response));
+      if (effects.restrict) {
+        this.s.restrictFromOutcome.run(buf(row.token), row.bin, row.last4, effects.restrict.reason, row.at);
+      }
+      if (effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
+      return { created: true, conflict: false, response };
+    })();
+  }
+
+  private insertOutcomeRow(row: OutcomeRow, fingerprint: string | null, response: string | null): void {
+    this.s.insertOutcome.run({
+      ...row,
+      advice: row.advice ?? null,
+      idempotencyKey: row.idempotencyKey || null,
+      token: buf(row.token),
+      hard: row.hard ? 1 : 0,
+      fingerprint,
+      response,
+    });
+    this.s.bumpStat.run(row.gateway, row.brand ?? 'unknown', row.currency, row.status === 'success' ? 1 : 0);
+  }
+
+  async importOutcomes(rows: OutcomeRow[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const r of rows) this.insertOutcomeRow(r, null, null);
+    })();
+  }
+
+  async history(token: Uint8Array, since: number, limit: number): Promise<HistoryRow[]> {
+    const rows = this.s.history.all(buf(token), since, limit) as Row[];
+    return rows.map(historyRow).reverse();
+  }
+
+  async hardDeclines(token: Uint8Array): Promise<HistoryRow[]> {
+    return (this.s.hardDeclines.all(buf(token)) as Row[]).map(historyRow);
+  }
+
+  async countOutcomes(): Promise<number> {
+    return (this.s.countOutcomes.get() as { n: number }).n;
+  }
+
+  async gatewayStats(): Promise<GatewayStat[]> {
+    return (this.s.gatewayStats.all() as Row[]).map((r) => ({
+      gateway: r.gateway as string,
+      brand: r.brand as string,
+      currency: r.currency as string,
+      attempts: r.attempts as number,
+      successes: r.successes as number,
+    }));
+  }
+
+  async upsertBinRule(rule: BinRule): Promise<void> {
+    this.s.upsertBinRule.run(rule);
+  }
+  async listBinRules(): Promise<BinRule[]> {
+    return this.s.listBinRules.all() as BinRule[];
+  }
+  async matchBinRule(bin: string): Promise<BinRule | null> {
+    return (this.s.matchBinRule.get(bin) as BinRule | undefined) ?? null;
+  }
+  async upsertPrompt(p: Prompt): Promise<void> {
+    this.s.upsertPrompt.run(p);
+  }
+  async listPrompts(): Promise<Prompt[]> {
+    return this.s.listPrompts.all() as Prompt[];
+  }
+  async upsertGateway(g: Gateway): Promise<void> {
+    this.s.upsertGateway.run(g);
+  }
+  async listGateways(): Promise<Gateway[]> {
+    return (this.s.listGateways.all() as Row[]).map((r) => ({
+      name: r.name as string,
+      feePerAttempt: r.fee_per_attempt as number,
+      feeBps: r.fee_bps as number,
+    }));
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    this.s.insertApiKey.run(k);
+  }
+  async findApiKey(hash: string): Promise<ApiKeyRecord | null> {
+    const r = this.s.findApiKey.get(hash) as Row | undefined;
+    return r ? apiKeyRow(r) : null;
+  }
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.s.listApiKeys.all() as Row[]).map(apiKeyRow);
+  }
+  async revokeApiKey(id: string, at: number): Promise<boolean> {
+    return this.s.revokeApiKey.run(at, id).changes > 0;
+  }
+
+  async upsertDevice(d: Omit<DeviceRecord, 'hosts'>): Promise<void> {
+    this.s.upsertDevice.run(d);
+  }
+  async addDeviceHost(deviceId: string, hostId: string, publicKey: string | null, at: number): Promise<boolean> {
+    if (this.s.deviceExists.get(deviceId) === undefined) return false;
+    this.s.addDeviceHost.run(deviceId, hostId, publicKey, at);
+    return true;
+  }
+  async listDevices(merchant?: string): Promise<DeviceRecord[]> {
+    const rows = (merchant === undefined ? this.s.listDevices.all() : this.s.listDevicesOf.all(merchant)) as Row[];
+    return rows.map((r) => ({
+      id: r.id as string,
+      merchant: r.merchant as string,
+      kind: r.kind as string,
+      label: (r.label as string | null) ?? null,
+      publicKey: (r.public_key as string | null) ?? null,
+      createdAt: r.created_at as number,
+      hosts: (this.s.deviceHosts.all(r.id) as Row[]).map((h) => ({
+        hostId: h.host_id as string,
+        publicKey: (h.public_key as string | null) ?? null,
+        pairedAt: h.paired_at as number,
+      })),
+    }));
+  }
+
+  async readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables> {
+    // One read transaction so the tables agree with each other.
+    return this.db.transaction((): DatasetTables => {
+      const restricted: DatasetTables['restricted'] = [];
+      for (const r of this.s.tablesRestricted.iterate(now) as Iterable<Row>) {
+        restricted.push({ token: bytes(r.token), reason: r.reason as string });
+      }
+      const knownGood: Uint8Array[] = [];
+      for (const r of this.s.tablesKnownGood.iterate() as Iterable<Row>) knownGood.push(bytes(r.token));
+      const history: DatasetTables['history'] = [];
+      let cur: DatasetTables['history'][number] | null = null;
+      let curKey = '';
+      for (const r of this.s.tablesHistory.iterate(historySince) as Iterable<Row>) {
+        const key = (r.token as Buffer).toString('hex');
+        if (key !== curKey) {
+          if (cur) history.push(cur);
+          cur = { token: bytes(r.token), brand: (r.brand as string | null) ?? null, events: [] };
+          curKey = key;
+        }
+        cur!.events.push(historyRow(r));
+        if (!cur!.brand && r.brand) cur!.brand = r.brand as string;
+      }
+      if (cur) history.push(cur);
+      // Keep the newest events per token, but never drop a hard decline.
+      for (const h of history) {
+        if (h.events.length > maxEventsPerToken) {
+          const hard = h.events.filter((e) => e.hard);
+          const recent = h.events.filter((e) => !e.hard).slice(-Math.max(0, maxEventsPerToken - hard.length));
+          h.events = [...hard, ...recent].sort((a, b) => a.at - b.at);
+        }
+      }
+      return {
+        restricted,
+        knownGood,
+        history,
+        binRules: this.s.listBinRules.all() as BinRule[],
+        prompts: this.s.listPrompts.all() as Prompt[],
+      };
+    })();
+  }
+
+  async saveDataset(info: DatasetVersionInfo, release: StoredRelease): Promise<void> {
+    this.db.transaction(() => {
+      this.s.saveDataset.run(info.version, info.createdAt, info.expiresAt, info.contentHash, info.chunkCount, info.bytes, buf(release.manifest));
+      release.chunks.forEach((c, i) => this.s.saveDatasetChunk.run(info.version, i, buf(c)));
+    })();
+  }
+  async latestDataset(): Promise<DatasetVersionInfo | null> {
+    const r = this.s.latestDataset.get() as Row | undefined;
+    return r ? datasetInfo(r) : null;
+  }
+  async listDatasets(): Promise<DatasetVersionInfo[]> {
+    return (this.s.listDatasets.all() as Row[]).map(datasetInfo);
+  }
+  async datasetManifest(version: number): Promise<Uint8Array | null> {
+    const r = this.s.datasetManifest.get(version) as Row | undefined;
+    return r ? bytes(r.manifest) : null;
+  }
+  async datasetChunk(version: number, index: number): Promise<Uint8Array | null> {
+    const r = this.s.datasetChunk.get(version, index) as Row | undefined;
+    return r ? bytes(r.data) : null;
+  }
+  async datasetChunks(version: number): Promise<Uint8Array[] | null> {
+    if (this.s.datasetManifest.get(version) === undefined) return null;
+    return (this.s.datasetChunks.all(version) as Row[]).map((r) => bytes(r.data));
+  }
+  async pruneDatasets(keep: number): Promise<number[]> {
+    const versions = (this.s.listDatasets.all() as Row[]).map((r) => r.version as number);
+    const drop = versions.slice(0, Math.max(0, versions.length - keep));
+    this.db.transaction(() => {
+      for (const v of drop) {
+        this.s.deleteDeltasOf.run(v, v);
+        this.s.deleteDataset.run(v);
+      }
+    })();
+    return drop;
+  }
+  async saveDelta(from: number, to: number, release: StoredRelease): Promise<void> {
+    this.db.transaction(() => {
+      this.s.saveDelta.run(from, to, buf(release.manifest));
+      release.chunks.forEach((c, i) => this.s.saveDeltaChunk.run(from, to, i, buf(c)));
+    })();
+  }
+  async deltaManifest(from: number, to: number): Promise<Uint8Array | null> {
+    const r = this.s.deltaManifest.get(from, to) as Row | undefined;
+    return r ? bytes(r.manifest) : null;
+  }
+  async deltaChunk(from: number, to: number, index: number): Promise<Uint8Array | null> {
+    const r = this.s.deltaChunk.get(from, to, index) as Row | undefined;
+    return r ? bytes(r.data) : null;
+  }
+  async saveFirmware(info: FirmwareInfo, release: StoredRelease): Promise<void> {
+    this.db.transaction(() => {
+      this.s.saveFirmware.run(info.version, info.name, info.createdAt, info.chunkCount, info.bytes, buf(release.manifest));
+      release.chunks.forEach((c, i) => this.s.saveFirmwareChunk.run(info.version, i, buf(c)));
+    })();
+  }
+  async latestFirmware(): Promise<FirmwareInfo | null> {
+    const r = this.s.latestFirmware.get() as Row | undefined;
+    return r
+      ? { version: r.version as number, name: (r.name as string | null) ?? null, createdAt: r.created_at as number, chunkCount: r.chunk_count as number, bytes: r.bytes as number }
+      : null;
+  }
+  async firmwareManifest(version: number): Promise<Uint8Array | null> {
+    const r = this.s.firmwareManifest.get(version) as Row | undefined;
+    return r ? bytes(r.manifest) : null;
+  }
+  async firmwareChunk(version: number, index: number): Promise<Uint8Array | null> {
+    const r = this.s.firmwareChunk.get(version, index) as Row | undefined;
+    return r ? bytes(r.data) : null;
+  }
+
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.s.getMeta.get(key) as Row | undefined;
+    return r ? (r.value as string) : null;
+  }
+  async setMeta(key: string, value: string): Promise<void> {
+    this.s.setMeta.run(key, value);
+  }
+}

@@ -1,0 +1,212 @@
+// The narrow storage interface of the network service. Everything above it (HTTP routes, dataset
+// publisher, admin import, CLI) speaks these domain operations, never SQL, so a PostgreSQL
+// implementation (planned in docs/architecture.md) can replace SQLite without touching callers.
+// Methods are async for that reason even though better-sqlite3 is synchronous.
+// Card tokens are 16-byte Uint8Arrays; times are unix seconds; amounts are integer minor units.
+
+export interface RestrictedEntry {
+  token: Uint8Array;
+  bin: string | null;
+  last4: string | null;
+  reason: string;
+  source: string; // 'import' | 'outcome' | 'admin' | ...
+  addedAt: number;
+  expiresAt: number | null;
+}
+
+export interface OutcomeRow {
+  idempotencyKey: string;
+  merchant: string;
+  token: Uint8Array;
+  bin: string;
+  last4: string;
+  brand: string | null;
+  orderId: string;
+  amount: number;
+  currency: string;
+  gateway: string;
+  status: 'success' | 'failure';
+  code: string | null;
+  type: string | null;
+  /** Mastercard Merchant Advice Code, when reported. */
+  advice?: string | null;
+  at: number;
+  /** Hard decline or fraud: kept in the history digest forever. */
+  hard: boolean;
+}
+
+export interface HistoryRow {
+  at: number;
+  merchant: string;
+  amount: number;
+  currency: string;
+  gateway: string;
+  status: 'success' | 'failure';
+  code: string | null;
+  type: string | null;
+  advice: string | null;
+  hard: boolean;
+  brand: string | null;
+}
+
+export interface OutcomeEffects {
+  /** Add the card to restricted with this reason (hard decline, fraud). */
+  restrict: { reason: string } | null;
+  /** Mark the card known-good for the outcome's merchant. */
+  knownGood: boolean;
+}
+
+export interface RecordOutcomeResult {
+  created: boolean;
+  /** The stored answer for this idempotency key (the same on every retry). */
+  response: unknown;
+  /** True when the key exists with a different request fingerprint. */
+  conflict: boolean;
+}
+
+export interface BinRule {
+  prefix: string;
+  action: 'decline' | 'review';
+  reason: string;
+}
+
+export interface Prompt {
+  code: string;
+  lang: string;
+  message: string;
+}
+
+export interface Gateway {
+  name: string;
+  feePerAttempt: number; // minor units
+  feeBps: number; // basis points of the amount
+}
+
+export interface GatewayStat {
+  gateway: string;
+  brand: string;
+  currency: string;
+  attempts: number;
+  successes: number;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  hash: string;
+  role: 'bridge' | 'admin';
+  merchant: string | null;
+  label: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface DeviceRecord {
+  id: string;
+  merchant: string;
+  kind: string; // 'usb' | 'rs485' | 'ble' | 'emulator'
+  label: string | null;
+  publicKey: string | null; // hex, the device's static key
+  createdAt: number;
+  hosts: { hostId: string; publicKey: string | null; pairedAt: number }[];
+}
+
+/** A signed release (dataset snapshot, delta or firmware) stored as manifest + chunks. */
+export interface StoredRelease {
+  manifest: Uint8Array;
+  chunks: Uint8Array[];
+}
+
+export interface DatasetVersionInfo {
+  version: number;
+  createdAt: number;
+  expiresAt: number;
+  contentHash: string;
+  chunkCount: number;
+  bytes: number;
+}
+
+export interface FirmwareInfo {
+  version: number;
+  /** Human label, e.g. "1.4.2". */
+  name: string | null;
+  createdAt: number;
+  chunkCount: number;
+  bytes: number;
+}
+
+/** Everything a dataset is built from, read in one consistent snapshot. */
+export interface DatasetTables {
+  restricted: { token: Uint8Array; reason: string }[];
+  knownGood: Uint8Array[];
+  /** Outcome rows with at >= since, or hard, grouped by token in time order. */
+  history: { token: Uint8Array; brand: string | null; events: HistoryRow[] }[];
+  binRules: BinRule[];
+  prompts: Prompt[];
+}
+
+export interface Storage {
+  close(): Promise<void>;
+
+  // restricted cards
+  getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null>;
+  /** Upserts a batch in one transaction; returns how many rows were new. */
+  addRestricted(rows: RestrictedEntry[]): Promise<number>;
+  removeRestricted(token: Uint8Array): Promise<boolean>;
+  countRestricted(): Promise<number>;
+
+  // known-good
+  isKnownGood(merchant: string, token: Uint8Array): Promise<boolean>;
+  knownAnywhere(token: Uint8Array): Promise<boolean>;
+  addKnownGood(merchant: string, token: Uint8Array, at: number): Promise<void>;
+
+  // outcomes and history
+  recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult>;
+  /** Bulk load of history rows (migration, bench seeding): no idempotency keys checked. */
+  importOutcomes(rows: OutcomeRow[]): Promise<void>;
+  history(token: Uint8Array, since: number, limit: number): Promise<HistoryRow[]>;
+  /** Hard declines of the card at any time. */
+  hardDeclines(token: Uint8Array): Promise<HistoryRow[]>;
+  countOutcomes(): Promise<number>;
+  gatewayStats(): Promise<GatewayStat[]>;
+
+  // configuration tables
+  upsertBinRule(rule: BinRule): Promise<void>;
+  listBinRules(): Promise<BinRule[]>;
+  /** The rule with the longest prefix matching the BIN, or null. */
+  matchBinRule(bin: string): Promise<BinRule | null>;
+  upsertPrompt(p: Prompt): Promise<void>;
+  listPrompts(): Promise<Prompt[]>;
+  upsertGateway(g: Gateway): Promise<void>;
+  listGateways(): Promise<Gateway[]>;
+
+  // callers and devices
+  insertApiKey(k: ApiKeyRecord): Promise<void>;
+  findApiKey(hash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  revokeApiKey(id: string, at: number): Promise<boolean>;
+  upsertDevice(d: Omit<DeviceRecord, 'hosts'>): Promise<void>;
+  addDeviceHost(deviceId: string, hostId: string, publicKey: string | null, at: number): Promise<boolean>;
+  listDevices(merchant?: string): Promise<DeviceRecord[]>;
+
+  // datasets, deltas, firmware
+  readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables>;
+  saveDataset(info: DatasetVersionInfo, release: StoredRelease): Promise<void>;
+  latestDataset(): Promise<DatasetVersionInfo | null>;
+  listDatasets(): Promise<DatasetVersionInfo[]>;
+  datasetManifest(version: number): Promise<Uint8Array | null>;
+  datasetChunk(version: number, index: number): Promise<Uint8Array | null>;
+  datasetChunks(version: number): Promise<Uint8Array[] | null>;
+  /** Deletes all but the newest `keep` snapshots (and deltas touching deleted ones). */
+  pruneDatasets(keep: number): Promise<number[]>;
+  saveDelta(from: number, to: number, release: StoredRelease): Promise<void>;
+  deltaManifest(from: number, to: number): Promise<Uint8Array | null>;
+  deltaChunk(from: number, to: number, index: number): Promise<Uint8Array | null>;
+  saveFirmware(info: FirmwareInfo, release: StoredRelease): Promise<void>;
+  latestFirmware(): Promise<FirmwareInfo | null>;
+  firmwareManifest(version: number): Promise<Uint8Array | null>;
+  firmwareChunk(version: number, index: number): Promise<Uint8Array | null>;
+
+  // small settings (publisher state, counters)
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+}

@@ -1,0 +1,186 @@
+import crypto from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isProtocolError } from '../../../protocol/errors.ts';
+import {
+  assemble,
+  buildDelta,
+  buildFirmwareRelease,
+  buildSnapshot,
+  contentHash,
+  datasetState,
+  decodeManifest,
+  emptyContent,
+  encodeManifest,
+  generateSigningKeyPair,
+  keyIdOf,
+  normalizeContent,
+  openSignedManifest,
+  signManifest,
+  signingPrivateKeyFromRaw,
+  splitSignedManifest,
+  verifyChunk,
+} from '../../../protocol/dataset/index.ts';
+import { encodeCbor } from '../../../protocol/dataset/cbor.ts';
+import { contentArb } from './arbitraries.ts';
+
+const kp = generateSigningKeyPair();
+const other = generateSigningKeyPair();
+const t = (n: number) => new Uint8Array(16).fill(n);
+const opts = { version: 7, createdAt: 1_700_000_000, expiresAt: 1_700_086_400, chunkSize: 64 };
+
+function bigContent() {
+  const c = emptyContent();
+  for (let i = 1; i < 40; i++) c.restricted.push({ token: t(i), reason: 'stolen' });
+  c.prompts.push({ code: 'use_another_card', lang: 'fr', message: 'Utilisez une autre carte.' });
+  return c;
+}
+
+describe('signed manifests', () => {
+  it('build → open → assemble round-trips a chunked snapshot', () => {
+    const c = bigContent();
+    const r = buildSnapshot(c, opts, kp.privateKey);
+    expect(r.chunks.length).toBeGreaterThan(5);
+    const m = openSignedManifest(r.manifestBytes, [other.publicKey, kp.publicKey]);
+    expect(m).toEqual(r.manifest);
+    expect(m.keyId).toBe(keyIdOf(kp.publicKey));
+    const a = assemble(m, r.chunks);
+    expect(a.kind).toBe('snapshot');
+    if (a.kind === 'snapshot') expect(a.content).toEqual(normalizeContent(c));
+  });
+
+  it('a single flipped bit anywhere in the signed bytes → SIGNATURE_INVALID (or a typed decode error)', () => {
+    const r = buildSnapshot(bigContent(), opts, kp.privateKey);
+    const { body } = splitSignedManifest(r.manifestBytes);
+    const bodyStart = Buffer.from(r.manifestBytes).indexOf(Buffer.from(body));
+    fc.assert(
+      fc.property(fc.nat(body.length * 8 - 1), (bit) => {
+        const b = new Uint8Array(r.manifestBytes);
+        b[bodyStart + (bit >> 3)] ^= 1 << (bit & 7);
+        try {
+          openSignedManifest(b, [kp.publicKey]);
+          expect.unreachable('tampered manifest accepted');
+        } catch (e) {
+          expect(isProtocolError(e)).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // a flip inside the manifest body keeps the CBOR structure: the signature is what fails
+    const b = new Uint8Array(r.manifestBytes);
+    b[b.length - 70] ^= 1; // last bytes of the body (keyId text)
+    expect(() => openSignedManifest(b, [kp.publicKey])).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
+  });
+
+  it('wrong key → SIGNATURE_INVALID; no trusted keys → SIGNATURE_INVALID', () => {
+    const r = buildSnapshot(bigContent(), opts, kp.privateKey);
+    expect(() => openSignedManifest(r.manifestBytes, [other.publicKey])).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
+    expect(() => openSignedManifest(r.manifestBytes, [])).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
+  });
+
+  it('a valid signature whose manifest names another keyId is refused', () => {
+    const r = buildSnapshot(bigContent(), opts, kp.privateKey);
+    const body = encodeManifest({ ...r.manifest, keyId: keyIdOf(other.publicKey) });
+    const sig = crypto.sign(null, Buffer.concat([Buffer.from('precheck/manifest/v1\0'), body]), signingPrivateKeyFromRaw(kp.privateKey));
+    const forged = encodeCbor(new Map<number, unknown>([[1, body], [2, new Uint8Array(sig)]]));
+    expect(() => openSignedManifest(forged, [kp.publicKey])).toThrow(expect.objectContaining({ code: 'SIGNATURE_INVALID' }));
+    expect(() => signManifest({ ...r.manifest, keyId: keyIdOf(other.publicKey) }, kp.privateKey)).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+  });
+
+  it('validates every field', () => {
+    const m = buildSnapshot(bigContent(), opts, kp.privateKey).manifest;
+    const bad = [
+      { ...m, version: 0 },
+      { ...m, version: 2 ** 32 },
+      { ...m, kind: 'other' },
+      { ...m, baseVersion: 3 },
+      { ...m, kind: 'delta' },
+      { ...m, kind: 'delta', baseVersion: 7 },
+      { ...m, expiresAt: m.createdAt },
+      { ...m, chunkSize: 10 },
+      { ...m, chunks: m.chunks.slice(1) },
+      { ...m, contentHash: new Uint8Array(31) },
+      { ...m, keyId: 'XYZ' },
+      { ...m, size: 0 },
+    ];
+    for (const b of bad) {
+      try {
+        encodeManifest(b as typeof m);
+        expect.unreachable(JSON.stringify(Object.keys(b)));
+      } catch (e) {
+        expect(isProtocolError(e)).toBe(true);
+      }
+    }
+    expect(decodeManifest(encodeManifest(m))).toEqual(m);
+  });
+
+  it('tampered chunk → CHUNK_HASH', () => {
+    const r = buildSnapshot(bigContent(), opts, kp.privateKey);
+    const bad = new Uint8Array(r.chunks[2]);
+    bad[5] ^= 0x80;
+    expect(() => verifyChunk(r.manifest, 2, bad)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => verifyChunk(r.manifest, 2, r.chunks[2].subarray(1))).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => verifyChunk(r.manifest, 99, r.chunks[2])).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    expect(() => assemble(r.manifest, r.chunks.map((c, i) => (i === 2 ? bad : c)))).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => assemble(r.manifest, r.chunks.slice(1))).toThrow(expect.objectContaining({ code: 'SYNC_STATE' }));
+  });
+
+  it('deltas: assemble applies to the base and checks the resulting content hash', () => {
+    fc.assert(
+      fc.property(contentArb, contentArb, (a, b) => {
+        const r = buildDelta(a, b, { ...opts, version: 8, baseVersion: 7 }, kp.privateKey);
+        const m = openSignedManifest(r.manifestBytes, [kp.publicKey]);
+        expect(m.kind).toBe('delta');
+        expect(m.baseVersion).toBe(7);
+        expect(Buffer.from(m.contentHash).equals(Buffer.from(contentHash(b)))).toBe(true);
+        const out = assemble(m, r.chunks, a);
+        if (out.kind !== 'delta') throw new Error('kind');
+        expect(out.content).toEqual(normalizeContent(b));
+      }),
+      { numRuns: 50 },
+    );
+    // the wrong base gives a content-hash failure, not a silently wrong dataset
+    const a = bigContent();
+    const b = { ...bigContent(), knownGood: [{ token: t(200) }] };
+    const r = buildDelta(a, b, { ...opts, version: 8, baseVersion: 7 }, kp.privateKey);
+    expect(() => assemble(r.manifest, r.chunks, emptyContent())).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+  });
+
+  it('firmware releases', () => {
+    const image = encodeCbor(new Map<number, unknown>([[1, 3], [2, 'ok']]));
+    const r = buildFirmwareRelease(image, { version: 3, createdAt: 1000, chunkSize: 64 }, kp.privateKey);
+    const m = openSignedManifest(r.manifestBytes, [kp.publicKey]);
+    expect(m.kind).toBe('firmware');
+    const out = assemble(m, r.chunks);
+    expect(out.kind === 'firmware' && Buffer.from(out.image).equals(Buffer.from(image))).toBe(true);
+  });
+
+  it('freshness', () => {
+    expect(datasetState(null, 5)).toBe('none');
+    expect(datasetState({ version: 1, createdAt: 0, expiresAt: 10 }, 9)).toBe('fresh');
+    expect(datasetState({ version: 1, createdAt: 0, expiresAt: 10 }, 10)).toBe('stale');
+  });
+
+  it('signed-manifest decoder: random and mutated bytes give typed errors only', () => {
+    const r = buildSnapshot(bigContent(), opts, kp.privateKey);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (rand, pos, val) => {
+        const mutated = new Uint8Array(r.manifestBytes);
+        mutated[pos % mutated.length] = val;
+        for (const input of [rand, mutated, mutated.subarray(0, pos % mutated.length)]) {
+          try {
+            openSignedManifest(input, [kp.publicKey]);
+          } catch (e) {
+            expect(isProtocolError(e)).toBe(true);
+          }
+          try {
+            decodeManifest(input);
+          } catch (e) {
+            expect(isProtocolError(e)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -1,0 +1,120 @@
+// Fuzz: 20,000 random and mutated byte strings into both decoders. Each input must either decode
+// to a valid message, which then re-encodes to exactly the input bytes (the accepted encoding is
+// canonical), or throw a ProtocolError. Nothing else may escape. Seeded, so a failure reproduces:
+// FUZZ_SEED=<n> npx vitest run test/protocol/messages-fuzz.test.ts
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ProtocolError } from '../../protocol/errors.ts';
+import { decodeInner, decodeMessage, encodeMessage, type Message } from '../../protocol/messages/index.ts';
+import { anyMessageArb } from './messages-arbitraries.ts';
+
+const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
+const TOTAL = 20_000;
+
+/** mulberry32: tiny seeded PRNG, so the fuzz corpus is reproducible without storing it. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Bytes that are CBOR heads with special meaning: long-form lengths, indefinite, tags, floats, break.
+const INTERESTING = [0x00, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x20, 0x40, 0x5f, 0x60, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xd8, 0xf4, 0xf5, 0xf6, 0xf7, 0xf9, 0xfb, 0xff];
+
+function mutate(src: Uint8Array, corpus: Uint8Array[], rnd: () => number): Uint8Array {
+  const int = (n: number) => Math.floor(rnd() * n);
+  let b = Uint8Array.from(src);
+  const rounds = 1 + int(4);
+  for (let r = 0; r < rounds; r++) {
+    const at = b.length ? int(b.length) : 0;
+    switch (int(7)) {
+      case 0: // bit flip
+        if (b.length) b[at] ^= 1 << int(8);
+        break;
+      case 1: // interesting byte
+        if (b.length) b[at] = INTERESTING[int(INTERESTING.length)];
+        break;
+      case 2: // truncate
+        b = b.subarray(0, int(b.length + 1));
+        break;
+      case 3: {
+        // insert random bytes
+        const ins = Uint8Array.from({ length: 1 + int(4) }, () => int(256));
+        b = Uint8Array.from([...b.subarray(0, at), ...ins, ...b.subarray(at)]);
+        break;
+      }
+      case 4: // delete a run
+        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + 1 + int(4))]);
+        break;
+      case 5: {
+        // splice the tail of another valid message
+        const other = corpus[int(corpus.length)];
+        b = Uint8Array.from([...b.subarray(0, at), ...other.subarray(int(other.length))]);
+        break;
+      }
+      case 6: // random byte
+        if (b.length) b[at] = int(256);
+        break;
+    }
+  }
+  return b;
+}
+
+describe('message decoder fuzz', () => {
+  it(`${TOTAL} random and mutated inputs: valid message or ProtocolError, nothing else`, () => {
+    const rnd = prng(SEED);
+    const corpus = fc.sample(anyMessageArb, { numRuns: 400, seed: SEED }).flatMap((m) => {
+      try {
+        return [encodeMessage(m)];
+      } catch {
+        return []; // over 8192 bytes: not a valid seed
+      }
+    });
+    expect(corpus.length).toBeGreaterThan(300);
+
+    const stats = { decoded: 0, rejected: 0, codes: new Map<string, number>() };
+    const check = (input: Uint8Array, decode: (b: Uint8Array) => Message) => {
+      let m: Message;
+      try {
+        m = decode(input);
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) {
+          throw new Error(`non-ProtocolError escaped for input ${Buffer.from(input).toString('hex')} (seed ${SEED}): ${String(e)}`);
+        }
+        stats.rejected++;
+        stats.codes.set(e.code, (stats.codes.get(e.code) ?? 0) + 1);
+        return;
+      }
+      stats.decoded++;
+      expect(Buffer.from(encodeMessage(m)).toString('hex')).toBe(Buffer.from(input).toString('hex'));
+    };
+
+    for (let i = 0; i < TOTAL; i++) {
+      let input: Uint8Array;
+      const kind = rnd();
+      if (kind < 0.2) {
+        input = Uint8Array.from({ length: Math.floor(rnd() * 48) }, () => Math.floor(rnd() * 256));
+      } else if (kind < 0.25) {
+        // random bytes behind a plausible map head, to get past the first byte more often
+        input = Uint8Array.from([0xa0 + Math.floor(rnd() * 8), 0x00, ...Array.from({ length: Math.floor(rnd() * 40) }, () => Math.floor(rnd() * 256))]);
+      } else {
+        input = mutate(corpus[Math.floor(rnd() * corpus.length)], corpus, rnd);
+      }
+      check(input, decodeMessage);
+      check(input, decodeInner);
+    }
+
+    // The fuzzer reached both outcomes and several distinct rejection paths.
+    expect(stats.decoded).toBeGreaterThan(500);
+    expect(stats.rejected).toBeGreaterThan(10_000);
+    for (const code of ['MALFORMED', 'INVALID_FIELD', 'UNKNOWN_MESSAGE', 'NO_SESSION']) {
+      expect(stats.codes.get(code) ?? 0, code).toBeGreaterThan(0);
+    }
+  });
+});
