@@ -76,7 +76,10 @@ export interface Rs485SlaveStats {
   ignored: number;
 }
 
-/** Events: 'error' (port failure after start), 'rejected' (RejectedFrame), 'close'. */
+/**
+ * Events: 'frame' ({ address, functionCode, answered }) after each good frame is served or
+ * ignored, 'rejected' (RejectedFrame), 'error' (port failure after start), 'close'.
+ */
 export class Rs485SlaveDriver extends EventEmitter implements LinkDriver {
   readonly link = 'rs485' as const;
   readonly stats: Rs485SlaveStats = { framesIn: 0, framesOut: 0, rejected: 0, ignored: 0 };
@@ -177,6 +180,7 @@ export class Rs485SlaveDriver extends EventEmitter implements LinkDriver {
     const unit = this.units.get(adu.address);
     if (!unit) {
       this.stats.ignored++; // broadcast or another slave's frame: silent
+      this.emit('frame', { address: adu.address, functionCode: adu.functionCode, answered: false });
       return;
     }
     const before = unit.transfer.stats.rejected;
@@ -192,9 +196,11 @@ export class Rs485SlaveDriver extends EventEmitter implements LinkDriver {
     if (rejectedNow > 0) {
       this.rejectFrame(new ProtocolError('BAD_FRAME', 'RTU request refused (exception or transfer error)'), adu.data.length + 4, unit);
     }
-    if (!reply || !this.writer) return;
-    await this.writer.write(reply);
-    this.stats.framesOut++;
+    if (reply && this.writer) {
+      await this.writer.write(reply);
+      this.stats.framesOut++;
+    }
+    this.emit('frame', { address: adu.address, functionCode: adu.functionCode, answered: reply !== null });
   }
 
   private startHandler(unit: Unit, message: Uint8Array, tid: number): void {

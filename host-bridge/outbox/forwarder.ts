@@ -85,19 +85,26 @@ export class OutboxForwarder extends EventEmitter {
   /** One pass over everything due. Safe to call directly (tests, `precheck status --flush`). */
   runOnce(): Promise<PassResult> {
     if (this.running) return this.running;
-    this.running = this.pass().finally(() => {
+    this.running = this.pass().then((r) => {
       this.running = null;
-      if (this.stopped) return;
-      if (this.again) {
-        this.again = false;
-        this.schedule(0);
-        return;
+      if (!this.stopped) {
+        let next: number | null = null;
+        try {
+          next = this.o.outbox.nextDueMs();
+        } catch {
+          next = this.now() + this.o.retryBaseMs; // database trouble: look again later
+        }
+        if (this.again) {
+          this.again = false;
+          this.schedule(0);
+        } else if (next !== null) {
+          const breakerWait = this.o.network?.breaker.retryInMs() ?? 0;
+          this.schedule(Math.max(0, next - this.now(), breakerWait));
+        }
       }
-      const next = this.o.outbox.nextDueMs();
-      if (next !== null) {
-        const breakerWait = this.o.network?.breaker.retryInMs() ?? 0;
-        this.schedule(Math.max(0, next - this.now(), breakerWait));
-      }
+      // Emitted once the pass is fully over, so a listener may start the next one.
+      this.emit('pass', r);
+      return r;
     });
     return this.running;
   }
@@ -138,7 +145,6 @@ export class OutboxForwarder extends EventEmitter {
       // A closed database during shutdown, or a bug: log, keep the rows, try again later.
       this.o.logger.error({ err: (e as Error).message }, 'outbox pass failed');
     }
-    this.emit('pass', r);
     return r;
   }
 

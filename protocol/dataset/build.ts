@@ -2,9 +2,9 @@
 import crypto from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 import { contentHash, decodeContent, decodeDelta, encodeContent, encodeDelta, sha256 } from './codec.ts';
-import { joinChunks, splitChunks } from './chunks.ts';
+import { joinChunks, makeChunks } from './chunks.ts';
 import { applyDelta, diffContent } from './delta.ts';
-import { DEFAULT_CHUNK_SIZE, MAX_CHUNKS, type SigningKey, keyIdOf, publicKeyOfSigningKey, signManifest, validateManifest } from './manifest.ts';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, type SigningKey, keyIdOf, publicKeyOfSigningKey, signManifest, validateManifest } from './manifest.ts';
 import type { DatasetContent, DatasetDelta, DatasetManifest, ManifestKind } from './types.ts';
 
 export interface BuildOptions {
@@ -12,7 +12,7 @@ export interface BuildOptions {
   /** unix seconds */
   createdAt: number;
   expiresAt: number;
-  /** default 4096; raised automatically if the payload would need more than MAX_CHUNKS chunks */
+  /** bytes per chunk including the 32-byte link to the next one; default 4096 (one protocol message) */
   chunkSize?: number;
 }
 export interface DeltaBuildOptions extends BuildOptions {
@@ -33,9 +33,11 @@ export interface BuiltRelease {
   chunks: Uint8Array[];
 }
 
-function pickChunkSize(size: number, requested?: number): number {
-  let cs = requested ?? DEFAULT_CHUNK_SIZE;
-  while (Math.ceil(size / cs) > MAX_CHUNKS) cs *= 2;
+function pickChunkSize(requested?: number): number {
+  const cs = requested ?? DEFAULT_CHUNK_SIZE;
+  if (!Number.isInteger(cs) || cs < MIN_CHUNK_SIZE || cs > MAX_CHUNK_SIZE) {
+    throw new ProtocolError('INVALID_FIELD', `chunkSize must be ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`, 'chunkSize');
+  }
   return cs;
 }
 
@@ -46,8 +48,8 @@ function release(
   opts: { version: number; baseVersion?: number; createdAt: number; expiresAt: number; chunkSize?: number },
   key: SigningKey,
 ): BuiltRelease {
-  const chunkSize = pickChunkSize(payload.length, opts.chunkSize);
-  const chunks = splitChunks(payload, chunkSize).map((c) => new Uint8Array(c));
+  const chunkSize = pickChunkSize(opts.chunkSize);
+  const { chunks, firstChunkHash } = makeChunks(payload, chunkSize);
   const m: DatasetManifest = {
     format: 1,
     kind,
@@ -56,7 +58,8 @@ function release(
     expiresAt: opts.expiresAt,
     size: payload.length,
     chunkSize,
-    chunks: chunks.map(sha256),
+    chunkCount: chunks.length,
+    firstChunkHash,
     contentHash: hash,
     keyId: keyIdOf(publicKeyOfSigningKey(key)),
   };

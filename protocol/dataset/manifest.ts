@@ -1,13 +1,15 @@
 // Signed manifests. The manifest is a canonical CBOR map with integer keys:
 //   1 format (1), 2 kind ("snapshot"|"delta"|"firmware"), 3 version (u32), 4 baseVersion (delta
-//   only), 5 createdAt, 6 expiresAt (unix s), 7 size, 8 chunkSize, 9 chunk hashes (ONE byte string
-//   of concatenated 32-byte SHA-256 digests), 10 contentHash (32 bytes), 11 keyId (16 hex chars).
+//   only), 5 createdAt, 6 expiresAt (unix s), 7 size, 8 chunkSize, 9 chunkCount, 10 firstChunkHash
+//   (32 bytes; chunks are hash-chained, see chunks.ts), 11 contentHash (32 bytes), 12 keyId (16 hex).
+// Its size is constant (~170 bytes) whatever the dataset size.
 // The signed envelope is the CBOR map {1: manifest bytes, 2: Ed25519 signature (64 bytes)}; the
 // signature covers "precheck/manifest/v1\0" || manifest bytes (domain separation, so no other
 // Ed25519 signature by the same key can pass as a manifest).
 import crypto from 'node:crypto';
 import { ProtocolError, asProtocolError } from '../errors.ts';
 import { decodeCbor, encodeCbor } from './cbor.ts';
+import { chunkCountFor } from './chunks.ts';
 import { MAX_PAYLOAD_BYTES, sha256 } from './codec.ts';
 import type { DatasetManifest, ManifestKind } from './types.ts';
 
@@ -15,9 +17,7 @@ export const MANIFEST_FORMAT = 1;
 export const DEFAULT_CHUNK_SIZE = 4096;
 export const MIN_CHUNK_SIZE = 64;
 export const MAX_CHUNK_SIZE = 1024 * 1024;
-/** Caps the manifest at ~2 MiB; large datasets use a larger chunkSize. */
-export const MAX_CHUNKS = 65536;
-export const MAX_MANIFEST_BYTES = 64 + 32 * MAX_CHUNKS + 512;
+export const MAX_MANIFEST_BYTES = 512;
 export const MAX_SIGNED_MANIFEST_BYTES = MAX_MANIFEST_BYTES + 128;
 export const U32_MAX = 0xffffffff;
 const SIGNATURE_DOMAIN = Buffer.from('precheck/manifest/v1\0', 'utf8');
@@ -106,13 +106,12 @@ export function validateManifest(m: DatasetManifest): DatasetManifest {
   if (expiresAt <= createdAt) bad('expiresAt', 'must be after createdAt');
   const size = uint(m.size, 'size', 1, MAX_PAYLOAD_BYTES);
   const chunkSize = uint(m.chunkSize, 'chunkSize', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE);
-  const count = Math.ceil(size / chunkSize);
-  if (count > MAX_CHUNKS) bad('chunks', `more than ${MAX_CHUNKS} chunks; use a larger chunkSize`);
-  if (!Array.isArray(m.chunks) || m.chunks.length !== count) bad('chunks', `${count} chunk hashes expected`);
-  const chunks = m.chunks.map((c, i) => bytes32(c, `chunks[${i}]`));
+  const chunkCount = uint(m.chunkCount, 'chunkCount', 1, U32_MAX);
+  if (chunkCount !== chunkCountFor(size, chunkSize)) bad('chunkCount', `${chunkCountFor(size, chunkSize)} expected for size and chunkSize`);
+  const firstChunkHash = bytes32(m.firstChunkHash, 'firstChunkHash');
   const contentHash = bytes32(m.contentHash, 'contentHash');
   if (typeof m.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(m.keyId)) bad('keyId', '16 lowercase hex characters expected');
-  const out: DatasetManifest = { format: 1, kind: m.kind, version, createdAt, expiresAt, size, chunkSize, chunks, contentHash, keyId: m.keyId };
+  const out: DatasetManifest = { format: 1, kind: m.kind, version, createdAt, expiresAt, size, chunkSize, chunkCount, firstChunkHash, contentHash, keyId: m.keyId };
   if (baseVersion !== undefined) out.baseVersion = baseVersion;
   return out;
 }
@@ -129,9 +128,10 @@ export function encodeManifest(manifest: DatasetManifest): Uint8Array {
   map.set(6, m.expiresAt);
   map.set(7, m.size);
   map.set(8, m.chunkSize);
-  map.set(9, Buffer.concat(m.chunks));
-  map.set(10, m.contentHash);
-  map.set(11, m.keyId);
+  map.set(9, m.chunkCount);
+  map.set(10, m.firstChunkHash);
+  map.set(11, m.contentHash);
+  map.set(12, m.keyId);
   return encodeCbor(map);
 }
 
@@ -139,12 +139,8 @@ export function decodeManifest(bytes: Uint8Array): DatasetManifest {
   const v = decodeCbor(bytes, { maxBytes: MAX_MANIFEST_BYTES, maxDepth: 2 });
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', 'manifest: CBOR map expected');
   for (const k of v.keys()) {
-    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 11) throw new ProtocolError('INVALID_FIELD', 'manifest: unknown key', String(k));
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 12) throw new ProtocolError('INVALID_FIELD', 'manifest: unknown key', String(k));
   }
-  const packed = v.get(9);
-  if (!(packed instanceof Uint8Array) || packed.length % 32 !== 0) bad('chunks', 'packed 32-byte hashes expected');
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < packed.length; i += 32) chunks.push(new Uint8Array(packed.subarray(i, i + 32)));
   const m = {
     format: v.get(1),
     kind: v.get(2),
@@ -154,9 +150,10 @@ export function decodeManifest(bytes: Uint8Array): DatasetManifest {
     expiresAt: v.get(6),
     size: v.get(7),
     chunkSize: v.get(8),
-    chunks,
-    contentHash: v.get(10),
-    keyId: v.get(11),
+    chunkCount: v.get(9),
+    firstChunkHash: v.get(10),
+    contentHash: v.get(11),
+    keyId: v.get(12),
   } as DatasetManifest;
   if (!v.has(4)) delete m.baseVersion;
   return validateManifest(m);

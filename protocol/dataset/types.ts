@@ -106,9 +106,15 @@ export interface DatasetManifest {
   expiresAt: number;
   /** bytes of the payload (encoded snapshot/delta, or firmware image) */
   size: number;
+  /** bytes per transferred chunk (the last one may be shorter); see chunks.ts */
   chunkSize: number;
-  /** SHA-256 of each chunk, in order */
-  chunks: Uint8Array[];
+  chunkCount: number;
+  /**
+   * SHA-256 of chunk 0. Chunks are hash-chained: every chunk but the last ends with the SHA-256
+   * of the next chunk, so a constant-size manifest authenticates any number of chunks and each
+   * chunk is still checked on arrival (see chunks.ts).
+   */
+  firstChunkHash: Uint8Array;
   /** SHA-256 of the canonical encoding of the FULL content of this version (firmware: the image) */
   contentHash: Uint8Array;
   /** first 8 bytes (16 hex chars) of SHA-256 of the raw Ed25519 signing public key */

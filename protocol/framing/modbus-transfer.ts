@@ -352,6 +352,11 @@ export class RtuSlaveTransfer {
     return this.st.s;
   }
 
+  /** Transfer id of the current transfer in any non-idle state (a master picks another). */
+  get transferId(): number | undefined {
+    return this.st.s === 'idle' ? undefined : this.st.tid;
+  }
+
   /** Transfer id of the request being processed, if any. */
   get processingTransferId(): number | undefined {
     return this.st.s === 'processing' ? this.st.tid : undefined;

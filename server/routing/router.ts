@@ -145,6 +145,16 @@ export class GatewayRouter {
     }
   }
 
+  /** Replaces the configured gateways and fees (admin changes); learned data is kept. */
+  setGateways(gateways: readonly GatewayConfig[]): void {
+    this.fees.clear();
+    for (const g of gateways) {
+      if (typeof g.id !== 'string' || g.id.length === 0) throw new RangeError('gateway id must be a non-empty string');
+      this.fees.set(g.id, g);
+      this.known.add(g.id);
+    }
+  }
+
   /** Window start (unix s) for a given now: outcomes older than this no longer count. */
   windowStart(now: number = this.clock()): number {
     return (BucketWindow.bucketIndex(now, this.win.bucketSeconds) - this.win.bucketCount + 1) * this.win.bucketSeconds;

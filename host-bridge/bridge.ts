@@ -1,0 +1,137 @@
+// Assembles a running host bridge: outbox (SQLite), network client, verification pipeline,
+// outbox forwarder, metrics and the HTTP API. The device registry is optional: a bridge without
+// devices sends every verification straight to the network stage.
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { BridgeConfig } from './config.ts';
+import { fallbackToString } from './config.ts';
+import type { DeviceRegistry } from './devices/types.ts';
+import { createBridgeLogger } from './logger.ts';
+import { NetworkClient } from './network/network-client.ts';
+import { Outbox } from './outbox/outbox-db.ts';
+import { OutboxForwarder } from './outbox/forwarder.ts';
+import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
+import { BridgeMetrics } from './metrics/bridge-metrics.ts';
+import { buildApi, type SyncRunner } from './api/server.ts';
+
+export interface StartBridgeOptions {
+  config: BridgeConfig;
+  registry?: DeviceRegistry | null;
+  logger?: Logger;
+  syncRunner?: SyncRunner | null;
+  /** Start the registry now and stop it on close (default true). */
+  manageRegistry?: boolean;
+  now?: () => number;
+}
+
+export interface Bridge {
+  /** Base URL the API listens on, e.g. http://127.0.0.1:8787 */
+  url: string;
+  app: FastifyInstance;
+  config: BridgeConfig;
+  pipeline: VerifyPipeline;
+  outbox: Outbox;
+  forwarder: OutboxForwarder;
+  network: NetworkClient | null;
+  metrics: BridgeMetrics;
+  registry: DeviceRegistry | null;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export function createNetworkClient(config: BridgeConfig): NetworkClient | null {
+  const n = config.network;
+  if (!n.serviceUrl) return null;
+  return new NetworkClient({
+    baseUrl: n.serviceUrl,
+    apiKey: n.apiKey,
+    timeoutMs: n.timeoutMs,
+    retries: n.retries,
+    backoffMs: n.backoffMs,
+    backoffMaxMs: n.backoffMaxMs,
+    breaker: n.breaker,
+  });
+}
+
+export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
+  const { config } = opts;
+  const logger = opts.logger ?? createBridgeLogger(config.log.level);
+  const registry = opts.registry ?? null;
+  const manage = opts.manageRegistry ?? true;
+  const now = opts.now ?? Date.now;
+
+  const outbox = Outbox.open(config.dataDir);
+  const network = createNetworkClient(config);
+  const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, now });
+  const metrics = new BridgeMetrics({ registry, outbox, network, now });
+  const pipeline = new VerifyPipeline({
+    registry,
+    network,
+    outbox,
+    fallback: config.fallback,
+    merchantCountry: config.merchant.country,
+    lang: config.lang,
+    deviceTimeoutMs: config.verify.deviceTimeoutMs,
+    logger,
+    metrics,
+    onQueued: () => forwarder.kick(),
+    now,
+  });
+
+  let app: FastifyInstance | null = null;
+  try {
+    if (registry && manage) await registry.start();
+    app = await buildApi({
+      pipeline,
+      outbox,
+      registry,
+      network,
+      metrics,
+      logger,
+      token: config.token,
+      fallback: fallbackToString(config.fallback),
+      syncRunner: opts.syncRunner ?? null,
+      onOutcomeQueued: () => forwarder.kick(),
+      now,
+    });
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    if (registry && manage) await registry.stop().catch(() => undefined);
+    await network?.close().catch(() => undefined);
+    outbox.close();
+    throw e;
+  }
+  forwarder.start();
+
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  logger.info({ url, devices: registry?.list().length ?? 0, network: config.network.serviceUrl ?? null, fallback: fallbackToString(config.fallback) }, 'bridge listening');
+
+  let closing: Promise<void> | null = null;
+  const finalApp = app;
+  return {
+    url,
+    app: finalApp,
+    config,
+    pipeline,
+    outbox,
+    forwarder,
+    network,
+    metrics,
+    registry,
+    logger,
+    close() {
+      closing ??= (async () => {
+        await finalApp.close();
+        await forwarder.stop();
+        await network?.close().catch(() => undefined);
+        if (registry && manage) await registry.stop().catch(() => undefined);
+        outbox.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,183 @@
+// `precheck server ...` commands. Only commander (and types) at top level: the service modules load
+// inside the actions, so `precheck --help` stays fast and other parts never pay for SQLite/Fastify.
+import type { Command } from 'commander';
+
+const DEFAULT_DATA = './.precheck/server';
+
+interface DataOpts {
+  data?: string;
+}
+
+async function cliError(message: string, code = 2): Promise<Error> {
+  const { CliError } = await import('../bin/cli.ts');
+  return new CliError(message, code);
+}
+
+function dataDir(cmd: Command): string {
+  return (cmd.optsWithGlobals() as DataOpts).data ?? DEFAULT_DATA;
+}
+
+/** Opens the service on the data dir without HTTP (direct database commands). */
+async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Service) => Promise<T>): Promise<T> {
+  const { openService } = await import('./service.ts');
+  const { createLogger } = await import('./log.ts');
+  const { pino } = await import('pino');
+  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+  try {
+    return await fn(svc);
+  } finally {
+    await svc.close();
+  }
+}
+
+const ID_RE = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
+
+async function parseUint(v: string, what: string, max = 1e12): Promise<number> {
+  if (!/^[0-9]{1,13}$/.test(v) || Number(v) > max) throw await cliError(`${what} must be an integer 0..${max}`);
+  return Number(v);
+}
+
+export function registerServerCommands(program: Command): void {
+  const server = program
+    .command('server')
+    .description('Run the network service, or manage its data directly (subcommands)')
+    .option('--data <dir>', 'data directory', DEFAULT_DATA)
+    .option('--port <n>', 'TCP port', '8700')
+    .option('--host <h>', 'listen address', '127.0.0.1')
+    .option('--log-level <level>', 'pino log level', 'info')
+    .action(async (o: { data: string; port: string; host: string; logLevel: string }) => {
+      if (!/^[0-9]{1,5}$/.test(o.port) || Number(o.port) > 65535) throw await cliError('--port must be 0..65535');
+      const { startServer } = await import('./start.ts');
+      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel });
+      process.stdout.write(`precheck server listening on ${s.url} (data ${o.data})\n`);
+      if (s.adminKeyCreated) process.stdout.write(`admin key (shown once; also in ${o.data}/admin.key, mode 0600): ${s.adminKey}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void s.close().then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+
+  server
+    .command('import-restricted <file>')
+    .description('Import restricted cards from FILE (one PAN per line, or CSV number,reason); tokenised as read, numbers never stored')
+    .option('--data <dir>', 'data directory')
+    .option('--reason <reason>', 'reason for lines without one', 'imported')
+    .option('--no-progress', 'no progress bar')
+    .action(async (file: string, o: { reason: string; progress: boolean }, cmd: Command) => {
+      const fs = await import('node:fs');
+      let size: number;
+      try {
+        size = fs.statSync(file).size;
+      } catch {
+        throw await cliError(`cannot read ${file}`, 1);
+      }
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(o.reason)) throw await cliError('--reason: 1-64 characters of A-Z a-z 0-9 _ . : -');
+      const { importRestricted } = await import('./admin/restricted-import.ts');
+      const { SingleBar, Presets } = await import('cli-progress');
+      const bar = o.progress && process.stderr.isTTY ? new SingleBar({ format: 'import [{bar}] {percentage}% | {imported} cards', stream: process.stderr }, Presets.shades_classic) : null;
+      const report = await withService(cmd, async (svc) => {
+        let read = 0;
+        let lastLine = 0;
+        bar?.start(size, 0, { imported: 0 });
+        async function* counted() {
+          for await (const chunk of fs.createReadStream(file)) {
+            read += (chunk as Buffer).length;
+            yield chunk as Buffer;
+          }
+        }
+        const r = await importRestricted(counted(), {
+          cardKey: svc.keys.cardKey,
+          storage: svc.storage,
+          now: svc.opts.now(),
+          defaultReason: o.reason,
+          maxLineBytes: svc.opts.importMaxLineBytes,
+          onProgress: (p) => {
+            bar?.update(read, { imported: p.imported });
+            if (!bar && p.lines - lastLine >= 100_000) {
+              lastLine = p.lines;
+              process.stderr.write(`  ${p.imported} cards imported (${Math.round((read / Math.max(1, size)) * 100)}%)\n`);
+            }
+          },
+        });
+        bar?.update(size, { imported: r.imported });
+        bar?.stop();
+        return r;
+      });
+      process.stdout.write(`imported ${report.imported} restricted cards (${report.added} new) from ${report.lines} lines\n`);
+      if (report.invalidCount > 0) {
+        const shown = report.invalidLines.slice(0, 20).join(', ');
+        process.stdout.write(`${report.invalidCount} invalid lines (not Luhn-valid 12-19 digit numbers or bad reason): ${shown}${report.invalidCount > 20 ? ', ...' : ''}\n`);
+      }
+      process.stdout.write('run `precheck server publish` (or POST /v1/admin/publish) to put them in a dataset\n');
+    });
+
+  server
+    .command('add-gateway <name>')
+    .description('Add or update a gateway and its fees')
+    .option('--data <dir>', 'data directory')
+    .option('--fee <minor>', 'fee per attempt in minor units', '0')
+    .option('--bps <bps>', 'fee in basis points of the amount', '0')
+    .action(async (name: string, o: { fee: string; bps: string }, cmd: Command) => {
+      if (!ID_RE.test(name)) throw await cliError('gateway name: 1-64 characters of A-Z a-z 0-9 _ . : / @ # -');
+      const g = { name, feePerAttempt: await parseUint(o.fee, '--fee', 1e9), feeBps: await parseUint(o.bps, '--bps', 10000) };
+      await withService(cmd, (svc) => svc.storage.upsertGateway(g));
+      process.stdout.write(`gateway ${name}: ${g.feePerAttempt} per attempt + ${g.feeBps} bps\n`);
+    });
+
+  server
+    .command('add-prompt <code> <lang> <message>')
+    .description('Add or replace the prompt text for a code in a language')
+    .option('--data <dir>', 'data directory')
+    .action(async (code: string, lang: string, message: string, _o: unknown, cmd: Command) => {
+      if (!/^[a-z0-9_]{1,64}$/.test(code)) throw await cliError('prompt code: 1-64 characters of a-z 0-9 _');
+      if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) || lang.length > 16) throw await cliError('lang: a BCP 47 tag such as en or zh-CN');
+      if (message.length === 0 || message.length > 1024) throw await cliError('message: 1-1024 characters');
+      const { containsPan } = await import('./pan-guard.ts');
+      if (containsPan(message)) throw await cliError('message must not contain a card number');
+      await withService(cmd, (svc) => svc.storage.upsertPrompt({ code, lang, message }));
+      process.stdout.write(`prompt ${code} [${lang}] saved\n`);
+    });
+
+  server
+    .command('add-bin-rule <prefix> <action> <reason>')
+    .description('Add or replace a BIN rule (action: decline | review)')
+    .option('--data <dir>', 'data directory')
+    .action(async (prefix: string, action: string, reason: string, _o: unknown, cmd: Command) => {
+      if (!/^[0-9]{1,8}$/.test(prefix)) throw await cliError('prefix: 1-8 digits');
+      if (action !== 'decline' && action !== 'review') throw await cliError('action: decline or review');
+      if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(reason)) throw await cliError('reason: 1-64 characters of A-Z a-z 0-9 _ . : -');
+      await withService(cmd, (svc) => svc.storage.upsertBinRule({ prefix, action, reason }));
+      process.stdout.write(`BIN rule ${prefix}* -> ${action} (${reason})\n`);
+    });
+
+  server
+    .command('issue-key <merchant>')
+    .description('Issue a bridge API key for a merchant (printed once; stored hashed)')
+    .option('--data <dir>', 'data directory')
+    .option('--label <label>', 'a note for the key')
+    .action(async (merchant: string, o: { label?: string }, cmd: Command) => {
+      if (!ID_RE.test(merchant)) throw await cliError('merchant: 1-64 characters of A-Z a-z 0-9 _ . : / @ # -');
+      const k = await withService(cmd, (svc) => svc.issueKey(merchant, o.label ?? null));
+      process.stdout.write(`${k.key}\n`);
+      process.stderr.write(`key ${k.id} for merchant ${merchant} (shown once; only its hash is stored)\n`);
+    });
+
+  server
+    .command('publish')
+    .description('Build and sign a dataset version now')
+    .option('--data <dir>', 'data directory')
+    .option('--force', 'publish even if nothing changed')
+    .action(async (o: { force?: boolean }, cmd: Command) => {
+      const r = await withService(cmd, (svc) => svc.publisher.publish('cli', !!o.force));
+      process.stdout.write(
+        r.created
+          ? `dataset version ${r.info.version}: ${r.info.bytes} bytes in ${r.info.chunkCount} chunks (${Math.round(r.buildMs)} ms)\n`
+          : `unchanged: dataset version ${r.info.version} is current\n`,
+      );
+    });
+}

@@ -1,0 +1,402 @@
+// The HTTP API of the network service (Fastify). Every route declares its JSON schema (validated
+// by ajv with unknown fields rejected, and published as OpenAPI at /v1/openapi.json), its caller
+// role (bridge key, admin key, or public), and answers errors as {"error":{"code","message"}}
+// through one error handler and httpStatusFor().
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import swagger from '@fastify/swagger';
+import rateLimit from '@fastify/rate-limit';
+import crypto from 'node:crypto';
+import { isProtocolError } from '../../protocol/errors.ts';
+import { keyIdOf } from '../../protocol/dataset/manifest.ts';
+import { parseTokenHex } from '../../protocol/dataset/token.ts';
+import { bearerKey, hashApiKey } from '../auth/api-keys.ts';
+import type { AuthRequest, OutcomeRequest } from '../auth/network-auth.ts';
+import { importRestricted } from '../admin/restricted-import.ts';
+import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } from '../errors.ts';
+import { findPan } from '../pan-guard.ts';
+import type { Service } from '../service.ts';
+import * as S from './schemas.ts';
+
+type Role = 'bridge' | 'admin' | 'any' | 'public';
+
+export interface Caller {
+  keyId: string;
+  role: 'bridge' | 'admin';
+  merchant: string | null;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+  interface FastifyContextConfig {
+    role?: Role;
+  }
+}
+
+const PROTOCOL_TO_SERVICE: Record<string, ServiceErrorCode> = {
+  INVALID_FIELD: 'INVALID_FIELD',
+  MALFORMED: 'MALFORMED',
+  TOO_LARGE: 'TOO_LARGE',
+  LIMIT_EXCEEDED: 'TOO_LARGE',
+  SIGNATURE_INVALID: 'INTERNAL',
+};
+
+/** Maps anything thrown by a route, hook or Fastify itself to a stable code and a safe message. */
+export function toServiceError(err: unknown): ServiceError {
+  if (isServiceError(err)) return err;
+  if (isProtocolError(err)) return new ServiceError(PROTOCOL_TO_SERVICE[err.code] ?? 'BAD_REQUEST', err.message);
+  const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
+  if (e?.validation) return new ServiceError('INVALID_FIELD', e.message ?? 'invalid request');
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ServiceError('TOO_LARGE', 'request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ServiceError('UNSUPPORTED_MEDIA_TYPE', 'unsupported content type');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ServiceError('MALFORMED', 'request body is not valid JSON');
+  }
+  if (e?.statusCode === 429) return new ServiceError('RATE_LIMITED', 'too many requests for this key; slow down');
+  if (err instanceof SyntaxError || e?.statusCode === 400) return new ServiceError('MALFORMED', 'malformed request');
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ServiceError(e.statusCode === 404 ? 'NOT_FOUND' : e.statusCode === 413 ? 'TOO_LARGE' : e.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST', 'bad request');
+  }
+  return new ServiceError('INTERNAL', 'internal error');
+}
+
+function sendBinary(req: FastifyRequest, reply: FastifyReply, data: Uint8Array, type: string) {
+  const hash = crypto.createHash('sha256').update(data).digest('hex');
+  const etag = `"${hash}"`;
+  reply.header('etag', etag).header('x-chunk-sha256', hash).header('cache-control', 'public, max-age=31536000, immutable');
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  return reply.type(type).send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+}
+
+const int = (s: string) => Number.parseInt(s, 10);
+
+export async function buildApp(svc: Service) {
+  const { storage, opts, auth, publisher } = svc;
+  const app = Fastify({
+    loggerInstance: svc.log,
+    bodyLimit: opts.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const se = toServiceError(err);
+    const status = httpStatusFor(se.code);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.info({ code: se.code }, 'request refused');
+    if (status === 429) reply.header('retry-after', Math.ceil(opts.rateLimitWindowMs / 1000));
+    return reply.code(status).send({ error: { code: se.code, message: se.message } });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Precheck network service', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.rateLimitMax,
+    timeWindow: opts.rateLimitWindowMs,
+    // Per key when there is one (hashed, so the limiter's memory never holds keys), else per IP.
+    keyGenerator: (req) => {
+      const key = bearerKey(req.headers.authorization);
+      return key ? `k:${hashApiKey(key).slice(0, 24)}` : `ip:${req.ip}`;
+    },
+    errorResponseBuilder: () => new ServiceError('RATE_LIMITED', 'too many requests for this key; slow down'),
+  });
+
+  // Caller authentication, by route role.
+  app.addHook('onRequest', async (req) => {
+    const role = req.routeOptions.config?.role ?? 'public';
+    if (role === 'public') return;
+    const key = bearerKey(req.headers.authorization);
+    if (!key) throw new ServiceError('UNAUTHORIZED', 'missing or malformed Authorization: Bearer <key>');
+    const rec = await storage.findApiKey(hashApiKey(key));
+    if (!rec || rec.revokedAt !== null) throw new ServiceError('UNAUTHORIZED', 'unknown or revoked key');
+    if (role === 'admin' && rec.role !== 'admin') throw new ServiceError('FORBIDDEN', 'admin key required');
+    if (role === 'bridge' && rec.role !== 'bridge') throw new ServiceError('FORBIDDEN', 'bridge key required');
+    req.caller = { keyId: rec.id, role: rec.role, merchant: rec.merchant };
+  });
+
+  // No card numbers accepted anywhere: a PAN-looking field or value is refused before validation.
+  app.addHook('preValidation', async (req) => {
+    const where = findPan(req.query) ?? (req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && !('pipe' in (req.body as object)) ? findPan(req.body) : null);
+    if (where) throw new ServiceError('PAN_REJECTED', `card numbers are not accepted; send the token, BIN and last four (at ${where})`);
+  });
+
+  const bearer = [{ bearer: [] }];
+  const merchantOf = (req: FastifyRequest) => req.caller!.merchant ?? '';
+
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.get('/v1/health', {
+    schema: { summary: 'Liveness and dataset version', response: { 200: { type: 'object', properties: { status: { type: 'string' }, datasetVersion: { type: ['integer', 'null'] } } } } },
+  }, async () => ({ status: 'ok', datasetVersion: svc.datasetVersion() }));
+
+  app.get('/v1/keys/dataset', {
+    schema: {
+      summary: 'Ed25519 public key that signs datasets and firmware (devices are provisioned with it)',
+      response: { 200: { type: 'object', properties: { algorithm: { type: 'string' }, publicKey: { type: 'string' }, keyId: { type: 'string' } } } },
+    },
+  }, async () => ({
+    algorithm: 'Ed25519',
+    publicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'),
+    keyId: keyIdOf(svc.keys.signingPublicKey),
+  }));
+
+  // ---------------------------------------------------------------- bridge API
+  app.post('/v1/auth', {
+    config: { role: 'bridge' },
+    schema: { summary: 'Network authentication of a card (token, never the PAN)', security: bearer, body: S.authBody, response: { 200: S.authResponse, ...S.errors(400, 401, 403, 413, 429) } },
+  }, async (req) => auth.authorize(req.body as AuthRequest, merchantOf(req)));
+
+  app.post('/v1/outcomes', {
+    config: { role: 'bridge' },
+    schema: { summary: 'Report a gateway outcome (idempotent per idempotencyKey)', security: bearer, body: S.outcomeBody, response: { 200: S.outcomeResponse, ...S.errors(400, 401, 409, 429) } },
+  }, async (req, reply) => {
+    const { answer, replay } = await auth.recordOutcome(req.body as OutcomeRequest, merchantOf(req));
+    if (replay) reply.header('idempotent-replay', 'true');
+    return answer;
+  });
+
+  // ---------------------------------------------------------------- datasets
+  app.get('/v1/datasets/latest', {
+    config: { role: 'any' },
+    schema: { summary: 'Newest dataset version', security: bearer, response: { 200: S.datasetLatestResponse, ...S.errors(404) } },
+  }, async () => {
+    const d = await storage.latestDataset();
+    if (!d) throw new ServiceError('DATASET_NOT_FOUND', 'no dataset has been published yet');
+    return { ...d, manifestUrl: `/v1/datasets/${d.version}/manifest` };
+  });
+
+  app.get('/v1/datasets/delta', {
+    config: { role: 'any' },
+    schema: {
+      summary: 'Signed delta manifest from version A to B (default: latest); chunks at /v1/datasets/delta/{A}-{B}/chunks/{n}',
+      security: bearer,
+      querystring: { type: 'object', additionalProperties: false, required: ['from'], properties: { from: S.versionParam, to: S.versionParam } },
+    },
+  }, async (req, reply) => {
+    const q = req.query as { from: string; to?: string };
+    const from = int(q.from);
+    const to = q.to !== undefined ? int(q.to) : (await storage.latestDataset())?.version;
+    if (to === undefined) throw new ServiceError('DATASET_NOT_FOUND', 'no dataset has been published yet');
+    const bytes = await publisher.delta(from, to);
+    reply.header('x-chunks-url', `/v1/datasets/delta/${from}-${to}/chunks/`);
+    return sendBinary(req, reply, bytes, 'application/cbor');
+  });
+
+  app.get('/v1/datasets/delta/:range/chunks/:n', {
+    config: { role: 'any' },
+    schema: { summary: 'One chunk of a delta', security: bearer, params: { type: 'object', properties: { range: { type: 'string', pattern: '^[0-9]{1,10}-[0-9]{1,10}$' }, n: S.indexParam } } },
+  }, async (req, reply) => {
+    const p = req.params as { range: string; n: string };
+    const [a, b] = p.range.split('-').map(int);
+    const data = await storage.deltaChunk(a, b, int(p.n));
+    if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of delta ${p.range}`);
+    return sendBinary(req, reply, data, 'application/octet-stream');
+  });
+
+  app.get('/v1/datasets/:version/manifest', {
+    config: { role: 'any' },
+    schema: { summary: 'Signed manifest of a dataset snapshot (application/cbor)', security: bearer, params: { type: 'object', properties: { version: S.versionParam } } },
+  }, async (req, reply) => {
+    const v = int((req.params as { version: string }).version);
+    const bytes = await storage.datasetManifest(v);
+    if (!bytes) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${v} not found`);
+    return sendBinary(req, reply, bytes, 'application/cbor');
+  });
+
+  app.get('/v1/datasets/:version/chunks/:n', {
+    config: { role: 'any' },
+    schema: { summary: 'One chunk of a dataset snapshot', security: bearer, params: { type: 'object', properties: { version: S.versionParam, n: S.indexParam } } },
+  }, async (req, reply) => {
+    const p = req.params as { version: string; n: string };
+    const data = await storage.datasetChunk(int(p.version), int(p.n));
+    if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of dataset ${p.version}`);
+    return sendBinary(req, reply, data, 'application/octet-stream');
+  });
+
+  // ---------------------------------------------------------------- firmware
+  app.get('/v1/firmware/latest', {
+    config: { role: 'any' },
+    schema: { summary: 'Newest firmware release', security: bearer, response: { 200: S.firmwareLatestResponse, ...S.errors(404) } },
+  }, async () => {
+    const f = await storage.latestFirmware();
+    if (!f) throw new ServiceError('FIRMWARE_NOT_FOUND', 'no firmware has been published yet');
+    return { ...f, manifestUrl: `/v1/firmware/${f.version}/manifest` };
+  });
+
+  app.get('/v1/firmware/:version/manifest', {
+    config: { role: 'any' },
+    schema: { summary: 'Signed firmware manifest (application/cbor)', security: bearer, params: { type: 'object', properties: { version: S.versionParam } } },
+  }, async (req, reply) => {
+    const v = int((req.params as { version: string }).version);
+    const bytes = await storage.firmwareManifest(v);
+    if (!bytes) throw new ServiceError('FIRMWARE_NOT_FOUND', `firmware version ${v} not found`);
+    return sendBinary(req, reply, bytes, 'application/cbor');
+  });
+
+  app.get('/v1/firmware/:version/chunks/:n', {
+    config: { role: 'any' },
+    schema: { summary: 'One chunk of a firmware image', security: bearer, params: { type: 'object', properties: { version: S.versionParam, n: S.indexParam } } },
+  }, async (req, reply) => {
+    const p = req.params as { version: string; n: string };
+    const data = await storage.firmwareChunk(int(p.version), int(p.n));
+    if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of firmware ${p.version}`);
+    return sendBinary(req, reply, data, 'application/octet-stream');
+  });
+
+  // ---------------------------------------------------------------- admin
+  await app.register(async (admin) => {
+    const changed = () => publisher.notifyChanged();
+    const ok = { type: 'object', properties: { ok: { type: 'boolean' } } } as const;
+    const adminSchema = (summary: string, extra: Record<string, unknown> = {}) => ({ summary, security: bearer, tags: ['admin'], ...extra });
+
+    // Restricted-card import: the body streams through the tokeniser; nothing buffers it whole.
+    admin.addContentTypeParser(['text/plain', 'text/csv'], (_req, payload, done) => done(null, payload));
+    admin.post('/v1/admin/restricted/import', {
+      config: { role: 'admin' },
+      schema: adminSchema('Import restricted cards: one PAN per line, or CSV number,reason (text/plain or text/csv). Tokenised on arrival; invalid lines reported by number.', {
+        querystring: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }, expiresAt: { type: 'string', pattern: '^[0-9]{1,12}$' } } },
+        response: { 200: S.importReport },
+      }),
+    }, async (req) => {
+      const q = req.query as { reason?: string; expiresAt?: string };
+      const report = await importRestricted(req.body as AsyncIterable<Uint8Array>, {
+        cardKey: svc.keys.cardKey,
+        storage,
+        now: opts.now(),
+        source: 'import',
+        defaultReason: q.reason ?? 'imported',
+        expiresAt: q.expiresAt ? int(q.expiresAt) : null,
+        maxBytes: opts.importMaxBytes,
+        maxLineBytes: opts.importMaxLineBytes,
+      });
+      req.log.info({ lines: report.lines, imported: report.imported, added: report.added, invalid: report.invalidCount }, 'restricted import');
+      if (report.imported > 0) changed();
+      return report;
+    });
+
+    admin.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: opts.firmwareMaxBytes }, (_req, body, done) => done(null, body));
+    admin.post('/v1/admin/firmware', {
+      config: { role: 'admin' },
+      bodyLimit: opts.firmwareMaxBytes,
+      schema: adminSchema('Publish a firmware image (application/octet-stream body); version is a u32 above the latest', {
+        querystring: { type: 'object', additionalProperties: false, required: ['version'], properties: { version: S.versionParam, name: { type: 'string', pattern: '^[A-Za-z0-9_.+-]{1,32}$' } } },
+        response: { 200: S.firmwareLatestResponse },
+      }),
+    }, async (req) => {
+      const q = req.query as { version: string; name?: string };
+      const body = req.body;
+      if (!Buffer.isBuffer(body) || body.length === 0) throw new ServiceError('BAD_REQUEST', 'firmware image (application/octet-stream) required');
+      const version = int(q.version);
+      if (version < 1 || version > 0xffffffff) throw new ServiceError('INVALID_FIELD', 'version must be 1..4294967295');
+      const f = await publisher.publishFirmware(new Uint8Array(body), version, q.name ?? null);
+      return { ...f, manifestUrl: `/v1/firmware/${f.version}/manifest` };
+    });
+
+    admin.post('/v1/admin/restricted', {
+      config: { role: 'admin' },
+      schema: adminSchema('Add one restricted card by token', { body: S.restrictedBody, response: { 200: ok } }),
+    }, async (req) => {
+      const b = req.body as { token: string; reason: string; bin?: string; last4?: string; expiresAt?: number };
+      await storage.addRestricted([{ token: parseTokenHex(b.token), bin: b.bin ?? null, last4: b.last4 ?? null, reason: b.reason, source: 'admin', addedAt: opts.now(), expiresAt: b.expiresAt ?? null }]);
+      changed();
+      return { ok: true };
+    });
+    admin.delete('/v1/admin/restricted/:token', {
+      config: { role: 'admin' },
+      schema: adminSchema('Remove a restricted card', { params: { type: 'object', properties: { token: { type: 'string', pattern: '^[0-9a-f]{32}$' } } }, response: { 200: ok } }),
+    }, async (req) => {
+      const removed = await storage.removeRestricted(parseTokenHex((req.params as { token: string }).token));
+      if (!removed) throw new ServiceError('NOT_FOUND', 'token is not on the restricted list');
+      changed();
+      return { ok: true };
+    });
+
+    admin.post('/v1/admin/prompts', { config: { role: 'admin' }, schema: adminSchema('Add or replace a prompt text', { body: S.promptBody, response: { 200: ok } }) }, async (req) => {
+      await storage.upsertPrompt(req.body as { code: string; lang: string; message: string });
+      auth.invalidatePrompts();
+      changed();
+      return { ok: true };
+    });
+    admin.get('/v1/admin/prompts', { config: { role: 'admin' }, schema: adminSchema('List prompt texts') }, async () => ({ prompts: await storage.listPrompts() }));
+
+    admin.post('/v1/admin/bin-rules', { config: { role: 'admin' }, schema: adminSchema('Add or replace a BIN rule', { body: S.binRuleBody, response: { 200: ok } }) }, async (req) => {
+      await storage.upsertBinRule(req.body as { prefix: string; action: 'decline' | 'review'; reason: string });
+      changed();
+      return { ok: true };
+    });
+    admin.get('/v1/admin/bin-rules', { config: { role: 'admin' }, schema: adminSchema('List BIN rules') }, async () => ({ binRules: await storage.listBinRules() }));
+
+    admin.post('/v1/admin/gateways', { config: { role: 'admin' }, schema: adminSchema('Add or replace a gateway and its fees', { body: S.gatewayBody, response: { 200: ok } }) }, async (req) => {
+      await storage.upsertGateway(req.body as { name: string; feePerAttempt: number; feeBps: number });
+      changed();
+      return { ok: true };
+    });
+    admin.get('/v1/admin/gateways', { config: { role: 'admin' }, schema: adminSchema('List gateways') }, async () => ({ gateways: await storage.listGateways() }));
+
+    admin.post('/v1/admin/keys', {
+      config: { role: 'admin' },
+      schema: adminSchema('Issue a bridge API key for a merchant (the key is shown once)', {
+        body: S.issueKeyBody,
+        response: { 200: { type: 'object', properties: { id: { type: 'string' }, key: { type: 'string' }, merchant: { type: 'string' } } } },
+      }),
+    }, async (req) => {
+      const b = req.body as { merchant: string; label?: string };
+      return svc.issueKey(b.merchant, b.label ?? null);
+    });
+    admin.get('/v1/admin/keys', { config: { role: 'admin' }, schema: adminSchema('List API keys (never the keys themselves)') }, async () => ({
+      keys: (await storage.listApiKeys()).map(({ hash: _h, ...k }) => k),
+    }));
+    admin.delete('/v1/admin/keys/:id', { config: { role: 'admin' }, schema: adminSchema('Revoke an API key', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{1,32}$' } } } }) }, async (req) => {
+      const done = await storage.revokeApiKey((req.params as { id: string }).id, opts.now());
+      if (!done) throw new ServiceError('NOT_FOUND', 'no such active key');
+      return { ok: true };
+    });
+
+    admin.post('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('Register a device / terminal', { body: S.deviceBody, response: { 200: ok } }) }, async (req) => {
+      const b = req.body as { id: string; merchant: string; kind: string; label?: string; publicKey?: string };
+      await storage.upsertDevice({ id: b.id, merchant: b.merchant, kind: b.kind, label: b.label ?? null, publicKey: b.publicKey ?? null, createdAt: opts.now() });
+      return { ok: true };
+    });
+    admin.post('/v1/admin/devices/:id/hosts', {
+      config: { role: 'admin' },
+      schema: adminSchema('Record a host paired with a device', { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } }, body: S.deviceHostBody, response: { 200: ok } }),
+    }, async (req) => {
+      const b = req.body as { hostId: string; publicKey?: string };
+      const okk = await storage.addDeviceHost((req.params as { id: string }).id, b.hostId, b.publicKey ?? null, opts.now());
+      if (!okk) throw new ServiceError('NOT_FOUND', 'no such device');
+      return { ok: true };
+    });
+    admin.get('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('List devices and their paired hosts') }, async () => ({ devices: await storage.listDevices() }));
+
+    admin.post('/v1/admin/publish', {
+      config: { role: 'admin' },
+      schema: adminSchema('Build and sign a dataset now', { response: { 200: { type: 'object', properties: { version: { type: 'integer' }, created: { type: 'boolean' }, bytes: { type: 'integer' }, chunkCount: { type: 'integer' }, buildMs: { type: 'number' } } } } }),
+    }, async () => {
+      const r = await publisher.publish('admin');
+      return { version: r.info.version, created: r.created, bytes: r.info.bytes, chunkCount: r.info.chunkCount, buildMs: r.buildMs };
+    });
+
+    admin.get('/v1/admin/stats', { config: { role: 'admin' }, schema: adminSchema('Table sizes') }, async () => ({
+      restricted: await storage.countRestricted(),
+      outcomes: await storage.countOutcomes(),
+      datasetVersion: svc.datasetVersion(),
+    }));
+  });
+
+  return app;
+}

@@ -1,0 +1,76 @@
+// The server's face of GatewayRouter: gateways and fees come from the service's gateway table,
+// stored outcomes are replayed at startup, and answers keep the shape the network API uses.
+import { GatewayRouter, type Recommendation, type RouterOptions, type RoutingOutcome } from './router.ts';
+
+export interface RegisteredGateway {
+  name: string;
+  feePerAttempt: number; // minor units
+  feeBps: number;
+}
+
+export interface RecommendSegment {
+  brand: string | null;
+  issuerCountry?: string | null;
+  currency: string;
+  amount: number;
+}
+
+export interface RouteRecommendationFull extends Recommendation {
+  gateway: string;
+}
+
+export class RouterRecommender {
+  readonly router: GatewayRouter;
+  private registered: string[] = [];
+
+  constructor(
+    private readonly listGateways: () => Promise<RegisteredGateway[]>,
+    opts: RouterOptions = {},
+  ) {
+    this.router = new GatewayRouter(opts);
+  }
+
+  /** Re-reads gateways and fees (call at start and after admin changes). */
+  async refreshGateways(): Promise<void> {
+    const gws = await this.listGateways();
+    this.registered = gws.map((g) => g.name);
+    this.router.setGateways(gws.map((g) => ({ id: g.name, feeFixedMinor: g.feePerAttempt, feeBps: g.feeBps })));
+  }
+
+  /** Startup: rebuild window state from stored outcomes (those older than the window are skipped). */
+  replay(outcomes: Iterable<RoutingOutcome>): void {
+    this.router.recordMany(outcomes);
+  }
+
+  /** Feeds one ingested outcome; malformed ones are skipped (the API validated them already). */
+  record(o: RoutingOutcome): boolean {
+    try {
+      this.router.record(o);
+      return true;
+    } catch (e) {
+      if (e instanceof RangeError) return false;
+      throw e;
+    }
+  }
+
+  async recommend(seg: RecommendSegment, now?: number): Promise<RouteRecommendationFull | null> {
+    if (this.registered.length === 0) await this.refreshGateways();
+    const r = this.router.recommend(
+      {
+        brand: seg.brand ?? 'unknown',
+        issuerCountry: seg.issuerCountry && /^[A-Za-z]{2}$/.test(seg.issuerCountry) ? seg.issuerCountry : null,
+        currency: seg.currency,
+        amount: seg.amount,
+        // Route only to registered gateways when there are any; else to whatever outcomes named.
+        eligible: this.registered.length > 0 ? this.registered : undefined,
+      },
+      now,
+    );
+    return r.gateway === null ? null : (r as RouteRecommendationFull);
+  }
+
+  /** Dataset routes: brand × currency × gateway success rates. */
+  async routesTable(): Promise<Array<{ brand: string; currency: string; gateway: string; successRate: number }>> {
+    return this.router.routesTable().map(({ brand, currency, gateway, successRate }) => ({ brand, currency, gateway, successRate }));
+  }
+}

@@ -1,0 +1,118 @@
+// The network service without its HTTP face: storage, keys, admin key, dataset publisher and
+// network authentication wired together. The HTTP app (http/app.ts) and the CLI's direct
+// commands (import-restricted, publish, ...) both open this.
+import fs from 'node:fs';
+import path from 'node:path';
+import { generateApiKey } from './auth/api-keys.ts';
+import { NetworkAuth } from './auth/network-auth.ts';
+import { PlaceholderRouter, type GatewayRecommender } from './auth/placeholder-router.ts';
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from './config.ts';
+import { DatasetPublisher } from './datasets/publisher.ts';
+import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.ts';
+import { createLogger, type Logger } from './log.ts';
+import { SqliteStorage } from './storage/sqlite-storage.ts';
+import type { Storage } from './storage/storage.ts';
+
+export interface Service {
+  opts: ResolvedOptions;
+  log: Logger;
+  storage: Storage;
+  /** The SQLite file (for operators and the no-PAN test). */
+  databaseFile: string;
+  keys: ServiceKeys;
+  router: GatewayRecommender;
+  publisher: DatasetPublisher;
+  auth: NetworkAuth;
+  /** The admin key in clear (from <data>/admin.key, mode 0600). */
+  adminKey: string;
+  /** True when this start created the admin key (the CLI prints it once). */
+  adminKeyCreated: boolean;
+  /** Version of the newest stored dataset (kept current by the publisher). */
+  datasetVersion(): number | null;
+  /** Issues a bridge API key for a merchant; returns the clear key (shown once). */
+  issueKey(merchant: string, label?: string | null): Promise<{ id: string; key: string; merchant: string }>;
+  close(): Promise<void>;
+}
+
+export async function openService(options: ServerOptions): Promise<Service> {
+  const opts = resolveOptions(options);
+  const log = opts.logger ?? createLogger({ level: opts.logLevel, destination: opts.logDestination });
+  const keys = loadOrCreateKeys(opts.dataDir);
+  const databaseFile = path.join(opts.dataDir, 'precheck.db');
+  const storage = new SqliteStorage(databaseFile);
+  fs.chmodSync(databaseFile, 0o600);
+
+  // Admin key: stored hashed in the database, in clear only in a 0600 file next to it.
+  const existingAdmin = (await storage.listApiKeys()).some((k) => k.role === 'admin' && k.revokedAt === null);
+  const adminFile = path.join(opts.dataDir, 'admin.key');
+  let adminKeyCreated = false;
+  let adminKey: string;
+  if (!existingAdmin) {
+    const k = generateApiKey('admin');
+    fs.rmSync(adminFile, { force: true });
+    loadOrCreateSecret(adminFile, () => Buffer.from(`${k.key}\n`));
+    await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'admin', merchant: null, label: 'admin', createdAt: opts.now(), revokedAt: null });
+    adminKey = k.key;
+    adminKeyCreated = true;
+  } else {
+    adminKey = fs.existsSync(adminFile) ? loadOrCreateSecret(adminFile, () => Buffer.alloc(0)).value.toString('utf8').trim() : '';
+  }
+
+  let currentVersion: number | null = (await storage.latestDataset())?.version ?? null;
+  const router: GatewayRecommender = new PlaceholderRouter(storage);
+  const publisher = new DatasetPublisher(
+    storage,
+    keys,
+    () => router.routesTable(),
+    {
+      now: opts.now,
+      ttlSeconds: opts.datasetTtlSeconds,
+      debounceMs: opts.publishDebounceMs,
+      keepVersions: opts.keepVersions,
+      chunkSize: opts.chunkSize,
+      historyWindowSeconds: opts.historyWindowSeconds,
+      maxEventsPerToken: opts.maxEventsPerToken,
+    },
+    log,
+  );
+  publisher.onPublished((r) => {
+    currentVersion = r.info.version;
+  });
+  const auth = new NetworkAuth({
+    storage,
+    router,
+    now: opts.now,
+    newCardLimit: opts.newCardLimit,
+    historyWindowSeconds: opts.historyWindowSeconds,
+    maxEventsPerToken: opts.maxEventsPerToken,
+    datasetVersion: () => currentVersion,
+    onDataChanged: () => publisher.notifyChanged(),
+  });
+
+  let closed = false;
+  return {
+    opts,
+    log,
+    storage,
+    databaseFile,
+    keys,
+    router,
+    publisher,
+    auth,
+    adminKey,
+    adminKeyCreated,
+    datasetVersion: () => currentVersion,
+    async issueKey(merchant, label = null) {
+      const k = generateApiKey('bridge');
+      await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'bridge', merchant, label, createdAt: opts.now(), revokedAt: null });
+      log.info({ keyId: k.id, merchant }, 'bridge key issued');
+      return { id: k.id, key: k.key, merchant };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await publisher.close();
+      await storage.close();
+    },
+  };
+}

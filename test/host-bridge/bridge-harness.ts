@@ -1,0 +1,64 @@
+// Starts a real bridge (Fastify on a free loopback port, SQLite in a temp dir) with its log
+// captured to a file in that dir, so tests can read (and grep) everything the bridge wrote.
+import pino from 'pino';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { validateConfig, type BridgeConfig } from '../../host-bridge/config.ts';
+import { startBridge, type Bridge } from '../../host-bridge/bridge.ts';
+import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
+import type { SyncRunner } from '../../host-bridge/api/server.ts';
+import { REDACT_PATHS } from '../../host-bridge/logger.ts';
+
+export interface TestBridge extends Bridge {
+  logFile: string;
+  readLog(): string;
+}
+
+export function testConfig(dataDir: string, raw: Record<string, unknown> = {}): BridgeConfig {
+  return validateConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    dataDir,
+    log: { level: 'debug' },
+    outbox: { retryBaseMs: 20, retryMaxMs: 100 },
+    ...raw,
+    network: { timeoutMs: 500, retries: 1, backoffMs: 5, backoffMaxMs: 10, ...(raw.network as object) },
+  });
+}
+
+export async function startTestBridge(opts: { dataDir: string; raw?: Record<string, unknown>; registry?: DeviceRegistry | null; syncRunner?: SyncRunner }): Promise<TestBridge> {
+  const logFile = join(opts.dataDir, 'bridge.log');
+  const dest = pino.destination({ dest: logFile, sync: true, append: true });
+  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
+  const bridge = await startBridge({ config: testConfig(opts.dataDir, opts.raw), registry: opts.registry ?? null, logger, syncRunner: opts.syncRunner });
+  const close = bridge.close;
+  return Object.assign(bridge, {
+    logFile,
+    readLog: () => readFileSync(logFile, 'utf8'),
+    close: async () => {
+      await close();
+      dest.flushSync();
+      dest.end();
+    },
+  });
+}
+
+/** Resolve on the first forwarder pass matching `pred` (events, not sleeps). */
+export function waitForPass(
+  forwarder: import('../../host-bridge/outbox/forwarder.ts').OutboxForwarder,
+  pred: (r: import('../../host-bridge/outbox/forwarder.ts').PassResult) => boolean,
+  timeoutMs = 10_000,
+): Promise<import('../../host-bridge/outbox/forwarder.ts').PassResult> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      forwarder.off('pass', on);
+      reject(new Error('timed out waiting for a forwarder pass'));
+    }, timeoutMs);
+    const on = (r: import('../../host-bridge/outbox/forwarder.ts').PassResult) => {
+      if (!pred(r)) return;
+      clearTimeout(timer);
+      forwarder.off('pass', on);
+      resolve(r);
+    };
+    forwarder.on('pass', on);
+  });
+}

@@ -1,0 +1,168 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { HistoryEvent } from '../../../protocol/dataset/types.ts';
+import { type DecisionInput, decide } from '../../../protocol/rules/decide.ts';
+import { matchBinRule } from '../../../protocol/rules/bin-rules.ts';
+import { PROMPT_CODES, resolvePrompt } from '../../../protocol/rules/prompts.ts';
+
+const NOW = 1_750_000_000;
+const DAY = 86400;
+const fail = (code: string, ago = DAY, extra: Partial<HistoryEvent> = {}): HistoryEvent => ({ at: NOW - ago, amount: 1000, currency: 'USD', status: 'failure', code, ...extra });
+const ok = (ago = DAY): HistoryEvent => ({ at: NOW - ago, amount: 1000, currency: 'USD', status: 'success' });
+
+function input(p: { facts?: Partial<DecisionInput['facts']>; crossBorder?: boolean; dataState?: DecisionInput['dataState']; stage?: DecisionInput['stage'] } = {}): DecisionInput {
+  return {
+    facts: { knownGood: false, history: [], ...p.facts },
+    order: { amount: 5000, currency: 'USD', crossBorder: p.crossBorder ?? false },
+    now: NOW,
+    dataState: p.dataState ?? 'fresh',
+    stage: p.stage ?? 'local',
+  };
+}
+
+describe('decide', () => {
+  it('restricted → decline, even when known-good', () => {
+    expect(decide(input({ facts: { restricted: { reason: 'stolen' }, knownGood: true } }))).toEqual({
+      decision: 'decline',
+      reason: 'restricted',
+      promptCode: 'use_another_card',
+      detail: 'stolen',
+    });
+  });
+  it('BIN rules decline or review', () => {
+    expect(decide(input({ facts: { binRule: { action: 'decline', reason: 'sanctioned' } } }))).toMatchObject({ decision: 'decline', reason: 'bin_rule' });
+    expect(decide(input({ facts: { binRule: { action: 'review', reason: 'prepaid' } } }))).toMatchObject({ decision: 'review', reason: 'bin_rule', promptCode: 'payment_review' });
+  });
+  it('hard decline codes, explicit types and Mastercard advice 03/21 → decline', () => {
+    for (const code of ['04', '07', '12', '14', '15', '41', '43', '46', '57', '59', '62', 'R0', 'R1']) {
+      expect(decide(input({ facts: { history: [fail(code)], knownGood: true } })), code).toMatchObject({ decision: 'decline', reason: 'hard_decline', detail: code });
+    }
+    expect(decide(input({ facts: { history: [fail('05', DAY, { type: 'hard' })] } }))).toMatchObject({ decision: 'decline', reason: 'hard_decline' });
+    expect(decide(input({ facts: { history: [fail('05', DAY, { type: 'fraud' })] } }))).toMatchObject({ decision: 'decline', detail: 'fraud' });
+    expect(decide(input({ facts: { history: [fail('05', DAY, { advice: '03' })] } }))).toMatchObject({ decision: 'decline', reason: 'hard_decline' });
+    expect(decide(input({ facts: { history: [fail('05', DAY, { advice: '21' })] } }))).toMatchObject({ decision: 'decline', reason: 'hard_decline' });
+  });
+  it('hard declines are never retried, however old', () => {
+    expect(decide(input({ facts: { history: [fail('43', 400 * DAY)] } }))).toMatchObject({ decision: 'decline', reason: 'hard_decline' });
+  });
+  it('a success after a hard decline clears it', () => {
+    expect(decide(input({ facts: { history: [fail('57', 3 * DAY), ok(DAY)], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+  });
+  it('57/62 on a cross-border order → review "enable international payments"', () => {
+    for (const code of ['57', '62']) {
+      expect(decide(input({ crossBorder: true, facts: { history: [fail(code)] } }))).toEqual({
+        decision: 'review',
+        reason: 'international_disabled',
+        promptCode: 'enable_international',
+        detail: code,
+      });
+      expect(decide(input({ crossBorder: false, facts: { history: [fail(code)] } }))).toMatchObject({ decision: 'decline' });
+    }
+    // ...but not when another hard code or fraud is in the history too
+    expect(decide(input({ crossBorder: true, facts: { history: [fail('41', 2 * DAY), fail('57')] } }))).toMatchObject({ decision: 'decline' });
+    expect(decide(input({ crossBorder: true, facts: { history: [fail('57', DAY, { type: 'fraud' })] } }))).toMatchObject({ decision: 'decline' });
+  });
+  it('Visa: 15 declines in 30 days → retry_limit; 14 is not enough', () => {
+    const fourteen = Array.from({ length: 14 }, (_, i) => fail('05', (i + 1) * DAY));
+    expect(decide(input({ facts: { brand: 'visa', history: fourteen } })).reason).toBe('soft_decline');
+    expect(decide(input({ facts: { brand: 'visa', history: [...fourteen, fail('05', 2 * 3600)] } }))).toMatchObject({ decision: 'decline', reason: 'retry_limit' });
+    // outside the window they do not count
+    const old = Array.from({ length: 20 }, (_, i) => fail('05', 31 * DAY + i));
+    expect(decide(input({ facts: { brand: 'visa', history: old } })).reason).not.toBe('retry_limit');
+    // technical failures are not issuer declines
+    const tech = Array.from({ length: 20 }, (_, i) => fail('91', i + 10, { type: 'technical' }));
+    expect(decide(input({ facts: { brand: 'visa', history: tech } })).reason).not.toBe('retry_limit');
+  });
+  it('Mastercard: 10 declines in 24 h → retry_limit', () => {
+    const nine = Array.from({ length: 9 }, (_, i) => fail('51', 3600 + i));
+    expect(decide(input({ facts: { brand: 'mastercard', history: nine } })).reason).toBe('soft_decline');
+    expect(decide(input({ facts: { brand: 'mastercard', history: [...nine, fail('51', 60)] } }))).toMatchObject({ reason: 'retry_limit' });
+    // the same ten spread over two days are below the limit
+    const spread = Array.from({ length: 10 }, (_, i) => fail('51', i * 5 * 3600 + 60));
+    expect(decide(input({ facts: { brand: 'mastercard', history: spread } })).reason).toBe('soft_decline');
+    // brand unknown: no limit applies
+    expect(decide(input({ facts: { history: [...nine, fail('51', 60)] } })).reason).toBe('soft_decline');
+  });
+  it('most recent soft decline → review with the fitting prompt', () => {
+    const cases: [string, string][] = [
+      ['51', 'try_smaller_amount'],
+      ['61', 'try_smaller_amount'],
+      ['65', 'try_smaller_amount'],
+      ['91', 'try_again_later'],
+      ['96', 'try_again_later'],
+      ['05', 'contact_issuer'],
+      ['N7', 'check_card_details'],
+    ];
+    for (const [code, prompt] of cases) {
+      expect(decide(input({ facts: { history: [ok(10 * DAY), fail(code)], knownGood: true } })), code).toEqual({
+        decision: 'review',
+        reason: 'soft_decline',
+        promptCode: prompt,
+        detail: code,
+      });
+    }
+    // an older soft decline followed by a success does not count; nor one older than 30 days
+    expect(decide(input({ facts: { history: [fail('51', 2 * DAY), ok()], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 40 * DAY)], knownGood: true } })).decision).toBe('approve');
+  });
+  it('known-good on fresh data → approve; unknown → escalate', () => {
+    expect(decide(input({ facts: { knownGood: true } }))).toEqual({ decision: 'approve', reason: 'known_good', promptCode: null });
+    expect(decide(input())).toEqual({ decision: 'escalate', reason: 'unknown_card', promptCode: null });
+    expect(decide(input({ stage: 'network' }))).toEqual({ decision: 'escalate', reason: 'unknown_card', promptCode: null });
+  });
+  it('stale or missing data: decline/escalate only', () => {
+    expect(decide(input({ dataState: 'stale', facts: { knownGood: true } }))).toMatchObject({ decision: 'escalate', reason: 'stale_data' });
+    expect(decide(input({ dataState: 'none' }))).toMatchObject({ decision: 'escalate', reason: 'no_data' });
+    expect(decide(input({ dataState: 'stale', facts: { restricted: { reason: 'stolen' } } }))).toMatchObject({ decision: 'decline' });
+  });
+  it('property: stale or missing data never approves', () => {
+    const ev = fc.record({
+      at: fc.integer({ min: NOW - 100 * DAY, max: NOW + DAY }),
+      amount: fc.nat(),
+      currency: fc.constant('USD'),
+      status: fc.constantFrom('success' as const, 'failure' as const),
+      code: fc.option(fc.constantFrom('05', '51', '57', '62', '91', '04'), { nil: undefined }),
+      type: fc.option(fc.constantFrom('hard' as const, 'soft' as const, 'technical' as const, 'fraud' as const), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(
+        fc.record({
+          knownGood: fc.boolean(),
+          history: fc.array(ev, { maxLength: 20 }),
+          brand: fc.constantFrom('visa', 'mastercard', null),
+          restricted: fc.option(fc.record({ reason: fc.constant('x') }), { nil: undefined }),
+        }),
+        fc.boolean(),
+        fc.constantFrom('stale' as const, 'none' as const),
+        fc.constantFrom('local' as const, 'network' as const),
+        (facts, crossBorder, dataState, stage) => {
+          const r = decide({ facts, order: { amount: 1, currency: 'USD', crossBorder }, now: NOW, dataState, stage });
+          expect(r.decision).not.toBe('approve');
+          if (r.promptCode !== null) expect(PROMPT_CODES).toContain(r.promptCode);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});
+
+describe('prompts and BIN rules', () => {
+  it('resolves dataset texts first, then built-in, falling back to English', () => {
+    const ds = [{ code: 'try_again_later', lang: 'fr', message: 'Réessayez plus tard.' }];
+    expect(resolvePrompt('try_again_later', 'fr', ds)).toEqual({ code: 'try_again_later', lang: 'fr', message: 'Réessayez plus tard.' });
+    expect(resolvePrompt('try_again_later', 'zh-CN', ds)?.lang).toBe('zh');
+    expect(resolvePrompt('try_again_later', 'zh-CN', ds)?.message).toMatch(/重试/);
+    expect(resolvePrompt('try_again_later', 'de', ds)?.lang).toBe('en');
+    expect(resolvePrompt('custom', 'de', [{ code: 'custom', lang: 'en', message: 'Hi' }])?.message).toBe('Hi');
+    expect(resolvePrompt('nothing', 'en', [])).toBeNull();
+  });
+  it('longest BIN prefix wins', () => {
+    const rules = [
+      { prefix: '4', action: 'review' as const, reason: 'all-visa' },
+      { prefix: '411111', action: 'decline' as const, reason: 'specific' },
+    ];
+    expect(matchBinRule(rules, '4111111111111111')?.reason).toBe('specific');
+    expect(matchBinRule(rules, '4000000000000002')?.reason).toBe('all-visa');
+    expect(matchBinRule(rules, '5555555555554444')).toBeNull();
+  });
+});

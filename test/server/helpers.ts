@@ -1,0 +1,108 @@
+// Test harness: a real network service on loopback (port 0) over a temp data dir, with its log
+// lines captured so tests can grep them.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { startServer, type RunningServer } from '../../server/start.ts';
+import type { ServerOptions } from '../../server/config.ts';
+
+export interface Harness {
+  s: RunningServer;
+  dir: string;
+  logs: string[];
+  bridgeKey: string;
+  call(method: string, p: string, body?: unknown, key?: string | null, headers?: Record<string, string>): Promise<{ status: number; json: any; headers: Headers; bytes: Uint8Array }>;
+  admin(method: string, p: string, body?: unknown): Promise<{ status: number; json: any }>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(extra: Partial<ServerOptions> = {}): Promise<Harness> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-server-'));
+  const logs: string[] = [];
+  const s = await startServer({
+    dataDir: dir,
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'debug',
+    logDestination: { write: (line: string) => void logs.push(line) },
+    publishDebounceMs: -1,
+    ...extra,
+  });
+  const bridge = await s.issueKey('merchant-a', 'test');
+  const call: Harness['call'] = async (method, p, body, key = bridge.key, headers = {}) => {
+    const h: Record<string, string> = { ...headers };
+    if (key) h.authorization = `Bearer ${key}`;
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(s.url + p, { method, headers: h, body: payload });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    let json: unknown = null;
+    if ((res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0) json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    return { status: res.status, json, headers: res.headers, bytes };
+  };
+  return {
+    s,
+    dir,
+    logs,
+    bridgeKey: bridge.key,
+    call,
+    admin: (method, p, body) => call(method, p, body, s.adminKey),
+    async close() {
+      await s.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A random Luhn-valid PAN with the given prefix and length. */
+export function luhnPan(prefix = '4', length = 16, rnd: () => number = Math.random): string {
+  let body = prefix;
+  while (body.length < length - 1) body += Math.floor(rnd() * 10).toString();
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) {
+    let d = body.charCodeAt(body.length - 1 - i) - 48;
+    if (i % 2 === 0) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return body + ((10 - (sum % 10)) % 10).toString();
+}
+
+export const randomToken = (): string => crypto.randomBytes(16).toString('hex');
+
+export function authBody(token: string, over: Record<string, unknown> = {}, order: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    token,
+    bin: '411111',
+    last4: '1111',
+    brand: 'visa',
+    expMonth: 12,
+    expYear: 2099,
+    order: { id: 'order-1', amount: { value: 2500, currency: 'USD' }, ...order },
+    ...over,
+  };
+}
+
+let seq = 0;
+export function outcomeBody(token: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  seq++;
+  return {
+    idempotencyKey: `idem-${process.pid}-${seq}-${crypto.randomBytes(4).toString('hex')}`,
+    token,
+    bin: '411111',
+    last4: '1111',
+    brand: 'visa',
+    orderId: `o-${seq}`,
+    amount: 2500,
+    currency: 'USD',
+    gateway: 'gw-a',
+    status: 'success',
+    ...over,
+  };
+}
