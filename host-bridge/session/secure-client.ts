@@ -103,6 +103,11 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
     return this.transport.address;
   }
 
+  /** The transport in use (the registry swaps it when a link comes back). */
+  get currentTransport(): SessionTransport {
+    return this.transport;
+  }
+
   get paired(): boolean {
     return this.id !== '' && this.pins.isPinned(this.id);
   }

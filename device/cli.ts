@@ -1,0 +1,114 @@
+// `precheck device ...`: provision a device data dir, run the emulator, forget a paired host.
+// Only commander at top level; everything else loads inside the actions.
+import type { Command } from 'commander';
+
+interface EmulateCliOptions {
+  data: string;
+  rs485?: string;
+  address?: string;
+  hidSocket?: string;
+  bleSocket?: string;
+  bleFrame?: string;
+  autoConfirm?: boolean;
+  maxHosts?: string;
+}
+
+async function usage(message: string): Promise<never> {
+  const { CliError, EXIT } = await import('../bin/cli.ts');
+  throw new CliError(message, EXIT.USAGE);
+}
+
+function intArg(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw Object.assign(new Error(`${name} must be an integer from ${min} to ${max}`), { code: 'INVALID_FIELD' });
+  return n;
+}
+
+export function registerDeviceCommands(program: Command): void {
+  const device = program.command('device').description('Verifier device: provisioning and the emulator');
+
+  device
+    .command('provision')
+    .description('Create a device identity (device id, Noise static key, card key, trusted server signing key) in DIR')
+    .requiredOption('--data <dir>', 'device data directory')
+    .requiredOption('--server-key <hex|file>', "the network service's Ed25519 dataset-signing public key (64 hex chars, or a file)")
+    .option('--card-key <hex|file>', "the service's card key (HMAC key for card tokens; 64 hex chars or a 32-byte file); random when absent")
+    .option('--device-id <id>', 'device id, "pc-" + 12 hex characters (default: random)')
+    .action(async (o: { data: string; serverKey: string; cardKey?: string; deviceId?: string }) => {
+      const { readKeyArg } = await import('./emulator/key-arg.ts');
+      const { provision } = await import('./core/identity.ts');
+      const serverKey = readKeyArg(o.serverKey, '--server-key');
+      const cardKey = o.cardKey ? readKeyArg(o.cardKey, '--card-key') : undefined;
+      const id = provision(o.data, { serverSigningPublicKey: serverKey, cardKey, deviceId: o.deviceId });
+      process.stdout.write(
+        `precheck-device: provisioned ${id.deviceId} data ${o.data} static-key ${Buffer.from(id.staticKeyPair.publicKey).toString('hex')}\n`,
+      );
+    });
+
+  device
+    .command('emulate')
+    .description('Run the device firmware on this machine behind RS485 (serial/pty), HID-cable and BLE-cable links')
+    .requiredOption('--data <dir>', 'device data directory (provisioned); several RS485 addresses use DIR/rs485-<addr>')
+    .option('--rs485 <path[:baud]>', 'serial port for the RS485 link (e.g. /dev/pts/5:115200; default baud 115200)')
+    .option('--address <n[,n...]>', 'Modbus slave address(es), one device instance each')
+    .option('--hid-socket <path>', 'unix socket of the USB HID virtual cable')
+    .option('--ble-socket <path>', 'unix socket of the BLE virtual cable')
+    .option('--ble-frame <n>', 'BLE frame length in bytes (ATT MTU - 3)', '185')
+    .option('--auto-confirm', 'accept every pairing code on the device side (else type y on stdin)')
+    .option('--max-hosts <n>', 'paired hosts allowed per device', '4')
+    .action(async (o: EmulateCliOptions) => {
+      const { startEmulator, parseAddresses, parseRs485Arg } = await import('./emulator/emulate.ts');
+      if (o.address && !o.rs485) await usage('--address needs --rs485');
+      const rs485 = o.rs485 ? { ...parseRs485Arg(o.rs485), addresses: o.address ? parseAddresses(o.address) : [1] } : undefined;
+      const emu = await startEmulator({
+        dataDir: o.data,
+        rs485,
+        hidSocket: o.hidSocket,
+        bleSocket: o.bleSocket,
+        bleFrame: intArg(o.bleFrame, '--ble-frame', 20, 512),
+        autoConfirm: o.autoConfirm === true,
+        maxHosts: intArg(o.maxHosts, '--max-hosts', 1, 255),
+      });
+      await new Promise<void>((resolve) => {
+        const stop = (sig: NodeJS.Signals): void => {
+          process.stdout.write(`precheck-device: stopping (${sig})\n`);
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          void emu.close().finally(resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+      process.stdout.write('precheck-device: stopped\n');
+      // stdin (pairing prompts) may still hold the event loop open
+      process.stdin.destroy();
+    });
+
+  device
+    .command('forget-host')
+    .description('Remove a paired host (its Noise static public key, 64 hex chars) from the device(s) in DIR')
+    .requiredOption('--data <dir>', 'device data directory')
+    .argument('<hostkey>', "the host's static public key, hex")
+    .action(async (hostKey: string, o: { data: string }) => {
+      if (!/^[0-9a-fA-F]{64}$/.test(hostKey)) await usage('HOSTKEY must be 64 hex characters');
+      const { allInstanceDirs } = await import('./emulator/emulate.ts');
+      const { openSessionCore } = await import('./session/core-adapter.ts');
+      const dirs = allInstanceDirs(o.data);
+      if (dirs.length === 0) await usage(`no provisioned device in ${o.data}`);
+      const key = new Uint8Array(Buffer.from(hostKey, 'hex'));
+      let removed = 0;
+      for (const dir of dirs) {
+        const core = await openSessionCore(dir);
+        try {
+          if (core.pairedHosts.remove(key)) {
+            removed++;
+            process.stdout.write(`precheck-device: forgot host ${hostKey.slice(0, 16)} on ${core.info().deviceId}\n`);
+          }
+        } finally {
+          core.close();
+        }
+      }
+      if (removed === 0) process.stdout.write('precheck-device: that host was not paired\n');
+    });
+}

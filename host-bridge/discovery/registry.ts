@@ -1,0 +1,419 @@
+// The bridge's device registry: finds devices on every configured link, keeps one
+// SecureDeviceClient per device id, tracks health, and reconnects links that come back.
+//
+// Sources (from BridgeConfig.devices):
+//   rs485.ports    open the bus, scan the address range (Modbus function 0x04), INFO each device
+//   cables         HID cable and BLE cable unix sockets (the emulator's virtual cables);
+//                  reconnected every `reconnectMs` while absent
+//   usb            HID devices by VID/PID, re-enumerated every `reconnectMs` (hotplug)
+//   ble            real BLE; an absent radio is the source state BLUETOOTH_UNAVAILABLE, not a crash
+//
+// One device may be reachable on several links (a module with RS485, USB and BLE; the emulator
+// serves one device on both cables): the handle uses one transport and falls back to another
+// live one when its link drops. Sessions are per link connection, so a switch re-opens the session.
+
+import { EventEmitter } from 'node:events';
+import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
+import type { BridgeConfig } from '../config.ts';
+import type { DeviceHandle, DeviceRegistry, DeviceSummary } from '../devices/types.ts';
+import { pairDevice } from '../session/pairing.ts';
+import type { PinStore } from '../session/pin-store.ts';
+import { SecureDeviceClient } from '../session/secure-client.ts';
+import type { SessionTransport } from '../session/exchange.ts';
+
+export interface RegistryLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export type SourceKind = 'rs485' | 'hid-cable' | 'ble-cable' | 'usb' | 'ble';
+
+export interface SourceState {
+  kind: SourceKind;
+  /** Port path, socket path, "vid:pid", "radio". */
+  target: string;
+  state: 'connected' | 'absent' | 'unavailable' | 'error';
+  /** e.g. BLUETOOTH_UNAVAILABLE, DISCONNECTED, ENOENT. */
+  code?: string;
+  message?: string;
+  devices: number;
+}
+
+export interface RegistryOptions {
+  logger?: RegistryLogger;
+  /** Per-request timeout for discovery and status (ms); default config.verify.deviceTimeoutMs. */
+  requestTimeoutMs?: number;
+  /** Status refresh period (ms); 0 disables (default 30 s). */
+  statusIntervalMs?: number;
+  /** Retry period for absent cables, USB re-enumeration and lost buses (ms, default 1000; 0 = never). */
+  reconnectMs?: number;
+  /** Pairing: device-user wait and poll period. */
+  pairing?: { confirmTimeoutMs?: number; pollIntervalMs?: number };
+  onSecurityEvent?: (line: string) => void;
+}
+
+const NOOP_LOGGER: RegistryLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+interface Entry {
+  client: SecureDeviceClient;
+  /** Live transports reaching this device, in attach order. */
+  links: SessionTransport[];
+}
+
+export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly sourcesByKey = new Map<string, SourceState>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly closers: (() => Promise<void>)[] = [];
+  private readonly log: RegistryLogger;
+  private readonly timeoutMs: number;
+  private readonly reconnectMs: number;
+  private readonly statusMs: number;
+  private running = false;
+  private statusTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly config: BridgeConfig,
+    private readonly pins: PinStore,
+    private readonly opts: RegistryOptions = {},
+  ) {
+    super();
+    this.log = opts.logger ?? NOOP_LOGGER;
+    this.timeoutMs = opts.requestTimeoutMs ?? config.verify.deviceTimeoutMs;
+    this.reconnectMs = opts.reconnectMs ?? 1000;
+    this.statusMs = opts.statusIntervalMs ?? 30_000;
+  }
+
+  // ---- DeviceRegistry -----------------------------------------------------------------------
+
+  list(): DeviceHandle[] {
+    return [...this.entries.values()].map((e) => e.client);
+  }
+
+  /** The concrete clients (sync job, CLI). */
+  clients(): SecureDeviceClient[] {
+    return [...this.entries.values()].map((e) => e.client);
+  }
+
+  get(id: string): SecureDeviceClient | undefined {
+    return this.entries.get(id)?.client;
+  }
+
+  pick(): SecureDeviceClient | undefined {
+    for (const e of this.entries.values()) {
+      const s = e.client.summary();
+      if (s.paired && s.healthy && e.links.length > 0) return e.client;
+    }
+    return undefined;
+  }
+
+  /** Every link a device was found on (id, link, address), for listings. */
+  links(): { id: string; link: string; address: string; active: boolean }[] {
+    const out: { id: string; link: string; address: string; active: boolean }[] = [];
+    for (const [id, e] of this.entries) {
+      for (const t of e.links) out.push({ id, link: t.link, address: t.address, active: t === e.client.currentTransport });
+    }
+    return out;
+  }
+
+  sources(): SourceState[] {
+    return [...this.sourcesByKey.values()].map((s) => ({ ...s }));
+  }
+
+  async pair(id: string, confirm: (code: string) => Promise<boolean>): Promise<DeviceSummary> {
+    const e = this.entries.get(id);
+    if (!e) throw Object.assign(new Error(`no device with id "${id}"`), { code: 'DEVICE_NOT_FOUND' });
+    if (e.links.length === 0) throw new ProtocolError('DISCONNECTED', `device ${id} is not reachable now`);
+    const r = await pairDevice(e.client.currentTransport, (code) => confirm(code), {
+      pinStore: this.pins,
+      requestTimeoutMs: this.timeoutMs,
+      confirmTimeoutMs: this.opts.pairing?.confirmTimeoutMs,
+      pollIntervalMs: this.opts.pairing?.pollIntervalMs,
+    });
+    if (r.info.deviceId !== id) throw new ProtocolError('IDENTITY_MISMATCH', `paired device reports id ${r.info.deviceId}, expected ${id}`);
+    e.client.clearMismatch();
+    e.client.dropSession();
+    this.log.info(`paired device ${id} over ${e.client.currentTransport.address}`);
+    return e.client.refreshStatus();
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    const d = this.config.devices;
+    const jobs: Promise<void>[] = [];
+    for (const p of d.rs485.ports) jobs.push(this.startRs485(p.path, p.baud, p.addresses));
+    if (d.cables.hidSocket) jobs.push(this.startCable('hid-cable', d.cables.hidSocket));
+    if (d.cables.bleSocket) jobs.push(this.startCable('ble-cable', d.cables.bleSocket));
+    if (d.usb) jobs.push(this.startUsb(d.usb.vid, d.usb.pid));
+    if (d.ble.enabled) jobs.push(this.startBle());
+    await Promise.all(jobs);
+    if (this.statusMs > 0) {
+      this.statusTimer = setInterval(() => void this.refreshAll(), this.statusMs);
+      this.statusTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const e of this.entries.values()) {
+      for (const t of e.links) await Promise.resolve(t.close()).catch(() => undefined);
+      e.links = [];
+    }
+    for (const c of this.closers.splice(0)) await c().catch(() => undefined);
+  }
+
+  /** Ask every reachable device for its status now. */
+  async refreshAll(): Promise<DeviceSummary[]> {
+    const out: DeviceSummary[] = [];
+    for (const e of this.entries.values()) {
+      if (e.links.length === 0) {
+        out.push(e.client.summary());
+        continue;
+      }
+      const s = await e.client.refreshStatus();
+      out.push(s);
+      this.emit('status', s);
+    }
+    return out;
+  }
+
+  // ---- attaching transports -----------------------------------------------------------------
+
+  /**
+   * Read INFO over a new transport and file it under the device id. Public so other discovery
+   * paths (tests, a future mDNS) can add transports. Returns the handle, or undefined when the
+   * device did not answer (the transport is closed).
+   */
+  async attach(t: SessionTransport, source?: SourceState): Promise<SecureDeviceClient | undefined> {
+    const probe = new SecureDeviceClient({ transport: t, pinStore: this.pins, requestTimeoutMs: this.timeoutMs, onSecurityEvent: this.opts.onSecurityEvent });
+    let info;
+    try {
+      info = await probe.info();
+    } catch (e) {
+      this.log.warn(`no INFO from ${t.address}: ${describe(e)}`);
+      await Promise.resolve(t.close()).catch(() => undefined);
+      return undefined;
+    }
+    const id = info.deviceId;
+    let entry = this.entries.get(id);
+    if (!entry) {
+      entry = { client: probe, links: [] };
+      this.entries.set(id, entry);
+    } else if (!entry.links.includes(entry.client.currentTransport)) {
+      entry.client.replaceTransport(t);
+    }
+    entry.links.push(t);
+    if (source) source.devices++;
+    const e = entry;
+    const onGone = (): void => {
+      t.off?.('disconnect', onGone);
+      this.detach(id, e, t, source);
+    };
+    t.on?.('disconnect', onGone);
+    await e.client.refreshStatus();
+    this.log.info(`device ${id} on ${t.address}${e.client.paired ? '' : ' (not paired)'}`);
+    this.emit('attached', e.client);
+    return e.client;
+  }
+
+  private detach(id: string, e: Entry, t: SessionTransport, source?: SourceState): void {
+    e.links = e.links.filter((x) => x !== t);
+    if (source) source.devices = Math.max(0, source.devices - 1);
+    if (e.client.currentTransport === t) {
+      e.client.dropSession();
+      const next = e.links[0];
+      if (next) {
+        e.client.replaceTransport(next);
+        this.log.info(`device ${id}: ${t.address} lost, continuing on ${next.address}`);
+        return;
+      }
+    }
+    if (e.links.length === 0) {
+      this.log.warn(`device ${id} detached (${t.address})`);
+      this.emit('detached', id);
+    }
+  }
+
+  // ---- sources ------------------------------------------------------------------------------
+
+  private source(kind: SourceKind, target: string): SourceState {
+    const key = `${kind}:${target}`;
+    let s = this.sourcesByKey.get(key);
+    if (!s) {
+      s = { kind, target, state: 'absent', devices: 0 };
+      this.sourcesByKey.set(key, s);
+    }
+    return s;
+  }
+
+  private setState(s: SourceState, state: SourceState['state'], err?: unknown): void {
+    s.state = state;
+    if (err === undefined) {
+      delete s.code;
+      delete s.message;
+    } else {
+      s.code = codeOf(err);
+      s.message = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  private later(fn: () => void | Promise<void>, ms = this.reconnectMs): void {
+    if (!this.running || ms <= 0) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.running) void fn();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  private async startCable(kind: 'hid-cable' | 'ble-cable', socketPath: string): Promise<void> {
+    const s = this.source(kind, socketPath);
+    let t: SessionTransport;
+    try {
+      t = await openCable(kind, socketPath, this.timeoutMs);
+    } catch (e) {
+      this.setState(s, codeOf(e) === 'MODULE_MISSING' ? 'unavailable' : 'absent', e);
+      this.later(() => this.startCable(kind, socketPath));
+      return;
+    }
+    if (!this.running) {
+      await Promise.resolve(t.close()).catch(() => undefined);
+      return;
+    }
+    this.setState(s, 'connected');
+    t.on?.('disconnect', () => {
+      this.setState(s, 'absent', new ProtocolError('DISCONNECTED', `${kind} ${socketPath} dropped`));
+      this.later(() => this.startCable(kind, socketPath));
+    });
+    const client = await this.attach(t, s);
+    if (!client) {
+      this.setState(s, 'error', new ProtocolError('TIMEOUT', 'device did not answer INFO'));
+      this.later(() => this.startCable(kind, socketPath));
+    }
+  }
+
+  private async startRs485(path: string, baud: number, range: { from: number; to: number }): Promise<void> {
+    const s = this.source('rs485', `${path}@${baud}`);
+    let bus: import('../transports/rs485-bus.ts').Rs485Bus;
+    try {
+      const { Rs485Bus } = await import('../transports/rs485-bus.ts');
+      bus = await Rs485Bus.open({ path, baud });
+    } catch (e) {
+      this.setState(s, 'unavailable', e);
+      this.later(() => this.startRs485(path, baud, range));
+      return;
+    }
+    this.closers.push(() => bus.close());
+    this.setState(s, 'connected');
+    bus.on('disconnect', (err: unknown) => {
+      this.setState(s, 'absent', err);
+      this.later(() => this.startRs485(path, baud, range));
+    });
+    let found: number[] = [];
+    try {
+      found = await bus.scan(range);
+    } catch (e) {
+      this.setState(s, 'error', e);
+      return;
+    }
+    for (const a of found) await this.attach(bus.device(a), s);
+  }
+
+  private async startUsb(vid: number, pid: number): Promise<void> {
+    const s = this.source('usb', `${hex4(vid)}:${hex4(pid)}`);
+    const known = new Set<string>();
+    const scan = async (): Promise<void> => {
+      let mod: UsbModule;
+      try {
+        mod = (await importOptional('../transports/hid-transport.ts')) as UsbModule;
+      } catch (e) {
+        this.setState(s, 'unavailable', Object.assign(new Error('USB HID transport not available in this build'), { code: 'MODULE_MISSING', cause: e }));
+        return;
+      }
+      try {
+        const paths = await mod.enumerateHid({ vendorId: vid, productId: pid });
+        this.setState(s, 'connected');
+        for (const p of paths) {
+          const key = typeof p === 'string' ? p : p.path;
+          if (known.has(key)) continue;
+          known.add(key);
+          try {
+            const t = await mod.HidTransport.open(typeof p === 'string' ? { path: p } : p);
+            t.on?.('disconnect', () => known.delete(key));
+            await this.attach(t, s);
+          } catch (e) {
+            known.delete(key);
+            this.log.warn(`USB HID ${key}: ${describe(e)}`);
+          }
+        }
+      } catch (e) {
+        this.setState(s, 'unavailable', e);
+      }
+      // Hotplug by re-enumeration: node-hid has no hotplug events; this is cheap (sysfs read).
+      this.later(scan);
+    };
+    await scan();
+  }
+
+  private async startBle(): Promise<void> {
+    const s = this.source('ble', 'radio');
+    try {
+      const mod = (await importOptional('../transports/ble-transport.ts')) as BleModule;
+      const transports = await mod.discoverBle({ timeoutMs: this.timeoutMs });
+      this.setState(s, 'connected');
+      for (const t of transports) await this.attach(t, s);
+    } catch (e) {
+      // No radio (or no permission): a state to report, never a crash.
+      this.setState(s, 'unavailable', e);
+    }
+  }
+}
+
+interface UsbModule {
+  enumerateHid(filter: { vendorId: number; productId: number }): Promise<(string | { path: string })[]>;
+  HidTransport: { open(o: { path: string }): Promise<SessionTransport> };
+}
+interface BleModule {
+  discoverBle(o: { timeoutMs: number }): Promise<SessionTransport[]>;
+}
+
+async function openCable(kind: 'hid-cable' | 'ble-cable', socketPath: string, timeoutMs: number): Promise<SessionTransport> {
+  if (kind === 'hid-cable') {
+    const { HidCableTransport } = await import('../transports/hid-cable-transport.ts');
+    return HidCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
+  }
+  let mod: { BleCableTransport: { open(o: { socketPath: string; connectTimeoutMs?: number }): Promise<SessionTransport> } };
+  try {
+    mod = (await importOptional('../transports/ble-cable-transport.ts')) as typeof mod;
+  } catch (e) {
+    throw Object.assign(new Error('BLE cable transport not available in this build'), { code: 'MODULE_MISSING', cause: e });
+  }
+  return mod.BleCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
+}
+
+/** Import a transport module that may not exist in this build (a path typecheck cannot see). */
+function importOptional(rel: string): Promise<unknown> {
+  return import(new URL(rel, import.meta.url).href);
+}
+
+function codeOf(e: unknown): string {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : asProtocolError(e).code;
+}
+
+function describe(e: unknown): string {
+  return `${codeOf(e)}: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+const hex4 = (n: number): string => n.toString(16).padStart(4, '0');
+
+/** Build the registry for a bridge config and its pin store. */
+export function createDeviceRegistry(config: BridgeConfig, pinStore: PinStore, opts: RegistryOptions = {}): DeviceRegistryImpl {
+  return new DeviceRegistryImpl(config, pinStore, opts);
+}
