@@ -61,6 +61,10 @@ export async function buildProgram(): Promise<Command> {
     ['../server/cli.ts', 'registerServerCommands'],
     ['../device/cli.ts', 'registerDeviceCommands'],
     ['../host-bridge/cli.ts', 'registerBridgeCommands'],
+    ['../host-bridge/session/commands.ts', 'registerSessionCommands'],
+    ['../host-bridge/sync/command.ts', 'registerSyncCommand'],
+    ['../host-bridge/simulator/command.ts', 'registerSimulateCommand'],
+    ['../host-bridge/up/command.ts', 'registerUpCommand'],
   ];
   for (const [path, fn] of parts) {
     let mod: Record<string, unknown>;

@@ -92,6 +92,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       fallback: fallbackToString(config.fallback),
       syncRunner: opts.syncRunner ?? null,
       onOutcomeQueued: () => forwarder.kick(),
+      rateLimitPerMinute: config.rateLimit.perMinute,
       now,
     });
     await app.listen({ host: config.listen.host, port: config.listen.port });

@@ -42,6 +42,8 @@ export interface BridgeConfig {
   };
   fallback: FallbackPolicy;
   verify: { deviceTimeoutMs: number };
+  /** Requests per minute per client address on the HTTP API; 0 = unlimited. */
+  rateLimit: { perMinute: number };
   outbox: { retryBaseMs: number; retryMaxMs: number };
   devices: {
     rs485: { ports: Rs485PortConfig[] };
@@ -73,6 +75,7 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_BREAKER_RESET_MS: 'network.breaker.resetMs',
   PRECHECK_FALLBACK: 'fallback',
   PRECHECK_DEVICE_TIMEOUT_MS: 'verify.deviceTimeoutMs',
+  PRECHECK_BRIDGE_RATE_LIMIT: 'rateLimit.perMinute',
   PRECHECK_USB_VID: 'devices.usb.vid',
   PRECHECK_USB_PID: 'devices.usb.pid',
   PRECHECK_HID_SOCKET: 'devices.cables.hidSocket',
@@ -88,11 +91,12 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = Record<string, unknown>;
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['listen', 'token', 'dataDir', 'network', 'fallback', 'verify', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
+  '': ['listen', 'token', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
   listen: ['host', 'port'],
   network: ['serviceUrl', 'apiKey', 'timeoutMs', 'retries', 'backoffMs', 'backoffMaxMs', 'breaker'],
   'network.breaker': ['failureThreshold', 'resetMs'],
   verify: ['deviceTimeoutMs'],
+  rateLimit: ['perMinute'],
   outbox: ['retryBaseMs', 'retryMaxMs'],
   devices: ['rs485', 'usb', 'cables', 'ble'],
   'devices.rs485': ['ports'],
@@ -277,6 +281,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
     },
     fallback: parseFallback(get(raw, 'fallback')),
     verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 3_000, 1, 120_000) },
+    rateLimit: { perMinute: int(raw, 'rateLimit.perMinute', 0, 0, 1_000_000) },
     outbox: {
       retryBaseMs: int(raw, 'outbox.retryBaseMs', 1_000, 1, 3_600_000),
       retryMaxMs: int(raw, 'outbox.retryMaxMs', 300_000, 1, 86_400_000),

@@ -1,8 +1,13 @@
 // Detects anything that looks like a card number (PAN) so the service can refuse it at the door
-// and scrub it from logs. A PAN-like value: 12-19 digits (spaces or dashes allowed between them),
-// not glued to other letters/digits (so a hex token never matches by accident), passing Luhn.
+// and scrub it from logs. A PAN-like value: 12-19 consecutive digits, or the printed groupings
+// (4-4-4-4[-3], Amex 4-6-5, Diners 4-6-4) with spaces or dashes, not glued to other letters or
+// digits (so a hex token never matches by accident), passing Luhn. Separators are only accepted
+// in those groupings so ids like "order-2024-11-23-0042" are not mistaken for card numbers.
 
-const CANDIDATE = /(?<![0-9A-Za-z])\d(?:[ -]?\d){11,18}(?![0-9A-Za-z])/g;
+const CANDIDATE = new RegExp(
+  String.raw`(?<![0-9A-Za-z])(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![0-9A-Za-z])`,
+  'g',
+);
 const PAN_KEYS = new Set(['pan', 'number', 'cardnumber', 'card_number', 'primaryaccountnumber', 'accountnumber']);
 
 export function luhnValid(digits: string): boolean {
@@ -32,10 +37,14 @@ export function containsPan(s: string): boolean {
   return false;
 }
 
+// Logs are scrubbed more eagerly than requests are refused: any 12-19 digit run (single spaces or
+// dashes allowed), even glued to letters, that passes Luhn.
+const LOG_CANDIDATE = /\d(?:[ -]?\d){11,18}/g;
+
 /** Replaces PAN-like runs with BIN…last4 so logs keep what PCI DSS allows. */
 export function scrubPans(s: string): string {
   if (s.length < 12) return s;
-  return s.replace(CANDIDATE, (run) => {
+  return s.replace(LOG_CANDIDATE, (run) => {
     const digits = run.replace(/[ -]/g, '');
     if (digits.length < 12 || digits.length > 19 || !luhnValid(digits)) return run;
     return `${digits.slice(0, 6)}…${digits.slice(-4)}`;

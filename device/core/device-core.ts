@@ -86,6 +86,7 @@ export class DeviceCore {
   private readonly sync: SyncReceiver;
   private readonly fw: FirmwareReceiver;
   private readonly now: () => number;
+  private merchantCountryCache: string | null;
   private closed = false;
 
   private constructor(dataDir: string, identity: DeviceIdentity, db: Db, opts: DeviceCoreOptions) {
@@ -123,6 +124,7 @@ export class DeviceCore {
       count: () => hosts.count(),
       max: hosts.max,
     };
+    this.merchantCountryCache = this.settings.get('merchant_country');
     if (opts.merchantCountry !== undefined) this.setMerchantCountry(opts.merchantCountry);
     this.bootResult = this.fw.bootCheck();
   }
@@ -265,7 +267,7 @@ export class DeviceCore {
   }
 
   merchantCountry(): string | null {
-    return this.settings.get('merchant_country');
+    return this.merchantCountryCache;
   }
 
   setMerchantCountry(country: string | null): void {
@@ -273,6 +275,7 @@ export class DeviceCore {
       throw new ProtocolError('INVALID_FIELD', 'merchant country must be ISO 3166-1 alpha-2 (upper case)', 'merchantCountry');
     }
     this.settings.set('merchant_country', country);
+    this.merchantCountryCache = country;
   }
 
   /** Most recent journal rows (tokens, never card numbers). */

@@ -80,7 +80,7 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
   const digits = checkRequest(req);
   const token = cardToken(ctx.cardKey, digits);
   const slot = ctx.slots.activeSlot();
-  const meta = slot ? ctx.slots.meta(slot) : null;
+  const meta = slot ? ctx.slots.activeMeta() : null;
   const state = datasetState(meta, ctx.now);
   const facts = slot ? ctx.slots.facts(slot, token) : { restricted: null, knownGood: false, history: null };
   const binRule = slot ? ctx.slots.binRule(slot, digits) : null;

@@ -57,10 +57,14 @@ export class SyncReceiver {
       const assembled = assemblePayload(manifest, payload);
       if (assembled.kind === 'firmware') throw new ProtocolError('INVALID_FIELD', 'a firmware payload cannot be a dataset', 'kind');
       const install = assembled.kind === 'snapshot' ? { kind: 'snapshot' as const, content: assembled.content } : { kind: 'delta' as const, delta: assembled.delta };
-      this.d.db.transaction(() => {
-        this.d.slots.install(manifest, install, this.d.now(), this.d.hooks);
-        this.rx.finish();
-      })();
+      try {
+        this.d.db.transaction(() => {
+          this.d.slots.install(manifest, install, this.d.now(), this.d.hooks);
+          this.rx.finish();
+        })();
+      } finally {
+        this.d.slots.invalidate();
+      }
       return { activeVersion: manifest.version };
     });
   }

@@ -33,8 +33,17 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 export class TransferReceiver {
   private readonly d: TransferReceiverDeps;
+  /** the last verified manifest, so each chunk does not re-verify the signature */
+  private opened: { bytes: Uint8Array; manifest: DatasetManifest } | null = null;
   constructor(deps: TransferReceiverDeps) {
     this.d = deps;
+  }
+
+  private open(bytes: Uint8Array): DatasetManifest {
+    if (this.opened && sameBytes(this.opened.bytes, bytes)) return this.opened.manifest;
+    const manifest = openSignedManifest(bytes, this.d.trustedKeys());
+    this.opened = { bytes: Uint8Array.from(bytes), manifest };
+    return manifest;
   }
 
   state(): TransferState {
@@ -45,7 +54,7 @@ export class TransferReceiver {
   /** The manifest of the transfer in progress (already verified when it began). */
   manifest(): DatasetManifest | null {
     const t = this.d.transfers.get(this.d.kind);
-    return t ? openSignedManifest(t.manifestBytes, this.d.trustedKeys()) : null;
+    return t ? this.open(t.manifestBytes) : null;
   }
 
   private acceptable(m: DatasetManifest): void {
@@ -59,7 +68,7 @@ export class TransferReceiver {
 
   begin(signedManifest: Uint8Array): TransferState {
     if (!(signedManifest instanceof Uint8Array)) throw new ProtocolError('INVALID_FIELD', 'manifest bytes expected', 'manifest');
-    const manifest = openSignedManifest(signedManifest, this.d.trustedKeys());
+    const manifest = this.open(signedManifest);
     const existing = this.d.transfers.get(this.d.kind);
     try {
       this.acceptable(manifest);
@@ -83,7 +92,7 @@ export class TransferReceiver {
       throw new ProtocolError('SYNC_STATE', `chunk ${index} already received; next is ${t.nextChunk}`, String(t.nextChunk));
     }
     if (index !== t.nextChunk) throw new ProtocolError('SYNC_STATE', `chunk ${index} out of order; next is ${t.nextChunk}`, String(t.nextChunk));
-    const manifest = openSignedManifest(t.manifestBytes, this.d.trustedKeys());
+    const manifest = this.open(t.manifestBytes);
     const next = verifyChunk(manifest, index, data, t.nextHash ?? undefined);
     this.d.transfers.putChunk(this.d.kind, index, data, next);
     return this.state();
@@ -98,7 +107,7 @@ export class TransferReceiver {
     if (!t || t.version !== version) throw new ProtocolError('SYNC_STATE', `no transfer of version ${version} in progress`);
     if (t.nextChunk !== t.totalChunks) throw new ProtocolError('SYNC_STATE', `transfer incomplete: ${t.nextChunk}/${t.totalChunks} chunks`);
     return this.dropOnFailure(() => {
-      const manifest = openSignedManifest(t.manifestBytes, this.d.trustedKeys());
+      const manifest = this.open(t.manifestBytes);
       this.acceptable(manifest);
       return { manifest, payload: joinChunks(manifest, this.d.transfers.chunks(this.d.kind)) };
     });

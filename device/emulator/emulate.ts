@@ -40,7 +40,7 @@ export interface EmulateOptions {
   /** Where the status lines go (default stdout). */
   out?: (line: string) => void;
   /** Device-side confirmation when not auto-confirming (default: a `y` line on stdin). */
-  ask?: (code: string, deviceId: string) => Promise<boolean>;
+  ask?: (code: string, deviceId: string, signal: AbortSignal) => Promise<boolean>;
 }
 
 export interface EmulatedDevice {
@@ -53,6 +53,8 @@ export interface EmulatedDevice {
 
 export interface RunningEmulator {
   devices: EmulatedDevice[];
+  /** The running link drivers (tests close one to drop a link). */
+  drivers: LinkDriver[];
   close(): Promise<void>;
 }
 
@@ -110,10 +112,10 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
       const dispatcher = new SessionDispatcher({
         core,
         maxPairedHosts: opts.maxHosts,
-        confirmPairing: async (code) => {
+        confirmPairing: async (code, ctx) => {
           out(`${PREFIX} PAIRING CODE ${code} device ${deviceId}`);
-          const ok = opts.autoConfirm ? true : await ask(code, deviceId);
-          out(`${PREFIX} pairing ${ok ? 'accepted' : 'rejected'} device ${deviceId}`);
+          const ok = opts.autoConfirm ? true : await ask(code, deviceId, ctx.signal);
+          out(`${PREFIX} pairing ${ctx.signal.aborted ? 'withdrawn' : ok ? 'accepted' : 'rejected'} device ${deviceId}`);
           return ok;
         },
         log: (l) => out(`${PREFIX} ${l} device ${deviceId}`),
@@ -170,10 +172,10 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
     throw e;
   }
   out(`${PREFIX} ready`);
-  return { devices, close };
+  return { devices, drivers, close };
 }
 
-type Ask = ((code: string, deviceId: string) => Promise<boolean>) & { close?: () => void };
+type Ask = ((code: string, deviceId: string, signal: AbortSignal) => Promise<boolean>) & { close?: () => void };
 
 /** Device-side confirmation from stdin: one line per code, `y`/`yes` accepts. */
 function stdinAsk(): Ask {
@@ -182,10 +184,23 @@ function stdinAsk(): Ask {
   const lines: string[] = [];
   const waiters: ((l: string | null) => void)[] = [];
   let ended = false;
-  const next = (): Promise<string | null> => {
+  const next = (signal: AbortSignal): Promise<string | null> => {
     if (lines.length) return Promise.resolve(lines.shift()!);
-    if (ended) return Promise.resolve(null);
-    return new Promise((r) => waiters.push(r));
+    if (ended || signal.aborted) return Promise.resolve(null);
+    return new Promise((r) => {
+      const w = (l: string | null): void => {
+        signal.removeEventListener('abort', onAbort);
+        r(l);
+      };
+      // A withdrawn question must not eat the answer meant for the next one.
+      const onAbort = (): void => {
+        const i = waiters.indexOf(w);
+        if (i >= 0) waiters.splice(i, 1);
+        r(null);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      waiters.push(w);
+    });
   };
   const open = (): void => {
     if (rl) return;
@@ -200,11 +215,12 @@ function stdinAsk(): Ask {
       for (const w of waiters.splice(0)) w(null);
     });
   };
-  const ask: Ask = (code, deviceId) => {
+  const ask: Ask = (code, deviceId, signal) => {
     const run = chain.then(async () => {
+      if (signal.aborted) return false;
       open();
       process.stdout.write(`${PREFIX} confirm pairing code ${code} on device ${deviceId}? [y/N]\n`);
-      const l = await next();
+      const l = await next(signal);
       return l !== null && /^\s*y(es)?\s*$/i.test(l);
     });
     chain = run.catch(() => undefined);

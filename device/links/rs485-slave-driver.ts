@@ -125,6 +125,11 @@ export class Rs485SlaveDriver extends EventEmitter implements LinkDriver {
     }
   }
 
+  /** Bytes and frames this slave has put on the line (for benchmarks and diagnostics). */
+  get wire(): { bytes: number; frames: number } {
+    return { bytes: this.writer?.stats.bytes ?? 0, frames: this.writer?.stats.frames ?? 0 };
+  }
+
   get addresses(): number[] {
     return [...this.units.keys()];
   }

@@ -37,7 +37,15 @@ export const DEFAULT_MAX_PAIRED_HOSTS = 4;
 export const DEFAULT_PAIRING_TIMEOUT_MS = 120_000;
 
 /** Asks the device-side user whether the code matches the host's. */
-export type ConfirmPairing = (code: string, ctx: { connectionId: string; hostKey: Uint8Array }) => Promise<boolean>;
+export type ConfirmPairing = (
+  code: string,
+  ctx: {
+    connectionId: string;
+    hostKey: Uint8Array;
+    /** Aborted when the pairing ends without this answer (host refused, timeout, link closed). */
+    signal: AbortSignal;
+  },
+) => Promise<boolean>;
 
 export interface DispatcherOptions {
   core: SessionCore;
@@ -60,6 +68,8 @@ interface Pairing {
   deviceAccepted: boolean | null;
   hostAccepted: boolean | null;
   timer?: NodeJS.Timeout;
+  /** Withdraws the device-side question when the pairing ends first. */
+  asking?: AbortController;
   /** Set when storing the key failed (PAIRING_FULL): reported to the host instead of a state. */
   failure?: ProtocolError;
 }
@@ -256,8 +266,11 @@ export class SessionDispatcher {
     p.timer.unref?.();
     this.log(`pairing requested on ${st.conn.id}`);
     let asked: Promise<boolean>;
+    p.asking = new AbortController();
     try {
-      asked = Promise.resolve(this.opts.confirmPairing(result.code, { connectionId: st.conn.id, hostKey: result.remoteStatic }));
+      asked = Promise.resolve(
+        this.opts.confirmPairing(result.code, { connectionId: st.conn.id, hostKey: result.remoteStatic, signal: p.asking.signal }),
+      );
     } catch (e) {
       asked = Promise.reject(e);
     }
@@ -290,6 +303,7 @@ export class SessionDispatcher {
   private finishPairing(st: ConnState, p: Pairing, ok: boolean, why: string): void {
     if (st.pairing !== p || p.stage !== 'pending') return;
     clearTimeout(p.timer);
+    p.asking?.abort();
     if (this.activePairing === st) this.activePairing = null;
     if (ok && p.hostKey) {
       if (!this.core.pairedHosts.isPaired(p.hostKey) && this.pairedCount() >= this.maxPaired) {

@@ -43,9 +43,15 @@ interface SlotStatements {
 export class DatasetSlots {
   private readonly db: Db;
   private readonly stmts: Record<Slot, SlotStatements>;
+  private readonly activeStmt: import('better-sqlite3').Statement;
+  private readonly metaStmt: import('better-sqlite3').Statement;
+  /** cached active slot and its meta; undefined = reload (see invalidate) */
+  private cached: { slot: Slot | null; meta: SlotMeta | null } | undefined;
 
   constructor(db: Db) {
     this.db = db;
+    this.activeStmt = db.prepare(`SELECT value FROM device_state WHERE key = 'active_slot'`);
+    this.metaStmt = db.prepare(`SELECT * FROM slot_meta WHERE slot = ?`);
     const make = (s: Slot): SlotStatements => ({
       restricted: db.prepare(`SELECT reason FROM restricted_${s} WHERE token = ?`),
       knownGood: db.prepare(`SELECT 1 AS x FROM known_good_${s} WHERE token = ?`),
@@ -61,13 +67,26 @@ export class DatasetSlots {
     this.stmts = { a: make('a'), b: make('b') };
   }
 
+  /** Forget the cached active slot (after a transaction that may have switched it ends). */
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  private active(): { slot: Slot | null; meta: SlotMeta | null } {
+    if (!this.cached) {
+      const row = this.activeStmt.get() as { value: string } | undefined;
+      const slot = row && (row.value === 'a' || row.value === 'b') ? row.value : null;
+      this.cached = { slot, meta: slot ? this.meta(slot) : null };
+    }
+    return this.cached;
+  }
+
   activeSlot(): Slot | null {
-    const row = this.db.prepare(`SELECT value FROM device_state WHERE key = 'active_slot'`).get() as { value: string } | undefined;
-    return row && (row.value === 'a' || row.value === 'b') ? row.value : null;
+    return this.active().slot;
   }
 
   meta(slot: Slot): SlotMeta | null {
-    const r = this.db.prepare(`SELECT * FROM slot_meta WHERE slot = ?`).get(slot) as
+    const r = this.metaStmt.get(slot) as
       | { slot: Slot; version: number; created_at: number; expires_at: number; content_hash: Buffer; installed_at: number }
       | undefined;
     if (!r) return null;
@@ -82,8 +101,7 @@ export class DatasetSlots {
   }
 
   activeMeta(): SlotMeta | null {
-    const s = this.activeSlot();
-    return s ? this.meta(s) : null;
+    return this.active().meta;
   }
 
   // ------------------------------------------------------------------ lookups (hot path)
@@ -188,13 +206,15 @@ export class DatasetSlots {
 
   /**
    * Install a verified manifest's payload into the inactive slot and make it active, atomically.
-   * A delta is applied on a copy of the active slot, whose version must be manifest.baseVersion.
-   * The slot is read back and its canonical content hash compared with the manifest
+   * A delta is applied on a copy of the active slot, whose version must be manifest.baseVersion;
+   * the result is read back and its canonical content hash compared with the manifest
    * (CHUNK_HASH on mismatch) before the switch. Returns the slot now active.
    */
   install(manifest: DatasetManifest, payload: InstallPayload, now: number, hooks: InstallHooks = {}): Slot {
+    this.invalidate();
     const run = this.db.transaction((): Slot => {
-      const active = this.activeSlot();
+      const row = this.activeStmt.get() as { value: Slot } | undefined;
+      const active: Slot | null = row ? row.value : null;
       const target: Slot = active ? otherSlot(active) : SLOTS[0];
       this.clear(target);
       if (payload.kind === 'snapshot') {
@@ -207,9 +227,20 @@ export class DatasetSlots {
         this.copy(active, target);
         this.applyDelta(target, payload.delta);
       }
-      const hash = contentHash(this.readContent(target));
-      if (!crypto.timingSafeEqual(hash, manifest.contentHash)) {
-        throw new ProtocolError('CHUNK_HASH', 'installed dataset does not match the manifest content hash');
+      if (payload.kind === 'snapshot') {
+        // The payload's SHA-256 was already checked against contentHash and decoding rejects
+        // duplicates, so the rows must be exactly the decoded entries: compare counts (reading
+        // 10^6 rows back and re-hashing would cost seconds for no extra assurance).
+        const c = payload.content;
+        const n = this.counts(target);
+        const want = [c.restricted, c.knownGood, c.history, c.binRules, c.prompts, c.routes].map((x) => x.length);
+        if (DATASET_TABLES.some((t, i) => n[t] !== want[i])) throw new ProtocolError('INTERNAL', 'installed row counts differ from the snapshot');
+      } else {
+        // A delta's result exists only in the slot: read it back and check the canonical hash.
+        const hash = contentHash(this.readContent(target));
+        if (!crypto.timingSafeEqual(hash, manifest.contentHash)) {
+          throw new ProtocolError('CHUNK_HASH', 'dataset after applying the delta does not match the manifest content hash');
+        }
       }
       this.db
         .prepare(`INSERT INTO slot_meta (slot, version, created_at, expires_at, content_hash, installed_at) VALUES (?, ?, ?, ?, ?, ?)`)
@@ -218,7 +249,12 @@ export class DatasetSlots {
       this.db.prepare(`INSERT OR REPLACE INTO device_state (key, value) VALUES ('active_slot', ?)`).run(target);
       return target;
     });
-    return run.immediate();
+    try {
+      return run.immediate();
+    } finally {
+      // the caller's enclosing transaction may still roll back: re-read the pointer next time
+      this.invalidate();
+    }
   }
 
   /** Row counts of a slot (for status/bench). */

@@ -56,6 +56,17 @@ export class Journal {
     const counters = this.pendingCounters;
     this.pending = [];
     this.pendingCounters = new Map();
+    // Journal rows are best effort (see above): commit them without an fsync (WAL + NORMAL
+    // still never corrupts), then restore FULL for everything that must be durable.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.write(rows, counters);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  private write(rows: JournalEntry[], counters: Map<CounterName, number>): void {
     this.db.transaction(() => {
       const ins = this.db.prepare(`INSERT INTO journal (at, token, decision, reason, dataset_version) VALUES (?, ?, ?, ?, ?)`);
       for (const r of rows) ins.run(r.at, r.token, r.decision, r.reason, r.datasetVersion);

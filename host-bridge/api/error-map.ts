@@ -31,6 +31,18 @@ export const HTTP_STATUS_BY_CODE: Record<string, number> = {
   BUSY: 503,
   DISCONNECTED: 503,
   TIMEOUT: 504,
+  // sync (host-bridge/sync/errors.ts SyncError codes)
+  SYNC_BUSY: 409,
+  NOT_CONFIGURED: 501,
+  SERVICE_UNAVAILABLE: 503,
+  SERVICE_REJECTED: 502,
+  SIGNATURE_INVALID: 502,
+  SIGNING_KEY_CHANGED: 502,
+  MANIFEST_REJECTED: 502,
+  CHUNK_HASH: 502,
+  DEVICE_UNAVAILABLE: 503,
+  DEVICE_REFUSED: 409,
+  FIRMWARE_NOT_HEALTHY: 409,
   // features and upstream
   SYNC_NOT_CONFIGURED: 501,
   UNSUPPORTED: 501,
@@ -40,7 +52,7 @@ export const HTTP_STATUS_BY_CODE: Record<string, number> = {
 };
 
 /** Codes whose error message is ours (built without card data) and safe to return. */
-const OWN_ERROR_NAMES = new Set(['FormatCheckError', 'PipelineError', 'OutcomeError', 'ApiError', 'ProtocolError', 'NetworkError']);
+const OWN_ERROR_NAMES = new Set(['FormatCheckError', 'PipelineError', 'OutcomeError', 'ApiError', 'ProtocolError', 'NetworkError', 'SyncError']);
 
 export class ApiError extends Error {
   constructor(

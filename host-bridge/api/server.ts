@@ -4,6 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import rateLimit from '@fastify/rate-limit';
 import type { Logger } from 'pino';
 import type { DeviceRegistry } from '../devices/types.ts';
 import type { VerifyInput, VerifyPipeline } from '../pipeline/verify-pipeline.ts';
@@ -33,6 +34,8 @@ export interface ApiOptions {
   /** Called after an outcome was queued (wakes the forwarder). */
   onOutcomeQueued?: () => void;
   pairingTtlMs?: number;
+  /** Requests per minute per client address; 0 or absent = unlimited. */
+  rateLimitPerMinute?: number;
   now?: () => number;
 }
 
@@ -64,6 +67,14 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       ...(o.token ? { security: [{ bearer: [] }] } : {}),
     },
   });
+
+  if (o.rateLimitPerMinute) {
+    await app.register(rateLimit, {
+      max: o.rateLimitPerMinute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_req, ctx) => new ApiError('RATE_LIMITED', `too many requests; retry in ${ctx.after}`),
+    });
+  }
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorResponse(err);

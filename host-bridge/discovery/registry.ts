@@ -61,6 +61,10 @@ interface Entry {
   links: SessionTransport[];
 }
 
+/**
+ * Events: 'attached' (SecureDeviceClient), 'detached' (id), 'status' (DeviceSummary),
+ * 'link-changed' (id, address) when a device continues on another of its links.
+ */
 export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly sourcesByKey = new Map<string, SourceState>();
@@ -211,10 +215,18 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
     if (source) source.devices++;
     const e = entry;
     const onGone = (): void => {
-      t.off?.('disconnect', onGone);
-      this.detach(id, e, t, source);
+      if (e.links.includes(t)) this.detach(id, e, t, source);
+    };
+    // A self-reconnecting transport (BLE) says 'reconnect' when its link is back.
+    const onBack = (): void => {
+      if (!this.running || e.links.includes(t)) return;
+      e.links.push(t);
+      if (source) source.devices++;
+      if (!e.links.includes(e.client.currentTransport)) e.client.replaceTransport(t);
+      void e.client.refreshStatus().then(() => this.emit('attached', e.client));
     };
     t.on?.('disconnect', onGone);
+    t.on?.('reconnect', onBack);
     await e.client.refreshStatus();
     this.log.info(`device ${id} on ${t.address}${e.client.paired ? '' : ' (not paired)'}`);
     this.emit('attached', e.client);
@@ -230,6 +242,7 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
       if (next) {
         e.client.replaceTransport(next);
         this.log.info(`device ${id}: ${t.address} lost, continuing on ${next.address}`);
+        this.emit('link-changed', id, next.address);
         return;
       }
     }
@@ -278,7 +291,7 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
     try {
       t = await openCable(kind, socketPath, this.timeoutMs);
     } catch (e) {
-      this.setState(s, codeOf(e) === 'MODULE_MISSING' ? 'unavailable' : 'absent', e);
+      this.setState(s, 'absent', e);
       this.later(() => this.startCable(kind, socketPath));
       return;
     }
@@ -327,47 +340,54 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
 
   private async startUsb(vid: number, pid: number): Promise<void> {
     const s = this.source('usb', `${hex4(vid)}:${hex4(pid)}`);
-    const known = new Set<string>();
-    const scan = async (): Promise<void> => {
-      let mod: UsbModule;
-      try {
-        mod = (await importOptional('../transports/hid-transport.ts')) as UsbModule;
-      } catch (e) {
-        this.setState(s, 'unavailable', Object.assign(new Error('USB HID transport not available in this build'), { code: 'MODULE_MISSING', cause: e }));
-        return;
-      }
-      try {
-        const paths = await mod.enumerateHid({ vendorId: vid, productId: pid });
-        this.setState(s, 'connected');
-        for (const p of paths) {
-          const key = typeof p === 'string' ? p : p.path;
-          if (known.has(key)) continue;
-          known.add(key);
-          try {
-            const t = await mod.HidTransport.open(typeof p === 'string' ? { path: p } : p);
-            t.on?.('disconnect', () => known.delete(key));
-            await this.attach(t, s);
-          } catch (e) {
-            known.delete(key);
-            this.log.warn(`USB HID ${key}: ${describe(e)}`);
-          }
+    let mod: typeof import('../transports/hid-transport.ts');
+    try {
+      mod = await import('../transports/hid-transport.ts');
+    } catch (e) {
+      this.setState(s, 'unavailable', e);
+      return;
+    }
+    const watcher = new mod.HidHotplugWatcher({ vid, pid, pollMs: this.reconnectMs > 0 ? Math.max(this.reconnectMs, 500) : undefined });
+    const open = new Set<string>();
+    watcher.on('attach', (d: { path: string }) => {
+      if (open.has(d.path) || !this.running) return;
+      open.add(d.path);
+      void (async () => {
+        try {
+          const t = await mod.HidTransport.open({ path: d.path });
+          t.once('disconnect', () => open.delete(d.path));
+          this.setState(s, 'connected');
+          if (!(await this.attach(t, s))) open.delete(d.path);
+        } catch (e) {
+          open.delete(d.path);
+          this.log.warn(`USB HID ${d.path}: ${describe(e)}`);
         }
-      } catch (e) {
-        this.setState(s, 'unavailable', e);
-      }
-      // Hotplug by re-enumeration: node-hid has no hotplug events; this is cheap (sysfs read).
-      this.later(scan);
-    };
-    await scan();
+      })();
+    });
+    watcher.on('error', (e: unknown) => this.setState(s, 'unavailable', e));
+    this.closers.push(async () => watcher.stop());
+    try {
+      const how = await watcher.start();
+      if (s.state !== 'unavailable') this.setState(s, watcher.devices().length ? 'connected' : 'absent');
+      this.log.info(`USB ${s.target}: watching by ${how}`);
+    } catch (e) {
+      this.setState(s, 'unavailable', e);
+    }
   }
 
   private async startBle(): Promise<void> {
     const s = this.source('ble', 'radio');
     try {
-      const mod = (await importOptional('../transports/ble-transport.ts')) as BleModule;
-      const transports = await mod.discoverBle({ timeoutMs: this.timeoutMs });
+      const { scanBle, BleTransport } = await import('../transports/ble-transport.ts');
+      const found = await scanBle({ timeoutMs: Math.max(this.timeoutMs, 3000) });
       this.setState(s, 'connected');
-      for (const t of transports) await this.attach(t, s);
+      for (const p of found) {
+        try {
+          await this.attach(await BleTransport.open({ id: p.id }), s);
+        } catch (e) {
+          this.log.warn(`BLE ${p.address || p.id}: ${describe(e)}`);
+        }
+      }
     } catch (e) {
       // No radio (or no permission): a state to report, never a crash.
       this.setState(s, 'unavailable', e);
@@ -375,31 +395,13 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
   }
 }
 
-interface UsbModule {
-  enumerateHid(filter: { vendorId: number; productId: number }): Promise<(string | { path: string })[]>;
-  HidTransport: { open(o: { path: string }): Promise<SessionTransport> };
-}
-interface BleModule {
-  discoverBle(o: { timeoutMs: number }): Promise<SessionTransport[]>;
-}
-
 async function openCable(kind: 'hid-cable' | 'ble-cable', socketPath: string, timeoutMs: number): Promise<SessionTransport> {
   if (kind === 'hid-cable') {
     const { HidCableTransport } = await import('../transports/hid-cable-transport.ts');
     return HidCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
   }
-  let mod: { BleCableTransport: { open(o: { socketPath: string; connectTimeoutMs?: number }): Promise<SessionTransport> } };
-  try {
-    mod = (await importOptional('../transports/ble-cable-transport.ts')) as typeof mod;
-  } catch (e) {
-    throw Object.assign(new Error('BLE cable transport not available in this build'), { code: 'MODULE_MISSING', cause: e });
-  }
-  return mod.BleCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
-}
-
-/** Import a transport module that may not exist in this build (a path typecheck cannot see). */
-function importOptional(rel: string): Promise<unknown> {
-  return import(new URL(rel, import.meta.url).href);
+  const { BleCableTransport } = await import('../transports/ble-cable-transport.ts');
+  return BleCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
 }
 
 function codeOf(e: unknown): string {

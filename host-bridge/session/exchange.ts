@@ -20,8 +20,8 @@ export interface SessionTransport {
   readonly maxMessageSize?: number;
   request(msg: Uint8Array, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
   close(): Promise<void> | void;
-  on?(event: 'disconnect', cb: (...args: unknown[]) => void): unknown;
-  off?(event: 'disconnect', cb: (...args: unknown[]) => void): unknown;
+  on?(event: 'disconnect' | 'reconnect', cb: (...args: unknown[]) => void): unknown;
+  off?(event: 'disconnect' | 'reconnect', cb: (...args: unknown[]) => void): unknown;
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3_000;

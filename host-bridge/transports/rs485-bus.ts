@@ -235,6 +235,11 @@ export class Rs485Bus extends EventEmitter {
     await closeSerialPort(this.port);
   }
 
+  /** Bytes and frames this master has put on the line (for benchmarks and diagnostics). */
+  get wire(): { bytes: number; frames: number } {
+    return { bytes: this.writer.stats.bytes, frames: this.writer.stats.frames };
+  }
+
   get disconnected(): ProtocolError | null {
     return this.gone;
   }

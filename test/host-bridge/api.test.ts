@@ -266,6 +266,20 @@ describe('sync, health, metrics, OpenAPI', () => {
     expect(seen).toEqual([{ devices: ['dev-1'] }]);
   });
 
+  it('typed sync errors map to their status; unknown errors never leak their message', async () => {
+    // shaped like host-bridge/sync/errors.ts SyncError (not imported: that module is the sync part's)
+    let err: Error = Object.assign(new Error('dev-1 is being synced by pid 42'), { name: 'SyncError', code: 'SYNC_BUSY' });
+    await start({}, { syncRunner: async () => Promise.reject(err) });
+    const busy = await call('POST', '/v1/sync', {});
+    expect(busy.status).toBe(409);
+    expect(busy.json.error).toEqual({ code: 'SYNC_BUSY', message: 'dev-1 is being synced by pid 42' });
+    err = new Error(`library blew up on ${PAN}`);
+    const internal = await call('POST', '/v1/sync', {});
+    expect(internal.status).toBe(500);
+    expect(internal.json.error.code).toBe('INTERNAL');
+    expect(internal.text).not.toContain(PAN);
+  });
+
   it('GET /v1/health reports devices with dataset age, breaker and outbox depth', async () => {
     device.status.datasetCreatedAt = Math.floor(Date.now() / 1000) - 7200;
     await start({ fallback: 'approve-below:5000' });
@@ -331,3 +345,14 @@ function parseExposition(text: string): Map<string, number> {
   return out;
 }
 void PAN2;
+
+describe('rate limit', () => {
+  it('answers 429 RATE_LIMITED past the configured requests per minute', async () => {
+    await start({ rateLimit: { perMinute: 2 } });
+    expect((await call('GET', '/v1/health')).status).toBe(200);
+    expect((await call('GET', '/v1/health')).status).toBe(200);
+    const third = await call('GET', '/v1/health');
+    expect(third.status).toBe(429);
+    expect(third.json.error.code).toBe('RATE_LIMITED');
+  });
+});

@@ -52,12 +52,12 @@ export function baseContent(): DatasetContent {
 export function snapshot(content: DatasetContent, version: number, opts: { createdAt?: number; expiresAt?: number; chunkSize?: number; key?: Uint8Array } = {}): BuiltRelease {
   return buildSnapshot(
     content,
-    { version, createdAt: opts.createdAt ?? NOW - 60, expiresAt: opts.expiresAt ?? NOW + 7 * DAY, chunkSize: opts.chunkSize ?? 256 },
+    { version, createdAt: opts.createdAt ?? NOW - 60, expiresAt: opts.expiresAt ?? NOW + 7 * DAY, chunkSize: opts.chunkSize ?? 128 },
     opts.key ?? SIGNER.privateKey,
   );
 }
 
-export function delta(from: DatasetContent, to: DatasetContent, baseVersion: number, version: number, chunkSize = 256): BuiltRelease {
+export function delta(from: DatasetContent, to: DatasetContent, baseVersion: number, version: number, chunkSize = 128): BuiltRelease {
   return buildDelta(from, to, { version, baseVersion, createdAt: NOW - 30, expiresAt: NOW + 7 * DAY, chunkSize }, SIGNER.privateKey);
 }
 

@@ -13,6 +13,7 @@ import {
   normalizeContent,
 } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
+import { packTokens } from '../../../protocol/dataset/codec.ts';
 import { contentArb, tokenArb } from './arbitraries.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -69,6 +70,27 @@ describe('content codec', () => {
     expect(() => encodeContent(badRate)).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
     const badPrefix = { ...emptyContent(), binRules: [{ prefix: '123456789', action: 'decline' as const, reason: 'x' }] };
     expect(() => encodeContent(badPrefix)).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+  });
+});
+
+describe('token packing', () => {
+  it('sorts like Buffer.compare, also when many tokens share a prefix', () => {
+    const shared = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 14, maxLength: 14 })).map(([p, rest]) => {
+      const t = new Uint8Array(16);
+      t[0] = 0xab;
+      t[1] = p;
+      t.set(rest, 2);
+      return t;
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.oneof(tokenArb, shared), { selector: hex, maxLength: 300 }), (tokens) => {
+        const packed = packTokens(tokens, 'x');
+        const expected = tokens.slice().sort(Buffer.compare).map(hex).join('');
+        expect(hex(packed)).toBe(expected);
+      }),
+      { numRuns: 200 },
+    );
+    expect(() => packTokens([t(1), t(2), t(1)], 'x')).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
   });
 });
 

@@ -1,0 +1,52 @@
+// Human-readable tables of a simulation report (terminal and markdown share one layout).
+import type { SimulationReport } from './simulate.ts';
+import type { Interval } from './stats.ts';
+
+const pct = (x: number, d = 1) => `${(x * 100).toFixed(d)}%`;
+const pts = (x: number, d = 1) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(d)} pt`;
+const money = (minor: number) => (minor / 100).toFixed(3);
+const num = (x: number, d = 3) => x.toFixed(d);
+const ci = (i: Interval, f: (x: number) => string) => `${f(i.estimate)} [${f(i.low)}, ${f(i.high)}]`;
+const signed = (f: (x: number) => string) => (x: number) => `${x >= 0 ? '+' : ''}${f(x)}`;
+
+export function reportRows(r: SimulationReport): string[][] {
+  const { A, B } = r.arms;
+  const c = r.comparison;
+  return [
+    ['metric', 'A: no precheck', 'B: precheck', 'B − A [95% CI]'],
+    ['order success rate (legitimate orders)', pct(A.successRate), pct(B.successRate), ci(c.successRate, (x) => pts(x, 2))],
+    ['gateway attempts per paid order', num(A.attemptsPerPaid), num(B.attemptsPerPaid), ci(c.attemptsPerPaid, signed((x) => num(x)))],
+    ['fees per paid order (major units)', money(A.feesPerPaid), money(B.feesPerPaid), ci(c.feesPerPaid, signed((x) => money(x)))],
+    ['total fees (major units)', money(A.fees), money(B.fees), signed(money)(B.fees - A.fees)],
+    ['paid legitimate orders', `${A.paidLegit}/${A.legitOrders}`, `${B.paidLegit}/${B.legitOrders}`, String(B.paidLegit - A.paidLegit)],
+    ['fraud orders paid (let through)', `${A.fraudLetThrough}/${A.fraudOrders}`, `${B.fraudLetThrough}/${B.fraudOrders}`, ci(c.fraudLetThroughRate, (x) => pts(x, 1))],
+    ['false declines (good cards declined)', '—', `${B.falseDeclines}/${B.payableVerifies} = ${pct(B.falseDeclineRate, 2)}`, ''],
+    ['precheck answers (decline / review / all)', '—', `${B.declines} / ${B.reviews} / ${B.verifies}`, ''],
+  ];
+}
+
+export function markdownReport(r: SimulationReport): string {
+  const rows = reportRows(r);
+  const head = `| ${rows[0].join(' | ')} |\n|${rows[0].map(() => '---').join('|')}|\n`;
+  return head + rows.slice(1).map((row) => `| ${row.join(' | ')} |`).join('\n');
+}
+
+export function textReport(r: SimulationReport): string {
+  const rows = reportRows(r);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const line = (row: string[]) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const out = [
+    `scenario ${r.scenario} (seed ${r.seed}, ${r.orders} orders): ${r.description}`,
+    `arm B through ${r.target}`,
+    '',
+    line(rows[0]),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.slice(1).map(line),
+  ];
+  if (r.precheck) {
+    const st = Object.entries(r.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ');
+    out.push('', `precheck stages: ${st || 'none'}; outcomes reported ${r.precheck.reports}, refused by the network service ${r.precheck.outcomesRejected}`);
+  }
+  out.push(`CI: paired bootstrap over orders, ${r.comparison.resamples} resamples (percentile); success-rate normal approximation ${pts(r.comparison.successRateNormal.estimate, 2)} [${pts(r.comparison.successRateNormal.low, 2)}, ${pts(r.comparison.successRateNormal.high, 2)}]`);
+  return out.join('\n');
+}

@@ -1,0 +1,107 @@
+// One simulation run: build the market once, play arm A (baseline) and arm B (Precheck over the
+// bridge's HTTP API), compare. The target is either a self-contained service + bridge this run
+// starts, or an existing bridge (and optionally its network service, for seeding).
+import crypto from 'node:crypto';
+import { buildMarket, type Market } from './market.ts';
+import { runArm, type OrderResult, type PrecheckPort } from './engine.ts';
+import { armMetrics, compareArms, type ArmMetrics, type Comparison } from './stats.ts';
+import { BridgeClient, type BridgeClientStats } from './bridge-client.ts';
+import { issueBridgeKey, seedService, startSelfContained, type VerifierMode } from './self-contained.ts';
+import type { Scenario } from './scenario.ts';
+
+export type SimulationTarget =
+  | { kind: 'self-contained'; verifier?: VerifierMode }
+  | { kind: 'bridge'; bridgeUrl: string; bridgeToken?: string | null; serverUrl?: string | null; adminKey?: string | null }
+  | { kind: 'in-process'; precheck: PrecheckPort; label?: string };
+
+export interface SimulationOptions {
+  scenario: Scenario;
+  target: SimulationTarget;
+  /** Overrides the scenario's order count. */
+  orders?: number;
+  resamples?: number;
+  onProgress?: (arm: 'A' | 'B', done: number, total: number) => void;
+}
+
+export interface SimulationReport {
+  scenario: string;
+  description: string;
+  seed: number;
+  orders: number;
+  target: string;
+  arms: { A: ArmMetrics; B: ArmMetrics };
+  comparison: Comparison;
+  precheck: BridgeClientStats | null;
+  durationMs: { A: number; B: number };
+}
+
+export interface SimulationRun {
+  report: SimulationReport;
+  market: Market;
+  a: OrderResult[];
+  b: OrderResult[];
+}
+
+export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
+  const s = o.scenario;
+  const market = buildMarket(s, { orders: o.orders });
+  const total = market.orders.length;
+  const step = Math.max(1, Math.floor(total / 10));
+  const progress = (arm: 'A' | 'B') => (_r: OrderResult, i: number) => {
+    if ((i + 1) % step === 0 || i + 1 === total) o.onProgress?.(arm, i + 1, total);
+  };
+
+  const t0 = Date.now();
+  const a = await runArm(market, null, { onOrder: progress('A') });
+  const tA = Date.now() - t0;
+
+  const runId = crypto.randomBytes(4).toString('hex');
+  const prefix = `sim-${s.name}-${runId}-`.slice(0, 40);
+  let b: OrderResult[];
+  let stats: BridgeClientStats | null = null;
+  let targetLabel: string;
+  const t1 = Date.now();
+  if (o.target.kind === 'in-process') {
+    targetLabel = o.target.label ?? 'in-process';
+    b = await runArm(market, o.target.precheck, { onOrder: progress('B') });
+  } else if (o.target.kind === 'self-contained') {
+    const sc = await startSelfContained(s, { verifier: o.target.verifier });
+    targetLabel = `self-contained (network stage; verifier ${sc.verifier})`;
+    const client = new BridgeClient({ bridgeUrl: sc.bridgeUrl, sendTimes: true });
+    const startAt = sc.clock.nowSeconds();
+    try {
+      b = await runArm(market, Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), { orderIdPrefix: prefix, startAt, onOrder: progress('B') });
+      await client.finish();
+    } finally {
+      await sc.close();
+    }
+    stats = client.stats;
+  } else {
+    const t = o.target;
+    targetLabel = `bridge ${t.bridgeUrl}`;
+    if (t.serverUrl && t.adminKey) await seedService(t.serverUrl, t.adminKey, s);
+    const client = new BridgeClient({ bridgeUrl: t.bridgeUrl, token: t.bridgeToken ?? null, sendTimes: false });
+    try {
+      b = await runArm(market, client, { orderIdPrefix: prefix, startAt: Math.floor(Date.now() / 1000), onOrder: progress('B') });
+    } finally {
+      await client.finish();
+    }
+    stats = client.stats;
+  }
+  const tB = Date.now() - t1;
+
+  const report: SimulationReport = {
+    scenario: s.name,
+    description: s.description,
+    seed: s.seed,
+    orders: total,
+    target: targetLabel,
+    arms: { A: armMetrics(a), B: armMetrics(b) },
+    comparison: compareArms(a, b, { resamples: o.resamples, seed: s.seed }),
+    precheck: stats,
+    durationMs: { A: tA, B: tB },
+  };
+  return { report, market, a, b };
+}
+
+export { issueBridgeKey };
