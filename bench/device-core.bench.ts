@@ -154,8 +154,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
 ${VERIFY_CALLS} verifications per size (half restricted hits, half unknown cards), each timed alone with
 the monotonic clock; one HMAC-SHA-256 tokenisation (the floor every verification pays) takes
 ${floor.toFixed(2)} µs median. Transfer = SYNC_BEGIN + every ${CHUNK_SIZE}-byte chunk verified and
-stored durably (synchronous=FULL); commit = chunk chain re-check, decode, install into the inactive
-slot, read-back content-hash check and switch, in one transaction.`;
+stored durably (synchronous=FULL, one fsync per chunk); commit = chunk chain re-check, decode,
+install into the inactive slot, row-count check and switch, in one transaction. Figures from a
+2-core machine shared with other jobs: the p99 and verify/s include scheduler noise.`;
   const summary = results.map((r) => ({
     figure: `device core verify, ${formatSi(r.n)} restricted`,
     value: `${formatSi(r.opsPerSec)}/s, p50 ${r.p50us.toFixed(1)} µs, p99 ${r.p99us.toFixed(1)} µs`,

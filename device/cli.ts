@@ -11,6 +11,8 @@ interface EmulateCliOptions {
   bleFrame?: string;
   autoConfirm?: boolean;
   maxHosts?: string;
+  hidGadget?: string;
+  bleRadio?: string | boolean;
 }
 
 async function usage(message: string): Promise<never> {
@@ -55,6 +57,8 @@ export function registerDeviceCommands(program: Command): void {
     .option('--hid-socket <path>', 'unix socket of the USB HID virtual cable')
     .option('--ble-socket <path>', 'unix socket of the BLE virtual cable')
     .option('--ble-frame <n>', 'BLE frame length in bytes (ATT MTU - 3)', '185')
+    .option('--hid-gadget <path>', 'real hardware: USB HID gadget node, e.g. /dev/hidg0 (device/usb-gadget sets it up)')
+    .option('--ble-radio [name]', 'real hardware: advertise on the Bluetooth radio (default name "Precheck")')
     .option('--auto-confirm', 'accept every pairing code on the device side (else type y on stdin)')
     .option('--max-hosts <n>', 'paired hosts allowed per device', '4')
     .action(async (o: EmulateCliOptions) => {
@@ -67,6 +71,8 @@ export function registerDeviceCommands(program: Command): void {
         hidSocket: o.hidSocket,
         bleSocket: o.bleSocket,
         bleFrame: intArg(o.bleFrame, '--ble-frame', 20, 512),
+        hidGadget: o.hidGadget,
+        bleRadio: typeof o.bleRadio === 'string' ? o.bleRadio : o.bleRadio ? 'Precheck' : undefined,
         autoConfirm: o.autoConfirm === true,
         maxHosts: intArg(o.maxHosts, '--max-hosts', 1, 255),
       });

@@ -22,7 +22,7 @@ async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Ser
   const { openService } = await import('./service.ts');
   const { createLogger } = await import('./log.ts');
   const { pino } = await import('pino');
-  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
   try {
     return await fn(svc);
   } finally {
@@ -45,10 +45,15 @@ export function registerServerCommands(program: Command): void {
     .option('--port <n>', 'TCP port', '8700')
     .option('--host <h>', 'listen address', '127.0.0.1')
     .option('--log-level <level>', 'pino log level', 'info')
-    .action(async (o: { data: string; port: string; host: string; logLevel: string }) => {
+    .option('--rate-limit <n>', 'requests per minute per API key', '6000')
+    .option('--train-schedule <cron>', "train.schedule: when to retrain the trust model (croner syntax; 'off' disables)", '17 3 * * *')
+    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string }) => {
       if (!/^[0-9]{1,5}$/.test(o.port) || Number(o.port) > 65535) throw await cliError('--port must be 0..65535');
+      if (!/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw await cliError('--rate-limit must be a positive integer');
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw await cliError('--log-level: fatal|error|warn|info|debug|trace|silent');
       const { startServer } = await import('./start.ts');
-      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel });
+      const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
+      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train });
       process.stdout.write(`precheck server listening on ${s.url} (data ${o.data})\n`);
       if (s.adminKeyCreated) process.stdout.write(`admin key (shown once; also in ${o.data}/admin.key, mode 0600): ${s.adminKey}\n`);
       await new Promise<void>((resolve) => {
@@ -165,6 +170,23 @@ export function registerServerCommands(program: Command): void {
       const k = await withService(cmd, (svc) => svc.issueKey(merchant, o.label ?? null));
       process.stdout.write(`${k.key}\n`);
       process.stderr.write(`key ${k.id} for merchant ${merchant} (shown once; only its hash is stored)\n`);
+    });
+
+  server
+    .command('train')
+    .description('Train the new-card trust model on stored outcomes; stores it with its version and held-out metrics')
+    .option('--data <dir>', 'data directory')
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const r = await withService(cmd, async (svc) => svc.trust.train());
+      if (o.json) process.stdout.write(`${JSON.stringify(r.trained ? { trained: true, rows: r.rows, version: r.model.version, metrics: r.model.metrics } : r)}\n`);
+      if (!r.trained) throw await cliError(`not trained: ${r.reason}`, 1);
+      const m = r.model.metrics;
+      const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+      if (!o.json) {
+        process.stdout.write(`trust model ${r.model.version}: ${r.rows} labelled outcomes (${m.nTrain} train, ${m.n} held out)\n`);
+        process.stdout.write(`held-out AUC ${f(m.auc)}, precision ${f(m.precision)}, recall ${f(m.recall)} at threshold ${r.model.threshold.toFixed(3)}\n`);
+      }
     });
 
   server

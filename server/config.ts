@@ -1,6 +1,8 @@
 // Options of the network service and their defaults (one place, so the CLI, tests and docs agree).
 import type { Logger } from './log.ts';
 import type { DestinationStream } from 'pino';
+import type { RouterOptions } from './routing/router.ts';
+import type { TrustLevel } from './trust/model.ts';
 
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
@@ -28,8 +30,12 @@ export interface ServerOptions {
   /** History digest: events newer than this window go into datasets (plus hard declines ever). */
   historyWindowSeconds?: number;
   maxEventsPerToken?: number;
-  /** Placeholder new-card policy: approve up to this amount (minor units), review above. */
-  newCardLimit?: number;
+  /** New-card payment limits per trust level, in dollar-sized major units (converted per currency). */
+  trustLimitsUsd?: Partial<Record<TrustLevel, number>>;
+  /** Gateway routing knobs (window, exploration share, elimination); clock and RNG are the service's. */
+  routing?: Omit<RouterOptions, 'gateways' | 'clock'>;
+  /** `train.schedule`: cron expression (croner) for training the trust model; null = off. */
+  train?: { schedule?: string | null };
   /** Requests per key (or per IP without a key) per window. */
   rateLimitMax?: number;
   rateLimitWindowMs?: number;
@@ -56,7 +62,9 @@ export const DEFAULTS = {
   chunkSize: 4096,
   historyWindowSeconds: 30 * 24 * 3600,
   maxEventsPerToken: 32,
-  newCardLimit: 50_000,
+  trustLimitsUsd: {},
+  routing: {},
+  train: { schedule: '17 3 * * *' }, // daily at 03:17, off the top of the hour
   rateLimitMax: 6000,
   rateLimitWindowMs: 60_000,
   bodyLimit: 64 * 1024,
@@ -83,7 +91,9 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     chunkSize: def('chunkSize'),
     historyWindowSeconds: def('historyWindowSeconds'),
     maxEventsPerToken: def('maxEventsPerToken'),
-    newCardLimit: def('newCardLimit'),
+    trustLimitsUsd: def('trustLimitsUsd'),
+    routing: def('routing'),
+    train: { schedule: o.train?.schedule === undefined ? DEFAULTS.train.schedule : o.train.schedule },
     rateLimitMax: def('rateLimitMax'),
     rateLimitWindowMs: def('rateLimitWindowMs'),
     bodyLimit: def('bodyLimit'),

@@ -37,17 +37,27 @@ export function containsPan(s: string): boolean {
   return false;
 }
 
-// Logs are scrubbed more eagerly than requests are refused: any 12-19 digit run (single spaces or
-// dashes allowed), even glued to letters, that passes Luhn.
-const LOG_CANDIDATE = /\d(?:[ -]?\d){11,18}/g;
+// Logs are scrubbed more eagerly than requests are refused: every maximal digit run (single
+// spaces or dashes allowed), even glued to letters. A 12-19 digit run passing Luhn keeps its BIN
+// and last four; a longer run is redacted whole if any 12-19 digit window of it passes Luhn.
+const LOG_RUN = /\d(?:[ -]?\d)*/g;
+
+function hasLuhnWindow(d: string): boolean {
+  for (let len = 12; len <= 19; len++) {
+    for (let i = 0; i + len <= d.length; i++) if (luhnValid(d.slice(i, i + len))) return true;
+  }
+  return false;
+}
 
 /** Replaces PAN-like runs with BIN…last4 so logs keep what PCI DSS allows. */
 export function scrubPans(s: string): string {
   if (s.length < 12) return s;
-  return s.replace(LOG_CANDIDATE, (run) => {
+  return s.replace(LOG_RUN, (run) => {
+    if (run.length < 12) return run;
     const digits = run.replace(/[ -]/g, '');
-    if (digits.length < 12 || digits.length > 19 || !luhnValid(digits)) return run;
-    return `${digits.slice(0, 6)}…${digits.slice(-4)}`;
+    if (digits.length < 12) return run;
+    if (digits.length <= 19) return luhnValid(digits) ? `${digits.slice(0, 6)}…${digits.slice(-4)}` : run;
+    return hasLuhnWindow(digits) ? '[digits redacted]' : run;
   });
 }
 
@@ -95,7 +105,10 @@ export function scrubDeep(value: unknown, depth = 0): unknown {
     if (code !== undefined) out.code = code;
     return out;
   }
-  if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
+  // Only plain objects are rebuilt: class instances (Fastify's request/reply) are left to the
+  // logger's serializers, which scrub what they emit themselves.
+  const proto = value && typeof value === 'object' ? Object.getPrototypeOf(value) : undefined;
+  if (proto === Object.prototype || proto === null) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) out[k] = scrubDeep(v, depth + 1);
     return out;

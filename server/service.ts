@@ -5,11 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generateApiKey } from './auth/api-keys.ts';
 import { NetworkAuth } from './auth/network-auth.ts';
-import { PlaceholderRouter, type GatewayRecommender } from './auth/placeholder-router.ts';
+import { RouterRecommender } from './routing/recommender.ts';
+import { NewCardTrust } from './trust/new-card-service.ts';
+import { startTrainSchedule, type TrainSchedule } from './trust/train-schedule.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './config.ts';
 import { DatasetPublisher } from './datasets/publisher.ts';
 import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
+import { ServiceError } from './errors.ts';
 import { SqliteStorage } from './storage/sqlite-storage.ts';
 import type { Storage } from './storage/storage.ts';
 
@@ -20,7 +23,9 @@ export interface Service {
   /** The SQLite file (for operators and the no-PAN test). */
   databaseFile: string;
   keys: ServiceKeys;
-  router: GatewayRecommender;
+  router: RouterRecommender;
+  /** New-card trust: signals, current model, training (`precheck server train`, `train.schedule`). */
+  trust: NewCardTrust;
   publisher: DatasetPublisher;
   auth: NetworkAuth;
   /** The admin key in clear (from <data>/admin.key, mode 0600). */
@@ -59,7 +64,30 @@ export async function openService(options: ServerOptions): Promise<Service> {
   }
 
   let currentVersion: number | null = (await storage.latestDataset())?.version ?? null;
-  const router: GatewayRecommender = new PlaceholderRouter(storage);
+  const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now });
+  // Rebuild the routing window from stored outcomes (older ones would be dropped anyway).
+  router.replay(
+    (await storage.outcomesSince(router.router.windowStart(opts.now()))).map((o) => ({
+      gateway: o.gateway,
+      brand: o.brand ?? 'unknown',
+      currency: o.currency,
+      amount: o.amount,
+      status: o.status,
+      type: o.type === 'hard' || o.type === 'soft' || o.type === 'technical' || o.type === 'fraud' ? o.type : null,
+      code: o.code,
+      at: o.at,
+    })),
+  );
+  const trust = new NewCardTrust({ db: storage.db, secret: keys.cardKey, limitsUsd: opts.trustLimitsUsd, now: opts.now });
+  let trainSchedule: TrainSchedule | null = null;
+  if (opts.train.schedule) {
+    try {
+      trainSchedule = startTrainSchedule(opts.train.schedule, () => trust.train(), log);
+    } catch (e) {
+      await storage.close();
+      throw new ServiceError('BAD_REQUEST', (e as Error).message);
+    }
+  }
   const publisher = new DatasetPublisher(
     storage,
     keys,
@@ -81,8 +109,8 @@ export async function openService(options: ServerOptions): Promise<Service> {
   const auth = new NetworkAuth({
     storage,
     router,
+    trust,
     now: opts.now,
-    newCardLimit: opts.newCardLimit,
     historyWindowSeconds: opts.historyWindowSeconds,
     maxEventsPerToken: opts.maxEventsPerToken,
     datasetVersion: () => currentVersion,
@@ -97,6 +125,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     databaseFile,
     keys,
     router,
+    trust,
     publisher,
     auth,
     adminKey,
@@ -111,6 +140,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     async close() {
       if (closed) return;
       closed = true;
+      trainSchedule?.stop();
       await publisher.close();
       await storage.close();
     },

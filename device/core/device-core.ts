@@ -1,7 +1,7 @@
 // DeviceCore: the verifier firmware's core behind one facade, for the link/session layer. It
 // knows nothing of links. Every method is synchronous (SQLite via better-sqlite3); errors are
 // ProtocolErrors whose code the session maps onto an ERROR message.
-import { ProtocolError } from '../../protocol/errors.ts';
+import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { datasetState, unixNow } from '../../protocol/dataset/freshness.ts';
 import type { DatasetState } from '../../protocol/dataset/types.ts';
 import type { RawKeyPair } from '../../protocol/secure/x25519.ts';
@@ -117,11 +117,11 @@ export class DeviceCore {
     });
     const hosts = new PairedHostStore(db, opts.maxPairedHosts ?? DEFAULT_MAX_PAIRED_HOSTS);
     this.pairedHosts = {
-      list: () => hosts.list(),
-      add: (k, name) => hosts.add(k, name, this.now()),
-      remove: (k) => hosts.remove(k),
-      isPaired: (k) => hosts.isPaired(k),
-      count: () => hosts.count(),
+      list: () => this.guard(() => hosts.list()),
+      add: (k, name) => this.guard(() => hosts.add(k, name, this.now())),
+      remove: (k) => this.guard(() => hosts.remove(k)),
+      isPaired: (k) => this.guard(() => hosts.isPaired(k)),
+      count: () => this.guard(() => hosts.count()),
       max: hosts.max,
     };
     this.merchantCountryCache = this.settings.get('merchant_country');
@@ -160,7 +160,10 @@ export class DeviceCore {
   }
 
   info(): DeviceInfo {
-    this.open_();
+    return this.guard(() => this.info_());
+  }
+
+  private info_(): DeviceInfo {
     const meta = this.activeMeta();
     return {
       deviceId: this.identity.deviceId,
@@ -175,7 +178,10 @@ export class DeviceCore {
   }
 
   status(): DeviceStatus {
-    this.open_();
+    return this.guard(() => this.status_());
+  }
+
+  private status_(): DeviceStatus {
     const meta = this.activeMeta();
     const fw = this.fw.info();
     const sync = this.sync.state();
@@ -197,7 +203,10 @@ export class DeviceCore {
 
   /** Local decision for one card. The card number is tokenised at once and never stored. */
   verify(req: VerifyRequest): VerifyResult {
-    this.open_();
+    return this.guard(() => this.verify_(req));
+  }
+
+  private verify_(req: VerifyRequest): VerifyResult {
     const now = this.now();
     const r = verifyLocally({ slots: this.slots, cardKey: this.identity.cardKey, merchantCountry: this.merchantCountry(), now }, req);
     this.journal.record({ at: now, token: r.token, decision: r.decision, reason: r.reason, datasetVersion: r.datasetVersion });
@@ -207,56 +216,45 @@ export class DeviceCore {
   // ------------------------------------------------------------------ dataset sync
 
   syncBegin(signedManifest: Uint8Array): TransferState {
-    this.open_();
-    return this.sync.begin(signedManifest);
+    return this.guard(() => this.sync.begin(signedManifest));
   }
   syncChunk(version: number, index: number, data: Uint8Array): TransferState {
-    this.open_();
-    return this.sync.chunk(version, index, data);
+    return this.guard(() => this.sync.chunk(version, index, data));
   }
   syncCommit(version: number): { activeVersion: number } {
-    this.open_();
-    return this.sync.commit(version);
+    return this.guard(() => this.sync.commit(version));
   }
+  /** Drop the partial dataset of `version` (0 = whatever is in progress). Idempotent. */
   syncAbort(version: number): void {
-    this.open_();
-    this.sync.abort(version);
+    this.guard(() => this.sync.abort(version));
   }
   syncState(): TransferState {
-    this.open_();
-    return this.sync.state();
+    return this.guard(() => this.sync.state());
   }
 
   // ------------------------------------------------------------------ firmware
 
   firmware(): FirmwareInfo {
-    this.open_();
-    return this.fw.info();
+    return this.guard(() => this.fw.info());
   }
   fwBegin(signedManifest: Uint8Array): TransferState {
-    this.open_();
-    return this.fw.begin(signedManifest);
+    return this.guard(() => this.fw.begin(signedManifest));
   }
   fwChunk(version: number, index: number, data: Uint8Array): TransferState {
-    this.open_();
-    return this.fw.chunk(version, index, data);
+    return this.guard(() => this.fw.chunk(version, index, data));
   }
   /** Verify and install on trial; the emulator then "reboots" (close + open runs the boot check). */
   fwCommit(version: number): { version: number; state: FirmwareState } {
-    this.open_();
-    return this.fw.commit(version);
+    return this.guard(() => this.fw.commit(version));
   }
   fwConfirm(version: number): { version: number; state: FirmwareState } {
-    this.open_();
-    return this.fw.confirm(version);
+    return this.guard(() => this.fw.confirm(version));
   }
   fwAbort(version: number): void {
-    this.open_();
-    this.fw.abort(version);
+    this.guard(() => this.fw.abort(version));
   }
   fwState(): TransferState {
-    this.open_();
-    return this.fw.state();
+    return this.guard(() => this.fw.state());
   }
 
   // ------------------------------------------------------------------ misc
@@ -280,8 +278,7 @@ export class DeviceCore {
 
   /** Most recent journal rows (tokens, never card numbers). */
   recentVerifications(limit = 100): JournalEntry[] {
-    this.open_();
-    return this.journal.recent(limit);
+    return this.guard(() => this.journal.recent(limit));
   }
 
   close(): void {
@@ -293,5 +290,15 @@ export class DeviceCore {
 
   private open_(): void {
     if (this.closed) throw new ProtocolError('INTERNAL', 'device core is closed');
+  }
+
+  /** Run fn on an open core; anything a library throws (SQLite I/O...) comes out as a ProtocolError. */
+  private guard<T>(fn: () => T): T {
+    this.open_();
+    try {
+      return fn();
+    } catch (e) {
+      throw asProtocolError(e, 'INTERNAL');
+    }
   }
 }

@@ -34,6 +34,10 @@ export interface EmulateOptions {
   bleSocket?: string;
   /** BLE frame length (ATT MTU - 3), default 185. */
   bleFrame?: number;
+  /** Real hardware: a USB HID gadget node (/dev/hidgN, see device/usb-gadget). */
+  hidGadget?: string;
+  /** Real hardware: advertise on the BLE radio (bleno) under this name. */
+  bleRadio?: string;
   /** Accept every pairing code on the device side (tests, `precheck up`). */
   autoConfirm?: boolean;
   maxHosts?: number;
@@ -79,8 +83,8 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const addresses = opts.rs485?.addresses ?? [];
   if (opts.rs485 && addresses.length === 0) throw new ProtocolError('INVALID_FIELD', '--rs485 needs --address N[,N...]');
-  if (!opts.rs485 && !opts.hidSocket && !opts.bleSocket) {
-    throw new ProtocolError('INVALID_FIELD', 'nothing to listen on: give --rs485, --hid-socket and/or --ble-socket');
+  if (!opts.rs485 && !opts.hidSocket && !opts.bleSocket && !opts.hidGadget && !opts.bleRadio) {
+    throw new ProtocolError('INVALID_FIELD', 'nothing to listen on: give --rs485, --hid-socket, --ble-socket, --hid-gadget and/or --ble-radio');
   }
   if (!isProvisioned(opts.dataDir)) {
     throw new ProtocolError('INVALID_FIELD', `no device identity in ${opts.dataDir}; run: precheck device provision --data ${opts.dataDir} --server-key KEY`);
@@ -109,8 +113,26 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
       if (dir !== opts.dataDir) provisionFromBase(opts.dataDir, dir);
       const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts });
       const deviceId = core.info().deviceId;
+      const boot = core.core.bootResult;
+      if (boot.rolledBack) out(`${PREFIX} firmware rolled back to ${boot.info.version} (${boot.reason}) device ${deviceId}`);
+      // FW_COMMIT boots the new image on trial: the emulated device "reboots" right after its
+      // answer is on its way (sessions are lost, the boot check runs), as the hardware would.
+      const sessionCore: typeof core = Object.create(core, {
+        fwCommit: {
+          value: (v: number) => {
+            const r = core.fwCommit(v);
+            setImmediate(() => {
+              out(`${PREFIX} rebooting into firmware ${v} (trial) device ${deviceId}`);
+              dispatcher.resetSessions();
+              const b = core.reboot();
+              out(`${PREFIX} booted firmware ${b.info.version} (${b.info.state}${b.rolledBack ? `, rolled back: ${b.reason}` : ''}) device ${deviceId}`);
+            });
+            return r;
+          },
+        },
+      });
       const dispatcher = new SessionDispatcher({
-        core,
+        core: sessionCore,
         maxPairedHosts: opts.maxHosts,
         confirmPairing: async (code, ctx) => {
           out(`${PREFIX} PAIRING CODE ${code} device ${deviceId}`);
@@ -166,6 +188,25 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
       await driver.start();
       drivers.push(driver);
       out(`${PREFIX} listening ble-cable ${opts.bleSocket} frame ${frame} id ${first.deviceId}`);
+    }
+    if (opts.hidGadget) {
+      const { HidGadgetDriver } = await import('../links/hid-gadget-driver.ts');
+      const driver = new HidGadgetDriver({ path: opts.hidGadget, handler: first.dispatcher.handle, onRejectedFrame: () => first.core.countRejectedFrame() });
+      await driver.start();
+      drivers.push(driver);
+      out(`${PREFIX} listening usb ${opts.hidGadget} id ${first.deviceId}`);
+    }
+    if (opts.bleRadio) {
+      const { BlePeripheralDriver } = await import('../links/ble-peripheral-driver.ts');
+      const driver = new BlePeripheralDriver({
+        name: opts.bleRadio,
+        frameLength: opts.bleFrame,
+        handler: first.dispatcher.handle,
+        onRejectedFrame: () => first.core.countRejectedFrame(),
+      });
+      await driver.start();
+      drivers.push(driver);
+      out(`${PREFIX} listening ble ${opts.bleRadio} id ${first.deviceId}`);
     }
   } catch (e) {
     await close();

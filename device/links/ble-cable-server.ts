@@ -9,6 +9,7 @@ import net from 'node:net';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { BLE_MAX_FRAME, BLE_MIN_FRAME, encodeControlPointLength } from '../../protocol/framing/ble.ts';
 import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from './common/ble-cable-record.ts';
+import { LinkUnavailableError, describeCause } from './common/link-errors.ts';
 import { removeStaleSocket, writeToSocket } from './common/socket-writer.ts';
 import { DriverConnection, nextDriverTag } from './connection.ts';
 import { BleEndpoint, type BleEndpointOptions } from './ble-endpoint.ts';
@@ -49,9 +50,11 @@ export class BleCableServer implements LinkDriver {
     await removeStaleSocket(this.opts.socketPath);
     const server = net.createServer((s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const fail = (e: Error): void =>
+        reject(new LinkUnavailableError('SOCKET_UNAVAILABLE', `cannot listen on ${this.opts.socketPath}: ${describeCause(e)}`, e));
+      server.once('error', fail);
       server.listen(this.opts.socketPath, () => {
-        server.off('error', reject);
+        server.off('error', fail);
         resolve();
       });
     });

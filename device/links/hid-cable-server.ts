@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
 import { FixedReportSplitter } from './common/fixed-report-splitter.ts';
+import { LinkUnavailableError, describeCause } from './common/link-errors.ts';
 import { removeStaleSocket, writeToSocket } from './common/socket-writer.ts';
 import { nextDriverTag } from './connection.ts';
 import { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
@@ -44,9 +45,11 @@ export class HidCableServer implements LinkDriver {
     await removeStaleSocket(this.opts.socketPath);
     const server = net.createServer((sock) => this.accept(sock));
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      const fail = (e: Error): void =>
+        reject(new LinkUnavailableError('SOCKET_UNAVAILABLE', `cannot listen on ${this.opts.socketPath}: ${describeCause(e)}`, e));
+      server.once('error', fail);
       server.listen(this.opts.socketPath, () => {
-        server.off('error', reject);
+        server.off('error', fail);
         resolve();
       });
     });

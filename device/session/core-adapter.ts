@@ -1,6 +1,7 @@
 // Fits the DeviceCore (string enums, nullable fields, PairedHost records) to the session
 // layer's port (message bodies: uint8 enums, absent optional fields, raw host keys).
 
+import { ProtocolError } from '../../protocol/errors.ts';
 import { TRANSFER_DEFAULT_MAX_MESSAGE } from '../../protocol/framing/modbus-transfer.ts';
 import {
   DATASET_STATES,
@@ -10,7 +11,7 @@ import {
   type VerifyReqBody,
   type VerifyResBody,
 } from '../../protocol/messages/index.ts';
-import { DeviceCore, type DeviceCoreOptions } from '../core/index.ts';
+import { DeviceCore, type BootCheckResult, type DeviceCoreOptions } from '../core/index.ts';
 import type { VerifyResult } from '../core/local-auth.ts';
 import type { FwDoneBody, InfoBody, SessionCore, StatusBody } from './core-port.ts';
 
@@ -21,7 +22,13 @@ import type { FwDoneBody, InfoBody, SessionCore, StatusBody } from './core-port.
 export const DEVICE_MAX_MESSAGE = TRANSFER_DEFAULT_MAX_MESSAGE;
 
 export interface OpenedCore extends SessionCore {
+  /** The DeviceCore in use (a new one after reboot()). */
   readonly core: DeviceCore;
+  /**
+   * Emulated reboot: close the core and open it again, which runs the firmware boot check (a
+   * trial image's self-test, or its rollback when it was never confirmed).
+   */
+  reboot(): BootCheckResult;
   close(): void;
 }
 
@@ -43,10 +50,19 @@ export function toVerifyResBody(r: VerifyResult): VerifyResBody {
   };
 }
 
-export function adaptDeviceCore(core: DeviceCore): OpenedCore {
+export function adaptDeviceCore(first: DeviceCore, reopen?: () => DeviceCore): OpenedCore {
+  let core = first;
   const fwDone = (r: { version: number; state: 'confirmed' | 'trial' }): FwDoneBody => ({ version: r.version, state: idx(FIRMWARE_STATES, r.state) });
   return {
-    core,
+    get core() {
+      return core;
+    },
+    reboot(): BootCheckResult {
+      if (!reopen) throw new ProtocolError('UNSUPPORTED', 'this core cannot reboot');
+      core.close();
+      core = reopen();
+      return core.bootResult;
+    },
     info(): InfoBody {
       const i = core.info();
       return {
@@ -87,5 +103,5 @@ export function adaptDeviceCore(core: DeviceCore): OpenedCore {
 
 /** Open the device in `dataDir` (provisioned) for the session layer. */
 export async function openSessionCore(dataDir: string, opts: Pick<DeviceCoreOptions, 'maxPairedHosts' | 'now'> = {}): Promise<OpenedCore> {
-  return adaptDeviceCore(DeviceCore.open(dataDir, opts));
+  return adaptDeviceCore(DeviceCore.open(dataDir, opts), () => DeviceCore.open(dataDir, opts));
 }

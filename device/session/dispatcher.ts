@@ -136,6 +136,14 @@ export class SessionDispatcher {
     return this.conns.size;
   }
 
+  /** Forget every session and pairing, as a device does when it reboots. Links stay up. */
+  resetSessions(): void {
+    for (const st of this.conns.values()) {
+      this.dropPairing(st, 'device rebooted');
+      st.session = null;
+    }
+  }
+
   /** Drop every session and pending pairing. */
   close(): void {
     this.closed = true;
@@ -373,7 +381,15 @@ export class SessionDispatcher {
       throw pe;
     }
     const inner = await this.inner(plaintext);
-    const sealed = s.channel.seal(encodeMessage(inner));
+    let innerBytes: Uint8Array;
+    try {
+      innerBytes = encodeMessage(inner);
+    } catch (e) {
+      // The core's answer does not fit the catalogue (a bug): say so inside the channel.
+      this.reject();
+      innerBytes = encodeMessage(errorMessage(inner.id, asProtocolError(e)));
+    }
+    const sealed = s.channel.seal(innerBytes);
     const res: Message = { type: 'SECURE_RES', id: m.id, nonce: sealed.nonce, ciphertext: sealed.ciphertext };
     s.lastCiphertext = Uint8Array.from(m.ciphertext);
     s.lastAnswer = encodeMessage(res);

@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import type { BridgeConfig } from '../config.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary } from '../devices/types.ts';
+import type { DeviceRegistry, DeviceSummary } from '../devices/types.ts';
 import { pairDevice } from '../session/pairing.ts';
 import type { PinStore } from '../session/pin-store.ts';
 import { SecureDeviceClient } from '../session/secure-client.ts';
@@ -91,7 +91,7 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
 
   // ---- DeviceRegistry -----------------------------------------------------------------------
 
-  list(): DeviceHandle[] {
+  list(): SecureDeviceClient[] {
     return [...this.entries.values()].map((e) => e.client);
   }
 
@@ -208,8 +208,9 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
     if (!entry) {
       entry = { client: probe, links: [] };
       this.entries.set(id, entry);
-    } else if (!entry.links.includes(entry.client.currentTransport)) {
-      entry.client.replaceTransport(t);
+    } else {
+      probe.release();
+      if (!entry.links.includes(entry.client.currentTransport)) entry.client.replaceTransport(t);
     }
     entry.links.push(t);
     if (source) source.devices++;
@@ -320,6 +321,10 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
     } catch (e) {
       this.setState(s, 'unavailable', e);
       this.later(() => this.startRs485(path, baud, range));
+      return;
+    }
+    if (!this.running) {
+      await bus.close().catch(() => undefined);
       return;
     }
     this.closers.push(() => bus.close());

@@ -120,6 +120,11 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
     t.on?.('disconnect', this.onDisconnect);
   }
 
+  /** Stop listening to the transport without closing it (a discarded probe handle). */
+  release(): void {
+    this.transport.off?.('disconnect', this.onDisconnect);
+  }
+
   /** Forget the current session (the next secure request opens a new one). */
   dropSession(): void {
     this.channel = null;

@@ -144,13 +144,13 @@ export class BridgeClient implements PrecheckPort {
     this.pendingReports++;
   }
 
-  /** Reads the final outbox state into stats; closes connections. */
+  /** Waits for the last outcomes to leave the outbox and reads the final outbox state into stats. */
   async finish(): Promise<void> {
-    try {
-      await this.drain();
-      this.stats.outcomesRejected = (await this.health()).outcomesRejected;
-    } finally {
-      await this.agent.close();
-    }
+    await this.drain();
+    this.stats.outcomesRejected = (await this.health()).outcomesRejected;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@
 // Randomness: every customer choice and every gateway draw comes from a per-order sub-stream keyed
 // by what it decides (DrawBook), never from a shared stream, so a path taken in one arm cannot shift
 // the other arm's draws; where the two arms' paths coincide they see identical draws.
-import { DrawBook } from './prng.ts';
+import { DrawBook, Rng } from './prng.ts';
 import { attemptFee, cardCanPay, decideAttempt, type GatewayOutcome } from './gateway.ts';
 import type { Market, SimCard, SimOrder } from './market.ts';
 import type { Behaviour, GatewaySpec, Scenario } from './scenario.ts';
@@ -251,10 +251,14 @@ export class ArmRunner {
       const nth = (perCard.get(card.id) ?? 0) + 1;
       perCard.set(card.id, nth);
       const draws = seedBook.rng('gateway', card.id, nth, gateway);
+      const d = { outage: draws.next(), technical: draws.next(), screen: draws.next(), issuer: draws.next(), code: draws.next(), acceptance: draws.next() };
+      // Acceptance is partly a property of the card at this gateway, the same in every order and
+      // every attempt (a mixture of two uniforms is uniform, so the gateway's rate is unchanged).
+      if (draws.next() < s.declinePersistence) d.acceptance = new Rng(s.seed, 'acceptance', card.id, gateway).next();
       const outcome: GatewayOutcome = decideAttempt(
         g,
         { card, hour: t / 3600, amountReporting, crossBorder, intlEnabled: this.intlEnabled.has(card.id) },
-        { outage: draws.next(), technical: draws.next(), screen: draws.next(), issuer: draws.next(), code: draws.next(), acceptance: draws.next() },
+        d,
         { issuerUnavailableRate: s.cards.issuerUnavailableRate, fraudIssuerApproveRate: s.fraud.issuerApproveRate },
       );
       const fee = outcome.type === 'technical' && !s.chargeTechnicalFailures ? 0 : attemptFee(g, amountReporting);

@@ -32,6 +32,7 @@ export interface AttemptDraws {
   screen: number;
   issuer: number;
   code: number;
+  /** Acceptance draw; the engine mixes a persistent per card × gateway draw into it. */
   acceptance: number;
 }
 

@@ -47,6 +47,7 @@ export function textReport(r: SimulationReport): string {
     const st = Object.entries(r.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ');
     out.push('', `precheck stages: ${st || 'none'}; outcomes reported ${r.precheck.reports}, refused by the network service ${r.precheck.outcomesRejected}`);
   }
+  for (const w of r.warnings) out.push(`warning: ${w}`);
   out.push(`CI: paired bootstrap over orders, ${r.comparison.resamples} resamples (percentile); success-rate normal approximation ${pts(r.comparison.successRateNormal.estimate, 2)} [${pts(r.comparison.successRateNormal.low, 2)}, ${pts(r.comparison.successRateNormal.high, 2)}]`);
   return out.join('\n');
 }

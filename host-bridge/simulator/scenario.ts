@@ -109,6 +109,12 @@ export interface Scenario {
   gateways: GatewaySpec[];
   /** Whether technical failures (timeouts) are charged like any attempt. */
   chargeTechnicalFailures: boolean;
+  /**
+   * Share of a gateway's acceptance decisions that are persistent for a card at that gateway (the
+   * issuer's risk model sees the same card, merchant and acquirer again); the rest is drawn afresh
+   * per attempt. 0 = every attempt independent; 1 = a card declined at a gateway is always declined there.
+   */
+  declinePersistence: number;
   /** Prompt texts seeded into the network service (code → English text); optional. */
   prompts: Record<string, string>;
 }
@@ -201,9 +207,9 @@ const RATE_KEY = (k: string) => {
 
 /** Validates a parsed scenario object; `where` names it in errors (the file name). */
 export function parseScenario(raw: unknown, where = 'scenario'): Scenario {
-  const v = new V(where);
+  const v: V = new V(where);
   const r = v.obj(raw, '(root)');
-  v.known(r, '', ['name', 'description', 'seed', 'orders', 'durationHours', 'merchant', 'orderCurrencies', 'fx', 'amounts', 'cards', 'customers', 'fraud', 'gateways', 'chargeTechnicalFailures', 'prompts', '$comment']);
+  v.known(r, '', ['name', 'description', 'seed', 'orders', 'durationHours', 'merchant', 'orderCurrencies', 'fx', 'amounts', 'cards', 'customers', 'fraud', 'gateways', 'chargeTechnicalFailures', 'declinePersistence', 'prompts', '$comment']);
   const name = v.str(r, 'name', 'name', NAME, 'must be 1-64 letters, digits, dot, dash or underscore');
   const description = typeof r.description === 'string' ? r.description : '';
   const seed = v.num(r, 'seed', 'seed', 0, 2 ** 32 - 1, undefined, true);
@@ -337,6 +343,7 @@ export function parseScenario(raw: unknown, where = 'scenario'): Scenario {
 
   const chargeTechnicalFailures = r.chargeTechnicalFailures === undefined ? true : r.chargeTechnicalFailures;
   if (typeof chargeTechnicalFailures !== 'boolean') v.fail('chargeTechnicalFailures', 'must be true or false', chargeTechnicalFailures);
+  const declinePersistence = v.prob(r, 'declinePersistence', 'declinePersistence', 0.7);
   const prompts: Record<string, string> = {};
   if (r.prompts !== undefined) {
     const po = v.obj(r.prompts, 'prompts');
@@ -347,7 +354,7 @@ export function parseScenario(raw: unknown, where = 'scenario'): Scenario {
     }
   }
 
-  return { name, description, seed, orders, durationHours, merchant, orderCurrencies, fx, amounts, cards, customers, fraud, gateways, chargeTechnicalFailures, prompts };
+  return { name, description, seed, orders, durationHours, merchant, orderCurrencies, fx, amounts, cards, customers, fraud, gateways, chargeTechnicalFailures, declinePersistence, prompts };
 }
 
 /** Reads and validates a scenario file; every failure is a one-line ScenarioError. */

@@ -33,6 +33,21 @@ export interface SimulationReport {
   comparison: Comparison;
   precheck: BridgeClientStats | null;
   durationMs: { A: number; B: number };
+  /** Things that make arm B not measure Precheck (fallbacks, refused outcomes, verify errors). */
+  warnings: string[];
+}
+
+/** Reasons to distrust arm B, in words for the table. */
+export function warningsFor(b: ArmMetrics, stats: BridgeClientStats | null): string[] {
+  const w: string[] = [];
+  if (b.verifyErrors > 0) w.push(`${b.verifyErrors} of ${b.verifies} verifications failed (the shop went ahead without Precheck)`);
+  if (stats) {
+    const fb = stats.stages.fallback ?? 0;
+    if (fb > 0) w.push(`${fb} of ${stats.verifies} verifications were answered by the bridge's fallback policy (network stage unreachable or refusing the request): those measure the fallback, not Precheck`);
+    if (stats.outcomesRejected > 0) w.push(`${stats.outcomesRejected} of ${stats.reports} outcomes were refused by the network service: Precheck could not learn from them`);
+    if (stats.drainTimeouts > 0) w.push(`${stats.drainTimeouts} times the bridge's outbox did not drain before the next verification`);
+  }
+  return w;
 }
 
 export interface SimulationRun {
@@ -73,6 +88,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
       b = await runArm(market, Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), { orderIdPrefix: prefix, startAt, onOrder: progress('B') });
       await client.finish();
     } finally {
+      await client.close();
       await sc.close();
     }
     stats = client.stats;
@@ -82,9 +98,11 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     if (t.serverUrl && t.adminKey) await seedService(t.serverUrl, t.adminKey, s);
     const client = new BridgeClient({ bridgeUrl: t.bridgeUrl, token: t.bridgeToken ?? null, sendTimes: false });
     try {
+      await client.health(); // fail fast, with one line, when the bridge is not there
       b = await runArm(market, client, { orderIdPrefix: prefix, startAt: Math.floor(Date.now() / 1000), onOrder: progress('B') });
-    } finally {
       await client.finish();
+    } finally {
+      await client.close();
     }
     stats = client.stats;
   }
@@ -100,7 +118,9 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     comparison: compareArms(a, b, { resamples: o.resamples, seed: s.seed }),
     precheck: stats,
     durationMs: { A: tA, B: tB },
+    warnings: [],
   };
+  report.warnings = warningsFor(report.arms.B, stats);
   return { report, market, a, b };
 }
 

@@ -455,8 +455,11 @@ export class SyncEngine {
           row.bytesSent += data.length;
           progressed = true;
           failures = 0;
+          const before = i;
           i = st.nextChunk > i ? st.nextChunk : i + 1;
           this.progress(t, ops.kind, 'send', row.from, row.to, i, n, row.bytesSent, rel.bytes);
+          // a log line per tenth: operators (and tests) see how far a long transfer got
+          if (Math.floor((i * 10) / n) !== Math.floor((before * 10) / n)) this.log.info(`sync: ${t.id} ${ops.kind} ${m.version} chunk ${i}/${n}`);
         }
         return;
       } catch (e) {

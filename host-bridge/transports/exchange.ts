@@ -44,6 +44,9 @@ export function startExchange<T>(opts: ExchangeOptions): Exchange<T> {
     resolveP = res;
     rejectP = rej;
   });
+  // The exchange may fail (timeout, disconnect) while its owner is still writing the request,
+  // before anyone awaits it: mark it handled so that is not an unhandled rejection.
+  promise.catch(() => undefined);
   const label = opts.label ?? 'exchange';
   const finish = (): void => {
     settled = true;

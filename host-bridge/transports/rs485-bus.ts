@@ -6,8 +6,10 @@
 // - One message exchange at a time per device (bus.device(a).request() queues).
 // - Response timeout per ADU, from the baud rate: (request bytes + the longest answer, 256
 //   bytes) × bits per char / baud + 2 × t3.5 + a processing allowance (default 100 ms, which
-//   covers the slave's 20 ms answer hold and scheduling). On timeout the same ADU is resent
-//   (`retries`, default 2; the slave answers repeats idempotently), then TIMEOUT.
+//   covers the slave's 20 ms answer hold and scheduling). On timeout the same ADU is resent (the
+//   slave answers repeats idempotently, and a late answer to an earlier try is still taken):
+//   within a message exchange until the exchange's idle timeout; for register reads and scans
+//   `retries` times (default 2), then TIMEOUT.
 // - The exchange's own idle timeout (RequestOptions.timeoutMs) is extended by every answer,
 //   PENDING included: that is RS485's keepalive.
 // - The port closing under us (USB adapter unplugged) fails everything with DISCONNECTED.
@@ -157,18 +159,24 @@ export class Rs485Bus extends EventEmitter {
   }
 
   /** ms to wait for the answer to an ADU of `requestBytes`. */
-  responseTimeoutMs(requestBytes: number, responseBytes = RTU_MAX_ADU): number {
+  responseTimeoutMs(requestBytes: number, responseBytes = RTU_MAX_ADU, allowanceMs = this.allowanceMs): number {
     const wireMs = ((requestBytes + responseBytes) * this.bitsPerChar * 1000) / this.baud;
-    return Math.ceil(wireMs + 2 * this.gapMs + this.allowanceMs);
+    return Math.ceil(wireMs + 2 * this.gapMs + allowanceMs);
   }
 
   /** Function 0x04. Exceptions become ProtocolError (exceptionToError). */
-  async readInputRegisters(address: number, start: number, quantity: number, opts: { retries?: number } = {}): Promise<Uint16Array> {
+  async readInputRegisters(
+    address: number,
+    start: number,
+    quantity: number,
+    opts: { retries?: number; allowanceMs?: number } = {},
+  ): Promise<Uint16Array> {
     checkAddress(address);
     const req = encodeAdu({ address, functionCode: FC_READ_INPUT_REGISTERS, data: encodeReadInputRegistersRequest(start, quantity) });
     const adu = await this.transact(req, address, (a) => (a.functionCode & 0x7f) === FC_READ_INPUT_REGISTERS, {
       retries: opts.retries,
       responseBytes: 5 + 2 * quantity,
+      allowanceMs: opts.allowanceMs,
     });
     if (isExceptionAdu(adu)) {
       const ex = exceptionCodeOf(adu);
@@ -184,15 +192,19 @@ export class Rs485Bus extends EventEmitter {
 
   /**
    * Addresses that answer function 0x04 (an exception counts: something is there). One try per
-   * address, so a scan of 1..247 at 115200 baud takes about 247 × response timeout when empty.
+   * address with a short processing allowance (`allowanceMs`, default 50 ms: a slave answers
+   * 0x04 at once), so an empty 1..247 scan at 115200 baud takes about 247 × 57 ms ≈ 14 s.
    */
-  async scan(range: Iterable<number> | { from: number; to: number } = { from: RTU_MIN_ADDRESS, to: RTU_MAX_ADDRESS }): Promise<number[]> {
+  async scan(
+    range: Iterable<number> | { from: number; to: number } = { from: RTU_MIN_ADDRESS, to: RTU_MAX_ADDRESS },
+    opts: { allowanceMs?: number } = {},
+  ): Promise<number[]> {
     const list = Symbol.iterator in range ? [...range] : rangeOf(range.from, range.to);
     const found: number[] = [];
     for (const a of list) {
       checkAddress(a);
       try {
-        await this.readInputRegisters(a, 0, 1, { retries: 0 });
+        await this.readInputRegisters(a, 0, 1, { retries: 0, allowanceMs: opts.allowanceMs ?? 50 });
         found.push(a);
       } catch (e) {
         const pe = asProtocolError(e);
@@ -253,43 +265,48 @@ export class Rs485Bus extends EventEmitter {
     adu: Uint8Array,
     address: number,
     accept: (a: RtuAdu) => boolean,
-    opts: { retries?: number; responseBytes?: number; signal?: AbortSignal } = {},
+    opts: { retries?: number; responseBytes?: number; signal?: AbortSignal; allowanceMs?: number } = {},
   ): Promise<RtuAdu> {
     return this.busLock.run(async () => {
-      const timeoutMs = this.responseTimeoutMs(adu.length, opts.responseBytes);
+      const timeoutMs = this.responseTimeoutMs(adu.length, opts.responseBytes, opts.allowanceMs);
       const tries = 1 + (opts.retries ?? this.retries);
-      for (let attempt = 0; attempt < tries; attempt++) {
-        if (this.gone) throw this.gone;
-        if (opts.signal?.aborted) throw new ProtocolError('CANCELLED', 'exchange aborted');
-        if (attempt > 0) this.stats.retries++;
-        let got: RtuAdu | undefined;
-        const answered = new Promise<void>((wake) => {
-          this.waiter = {
-            address,
-            accept: (a) => {
-              if (!accept(a)) return false;
-              got = a;
-              return true;
-            },
-            wake,
-          };
-        });
-        this.stats.requestsSent++;
-        try {
-          await this.writer.write(adu);
-        } catch (e) {
-          this.waiter = null;
-          throw asProtocolError(e, 'DISCONNECTED');
+      // One waiter for the whole transaction: a late answer to an earlier try still counts (the
+      // slave answers repeats identically), so a slow slave is not mistaken for a silent one.
+      let got: RtuAdu | undefined;
+      const answered = new Promise<void>((wake) => {
+        this.waiter = {
+          address,
+          accept: (a) => {
+            if (!accept(a)) return false;
+            got = a;
+            return true;
+          },
+          wake,
+        };
+      });
+      try {
+        for (let attempt = 0; attempt < tries; attempt++) {
+          if (this.gone) throw this.gone;
+          if (opts.signal?.aborted) throw new ProtocolError('CANCELLED', 'exchange aborted');
+          if (got) return got;
+          if (attempt > 0) this.stats.retries++;
+          this.stats.requestsSent++;
+          try {
+            await this.writer.write(adu);
+          } catch (e) {
+            throw asProtocolError(e, 'DISCONNECTED');
+          }
+          // Measured from delivery: the paced writer resolves when the frame is on the line.
+          const outcome = await raceTimeout(answered, timeoutMs, opts.signal);
+          if (this.gone) throw this.gone;
+          if (outcome === 'ok' && got) return got;
+          if (outcome === 'aborted') throw new ProtocolError('CANCELLED', 'exchange aborted');
+          this.stats.timeouts++;
         }
-        // Measured from delivery: the paced writer resolves when the frame is on the line.
-        const outcome = await raceTimeout(answered, timeoutMs, opts.signal);
+        throw new ProtocolError('TIMEOUT', `no answer from RS485 address ${address} after ${tries} tries`, this.path);
+      } finally {
         this.waiter = null;
-        if (this.gone) throw this.gone;
-        if (outcome === 'ok' && got) return got;
-        if (outcome === 'aborted') throw new ProtocolError('CANCELLED', 'exchange aborted');
-        this.stats.timeouts++;
       }
-      throw new ProtocolError('TIMEOUT', `no answer from RS485 address ${address} after ${tries} tries`, this.path);
     });
   }
 
@@ -403,7 +420,8 @@ export class Rs485DeviceTransport extends EventEmitter implements MessageTranspo
             step = s;
             return true;
           },
-          { signal: ex.signal },
+          // Resend until the exchange's idle timeout ends it: a slow slave is not a dead one.
+          { signal: ex.signal, retries: Number.POSITIVE_INFINITY },
         );
         if (ex.settled || !step) return;
         ex.touch();

@@ -11,7 +11,8 @@ export const LIMITS = {
   gateway: 64,
   promptCode: 64,
   promptLang: 16,
-  promptMessage: 1024,
+  /** VERIFY_RES carries at most 512 bytes of prompt text */
+  promptMessage: 512,
   responseCode: 8,
   eventsPerCard: 1000,
   entriesPerSection: 50_000_000,
@@ -29,8 +30,11 @@ export function checkToken(v: unknown, field: string): Uint8Array {
   return v;
 }
 
+/** Non-empty text of at most `max` UTF-8 bytes (the message catalogue bounds texts in bytes). */
 export function checkString(v: unknown, field: string, max: number, pattern?: RegExp): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > max) fail(field, `string of 1..${max} characters expected`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > max || Buffer.byteLength(v, 'utf8') > max) {
+    fail(field, `text of 1..${max} UTF-8 bytes expected`);
+  }
   if (pattern && !pattern.test(v)) fail(field, 'bad format');
   return v;
 }

@@ -1,8 +1,8 @@
 // Network authentication and outcome ingestion: the one place where the service gathers facts
 // from storage, asks the shared rules (protocol/rules decide, stage "network"), evaluates cards
 // nobody has seen, picks a gateway, and turns gateway outcomes into restricted / known-good
-// entries. The trust and routing call sites are here (see `deps.router`, `evaluateNewCard`), so
-// swapping the placeholders for server/trust and server/routing is a few lines.
+// entries. New-card trust is server/trust (NewCardTrust.assess), the gateway pick server/routing
+// (GatewayRouter behind RouterRecommender); both learn from the outcomes ingested here.
 import crypto from 'node:crypto';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
 import type { Prompt } from '../../protocol/dataset/types.ts';
@@ -13,8 +13,8 @@ import { HARD_DECLINE_CODES, INTERNATIONAL_RESTRICTION_CODES, NO_RETRY_ADVICE_CO
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
 import type { OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
-import type { GatewayRecommender } from './placeholder-router.ts';
-import { placeholderNewCard } from './placeholder-trust.ts';
+import type { RouterRecommender } from '../routing/recommender.ts';
+import type { NewCardTrust } from '../trust/new-card-service.ts';
 
 export interface AuthRequest {
   token: string;
@@ -36,7 +36,12 @@ export interface AuthAnswer {
   detail: string | null;
   prompt: { code: string; message: string; lang: string } | null;
   gateway: string | null;
-  trust: { level: string; limit: number; modelVersion: string } | null;
+  /** How the gateway was chosen (success rate in its segment, exploration, eliminated gateways). */
+  route: { successRate: number | null; explored: boolean; segmentLevel: string; eliminated: string[] } | null;
+  /** Set when new-card trust decided the answer. */
+  trust: { level: string; limit: number; score: number; modelVersion: string } | null;
+  /** The trust model in use, on every answer. */
+  modelVersion: string;
   datasetVersion: number | null;
 }
 
@@ -65,9 +70,9 @@ export interface OutcomeAnswer {
 
 export interface NetworkAuthDeps {
   storage: Storage;
-  router: GatewayRecommender;
+  router: RouterRecommender;
+  trust: NewCardTrust;
   now: () => number;
-  newCardLimit: number;
   historyWindowSeconds: number;
   maxEventsPerToken: number;
   datasetVersion: () => number | null;
@@ -151,6 +156,13 @@ export class NetworkAuth {
     ]);
     const rows = [...hard.filter((h) => h.at < now - this.deps.historyWindowSeconds), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
+    // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
+    // only for cards new to the merchant.
+    const c = req.customer ?? {};
+    const assessed = this.deps.trust.assess(
+      { merchant, orderId: req.order.id, token, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
+      { amount, currency },
+    );
 
     if (isExpired(req.expMonth, req.expYear, now)) {
       result = { decision: 'decline', reason: 'card_expired', detail: null, promptCode: 'check_card_details' };
@@ -163,15 +175,14 @@ export class NetworkAuth {
         stage: 'network',
       });
       if (d.decision === 'escalate') {
-        // Nothing against the card. New-card trust (server/trust when wired) sets the limit.
-        const known = await storage.knownAnywhere(token);
-        const t = placeholderNewCard(amount, this.deps.newCardLimit);
-        trust = t.trust;
+        // Nothing against the card and new to this merchant: the trust level sets the limit;
+        // over it the customer is asked for 3-D Secure ('authenticate'), below the floor declined.
+        trust = { level: assessed.level, limit: assessed.limit, score: assessed.score, modelVersion: assessed.modelVersion };
         result = {
-          decision: t.decision,
-          reason: known ? (t.decision === 'approve' ? 'no_adverse_history' : 'over_trust_limit') : t.reason,
-          detail: null,
-          promptCode: t.decision === 'review' ? 'payment_review' : null,
+          decision: assessed.decision,
+          reason: assessed.reason,
+          detail: assessed.promptCode,
+          promptCode: assessed.decision === 'review' ? 'authenticate' : assessed.decision === 'decline' ? 'use_another_card' : null,
         };
       } else {
         result = { decision: d.decision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
@@ -180,9 +191,11 @@ export class NetworkAuth {
 
     const prompt = result.promptCode ? resolvePrompt(result.promptCode, req.lang, await this.promptTable()) : null;
     let gateway: string | null = null;
+    let route: AuthAnswer['route'] = null;
     if (result.decision !== 'decline') {
       const rec = await this.deps.router.recommend({ brand: brand ?? null, currency, amount }, now);
       gateway = rec?.gateway ?? null;
+      if (rec) route = { successRate: rec.successRate, explored: rec.explored, segmentLevel: rec.segmentLevel, eliminated: rec.eliminated };
     }
     return {
       decision: result.decision,
@@ -190,7 +203,9 @@ export class NetworkAuth {
       detail: result.detail,
       prompt,
       gateway,
+      route,
       trust,
+      modelVersion: assessed.modelVersion,
       datasetVersion: this.deps.datasetVersion(),
     };
   }
@@ -226,8 +241,10 @@ export class NetworkAuth {
     const r = await this.deps.storage.recordOutcome(row, fingerprint, effects, answer);
     if (r.conflict) throw new ServiceError('CONFLICT', 'idempotencyKey was already used for a different outcome');
     if (r.created) {
-      // Router learning: the placeholder reads gateway_stats (updated in the same transaction);
-      // server/routing's GatewayRouter.record(outcome) goes here when wired.
+      // Learning: the router's success-rate window and the trust label of the order's attempt.
+      const type = req.type ?? null;
+      this.deps.router.record({ gateway: req.gateway, brand: row.brand ?? 'unknown', currency: req.currency, amount: req.amount, status: req.status, type, code: req.code ?? null, at });
+      this.deps.trust.recordOutcome({ merchant, orderId: req.orderId, status: req.status, type, at });
       this.deps.onDataChanged();
     }
     return { answer: r.response as OutcomeAnswer, replay: !r.created };

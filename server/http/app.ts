@@ -13,7 +13,7 @@ import { bearerKey, hashApiKey } from '../auth/api-keys.ts';
 import type { AuthRequest, OutcomeRequest } from '../auth/network-auth.ts';
 import { importRestricted } from '../admin/restricted-import.ts';
 import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } from '../errors.ts';
-import { findPan } from '../pan-guard.ts';
+import { findPan, scrubPans } from '../pan-guard.ts';
 import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
 
@@ -92,9 +92,9 @@ export async function buildApp(svc: Service) {
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: se.code }, 'request refused');
     if (status === 429) reply.header('retry-after', Math.ceil(opts.rateLimitWindowMs / 1000));
-    return reply.code(status).send({ error: { code: se.code, message: se.message } });
+    return reply.code(status).send({ error: { code: se.code, message: scrubPans(se.message) } });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${scrubPans(req.url.split('?')[0])}` } }));
 
   await app.register(swagger, {
     openapi: {

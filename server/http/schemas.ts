@@ -80,7 +80,7 @@ export const authBody = {
 
 export const authResponse = {
   type: 'object',
-  required: ['decision', 'reason', 'prompt', 'gateway', 'datasetVersion'],
+  required: ['decision', 'reason', 'prompt', 'gateway', 'modelVersion', 'datasetVersion'],
   properties: {
     decision: { type: 'string', enum: ['approve', 'decline', 'review'] },
     reason: { type: 'string' },
@@ -90,10 +90,22 @@ export const authResponse = {
       properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },
     },
     gateway: { type: ['string', 'null'] },
+    route: {
+      type: ['object', 'null'],
+      description: 'how the gateway was chosen: success rate in the segment level used, exploration, eliminated gateways',
+      properties: {
+        successRate: { type: ['number', 'null'] },
+        explored: { type: 'boolean' },
+        segmentLevel: { type: 'string' },
+        eliminated: { type: 'array', items: { type: 'string' } },
+      },
+    },
     trust: {
       type: ['object', 'null'],
-      properties: { level: { type: 'string' }, limit: { type: 'integer' }, modelVersion: { type: 'string' } },
+      description: 'set when new-card trust decided: level, payment limit (minor units), P(good)',
+      properties: { level: { type: 'string' }, limit: { type: 'integer' }, score: { type: 'number' }, modelVersion: { type: 'string' } },
     },
+    modelVersion: { type: 'string', description: 'trust model in use' },
     datasetVersion: { type: ['integer', 'null'] },
   },
 } as const;

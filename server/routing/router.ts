@@ -79,8 +79,9 @@ export interface RouterStats {
 
 interface Candidate {
   gateway: string;
-  rate: number | null;
-  n: number;
+  rate: number | null; // decay-weighted success rate
+  n: number; // raw outcomes in the window
+  s: number; // raw successes in the window
 }
 
 const DEFAULTS = {
@@ -232,34 +233,34 @@ export class GatewayRouter {
 
     const keys = segmentKeys(seg);
     const needed = Math.min(2, available.length);
-    type Level = { level: SegmentLevel; all: Candidate[]; qualified: Candidate[] };
+    type Level = { level: SegmentLevel; all: Candidate[]; ranked: Candidate[]; smoothed: boolean };
     let chosen: Level | null = null;
-    let fallback: Level | null = null;
-    for (let i = 0; i < keys.length; i++) {
+    let qualifiedFallback: Level | null = null;
+    let sparseFallback: Level | null = null;
+    for (let i = 0; i < keys.length && !chosen; i++) {
       const all = available.map((g) => this.rateAt(keys[i], g, now));
       const qualified = all.filter((c) => c.n >= this.minSamples);
-      if (qualified.length >= needed) {
-        chosen = { level: SEGMENT_LEVELS[i], all, qualified };
-        break;
-      }
-      if (!fallback && qualified.length > 0) fallback = { level: SEGMENT_LEVELS[i], all, qualified };
+      if (qualified.length >= needed) chosen = { level: SEGMENT_LEVELS[i], all, ranked: qualified, smoothed: false };
+      else if (!qualifiedFallback && qualified.length > 0) qualifiedFallback = { level: SEGMENT_LEVELS[i], all, ranked: qualified, smoothed: false };
+      else if (!sparseFallback && all.some((c) => c.n > 0)) sparseFallback = { level: SEGMENT_LEVELS[i], all, ranked: all.filter((c) => c.n > 0), smoothed: true };
     }
-    chosen ??= fallback;
+    // Fewer than minSamples everywhere: the finest level with any data, ranked by a Laplace-smoothed
+    // rate (s+1)/(n+2), so 2/2 beats 1/2 but 1/1 does not beat 19/20.
+    chosen ??= qualifiedFallback ?? sparseFallback;
 
     let best: Candidate;
     let level: SegmentLevel | 'none';
     let byGateway: Map<string, Candidate>;
     if (chosen) {
-      best = this.pickBest(chosen.qualified, seg.amount);
+      best = this.pickBest(chosen.ranked, seg.amount, chosen.smoothed);
       level = chosen.level;
       byGateway = new Map(chosen.all.map((c) => [c.gateway, c]));
     } else {
-      // Too little data anywhere: the cheapest gateway, and exploration spreads the rest.
-      const all = available.map((g) => this.rateAt('all', g, now));
-      best = this.pickBest(all.map((c) => ({ ...c, rate: 0 })), seg.amount);
-      best = all.find((c) => c.gateway === best.gateway) ?? best;
+      // Nothing known in this currency: the cheapest gateway, and exploration spreads the rest.
+      best = this.pickBest(available.map((g) => ({ gateway: g, rate: 0, n: 0, s: 0 })), seg.amount, false);
+      best = { ...best, rate: null };
       level = 'none';
-      byGateway = new Map(all.map((c) => [c.gateway, c]));
+      byGateway = new Map();
     }
 
     const others = available.filter((g) => g !== best.gateway);
@@ -305,15 +306,16 @@ export class GatewayRouter {
 
   private rateAt(key: string, gateway: string, now: number): Candidate {
     const w = this.windows.get(key)?.get(gateway);
-    if (!w) return { gateway, rate: null, n: 0 };
+    if (!w) return { gateway, rate: null, n: 0, s: 0 };
     const r = w.rate(now);
-    return { gateway, rate: r.rate, n: r.successes + r.failures };
+    return { gateway, rate: r.rate, n: r.successes + r.failures, s: r.successes };
   }
 
-  private pickBest(cands: Candidate[], amount: number): Candidate {
+  private pickBest(cands: Candidate[], amount: number, smoothed: boolean): Candidate {
+    const score = (c: Candidate): number => (smoothed ? (c.s + 1) / (c.n + 2) : (c.rate ?? -1));
     let best = cands[0];
     for (const c of cands.slice(1)) {
-      const d = (c.rate ?? -1) - (best.rate ?? -1);
+      const d = score(c) - score(best);
       if (d > this.tieTolerance) best = c;
       else if (d >= -this.tieTolerance) {
         const fc = this.feeFor(c.gateway, amount);

@@ -26,9 +26,12 @@ export function amountBand(amountMinor: number, currency: string): AmountBand {
 /**
  * Fallback levels, finest first. The issuer country goes first because it is the sparsest
  * dimension (hundreds of values); the amount band next; brand×currency is what the device dataset
- * carries; currency alone still separates local from cross-border acquiring; `all` always exists.
+ * carries; currency alone still separates local from cross-border acquiring. There is no
+ * all-currencies level on purpose: a gateway's rate in other currencies (other acquiring banks)
+ * says little about this one; with nothing in the currency, the cheapest gateway goes first and
+ * exploration learns.
  */
-export const SEGMENT_LEVELS = ['brand+country+currency+band', 'brand+currency+band', 'brand+currency', 'currency', 'all'] as const;
+export const SEGMENT_LEVELS = ['brand+country+currency+band', 'brand+currency+band', 'brand+currency', 'currency'] as const;
 export type SegmentLevel = (typeof SEGMENT_LEVELS)[number];
 
 /** The key of a segment at each level (same order as SEGMENT_LEVELS). */
@@ -37,5 +40,5 @@ export function segmentKeys(seg: Pick<Segment, 'brand' | 'issuerCountry' | 'curr
   const cur = seg.currency.toUpperCase();
   const country = seg.issuerCountry ? seg.issuerCountry.toUpperCase() : '??';
   const band = amountBand(seg.amount, cur);
-  return [`b=${brand}|c=${country}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}`, `$=${cur}`, 'all'];
+  return [`b=${brand}|c=${country}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}|a=${band}`, `b=${brand}|$=${cur}`, `$=${cur}`];
 }

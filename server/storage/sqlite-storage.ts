@@ -102,6 +102,8 @@ export class SqliteStorage implements Storage {
         @currency, @gateway, @status, @code, @type, @advice, @at, @hard, @response)`),
       bumpStat: p(`INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES (?, ?, ?, 1, ?)
         ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes`),
+      bumpStatBy: p(`INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = attempts + excluded.attempts, successes = successes + excluded.successes`),
       restrictFromOutcome: p(`INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at)
         VALUES (?, ?, ?, ?, 'outcome', ?, NULL)
         ON CONFLICT (token) DO UPDATE SET expires_at = NULL`),
@@ -110,6 +112,8 @@ export class SqliteStorage implements Storage {
       hardDeclines: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
         WHERE token = ? AND hard = 1 ORDER BY at`),
       countOutcomes: p('SELECT count(*) AS n FROM outcomes'),
+      outcomesSince: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
+        WHERE at >= ? ORDER BY at, id`),
       gatewayStats: p('SELECT * FROM gateway_stats ORDER BY gateway, brand, currency'),
       upsertBinRule: p(`INSERT INTO bin_rules (prefix, action, reason) VALUES (@prefix, @action, @reason)
         ON CONFLICT (prefix) DO UPDATE SET action = excluded.action, reason = excluded.reason`),
@@ -277,8 +281,18 @@ export class SqliteStorage implements Storage {
   }
 
   async importOutcomes(rows: OutcomeRow[]): Promise<void> {
+    // Bulk path: gateway stats are summed per segment and written once per batch.
+    const stats = new Map<string, { g: string; b: string; c: string; n: number; ok: number }>();
     this.db.transaction(() => {
-      for (const r of rows) this.insertOutcomeRow(r, null, null);
+      for (const r of rows) {
+        this.s.insertOutcome.run({ ...r, advice: r.advice ?? null, idempotencyKey: r.idempotencyKey || null, token: buf(r.token), hard: r.hard ? 1 : 0, fingerprint: null, response: null });
+        const k = `${r.gateway}\u0000${r.brand ?? 'unknown'}\u0000${r.currency}`;
+        const e = stats.get(k) ?? { g: r.gateway, b: r.brand ?? 'unknown', c: r.currency, n: 0, ok: 0 };
+        e.n++;
+        if (r.status === 'success') e.ok++;
+        stats.set(k, e);
+      }
+      for (const e of stats.values()) this.s.bumpStatBy.run(e.g, e.b, e.c, e.n, e.ok);
     })();
   }
 
@@ -293,6 +307,10 @@ export class SqliteStorage implements Storage {
 
   async countOutcomes(): Promise<number> {
     return (this.s.countOutcomes.get() as { n: number }).n;
+  }
+
+  async outcomesSince(since: number): Promise<HistoryRow[]> {
+    return (this.s.outcomesSince.all(since) as Row[]).map(historyRow);
   }
 
   async gatewayStats(): Promise<GatewayStat[]> {

@@ -167,6 +167,8 @@ export interface Storage {
   /** Hard declines of the card at any time. */
   hardDeclines(token: Uint8Array): Promise<HistoryRow[]>;
   countOutcomes(): Promise<number>;
+  /** Outcomes with at >= since, oldest first (the gateway router rebuilds its window from them). */
+  outcomesSince(since: number): Promise<HistoryRow[]>;
   gatewayStats(): Promise<GatewayStat[]>;
 
   // configuration tables

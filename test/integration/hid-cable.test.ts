@@ -10,7 +10,9 @@ import { HidCableTransport } from '../../host-bridge/transports/hid-cable-transp
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
 import type { SessionTransport } from '../../host-bridge/session/exchange.ts';
-import { killAllTracked } from '../helpers/process.ts';
+import { killAllTracked, waitForOutput } from '../helpers/process.ts';
+import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
+import { encodeFirmwareImage } from '../../device/core/index.ts';
 import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
 import { onceEvent, withTimeout } from '../helpers/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset, type Emulator } from './fixtures.ts';
@@ -149,6 +151,20 @@ describe('integration: HID cable', () => {
     expect(c.summary()).toMatchObject({ healthy: false });
     await c.close();
     await imp.stop();
+  });
+
+  it('firmware update: FW_COMMIT reboots the emulated device on trial, the client re-opens its session, FW_CONFIRM makes it permanent', async () => {
+    const h = registry.get(deviceId)!;
+    const now = Math.floor(Date.now() / 1000);
+    const rel = buildFirmwareRelease(encodeFirmwareImage({ version: 2, selfTest: 'ok', body: new Uint8Array(900) }), { version: 2, createdAt: now, chunkSize: 256 }, keys.signing.privateKey);
+    let st = await h.fwBegin(rel.manifestBytes);
+    while (st.nextChunk < st.totalChunks) st = await h.fwChunk(st.version, st.nextChunk, rel.chunks[st.nextChunk]);
+    const booted = waitForOutput(emu.child, /booted firmware 2 \(trial\)/, { stream: 'stdout', timeoutMs: 10_000 });
+    expect(await h.fwCommit(2)).toEqual({ version: 2, state: 1 });
+    await booted;
+    expect(await h.fwConfirm(2)).toEqual({ version: 2, state: 0 });
+    expect(await h.refreshStatus()).toMatchObject({ firmwareVersion: 2, firmwareState: 'confirmed', datasetVersion: 1 });
+    expect((await h.verify(order(CARDS.knownGood))).decision).toBe('approve');
   });
 
   it('a device killed mid-exchange fails the request promptly with DISCONNECTED, not a hang', async () => {

@@ -69,6 +69,16 @@ describe('RtuStreamReceiver', () => {
     expect(frames.map((x) => x.address)).toEqual([5]);
   });
 
+  it('joins a 0x41 frame (no length field) torn by a pause longer than t3.5', () => {
+    const r = make(true);
+    const f = transfer(9, 100);
+    r.push(f.subarray(0, 50));
+    vi.advanceTimersByTime(10);
+    expect(rejects).toEqual([]);
+    r.push(f.subarray(50));
+    expect(frames.map((x) => x.address)).toEqual([9]);
+  });
+
   it('rejects garbage once and counts its bytes, then takes the next frame', () => {
     const r = make();
     r.push(Uint8Array.of(0x01, 0x41, 0xff, 0x00, 0x13, 0x99, 0x42));

@@ -87,6 +87,16 @@ describe('USB HID without devices', () => {
   });
 });
 
+describe('cable sockets that cannot be created', () => {
+  it('HidCableServer and BleCableServer fail with SOCKET_UNAVAILABLE', async () => {
+    const { HidCableServer } = await import('../../device/links/hid-cable-server.ts');
+    const { BleCableServer } = await import('../../device/links/ble-cable-server.ts');
+    const path = '/nonexistent-precheck-dir/cable.sock';
+    expect((await typedError(new HidCableServer({ socketPath: path, handler: echo }).start())).code).toBe('SOCKET_UNAVAILABLE');
+    expect((await typedError(new BleCableServer({ socketPath: path, frameLength: 244, handler: echo }).start())).code).toBe('SOCKET_UNAVAILABLE');
+  });
+});
+
 describe('serial ports that do not exist', () => {
   it('Rs485Bus.open and Rs485SlaveDriver.start fail with SERIAL_UNAVAILABLE', async () => {
     expect((await typedError(Rs485Bus.open({ path: '/dev/ttyPRECHECK0', baud: 115200 }))).code).toBe('SERIAL_UNAVAILABLE');

@@ -93,7 +93,7 @@ let seq = 0;
 export function outcomeBody(token: string, over: Record<string, unknown> = {}): Record<string, unknown> {
   seq++;
   return {
-    idempotencyKey: `idem-${process.pid}-${seq}-${crypto.randomBytes(4).toString('hex')}`,
+    idempotencyKey: crypto.randomUUID(),
     token,
     bin: '411111',
     last4: '1111',

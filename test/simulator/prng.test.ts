@@ -18,13 +18,11 @@ describe('simulator PRNG (sfc32 seeded by cyrb128)', () => {
   });
 
   it('gives different streams for different seeds or labels', () => {
-    const base = Array.from({ length: 8 }, (_, i) => new Rng(7, 'x').nextU32() + i);
     const other = new Rng(8, 'x');
     const label = new Rng(7, 'y');
     const first = new Rng(7, 'x').nextU32();
     expect(other.nextU32()).not.toBe(first);
     expect(label.nextU32()).not.toBe(first);
-    expect(base.length).toBe(8);
   });
 
   it('has sane uniform, integer and weighted draws', () => {
@@ -34,11 +32,10 @@ describe('simulator PRNG (sfc32 seeded by cyrb128)', () => {
     const counts = { a: 0, b: 0, c: 0 };
     for (let i = 0; i < n; i++) {
       const u = r.next();
-      expect(u).toBeGreaterThanOrEqual(0);
-      expect(u).toBeLessThan(1);
+      if (u < 0 || u >= 1) throw new Error(`out of range: ${u}`);
       sum += u;
       const k = r.int(3);
-      expect([0, 1, 2]).toContain(k);
+      if (k !== 0 && k !== 1 && k !== 2) throw new Error(`int(3) gave ${k}`);
       counts[r.weighted({ a: 0.5, b: 0.3, c: 0.2 })]++;
     }
     expect(sum / n).toBeGreaterThan(0.49);
@@ -62,5 +59,5 @@ describe('simulator PRNG (sfc32 seeded by cyrb128)', () => {
   });
 });
 
-const PINNED = [0, 0, 0];
-const PINNED_HASH = [0, 0, 0, 0];
+const PINNED = [452569879, 1857188834, 2905495059];
+const PINNED_HASH = [2107549132, 2010767068, 3532506165, 3833560298];

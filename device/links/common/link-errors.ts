@@ -5,7 +5,7 @@
 // Shared by device/links and host-bridge/transports (this folder holds link I/O primitives that
 // depend only on node and protocol/).
 
-export type LinkUnavailableCode = 'BLUETOOTH_UNAVAILABLE' | 'HID_UNAVAILABLE' | 'SERIAL_UNAVAILABLE';
+export type LinkUnavailableCode = 'BLUETOOTH_UNAVAILABLE' | 'HID_UNAVAILABLE' | 'SERIAL_UNAVAILABLE' | 'SOCKET_UNAVAILABLE';
 
 export class LinkUnavailableError extends Error {
   readonly code: LinkUnavailableCode;

@@ -11,8 +11,9 @@
 //   2. silence: when the line has been quiet for t3.5 whatever is buffered is one frame (the
 //      standard's rule) — unless its expected length says more bytes are due, in which case the
 //      receiver waits for them as long as the wire needs plus a grace for scheduling (a torn read);
-//   3. CRC decides: a buffer that fails it is rejected as a whole and counted, except that a valid
-//      frame at its tail (garbage glued in front of a good frame) is salvaged.
+//   3. CRC decides: a buffer that fails it after a short grace (the rest of a torn read may still
+//      come) is rejected as a whole and counted, except that a valid frame of known length at its
+//      tail (garbage glued in front of a good frame) is salvaged.
 // RtuFrameSplitter (framing) implements rule 2 alone; it cannot cut merged reads, hence this.
 
 import { ProtocolError } from '../../../protocol/errors.ts';
@@ -216,6 +217,12 @@ export class RtuStreamReceiver {
       this.opts.onFrame(adu, raw);
       return;
     } catch (e) {
+      // A frame of unknown length (0x41) torn by a scheduling pause, or whose tail is still
+      // unread in the kernel (libuv runs timers before polling for I/O): give the rest a grace
+      // before calling it garbage. New bytes re-arm the timer in push().
+      const quietFor = performance.now() - this.lastByteAt;
+      const grace = this.opts.cutOnCrc ? this.graceMs : Math.min(this.graceMs, 5);
+      if (quietFor < this.gapMs + grace) return this.arm(this.gapMs + grace - quietFor);
       const err = e instanceof ProtocolError ? e : new ProtocolError('BAD_FRAME', String(e));
       const salvaged = this.salvageTail(view);
       if (salvaged) {

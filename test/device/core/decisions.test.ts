@@ -120,3 +120,37 @@ describe('local authentication through the core (real SQLite file)', () => {
     expect(core.info()).toMatchObject({ pairedHosts: 1, maxPairedHosts: 2 });
   });
 });
+
+describe('info and status', () => {
+  it('report every STATUS_RES field', () => {
+    const dir = tempDir();
+    const core = openCore(dir);
+    try {
+      syncAll(core, snapshot(baseContent(), 3));
+      const info = core.info();
+      expect(info).toMatchObject({ datasetVersion: 3, datasetState: 'fresh', datasetExpiresAt: NOW + 7 * DAY, pairedHosts: 0, maxPairedHosts: 4 });
+      expect(info.deviceId).toMatch(/^pc-[0-9a-f]{12}$/);
+      expect(Buffer.from(info.staticKey)).toEqual(Buffer.from(core.staticKeyPair().publicKey));
+      expect(Object.keys(core.status()).sort()).toEqual(
+        [
+          'deviceId',
+          'firmwareVersion',
+          'firmwareState',
+          'datasetVersion',
+          'datasetState',
+          'datasetCreatedAt',
+          'datasetExpiresAt',
+          'verificationsServed',
+          'framesRejected',
+          'syncVersion',
+          'syncNextChunk',
+          'syncTotalChunks',
+        ].sort(),
+      );
+      expect(core.status()).toMatchObject({ datasetCreatedAt: NOW - 60, firmwareState: 'confirmed', firmwareVersion: 1 });
+    } finally {
+      core.close();
+      rmrf(dir);
+    }
+  });
+});

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import fc from 'fast-check';
+import { isProtocolError } from '../../../protocol/errors.ts';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceCore } from '../../../device/core/device-core.ts';
@@ -91,6 +93,56 @@ describe('dataset sync receiver', () => {
     expect(core.verify({ pan: PANS.knownGood, ...order })).toMatchObject({ decision: 'approve', datasetVersion: 5 });
     core.syncAbort(6);
     expect(core.syncState()).toEqual({ version: 0, nextChunk: 0, totalChunks: 0 });
+  });
+
+  it('a delta whose result does not match its content hash is refused at commit', () => {
+    syncAll(core, snapshot(baseContent(), 1));
+    // signed correctly, but computed against a different "version 1" than the device holds
+    const otherBase = { ...baseContent(), knownGood: [] };
+    const d2 = delta(otherBase, v2Content(), 1, 2);
+    core.syncBegin(d2.manifestBytes);
+    d2.chunks.forEach((c, i) => core.syncChunk(2, i, c));
+    expect(() => core.syncCommit(2)).toThrow(expect.objectContaining({ code: 'CHUNK_HASH' }));
+    expect(core.status()).toMatchObject({ datasetVersion: 1, syncVersion: 0 });
+    expect(core.verify({ pan: PANS.knownGood, ...order })).toMatchObject({ decision: 'approve', datasetVersion: 1 });
+  });
+
+  it('random and mutated input into begin/chunk gives typed errors only and changes nothing', () => {
+    syncAll(core, snapshot(baseContent(), 1));
+    const s2 = snapshot(v2Content(), 2);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (rand, pos, val) => {
+        const mutated = new Uint8Array(s2.manifestBytes);
+        mutated[pos % mutated.length] ^= val || 1;
+        for (const input of [rand, mutated]) {
+          try {
+            core.syncBegin(input);
+          } catch (e) {
+            expect(isProtocolError(e)).toBe(true);
+          }
+          try {
+            core.fwBegin(input);
+          } catch (e) {
+            expect(isProtocolError(e)).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    core.syncAbort(0);
+    core.syncBegin(s2.manifestBytes);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: -1, max: 40 }), (data, index) => {
+        try {
+          core.syncChunk(2, index, data);
+        } catch (e) {
+          expect(isProtocolError(e)).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(core.syncState().nextChunk).toBe(0);
+    expect(core.status().datasetVersion).toBe(1);
   });
 
   it('a dataset that expires between begin and commit is refused at commit', () => {

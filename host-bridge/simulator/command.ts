@@ -1,0 +1,90 @@
+// `precheck simulate`: the market simulator on the command line. Only commander is imported at
+// the top; the simulator, server and bridge load inside the action.
+import type { Command } from 'commander';
+
+interface SimulateFlags {
+  scenario: string;
+  bridge?: string;
+  bridgeToken?: string;
+  server?: string;
+  adminKey?: string;
+  selfContained?: boolean;
+  verifier: string;
+  json?: boolean;
+  orders?: string;
+  seed?: string;
+  resamples?: string;
+}
+
+function positiveInt(name: string, v: string | undefined, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new Error(`--${name} must be an integer from 1 to ${max} (got "${v}")`);
+  return Number(v);
+}
+
+export function registerSimulateCommand(program: Command): void {
+  program
+    .command('simulate')
+    .description('Run a simulated market twice over the same orders, without and with Precheck, and compare success rate, attempts, fees, false declines and fraud')
+    .requiredOption('--scenario <file>', 'scenario JSON (see bench/scenarios/README.md)')
+    .option('--bridge <url>', 'drive this running bridge instead of starting one')
+    .option('--bridge-token <token>', 'bearer token of that bridge (or PRECHECK_BRIDGE_TOKEN)')
+    .option('--server <url>', "the bridge's network service, to register the scenario's gateways and prompts")
+    .option('--admin-key <key>', 'admin key of that service (or PRECHECK_ADMIN_KEY)')
+    .option('--self-contained', 'start a network service and a bridge on loopback in temp dirs (default when no --bridge)')
+    .option('--verifier <mode>', 'self-contained: "token" (in-process stand-in device that only computes card tokens, then escalates) or "none" (no device at all)', 'token')
+    .option('--orders <n>', "number of orders (default: the scenario's)")
+    .option('--seed <n>', "override the scenario's seed")
+    .option('--resamples <n>', 'bootstrap resamples for the intervals', '2000')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: SimulateFlags) => {
+      const { CliError, EXIT } = await import('../../bin/cli.ts');
+      const usage = (m: string) => new CliError(m, EXIT.USAGE);
+      let orders: number | undefined;
+      let seed: number | undefined;
+      let resamples: number | undefined;
+      try {
+        orders = positiveInt('orders', flags.orders, 1_000_000);
+        seed = flags.seed === undefined ? undefined : Number(flags.seed);
+        if (flags.seed !== undefined && !(/^\d+$/.test(flags.seed) && seed! <= 2 ** 32 - 1)) throw new Error(`--seed must be an integer from 0 to 4294967295 (got "${flags.seed}")`);
+        resamples = positiveInt('resamples', flags.resamples, 100_000);
+      } catch (e) {
+        throw usage((e as Error).message);
+      }
+      if (flags.bridge && flags.selfContained) throw usage('--self-contained and --bridge exclude each other');
+      if (flags.verifier !== 'token' && flags.verifier !== 'none') throw usage(`--verifier must be "token" or "none" (got "${flags.verifier}")`);
+      const adminKey = flags.adminKey ?? process.env.PRECHECK_ADMIN_KEY;
+      if (flags.server && !adminKey) throw usage('--server needs --admin-key (or PRECHECK_ADMIN_KEY) to register gateways and prompts');
+      if (flags.server && !flags.bridge) throw usage('--server is only used with --bridge (self-contained runs start their own)');
+
+      const { loadScenario, ScenarioError } = await import('./scenario.ts');
+      const { simulate } = await import('./simulate.ts');
+      const { textReport } = await import('./report.ts');
+      const { SimulatorHttpError } = await import('./bridge-client.ts');
+      let scenario;
+      try {
+        scenario = loadScenario(flags.scenario);
+      } catch (e) {
+        if (e instanceof ScenarioError) throw usage(e.message);
+        throw e;
+      }
+      if (seed !== undefined) scenario = { ...scenario, seed };
+      const progress = !flags.json && process.stderr.isTTY;
+      try {
+        const run = await simulate({
+          scenario,
+          orders,
+          resamples,
+          target: flags.bridge
+            ? { kind: 'bridge', bridgeUrl: flags.bridge, bridgeToken: flags.bridgeToken ?? process.env.PRECHECK_BRIDGE_TOKEN ?? null, serverUrl: flags.server ?? null, adminKey: adminKey ?? null }
+            : { kind: 'self-contained', verifier: flags.verifier as 'token' | 'none' },
+          onProgress: progress ? (arm, done, total) => process.stderr.write(`\rarm ${arm}: ${done}/${total} orders${done === total ? '\n' : ''}`) : undefined,
+        });
+        process.stdout.write(flags.json ? `${JSON.stringify(run.report, null, 2)}\n` : `${textReport(run.report)}\n`);
+      } catch (e) {
+        if (e instanceof SimulatorHttpError) throw new CliError(e.message, e.code === 'UNAVAILABLE' ? EXIT.UNAVAILABLE : EXIT.FAILURE);
+        if ((e as { code?: string }).code === 'CONFIG_INVALID') throw usage((e as Error).message);
+        throw e;
+      }
+    });
+}

@@ -1,0 +1,148 @@
+// The work of `precheck sync` (command.ts registers it).
+//
+// Who talks to the devices: a serial port can be open in one process only, and a running bridge
+// holds its devices' links. So:
+//   - a bridge answers on its API (probe GET /v1/health) → ask it: POST /v1/sync; the bridge runs
+//     the same engine with its own links, locks and cache, and returns the report;
+//   - no bridge → open the devices here (the same discovery the bridge uses), sync, close them.
+// --via-bridge / --local force one way. Either way the per-device lock files in the bridge data
+// dir stop two processes from syncing one device at once.
+import fs from 'node:fs';
+import { request } from 'undici';
+import { CliError, EXIT } from '../../bin/cli.ts';
+import type { BridgeConfig } from '../config.ts';
+import type { SyncCommandOptions } from './command.ts';
+import type { SyncReport } from './sync-engine.ts';
+import { failureLine, formatSummaryTable } from './summary-table.ts';
+
+export async function runSyncCommand(o: SyncCommandOptions): Promise<void> {
+  if (o.all && o.device.length > 0) throw new CliError('give --device ID or --all, not both', EXIT.USAGE);
+  if (o.local && o.viaBridge) throw new CliError('give --local or --via-bridge, not both', EXIT.USAGE);
+  const { loadConfig } = await import('../config.ts');
+  const config = loadConfig({ file: o.config });
+  const signingKey = o.signingKey ? readKeyArg(o.signingKey) : null;
+  const url = bridgeUrl(o, config);
+  const token = o.token ?? process.env.PRECHECK_BRIDGE_TOKEN ?? config.token ?? undefined;
+
+  let report: SyncReport;
+  if (!o.local && (await bridgeAnswers(url, token))) {
+    process.stderr.write(`sync: asking the running bridge at ${url} (it owns the device links)\n`);
+    report = await viaBridge(url, token, o);
+  } else {
+    if (o.viaBridge) throw new CliError(`no bridge answers at ${url}; start \`precheck bridge\` or drop --via-bridge`, EXIT.UNAVAILABLE);
+    report = await locally(config, o, signingKey);
+  }
+
+  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatSummaryTable(report)}\n`);
+  switch (report.exitCode) {
+    case 0:
+      return;
+    case 3:
+      throw new CliError(failureLine(report), EXIT.UNAVAILABLE);
+    case 5:
+      throw new CliError(failureLine(report), EXIT.REFUSED);
+    default:
+      throw new CliError(failureLine(report), EXIT.PARTIAL);
+  }
+}
+
+function bridgeUrl(o: SyncCommandOptions, config: BridgeConfig): string {
+  if (o.url) return o.url.replace(/\/+$/, '');
+  if (process.env.PRECHECK_BRIDGE_URL) return process.env.PRECHECK_BRIDGE_URL.replace(/\/+$/, '');
+  const h = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '::1' : config.listen.host;
+  return `http://${h.includes(':') ? `[${h}]` : h}:${config.listen.port}`;
+}
+
+/** Any HTTP answer on /v1/health means a bridge is there (even a 401: then the token is wrong). */
+async function bridgeAnswers(url: string, token?: string): Promise<boolean> {
+  try {
+    const res = await request(`${url}/v1/health`, {
+      method: 'GET',
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(2_000),
+    });
+    await res.body.dump();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function viaBridge(url: string, token: string | undefined, o: SyncCommandOptions): Promise<SyncReport> {
+  const body: Record<string, unknown> = {};
+  if (o.device.length > 0) body.devices = o.device;
+  if (o.firmware) body.firmware = true;
+  let res;
+  try {
+    res = await request(`${url}/v1/sync`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+      // a sync over a slow bus takes minutes: no response deadline, the bridge bounds each step
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  } catch (e) {
+    throw new CliError(`cannot reach the bridge at ${url} (${(e as { code?: string }).code ?? (e as Error).message})`, EXIT.UNAVAILABLE);
+  }
+  const text = await res.body.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  if (res.statusCode >= 400) {
+    const code = json?.error?.code ?? `HTTP_${res.statusCode}`;
+    const msg = json?.error?.message ?? text.slice(0, 200);
+    if (o.firmware && res.statusCode === 400 && /firmware/.test(String(msg))) {
+      throw new CliError(`the running bridge does not take firmware sync requests (${code}: ${msg}); update it, or stop it and run with --local`, EXIT.FAILURE);
+    }
+    const exit = res.statusCode === 401 ? EXIT.USAGE : res.statusCode === 501 || res.statusCode >= 503 ? EXIT.UNAVAILABLE : EXIT.FAILURE;
+    throw new CliError(`the bridge refused the sync: ${code}: ${msg}`, exit);
+  }
+  if (!json || !Array.isArray(json.results) || typeof json.exitCode !== 'number') {
+    throw new CliError('the bridge answered POST /v1/sync without a sync report', EXIT.FAILURE);
+  }
+  return json as SyncReport;
+}
+
+async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: Uint8Array | null): Promise<SyncReport> {
+  const pino = (await import('pino')).default;
+  const { createBridgeLogger } = await import('../logger.ts');
+  const { createDeviceRegistry } = await import('../discovery/index.ts');
+  const { createSyncRunner } = await import('./index.ts');
+  const { createProgressView } = await import('./progress-view.ts');
+  // logs on stderr, quiet unless asked: stdout carries the table
+  const level = process.env.PRECHECK_LOG_LEVEL ?? 'warn';
+  const logger = createBridgeLogger(level, pino.destination({ dest: 2, sync: true }));
+  const registry = createDeviceRegistry({ config, logger, registry: { statusIntervalMs: 0 } });
+  const view = o.json ? null : createProgressView(process.stderr);
+  const runner = createSyncRunner({ config, registry, logger, signingKey, onProgress: view ? (p) => view.update(p) : undefined });
+  try {
+    await registry.start();
+    for (const s of registry.sources()) {
+      if (s.state !== 'connected') process.stderr.write(`sync: ${s.kind} ${s.target} ${s.state}${s.code ? ` (${s.code}: ${s.message ?? ''})` : ''}\n`);
+    }
+    return await runner({ devices: o.device.length > 0 ? o.device : undefined, firmware: o.firmware === true });
+  } finally {
+    view?.stop();
+    await runner.close();
+    await registry.stop();
+  }
+}
+
+function readKeyArg(v: string): Uint8Array {
+  let text = v.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) {
+    try {
+      const raw = fs.readFileSync(v);
+      if (raw.length === 32) return new Uint8Array(raw);
+      text = raw.toString('utf8').trim();
+    } catch {
+      throw new CliError('--signing-key must be 64 hex characters or a file holding them (or the 32 raw bytes)', EXIT.USAGE);
+    }
+  }
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new CliError('--signing-key must be 64 hex characters or a file holding them (or the 32 raw bytes)', EXIT.USAGE);
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}

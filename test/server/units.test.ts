@@ -1,0 +1,183 @@
+// Pure pieces of the service: PAN detection and scrubbing, import line parsing, gateway choice,
+// outcome classification, storage migrations and restart behaviour.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { containsPan, findPan, luhnValid, scrubDeep, scrubPans } from '../../server/pan-guard.ts';
+import { importRestricted, parseImportLine, splitLines } from '../../server/admin/restricted-import.ts';
+import { chooseGateway } from '../../server/auth/placeholder-router.ts';
+import { isExpired, isHardOutcome, restrictionFor } from '../../server/auth/network-auth.ts';
+import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
+import { MIGRATIONS } from '../../server/storage/migrations.ts';
+import { openService } from '../../server/service.ts';
+import { httpStatusFor } from '../../server/errors.ts';
+import { luhnPan } from './helpers.ts';
+
+const dirs: string[] = [];
+const tmp = () => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-units-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
+});
+
+describe('PAN guard', () => {
+  it('finds every generated Luhn PAN, plain or printed in groups, and masks it in logs', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(13, 15, 16, 19), (seed, len) => {
+        let x = seed;
+        const pan = luhnPan('4', len, () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31));
+        expect(containsPan(`card ${pan} here`)).toBe(true);
+        expect(findPan({ a: [{ b: pan }] })).toBe('/a/0/b');
+        const log = scrubPans(`x${pan}y`);
+        expect(log).not.toContain(pan);
+        expect(log).toContain(pan.slice(-4));
+      }),
+      { numRuns: 200 },
+    );
+    expect(containsPan('4111 1111 1111 1111')).toBe(true);
+    expect(containsPan('3782-822463-10005')).toBe(true);
+  });
+
+  it('does not flag tokens, ids and non-Luhn numbers', () => {
+    expect(luhnValid('4111111111111112')).toBe(false);
+    expect(containsPan('4111111111111112')).toBe(false);
+    expect(containsPan('41111111111')).toBe(false); // 11 digits
+    expect(containsPan('order-2024-11-23-0042')).toBe(false);
+    expect(findPan({ token: '1234567890123456789012345678abcd', amount: 2500 })).toBeNull();
+    expect(findPan({ nested: { pan: 'x' } })).toBe('/nested/pan');
+  });
+
+  it('scrubs nested log objects and error messages, keeping other values', () => {
+    const out = scrubDeep({ msg: 'card 4111111111111111', n: 5, err: new Error('bad 5555555555554444') }) as any;
+    expect(out.msg).toBe('card 411111…1111');
+    expect(out.n).toBe(5);
+    expect(out.err.message).toBe('bad 555555…4444');
+  });
+});
+
+describe('restricted import parsing', () => {
+  it('parses plain lines, CSV with reasons, headers and comments', () => {
+    expect(parseImportLine('4111 1111 1111 1111\r', 2, 'imp')).toEqual({ digits: '4111111111111111', reason: 'imp' });
+    expect(parseImportLine('"5555555555554444","stolen"', 3, 'imp')).toEqual({ digits: '5555555555554444', reason: 'stolen' });
+    expect(parseImportLine('number,reason', 1, 'imp')).toBe('skip');
+    expect(parseImportLine('# comment', 9, 'imp')).toBe('skip');
+    expect(parseImportLine('   ', 9, 'imp')).toBe('skip');
+    expect(parseImportLine('4111111111111112', 2, 'imp')).toBe('invalid');
+    expect(parseImportLine('4111111111111111,<script>', 2, 'imp')).toBe('invalid');
+    expect(parseImportLine('4111111111111111,5555555555554444', 2, 'imp')).toBe('invalid');
+  });
+
+  it('splits lines across chunk boundaries and turns over-long lines into one invalid line', async () => {
+    async function* parts() {
+      yield 'ab';
+      yield 'c\nde';
+      yield 'f\n' + 'x'.repeat(50);
+      yield 'y'.repeat(50) + '\nlast';
+    }
+    const lines: (string | null)[] = [];
+    for await (const l of splitLines(parts(), 20, 1e6)) lines.push(l);
+    expect(lines).toEqual(['abc', 'def', null, 'last']);
+    await expect(async () => {
+      for await (const _ of splitLines(parts(), 20, 10)) void _;
+    }).rejects.toMatchObject({ code: 'TOO_LARGE' });
+  });
+
+  it('imports in batches and reports line numbers only', async () => {
+    const st = new SqliteStorage(path.join(tmp(), 't.db'));
+    const lines = ['4111111111111111', 'garbage', '5555555555554444,lost', ''];
+    const progress: number[] = [];
+    const r = await importRestricted(Readable.from([lines.join('\n')]), { cardKey: new Uint8Array(32).fill(7), storage: st, now: 100, batchSize: 1, onProgress: (p) => progress.push(p.imported) });
+    expect(r).toEqual({ lines: 3, imported: 2, added: 2, invalidCount: 1, invalidLines: [2] });
+    expect(progress).toEqual([1, 2]);
+    await st.close();
+  });
+});
+
+describe('outcome classification and gateway choice', () => {
+  it('restricts on hard declines and fraud, but not on 57/62 or soft declines', () => {
+    expect(restrictionFor({ status: 'failure', code: '43' })).toEqual({ reason: '43' });
+    expect(restrictionFor({ status: 'failure', code: '05', type: 'fraud' })).toEqual({ reason: 'fraud:05' });
+    expect(restrictionFor({ status: 'failure', code: '05', advice: '03' })).toEqual({ reason: '05' });
+    expect(restrictionFor({ status: 'failure', code: '57' })).toBeNull();
+    expect(restrictionFor({ status: 'failure', code: '51', type: 'soft' })).toBeNull();
+    expect(restrictionFor({ status: 'success', code: '43' })).toBeNull();
+    expect(isHardOutcome({ status: 'failure', code: '57' })).toBe(true);
+    expect(isHardOutcome({ status: 'failure', code: '51' })).toBe(false);
+  });
+
+  it('expiry is the end of the expiry month', () => {
+    const endOfMarch2030 = Date.UTC(2030, 3, 1) / 1000;
+    expect(isExpired(3, 2030, endOfMarch2030 - 1)).toBe(false);
+    expect(isExpired(3, 2030, endOfMarch2030)).toBe(true);
+    expect(isExpired(3, 30, endOfMarch2030)).toBe(true);
+  });
+
+  it('chooses by success rate, then fee for the amount, else the cheapest gateway', () => {
+    const gws = [
+      { name: 'a', feePerAttempt: 10, feeBps: 100 },
+      { name: 'b', feePerAttempt: 30, feeBps: 0 },
+    ];
+    const st = (gateway: string, attempts: number, successes: number) => ({ gateway, brand: 'visa', currency: 'USD', attempts, successes });
+    const seg = (amount: number) => ({ brand: 'visa', currency: 'USD', amount });
+    expect(chooseGateway([st('a', 10, 9), st('b', 10, 8)], gws, seg(100))?.gateway).toBe('a');
+    // equal rates: a costs 10 + 1% -> cheaper below 2000, dearer above
+    expect(chooseGateway([st('a', 2, 1), st('b', 4, 2)], gws, seg(1000))?.gateway).toBe('a');
+    expect(chooseGateway([st('a', 2, 1), st('b', 4, 2)], gws, seg(5000))?.gateway).toBe('b');
+    expect(chooseGateway([], gws, seg(5000))).toEqual({ gateway: 'b', successRate: null });
+    expect(chooseGateway([], [], seg(1))).toBeNull();
+  });
+});
+
+describe('storage and restart', () => {
+  it('migrates a new database to the latest schema and reopens it without re-running', async () => {
+    const file = path.join(tmp(), 's.db');
+    const a = new SqliteStorage(file);
+    expect(a.schemaVersion).toBe(MIGRATIONS.length);
+    await a.upsertBinRule({ prefix: '4', action: 'review', reason: 'r1' });
+    await a.upsertBinRule({ prefix: '4111', action: 'decline', reason: 'r2' });
+    expect(await a.matchBinRule('411111')).toEqual({ prefix: '4111', action: 'decline', reason: 'r2' });
+    expect(await a.matchBinRule('422222')).toEqual({ prefix: '4', action: 'review', reason: 'r1' });
+    expect(await a.matchBinRule('522222')).toBeNull();
+    expect(a.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    await a.close();
+    const b = new SqliteStorage(file);
+    expect((await b.listBinRules()).length).toBe(2);
+    await b.close();
+  });
+
+  it('refuses a database from a newer schema', async () => {
+    const file = path.join(tmp(), 'n.db');
+    const a = new SqliteStorage(file);
+    a.db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    await a.close();
+    expect(() => new SqliteStorage(file)).toThrow(/newer/);
+  });
+
+  it('keeps keys and the admin key across restarts and refuses a world-readable key file', async () => {
+    const dir = tmp();
+    const s1 = await openService({ dataDir: dir, logLevel: 'silent' });
+    expect(s1.adminKeyCreated).toBe(true);
+    const pub = Buffer.from(s1.keys.signingPublicKey).toString('hex');
+    await s1.close();
+    const s2 = await openService({ dataDir: dir, logLevel: 'silent' });
+    expect(s2.adminKeyCreated).toBe(false);
+    expect(s2.adminKey).toBe(s1.adminKey);
+    expect(Buffer.from(s2.keys.signingPublicKey).toString('hex')).toBe(pub);
+    await s2.close();
+    fs.chmodSync(path.join(dir, 'card.key'), 0o644);
+    await expect(openService({ dataDir: dir, logLevel: 'silent' })).rejects.toThrow(/chmod 600/);
+  });
+
+  it('maps error codes to HTTP statuses in one place', () => {
+    expect(httpStatusFor('PAN_REJECTED')).toBe(400);
+    expect(httpStatusFor('DELTA_UNAVAILABLE')).toBe(404);
+    expect(httpStatusFor('RATE_LIMITED')).toBe(429);
+    expect(httpStatusFor('WHATEVER')).toBe(500);
+  });
+});
