@@ -125,11 +125,11 @@ export async function run(): Promise<BenchResult> {
       const m = marks.get(id)!;
       const sends = m.filter((x) => x.p.phase === 'send');
       const commit = m.find((x) => x.p.phase === 'commit')!;
+      // the first 'send' mark is SYNC_BEGIN's answer (transfer starts); then one per chunk
       const firstSend = sends[0]?.t ?? commit.t;
-      // the first chunk's time includes SYNC_BEGIN; chunk times are the gaps between answers
       const chunkMs = sends.slice(1).map((x, i) => x.t - sends[i].t);
       const payloadBytes = sends.length ? sends[sends.length - 1].p.bytesTotal : 0;
-      return { row, downloadS: (firstSend - t0) / 1000 - (sends.length ? chunkMs[0] ?? 0 : 0) / 1000, transferS: (commit.t - firstSend) / 1000, commitS: (t1 - commit.t) / 1000, chunkMs, payloadBytes };
+      return { row, downloadS: (firstSend - t0) / 1000, transferS: (commit.t - firstSend) / 1000, commitS: (t1 - commit.t) / 1000, chunkMs, payloadBytes };
     };
 
     const results: Record<LinkKey, { snap: Timed; delta: Timed; cards: number }> = {} as never;

@@ -82,13 +82,13 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
   const slot = ctx.slots.activeSlot();
   const meta = slot ? ctx.slots.activeMeta() : null;
   const state = datasetState(meta, ctx.now);
-  const facts = slot ? ctx.slots.facts(slot, token) : { restricted: null, knownGood: false, history: null };
+  const facts = slot ? ctx.slots.facts(slot, token) : { restricted: null, restrictedMaybe: false, knownGood: false, history: null };
   const binRule = slot ? ctx.slots.binRule(slot, digits) : null;
   const brand = facts.history?.brand ?? cardBrand(digits);
   const crossBorder = isCrossBorder(req, ctx.merchantCountry);
 
   const r = decide({
-    facts: { restricted: facts.restricted, binRule, knownGood: facts.knownGood, history: facts.history?.events ?? [], brand },
+    facts: { restricted: facts.restricted, restrictedMaybe: facts.restrictedMaybe, binRule, knownGood: facts.knownGood, history: facts.history?.events ?? [], brand },
     order: { amount: req.amount, currency: req.currency, crossBorder },
     now: ctx.now,
     dataState: state,

@@ -6,6 +6,7 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { contentHash } from '../../protocol/dataset/codec.ts';
 import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, HistoryEvent, Prompt } from '../../protocol/dataset/types.ts';
 import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
+import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
 import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
 
@@ -20,6 +21,8 @@ export interface SlotMeta {
 
 export interface CardFacts {
   restricted: { reason: string } | null;
+  /** hit in the slot's restricted filter (only looked at when not restricted exactly) */
+  restrictedMaybe: boolean;
   knownGood: boolean;
   history: { brand: string | null; events: HistoryEvent[] } | null;
 }
@@ -47,6 +50,8 @@ export class DatasetSlots {
   private readonly metaStmt: import('better-sqlite3').Statement;
   /** cached active slot and its meta; undefined = reload (see invalidate) */
   private cached: { slot: Slot | null; meta: SlotMeta | null } | undefined;
+  /** decoded filter per slot (null = none); reloaded after invalidate */
+  private filters = new Map<Slot, FuseFilter | null>();
 
   constructor(db: Db) {
     this.db = db;
@@ -70,6 +75,17 @@ export class DatasetSlots {
   /** Forget the cached active slot (after a transaction that may have switched it ends). */
   invalidate(): void {
     this.cached = undefined;
+    this.filters.clear();
+  }
+
+  filter(slot: Slot): FuseFilter | null {
+    let f = this.filters.get(slot);
+    if (f === undefined) {
+      const row = this.filterRow(slot);
+      f = row ? checkFuseFilter(row) : null;
+      this.filters.set(slot, f);
+    }
+    return f;
   }
 
   private active(): { slot: Slot | null; meta: SlotMeta | null } {
@@ -111,8 +127,10 @@ export class DatasetSlots {
     const r = st.restricted.get(token) as { reason: string } | undefined;
     const kg = st.knownGood.get(token) as { x: number } | undefined;
     const h = st.history.get(token) as { brand: string | null; events: string } | undefined;
+    const filter = r ? null : this.filter(slot);
     return {
       restricted: r ? { reason: r.reason } : null,
+      restrictedMaybe: filter !== null && fuseFilterContains(filter, token),
       knownGood: kg !== undefined,
       history: h ? { brand: h.brand, events: JSON.parse(h.events) as HistoryEvent[] } : null,
     };
@@ -149,7 +167,26 @@ export class DatasetSlots {
     const binRules = db.prepare(`SELECT prefix, action, reason FROM bin_rules_${slot}`).all() as BinRule[];
     const prompts = db.prepare(`SELECT code, lang, message FROM prompts_${slot}`).all() as Prompt[];
     const routes = db.prepare(`SELECT brand, currency, gateway, success_rate AS successRate FROM routes_${slot}`).all() as DatasetContent['routes'];
-    return { restricted, knownGood, history, binRules, prompts, routes };
+    const content: DatasetContent = { restricted, knownGood, history, binRules, prompts, routes };
+    const f = this.filterRow(slot);
+    if (f) content.restrictedFilter = f;
+    return content;
+  }
+
+  private filterRow(slot: Slot): FuseFilter | null {
+    const r = this.db.prepare(`SELECT seed, segment_length, segment_count, fingerprints FROM filter_${slot} WHERE id = 1`).get() as
+      | { seed: number; segment_length: number; segment_count: number; fingerprints: Buffer }
+      | undefined;
+    return r ? { seed: r.seed, segmentLength: r.segment_length, segmentCount: r.segment_count, fingerprints: new Uint8Array(r.fingerprints) } : null;
+  }
+
+  private writeFilter(slot: Slot, f: FuseFilter | null): void {
+    this.db.prepare(`DELETE FROM filter_${slot}`).run();
+    if (f) {
+      this.db
+        .prepare(`INSERT INTO filter_${slot} (id, seed, segment_length, segment_count, fingerprints) VALUES (1, ?, ?, ?, ?)`)
+        .run(f.seed, f.segmentLength, f.segmentCount, f.fingerprints);
+    }
   }
 
   private clear(slot: Slot): void {
@@ -177,6 +214,7 @@ export class DatasetSlots {
     for (const b of c.binRules) ins.b.run(b.prefix, b.action, b.reason);
     for (const p of c.prompts) ins.p.run(p.code, p.lang, p.message);
     for (const r of c.routes) ins.ro.run(r.brand, r.currency, r.gateway, r.successRate);
+    if (c.restrictedFilter !== undefined) this.writeFilter(slot, c.restrictedFilter);
   }
 
   private applyDelta(slot: Slot, d: DatasetDelta): void {
@@ -202,6 +240,7 @@ export class DatasetSlots {
       prompts: d.prompts.upsert,
       routes: d.routes.upsert,
     });
+    if (d.restrictedFilter !== undefined) this.writeFilter(slot, d.restrictedFilter);
   }
 
   /**
@@ -234,6 +273,7 @@ export class DatasetSlots {
         const c = payload.content;
         const n = this.counts(target);
         const want = [c.restricted, c.knownGood, c.history, c.binRules, c.prompts, c.routes].map((x) => x.length);
+        want.push(c.restrictedFilter ? 1 : 0);
         if (DATASET_TABLES.some((t, i) => n[t] !== want[i])) throw new ProtocolError('INTERNAL', 'installed row counts differ from the snapshot');
       } else {
         // A delta's result exists only in the slot: read it back and check the canonical hash.

@@ -19,7 +19,7 @@ function slotTables(s: Slot): string {
   `;
 }
 
-export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes'] as const;
+export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes', 'filter'] as const;
 
 export const MIGRATIONS: readonly string[] = [
   // v1
@@ -70,5 +70,12 @@ export const MIGRATIONS: readonly string[] = [
     last_rollback_reason TEXT,
     last_rollback_at INTEGER
   );
+  `,
+  // v2: the optional restricted filter (binary fuse filter) of each slot, at most one row
+  `
+  CREATE TABLE filter_a (id INTEGER PRIMARY KEY CHECK (id = 1), seed INTEGER NOT NULL, segment_length INTEGER NOT NULL,
+                         segment_count INTEGER NOT NULL, fingerprints BLOB NOT NULL);
+  CREATE TABLE filter_b (id INTEGER PRIMARY KEY CHECK (id = 1), seed INTEGER NOT NULL, segment_length INTEGER NOT NULL,
+                         segment_count INTEGER NOT NULL, fingerprints BLOB NOT NULL);
   `,
 ];

@@ -266,6 +266,7 @@ export class ArmRunner {
       r.fees += fee;
       r.attemptLog.push({ card: card.id, gateway, status: outcome.status, code: outcome.code, type: outcome.type, fee });
       if (this.precheck) {
+        this.precheck.advanceTo?.(startAt + t); // a "try again later" moved time since the verification
         await this.precheck.report({
           orderId,
           order,

@@ -126,7 +126,7 @@ export class SyncFetcher {
     this.backoffMs = opts.backoffMs ?? 200;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-    this.agent = new Agent({ connect: { timeout: this.timeoutMs }, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, keepAliveTimeout: 10_000 });
+    this.agent = new Agent({ connect: { timeout: this.timeoutMs }, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, keepAliveTimeout: 2_000 });
     if (opts.signingKey) {
       if (opts.signingKey.length !== 32) throw new SyncError('NOT_CONFIGURED', 'the configured signing key must be 32 bytes (64 hex characters)');
       this.trust = { key: Uint8Array.from(opts.signingKey), source: 'configured' };

@@ -295,6 +295,13 @@ export class SyncEngine {
       row.result = 'updated';
       this.log.info(`sync: ${t.id} dataset ${row.from} → ${row.to} (${row.via}, ${row.bytesSent} bytes)`);
     } catch (e) {
+      // another bridge finished this device meanwhile: its version is now not older than ours
+      const st = errorCode(e) === 'DATASET_OLDER' ? await t.status().catch(() => null) : null;
+      if (st && latest && st.datasetVersion >= latest.version) {
+        row.result = 'up-to-date';
+        row.to = st.datasetVersion;
+        return done();
+      }
       row.result = 'failed';
       row.error = describeError(e);
       row.code = errorCode(e);
@@ -436,6 +443,7 @@ export class SyncEngine {
         row.bytesSent += rel.manifestBytes.length;
         if (st.version !== m.version || st.totalChunks !== n) throw new SyncError('DEVICE_REFUSED', `device answered transfer ${st.version} (${st.totalChunks} chunks) to manifest ${m.version}`);
         i = st.nextChunk;
+        this.progress(t, ops.kind, 'send', row.from, row.to, i, n, row.bytesSent, rel.bytes);
         if (first) {
           row.resumedFrom = i;
           if (i > 0) this.log.info(`sync: ${t.id} resumes ${ops.kind} ${m.version} at chunk ${i}/${n}`);

@@ -39,6 +39,9 @@ export class ManagedChild {
   private readonly lineListeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
   /** Last line that is not a JSON log record: what a failing command printed. */
   private lastPlainLine: string | null = null;
+  /** Recent lines, so a wait registered after the line was printed still sees it. */
+  private readonly history: string[] = [];
+  private dropped = 0;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private stopping: Promise<void> | null = null;
@@ -84,6 +87,11 @@ export class ManagedChild {
 
   private onLine(line: string, stream: 'stdout' | 'stderr'): void {
     this.log.write(`${line}\n`);
+    this.history.push(line);
+    if (this.history.length > 2000) {
+      this.history.shift();
+      this.dropped++;
+    }
     if (line.trim() && !line.startsWith('{')) this.lastPlainLine = line.trim();
     for (const l of this.lineListeners) l(line, stream);
     for (const w of this.waiters) {
@@ -100,8 +108,20 @@ export class ManagedChild {
     return () => this.lineListeners.delete(listener);
   }
 
-  /** The first future line matching `pattern`; rejects when the child exits or after `timeoutMs`. */
-  waitForLine(pattern: RegExp, timeoutMs: number, what = String(pattern)): Promise<RegExpMatchArray> {
+  /** Number of lines printed so far (a `from` mark for waitForLine). */
+  get lineCount(): number {
+    return this.dropped + this.history.length;
+  }
+
+  /**
+   * The first line matching `pattern` from line number `from` on (default: from the start, so a
+   * line printed before the call counts); rejects when the child exits or after `timeoutMs`.
+   */
+  waitForLine(pattern: RegExp, timeoutMs: number, what = String(pattern), from = 0): Promise<RegExpMatchArray> {
+    for (let i = Math.max(0, from - this.dropped); i < this.history.length; i++) {
+      const m = this.history[i].match(pattern);
+      if (m) return Promise.resolve(m);
+    }
     if (this.exitInfo) return Promise.reject(new ChildExitedError(this.name, this.exitInfo.code, this.lastPlainLine));
     return new Promise((resolve, reject) => {
       const w = {

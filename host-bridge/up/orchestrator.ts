@@ -350,7 +350,7 @@ export class UpOrchestrator {
 
   private async pairEmulated(kind: 'rs485' | 'usb', id: string): Promise<void> {
     const emu = this.children.get(kind === 'rs485' ? 'device-rs485' : 'device-usb')!;
-    const shown = emu.waitForLine(new RegExp(`PAIRING CODE (\\d{6}) device ${id}\\b`), this.o.timeoutMs, 'its pairing code');
+    const shown = emu.waitForLine(new RegExp(`PAIRING CODE (\\d{6}) device ${id}\\b`), this.o.timeoutMs, 'its pairing code', emu.lineCount);
     shown.catch(() => undefined);
     const url = `${this.bridgeUrl}/v1/devices/${encodeURIComponent(id)}/pair`;
     const step = (await httpJson<{ status: string; code?: string }>('POST', url)).json;

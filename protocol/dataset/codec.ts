@@ -13,6 +13,7 @@
 //   4: binRules    [[prefix, action(0 decline,1 review), reason], ...] ascending by prefix
 //   5: prompts     [[code, lang, message], ...] ascending by (code, lang)
 //   6: routes      [[brand, currency, gateway, successRate], ...] ascending by (brand, currency, gateway)
+//   7: restrictedFilter (optional) {1: seed, 2: segmentLength, 3: segmentCount, 4: fingerprints}
 // Canonical = this order, no duplicates, shortest integer forms (cbor-x default), float64 for
 // non-integral numbers. contentHash = SHA-256 of these bytes. Decoding checks every type, length
 // and the canonical order, so a decoded dataset re-encodes to the same bytes.
@@ -20,6 +21,7 @@ import crypto from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 import { decodeCbor, encodeCbor } from './cbor.ts';
 import { TOKEN_BYTES } from './token.ts';
+import { checkFuseFilter, fuseFilterFromCbor, fuseFilterToCbor, type FuseFilter } from './fuse-filter.ts';
 import type {
   BinRule,
   DatasetContent,
@@ -350,7 +352,7 @@ export function normalizeContent(c: DatasetContent): DatasetContent {
   const kg = packTokens(c.knownGood.map((k, i) => checkToken(k?.token, `knownGood[${i}].token`)), 'knownGood');
   const knownGood = [];
   for (let i = 0; i < kg.length; i += TOKEN_BYTES) knownGood.push({ token: kg.subarray(i, i + TOKEN_BYTES) });
-  return {
+  const out: DatasetContent = {
     restricted,
     knownGood,
     history: normHistory(c.history, 'history'),
@@ -358,6 +360,13 @@ export function normalizeContent(c: DatasetContent): DatasetContent {
     prompts: normKeyed(c.prompts, 'prompts', PROMPT),
     routes: normKeyed(c.routes, 'routes', ROUTE),
   };
+  if (c.restrictedFilter !== undefined) out.restrictedFilter = copyFilter(c.restrictedFilter, 'restrictedFilter');
+  return out;
+}
+
+function copyFilter(f: FuseFilter, field: string): FuseFilter {
+  const c = checkFuseFilter(f, field);
+  return { ...c, fingerprints: new Uint8Array(c.fingerprints) };
 }
 
 export function encodeContent(c: DatasetContent): Uint8Array {
@@ -372,23 +381,25 @@ export function encodeContent(c: DatasetContent): Uint8Array {
     [5, normKeyed(c.prompts, 'prompts', PROMPT).map(PROMPT.toCbor)],
     [6, normKeyed(c.routes, 'routes', ROUTE).map(ROUTE.toCbor)],
   ]);
+  if (c.restrictedFilter !== undefined) m.set(7, fuseFilterToCbor(checkFuseFilter(c.restrictedFilter, 'restrictedFilter')));
   return encodeCbor(m);
 }
 
-function topMap(bytes: Uint8Array, what: string, keys: number): Map<unknown, unknown> {
+/** The top-level map: keys 1..keys required, keys+1..maxKey optional. */
+function topMap(bytes: Uint8Array, what: string, keys: number, maxKey = keys): Map<unknown, unknown> {
   const v = decodeCbor(bytes, CBOR_LIMITS);
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', `${what}: CBOR map expected`);
   if (v.get(0) !== CONTENT_FORMAT) throw new ProtocolError('UNSUPPORTED', `${what}: unsupported format`);
   for (const k of v.keys()) {
-    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > keys) throw new ProtocolError('INVALID_FIELD', `${what}: unknown key`, String(k));
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > maxKey) throw new ProtocolError('INVALID_FIELD', `${what}: unknown key`, String(k));
   }
   for (let k = 1; k <= keys; k++) if (!v.has(k)) throw new ProtocolError('INVALID_FIELD', `${what}: missing key ${k}`, String(k));
   return v;
 }
 
 export function decodeContent(bytes: Uint8Array): DatasetContent {
-  const m = topMap(bytes, 'content', 6);
-  return {
+  const m = topMap(bytes, 'content', 6, 7);
+  const out: DatasetContent = {
     restricted: restrictedFromCbor(m.get(1), 'restricted'),
     knownGood: unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })),
     history: historyFromCbor(m.get(3), 'history'),
@@ -396,6 +407,8 @@ export function decodeContent(bytes: Uint8Array): DatasetContent {
     prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
     routes: keyedFromCbor(m.get(6), 'routes', ROUTE),
   };
+  if (m.has(7)) out.restrictedFilter = fuseFilterFromCbor(m.get(7), 'restrictedFilter');
+  return out;
 }
 
 export function sha256(data: Uint8Array): Uint8Array {
@@ -412,7 +425,8 @@ export function contentHash(c: DatasetContent): Uint8Array {
 // (reason groups as in content), 3: knownGood.remove, 4: knownGood.upsert (packed),
 // 5: history.remove (packed), 6: history.upsert (as content), 7: binRules.remove [prefix...],
 // 8: binRules.upsert, 9: prompts.remove [[code, lang]...], 10: prompts.upsert,
-// 11: routes.remove [[brand, currency, gateway]...], 12: routes.upsert}. All sorted like content.
+// 11: routes.remove [[brand, currency, gateway]...], 12: routes.upsert, 13 (optional):
+// restrictedFilter — null = remove, a filter map = replace, absent = unchanged}. Sorted like content.
 
 const STRING_KEYS = (width: number, field: string) => (v: unknown): string[][] => {
   if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
@@ -469,17 +483,19 @@ export function encodeDelta(d: DatasetDelta): Uint8Array {
     [11, sortedKeys(STRING_KEYS(3, 'routes.remove')((ro.remove as RouteKey[]).map((x) => [x?.brand, x?.currency, x?.gateway])), 'routes.remove')],
     [12, normKeyed(ro.upsert as Route[], 'routes.upsert', ROUTE).map(ROUTE.toCbor)],
   ]);
+  if (d.restrictedFilter === null) m.set(13, null);
+  else if (d.restrictedFilter !== undefined) m.set(13, fuseFilterToCbor(checkFuseFilter(d.restrictedFilter, 'restrictedFilter')));
   return encodeCbor(m);
 }
 
 export function decodeDelta(bytes: Uint8Array): DatasetDelta {
-  const m = topMap(bytes, 'delta', 12);
+  const m = topMap(bytes, 'delta', 12, 13);
   const strictKeys = (v: unknown, width: number, field: string): string[][] => {
     const keys = STRING_KEYS(width, field)(v);
     for (let i = 1; i < keys.length; i++) if (compareTuple(keys[i - 1], keys[i]) >= 0) fail(field, 'keys not strictly ascending');
     return keys;
   };
-  return {
+  const out: DatasetDelta = {
     restricted: { remove: unpackTokens(m.get(1), 'restricted.remove'), upsert: restrictedFromCbor(m.get(2), 'restricted.upsert') },
     knownGood: { remove: unpackTokens(m.get(3), 'knownGood.remove'), upsert: unpackTokens(m.get(4), 'knownGood.upsert').map((token) => ({ token })) },
     history: { remove: unpackTokens(m.get(5), 'history.remove'), upsert: historyFromCbor(m.get(6), 'history.upsert') },
@@ -490,6 +506,8 @@ export function decodeDelta(bytes: Uint8Array): DatasetDelta {
       upsert: keyedFromCbor(m.get(12), 'routes.upsert', ROUTE),
     },
   };
+  if (m.has(13)) out.restrictedFilter = m.get(13) === null ? null : fuseFilterFromCbor(m.get(13), 'restrictedFilter');
+  return out;
 }
 
 export const KEYED = { BIN, PROMPT, ROUTE };

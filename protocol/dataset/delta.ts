@@ -3,7 +3,12 @@
 // a delta removes keys and upserts whole entries (a card's history is replaced whole, which keeps
 // the delta format independent of how history is appended).
 import { KEYED, compareBytes, normalizeContent, tokenKey } from './codec.ts';
-import type { DatasetContent, DatasetDelta, HistoryEntry, HistoryEvent } from './types.ts';
+import { encodeFuseFilter } from './fuse-filter.ts';
+import type { DatasetContent, DatasetDelta, FuseFilter, HistoryEntry, HistoryEvent } from './types.ts';
+
+function sameFilter(a: FuseFilter, b: FuseFilter): boolean {
+  return Buffer.compare(encodeFuseFilter(a), encodeFuseFilter(b)) === 0;
+}
 
 function sameEvents(a: HistoryEvent[], b: HistoryEvent[]): boolean {
   if (a.length !== b.length) return false;
@@ -38,7 +43,7 @@ const joinKey = (parts: string[]) => JSON.stringify(parts);
 export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta {
   const x = normalizeContent(a);
   const y = normalizeContent(b);
-  return {
+  const d: DatasetDelta = {
     restricted: diffSection(x.restricted, y.restricted, (r) => tokenKey(r.token), (p, q) => p.reason === q.reason, (r) => r.token),
     knownGood: diffSection(x.knownGood, y.knownGood, (r) => tokenKey(r.token), () => true, (r) => r.token),
     history: diffSection(x.history, y.history, (r) => tokenKey(r.token), sameHistory, (r) => r.token),
@@ -52,6 +57,12 @@ export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta 
       (r) => ({ brand: r.brand, currency: r.currency, gateway: r.gateway }),
     ),
   };
+  if (y.restrictedFilter === undefined) {
+    if (x.restrictedFilter !== undefined) d.restrictedFilter = null;
+  } else if (x.restrictedFilter === undefined || !sameFilter(x.restrictedFilter, y.restrictedFilter)) {
+    d.restrictedFilter = y.restrictedFilter;
+  }
+  return d;
 }
 
 function applySection<T, K>(base: T[], remove: K[], upsert: T[], key: (x: T) => string, removeKey: (k: K) => string): T[] {
@@ -77,11 +88,14 @@ export function applyDelta(a: DatasetContent, d: DatasetDelta): DatasetContent {
     prompts: applySection(a.prompts, d.prompts.remove, d.prompts.upsert, (r) => joinKey(KEYED.PROMPT.key(r)), (k) => joinKey([k.code, k.lang])),
     routes: applySection(a.routes, d.routes.remove, d.routes.upsert, (r) => joinKey(KEYED.ROUTE.key(r)), (k) => joinKey([k.brand, k.currency, k.gateway])),
   };
+  const filter = d.restrictedFilter === undefined ? a.restrictedFilter : d.restrictedFilter;
+  if (filter) result.restrictedFilter = filter;
   return normalizeContent(result);
 }
 
 export function isEmptyDelta(d: DatasetDelta): boolean {
-  return Object.values(d).every((s: { remove: unknown[]; upsert: unknown[] }) => s.remove.length === 0 && s.upsert.length === 0);
+  const sections = [d.restricted, d.knownGood, d.history, d.binRules, d.prompts, d.routes] as { remove: unknown[]; upsert: unknown[] }[];
+  return d.restrictedFilter === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);
 }
 
 export { compareBytes };

@@ -19,3 +19,4 @@ export * from './manifest.ts';
 export * from './chunks.ts';
 export * from './build.ts';
 export * from './freshness.ts';
+export { buildFuseFilter, fuseFilterContains, encodeFuseFilter, decodeFuseFilter, fuseBitsPerEntry } from './fuse-filter.ts';

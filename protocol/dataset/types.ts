@@ -1,6 +1,9 @@
 // Dataset content and manifest types. A dataset is what a verifier device holds for local
 // authentication (restricted and known-good card tokens, outcome history, BIN rules, prompt
 // texts, gateway routes); a manifest describes one signed version of it (or a firmware image).
+import type { FuseFilter } from './fuse-filter.ts';
+
+export type { FuseFilter };
 
 export type HistoryStatus = 'success' | 'failure';
 /** Failure classes: hard = the issuer will never approve (Visa category 1 / MC advice 03, 21),
@@ -66,6 +69,12 @@ export interface DatasetContent {
   binRules: BinRule[];
   prompts: Prompt[];
   routes: Route[];
+  /**
+   * Optional compact "possibly restricted" set (binary fuse filter, ~9 bits per card, ~0.4%
+   * false positives; see fuse-filter.ts) for cards too many to list exactly. A hit is never a
+   * decline by itself: the device escalates and the network confirms.
+   */
+  restrictedFilter?: FuseFilter;
 }
 
 /** Changes from one version to the next; every section is keyed (see delta.ts). */
@@ -90,6 +99,8 @@ export interface DatasetDelta {
   binRules: SectionDelta<string, BinRule>;
   prompts: SectionDelta<PromptKey, Prompt>;
   routes: SectionDelta<RouteKey, Route>;
+  /** absent = unchanged, null = removed, a filter = replaced whole */
+  restrictedFilter?: FuseFilter | null;
 }
 
 export type ManifestKind = 'snapshot' | 'delta' | 'firmware';

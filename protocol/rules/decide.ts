@@ -1,8 +1,9 @@
 // The decision rules, shared by the device (stage "local") and the network service (stage
 // "network") so both answer the same question the same way. Pure: no I/O, no clock (now is an
 // input). Order follows DESIGN.md "The verification pipeline": restricted → BIN rule → hard
-// decline in history (with the cross-border 57/62 exception) → retry limits → recent soft decline
-// → known-good on fresh data → otherwise escalate. Stale or missing data never approves.
+// decline in history (with the cross-border 57/62 exception) → retry limits → filter hit
+// ("possibly restricted": escalate, never a decline by itself) → recent soft decline → known-good
+// on fresh data → otherwise escalate. Stale or missing data never approves.
 import type { BinAction, DatasetState, HistoryEvent } from '../dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
 import {
@@ -22,6 +23,7 @@ export type DecisionReason =
   | 'hard_decline'
   | 'international_disabled'
   | 'retry_limit'
+  | 'possibly_restricted'
   | 'soft_decline'
   | 'known_good'
   | 'unknown_card'
@@ -34,6 +36,7 @@ export const DECISION_REASONS: readonly DecisionReason[] = [
   'hard_decline',
   'international_disabled',
   'retry_limit',
+  'possibly_restricted',
   'soft_decline',
   'known_good',
   'unknown_card',
@@ -44,6 +47,8 @@ export const DECISION_REASONS: readonly DecisionReason[] = [
 export interface DecisionFacts {
   /** the card's entry in the restricted list, if any */
   restricted?: { reason: string } | null;
+  /** the card hit the dataset's restricted filter (not confirmed exactly) */
+  restrictedMaybe?: boolean;
   /** the longest matching BIN rule, if any */
   binRule?: { action: BinAction; reason: string } | null;
   knownGood: boolean;
@@ -142,6 +147,9 @@ function decideRaw({ facts, order, now, dataState, stage }: DecisionInput): Deci
     const attempts = events.filter((e) => e.at > from && countsAsAttempt(e)).length;
     if (attempts >= limit.maxAttempts) return result('decline', 'retry_limit', 'use_another_card', `${attempts}/${limit.maxAttempts}`);
   }
+
+  // A filter hit is ~0.4% likely to be a false positive: never a decline, never an approval.
+  if (facts.restrictedMaybe && !facts.restricted) return result('escalate', 'possibly_restricted', null);
 
   // Most recent issuer answer (technical errors say nothing about the card).
   const last = [...events].reverse().find((e) => e.type !== 'technical');

@@ -61,6 +61,7 @@ export class JsonFileTrustModelStore implements TrustModelStore {
 export class SqliteTrustModelStore implements TrustModelStore {
   private readonly save: import('better-sqlite3').Statement;
   private readonly latest: import('better-sqlite3').Statement;
+  private readonly head: import('better-sqlite3').Statement;
   constructor(db: import('better-sqlite3').Database) {
     db.exec(`CREATE TABLE IF NOT EXISTS trust_models (
       seq INTEGER PRIMARY KEY,
@@ -74,6 +75,11 @@ export class SqliteTrustModelStore implements TrustModelStore {
       VALUES (@version, @trainedAt, @auc, @precision, @recall, @n, @model)
       ON CONFLICT (version) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM trust_models), model = excluded.model, trained_at = excluded.trained_at`);
     this.latest = db.prepare('SELECT model FROM trust_models ORDER BY seq DESC LIMIT 1');
+    this.head = db.prepare('SELECT version FROM trust_models ORDER BY seq DESC LIMIT 1');
+  }
+  /** Version of the latest model without parsing it (cheap; lets a server notice a CLI training). */
+  latestVersion(): string | null {
+    return ((this.head.get() as { version: string } | undefined)?.version) ?? null;
   }
   saveModel(model: TrustModel): void {
     const m = parseTrustModel(JSON.parse(JSON.stringify(model)));

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
-import { SqliteTrustModelStore, type TrustModelStore } from './model-store.ts';
+import { SqliteTrustModelStore } from './model-store.ts';
 import { evaluateNewCard, type NewCardDecision } from './policy.ts';
 import { SqliteTrustSignals, type TrustAttemptInput, type TrustOutcomeInput } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
@@ -22,7 +22,7 @@ export interface NewCardTrustOptions {
 
 export class NewCardTrust {
   readonly signals: SqliteTrustSignals;
-  readonly models: TrustModelStore;
+  readonly models: SqliteTrustModelStore;
   private model: TrustModel;
   private readonly now: () => number;
 
@@ -45,6 +45,9 @@ export class NewCardTrust {
    * new-card answer for it; the caller uses the answer only when the card is new to the merchant.
    */
   assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): NewCardDecision {
+    // A model trained by another process (`precheck server train`) is picked up on the next answer.
+    const head = this.models.latestVersion();
+    if (head !== null && head !== this.model.version) this.reloadModel();
     const { context } = this.signals.recordAttempt(attempt, this.model.version);
     return evaluateNewCard(this.model, context, order, { limitsUsd: this.opts.limitsUsd });
   }

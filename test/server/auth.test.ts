@@ -4,7 +4,9 @@ import { authBody, outcomeBody, randomToken, startHarness, type Harness } from '
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ newCardLimit: 10_000 });
+  // Medium trust (a card with no customer context under the prior model) → limit 100.00 USD;
+  // no exploration, so gateway picks are deterministic.
+  h = await startHarness({ trustLimitsUsd: { medium: 100 }, routing: { explorationShare: 0 } });
 });
 afterAll(async () => {
   await h?.close();
@@ -22,14 +24,14 @@ async function outcome(token: string, over: Record<string, unknown> = {}) {
 }
 
 describe('POST /v1/auth decisions', () => {
-  it('approves an unknown card below the new-card limit and reviews above it', async () => {
+  it('approves an unknown card below the new-card trust limit and asks for 3-D Secure above it', async () => {
     const a = await auth(randomToken());
-    expect(a).toMatchObject({ decision: 'approve', reason: 'new_card', prompt: null });
-    expect(a.trust).toMatchObject({ limit: 10_000 });
+    expect(a).toMatchObject({ decision: 'approve', reason: 'trust_ok', prompt: null, modelVersion: 'trust-prior-v1' });
+    expect(a.trust).toMatchObject({ level: 'medium', limit: 10_000, modelVersion: 'trust-prior-v1' });
     expect(a.datasetVersion).toBe(1);
     const b = await auth(randomToken(), {}, { amount: { value: 10_001, currency: 'USD' } });
-    expect(b).toMatchObject({ decision: 'review', reason: 'new_card_over_limit' });
-    expect(b.prompt.code).toBe('payment_review');
+    expect(b).toMatchObject({ decision: 'review', reason: 'trust_limit_exceeded', detail: '3ds_required' });
+    expect(b.prompt.code).toBe('authenticate');
   });
 
   it('declines a restricted card with the use-another-card prompt', async () => {
@@ -103,8 +105,8 @@ describe('POST /v1/auth decisions', () => {
     expect(await auth(t, {}, { amount: { value: 999_999, currency: 'USD' } })).toMatchObject({ decision: 'approve', reason: 'known_good', trust: null });
     const other = await h.s.issueKey('merchant-b');
     const b = await auth(t, {}, { amount: { value: 999_999, currency: 'USD' } }, other.key);
-    expect(b).toMatchObject({ decision: 'review', reason: 'over_trust_limit' });
-    expect((await auth(t, {}, {}, other.key)).reason).toBe('no_adverse_history');
+    expect(b).toMatchObject({ decision: 'review', reason: 'trust_limit_exceeded' });
+    expect((await auth(t, {}, {}, other.key)).reason).toBe('trust_ok');
   });
 
   it('declines an expired card', async () => {

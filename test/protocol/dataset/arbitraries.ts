@@ -1,6 +1,7 @@
 // fast-check generators for dataset content (shared by the dataset tests).
 import fc from 'fast-check';
 import type { DatasetContent, HistoryEvent } from '../../../protocol/dataset/types.ts';
+import { buildFuseFilter } from '../../../protocol/dataset/fuse-filter.ts';
 
 export const tokenArb = fc.uint8Array({ minLength: 16, maxLength: 16 });
 const hexKey = (t: Uint8Array) => Buffer.from(t).toString('hex');
@@ -22,7 +23,10 @@ export const eventArb: fc.Arbitrary<HistoryEvent> = fc.record(
   { requiredKeys: ['at', 'amount', 'currency', 'status'] },
 );
 
+export const filterArb = fc.uniqueArray(fc.uint8Array({ minLength: 16, maxLength: 16 }), { selector: (t) => Buffer.from(t).toString('hex'), maxLength: 40 }).map(buildFuseFilter);
+
 export const contentArb: fc.Arbitrary<DatasetContent> = fc.record({
+  restrictedFilter: filterArb,
   restricted: fc.uniqueArray(fc.record({ token: tokenArb, reason: fc.constantFrom('stolen', 'fraud', 'chargeback') }), {
     selector: (r) => hexKey(r.token),
     maxLength: 30,
@@ -52,4 +56,4 @@ export const contentArb: fc.Arbitrary<DatasetContent> = fc.record({
     }),
     { selector: (r) => `${r.brand}|${r.currency}|${r.gateway}`, maxLength: 8 },
   ),
-});
+}, { requiredKeys: ['restricted', 'knownGood', 'history', 'binRules', 'prompts', 'routes'] });

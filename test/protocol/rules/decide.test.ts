@@ -105,6 +105,12 @@ describe('decide', () => {
     expect(decide(input({ facts: { history: [fail('51', 2 * DAY), ok()], knownGood: true } })).decision).toBe('approve');
     expect(decide(input({ facts: { history: [fail('51', 40 * DAY)], knownGood: true } })).decision).toBe('approve');
   });
+  it('a restricted-filter hit escalates: never a decline by itself, never an approval', () => {
+    expect(decide(input({ facts: { restrictedMaybe: true, knownGood: true } }))).toEqual({ decision: 'escalate', reason: 'possibly_restricted', promptCode: null });
+    // certain facts still decide
+    expect(decide(input({ facts: { restrictedMaybe: true, restricted: { reason: 'stolen' } } })).reason).toBe('restricted');
+    expect(decide(input({ facts: { restrictedMaybe: true, history: [fail('43')] } })).reason).toBe('hard_decline');
+  });
   it('known-good on fresh data → approve; unknown → escalate', () => {
     expect(decide(input({ facts: { knownGood: true } }))).toEqual({ decision: 'approve', reason: 'known_good', promptCode: null });
     expect(decide(input())).toEqual({ decision: 'escalate', reason: 'unknown_card', promptCode: null });

@@ -35,7 +35,7 @@ describe('segments', () => {
   });
   it('has one key per fallback level, finest first', () => {
     const keys = segmentKeys({ brand: 'Visa', issuerCountry: 'de', currency: 'eur', amount: 5000 });
-    expect(keys).toEqual(['b=visa|c=DE|$=EUR|a=20-100', 'b=visa|$=EUR|a=20-100', 'b=visa|$=EUR', '$=EUR', 'all']);
+    expect(keys).toEqual(['b=visa|c=DE|$=EUR|a=20-100', 'b=visa|$=EUR|a=20-100', 'b=visa|$=EUR', '$=EUR']);
   });
 });
 
@@ -206,6 +206,18 @@ describe('GatewayRouter', () => {
     // A clearly better rate beats a cheaper fee.
     feed(router, 'A', 40, 1, T0, { ...VISA_EUR, amount: 40_000 });
     expect(router.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('A');
+  });
+
+  it('with sparse data ranks by a smoothed rate; with none in the currency picks the cheapest', () => {
+    const { router } = setup({ gateways: [{ id: 'A', feeFixedMinor: 30 }, { id: 'B', feeFixedMinor: 10 }] });
+    feed(router, 'A', 2, 1, T0, VISA_EUR); // 2/2
+    feed(router, 'B', 2, 0.5, T0, VISA_EUR); // 1/2
+    expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', successRate: 1, segmentLevel: 'brand+country+currency+band' });
+    feed(router, 'B', 1, 1, T0, { ...VISA_EUR, currency: 'JPY' }); // 1/1 vs 19/20: the well-measured one wins
+    feed(router, 'A', 20, 0.95, T0, { ...VISA_EUR, currency: 'JPY' });
+    expect(router.recommend({ ...VISA_EUR, currency: 'JPY' })).toMatchObject({ gateway: 'A', segmentLevel: 'brand+country+currency+band' });
+    // GBP: nothing in the currency; other currencies do not count.
+    expect(router.recommend({ ...VISA_EUR, currency: 'GBP' })).toEqual({ gateway: 'B', successRate: null, explored: false, eliminated: [], segmentLevel: 'none' });
   });
 
   it('with no data picks the cheapest eligible gateway and says so', () => {

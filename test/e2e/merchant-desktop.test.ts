@@ -1,0 +1,177 @@
+// User story: a merchant desktop with plugged-in verifiers. `precheck up` starts the network
+// service, an emulated verifier on an RS485 pty pair and one on the USB HID cable, and the bridge;
+// the shop verifies over HTTP and reports gateway outcomes, which come back as local answers
+// after the next sync. Then the same data dir through the real command: reuse, the printed curl,
+// clean stop, and the one-line errors.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../host-bridge/up/demo-data.ts';
+import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
+import { getJson, postJson, until, verifyBody } from './helpers/http.ts';
+import { processesMentioning, removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
+
+const BIN = path.resolve('bin/precheck.js');
+let fx: UpFixture;
+
+beforeAll(async () => {
+  fx = await startUpFixture();
+}, 180_000);
+
+afterAll(async () => {
+  await fx?.close();
+  await killAllTracked();
+  if (fx) {
+    expect(processesMentioning(fx.dir)).toEqual([]);
+    removeDir(fx.dir);
+  }
+}, 60_000);
+
+describe('merchant desktop: precheck up, verify over HTTP', () => {
+  it('starts two paired, synced emulated devices (RS485 and USB HID) and says pairing was auto-confirmed', async () => {
+    const { up } = fx;
+    const links = up.devices.map((d) => d.link).sort();
+    expect(links).toEqual(['hid-cable', 'rs485']);
+    for (const d of up.devices) {
+      expect(d.paired).toBe(true);
+      expect(d.datasetVersion).toBeGreaterThan(1);
+      expect(d.datasetState).toBe('fresh');
+    }
+    expect(up.pairings).toHaveLength(2);
+    for (const p of up.pairings) expect(p.deviceCode).toBe(p.bridgeCode);
+    expect(fx.lines.filter((l) => /AUTO-CONFIRMED \(emulation only/.test(l))).toHaveLength(2);
+    // The summary ends with one curl line the user can paste.
+    const curl = up.summary().filter((l) => l.startsWith('curl '));
+    expect(curl).toHaveLength(1);
+    expect(curl[0]).toContain(`${up.bridgeUrl}/v1/verify`);
+  });
+
+  it('answers every local path: approve (known-good), decline (restricted), review (soft decline, with the prompt in English and Chinese)', async () => {
+    const b = fx.up.bridgeUrl;
+    const approve = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.approve.pan, 'md-approve'))).json;
+    expect(approve).toMatchObject({ decision: 'approve', stage: 'local', reason: 'known_good' });
+    expect(approve.device.id).toMatch(/^pc-/);
+
+    const restricted = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.restricted.pan, 'md-restricted'))).json;
+    expect(restricted).toMatchObject({ decision: 'decline', stage: 'local', reason: 'restricted' });
+
+    const hard = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.hard.pan, 'md-hard'))).json;
+    expect(hard).toMatchObject({ decision: 'decline', stage: 'local' });
+
+    const soft = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.soft.pan, 'md-soft'))).json;
+    expect(soft).toMatchObject({ decision: 'review', stage: 'local', reason: 'soft_decline' });
+    expect(soft.prompt.code).toBe('try_smaller_amount');
+    expect(soft.prompt.message).toMatch(/smaller amount/);
+
+    const zh = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.soft.pan, 'md-soft-zh', { lang: 'zh' }))).json;
+    expect(zh.prompt.lang).toBe('zh');
+    expect(zh.prompt.message).toMatch(/[\u4e00-\u9fff]/);
+
+    // Both devices answer the same (same dataset): ask each by id.
+    for (const d of fx.up.devices) {
+      const r = (await postJson(`${b}/v1/verify`, verifyBody(DEMO_CARDS.restricted.pan, `md-r-${d.id}`, { verifierId: d.id }))).json;
+      expect(r).toMatchObject({ decision: 'decline', stage: 'local' });
+      expect(r.device.id).toBe(d.id);
+    }
+  });
+
+  it('sends a brand-new card to the network service (new-card trust)', async () => {
+    const r = (await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(DEMO_CARDS.new.pan, 'md-new'))).json;
+    expect(r.stage).toBe('network');
+    expect(['approve', 'review']).toContain(r.decision);
+  });
+
+  it('forwards an outcome to the service and, after publish + sync, the device declines that card locally', async () => {
+    const b = fx.up.bridgeUrl;
+    const pan = SPARE_TEST_CARDS.visa;
+    const before = (await postJson(`${b}/v1/verify`, verifyBody(pan, 'md-outcome-1'))).json;
+    expect(before.stage).not.toBe('local');
+
+    const queued = await postJson(`${b}/v1/outcomes`, { orderId: 'md-outcome-1', gateway: 'stripe', status: 'failure', code: '43', type: 'hard' });
+    expect(queued.status).toBe(202);
+    expect(queued.json.duplicate).toBe(false);
+    // Same report again: idempotent.
+    expect((await postJson(`${b}/v1/outcomes`, { orderId: 'md-outcome-1', gateway: 'stripe', status: 'failure', code: '43', type: 'hard' })).json.duplicate).toBe(true);
+
+    await until(async () => {
+      const h = (await getJson(`${b}/v1/health`)).json;
+      return h.outbox.outcomesPending === 0 && h;
+    }, 30_000, 'the outbox to forward the outcome');
+    expect((await getJson(`${b}/v1/health`)).json.outbox.outcomesRejected).toBe(0);
+
+    const pub = await postJson(`${fx.up.serverUrl}/v1/admin/publish`, undefined, fx.adminKey());
+    expect(pub.status).toBe(200);
+    const sync = (await postJson(`${b}/v1/sync`, {})).json;
+    expect(sync.exitCode).toBe(0);
+    for (const row of sync.results.filter((x: { kind?: string }) => x.kind === 'dataset')) expect(row.to).toBeGreaterThanOrEqual(pub.json.version);
+
+    const after = (await postJson(`${b}/v1/verify`, verifyBody(pan, 'md-outcome-2'))).json;
+    expect(after).toMatchObject({ decision: 'decline', stage: 'local' });
+  });
+
+  it('falls back (never a silent approve) when the network service is down', async () => {
+    await fx.up.stopChild('server');
+    const r = (await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(SPARE_TEST_CARDS.amex, 'md-fallback'))).json;
+    expect(r.stage).toBe('fallback');
+    expect(r.decision).not.toBe('approve');
+    // Local answers do not need the network.
+    const local = (await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(DEMO_CARDS.restricted.pan, 'md-offline'))).json;
+    expect(local).toMatchObject({ decision: 'decline', stage: 'local' });
+  });
+});
+
+describe('precheck up (the command) on the same data dir', () => {
+  it('reuses the data dir, prints a curl that answers, and stops every child on SIGTERM', async () => {
+    await fx.close();
+    const dataDir = fx.up.paths.dataDir;
+    const child = spawnTracked(process.execPath, [BIN, 'up', '--data', dataDir, '--port', '0', '--server-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    await waitForOutput(child, /Ctrl-C stops everything\./, { stream: 'stdout', timeoutMs: 150_000 });
+    expect(out).toMatch(/\(reusing it\)/);
+    expect(out).not.toMatch(/^ {2}(provisioned|paired|demo data|bridge API key) /m);
+
+    const curl = out.split('\n').filter((l) => l.startsWith('curl '));
+    expect(curl).toHaveLength(1);
+    const answer = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', curl[0]], { timeout: 30_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(JSON.parse(answer)).toMatchObject({ decision: 'approve', stage: 'local' });
+
+    const running = processesMentioning(dataDir);
+    expect(running.length).toBeGreaterThanOrEqual(5); // up's children: service, socat, two devices, bridge
+    child.kill('SIGTERM');
+    const { code } = await exited(child);
+    expect(code).toBe(0);
+    expect(out).toMatch(/precheck up: stopped/);
+    expect(processesMentioning(dataDir)).toEqual([]);
+    // The config up wrote holds the key but is private.
+    expect(fs.statSync(path.join(dataDir, 'bridge', 'config.json')).mode & 0o077).toBe(0);
+  }, 200_000);
+
+  it('a port already taken is one clear line and exit 3', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as net.AddressInfo).port;
+    try {
+      const r = await run(process.execPath, [BIN, 'up', '--data', path.join(fx.dir, 'taken'), '--port', String(port)], { timeoutMs: 30_000 });
+      expect(r.code).toBe(3);
+      expect(r.stderr.trim().split('\n')).toEqual([`precheck: port ${port} on 127.0.0.1 is already in use (bridge, --port); stop what holds it or choose another port`]);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('missing socat is one clear line and exit 3', async () => {
+    const r = await run(process.execPath, [BIN, 'up', '--data', path.join(fx.dir, 'nosocat'), '--port', '0', '--server-port', '0'], {
+      timeoutMs: 30_000,
+      env: { ...process.env, PATH: '/nonexistent' },
+    });
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/socat is not installed/);
+    expect(fs.existsSync(path.join(fx.dir, 'nosocat'))).toBe(false);
+  });
+});

@@ -1,0 +1,83 @@
+// Gateway routing through the real network service: outcomes ingested by POST /v1/outcomes move
+// the recommendation in /v1/auth answers; an outage eliminates a gateway; a restart rebuilds the
+// window from the stored outcomes; the dataset's routes come from the same router.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../../server/start.ts';
+
+const T0 = 1_700_000_000;
+const dirs: string[] = [];
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
+});
+
+async function boot(dir: string, clock: { t: number }) {
+  const s = await startServer({ dataDir: dir, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, now: () => clock.t, routing: { explorationShare: 0 }, train: { schedule: null } });
+  servers.push(s);
+  const key = (await s.issueKey('merchant-r')).key;
+  const call = async (method: string, p: string, body: unknown, k = key) => {
+    const res = await fetch(s.url + p, { method, headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: (await res.json()) as any };
+  };
+  return { s, call, admin: (m: string, p: string, b: unknown) => call(m, p, b, s.adminKey) };
+}
+
+const token = () => crypto.randomBytes(16).toString('hex');
+const authBody = (currency = 'EUR', amount = 5000) => ({
+  token: token(), bin: '411111', last4: '1111', brand: 'visa', expMonth: 12, expYear: 2099,
+  order: { id: `o-${crypto.randomUUID()}`, amount: { value: amount, currency } },
+});
+const outcome = (gateway: string, status: 'success' | 'failure', at: number, extra: Record<string, unknown> = {}) => ({
+  idempotencyKey: crypto.randomUUID(), token: token(), bin: '411111', last4: '1111', brand: 'visa',
+  orderId: `o-${crypto.randomUUID()}`, amount: 5000, currency: 'EUR', gateway, status, at, ...extra,
+});
+
+describe('gateway routing through the HTTP service', () => {
+  it('recommends by success rate, eliminates on an outage, and rebuilds from stored outcomes after a restart', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-routing-'));
+    dirs.push(dir);
+    const clock = { t: T0 };
+    let svc = await boot(dir, clock);
+    await svc.admin('POST', '/v1/admin/gateways', { name: 'gw-a', feePerAttempt: 30, feeBps: 0 });
+    await svc.admin('POST', '/v1/admin/gateways', { name: 'gw-b', feePerAttempt: 10, feeBps: 0 });
+    for (let i = 0; i < 25; i++) {
+      expect((await svc.call('POST', '/v1/outcomes', outcome('gw-a', i % 10 === 0 ? 'failure' : 'success', T0 - 60, i % 10 === 0 ? { code: '05', type: 'soft' } : {}))).status).toBe(200);
+      expect((await svc.call('POST', '/v1/outcomes', outcome('gw-b', i % 3 === 0 ? 'failure' : 'success', T0 - 60, i % 3 === 0 ? { code: '05', type: 'soft' } : {}))).status).toBe(200);
+    }
+    const a1 = await svc.call('POST', '/v1/auth', authBody());
+    expect(a1.status).toBe(200);
+    expect(a1.json).toMatchObject({ gateway: 'gw-a', route: { explored: false, segmentLevel: 'brand+country+currency+band', eliminated: [] } });
+    expect(a1.json.route.successRate).toBeGreaterThan(0.85);
+    expect(a1.json.modelVersion).toBe('trust-prior-v1');
+
+    // Outage: five technical failures in a row on gw-a.
+    for (let i = 0; i < 5; i++) await svc.call('POST', '/v1/outcomes', outcome('gw-a', 'failure', T0 - 10, { code: 'timeout', type: 'technical' }));
+    const a2 = await svc.call('POST', '/v1/auth', authBody());
+    expect(a2.json).toMatchObject({ gateway: 'gw-b', route: { eliminated: ['gw-a'] } });
+
+    // Restart on the same data: the window (and the elimination) is rebuilt from stored outcomes.
+    await svc.s.close();
+    servers.splice(servers.indexOf(svc.s), 1);
+    svc = await boot(dir, clock);
+    const a3 = await svc.call('POST', '/v1/auth', authBody());
+    expect(a3.json).toMatchObject({ gateway: 'gw-b', route: { eliminated: ['gw-a'] } });
+    // After the cool-down a probe goes to gw-a; its success brings it back.
+    clock.t = T0 + 300;
+    const probe = await svc.call('POST', '/v1/auth', authBody());
+    expect(probe.json).toMatchObject({ gateway: 'gw-a', route: { explored: true } });
+    await svc.call('POST', '/v1/outcomes', outcome('gw-a', 'success', clock.t));
+    expect((await svc.call('POST', '/v1/auth', authBody())).json).toMatchObject({ gateway: 'gw-a', route: { explored: false, eliminated: [] } });
+
+    // The dataset's routes are the router's brand × currency rates.
+    const pub = await svc.admin('POST', '/v1/admin/publish', {});
+    expect(pub.status).toBe(200);
+    const routes = await svc.s.service.router.routesTable();
+    expect(routes.map((r) => r.gateway).sort()).toEqual(['gw-a', 'gw-b']);
+    expect(routes.every((r) => r.brand === 'visa' && r.currency === 'EUR')).toBe(true);
+  });
+});
