@@ -28,12 +28,17 @@ export function openDatabase(dataDir: string): Db {
   } catch (e) {
     throw asProtocolError(e, 'INTERNAL');
   }
-  fs.chmodSync(file, 0o600);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  migrate(db);
+  try {
+    fs.chmodSync(file, 0o600);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+  } catch (e) {
+    db.close();
+    throw asProtocolError(e, 'INTERNAL');
+  }
   return db;
 }
 

@@ -7,6 +7,7 @@ import { contentHash } from '../../protocol/dataset/codec.ts';
 import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, HistoryEvent, Prompt } from '../../protocol/dataset/types.ts';
 import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
 import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
 
@@ -35,19 +36,19 @@ export interface InstallHooks {
 }
 
 interface SlotStatements {
-  restricted: import('better-sqlite3').Statement;
-  knownGood: import('better-sqlite3').Statement;
-  history: import('better-sqlite3').Statement;
-  bin: import('better-sqlite3').Statement;
-  prompts: import('better-sqlite3').Statement;
-  route: import('better-sqlite3').Statement;
+  restricted: Statement;
+  knownGood: Statement;
+  history: Statement;
+  bin: Statement;
+  prompts: Statement;
+  route: Statement;
 }
 
 export class DatasetSlots {
   private readonly db: Db;
   private readonly stmts: Record<Slot, SlotStatements>;
-  private readonly activeStmt: import('better-sqlite3').Statement;
-  private readonly metaStmt: import('better-sqlite3').Statement;
+  private readonly activeStmt: Statement;
+  private readonly metaStmt: Statement;
   /** cached active slot and its meta; undefined = reload (see invalidate) */
   private cached: { slot: Slot | null; meta: SlotMeta | null } | undefined;
   /** decoded filter per slot (null = none); reloaded after invalidate */
@@ -223,13 +224,13 @@ export class DatasetSlots {
     const dr = del(`DELETE FROM restricted_${slot} WHERE token = ?`);
     const dk = del(`DELETE FROM known_good_${slot} WHERE token = ?`);
     const dh = del(`DELETE FROM history_${slot} WHERE token = ?`);
-    const db_ = del(`DELETE FROM bin_rules_${slot} WHERE prefix = ?`);
+    const dbin = del(`DELETE FROM bin_rules_${slot} WHERE prefix = ?`);
     const dp = del(`DELETE FROM prompts_${slot} WHERE code = ? AND lang = ?`);
     const dro = del(`DELETE FROM routes_${slot} WHERE brand = ? AND currency = ? AND gateway = ?`);
     for (const t of d.restricted.remove) dr.run(t);
     for (const t of d.knownGood.remove) dk.run(t);
     for (const t of d.history.remove) dh.run(t);
-    for (const p of d.binRules.remove) db_.run(p);
+    for (const p of d.binRules.remove) dbin.run(p);
     for (const k of d.prompts.remove) dp.run(k.code, k.lang);
     for (const k of d.routes.remove) dro.run(k.brand, k.currency, k.gateway);
     this.insertContent(slot, {

@@ -81,6 +81,8 @@ export interface OrderResult {
   payableVerifies: number;
   verifyErrors: number;
   attemptLog: AttemptRecord[];
+  /** Arm B: every Precheck answer, in order (card id, decision, reason, prompt code, gateway). */
+  precheckLog: Array<{ card: string; decision: string; reason: string; prompt: string | null; gateway: string | null }>;
   cardsUsed: string[];
   end: 'paid' | 'gave_up' | 'max_attempts';
 }
@@ -159,6 +161,7 @@ export class ArmRunner {
       payableVerifies: 0,
       verifyErrors: 0,
       attemptLog: [],
+      precheckLog: [],
       cardsUsed: [],
       end: 'gave_up',
     };
@@ -200,6 +203,7 @@ export class ArmRunner {
           r.verifyErrors++;
           d = { decision: 'approve', reason: 'verify_error', promptCode: null, gateway: null };
         }
+        r.precheckLog.push({ card: card.id, decision: d.decision, reason: d.reason, prompt: d.promptCode, gateway: d.gateway });
         if (d.decision === 'decline') {
           r.declines++;
           if (canPay) r.falseDeclines++;

@@ -124,7 +124,21 @@ async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: 
     for (const s of registry.sources()) {
       if (s.state !== 'connected') process.stderr.write(`sync: ${s.kind} ${s.target} ${s.state}${s.code ? ` (${s.code}: ${s.message ?? ''})` : ''}\n`);
     }
-    return await runner({ devices: o.device.length > 0 ? o.device : undefined, firmware: o.firmware === true });
+    const report = await runner({ devices: o.device.length > 0 ? o.device : undefined, firmware: o.firmware === true });
+    if (o.device.length === 0) {
+      // --all: a paired device that no link found is not "up to date"; say so (cron sees exit 4)
+      const { PinStore } = await import('../session/pin-store.ts');
+      const { failedRow, exitCodeOf } = await import('./sync-engine.ts');
+      const { SyncError } = await import('./errors.ts');
+      const seen = new Set(registry.list().map((h) => h.id));
+      for (const pin of PinStore.open(config.dataDir).list()) {
+        if (seen.has(pin.deviceId)) continue;
+        const why = new SyncError('DEVICE_UNAVAILABLE', `paired but not found on any configured link (last seen on ${pin.address})`);
+        report.results.push(failedRow(pin.deviceId, pin.link, 'dataset', why));
+      }
+      report.exitCode = exitCodeOf(report);
+    }
+    return report;
   } finally {
     view?.stop();
     await runner.close();

@@ -32,7 +32,7 @@ export const DEMO_CARDS: Record<DemoPath, DemoCard> = {
     path: 'hard',
     pan: '5105105105105100',
     expect: { decision: 'decline', stage: 'local' },
-    what: 'hard decline (04 pick up card) in its history -> decline, on the device',
+    what: 'a hard decline (04 pick up card) was reported -> decline, on the device',
   },
   soft: {
     path: 'soft',

@@ -291,12 +291,22 @@ export class UpOrchestrator {
     const real = realDeviceSources(cfg, { rs485Path: p.rs485Bridge, hidSocket: p.hidSocket });
     if (real.length) this.say(`  configured links  ${real.join(', ')} (from ${this.rel(p.bridgeConfig)})`);
 
-    const bridge = this.spawn('bridge', ['bridge', '--config', p.bridgeConfig]);
-    this.bridgeUrl = (await this.ready(bridge, /precheck bridge listening on (http:\/\/\S+)/, 'its listening line'))[1];
+    // The bridge scans an RS485 bus once at start (host-bridge/discovery/registry.ts): a device
+    // that missed its answer window on a loaded machine is only found by a new scan, so a bridge
+    // that did not find an emulated device is restarted (twice at most).
+    for (let attempt = 1; ; attempt++) {
+      const bridge = this.spawn('bridge', ['bridge', '--config', p.bridgeConfig]);
+      this.bridgeUrl = (await this.ready(bridge, /precheck bridge listening on (http:\/\/\S+)/, 'its listening line'))[1];
+      const missing = await this.waitForDevices(Object.values(this.emulatedIds), attempt < 3 ? 10_000 : 30_000);
+      if (missing.length === 0) break;
+      if (attempt >= 3) throw new UpError(`the bridge did not find emulated device(s) ${missing.join(', ')}; see ${this.rel(path.join(this.paths.logDir, 'bridge.log'))}`, 3);
+      this.say(`  bridge            did not find ${missing.join(', ')} on its first scan; restarting it to scan again`);
+      await this.stopChild('bridge');
+      this.expectedExit.delete('bridge');
+    }
     this.say(`  bridge            ${this.bridgeUrl}`);
 
     // 4. Pair the emulated devices the bridge does not know yet (auto-confirmed: emulation only).
-    await this.waitForDevices(Object.values(this.emulatedIds));
     for (const [kind, id] of Object.entries(this.emulatedIds) as ['rs485' | 'usb', string][]) {
       const d = this.devices.find((x) => x.id === id);
       if (d?.paired) continue;
@@ -334,14 +344,13 @@ export class UpOrchestrator {
     return this.devices;
   }
 
-  /** The bridge found its devices at start; a cable it missed is retried every second. */
-  private async waitForDevices(ids: string[]): Promise<void> {
-    const deadline = Date.now() + Math.min(this.o.timeoutMs, 30_000);
+  /** Device ids the bridge has not found within `ms` (a cable it missed is retried every second). */
+  private async waitForDevices(ids: string[], ms: number): Promise<string[]> {
+    const deadline = Date.now() + ms;
     for (;;) {
       await this.refreshDevices();
       const missing = ids.filter((id) => !this.devices.some((d) => d.id === id));
-      if (missing.length === 0) return;
-      if (Date.now() > deadline) throw new UpError(`the bridge did not find emulated device(s) ${missing.join(', ')}; see ${this.rel(path.join(this.paths.logDir, 'bridge.log'))}`, 3);
+      if (missing.length === 0 || Date.now() > deadline) return missing;
       this.checkOpen();
       // HTTP readiness poll: the bridge has no push channel for "device attached".
       await new Promise((r) => setTimeout(r, 200));

@@ -4,11 +4,24 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllTracked, run } from '../helpers/process.ts';
+import { SPARE_TEST_CARDS } from '../../host-bridge/up/demo-data.ts';
 import { postJson } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 
 const BIN = path.resolve('bin/precheck.js');
 let fx: UpFixture;
+
+/** A restricted card through the service's admin import (tokenised on arrival): new dataset content. */
+async function importRestricted(pan: string, admin: string): Promise<Response> {
+  const res = await fetch(`${fx.up.serverUrl}/v1/admin/restricted/import`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/csv', authorization: `Bearer ${admin}` },
+    body: `${pan},cron_test\n`,
+    signal: AbortSignal.timeout(30_000),
+  });
+  await res.text();
+  return res;
+}
 
 function syncAll() {
   return run(process.execPath, [BIN, 'sync', '--all', '--config', fx.up.paths.bridgeConfig, '--url', fx.up.bridgeUrl], { timeoutMs: 120_000 });
@@ -37,8 +50,7 @@ describe('firmware/data-sync cron: precheck sync --all', () => {
     const admin = fx.adminKey();
     const before = Math.max(...fx.up.devices.map((d) => d.datasetVersion));
     // New reference data on the service, published as a new signed dataset.
-    const g = await postJson(`${fx.up.serverUrl}/v1/admin/gateways`, { name: 'cron-gw', feePerAttempt: 5, feeBps: 100 }, admin);
-    expect(g.status).toBe(200);
+    expect((await importRestricted(SPARE_TEST_CARDS.mastercard, admin)).status).toBe(200);
     const pub = await postJson(`${fx.up.serverUrl}/v1/admin/publish`, undefined, admin);
     expect(pub.json.version).toBeGreaterThan(before);
 
@@ -60,7 +72,7 @@ describe('firmware/data-sync cron: precheck sync --all', () => {
     const stays = fx.up.devices.find((d) => d.link === 'rs485')!;
     await fx.up.stopChild('device-usb');
     // Something to do, so the unreachable device really needs a sync.
-    await postJson(`${fx.up.serverUrl}/v1/admin/gateways`, { name: 'cron-gw-2', feePerAttempt: 6, feeBps: 100 }, fx.adminKey());
+    await importRestricted(SPARE_TEST_CARDS.amex, fx.adminKey());
     await postJson(`${fx.up.serverUrl}/v1/admin/publish`, undefined, fx.adminKey());
 
     const r = await syncAll();

@@ -17,6 +17,7 @@ const result = (i: number, paid: boolean, fees: number, attempts = 1, fraud = fa
   payableVerifies: 0,
   verifyErrors: 0,
   attemptLog: [],
+  precheckLog: [],
   cardsUsed: [],
   end: paid ? 'paid' : 'gave_up',
 });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DeviceCore } from '../../../device/core/device-core.ts';
 import { emptyContent } from '../../../protocol/dataset/types.ts';
+import { buildFuseFilter } from '../../../protocol/dataset/fuse-filter.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
 import { DAY, NOW, OTHER_SIGNER, PANS, baseContent, delta, openCore, rmrf, snapshot, syncAll, tempDir, tok } from './helpers.ts';
 
@@ -43,6 +44,24 @@ describe('dataset sync receiver', () => {
     expect(core.status()).toMatchObject({ datasetVersion: 2, datasetState: 'fresh', syncVersion: 0 });
     expect(core.verify({ pan: PANS.unknown, ...order })).toMatchObject({ decision: 'decline', reason: 'restricted', datasetVersion: 2 });
     expect(core.verify({ pan: PANS.knownGood, ...order })).toMatchObject({ decision: 'escalate', gateway: 'gw-west' });
+  });
+
+  it('restricted filter: a hit escalates, deltas replace or remove the filter', () => {
+    const withFilter = { ...baseContent(), restrictedFilter: buildFuseFilter([tok(PANS.unknown), tok(PANS.knownGood)]) };
+    syncAll(core, snapshot(withFilter, 1));
+    expect(core.verify({ pan: PANS.unknown, ...order })).toMatchObject({ decision: 'escalate', reason: 'possibly_restricted' });
+    // a filter hit on a known-good card blocks the local approval (it may be a newly restricted card)
+    expect(core.verify({ pan: PANS.knownGood, ...order })).toMatchObject({ decision: 'escalate', reason: 'possibly_restricted' });
+    // exact facts still decide
+    expect(core.verify({ pan: PANS.restricted, ...order }).reason).toBe('restricted');
+    // delta: the filter now holds only PANS.unknown
+    const v2 = { ...baseContent(), restrictedFilter: buildFuseFilter([tok(PANS.unknown)]) };
+    syncAll(core, delta(withFilter, v2, 1, 2));
+    expect(core.verify({ pan: PANS.knownGood, ...order }).decision).toBe('approve');
+    expect(core.verify({ pan: PANS.unknown, ...order }).reason).toBe('possibly_restricted');
+    // delta: filter removed
+    syncAll(core, delta(v2, baseContent(), 2, 3));
+    expect(core.verify({ pan: PANS.unknown, ...order }).reason).toBe('unknown_card');
   });
 
   it('an interrupted sync resumes after close/open at the next chunk', () => {

@@ -40,6 +40,7 @@ describe('content codec', () => {
           binRules: shuffle(c.binRules),
           prompts: shuffle(c.prompts),
           routes: shuffle(c.routes),
+          ...(c.restrictedFilter ? { restrictedFilter: c.restrictedFilter } : {}),
         };
         expect(hex(encodeContent(shuffled))).toBe(hex(encodeContent(c)));
         expect(hex(contentHash(shuffled))).toBe(hex(contentHash(c)));
