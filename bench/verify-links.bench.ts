@@ -27,8 +27,9 @@
 //   means the emulation outruns the bus it stands for (the bound is what hardware would give).
 // - Bridge: the real bridge (startBridge: registry discovers the device on that link only,
 //   pipeline, SQLite outbox, Fastify) on loopback; POST /v1/verify with undici, 1 and 4
-//   connections; bridge overhead = HTTP p50 (c=1) − device-level p50. Floor: DeviceCore.verify
-//   called in process on the same data.
+//   connections. Bridge overhead = HTTP p50 (c=1) − p50 of the bridge's own device client called
+//   directly, in alternating blocks (same machine load for both). Floor: DeviceCore.verify called
+//   in process on the same data.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -436,9 +437,9 @@ Method and assumptions
   packets per event do better).
 - RS485 runs over a socat pty pair paced at the baud rate by the project's PacedSerialWriter
   (both ends; on by default for /dev/pts paths), so its ratio is what the bus, the protocol and
-  the device cost together. A verify fits one ADU each way (request and answer under 252 data
-  bytes); the rest of the gap is the master's and slave's turnaround, the device's processing,
-  and timer granularity (about 1 ms per paced frame). The HID and BLE cables
+  the device cost together (ADUs per verify in the table: 2 = the request and the answer each fit
+  one ADU); the gap to the bound is the master's and slave's turnaround, the device's
+  processing, and timer granularity (about 1 ms per paced frame). The HID and BLE cables
   are unix sockets, not paced: a ratio below 1 means the emulation is faster than the bus it
   stands for, and on hardware expect the bound.
 - Bridge overhead = HTTP c=1 p50 − p50 of the bridge's own device client called directly

@@ -161,6 +161,8 @@ export const syncBody = {
   properties: {
     devices: { type: 'array', items: { type: 'string', maxLength: 128 }, maxItems: 256 },
     force: { type: 'boolean' },
+    firmware: { type: 'boolean' },
+    dataset: { type: 'boolean' },
   },
 } as const;
 

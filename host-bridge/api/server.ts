@@ -18,7 +18,7 @@ import { PairingBroker } from './pairing-broker.ts';
 import * as S from './schemas.ts';
 
 /** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
-export type SyncRunner = (req: { devices?: string[]; force?: boolean }) => Promise<unknown>;
+export type SyncRunner = (req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>;
 
 export interface ApiOptions {
   pipeline: VerifyPipeline;
