@@ -11,6 +11,7 @@ interface EmulateCliOptions {
   bleFrame?: string;
   autoConfirm?: boolean;
   maxHosts?: string;
+  merchantCountry?: string;
   hidGadget?: string;
   bleRadio?: string | boolean;
 }
@@ -25,6 +26,11 @@ function intArg(v: string | undefined, name: string, min: number, max: number): 
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) throw Object.assign(new Error(`${name} must be an integer from ${min} to ${max}`), { code: 'INVALID_FIELD' });
   return n;
+}
+
+async function countryArg(v: string): Promise<string> {
+  if (!/^[A-Z]{2}$/.test(v)) return usage('--merchant-country must be an ISO 3166-1 alpha-2 code such as US or CN');
+  return v;
 }
 
 export function registerDeviceCommands(program: Command): void {
@@ -61,6 +67,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--ble-radio [name]', 'real hardware: advertise on the Bluetooth radio (default name "Precheck")')
     .option('--auto-confirm', 'accept every pairing code on the device side (else type y on stdin)')
     .option('--max-hosts <n>', 'paired hosts allowed per device', '4')
+    .option('--merchant-country <CC>', "merchant's country (ISO 3166-1 alpha-2); orders from elsewhere are cross-border (kept in the data dir)")
     .action(async (o: EmulateCliOptions) => {
       const { startEmulator, parseAddresses, parseRs485Arg } = await import('./emulator/emulate.ts');
       if (o.address && !o.rs485) await usage('--address needs --rs485');
@@ -75,6 +82,7 @@ export function registerDeviceCommands(program: Command): void {
         bleRadio: typeof o.bleRadio === 'string' ? o.bleRadio : o.bleRadio ? 'Precheck' : undefined,
         autoConfirm: o.autoConfirm === true,
         maxHosts: intArg(o.maxHosts, '--max-hosts', 1, 255),
+        merchantCountry: o.merchantCountry === undefined ? undefined : await countryArg(o.merchantCountry),
       });
       await new Promise<void>((resolve) => {
         const stop = (sig: NodeJS.Signals): void => {

@@ -41,6 +41,8 @@ export interface EmulateOptions {
   /** Accept every pairing code on the device side (tests, `precheck up`). */
   autoConfirm?: boolean;
   maxHosts?: number;
+  /** ISO 3166-1 alpha-2 country of the merchant; orders from another country are cross-border. Persisted. */
+  merchantCountry?: string;
   /** Where the status lines go (default stdout). */
   out?: (line: string) => void;
   /** Device-side confirmation when not auto-confirming (default: a `y` line on stdin). */
@@ -111,7 +113,7 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
   try {
     for (const { dir, address } of instanceDirs(opts.dataDir, addresses)) {
       if (dir !== opts.dataDir) provisionFromBase(opts.dataDir, dir);
-      const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts });
+      const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts, merchantCountry: opts.merchantCountry });
       const deviceId = core.info().deviceId;
       const boot = core.core.bootResult;
       if (boot.rolledBack) out(`${PREFIX} firmware rolled back to ${boot.info.version} (${boot.reason}) device ${deviceId}`);

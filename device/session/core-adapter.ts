@@ -102,6 +102,6 @@ export function adaptDeviceCore(first: DeviceCore, reopen?: () => DeviceCore): O
 }
 
 /** Open the device in `dataDir` (provisioned) for the session layer. */
-export async function openSessionCore(dataDir: string, opts: Pick<DeviceCoreOptions, 'maxPairedHosts' | 'now'> = {}): Promise<OpenedCore> {
+export async function openSessionCore(dataDir: string, opts: Pick<DeviceCoreOptions, 'maxPairedHosts' | 'now' | 'merchantCountry'> = {}): Promise<OpenedCore> {
   return adaptDeviceCore(DeviceCore.open(dataDir, opts), () => DeviceCore.open(dataDir, opts));
 }

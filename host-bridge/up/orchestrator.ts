@@ -318,9 +318,11 @@ export class UpOrchestrator {
 
     // 5. Demo data (once), publish, sync.
     if (o.seed && state.seeded === null) {
-      await this.seed();
-      state.seeded = { at: Math.floor(Date.now() / 1000), datasetVersion: this.datasetVersion };
-      writeUpState(p.dataDir, state);
+      // An incomplete seed (the service refused some history) is not marked: the next run retries.
+      if (await this.seed()) {
+        state.seeded = { at: Math.floor(Date.now() / 1000), datasetVersion: this.datasetVersion };
+        writeUpState(p.dataDir, state);
+      }
       this.seededNow = true;
     }
     await this.sync();
@@ -376,8 +378,8 @@ export class UpOrchestrator {
     this.say(`  paired            ${id}: code ${step.code} on the bridge and the device, AUTO-CONFIRMED (emulation only; a real device needs a person to compare the codes)`);
   }
 
-  /** Demo data through the real paths: admin API for reference data, the bridge for history. */
-  private async seed(): Promise<void> {
+  /** Demo data through the real paths: admin API for reference data, the bridge for history. True when complete. */
+  private async seed(): Promise<boolean> {
     const s = this.serverUrl;
     const admin = { token: this.adminKey };
     for (const g of DEMO_GATEWAYS) await httpJson('POST', `${s}/v1/admin/gateways`, { ...admin, body: g });
@@ -386,6 +388,7 @@ export class UpOrchestrator {
     const csv = DEMO_RESTRICTED.map((r) => `${r.pan},${r.reason}`).join('\n') + '\n';
     const imp = (await httpJson<{ imported: number }>('POST', `${s}/v1/admin/restricted/import`, { ...admin, text: { data: csv, contentType: 'text/csv' } })).json;
     // History: verify each card once through the bridge, then report the gateway's outcome.
+    const rejectedBefore = (await httpJson<{ outbox: { outcomesRejected: number } }>('GET', `${this.bridgeUrl}/v1/health`)).json.outbox.outcomesRejected;
     const stamp = Date.now().toString(36);
     for (const oc of DEMO_OUTCOMES) {
       const orderId = `seed-${oc.path}-${stamp}`;
@@ -394,13 +397,15 @@ export class UpOrchestrator {
         body: { orderId, gateway: oc.gateway, status: oc.status, ...(oc.code ? { code: oc.code } : {}), ...(oc.type ? { type: oc.type } : {}) },
       });
     }
-    const outbox = await this.waitForOutbox();
+    const refused = (await this.waitForOutbox()).rejected - rejectedBefore;
     const pub = (await httpJson<{ version: number }>('POST', `${s}/v1/admin/publish`, admin)).json;
     this.datasetVersion = pub.version;
     this.say(
       `  demo data         ${DEMO_GATEWAYS.length} gateways, ${DEMO_PROMPTS.length} prompts (en, zh), ${imp.imported} restricted cards, ` +
-        `${DEMO_OUTCOMES.length} outcomes (success, hard decline 04, soft decline 51)${outbox.rejected ? `; WARNING: the service refused ${outbox.rejected} outcome(s), see logs/bridge.log` : ''}; dataset v${pub.version} published`,
+        `${DEMO_OUTCOMES.length} outcomes (success, hard decline 04, soft decline 51); dataset v${pub.version} published`,
     );
+    if (refused > 0) this.say(`  WARNING           the service refused ${refused} demo outcome(s) (see ${this.rel(path.join(this.paths.logDir, 'bridge.log'))}); the next run seeds the history again`);
+    return refused === 0;
   }
 
   /** Wait until the bridge's outbox has forwarded every outcome (HTTP readiness poll). */
