@@ -21,6 +21,8 @@ export type { BenchResult, SummaryRow } from './lib/report-types.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..');
+/** Where the *.bench.ts files are and REPORT.md goes (BENCH_DIR: for testing the runner itself). */
+const benchDir = process.env.BENCH_DIR ? path.resolve(process.env.BENCH_DIR) : here;
 
 interface Outcome {
   file: string;
@@ -65,7 +67,7 @@ function errorLines(text: string, max = 12): string {
 
 async function runOne(file: string, timeoutS: number, graceS: number): Promise<Outcome> {
   const started = Date.now();
-  const child = fork(path.join(here, 'lib/bench-child.ts'), [path.join(here, file)], {
+  const child = fork(path.join(here, 'lib/bench-child.ts'), [path.join(benchDir, file)], {
     cwd: ROOT,
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
@@ -142,7 +144,7 @@ const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
 
 export async function main(argv: string[]): Promise<void> {
   const only = argv;
-  const files = readdirSync(here)
+  const files = readdirSync(benchDir)
     .filter((f) => f.endsWith('.bench.ts'))
     .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
     .sort();
@@ -177,8 +179,10 @@ interrupt = one 64-byte report per 1 ms frame per direction; BLE = one fragment 
 event per direction (assumption stated in each section). Emulated RS485 buses run on pseudo-terminals
 paced at the baud rate by the project's PacedSerialWriter (a pty alone moves bytes instantly); the USB
 HID and BLE "virtual cables" are unix sockets carrying the exact reports/fragments, not paced, so a
-ratio below 1 there means the emulation outruns the real bus. "ratio" = measured ÷ bound (or ÷ the
-alternative named in that row).
+ratio below 1 there means the emulation outruns the real bus. **Ratio direction:** for a time,
+ratio = measured ÷ bound (above 1 = slower than the wire allows); for a throughput (B/s, req/s),
+ratio = measured ÷ bound rate (below 1 = slower); "headroom" = how many times the bound the code
+could sustain; "×" against an alternative = this ÷ that. The bound column names what is compared.
 
 Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file name), or one file alone:
 \`node --import tsx bench/NAME.bench.ts\`.
@@ -195,22 +199,25 @@ Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file n
     ? `\n## Summary\n\n| bench | figure | value | bound / alternative | ratio |\n|---|---|---|---|---|\n${summaryRows.join('\n')}\n`
     : '\n## Summary\n\nNo benchmark produced summary figures.\n';
 
-  const statusTable = `\n## Benchmarks run\n\n| bench | status | time | notes |\n|---|---|---|---|\n${outcomes
-    .map((o) => `| ${o.file} | ${o.status === 'ok' ? 'ok' : `**${o.status.toUpperCase()}**`} | ${o.seconds.toFixed(1)} s | ${cell([o.status === 'skipped' ? o.error ?? '' : '', ...o.notes].filter(Boolean).join('; '))} |`)
+  const statusTable = `\n## Benchmarks run\n\n| bench | section | status | time | notes |\n|---|---|---|---|---|\n${outcomes
+    .map(
+      (o) =>
+        `| ${o.file} | ${cell(o.result?.title ?? '')} | ${o.status === 'ok' ? 'ok' : `**${o.status.toUpperCase()}**`} | ${o.seconds.toFixed(1)} s | ${cell([o.status === 'skipped' ? o.error ?? '' : '', ...o.notes].filter(Boolean).join('; '))} |`,
+    )
     .join('\n')}\n`;
 
   const failed = outcomes.filter((o) => o.status === 'failed' || o.status === 'timeout');
   const failures = failed.length
-    ? `\n## Failures\n\n${failed.map((o) => `### ${o.file}: ${o.status}\n\n\`\`\`\n${o.error ?? ''}\n\`\`\`\n`).join('\n')}`
+    ? `\n## Failures\n\n${failed.map((o) => `### ${o.file}: ${o.status}\n\n\`\`\`\n${(o.error ?? '').trim()}\n\`\`\`\n`).join('\n')}`
     : '';
 
   const sections = outcomes
     .filter((o) => o.status === 'ok' && o.result)
     .map((o) => `## ${o.result!.title ?? o.file}\n\n${o.result!.markdown.trim()}\n\n_${o.file}, ${o.seconds.toFixed(1)} s_\n`);
 
-  writeFileSync(path.join(here, 'REPORT.md'), `${header}${summary}${statusTable}${failures}\n${sections.join('\n')}`);
+  writeFileSync(path.join(benchDir, 'REPORT.md'), `${header}${summary}${statusTable}${failures}\n${sections.join('\n')}`);
   process.stderr.write(
-    `bench: wrote bench/REPORT.md (${outcomes.filter((o) => o.status === 'ok').length}/${outcomes.length} ok${failed.length ? `; failed: ${failed.map((o) => o.file).join(', ')}` : ''})\n`,
+    `bench: wrote ${path.relative(process.cwd(), path.join(benchDir, 'REPORT.md'))} (${outcomes.filter((o) => o.status === 'ok').length}/${outcomes.length} ok${failed.length ? `; failed: ${failed.map((o) => o.file).join(', ')}` : ''})\n`,
   );
   if (failed.length) process.exitCode = 1;
 }

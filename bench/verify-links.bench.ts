@@ -446,15 +446,23 @@ Method and assumptions
   (\`registry.get(id).verify\`, the call the pipeline makes), measured in 10 alternating blocks so
   both see the same machine load: format checks, device pick, Fastify + JSON Schema, the SQLite
   outbox write, serialisation and loopback HTTP. (The device-level table uses a separate client
-  with wire counting; under a shared machine its p50 can differ from the bridge's client's.) With 4 connections requests still reach the one device one at
-  a time (a device answers one exchange at a time), so c=4 shows queueing, not parallel devices.
+  with wire counting; on a shared machine its p50 can differ a little from the bridge client's.)
+  With 4 connections the requests still reach the one device one at a time (a device answers one
+  exchange at a time), so c=4 shows queueing and overlap of HTTP work with device time, not
+  parallel devices.
+- Compared with other sections: session.bench.ts asks a known-good card with the smallest
+  request (no order id, language or country; no prompt in the answer: about 74 / 93 B) and its
+  RS485 bound leaves out the t3.5 silences; this section sends what the bridge's pipeline sends
+  and three answers in four carry a prompt text, hence larger messages and bounds. codec.bench.ts
+  computes wire time for a representative 138 / 148 B exchange without running it.
 - 2-core machine shared with other jobs: p99 includes scheduler noise.`;
 
   const summary: SummaryRow[] = [];
   summary.push({
     figure: 'verify floor: DeviceCore.verify in process (10^5 restricted)',
     value: `p50 ${(floor.p50 * 1000).toFixed(1)} µs (p99 ${(floor.p99 * 1000).toFixed(1)} µs)`,
-    bound: `${formatSi(floor.perSec)} verifies/s`,
+    bound: `${formatSi(floor.perSec)} verifies/s; the floor under every verify row below`,
+    ratio: '1 (floor)',
   });
   for (const { device: d, http, bridgeDirect } of results) {
     summary.push({

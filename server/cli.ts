@@ -22,7 +22,7 @@ async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Ser
   const { openService } = await import('./service.ts');
   const { createLogger } = await import('./log.ts');
   const { pino } = await import('pino');
-  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
   try {
     return await fn(svc);
   } finally {

@@ -30,6 +30,8 @@ export interface ServerOptions {
   /** History digest: events newer than this window go into datasets (plus hard declines ever). */
   historyWindowSeconds?: number;
   maxEventsPerToken?: number;
+  /** Build datasets and deltas in a child process (default true) so big builds never stall requests. */
+  buildInChild?: boolean;
   /** New-card payment limits per trust level, in dollar-sized major units (converted per currency). */
   trustLimitsUsd?: Partial<Record<TrustLevel, number>>;
   /** Gateway routing knobs (window, exploration share, elimination); clock and RNG are the service's. */
@@ -62,6 +64,7 @@ export const DEFAULTS = {
   chunkSize: 4096,
   historyWindowSeconds: 30 * 24 * 3600,
   maxEventsPerToken: 32,
+  buildInChild: true,
   trustLimitsUsd: {},
   routing: {},
   train: { schedule: '17 3 * * *' }, // daily at 03:17, off the top of the hour
@@ -91,6 +94,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     chunkSize: def('chunkSize'),
     historyWindowSeconds: def('historyWindowSeconds'),
     maxEventsPerToken: def('maxEventsPerToken'),
+    buildInChild: def('buildInChild'),
     trustLimitsUsd: def('trustLimitsUsd'),
     routing: def('routing'),
     train: { schedule: o.train?.schedule === undefined ? DEFAULTS.train.schedule : o.train.schedule },

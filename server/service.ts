@@ -100,6 +100,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       chunkSize: opts.chunkSize,
       historyWindowSeconds: opts.historyWindowSeconds,
       maxEventsPerToken: opts.maxEventsPerToken,
+      buildProcess: opts.buildInChild ? { dataDir: opts.dataDir, databaseFile } : null,
     },
     log,
   );

@@ -46,7 +46,8 @@ export const verifyBody = {
       additionalProperties: false,
       required: ['id', 'amount'],
       properties: {
-        id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+        // Same rule as the network service's ids, which receive it (server/http/schemas.ts).
+        id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
         amount: {
           type: 'object',
           additionalProperties: false,
@@ -103,11 +104,11 @@ export const outcomeBody = {
   additionalProperties: false,
   required: ['orderId', 'gateway', 'status'],
   properties: {
-    orderId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+    orderId: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
     gateway: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
     status: { type: 'string', enum: ['success', 'failure'] },
-    code: { type: 'string', maxLength: 16, pattern: '^[A-Za-z0-9._-]+$', description: 'Gateway/issuer response code, e.g. "05", "51"' },
-    type: { type: 'string', maxLength: 32, description: 'Decline type from the gateway (hard, soft, fraud, ...)' },
+    code: { type: 'string', pattern: '^[A-Za-z0-9]{1,8}$', description: 'Gateway/issuer response code, e.g. "05", "51"' },
+    type: { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'], description: 'Decline type from the gateway, when known' },
     attempt: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Attempt number; part of the idempotency key' },
     at: { type: 'integer', minimum: 0, description: 'Unix seconds' },
   },

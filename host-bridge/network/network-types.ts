@@ -2,25 +2,29 @@
 // Never carries a PAN or a security code: only the device-computed token, BIN, last four.
 import type { LocalDecision } from '../devices/types.ts';
 
-/** Body of `POST {serviceUrl}/v1/auth`. */
+/**
+ * Body of `POST {serviceUrl}/v1/auth`, exactly as the service's JSON schema (server/http/schemas.ts
+ * `authBody`) accepts it: absent rather than null, the amount as `{value, currency}`.
+ */
 export interface NetworkAuthRequest {
-  /** Device-computed card token (32 hex). Null when no device answered: the bridge holds no card key. */
-  token: string | null;
-  /** Why `token` is null: 'no_device' | 'device_error'. */
-  tokenAbsent?: string;
+  /** Device-computed card token (32 hex). Absent when no device answered: the bridge holds no card key. */
+  token?: string;
   bin: string;
   last4: string;
-  brand: string | null;
+  brand?: string;
   expMonth: number;
   expYear: number;
-  order: { id: string; amount: number; currency: string; country: string | null };
-  customer: { accountId?: string; deviceId?: string; ip?: string } | null;
-  merchantCountry: string | null;
-  lang: string;
-  /** What local authentication concluded, when a device answered or failed. */
-  local: { deviceId: string; decision: LocalDecision | 'error'; reason: string; datasetVersion: number | null } | null;
-  /** Present only on reconciliation replays: the decision the fallback policy took offline. */
-  fallback?: { decision: 'approve' | 'decline' | 'review'; policy: string; at: number };
+  order: { id: string; amount: { value: number; currency: string }; country?: string; crossBorder?: boolean };
+  customer?: { accountId?: string; deviceId?: string; ip?: string };
+  lang?: string;
+  /** What local authentication concluded; a device error is sent as an escalation with reason `device_error:CODE`. */
+  local?: { decision: LocalDecision; reason: string; datasetVersion: number | null };
+}
+
+/** A fallback decision kept in the outbox for reconciliation: the request plus what the policy decided offline. */
+export interface ReconcileRecord {
+  request: NetworkAuthRequest;
+  fallback: { decision: 'approve' | 'decline' | 'review'; policy: string; at: number };
 }
 
 /** Response of `/v1/auth`. */
@@ -35,18 +39,19 @@ export interface NetworkAuthResponse {
 export interface NetworkOutcome {
   idempotencyKey: string;
   orderId: string;
-  token: string | null;
+  /** Absent when no device produced a token for the order. */
+  token?: string;
   bin: string;
   last4: string;
-  brand: string | null;
+  brand?: string;
   amount: number;
   currency: string;
   gateway: string;
   status: 'success' | 'failure';
   /** Gateway / issuer response code for failures (e.g. "05", "51"). */
-  code: string | null;
-  /** Free-form decline type from the gateway (e.g. "hard", "soft", "fraud"), when known. */
-  type: string | null;
+  code?: string;
+  /** Decline type from the gateway, when known. */
+  type?: 'hard' | 'soft' | 'technical' | 'fraud';
   /** Unix seconds. */
   at: number;
 }

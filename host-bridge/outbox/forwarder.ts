@@ -129,13 +129,13 @@ export class OutboxForwarder extends EventEmitter {
       for (const row of outbox.dueReconciliations(this.now())) {
         if (this.stopped) break;
         try {
-          const res = await net.postJson('/v1/auth', row.request, { retries: 0 });
+          const res = await net.postJson('/v1/auth', row.record.request, { retries: 0 });
           const answer = parseAuthResponse(res.body);
           outbox.reconciled(row.id, answer, this.now());
           r.reconciled++;
           this.emit('reconciled', row.id, answer.decision);
-          if (row.request.fallback && row.request.fallback.decision !== answer.decision) {
-            this.o.logger.warn({ orderId: row.orderId, fallback: row.request.fallback.decision, network: answer.decision }, 'reconciliation: network service disagrees with the fallback decision');
+          if (row.record.fallback.decision !== answer.decision) {
+            this.o.logger.warn({ orderId: row.orderId, fallback: row.record.fallback.decision, network: answer.decision }, 'reconciliation: network service disagrees with the fallback decision');
           }
         } catch (e) {
           if (this.handleFailure(e, r, 'reconciliation', row.id, row.attempts)) break;

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NetworkAuthRequest, NetworkAuthResponse, NetworkOutcome } from '../network/network-types.ts';
+import type { NetworkAuthResponse, NetworkOutcome, ReconcileRecord } from '../network/network-types.ts';
 
 export interface VerificationRecord {
   orderId: string;
@@ -38,7 +38,7 @@ export interface QueuedOutcome {
 export interface QueuedReconciliation {
   id: number;
   orderId: string;
-  request: NetworkAuthRequest;
+  record: ReconcileRecord;
   attempts: number;
 }
 
@@ -167,10 +167,10 @@ export class Outbox {
   }
 
   /** Record a fallback decision and queue it for reconciliation, atomically with its verification. */
-  recordFallback(v: VerificationRecord, request: NetworkAuthRequest, nowMs: number): number {
+  recordFallback(v: VerificationRecord, record: ReconcileRecord, nowMs: number): number {
     const tx = this.db.transaction(() => {
       const id = this.recordVerification(v);
-      this.st.insertRecon.run(id, v.orderId, JSON.stringify(request), v.decision, nowMs, Math.floor(nowMs / 1000));
+      this.st.insertRecon.run(id, v.orderId, JSON.stringify(record), v.decision, nowMs, Math.floor(nowMs / 1000));
       return id;
     });
     return tx();
@@ -200,7 +200,7 @@ export class Outbox {
     return (this.st.dueRecons.all(nowMs, limit) as Array<{ id: number; orderId: string; request: string; attempts: number }>).map((r) => ({
       id: r.id,
       orderId: r.orderId,
-      request: JSON.parse(r.request) as NetworkAuthRequest,
+      record: JSON.parse(r.request) as ReconcileRecord,
       attempts: r.attempts,
     }));
   }

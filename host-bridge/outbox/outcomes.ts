@@ -9,7 +9,7 @@ export interface OutcomeReport {
   gateway: string;
   status: 'success' | 'failure';
   code?: string;
-  type?: string;
+  type?: 'hard' | 'soft' | 'technical' | 'fraud';
   /** The shop's attempt number for this order at this gateway; distinguishes real retries. */
   attempt?: number;
   /** Unix seconds; defaults to now. */
@@ -28,13 +28,13 @@ export class OutcomeError extends Error {
 }
 
 /**
- * `{orderId}:{gateway}:{attempt}` when the shop numbers its attempts, else
- * `{orderId}:{gateway}:h{hash of status, code, type}` — so re-posting the same report is a no-op.
+ * A hash of (order, gateway, attempt) when the shop numbers its attempts, else of (order, gateway,
+ * status, code, type) — so re-posting the same report is a no-op. Hashed so the key always fits the
+ * service's 128-character id whatever the order id's length.
  */
 export function idempotencyKeyFor(r: OutcomeReport): string {
-  if (r.attempt !== undefined) return `${r.orderId}:${r.gateway}:${r.attempt}`;
-  const h = createHash('sha256').update(JSON.stringify([r.status, r.code ?? null, r.type ?? null])).digest('hex').slice(0, 16);
-  return `${r.orderId}:${r.gateway}:h${h}`;
+  const parts = r.attempt !== undefined ? [r.orderId, r.gateway, r.attempt] : [r.orderId, r.gateway, r.status, r.code ?? null, r.type ?? null];
+  return `ob-${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40)}`;
 }
 
 export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): { idempotencyKey: string; duplicate: boolean } {
@@ -44,16 +44,16 @@ export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): {
   const outcome: NetworkOutcome = {
     idempotencyKey: key,
     orderId: r.orderId,
-    token: v.token,
+    ...(v.token ? { token: v.token } : {}),
     bin: v.bin,
     last4: v.last4,
-    brand: v.brand,
+    ...(v.brand ? { brand: v.brand } : {}),
     amount: v.amount,
     currency: v.currency,
     gateway: r.gateway,
     status: r.status,
-    code: r.code ?? null,
-    type: r.type ?? null,
+    ...(r.code !== undefined ? { code: r.code } : {}),
+    ...(r.type !== undefined ? { type: r.type } : {}),
     at: r.at ?? Math.floor(nowMs / 1000),
   };
   const created = outbox.enqueueOutcome(outcome, nowMs);

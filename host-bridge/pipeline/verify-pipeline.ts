@@ -11,7 +11,7 @@ import { fallbackToString, type FallbackPolicy } from '../config.ts';
 import type { DeviceHandle, DeviceRegistry, LocalVerifyResult } from '../devices/types.ts';
 import type { NetworkClient } from '../network/network-client.ts';
 import { NetworkError } from '../network/network-client.ts';
-import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse } from '../network/network-types.ts';
+import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse, type ReconcileRecord } from '../network/network-types.ts';
 import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 
@@ -126,26 +126,32 @@ export class VerifyPipeline {
 
     // Step 2: network authentication.
     const token = local?.result?.token ?? null;
+    const country = input.order.country;
     const request: NetworkAuthRequest = {
-      token,
-      ...(token === null ? { tokenAbsent: local ? 'device_error' : 'no_device' } : {}),
+      ...(token !== null ? { token } : {}),
       bin: card.bin,
       last4: card.last4,
-      brand,
+      ...(brand ? { brand } : {}),
       expMonth: card.expMonth,
       expYear: card.expYear,
-      order: { id: orderId, amount: input.order.amount.value, currency: input.order.amount.currency, country: input.order.country ?? null },
-      customer: input.customer ?? null,
-      merchantCountry: this.o.merchantCountry,
+      order: {
+        id: orderId,
+        amount: { value: input.order.amount.value, currency: input.order.amount.currency },
+        ...(country ? { country } : {}),
+        ...(country && this.o.merchantCountry ? { crossBorder: country !== this.o.merchantCountry } : {}),
+      },
+      ...(input.customer ? { customer: input.customer } : {}),
       lang,
-      local: local
+      ...(local
         ? {
-            deviceId: local.device.id,
-            decision: local.result ? local.result.decision : 'error',
-            reason: local.result ? local.result.reason : (local.error?.code ?? 'error'),
-            datasetVersion: local.datasetVersion,
+            local: {
+              // A device error is not a conclusion: the service sees an escalation and why.
+              decision: local.result ? local.result.decision : 'escalate',
+              reason: local.result ? local.result.reason : `device_error:${local.error?.code ?? 'UNKNOWN'}`.slice(0, 64),
+              datasetVersion: local.datasetVersion,
+            },
           }
-        : null,
+        : {}),
     };
     const tNet = performance.now();
     let answer: NetworkAuthResponse | null = null;
@@ -190,8 +196,8 @@ export class VerifyPipeline {
       device,
       timings: { formatMs, localMs, networkMs, totalMs: ms(t0) },
     };
-    const reconcile: NetworkAuthRequest | null = this.o.network
-      ? { ...request, fallback: { decision, policy: fallbackToString(this.o.fallback), at: Math.floor(this.now() / 1000) } }
+    const reconcile: ReconcileRecord | null = this.o.network
+      ? { request, fallback: { decision, policy: fallbackToString(this.o.fallback), at: Math.floor(this.now() / 1000) } }
       : null;
     return this.finish(result, input, token, reconcile);
   }
@@ -265,7 +271,7 @@ export class VerifyPipeline {
     }
   }
 
-  private finish(result: VerifyResult, input: VerifyInput, token: string | null, reconcile: NetworkAuthRequest | null = null): VerifyResult {
+  private finish(result: VerifyResult, input: VerifyInput, token: string | null, reconcile: ReconcileRecord | null = null): VerifyResult {
     const rec: VerificationRecord = {
       orderId: result.orderId,
       token,

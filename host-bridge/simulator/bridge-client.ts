@@ -49,6 +49,7 @@ export class BridgeClient implements PrecheckPort {
   private readonly base: string;
   private readonly agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 });
   private pendingReports = 0;
+  private stuck = false;
 
   constructor(private readonly o: BridgeClientOptions) {
     this.base = o.bridgeUrl.replace(/\/+$/, '');
@@ -97,13 +98,20 @@ export class BridgeClient implements PrecheckPort {
   /** Waits (bounded) until every reported outcome has left the bridge's outbox. */
   async drain(): Promise<void> {
     if (this.pendingReports === 0) return;
-    const deadline = Date.now() + (this.o.drainTimeoutMs ?? 5000);
+    // After a timeout (the service is down or slow) wait only briefly until the outbox drains
+    // again, so a dead network service costs a run seconds, not hours.
+    const budget = this.stuck ? 50 : (this.o.drainTimeoutMs ?? 5000);
+    const deadline = Date.now() + budget;
     let delay = 1;
     for (;;) {
       const h = await this.health();
-      if (h.outcomesPending === 0) break;
+      if (h.outcomesPending === 0) {
+        this.stuck = false;
+        break;
+      }
       if (Date.now() > deadline) {
         this.stats.drainTimeouts++;
+        this.stuck = true;
         break;
       }
       this.stats.drainWaits++;

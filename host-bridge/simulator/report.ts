@@ -25,6 +25,15 @@ export function reportRows(r: SimulationReport): string[][] {
   ];
 }
 
+/** "alpha 35% (78% ok), beta ..." per arm. */
+export function gatewayLine(use: SimulationReport['gateways']['A']): string {
+  const total = Object.values(use).reduce((s, g) => s + g.attempts, 0);
+  return Object.entries(use)
+    .sort((x, y) => x[0].localeCompare(y[0]))
+    .map(([name, g]) => `${name} ${pct(total ? g.attempts / total : 0, 0)} of attempts (${pct(g.attempts ? g.successes / g.attempts : 0, 0)} succeed)`)
+    .join(', ');
+}
+
 export function markdownReport(r: SimulationReport): string {
   const rows = reportRows(r);
   const head = `| ${rows[0].join(' | ')} |\n|${rows[0].map(() => '---').join('|')}|\n`;
@@ -47,6 +56,7 @@ export function textReport(r: SimulationReport): string {
     const st = Object.entries(r.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ');
     out.push('', `precheck stages: ${st || 'none'}; outcomes reported ${r.precheck.reports}, refused by the network service ${r.precheck.outcomesRejected}`);
   }
+  out.push(`gateways A: ${gatewayLine(r.gateways.A)}`, `gateways B: ${gatewayLine(r.gateways.B)}`);
   for (const w of r.warnings) out.push(`warning: ${w}`);
   out.push(`CI: paired bootstrap over orders, ${r.comparison.resamples} resamples (percentile); success-rate normal approximation ${pts(r.comparison.successRateNormal.estimate, 2)} [${pts(r.comparison.successRateNormal.low, 2)}, ${pts(r.comparison.successRateNormal.high, 2)}]`);
   return out.join('\n');

@@ -35,6 +35,20 @@ export interface SimulationReport {
   durationMs: { A: number; B: number };
   /** Things that make arm B not measure Precheck (fallbacks, refused outcomes, verify errors). */
   warnings: string[];
+  /** Gateway attempts and successes per arm (where Precheck's routing sent the traffic). */
+  gateways: { A: Record<string, { attempts: number; successes: number }>; B: Record<string, { attempts: number; successes: number }> };
+}
+
+export function gatewayUse(rs: readonly OrderResult[]): Record<string, { attempts: number; successes: number }> {
+  const out: Record<string, { attempts: number; successes: number }> = {};
+  for (const r of rs) {
+    for (const a of r.attemptLog) {
+      const g = (out[a.gateway] ??= { attempts: 0, successes: 0 });
+      g.attempts++;
+      if (a.status === 'success') g.successes++;
+    }
+  }
+  return out;
 }
 
 /** Reasons to distrust arm B, in words for the table. */
@@ -119,6 +133,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     precheck: stats,
     durationMs: { A: tA, B: tB },
     warnings: [],
+    gateways: { A: gatewayUse(a), B: gatewayUse(b) },
   };
   report.warnings = warningsFor(report.arms.B, stats);
   return { report, market, a, b };

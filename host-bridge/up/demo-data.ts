@@ -58,8 +58,9 @@ export const SPARE_TEST_CARDS = {
 /** Restricted cards imported through the service's admin path (CSV number,reason). */
 export const DEMO_RESTRICTED: { pan: string; reason: string }[] = [
   { pan: DEMO_CARDS.restricted.pan, reason: 'reported_stolen' },
-  // A second one so the list is a list; a Mastercard debit test number.
+  // Two more so the list is a list: Mastercard debit and American Express test numbers.
   { pan: '5200828282828210', reason: 'chargeback_fraud' },
+  { pan: '371449635398431', reason: 'account_closed' },
 ];
 
 /** Outcomes reported through the bridge after verifying each card once (history). */

@@ -25,7 +25,8 @@ import {
 import { httpJson } from './http-json.ts';
 import { ChildExitedError, ManagedChild } from './managed-child.ts';
 import { UpError, checkPortFree, requireSocat } from './preflight.ts';
-import { readUpState, writeUpState, type UpState } from './up-state.ts';
+import { RunLock } from './run-lock.ts';
+import { STATE_FILE, readUpState, writeUpState, type UpState } from './up-state.ts';
 
 export const DEFAULT_UP_DATA_DIR = './.precheck';
 export const DEFAULT_BRIDGE_PORT = 8787;
@@ -147,6 +148,7 @@ export class UpOrchestrator {
   private readonly expectedExit = new Set<string>();
   private readonly o: Required<Omit<UpOptions, 'out' | 'env'>> & { out: (l: string) => void; env: NodeJS.ProcessEnv };
   private adminKey = '';
+  private lock: RunLock | null = null;
   private emulatedIds: { rs485?: string; usb?: string } = {};
 
   constructor(opts: UpOptions = {}) {
@@ -190,6 +192,7 @@ export class UpOrchestrator {
       env: childEnv(this.o.env),
     });
     this.all.add(child);
+    this.lock?.addChild(child.pid);
     void child.exited.then(() => this.all.delete(child));
     if (['server', 'socat', 'device-rs485', 'device-usb', 'bridge'].includes(name)) {
       this.children.set(name as ChildName, child);
@@ -229,12 +232,15 @@ export class UpOrchestrator {
     const o = this.o;
     // Preflight: the usual problems as one line, before anything starts.
     if (o.emulate) requireSocat(o.env.PATH);
+    for (const d of [p.dataDir, p.runDir, p.logDir, p.bridgeDir, path.dirname(p.deviceRs485Dir)]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    // Before the port checks: what a killed `up` left running may be what holds the ports.
+    const { lock, cleaned } = await RunLock.acquire(p.runDir, p.dataDir);
+    this.lock = lock;
+    if (cleaned.length) this.say(`precheck up: stopped ${cleaned.length} process(es) a previous, killed precheck up left running (pids ${cleaned.join(', ')})`);
     await checkPortFree(o.host, o.port, 'bridge, --port');
     await checkPortFree(o.host, o.serverPort, 'network service, --server-port');
-
-    for (const d of [p.dataDir, p.runDir, p.logDir, p.bridgeDir, path.dirname(p.deviceRs485Dir)]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    this.firstRun = !fs.existsSync(path.join(p.dataDir, STATE_FILE));
     const state: UpState = readUpState(p.dataDir);
-    this.firstRun = state.seeded === null;
     this.say(`precheck up: data ${this.rel(p.dataDir)}${this.firstRun ? ' (first run: provisioning, pairing and seeding demo data)' : ' (reusing it)'}; logs in ${this.rel(p.logDir)}/`);
 
     // 1. Network service.
@@ -242,6 +248,7 @@ export class UpOrchestrator {
     this.serverUrl = (await this.ready(server, /precheck server listening on (http:\/\/\S+)/, 'its listening line'))[1];
     this.adminKey = fs.readFileSync(path.join(p.serverDir, 'admin.key'), 'utf8').trim();
     this.say(`  network service   ${this.serverUrl}`);
+    writeUpState(p.dataDir, state); // from here on, this data dir is "reused" by later runs
     const signing = (await httpJson<{ publicKey: string }>('GET', `${this.serverUrl}/v1/keys/dataset`)).json.publicKey;
     if (!/^[0-9a-f]{64}$/.test(signing)) throw new UpError('the network service did not give a dataset signing key', 1);
 
@@ -488,6 +495,7 @@ export class UpOrchestrator {
       }
       // one-shot children (provisioning) that may still run when stopped mid-start
       for (const c of [...this.all]) await c.stop().catch(() => undefined);
+      this.lock?.release();
     })();
     return this.closing;
   }

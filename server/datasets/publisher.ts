@@ -1,13 +1,23 @@
 // DatasetPublisher: builds a signed dataset version from the tables when data changes (debounced)
 // or on demand, stores manifest + chunks, keeps the newest N snapshots, and builds deltas between
-// kept versions on first request (then serves them from storage). Builds run one at a time.
-import { assemble, buildDelta, buildFirmwareRelease, buildSnapshot, openSignedManifest } from '../../protocol/dataset/index.ts';
+// kept versions on first request (then serves them from storage). Builds run one at a time; with
+// `buildProcess` set they run in a child process (build-child.ts) so that a build over millions
+// of cards never stalls the service's event loop (auth requests keep being answered).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
 import type { DatasetContent, Route } from '../../protocol/dataset/types.ts';
 import type { ServiceKeys } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { DatasetVersionInfo, FirmwareInfo, Storage } from '../storage/storage.ts';
-import { ServiceError } from '../errors.ts';
-import { contentFromTables } from './content.ts';
+import { ServiceError, type ServiceErrorCode, SERVICE_ERROR_STATUS } from '../errors.ts';
+import { readContent, runBuildJob, storedContent, type BuildJob, type BuildJobResult, type BuilderOptions } from './builder.ts';
+import type { ChildRequest } from './build-child.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const CHILD = path.join(HERE, 'build-child.ts');
+const REPO_ROOT = path.resolve(HERE, '..', '..');
 
 export interface PublisherOptions {
   now: () => number;
@@ -17,6 +27,8 @@ export interface PublisherOptions {
   chunkSize: number;
   historyWindowSeconds: number;
   maxEventsPerToken: number;
+  /** Run builds in a child process on the same data dir (the service sets this). */
+  buildProcess?: { dataDir: string; databaseFile: string } | null;
 }
 
 export interface PublishResult {
@@ -77,43 +89,56 @@ export class DatasetPublisher {
     }
   }
 
+  private get builderOptions(): BuilderOptions {
+    const o = this.opts;
+    return { ttlSeconds: o.ttlSeconds, keepVersions: o.keepVersions, chunkSize: o.chunkSize, historyWindowSeconds: o.historyWindowSeconds, maxEventsPerToken: o.maxEventsPerToken };
+  }
+
   async currentContent(): Promise<DatasetContent> {
-    const now = this.opts.now();
-    const tables = await this.storage.readDatasetTables(now, now - this.opts.historyWindowSeconds, this.opts.maxEventsPerToken);
-    return contentFromTables(tables, await this.routes());
+    return readContent(this.storage, this.builderOptions, this.opts.now(), await this.routes());
+  }
+
+  /** Runs a build job here or in a child process. */
+  private async execute(job: BuildJob): Promise<BuildJobResult> {
+    const bp = this.opts.buildProcess;
+    if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job);
+    const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), databaseFile: path.resolve(bp.databaseFile), options: this.builderOptions, job };
+    return new Promise<BuildJobResult>((resolve, reject) => {
+      // `--import tsx` resolves from the repository root, where tsx is installed.
+      const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.once('error', (e) => reject(new ServiceError('INTERNAL', `dataset build process failed to start: ${e.message}`)));
+      child.once('close', (code) => {
+        const line = out.trim().split('\n').pop() ?? '';
+        let msg: { ok?: BuildJobResult; error?: { code: string; message: string } } | null = null;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          msg = null;
+        }
+        if (msg?.ok && code === 0) return resolve(msg.ok);
+        if (msg?.error) {
+          const c = (msg.error.code in SERVICE_ERROR_STATUS ? msg.error.code : 'INTERNAL') as ServiceErrorCode;
+          return reject(new ServiceError(c, msg.error.message));
+        }
+        reject(new ServiceError('INTERNAL', `dataset build process exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}`));
+      });
+      child.stdin.end(JSON.stringify(request));
+    });
   }
 
   private async build(why: string, force: boolean): Promise<PublishResult> {
     if (this.closed) throw new ServiceError('UNAVAILABLE', 'service is shutting down');
     const t0 = performance.now();
-    const now = this.opts.now();
-    const content = await this.currentContent();
-    const latest = await this.storage.latestDataset();
-    const version = Math.max(latest?.version ?? 0, Number((await this.storage.getMeta('dataset.lastVersion')) ?? 0)) + 1;
-    const createdAt = Math.max(now, latest?.createdAt ?? 0);
-    const built = buildSnapshot(
-      content,
-      { version, createdAt, expiresAt: createdAt + this.opts.ttlSeconds, chunkSize: this.opts.chunkSize },
-      this.keys.signingPrivateKey,
-    );
-    const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
-    if (!force && latest && latest.contentHash === hashHex) {
-      return { info: latest, created: false, buildMs: performance.now() - t0 };
-    }
-    const info: DatasetVersionInfo = {
-      version,
-      createdAt,
-      expiresAt: built.manifest.expiresAt,
-      contentHash: hashHex,
-      chunkCount: built.chunks.length,
-      bytes: built.manifest.size,
-    };
-    await this.storage.saveDataset(info, { manifest: built.manifestBytes, chunks: built.chunks });
-    await this.storage.setMeta('dataset.lastVersion', String(version));
-    const pruned = await this.storage.pruneDatasets(this.opts.keepVersions);
-    const result: PublishResult = { info, created: true, buildMs: performance.now() - t0 };
+    const r = await this.execute({ kind: 'snapshot', force, now: this.opts.now(), routes: await this.routes() });
+    if (r.kind !== 'snapshot') throw new ServiceError('INTERNAL', 'unexpected build result');
+    const result: PublishResult = { info: r.info, created: r.created, buildMs: performance.now() - t0 };
+    if (!r.created) return result;
     this.log.info(
-      { version, why, restricted: content.restricted.length, history: content.history.length, bytes: info.bytes, chunks: info.chunkCount, pruned, ms: Math.round(result.buildMs) },
+      { version: r.info.version, why, restricted: r.restricted, history: r.history, bytes: r.info.bytes, chunks: r.info.chunkCount, pruned: r.pruned, ms: Math.round(result.buildMs), child: !!this.opts.buildProcess },
       'dataset published',
     );
     for (const l of this.listeners) l(result);
@@ -122,13 +147,7 @@ export class DatasetPublisher {
 
   /** Content of a stored version, checked against its own signed manifest. */
   async contentOf(version: number): Promise<DatasetContent | null> {
-    const manifestBytes = await this.storage.datasetManifest(version);
-    const chunks = await this.storage.datasetChunks(version);
-    if (!manifestBytes || !chunks) return null;
-    const manifest = openSignedManifest(manifestBytes, [this.keys.signingPublicKey]);
-    const a = assemble(manifest, chunks);
-    if (a.kind !== 'snapshot') throw new ServiceError('INTERNAL', `version ${version} is not a snapshot`);
-    return a.content;
+    return storedContent(this.storage, this.keys, version);
   }
 
   /**
@@ -139,22 +158,12 @@ export class DatasetPublisher {
     const cached = await this.storage.deltaManifest(from, to);
     if (cached) return cached;
     const run = this.chain.then(async () => {
-      const again = await this.storage.deltaManifest(from, to);
-      if (again) return again;
-      if (from >= to) throw new ServiceError('DELTA_UNAVAILABLE', `no delta from version ${from} to ${to}: base must be older`);
-      const [a, b] = [await this.contentOf(from), await this.contentOf(to)];
-      if (!a) throw new ServiceError('DELTA_UNAVAILABLE', `version ${from} is too old for a delta; fetch the snapshot`);
-      if (!b) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${to} not found`);
-      const info = (await this.storage.listDatasets()).find((d) => d.version === to)!;
-      const built = buildDelta(
-        a,
-        b,
-        { version: to, baseVersion: from, createdAt: info.createdAt, expiresAt: info.expiresAt, chunkSize: this.opts.chunkSize },
-        this.keys.signingPrivateKey,
-      );
-      await this.storage.saveDelta(from, to, { manifest: built.manifestBytes, chunks: built.chunks });
-      this.log.info({ from, to, bytes: built.manifest.size, chunks: built.chunks.length }, 'delta built');
-      return built.manifestBytes;
+      const t0 = performance.now();
+      const r = await this.execute({ kind: 'delta', from, to });
+      const bytes = await this.storage.deltaManifest(from, to);
+      if (!bytes) throw new ServiceError('INTERNAL', 'delta was not stored');
+      if (r.kind === 'delta' && r.chunks > 0) this.log.info({ from, to, bytes: r.bytes, chunks: r.chunks, ms: Math.round(performance.now() - t0) }, 'delta built');
+      return bytes;
     });
     this.chain = run.catch(() => undefined);
     return run;

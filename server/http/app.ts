@@ -274,6 +274,10 @@ export async function buildApp(svc: Service) {
       }),
     }, async (req) => {
       const q = req.query as { reason?: string; expiresAt?: string };
+      const body = req.body as { [Symbol.asyncIterator]?: unknown } | null;
+      if (!body || typeof body[Symbol.asyncIterator] !== 'function') {
+        throw new ServiceError('UNSUPPORTED_MEDIA_TYPE', 'send the file as text/plain or text/csv');
+      }
       const report = await importRestricted(req.body as AsyncIterable<Uint8Array>, {
         cardKey: svc.keys.cardKey,
         storage,

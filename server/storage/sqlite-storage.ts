@@ -78,6 +78,10 @@ export class SqliteStorage implements Storage {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Tokens are random keys: inserts and lookups touch random B-tree pages, so a page cache that
+    // holds the indexes of a few million cards (64 MiB) matters more than anything else here.
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('temp_store = MEMORY');
     this.migrate();
     const p = (sql: string) => this.db.prepare(sql);
     this.s = {
@@ -188,9 +192,10 @@ export class SqliteStorage implements Storage {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
-  async close(): Promise<void> {
+  /** `checkpoint: false` for a second process on the same file (a build child): the owner checkpoints. */
+  async close(checkpoint = true): Promise<void> {
     if (this.db.open) {
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      if (checkpoint) this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();
     }
   }
@@ -211,7 +216,9 @@ export class SqliteStorage implements Storage {
 
   private readonly addRestrictedTx = (rows: RestrictedEntry[]): number => {
     let added = 0;
-    for (const r of rows) {
+    // In key order, consecutive inserts touch neighbouring B-tree pages instead of random ones.
+    const sorted = rows.length > 1 ? [...rows].sort((a, b) => Buffer.compare(a.token, b.token)) : rows;
+    for (const r of sorted) {
       const existed = this.s.restrictedExists.get(buf(r.token)) !== undefined;
       this.s.addRestricted.run({ ...r, token: buf(r.token) });
       if (!existed) added++;
@@ -399,10 +406,10 @@ export class SqliteStorage implements Storage {
       for (const r of this.s.tablesKnownGood.iterate() as Iterable<Row>) knownGood.push(bytes(r.token));
       const history: DatasetTables['history'] = [];
       let cur: DatasetTables['history'][number] | null = null;
-      let curKey = '';
+      let curKey: Buffer | null = null;
       for (const r of this.s.tablesHistory.iterate(historySince) as Iterable<Row>) {
-        const key = (r.token as Buffer).toString('hex');
-        if (key !== curKey) {
+        const key = r.token as Buffer;
+        if (curKey === null || !key.equals(curKey)) {
           if (cur) history.push(cur);
           cur = { token: bytes(r.token), brand: (r.brand as string | null) ?? null, events: [] };
           curKey = key;

@@ -183,11 +183,13 @@ describe('POST /v1/outcomes', () => {
     const out = { orderId: 'order-1', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft', attempt: 1 };
     const r = await call('POST', '/v1/outcomes', out);
     expect(r.status).toBe(202);
-    expect(r.json).toEqual({ idempotencyKey: 'order-1:gw-a:1', duplicate: false, queued: true });
+    expect(r.json).toMatchObject({ duplicate: false, queued: true });
+    const key = r.json.idempotencyKey as string;
+    expect(key).toMatch(/^ob-[0-9a-f]{40}$/);
     await acked;
     const [sent] = await svc.waitFor('/v1/outcomes');
-    expect(sent.headers['idempotency-key']).toBe('order-1:gw-a:1');
-    expect(sent.body).toMatchObject({ idempotencyKey: 'order-1:gw-a:1', orderId: 'order-1', token: testToken(PAN), bin: '411111', last4: '1111', amount: 1999, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft' });
+    expect(sent.headers['idempotency-key']).toBe(key);
+    expect(sent.body).toMatchObject({ idempotencyKey: key, orderId: 'order-1', token: testToken(PAN), bin: '411111', last4: '1111', amount: 1999, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft' });
     expect(sent.raw).not.toContain(PAN);
     // the same report again is a duplicate: nothing new queued
     const again = await call('POST', '/v1/outcomes', out);
@@ -200,7 +202,7 @@ describe('POST /v1/outcomes', () => {
     await call('POST', '/v1/verify', verifyBody());
     const a = await call('POST', '/v1/outcomes', { orderId: 'order-1', gateway: 'gw-a', status: 'failure', code: '05' });
     const b = await call('POST', '/v1/outcomes', { orderId: 'order-1', gateway: 'gw-a', status: 'success' });
-    expect(a.json.idempotencyKey).toMatch(/^order-1:gw-a:h[0-9a-f]{16}$/);
+    expect(a.json.idempotencyKey).toMatch(/^ob-[0-9a-f]{40}$/);
     expect(b.json.idempotencyKey).not.toBe(a.json.idempotencyKey);
   });
 

@@ -92,7 +92,7 @@ describe('precheck CLI (bridge side)', () => {
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ orderId: 'cli-order-1', decision: 'approve', stage: 'network', gateway: 'gw-z', card: { bin: '411111', last4: '1111', brand: 'visa' } });
     const [auth] = await svc.waitFor('/v1/auth');
-    expect(auth.body).toMatchObject({ order: { id: 'cli-order-1', amount: 1999, currency: 'USD', country: 'DE' }, expMonth: 12, expYear: 2030 });
+    expect(auth.body).toMatchObject({ order: { id: 'cli-order-1', amount: { value: 1999, currency: 'USD' }, country: 'DE' }, expMonth: 12, expYear: 2030 });
     expect(r.stdout).not.toContain(PAN);
   });
 

@@ -93,10 +93,9 @@ describe('verify pipeline', () => {
       last4: '1111',
       expMonth: 12,
       expYear: 2030,
-      order: { id: inp.order.id, amount: 1999, currency: 'USD', country: 'DE' },
+      order: { id: inp.order.id, amount: { value: 1999, currency: 'USD' }, country: 'DE', crossBorder: true },
       customer: { accountId: 'acct-1', ip: '203.0.113.7' },
-      merchantCountry: 'US',
-      local: { deviceId: 'd1', decision: 'escalate', reason: 'unknown_card', datasetVersion: 42 },
+      local: { decision: 'escalate', reason: 'unknown_card', datasetVersion: 42 },
     });
     expect(sent.raw).not.toContain(PAN);
     expect(sent.raw).not.toContain('123"');
@@ -107,7 +106,8 @@ describe('verify pipeline', () => {
     const { pipeline } = makePipeline(null);
     const r = await pipeline.verify(input());
     expect(r).toMatchObject({ decision: 'approve', stage: 'network', gateway: 'gw-a', device: null });
-    expect(svc.requests[0].body).toMatchObject({ token: null, tokenAbsent: 'no_device', local: null });
+    expect(svc.requests[0].body).not.toHaveProperty('token');
+    expect(svc.requests[0].body).not.toHaveProperty('local');
   });
 
   it('no healthy paired device → network', async () => {
@@ -124,7 +124,8 @@ describe('verify pipeline', () => {
       const { pipeline, metrics } = makePipeline(new FakeRegistry([dev]));
       const r = await pipeline.verify(input());
       expect(r).toMatchObject({ stage: 'network', decision: 'approve', device: { id: 'd1', datasetVersion: 42 } });
-      expect(svc.requests[0].body).toMatchObject({ token: null, tokenAbsent: 'device_error', local: { deviceId: 'd1', decision: 'error', reason: code } });
+      expect(svc.requests[0].body).not.toHaveProperty('token');
+      expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: `device_error:${code}` } });
       expect(metrics.deviceErrors.get({ device: 'd1', code })).toBe(1);
     });
   }
@@ -134,7 +135,7 @@ describe('verify pipeline', () => {
     const { pipeline } = makePipeline(new FakeRegistry([dev]));
     const r = await pipeline.verify(input());
     expect(r.stage).toBe('network');
-    expect(svc.requests[0].body).toMatchObject({ local: { reason: 'TIMEOUT' } });
+    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'device_error:TIMEOUT' } });
   });
 
   it('a malformed device answer is a device error, not a decision', async () => {
@@ -188,8 +189,8 @@ describe('verify pipeline', () => {
         const due = outbox.dueReconciliations(Date.now() + 1);
         expect(due).toHaveLength(1);
         expect(due[0].orderId).toBe(inp.order.id);
-        expect(due[0].request).toMatchObject({ token: testToken(PAN), fallback: { decision: expected, policy } });
-        expect(JSON.stringify(due[0].request)).not.toContain(PAN);
+        expect(due[0].record).toMatchObject({ request: { token: testToken(PAN) }, fallback: { decision: expected, policy } });
+        expect(JSON.stringify(due[0].record)).not.toContain(PAN);
         expect(outbox.depth().reconciliationsPending).toBe(1);
         expect(metrics.verifications.get({ decision: expected, stage: 'fallback' })).toBe(1);
       });

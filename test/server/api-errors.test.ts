@@ -37,6 +37,11 @@ describe('request validation', () => {
     expect([big.status, big.json.error.code]).toEqual([413, 'TOO_LARGE']);
   });
 
+  it('takes the restricted import only as text/plain or text/csv', async () => {
+    const r = await h.admin('POST', '/v1/admin/restricted/import', { lines: ['x'] });
+    expect([r.status, r.json.error.code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+  });
+
   it('answers unknown routes with 404 NOT_FOUND in the error format', async () => {
     const r = await h.call('GET', '/v1/nope');
     expect(r.status).toBe(404);

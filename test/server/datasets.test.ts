@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assemble, contentHash, openSignedManifest, applyDelta, verifyChunk, cardToken } from '../../protocol/dataset/index.ts';
 import type { DatasetContent, DatasetManifest } from '../../protocol/dataset/types.ts';
-import { outcomeBody, randomToken, startHarness, type Harness } from './helpers.ts';
+import { authBody, outcomeBody, randomToken, startHarness, type Harness } from './helpers.ts';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -81,6 +81,8 @@ describe('datasets', () => {
     const m = await h.call('GET', '/v1/datasets/2/manifest');
     expect(() => openSignedManifest(m.bytes, [new Uint8Array(other)])).toThrow(/signature/);
 
+    // Builds run in a child process, off the service's event loop.
+    expect(h.logs.some((l) => l.includes('"msg":"dataset published"') && l.includes('"child":true') && l.includes('"version":2'))).toBe(true);
     // Publishing unchanged data creates no new version.
     expect((await h.admin('POST', '/v1/admin/publish')).json).toMatchObject({ version: 2, created: false });
     // Conditional GET of an immutable chunk.
@@ -142,6 +144,24 @@ describe('datasets', () => {
     expect(content.restricted.map((r) => hex(r.token))).toContain(t);
     expect(content.restricted.find((r) => hex(r.token) === t)!.reason).toBe('41');
     expect((await h.call('GET', '/v1/health', undefined, null)).json.datasetVersion).toBe(2);
+  });
+
+  it('keeps answering auth requests while a dataset build runs (the build is in a child process)', async () => {
+    h = await startHarness();
+    const rows = Array.from({ length: 50_000 }, () => ({ token: new Uint8Array(crypto.randomBytes(16)), bin: null, last4: null, reason: 'fraud', source: 'test', addedAt: 1, expiresAt: null }));
+    await h.s.service.storage.addRestricted(rows);
+    const order: string[] = [];
+    const building = h.s.service.publisher.publish('test').then((r) => {
+      order.push('build');
+      return r;
+    });
+    const r = await h.call('POST', '/v1/auth', authBody(Buffer.from(rows[0].token).toString('hex')));
+    order.push('auth');
+    expect(r.json).toMatchObject({ decision: 'decline', reason: 'restricted' });
+    const built = await building;
+    expect(order).toEqual(['auth', 'build']);
+    expect(built.info).toMatchObject({ version: 2 });
+    expect(built.created).toBe(true);
   });
 
   it('history digest keeps 30 days of events plus hard declines ever', async () => {

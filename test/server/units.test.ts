@@ -8,7 +8,6 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containsPan, findPan, luhnValid, scrubDeep, scrubPans } from '../../server/pan-guard.ts';
 import { importRestricted, parseImportLine, splitLines } from '../../server/admin/restricted-import.ts';
-import { chooseGateway } from '../../server/auth/placeholder-router.ts';
 import { isExpired, isHardOutcome, restrictionFor } from '../../server/auth/network-auth.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import { MIGRATIONS } from '../../server/storage/migrations.ts';
@@ -99,7 +98,7 @@ describe('restricted import parsing', () => {
   });
 });
 
-describe('outcome classification and gateway choice', () => {
+describe('outcome classification', () => {
   it('restricts on hard declines and fraud, but not on 57/62 or soft declines', () => {
     expect(restrictionFor({ status: 'failure', code: '43' })).toEqual({ reason: '43' });
     expect(restrictionFor({ status: 'failure', code: '05', type: 'fraud' })).toEqual({ reason: 'fraud:05' });
@@ -116,21 +115,6 @@ describe('outcome classification and gateway choice', () => {
     expect(isExpired(3, 2030, endOfMarch2030 - 1)).toBe(false);
     expect(isExpired(3, 2030, endOfMarch2030)).toBe(true);
     expect(isExpired(3, 30, endOfMarch2030)).toBe(true);
-  });
-
-  it('chooses by success rate, then fee for the amount, else the cheapest gateway', () => {
-    const gws = [
-      { name: 'a', feePerAttempt: 10, feeBps: 100 },
-      { name: 'b', feePerAttempt: 30, feeBps: 0 },
-    ];
-    const st = (gateway: string, attempts: number, successes: number) => ({ gateway, brand: 'visa', currency: 'USD', attempts, successes });
-    const seg = (amount: number) => ({ brand: 'visa', currency: 'USD', amount });
-    expect(chooseGateway([st('a', 10, 9), st('b', 10, 8)], gws, seg(100))?.gateway).toBe('a');
-    // equal rates: a costs 10 + 1% -> cheaper below 2000, dearer above
-    expect(chooseGateway([st('a', 2, 1), st('b', 4, 2)], gws, seg(1000))?.gateway).toBe('a');
-    expect(chooseGateway([st('a', 2, 1), st('b', 4, 2)], gws, seg(5000))?.gateway).toBe('b');
-    expect(chooseGateway([], gws, seg(5000))).toEqual({ gateway: 'b', successRate: null });
-    expect(chooseGateway([], [], seg(1))).toBeNull();
   });
 });
 

@@ -1,0 +1,33 @@
+// Entry of a dataset build child process (spawned by DatasetPublisher with `--import tsx`): reads
+// one JSON job on stdin, opens the same SQLite file (WAL allows it next to the service) and the
+// key files, runs the build, and writes one JSON line: {ok: result} or {error: {code, message}}.
+import { loadOrCreateKeys } from '../keys.ts';
+import { SqliteStorage } from '../storage/sqlite-storage.ts';
+import { runBuildJob, type BuildJob, type BuilderOptions } from './builder.ts';
+
+export interface ChildRequest {
+  dataDir: string;
+  databaseFile: string;
+  options: BuilderOptions;
+  job: BuildJob;
+}
+
+async function main(): Promise<void> {
+  let input = '';
+  for await (const chunk of process.stdin) input += chunk;
+  const req = JSON.parse(input) as ChildRequest;
+  const storage = new SqliteStorage(req.databaseFile);
+  try {
+    const keys = loadOrCreateKeys(req.dataDir);
+    const result = await runBuildJob(storage, keys, req.options, req.job);
+    process.stdout.write(`${JSON.stringify({ ok: result })}\n`);
+  } finally {
+    await storage.close(false);
+  }
+}
+
+main().catch((e: unknown) => {
+  const err = e as { code?: unknown; message?: unknown };
+  process.stdout.write(`${JSON.stringify({ error: { code: typeof err?.code === 'string' ? err.code : 'INTERNAL', message: String(err?.message ?? e) } })}\n`);
+  process.exitCode = 1;
+});
