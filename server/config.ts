@@ -25,6 +25,8 @@ export interface ServerOptions {
   publishOnStart?: boolean;
   /** Snapshots kept for deltas. */
   keepVersions?: number;
+  /** Previous versions each publish builds a delta from (the rest on request). */
+  deltaBases?: number;
   /** Chunk size of datasets and firmware in bytes; grown automatically for large payloads. */
   chunkSize?: number;
   /** History digest: events newer than this window go into datasets (plus hard declines ever). */
@@ -61,6 +63,7 @@ export const DEFAULTS = {
   publishDebounceMs: 2000,
   publishOnStart: true,
   keepVersions: 8,
+  deltaBases: 2,
   chunkSize: 4096,
   historyWindowSeconds: 30 * 24 * 3600,
   maxEventsPerToken: 32,
@@ -91,6 +94,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     publishDebounceMs: def('publishDebounceMs'),
     publishOnStart: def('publishOnStart'),
     keepVersions: def('keepVersions'),
+    deltaBases: def('deltaBases'),
     chunkSize: def('chunkSize'),
     historyWindowSeconds: def('historyWindowSeconds'),
     maxEventsPerToken: def('maxEventsPerToken'),

@@ -1,11 +1,16 @@
-// Detects anything that looks like a card number (PAN) so the service can refuse it at the door
-// and scrub it from logs. A PAN-like value: 12-19 consecutive digits, or the printed groupings
-// (4-4-4-4[-3], Amex 4-6-5, Diners 4-6-4) with spaces or dashes, not glued to other letters or
-// digits (so a hex token never matches by accident), passing Luhn. Separators are only accepted
-// in those groupings so ids like "order-2024-11-23-0042" are not mistaken for card numbers.
+// Detects anything that plausibly IS a card number (PAN) so the service can refuse it at the door,
+// and scrubs digit runs from logs. Refusal is deliberately narrower than scrubbing: a value is
+// refused when it is a card number — 12-19 digits, or the printed groupings (4-4-4-4[-3], Amex
+// 4-6-5, Diners 4-6-4) with spaces or dashes, passing Luhn — standing as a whole field value or as
+// a word of free text (bounded by whitespace, quotes, brackets or sentence punctuation). A digit
+// run INSIDE an identifier (a UUID's last group, "order-4111…", "a:b/4111…") is not refused: one
+// random UUID in ~2 800 ends in 12 Luhn-valid digits, and refusing those made real traffic fail at
+// random. Fields named like a card number (pan, number, cardNumber) are refused whatever they hold.
 
+// Before: start, whitespace or an opening quote/bracket/"=". After: end, whitespace, a closing
+// quote/bracket, or , ; . ! ? followed by whitespace or the end. Never - _ : / @ # or letters/digits.
 const CANDIDATE = new RegExp(
-  String.raw`(?<![0-9A-Za-z])(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?![0-9A-Za-z])`,
+  String.raw`(?<=^|[\s"'(\[{<=])(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{4,5})(?=$|[\s"')\]}>]|[,;.!?](?:\s|$))`,
   'g',
 );
 const PAN_KEYS = new Set(['pan', 'number', 'cardnumber', 'card_number', 'primaryaccountnumber', 'accountnumber']);
@@ -26,7 +31,7 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** True when the string contains a 12-19 digit Luhn-valid run. */
+/** True when the string is, or has as a free-standing word, a 12-19 digit Luhn-valid number. */
 export function containsPan(s: string): boolean {
   if (s.length < 12) return false;
   CANDIDATE.lastIndex = 0;

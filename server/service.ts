@@ -70,6 +70,8 @@ export async function openService(options: ServerOptions): Promise<Service> {
     (await storage.outcomesSince(router.router.windowStart(opts.now()))).map((o) => ({
       gateway: o.gateway,
       brand: o.brand ?? 'unknown',
+      issuerCountry: o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null,
+      crossBorder: o.crossBorder ?? null,
       currency: o.currency,
       amount: o.amount,
       status: o.status,
@@ -97,6 +99,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       ttlSeconds: opts.datasetTtlSeconds,
       debounceMs: opts.publishDebounceMs,
       keepVersions: opts.keepVersions,
+      deltaBases: opts.deltaBases,
       chunkSize: opts.chunkSize,
       historyWindowSeconds: opts.historyWindowSeconds,
       maxEventsPerToken: opts.maxEventsPerToken,

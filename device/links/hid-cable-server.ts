@@ -7,9 +7,9 @@
 
 import net from 'node:net';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { FixedReportSplitter } from './common/fixed-report-splitter.ts';
-import { LinkUnavailableError, describeCause } from './common/link-errors.ts';
-import { removeStaleSocket, writeToSocket } from './common/socket-writer.ts';
+import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
+import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
+import { removeStaleSocket, writeToSocket } from '../../protocol/link-io/socket-writer.ts';
 import { nextDriverTag } from './connection.ts';
 import { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';

@@ -3,13 +3,13 @@
 // failure or power loss at any point leaves the previous dataset active and intact.
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
-import { contentHash } from '../../protocol/dataset/codec.ts';
 import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, HistoryEvent, Prompt } from '../../protocol/dataset/types.ts';
 import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
 import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
+import { slotContentHash } from './slot-content-hash.ts';
 
 export interface SlotMeta {
   slot: Slot;
@@ -277,8 +277,10 @@ export class DatasetSlots {
         want.push(c.restrictedFilter ? 1 : 0);
         if (DATASET_TABLES.some((t, i) => n[t] !== want[i])) throw new ProtocolError('INTERNAL', 'installed row counts differ from the snapshot');
       } else {
-        // A delta's result exists only in the slot: read it back and check the canonical hash.
-        const hash = contentHash(this.readContent(target));
+        // A delta's result exists only in the slot: hash it where it lies (slot-content-hash.ts
+        // streams the canonical encoding out of SQLite; reading 10^6 rows back into objects and
+        // re-encoding them cost more than installing a whole snapshot).
+        const hash = slotContentHash(this.db, target);
         if (!crypto.timingSafeEqual(hash, manifest.contentHash)) {
           throw new ProtocolError('CHUNK_HASH', 'dataset after applying the delta does not match the manifest content hash');
         }

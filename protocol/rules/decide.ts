@@ -11,8 +11,7 @@ import {
   INTERNATIONAL_RESTRICTION_CODES,
   NO_RETRY_ADVICE_CODES,
   RETRY_LIMITS,
-  SOFT_DECLINE_PROMPTS,
-  SOFT_DECLINE_WINDOW_SECONDS,
+  SOFT_DECLINE_RULES,
 } from './response-codes.ts';
 
 export type Decision = 'approve' | 'decline' | 'review' | 'escalate';
@@ -132,7 +131,8 @@ function decideRaw({ facts, order, now, dataState, stage }: DecisionInput): Deci
     }
   }
   const sinceSuccess = events.slice(lastSuccess + 1);
-  const hard = sinceSuccess.filter(isHard);
+  // A 57/62 answered to a cross-border order says "not enabled abroad": nothing about a domestic one.
+  const hard = sinceSuccess.filter((e) => isHard(e) && !(order.crossBorder === false && e.crossBorder === true && isInternationalOnly(e)));
   if (hard.length > 0) {
     const latest = hard[hard.length - 1];
     if (order.crossBorder && hard.every(isInternationalOnly)) {
@@ -151,11 +151,15 @@ function decideRaw({ facts, order, now, dataState, stage }: DecisionInput): Deci
   // A filter hit is ~0.4% likely to be a false positive: never a decline, never an approval.
   if (facts.restrictedMaybe && !facts.restricted) return result('escalate', 'possibly_restricted', null);
 
-  // Most recent issuer answer (technical errors say nothing about the card).
+  // The most recent issuer answer (technical errors say nothing about the card), when it is a soft
+  // decline still inside its window (response-codes.ts SOFT_DECLINE_RULES: funds/limits 24 h and
+  // only for at least the declined amount, issuer unavailable 5 min, ...). Generic declines (05)
+  // and unknown codes are not reviewed: routing avoids the gateway that gave them.
   const last = [...events].reverse().find((e) => e.type !== 'technical');
-  if (last && last.status === 'failure' && now - last.at <= SOFT_DECLINE_WINDOW_SECONDS) {
-    const prompt = (last.code !== undefined ? SOFT_DECLINE_PROMPTS.get(last.code) : undefined) ?? 'contact_issuer';
-    return result('review', 'soft_decline', prompt as PromptCode, last.code);
+  const rule = last && last.status === 'failure' && last.code !== undefined ? SOFT_DECLINE_RULES.get(last.code) : undefined;
+  if (last && rule && now - last.at <= rule.windowSeconds) {
+    const smaller = rule.amountBound && last.currency === order.currency && order.amount < last.amount;
+    if (!smaller) return result('review', 'soft_decline', rule.prompt as PromptCode, last.code);
   }
 
   if (facts.knownGood) {

@@ -43,29 +43,63 @@ export const INTERNATIONAL_RESTRICTION_CODES: ReadonlySet<string> = new Set(['57
 /** Mastercard Merchant Advice Codes that forbid any retry. */
 export const NO_RETRY_ADVICE_CODES: ReadonlySet<string> = new Set(['03', '21']);
 
-/** Soft declines and the prompt that fits each. */
-export const SOFT_DECLINE_PROMPTS: ReadonlyMap<string, string> = new Map([
-  ['51', 'try_smaller_amount'], // insufficient funds
-  ['61', 'try_smaller_amount'], // exceeds approval amount limit
-  ['65', 'try_smaller_amount'], // exceeds withdrawal frequency limit
-  ['91', 'try_again_later'], // issuer or switch inoperative
-  ['96', 'try_again_later'], // system malfunction
-  ['19', 'try_again_later'], // re-enter transaction
-  ['N3', 'try_again_later'], // cash service not available
-  ['N4', 'try_smaller_amount'], // cash request exceeds issuer or approved limit
-  ['1A', 'authenticate'], // additional customer authentication required
-  ['05', 'contact_issuer'], // do not honor (Visa category 4, generic)
-  ['93', 'contact_issuer'], // transaction cannot be completed, violation of law
-  ['78', 'contact_issuer'], // blocked, first use
-  ['75', 'contact_issuer'], // allowable number of PIN tries exceeded
+/**
+ * Soft declines that warrant a review before the next attempt, with the prompt that fits, how long
+ * the decline keeps saying something about the card, and whether it is about the amount.
+ *
+ * A soft decline counts only while it is the card's most recent issuer answer (a later success or
+ * another answer replaces it) and younger than its window:
+ * - funds and limits (51, 61, 65, N4): 24 h — balances and daily limits reset on about that scale
+ *   (Mastercard counts excessive attempts per 24 h too); and only for an amount at least as large
+ *   as the declined one in the same currency: a smaller basket is exactly what the prompt asks for.
+ * - issuer or switch unavailable (91, 96, 19, N3): 5 minutes — the prompt says "try again in a few
+ *   minutes"; a rule that still refused after the customer did so would send them away for good.
+ * - data quality (54, 55, 6P, 70, 82, N7) and additional authentication (1A): 1 h — they concern
+ *   what was entered in that session.
+ * - "contact your bank" (93, 78, 75): 24 h — the cardholder has to act with the issuer first.
+ * 05 "do not honor" is deliberately NOT here. Visa classes it as category 4, "generic response
+ * codes": the issuer gave no specific reason, reattempts are allowed (within the 15-in-30-days
+ * limit), unlike category 2 "issuer cannot approve at this time" (51, 61, 65, 91, 96 ...), which is
+ * what DESIGN.md lists as soft declines (Visa Core Rules reattempt rules, effective April 2021;
+ * Stripe's decline-code table likewise lists `do_not_honor` as "declined for an unknown reason").
+ * A 05 is often the issuer's risk view of that merchant/acquirer pair, so the useful reaction is
+ * routing — the next attempt goes to a gateway that has not declined the card (server/routing:
+ * `avoid`) — not a prompt that asks every such customer to phone their bank.
+ */
+export interface SoftDeclineRule {
+  prompt: string;
+  windowSeconds: number;
+  /** Only an order of at least the declined amount (same currency) is reviewed. */
+  amountBound: boolean;
+}
+const funds = (): SoftDeclineRule => ({ prompt: 'try_smaller_amount', windowSeconds: 86400, amountBound: true });
+const unavailable = (): SoftDeclineRule => ({ prompt: 'try_again_later', windowSeconds: 300, amountBound: false });
+const details = (): SoftDeclineRule => ({ prompt: 'check_card_details', windowSeconds: 3600, amountBound: false });
+const issuer = (): SoftDeclineRule => ({ prompt: 'contact_issuer', windowSeconds: 86400, amountBound: false });
+export const SOFT_DECLINE_RULES: ReadonlyMap<string, SoftDeclineRule> = new Map([
+  ['51', funds()], // insufficient funds
+  ['61', funds()], // exceeds approval amount limit
+  ['65', funds()], // exceeds withdrawal frequency limit
+  ['N4', funds()], // cash request exceeds issuer or approved limit
+  ['91', unavailable()], // issuer or switch inoperative
+  ['96', unavailable()], // system malfunction
+  ['19', unavailable()], // re-enter transaction
+  ['N3', unavailable()], // cash service not available
+  ['1A', { prompt: 'authenticate', windowSeconds: 3600, amountBound: false }], // additional customer authentication required
+  ['93', issuer()], // transaction cannot be completed, violation of law
+  ['78', issuer()], // blocked, first use
+  ['75', issuer()], // allowable number of PIN tries exceeded
   // data quality (Visa category 3): the customer can correct the details
-  ['54', 'check_card_details'], // expired card
-  ['55', 'check_card_details'], // incorrect PIN
-  ['6P', 'check_card_details'], // verification data failed
-  ['70', 'check_card_details'], // PIN data required
-  ['82', 'check_card_details'], // negative CAM, dCVV, iCVV or CVV results
-  ['N7', 'check_card_details'], // decline for CVV2 failure
+  ['54', details()], // expired card
+  ['55', details()], // incorrect PIN
+  ['6P', details()], // verification data failed
+  ['70', details()], // PIN data required
+  ['82', details()], // negative CAM, dCVV, iCVV or CVV results
+  ['N7', details()], // decline for CVV2 failure
 ]);
+
+/** Soft declines and the prompt that fits each (SOFT_DECLINE_RULES without windows). */
+export const SOFT_DECLINE_PROMPTS: ReadonlyMap<string, string> = new Map([...SOFT_DECLINE_RULES].map(([code, r]) => [code, r.prompt]));
 
 /** Retry limits per brand (credit-card-type brand ids). */
 export interface RetryLimit {
@@ -80,5 +114,5 @@ export const RETRY_LIMITS: Readonly<Record<string, RetryLimit>> = {
   maestro: { maxAttempts: 10, windowSeconds: 86400, source: 'Mastercard rules apply to Maestro' },
 };
 
-/** A soft decline older than this no longer says anything about the next attempt. */
-export const SOFT_DECLINE_WINDOW_SECONDS = 30 * 86400;
+/** The longest soft-decline window: a soft decline older than this says nothing about the next attempt. */
+export const SOFT_DECLINE_WINDOW_SECONDS = Math.max(...[...SOFT_DECLINE_RULES.values()].map((r) => r.windowSeconds));

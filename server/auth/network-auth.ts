@@ -17,7 +17,8 @@ import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
 
 export interface AuthRequest {
-  token: string;
+  /** Device-computed card token; absent when no device answered (the bridge holds no card key). */
+  token?: string;
   bin: string;
   last4: string;
   brand?: string;
@@ -47,7 +48,8 @@ export interface AuthAnswer {
 
 export interface OutcomeRequest {
   idempotencyKey: string;
-  token: string;
+  /** Absent when no device produced a token: the outcome then feeds routing only. */
+  token?: string;
   bin: string;
   last4: string;
   brand?: string;
@@ -60,6 +62,9 @@ export interface OutcomeRequest {
   type?: 'hard' | 'soft' | 'technical' | 'fraud';
   advice?: string;
   at?: number;
+  /** The order's (billing) country and cross-border flag; default: what its /v1/auth said. */
+  country?: string;
+  crossBorder?: boolean;
 }
 
 export interface OutcomeAnswer {
@@ -78,6 +83,23 @@ export interface NetworkAuthDeps {
   datasetVersion: () => number | null;
   /** Called after data that goes into datasets changed (the publisher's debounce). */
   onDataChanged: () => void;
+  /** A gateway that declined this card (latest answer there, within this many seconds) is avoided; default 30 days. */
+  avoidDeclinedSeconds?: number;
+}
+
+/**
+ * Gateways whose latest issuer answer for this card was a decline (technical errors say nothing
+ * about the card and are left to elimination). A decline is partly a property of the card at that
+ * acquirer (the issuer's risk view of that merchant/acquirer pair), so a retry elsewhere has the
+ * better chance; a later success at the gateway clears it.
+ */
+export function declinedGateways(events: ReadonlyArray<{ gateway: string; status: string; type: string | null; at: number }>, since: number): string[] {
+  const latest = new Map<string, { status: string; at: number }>();
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
+    if (e.type === 'technical') continue;
+    latest.set(e.gateway, { status: e.status, at: e.at });
+  }
+  return [...latest].filter(([, v]) => v.status === 'failure' && v.at >= since).map(([g]) => g).sort();
 }
 
 /** Card expired after the last day of its expiry month (UTC). */
@@ -138,7 +160,9 @@ export class NetworkAuth {
   async authorize(req: AuthRequest, merchant: string): Promise<AuthAnswer> {
     const { storage, now: clock } = this.deps;
     const now = clock();
-    const token = parseTokenHex(req.token);
+    // Without a token (no device answered) nothing card-level is known: no restricted entry, no
+    // known-good, no history. BIN rules, expiry and new-card trust still apply.
+    const token = req.token ? parseTokenHex(req.token) : null;
     const amount = req.order.amount.value;
     const currency = req.order.amount.currency;
     const crossBorder =
@@ -147,20 +171,28 @@ export class NetworkAuth {
     let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
     let trust: AuthAnswer['trust'] = null;
 
-    const [restricted, binRule, knownGood, recent, hard] = await Promise.all([
-      storage.getRestricted(token, now),
+    const since = now - this.deps.historyWindowSeconds;
+    const [restricted, binRule, knownGood, recent, hard, orderRows] = await Promise.all([
+      token ? storage.getRestricted(token, now) : null,
       storage.matchBinRule(req.bin),
-      storage.isKnownGood(merchant, token),
-      storage.history(token, now - this.deps.historyWindowSeconds, 1000),
-      storage.hardDeclines(token),
+      token ? storage.isKnownGood(merchant, token) : false,
+      token ? storage.history(token, since, 1000) : [],
+      token ? storage.hardDeclines(token) : [],
+      storage.orderOutcomes(merchant, req.order.id),
     ]);
-    const rows = [...hard.filter((h) => h.at < now - this.deps.historyWindowSeconds), ...recent];
+    const rows = [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
+    // Outcomes reported for an order carry no country; remember what this authentication knew.
+    if (req.order.country !== undefined || req.order.crossBorder !== undefined) {
+      await storage.saveOrderContext(merchant, req.order.id, { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, now);
+    }
     // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
-    // only for cards new to the merchant.
+    // only for cards new to the merchant. Token-less attempts are counted under a keyed
+    // fingerprint of BIN + last four + expiry (a card seen both ways is counted in two series).
     const c = req.customer ?? {};
+    const trustKey = token ?? this.deps.trust.cardFingerprint(req.bin, req.last4, req.expMonth, req.expYear);
     const assessed = this.deps.trust.assess(
-      { merchant, orderId: req.order.id, token, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
+      { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
       { amount, currency },
     );
 
@@ -193,7 +225,14 @@ export class NetworkAuth {
     let gateway: string | null = null;
     let route: AuthAnswer['route'] = null;
     if (result.decision !== 'decline') {
-      const rec = await this.deps.router.recommend({ brand: brand ?? null, currency, amount }, now);
+      // Gateways that declined this card: from its history (token) and this order's earlier
+      // attempts with the same card (BIN + last four; the only link when there is no token).
+      const sameCard = orderRows.filter((r) => r.bin === req.bin && r.last4 === req.last4);
+      const avoid = declinedGateways([...rows, ...sameCard], now - (this.deps.avoidDeclinedSeconds ?? 30 * 86400));
+      const rec = await this.deps.router.recommend(
+        { brand: brand ?? null, issuerCountry: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null, currency, amount, avoid },
+        now,
+      );
       gateway = rec?.gateway ?? null;
       if (rec) route = { successRate: rec.successRate, explored: rec.explored, segmentLevel: rec.segmentLevel, eliminated: rec.eliminated };
     }
@@ -215,10 +254,15 @@ export class NetworkAuth {
     const now = this.deps.now();
     const at = req.at ?? now;
     if (at > now + 300) throw new ServiceError('INVALID_FIELD', 'at is in the future');
-    const token = parseTokenHex(req.token);
+    const token = req.token ? parseTokenHex(req.token) : null;
     const fingerprint = crypto.createHash('sha256').update(canonicalJson({ ...req, at: req.at ?? null })).digest('hex');
-    const restrict = restrictionFor(req);
-    const effects: OutcomeEffects = { restrict, knownGood: req.status === 'success' };
+    // Without a token the outcome cannot be attributed to a card: routing learns from it, the
+    // restricted list, known-good cards and card history do not.
+    const restrict = token ? restrictionFor(req) : null;
+    const effects: OutcomeEffects = { restrict, knownGood: token !== null && req.status === 'success' };
+    const ctx = req.country !== undefined || req.crossBorder !== undefined ? null : await this.deps.storage.orderContext(merchant, req.orderId);
+    const country = req.country ?? ctx?.country ?? null;
+    const crossBorder = req.crossBorder ?? ctx?.crossBorder ?? null;
     const row: OutcomeRow = {
       idempotencyKey: req.idempotencyKey,
       merchant,
@@ -235,7 +279,9 @@ export class NetworkAuth {
       type: req.type ?? null,
       advice: req.advice ?? null,
       at,
-      hard: isHardOutcome(req),
+      hard: token !== null && isHardOutcome(req),
+      country,
+      crossBorder,
     };
     const answer: OutcomeAnswer = { outcomeId: crypto.randomUUID(), restricted: restrict !== null, knownGood: effects.knownGood };
     const r = await this.deps.storage.recordOutcome(row, fingerprint, effects, answer);
@@ -243,7 +289,18 @@ export class NetworkAuth {
     if (r.created) {
       // Learning: the router's success-rate window and the trust label of the order's attempt.
       const type = req.type ?? null;
-      this.deps.router.record({ gateway: req.gateway, brand: row.brand ?? 'unknown', currency: req.currency, amount: req.amount, status: req.status, type, code: req.code ?? null, at });
+      this.deps.router.record({
+        gateway: req.gateway,
+        brand: row.brand ?? 'unknown',
+        issuerCountry: country,
+        crossBorder,
+        currency: req.currency,
+        amount: req.amount,
+        status: req.status,
+        type,
+        code: req.code ?? null,
+        at,
+      });
       this.deps.trust.recordOutcome({ merchant, orderId: req.orderId, status: req.status, type, at });
       this.deps.onDataChanged();
     }

@@ -14,6 +14,11 @@ export interface BuilderOptions {
   chunkSize: number;
   historyWindowSeconds: number;
   maxEventsPerToken: number;
+  /**
+   * Deltas built with each published snapshot, from this many previous kept versions (newest
+   * first); default 2. Older bases are still built on first request (and then stored).
+   */
+  deltaBases?: number;
 }
 
 export type BuildJob =
@@ -21,7 +26,16 @@ export type BuildJob =
   | { kind: 'delta'; from: number; to: number };
 
 export type BuildJobResult =
-  | { kind: 'snapshot'; info: DatasetVersionInfo; created: boolean; restricted: number; history: number; pruned: number[] }
+  | {
+      kind: 'snapshot';
+      info: DatasetVersionInfo;
+      created: boolean;
+      restricted: number;
+      history: number;
+      pruned: number[];
+      /** Deltas built with this version: base version, size, build time. */
+      deltas: { from: number; bytes: number; ms: number }[];
+    }
   | { kind: 'delta'; bytes: number; chunks: number };
 
 export async function readContent(storage: Storage, o: BuilderOptions, now: number, routes: Route[]): Promise<DatasetContent> {
@@ -50,9 +64,8 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
     const b = await storedContent(storage, keys, to);
     if (!b) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${to} not found`);
     const info = (await storage.listDatasets()).find((d) => d.version === to)!;
-    const built = buildDelta(a, b, { version: to, baseVersion: from, createdAt: info.createdAt, expiresAt: info.expiresAt, chunkSize: o.chunkSize }, keys.signingPrivateKey);
-    await storage.saveDelta(from, to, { manifest: built.manifestBytes, chunks: built.chunks });
-    return { kind: 'delta', bytes: built.manifest.size, chunks: built.chunks.length };
+    const built = await storeDelta(storage, keys, o, a, b, from, info);
+    return { kind: 'delta', bytes: built.bytes, chunks: built.chunks };
   }
 
   const content = await readContent(storage, o, job.now, job.routes);
@@ -62,7 +75,7 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
   const built = buildSnapshot(content, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize }, keys.signingPrivateKey);
   const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
   const counts = { restricted: content.restricted.length, history: content.history.length };
-  if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], ...counts };
+  if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
   const info: DatasetVersionInfo = {
     version,
     createdAt,
@@ -74,5 +87,35 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
   await storage.saveDataset(info, { manifest: built.manifestBytes, chunks: built.chunks });
   await storage.setMeta('dataset.lastVersion', String(version));
   const pruned = await storage.pruneDatasets(o.keepVersions);
-  return { kind: 'snapshot', info, created: true, pruned, ...counts };
+  // Deltas to the new version are built now, with the new content still in memory, rather than
+  // on a device's first request (at 10^6 cards that request used to wait ~24 s). Devices that
+  // synced one of the last versions are the common case; older bases stay lazy.
+  const deltas: { from: number; bytes: number; ms: number }[] = [];
+  const bases = (await storage.listDatasets())
+    .map((d) => d.version)
+    .filter((v) => v < version)
+    .sort((x, y) => y - x)
+    .slice(0, Math.max(0, o.deltaBases ?? 2));
+  for (const from of bases) {
+    const t0 = performance.now();
+    const base = await storedContent(storage, keys, from);
+    if (!base) continue;
+    const built = await storeDelta(storage, keys, o, base, content, from, info);
+    deltas.push({ from, bytes: built.bytes, ms: Math.round(performance.now() - t0) });
+  }
+  return { kind: 'snapshot', info, created: true, pruned, deltas, ...counts };
+}
+
+async function storeDelta(
+  storage: Storage,
+  keys: ServiceKeys,
+  o: BuilderOptions,
+  a: DatasetContent,
+  b: DatasetContent,
+  from: number,
+  to: DatasetVersionInfo,
+): Promise<{ bytes: number; chunks: number }> {
+  const built = buildDelta(a, b, { version: to.version, baseVersion: from, createdAt: to.createdAt, expiresAt: to.expiresAt, chunkSize: o.chunkSize }, keys.signingPrivateKey);
+  await storage.saveDelta(from, to.version, { manifest: built.manifestBytes, chunks: built.chunks });
+  return { bytes: built.manifest.size, chunks: built.chunks.length };
 }

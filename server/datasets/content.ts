@@ -12,6 +12,7 @@ export function historyEvent(r: HistoryRow): HistoryEvent {
   if (r.type && FAILURE_TYPES.has(r.type)) e.type = r.type as HistoryEvent['type'];
   if (r.advice && ADVICE_RE.test(r.advice)) e.advice = r.advice;
   if (r.gateway) e.gateway = r.gateway.slice(0, 64);
+  if (typeof r.crossBorder === 'boolean') e.crossBorder = r.crossBorder;
   return e;
 }
 

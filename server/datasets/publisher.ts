@@ -1,5 +1,6 @@
 // DatasetPublisher: builds a signed dataset version from the tables when data changes (debounced)
-// or on demand, stores manifest + chunks, keeps the newest N snapshots, and builds deltas between
+// or on demand, stores manifest + chunks, keeps the newest N snapshots, builds the deltas from the
+// previous `deltaBases` versions with each publish (in the same build job), and deltas from older
 // kept versions on first request (then serves them from storage). Builds run one at a time; with
 // `buildProcess` set they run in a child process (build-child.ts) so that a build over millions
 // of cards never stalls the service's event loop (auth requests keep being answered).
@@ -27,6 +28,8 @@ export interface PublisherOptions {
   chunkSize: number;
   historyWindowSeconds: number;
   maxEventsPerToken: number;
+  /** Previous versions a publish builds deltas from (default 2); older bases are built on request. */
+  deltaBases?: number;
   /** Run builds in a child process on the same data dir (the service sets this). */
   buildProcess?: { dataDir: string; databaseFile: string } | null;
 }
@@ -36,6 +39,8 @@ export interface PublishResult {
   /** False when the content was unchanged and the current version is still young. */
   created: boolean;
   buildMs: number;
+  /** Deltas built with this version (from the previous kept versions). */
+  deltas: { from: number; bytes: number; ms: number }[];
 }
 
 export class DatasetPublisher {
@@ -91,7 +96,14 @@ export class DatasetPublisher {
 
   private get builderOptions(): BuilderOptions {
     const o = this.opts;
-    return { ttlSeconds: o.ttlSeconds, keepVersions: o.keepVersions, chunkSize: o.chunkSize, historyWindowSeconds: o.historyWindowSeconds, maxEventsPerToken: o.maxEventsPerToken };
+    return {
+      ttlSeconds: o.ttlSeconds,
+      keepVersions: o.keepVersions,
+      chunkSize: o.chunkSize,
+      historyWindowSeconds: o.historyWindowSeconds,
+      maxEventsPerToken: o.maxEventsPerToken,
+      deltaBases: o.deltaBases ?? 2,
+    };
   }
 
   async currentContent(): Promise<DatasetContent> {
@@ -135,10 +147,10 @@ export class DatasetPublisher {
     const t0 = performance.now();
     const r = await this.execute({ kind: 'snapshot', force, now: this.opts.now(), routes: await this.routes() });
     if (r.kind !== 'snapshot') throw new ServiceError('INTERNAL', 'unexpected build result');
-    const result: PublishResult = { info: r.info, created: r.created, buildMs: performance.now() - t0 };
+    const result: PublishResult = { info: r.info, created: r.created, buildMs: performance.now() - t0, deltas: r.deltas };
     if (!r.created) return result;
     this.log.info(
-      { version: r.info.version, why, restricted: r.restricted, history: r.history, bytes: r.info.bytes, chunks: r.info.chunkCount, pruned: r.pruned, ms: Math.round(result.buildMs), child: !!this.opts.buildProcess },
+      { version: r.info.version, why, restricted: r.restricted, history: r.history, bytes: r.info.bytes, chunks: r.info.chunkCount, pruned: r.pruned, deltas: r.deltas, ms: Math.round(result.buildMs), child: !!this.opts.buildProcess },
       'dataset published',
     );
     for (const l of this.listeners) l(result);

@@ -30,9 +30,9 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, {
 export const authBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['token', 'bin', 'last4', 'expMonth', 'expYear', 'order'],
+  required: ['bin', 'last4', 'expMonth', 'expYear', 'order'],
   properties: {
-    token: hex32,
+    token: { ...hex32, description: 'card token (32 lowercase hex) computed by the verifier device; absent when no device answered — then no card-level facts (restricted, known-good, history) are used, only BIN rules, expiry and new-card trust' },
     bin,
     last4,
     brand,
@@ -50,8 +50,8 @@ export const authBody = {
           required: ['value', 'currency'],
           properties: { value: minor, currency },
         },
-        country,
-        crossBorder: { type: 'boolean' },
+        country: { ...country, description: 'billing/shipping country (ISO 3166-1 alpha-2); a routing segment' },
+        crossBorder: { type: 'boolean', description: 'the card is issued outside the merchant country; a routing segment' },
       },
     },
     customer: {
@@ -113,10 +113,10 @@ export const authResponse = {
 export const outcomeBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['idempotencyKey', 'token', 'bin', 'last4', 'orderId', 'amount', 'currency', 'gateway', 'status'],
+  required: ['idempotencyKey', 'bin', 'last4', 'orderId', 'amount', 'currency', 'gateway', 'status'],
   properties: {
     idempotencyKey: id(128),
-    token: hex32,
+    token: { ...hex32, description: 'card token; absent when no device produced one — the outcome then feeds gateway success rates only, never the restricted list, known-good cards or card history' },
     bin,
     last4,
     brand,
@@ -129,6 +129,8 @@ export const outcomeBody = {
     type: { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'] },
     advice: { type: 'string', pattern: '^[0-9]{2}$', description: 'Mastercard Merchant Advice Code' },
     at: { type: 'integer', minimum: 0, description: 'unix seconds; default now' },
+    country: { ...country, description: "the order's billing country; default: what the order's /v1/auth said" },
+    crossBorder: { type: 'boolean', description: "cross-border order; default: what the order's /v1/auth said" },
   },
 } as const;
 

@@ -11,6 +11,9 @@ export interface RegisteredGateway {
 export interface RecommendSegment {
   brand: string | null;
   issuerCountry?: string | null;
+  crossBorder?: boolean | null;
+  /** Gateways that declined this card recently: skipped while another gateway can take it. */
+  avoid?: readonly string[];
   currency: string;
   amount: number;
 }
@@ -59,6 +62,8 @@ export class RouterRecommender {
       {
         brand: seg.brand ?? 'unknown',
         issuerCountry: seg.issuerCountry && /^[A-Za-z]{2}$/.test(seg.issuerCountry) ? seg.issuerCountry : null,
+        crossBorder: typeof seg.crossBorder === 'boolean' ? seg.crossBorder : null,
+        avoid: seg.avoid,
         currency: seg.currency,
         amount: seg.amount,
         // Route only to registered gateways when there are any; else to whatever outcomes named.

@@ -3,7 +3,7 @@
 // technical failures, ties broken by fee. Pure: no I/O, time and randomness are injectable.
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
-import { SEGMENT_LEVELS, segmentKeys, type Segment, type SegmentLevel } from './segment.ts';
+import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type Segment, type SegmentLevel } from './segment.ts';
 
 export type { Segment, SegmentLevel } from './segment.ts';
 
@@ -22,9 +22,21 @@ export interface RouterOptions {
   bucketCount?: number; // default 12 → a one-hour window
   /** Weight per bucket of age; default 0.9 (the newest bucket counts ~3× the oldest). 1 = plain rate. */
   decay?: number;
+  /**
+   * Outcomes a gateway's window reaches back for (bucket by bucket, up to maxLookbackSeconds) when
+   * the time window holds fewer, so low-volume merchants still learn; default 50; 0 = time only.
+   */
+  minWindowOutcomes?: number;
+  /** How far back a window may reach for minWindowOutcomes; default 7 days. */
+  maxLookbackSeconds?: number;
   /** Outcomes a gateway needs in a segment before its rate there is trusted; default 20. */
   minSamples?: number;
-  /** Share of recommendations sent to a non-best, non-eliminated gateway; default 0.05. */
+  /**
+   * Share of recommendations sent to a non-best, non-eliminated gateway (under-sampled ones
+   * first); default 0.05. Above 0 it also turns on warm-up: while fewer than two gateways have
+   * minSamples in the order's brand × region × currency segment, the least-sampled one is
+   * recommended. 0 = pure exploitation (deterministic picks).
+   */
   explorationShare?: number;
   /** Rates closer than this are a tie, broken by fee; default 0.001 (0.1 point). */
   tieTolerance?: number;
@@ -40,6 +52,7 @@ export interface RoutingOutcome {
   gateway: string;
   brand: string;
   issuerCountry?: string | null;
+  crossBorder?: boolean | null;
   currency: string;
   amount: number; // minor units
   status: 'success' | 'failure';
@@ -71,6 +84,8 @@ export interface RouterStats {
   recommendations: number;
   explored: number;
   probes: number;
+  warmups: number; // explored picks made to bring a gateway to minSamples in a segment
+  avoided: number; // recommendations that skipped a gateway which had declined the card
   segments: number; // segment keys currently tracked (all levels)
   gateways: string[];
   eliminated: string[]; // not routable now (cool-down running or probe in flight)
@@ -88,6 +103,8 @@ const DEFAULTS = {
   bucketSeconds: 300,
   bucketCount: 12,
   decay: 0.9,
+  minWindowOutcomes: 50,
+  maxLookbackSeconds: 7 * 86400,
   minSamples: 20,
   explorationShare: 0.05,
   tieTolerance: 0.001,
@@ -104,6 +121,7 @@ function checkPositive(name: string, v: number, integer: boolean): void {
 
 export class GatewayRouter {
   private readonly win: WindowOptions;
+  private readonly lookbackBuckets: number;
   private readonly minSamples: number;
   private readonly explorationShare: number;
   private readonly tieTolerance: number;
@@ -118,7 +136,7 @@ export class GatewayRouter {
   /** brand+currency keys → their parts, for routesTable */
   private readonly brandCurrency = new Map<string, { brand: string; currency: string }>();
   private readonly elimination: EliminationTracker;
-  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0 };
+  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0 };
 
   constructor(opts: RouterOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & RouterOptions;
@@ -130,7 +148,16 @@ export class GatewayRouter {
     if (!(o.decay > 0 && o.decay <= 1)) throw new RangeError('router option decay must be in (0, 1]');
     if (!(o.explorationShare >= 0 && o.explorationShare < 1)) throw new RangeError('router option explorationShare must be in [0, 1)');
     if (!(o.tieTolerance >= 0)) throw new RangeError('router option tieTolerance must be >= 0');
-    this.win = { bucketSeconds: o.bucketSeconds, bucketCount: o.bucketCount, decay: o.decay };
+    if (!(Number.isInteger(o.minWindowOutcomes) && o.minWindowOutcomes >= 0)) throw new RangeError('router option minWindowOutcomes must be a non-negative integer');
+    checkPositive('maxLookbackSeconds', o.maxLookbackSeconds, false);
+    this.win = {
+      bucketSeconds: o.bucketSeconds,
+      bucketCount: o.bucketCount,
+      decay: o.decay,
+      minOutcomes: o.minWindowOutcomes,
+      maxLookbackBuckets: Math.max(o.bucketCount, Math.ceil(o.maxLookbackSeconds / o.bucketSeconds)),
+    };
+    this.lookbackBuckets = new BucketWindow(this.win).lookbackBuckets;
     this.minSamples = o.minSamples;
     this.explorationShare = o.explorationShare;
     this.tieTolerance = o.tieTolerance;
@@ -156,9 +183,12 @@ export class GatewayRouter {
     }
   }
 
-  /** Window start (unix s) for a given now: outcomes older than this no longer count. */
+  /**
+   * Oldest time (unix s) an outcome can still count at `now`: the start of the lookback (the time
+   * window when minWindowOutcomes is 0). Older outcomes are dropped; replay starts here.
+   */
   windowStart(now: number = this.clock()): number {
-    return (BucketWindow.bucketIndex(now, this.win.bucketSeconds) - this.win.bucketCount + 1) * this.win.bucketSeconds;
+    return (BucketWindow.bucketIndex(now, this.win.bucketSeconds) - this.lookbackBuckets + 1) * this.win.bucketSeconds;
   }
 
   /**
@@ -192,7 +222,7 @@ export class GatewayRouter {
       }
       w.add(o.at, success);
     }
-    this.brandCurrency.set(keys[2], { brand: o.brand.toLowerCase(), currency: o.currency.toUpperCase() });
+    this.brandCurrency.set(keys[BRAND_CURRENCY_LEVEL], { brand: o.brand.toLowerCase(), currency: o.currency.toUpperCase() });
     // Only recent failures can open the breaker: a batch of old timeouts flushed from an outbox
     // after a network outage says nothing about the gateway now.
     if (o.at >= now - this.coolDown) this.elimination.record(o.gateway, !success && o.type === 'technical', o.at);
@@ -212,14 +242,22 @@ export class GatewayRouter {
     pool.sort();
     const eliminated = this.elimination.eliminated(now);
     const elimSet = new Set(eliminated);
+    // A gateway that declined this card is skipped while another one can take the order.
+    const avoid = new Set(seg.avoid ?? []);
+    const open = pool.filter((g) => !elimSet.has(g) || this.elimination.health(g, now) === 'probe-due');
+    let candidates = pool;
+    if (avoid.size > 0 && open.some((g) => !avoid.has(g))) {
+      candidates = pool.filter((g) => !avoid.has(g));
+      if (candidates.length < pool.length) this.counters.avoided++;
+    }
+    const keys = segmentKeys(seg);
     // A half-open gateway gets one probe as soon as its cool-down ends, without waiting for the
     // exploration coin: that is how the end of an outage is noticed quickly.
-    const probe = pool.find((g) => this.elimination.health(g, now) === 'probe-due');
+    const probe = candidates.find((g) => this.elimination.health(g, now) === 'probe-due');
     if (probe !== undefined) {
       this.elimination.markProbeSent(probe, now);
       this.counters.probes++;
       this.counters.explored++;
-      const keys = segmentKeys(seg);
       let rate: number | null = null;
       let level: SegmentLevel | 'none' = 'none';
       for (let i = 0; i < keys.length && rate === null; i++) {
@@ -228,10 +266,9 @@ export class GatewayRouter {
       }
       return { gateway: probe, successRate: rate, explored: true, eliminated, segmentLevel: level };
     }
-    const available = pool.filter((g) => !elimSet.has(g));
+    const available = candidates.filter((g) => !elimSet.has(g));
     if (available.length === 0) return { gateway: null, successRate: null, explored: false, eliminated, segmentLevel: 'none' };
 
-    const keys = segmentKeys(seg);
     const needed = Math.min(2, available.length);
     type Level = { level: SegmentLevel; all: Candidate[]; ranked: Candidate[]; smoothed: boolean };
     let chosen: Level | null = null;
@@ -263,13 +300,42 @@ export class GatewayRouter {
       byGateway = new Map();
     }
 
-    const others = available.filter((g) => g !== best.gateway);
-    if (others.length > 0 && this.explorationShare > 0 && this.rng() < this.explorationShare) {
-      const g = others[Math.min(others.length - 1, Math.floor(this.rng() * others.length))];
-      this.counters.explored++;
-      return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: true, eliminated, segmentLevel: level };
+    if (this.explorationShare > 0 && available.length > 1) {
+      // Warm-up: a comparison needs two gateways measured in the order's brand × region × currency
+      // segment. Until then the least-sampled gateway there is tried (ties: cheaper first), as a
+      // bandit pulls every arm before it trusts any; otherwise the first gateway to look good
+      // would keep all traffic and the others would never be measured ("lock-in").
+      const warm = available.map((g) => this.rateAt(keys[WARMUP_LEVEL], g, now));
+      if (warm.filter((c) => c.n >= this.minSamples).length < needed) {
+        const under = warm.filter((c) => c.n < this.minSamples);
+        const g = this.leastSampled(under, seg.amount);
+        this.counters.explored++;
+        this.counters.warmups++;
+        return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: g !== best.gateway || level === 'none', eliminated, segmentLevel: level };
+      }
+      const others = available.filter((g) => g !== best.gateway);
+      if (this.rng() < this.explorationShare) {
+        // Exploration goes first to a gateway still short of minSamples in the warm-up segment.
+        const short = warm.filter((c) => c.gateway !== best.gateway && c.n < this.minSamples);
+        const g = short.length > 0 ? this.leastSampled(short, seg.amount) : others[Math.min(others.length - 1, Math.floor(this.rng() * others.length))];
+        this.counters.explored++;
+        return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: true, eliminated, segmentLevel: level };
+      }
     }
     return { gateway: best.gateway, successRate: best.rate, explored: false, eliminated, segmentLevel: level };
+  }
+
+  private leastSampled(cands: Candidate[], amount: number): string {
+    let best = cands[0];
+    for (const c of cands.slice(1)) {
+      if (c.n < best.n) best = c;
+      else if (c.n === best.n) {
+        const fc = this.feeFor(c.gateway, amount);
+        const fb = this.feeFor(best.gateway, amount);
+        if (fc < fb || (fc === fb && c.gateway < best.gateway)) best = c;
+      }
+    }
+    return best.gateway;
   }
 
   /** Success rate per brand × currency × gateway, for the device dataset. */
@@ -349,6 +415,7 @@ function validateSegment(s: Segment): void {
   if (typeof s.brand !== 'string' || s.brand.length === 0 || s.brand.length > 32) throw new RangeError('segment.brand must be a short non-empty string');
   if (typeof s.currency !== 'string' || !CURRENCY.test(s.currency)) throw new RangeError('segment.currency must be an ISO 4217 code');
   if (s.issuerCountry != null && (typeof s.issuerCountry !== 'string' || !COUNTRY.test(s.issuerCountry))) throw new RangeError('segment.issuerCountry must be an ISO 3166 alpha-2 code');
+  if (s.crossBorder != null && typeof s.crossBorder !== 'boolean') throw new RangeError('segment.crossBorder must be a boolean');
   if (!Number.isSafeInteger(s.amount) || s.amount < 0) throw new RangeError('segment.amount must be a non-negative integer (minor units)');
 }
 

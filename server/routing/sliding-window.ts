@@ -1,66 +1,112 @@
-// Success/failure counts over a sliding window of time buckets (Hyperswitch keeps a pipeline of
-// buckets too). Time buckets, not count buckets, so a late outcome lands in the bucket of its
-// own timestamp while that bucket is still inside the window.
+// Success/failure counts over a sliding window of time buckets that also adapts to volume: the
+// window is the last `bucketCount` buckets, extended back to older buckets (up to
+// `maxLookbackBuckets`) while it holds fewer than `minOutcomes` outcomes. Hyperswitch sizes its
+// buckets by payment count for the same reason: a time window alone forgets everything a
+// low-volume merchant learnt (a few payments an hour never fill a one-hour window), a count
+// window alone reacts slowly at high volume. Time buckets (not count buckets) so a late outcome
+// still lands in the bucket of its own timestamp.
 
 export interface WindowOptions {
   bucketSeconds: number; // width of one bucket
-  bucketCount: number; // buckets kept; window = bucketSeconds × bucketCount
+  bucketCount: number; // buckets of the time window = bucketSeconds × bucketCount
   /** Weight of a bucket per bucket of age (1 = plain rate; <1 favours recent buckets). */
   decay: number;
+  /** Outcomes the window reaches back for when the time window holds fewer; 0 = time window only. */
+  minOutcomes?: number;
+  /** Oldest bucket the window may reach back to (in buckets, ≥ bucketCount). */
+  maxLookbackBuckets?: number;
 }
 
 export interface WindowRate {
-  successes: number; // raw counts inside the window
+  successes: number; // raw counts inside the (possibly extended) window
   failures: number;
   rate: number | null; // decay-weighted success rate, null when empty
 }
 
-interface Bucket {
-  s: number;
-  f: number;
-}
-
 export class BucketWindow {
-  private readonly buckets = new Map<number, Bucket>();
-  constructor(private readonly opts: WindowOptions) {}
+  // Parallel arrays sorted by bucket index (outcomes arrive nearly in time order: appends).
+  private readonly idx: number[] = [];
+  private readonly s: number[] = [];
+  private readonly f: number[] = [];
+  private readonly minOutcomes: number;
+  private readonly lookback: number;
+
+  constructor(private readonly opts: WindowOptions) {
+    this.minOutcomes = opts.minOutcomes ?? 0;
+    this.lookback = this.minOutcomes > 0 ? Math.max(opts.bucketCount, opts.maxLookbackBuckets ?? opts.bucketCount) : opts.bucketCount;
+  }
 
   static bucketIndex(at: number, bucketSeconds: number): number {
     return Math.floor(at / bucketSeconds);
   }
 
-  /** Adds one outcome to the bucket of `at`. Caller has checked `at` is inside the window. */
-  add(at: number, success: boolean): void {
-    const idx = BucketWindow.bucketIndex(at, this.opts.bucketSeconds);
-    let b = this.buckets.get(idx);
-    if (!b) {
-      b = { s: 0, f: 0 };
-      this.buckets.set(idx, b);
-    }
-    if (success) b.s++;
-    else b.f++;
+  /** Buckets (counted back from now's) that can still count: the time window, or the lookback. */
+  get lookbackBuckets(): number {
+    return this.lookback;
   }
 
-  /** Drops buckets older than the window ending at `now`; returns how many buckets remain. */
+  /** Adds one outcome to the bucket of `at`. Caller has checked `at` is inside the lookback. */
+  add(at: number, success: boolean): void {
+    const b = BucketWindow.bucketIndex(at, this.opts.bucketSeconds);
+    let i = this.idx.length - 1;
+    while (i >= 0 && this.idx[i] > b) i--;
+    if (i < 0 || this.idx[i] !== b) {
+      i++;
+      this.idx.splice(i, 0, b);
+      this.s.splice(i, 0, 0);
+      this.f.splice(i, 0, 0);
+    }
+    if (success) this.s[i]++;
+    else this.f[i]++;
+  }
+
+  /**
+   * Drops buckets that can no longer count at `now` or later: older than the lookback, or older
+   * than both the time window and the newest `minOutcomes` outcomes. Returns buckets remaining.
+   */
   prune(now: number): number {
-    const oldest = BucketWindow.bucketIndex(now, this.opts.bucketSeconds) - this.opts.bucketCount + 1;
-    for (const idx of this.buckets.keys()) if (idx < oldest) this.buckets.delete(idx);
-    return this.buckets.size;
+    const current = BucketWindow.bucketIndex(now, this.opts.bucketSeconds);
+    const windowOldest = current - this.opts.bucketCount + 1;
+    let keepFrom = current - this.lookback + 1;
+    let n = 0;
+    for (let i = this.idx.length - 1; i >= 0; i--) {
+      if (this.idx[i] > current) continue;
+      n += this.s[i] + this.f[i];
+      if (n >= this.minOutcomes) {
+        keepFrom = Math.max(keepFrom, Math.min(windowOldest, this.idx[i]));
+        break;
+      }
+    }
+    let drop = 0;
+    while (drop < this.idx.length && this.idx[drop] < keepFrom) drop++;
+    if (drop > 0) {
+      this.idx.splice(0, drop);
+      this.s.splice(0, drop);
+      this.f.splice(0, drop);
+    }
+    return this.idx.length;
   }
 
   rate(now: number): WindowRate {
     const current = BucketWindow.bucketIndex(now, this.opts.bucketSeconds);
-    const oldest = current - this.opts.bucketCount + 1;
+    const windowOldest = current - this.opts.bucketCount + 1;
+    const lookbackOldest = current - this.lookback + 1;
     let s = 0;
     let f = 0;
     let ws = 0;
     let wn = 0;
-    for (const [idx, b] of this.buckets) {
-      if (idx < oldest || idx > current) continue;
-      const w = this.opts.decay ** (current - idx);
-      s += b.s;
-      f += b.f;
-      ws += w * b.s;
-      wn += w * (b.s + b.f);
+    for (let i = this.idx.length - 1; i >= 0; i--) {
+      const b = this.idx[i];
+      if (b > current) continue;
+      if (b < lookbackOldest) break;
+      // Beyond the time window only while the window is short of outcomes (whole buckets).
+      if (b < windowOldest && s + f >= this.minOutcomes) break;
+      // Buckets reached back for weigh as much as the oldest bucket of the time window.
+      const w = this.opts.decay ** Math.min(current - b, this.opts.bucketCount - 1);
+      s += this.s[i];
+      f += this.f[i];
+      ws += w * this.s[i];
+      wn += w * (this.s[i] + this.f[i]);
     }
     return { successes: s, failures: f, rate: wn > 0 ? ws / wn : null };
   }

@@ -153,4 +153,55 @@ export const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: token-less outcomes (no device answered: the bridge has no card key), the order's country and
+  // cross-border flag (routing segments), and a lookup of an order's earlier outcomes. SQLite cannot
+  // drop NOT NULL in place, so the table is rebuilt; ids are kept.
+  `
+  CREATE TABLE outcomes_v2 (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT,
+    fingerprint TEXT,
+    merchant TEXT NOT NULL,
+    token BLOB,
+    bin TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    brand TEXT,
+    order_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    gateway TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('success', 'failure')),
+    code TEXT,
+    type TEXT,
+    advice TEXT,
+    at INTEGER NOT NULL,
+    hard INTEGER NOT NULL DEFAULT 0,
+    response TEXT,
+    country TEXT,
+    cross_border INTEGER
+  );
+  INSERT INTO outcomes_v2 (id, idempotency_key, fingerprint, merchant, token, bin, last4, brand, order_id, amount,
+    currency, gateway, status, code, type, advice, at, hard, response)
+    SELECT id, idempotency_key, fingerprint, merchant, token, bin, last4, brand, order_id, amount,
+    currency, gateway, status, code, type, advice, at, hard, response FROM outcomes;
+  DROP TABLE outcomes;
+  ALTER TABLE outcomes_v2 RENAME TO outcomes;
+  CREATE UNIQUE INDEX outcomes_idem ON outcomes (merchant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+  CREATE INDEX outcomes_token_at ON outcomes (token, at) WHERE token IS NOT NULL;
+  CREATE INDEX outcomes_at ON outcomes (at);
+  CREATE INDEX outcomes_hard ON outcomes (token) WHERE hard = 1 AND token IS NOT NULL;
+  CREATE INDEX outcomes_order ON outcomes (merchant, order_id);
+
+  -- What the network authentication of an order knew about it (country, cross-border), so the
+  -- order's outcomes, which the bridge reports without them, are routed in the right segment.
+  CREATE TABLE order_context (
+    merchant TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    country TEXT,
+    cross_border INTEGER,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (merchant, order_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX order_context_at ON order_context (at);
+  `,
 ];

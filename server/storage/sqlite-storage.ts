@@ -13,6 +13,7 @@ import type {
   GatewayStat,
   HistoryRow,
   OutcomeEffects,
+  OrderContext,
   OutcomeRow,
   Prompt,
   RecordOutcomeResult,
@@ -29,6 +30,20 @@ function bytes(v: unknown): Uint8Array {
 }
 const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+function outcomeParams(r: OutcomeRow, fingerprint: string | null, response: string | null): Record<string, unknown> {
+  return {
+    ...r,
+    advice: r.advice ?? null,
+    idempotencyKey: r.idempotencyKey || null,
+    token: r.token ? buf(r.token) : null,
+    hard: r.hard ? 1 : 0,
+    country: r.country ?? null,
+    crossBorder: r.crossBorder === undefined || r.crossBorder === null ? null : r.crossBorder ? 1 : 0,
+    fingerprint,
+    response,
+  };
+}
+
 function historyRow(r: Row): HistoryRow {
   return {
     at: r.at as number,
@@ -42,6 +57,8 @@ function historyRow(r: Row): HistoryRow {
     advice: (r.advice as string | null) ?? null,
     hard: r.hard === 1,
     brand: (r.brand as string | null) ?? null,
+    country: (r.country as string | null | undefined) ?? null,
+    crossBorder: r.cross_border === null || r.cross_border === undefined ? null : r.cross_border === 1,
   };
 }
 
@@ -71,6 +88,7 @@ function datasetInfo(r: Row): DatasetVersionInfo {
 export class SqliteStorage implements Storage {
   readonly db: Database.Database;
   private readonly s: Record<string, Database.Statement>;
+  private orderContextWrites = 0;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -101,9 +119,9 @@ export class SqliteStorage implements Storage {
         ON CONFLICT (merchant, token) DO UPDATE SET last_at = max(last_at, excluded.last_at)`),
       outcomeByKey: p('SELECT fingerprint, response FROM outcomes WHERE merchant = ? AND idempotency_key = ?'),
       insertOutcome: p(`INSERT INTO outcomes (idempotency_key, fingerprint, merchant, token, bin, last4, brand,
-        order_id, amount, currency, gateway, status, code, type, advice, at, hard, response)
+        order_id, amount, currency, gateway, status, code, type, advice, at, hard, response, country, cross_border)
         VALUES (@idempotencyKey, @fingerprint, @merchant, @token, @bin, @last4, @brand, @orderId, @amount,
-        @currency, @gateway, @status, @code, @type, @advice, @at, @hard, @response)`),
+        @currency, @gateway, @status, @code, @type, @advice, @at, @hard, @response, @country, @crossBorder)`),
       bumpStat: p(`INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES (?, ?, ?, 1, ?)
         ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = attempts + 1, successes = successes + excluded.successes`),
       bumpStatBy: p(`INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES (?, ?, ?, ?, ?)
@@ -111,13 +129,19 @@ export class SqliteStorage implements Storage {
       restrictFromOutcome: p(`INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at)
         VALUES (?, ?, ?, ?, 'outcome', ?, NULL)
         ON CONFLICT (token) DO UPDATE SET expires_at = NULL`),
-      history: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
+      history: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border FROM outcomes
         WHERE token = ? AND at >= ? ORDER BY at DESC LIMIT ?`),
-      hardDeclines: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
+      hardDeclines: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border FROM outcomes
         WHERE token = ? AND hard = 1 ORDER BY at`),
       countOutcomes: p('SELECT count(*) AS n FROM outcomes'),
-      outcomesSince: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand FROM outcomes
-        WHERE at >= ? ORDER BY at, id`),
+      outcomesSince: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border
+        FROM outcomes WHERE at >= ? ORDER BY at, id`),
+      orderOutcomes: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border,
+        bin, last4 FROM outcomes WHERE merchant = ? AND order_id = ? ORDER BY at, id LIMIT 256`),
+      saveOrderContext: p(`INSERT INTO order_context (merchant, order_id, country, cross_border, at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (merchant, order_id) DO UPDATE SET country = excluded.country, cross_border = excluded.cross_border, at = excluded.at`),
+      orderContext: p('SELECT country, cross_border FROM order_context WHERE merchant = ? AND order_id = ?'),
+      pruneOrderContext: p('DELETE FROM order_context WHERE at < ?'),
       gatewayStats: p('SELECT * FROM gateway_stats ORDER BY gateway, brand, currency'),
       upsertBinRule: p(`INSERT INTO bin_rules (prefix, action, reason) VALUES (@prefix, @action, @reason)
         ON CONFLICT (prefix) DO UPDATE SET action = excluded.action, reason = excluded.reason`),
@@ -148,8 +172,8 @@ export class SqliteStorage implements Storage {
       tablesRestricted: p('SELECT token, reason FROM restricted WHERE expires_at IS NULL OR expires_at > ? ORDER BY token'),
       tablesKnownGood: p(`SELECT DISTINCT k.token FROM known_good k
         WHERE NOT EXISTS (SELECT 1 FROM restricted r WHERE r.token = k.token) ORDER BY k.token`),
-      tablesHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand
-        FROM outcomes WHERE at >= ? OR hard = 1 ORDER BY token, at`),
+      tablesHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border
+        FROM outcomes WHERE (at >= ? OR hard = 1) AND token IS NOT NULL ORDER BY token, at`),
       saveDataset: p(`INSERT INTO datasets (version, created_at, expires_at, content_hash, chunk_count, bytes, manifest)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       saveDatasetChunk: p('INSERT INTO dataset_chunks (version, idx, data) VALUES (?, ?, ?)'),
@@ -266,24 +290,17 @@ export class SqliteStorage implements Storage {
         };
       }
       this.insertOutcomeRow(row, fingerprint, JSON.stringify(response));
-      if (effects.restrict) {
+      // A token-less outcome cannot be attributed to a card: it never restricts or vouches for one.
+      if (row.token && effects.restrict) {
         this.s.restrictFromOutcome.run(buf(row.token), row.bin, row.last4, effects.restrict.reason, row.at);
       }
-      if (effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
+      if (row.token && effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
       return { created: true, conflict: false, response };
     })();
   }
 
   private insertOutcomeRow(row: OutcomeRow, fingerprint: string | null, response: string | null): void {
-    this.s.insertOutcome.run({
-      ...row,
-      advice: row.advice ?? null,
-      idempotencyKey: row.idempotencyKey || null,
-      token: buf(row.token),
-      hard: row.hard ? 1 : 0,
-      fingerprint,
-      response,
-    });
+    this.s.insertOutcome.run(outcomeParams(row, fingerprint, response));
     this.s.bumpStat.run(row.gateway, row.brand ?? 'unknown', row.currency, row.status === 'success' ? 1 : 0);
   }
 
@@ -292,7 +309,7 @@ export class SqliteStorage implements Storage {
     const stats = new Map<string, { g: string; b: string; c: string; n: number; ok: number }>();
     this.db.transaction(() => {
       for (const r of rows) {
-        this.s.insertOutcome.run({ ...r, advice: r.advice ?? null, idempotencyKey: r.idempotencyKey || null, token: buf(r.token), hard: r.hard ? 1 : 0, fingerprint: null, response: null });
+        this.s.insertOutcome.run(outcomeParams(r, null, null));
         const k = `${r.gateway}\u0000${r.brand ?? 'unknown'}\u0000${r.currency}`;
         const e = stats.get(k) ?? { g: r.gateway, b: r.brand ?? 'unknown', c: r.currency, n: 0, ok: 0 };
         e.n++;
@@ -318,6 +335,22 @@ export class SqliteStorage implements Storage {
 
   async outcomesSince(since: number): Promise<HistoryRow[]> {
     return (this.s.outcomesSince.all(since) as Row[]).map(historyRow);
+  }
+
+  async orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]> {
+    return (this.s.orderOutcomes.all(merchant, orderId) as Row[]).map((r) => ({ ...historyRow(r), bin: r.bin as string, last4: r.last4 as string }));
+  }
+
+  async saveOrderContext(merchant: string, orderId: string, ctx: OrderContext, at: number): Promise<void> {
+    this.s.saveOrderContext.run(merchant, orderId, ctx.country, ctx.crossBorder === null ? null : ctx.crossBorder ? 1 : 0, at);
+    // Order contexts matter only until the order's outcomes arrive: keep about a month.
+    if (++this.orderContextWrites % 4096 === 0) this.s.pruneOrderContext.run(at - 30 * 86400);
+  }
+
+  async orderContext(merchant: string, orderId: string): Promise<OrderContext | null> {
+    const r = this.s.orderContext.get(merchant, orderId) as Row | undefined;
+    if (!r) return null;
+    return { country: (r.country as string | null) ?? null, crossBorder: r.cross_border === null ? null : r.cross_border === 1 };
   }
 
   async gatewayStats(): Promise<GatewayStat[]> {

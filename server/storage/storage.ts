@@ -17,7 +17,8 @@ export interface RestrictedEntry {
 export interface OutcomeRow {
   idempotencyKey: string;
   merchant: string;
-  token: Uint8Array;
+  /** Null when no device answered (the bridge has no card key): such a row feeds routing only. */
+  token: Uint8Array | null;
   bin: string;
   last4: string;
   brand: string | null;
@@ -33,6 +34,9 @@ export interface OutcomeRow {
   at: number;
   /** Hard decline or fraud: kept in the history digest forever. */
   hard: boolean;
+  /** The order's (billing) country and cross-border flag, when known: routing segments. */
+  country?: string | null;
+  crossBorder?: boolean | null;
 }
 
 export interface HistoryRow {
@@ -47,6 +51,14 @@ export interface HistoryRow {
   advice: string | null;
   hard: boolean;
   brand: string | null;
+  country?: string | null;
+  crossBorder?: boolean | null;
+}
+
+/** What network authentication knew about an order, for its outcomes (reported without it). */
+export interface OrderContext {
+  country: string | null;
+  crossBorder: boolean | null;
 }
 
 export interface OutcomeEffects {
@@ -170,6 +182,10 @@ export interface Storage {
   /** Outcomes with at >= since, oldest first (the gateway router rebuilds its window from them). */
   outcomesSince(since: number): Promise<HistoryRow[]>;
   gatewayStats(): Promise<GatewayStat[]>;
+  /** Outcomes of one order (any card), oldest first: the gateways already tried for it. */
+  orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]>;
+  saveOrderContext(merchant: string, orderId: string, ctx: OrderContext, at: number): Promise<void>;
+  orderContext(merchant: string, orderId: string): Promise<OrderContext | null>;
 
   // configuration tables
   upsertBinRule(rule: BinRule): Promise<void>;

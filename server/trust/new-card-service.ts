@@ -25,14 +25,29 @@ export class NewCardTrust {
   readonly models: SqliteTrustModelStore;
   private model: TrustModel;
   private readonly now: () => number;
+  private readonly fingerprintKey: Buffer;
 
   constructor(private readonly opts: NewCardTrustOptions) {
     // A separate key for identifier hashes, so these hashes say nothing about card tokens.
     const hashKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/trust-identifiers/v1').digest();
     this.signals = new SqliteTrustSignals(opts.db, hashKey);
+    this.fingerprintKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/card-fingerprint/v1').digest();
     this.models = new SqliteTrustModelStore(opts.db);
     this.model = this.models.loadLatestModel() ?? priorTrustModel();
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  /**
+   * A 16-byte keyed fingerprint of BIN + last four + expiry, standing in for the card token in
+   * velocity counts when no device computed one. Keyed (HMAC) because BIN + last four + expiry has
+   * only ~10^8 values per BIN and an unkeyed hash would be enumerable; its own domain, so it never
+   * equals a real token. Coarser than a token: two cards sharing BIN, last four and expiry share
+   * one series (rare within one merchant's hour or day).
+   */
+  cardFingerprint(bin: string, last4: string, expMonth: number, expYear: number): Uint8Array {
+    const year = expYear < 100 ? 2000 + expYear : expYear;
+    const mac = crypto.createHmac('sha256', this.fingerprintKey).update(`${bin}|${last4}|${String(expMonth).padStart(2, '0')}/${year}`).digest();
+    return new Uint8Array(mac.subarray(0, 16));
   }
 
   /** The model answers are made with (the prior until the first training). */

@@ -5,7 +5,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BleCableServer } from '../../device/links/ble-cable-server.ts';
-import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../device/links/common/ble-cable-record.ts';
+import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../protocol/link-io/ble-cable-record.ts';
 import type { LinkConnection, MessageHandler } from '../../device/links/types.ts';
 import { BleCableTransport } from '../../host-bridge/transports/ble-cable-transport.ts';
 import type { BleChannelTransport } from '../../host-bridge/transports/ble-channel-transport.ts';

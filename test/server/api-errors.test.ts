@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('request validation', () => {
   it.each([
-    ['a missing token', (() => { const b = authBody(randomToken()); delete b.token; return b; })()],
+    ['a missing bin', (() => { const b = authBody(randomToken()); delete b.bin; return b; })()],
     ['an unknown field', { ...authBody(randomToken()), extra: 1 }],
     ['an upper-case token', authBody(randomToken().toUpperCase())],
     ['a string amount', authBody(randomToken(), {}, { amount: { value: '10', currency: 'USD' } })],
@@ -125,8 +125,14 @@ describe('OpenAPI', () => {
       expect(paths).toContain(p);
     }
     const authSchema = r.json.paths['/v1/auth'].post.requestBody.content['application/json'].schema;
-    expect(authSchema.required).toContain('token');
+    // token is optional (no device answered → no card key on the bridge), and the document says so
+    expect(authSchema.required).not.toContain('token');
+    expect(authSchema.required).toEqual(expect.arrayContaining(['bin', 'last4', 'expMonth', 'expYear', 'order']));
+    expect(authSchema.properties.token.description).toMatch(/absent when no device answered/);
     expect(authSchema.additionalProperties).toBe(false);
+    const outcomeSchema = r.json.paths['/v1/outcomes'].post.requestBody.content['application/json'].schema;
+    expect(outcomeSchema.required).not.toContain('token');
+    expect(outcomeSchema.properties).toHaveProperty('crossBorder');
   });
 });
 

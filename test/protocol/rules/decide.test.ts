@@ -64,7 +64,7 @@ describe('decide', () => {
   });
   it('Visa: 15 declines in 30 days → retry_limit; 14 is not enough', () => {
     const fourteen = Array.from({ length: 14 }, (_, i) => fail('05', (i + 1) * DAY));
-    expect(decide(input({ facts: { brand: 'visa', history: fourteen } })).reason).toBe('soft_decline');
+    expect(decide(input({ facts: { brand: 'visa', history: fourteen } })).reason).toBe('unknown_card');
     expect(decide(input({ facts: { brand: 'visa', history: [...fourteen, fail('05', 2 * 3600)] } }))).toMatchObject({ decision: 'decline', reason: 'retry_limit' });
     // outside the window they do not count
     const old = Array.from({ length: 20 }, (_, i) => fail('05', 31 * DAY + i));
@@ -83,27 +83,64 @@ describe('decide', () => {
     // brand unknown: no limit applies
     expect(decide(input({ facts: { history: [...nine, fail('51', 60)] } })).reason).toBe('soft_decline');
   });
-  it('most recent soft decline → review with the fitting prompt', () => {
-    const cases: [string, string][] = [
-      ['51', 'try_smaller_amount'],
-      ['61', 'try_smaller_amount'],
-      ['65', 'try_smaller_amount'],
-      ['91', 'try_again_later'],
-      ['96', 'try_again_later'],
-      ['05', 'contact_issuer'],
-      ['N7', 'check_card_details'],
+  it('most recent soft decline → review with the fitting prompt, inside its window', () => {
+    const cases: [string, string, number][] = [
+      ['51', 'try_smaller_amount', 20 * 3600],
+      ['61', 'try_smaller_amount', 20 * 3600],
+      ['65', 'try_smaller_amount', 20 * 3600],
+      ['91', 'try_again_later', 120],
+      ['96', 'try_again_later', 120],
+      ['N7', 'check_card_details', 1800],
+      ['78', 'contact_issuer', 20 * 3600],
     ];
-    for (const [code, prompt] of cases) {
-      expect(decide(input({ facts: { history: [ok(10 * DAY), fail(code)], knownGood: true } })), code).toEqual({
+    for (const [code, prompt, ago] of cases) {
+      expect(decide(input({ facts: { history: [ok(10 * DAY), fail(code, ago)], knownGood: true } })), code).toEqual({
         decision: 'review',
         reason: 'soft_decline',
         promptCode: prompt,
         detail: code,
       });
     }
-    // an older soft decline followed by a success does not count; nor one older than 30 days
+    // an older soft decline followed by a success does not count; nor one older than its window
     expect(decide(input({ facts: { history: [fail('51', 2 * DAY), ok()], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 2 * DAY)], knownGood: true } })).decision).toBe('approve');
     expect(decide(input({ facts: { history: [fail('51', 40 * DAY)], knownGood: true } })).decision).toBe('approve');
+  });
+  it('a soft decline matters only as the most recent answer: a success after it clears it', () => {
+    expect(decide(input({ facts: { history: [fail('51', 3600), ok(600)], knownGood: true } }))).toMatchObject({ decision: 'approve', reason: 'known_good' });
+    expect(decide(input({ facts: { history: [fail('91', 120), ok(60)] } }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    // technical errors after it do not replace it (they say nothing about the card)
+    expect(decide(input({ facts: { history: [fail('51', 3600), fail('TIMEOUT', 60, { type: 'technical' })], knownGood: true } }))).toMatchObject({ reason: 'soft_decline' });
+  });
+  it('issuer unavailable (91/96) says "try again in a few minutes" and stops saying it after 5 minutes', () => {
+    expect(decide(input({ facts: { history: [fail('91', 240)], knownGood: true } }))).toMatchObject({ decision: 'review', promptCode: 'try_again_later' });
+    // the customer waited as told: the next check lets them through
+    expect(decide(input({ facts: { history: [fail('91', 600)], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ facts: { history: [fail('96', 20 * 3600)] } }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+  });
+  it('funds/limit declines review only an amount at least as large as the declined one', () => {
+    const declined = fail('51', 3600, { amount: 8000 });
+    // order amount 5000 < 8000: a smaller basket is what the prompt asks for → not reviewed
+    expect(decide(input({ facts: { history: [declined], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 5000 })], knownGood: true } }))).toMatchObject({ decision: 'review', promptCode: 'try_smaller_amount' });
+    // another currency cannot be compared: reviewed
+    expect(decide(input({ facts: { history: [fail('61', 3600, { amount: 8000, currency: 'EUR' })], knownGood: true } }))).toMatchObject({ decision: 'review' });
+  });
+  it('05 "do not honor" is generic (Visa category 4), not a soft decline: no review, no prompt', () => {
+    expect(decide(input({ facts: { history: [fail('05', 60)], knownGood: true } }))).toEqual({ decision: 'approve', reason: 'known_good', promptCode: null });
+    expect(decide(input({ facts: { history: [ok(3 * DAY), fail('05', 2 * DAY), fail('05', 60)] } }))).toEqual({ decision: 'escalate', reason: 'unknown_card', promptCode: null });
+    // an unknown failure code is not reviewed either
+    expect(decide(input({ facts: { history: [fail('Q9', 60)], knownGood: true } })).decision).toBe('approve');
+    // but 05s still count towards the retry limits
+    const many = Array.from({ length: 10 }, (_, i) => fail('05', 60 + i));
+    expect(decide(input({ facts: { brand: 'mastercard', history: many } }))).toMatchObject({ decision: 'decline', reason: 'retry_limit' });
+  });
+  it('57/62 from a cross-border order does not block a domestic order', () => {
+    const abroad = fail('57', DAY, { crossBorder: true });
+    expect(decide(input({ crossBorder: false, facts: { history: [abroad], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ crossBorder: true, facts: { history: [abroad] } }))).toMatchObject({ decision: 'review', promptCode: 'enable_international' });
+    // unknown where it happened: still a decline on a domestic order
+    expect(decide(input({ crossBorder: false, facts: { history: [fail('57')] } }))).toMatchObject({ decision: 'decline' });
   });
   it('a restricted-filter hit escalates: never a decline by itself, never an approval', () => {
     expect(decide(input({ facts: { restrictedMaybe: true, knownGood: true } }))).toEqual({ decision: 'escalate', reason: 'possibly_restricted', promptCode: null });

@@ -35,7 +35,10 @@ describe('segments', () => {
   });
   it('has one key per fallback level, finest first', () => {
     const keys = segmentKeys({ brand: 'Visa', issuerCountry: 'de', currency: 'eur', amount: 5000 });
-    expect(keys).toEqual(['b=visa|c=DE|$=EUR|a=20-100', 'b=visa|$=EUR|a=20-100', 'b=visa|$=EUR', '$=EUR']);
+    expect(keys).toEqual(['b=visa|c=DE|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR', 'b=visa|$=EUR', '$=EUR']);
+    const xb = segmentKeys({ brand: 'visa', issuerCountry: 'DE', crossBorder: true, currency: 'EUR', amount: 5000 });
+    expect(xb.slice(0, 3)).toEqual(['b=visa|c=DE|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR']);
+    expect(segmentKeys({ brand: 'visa', crossBorder: false, currency: 'EUR', amount: 5000 })[2]).toBe('b=visa|r=dom|$=EUR');
   });
 });
 
@@ -64,7 +67,7 @@ describe('GatewayRouter', () => {
     feed(router, 'A', 5, 0.2, T0, FR);
     feed(router, 'B', 5, 1, T0, FR);
     const r = router.recommend(FR);
-    expect(r.segmentLevel).toBe('brand+currency+band');
+    expect(r.segmentLevel).toBe('brand+region+currency+band');
     expect(r.gateway).toBe('A');
     // Once France has enough outcomes of its own, its own segment decides.
     feed(router, 'A', 20, 0.2, T0, FR);
@@ -144,7 +147,7 @@ describe('GatewayRouter', () => {
 
   it('counts late outcomes in the bucket of their own timestamp while it is in the window', () => {
     const bucketSeconds = 60;
-    const { clock, router } = setup({ bucketSeconds, bucketCount: 5, decay: 1, minSamples: 1 });
+    const { clock, router } = setup({ bucketSeconds, bucketCount: 5, decay: 1, minSamples: 1, minWindowOutcomes: 0 });
     clock.t = T0 + 10 * bucketSeconds;
     const late = { ...VISA_EUR, gateway: 'A', status: 'failure' as const, type: 'soft' as const };
     router.record({ ...late, at: clock.t - 3 * bucketSeconds }); // 3 buckets ago: still in the window

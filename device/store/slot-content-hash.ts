@@ -1,0 +1,126 @@
+// Content hash of a dataset slot, computed straight from its SQLite tables.
+//
+// The hash is SHA-256 over the canonical CBOR encoding (protocol/dataset/codec.ts). Reading a slot
+// of 10^6 cards back into DatasetContent objects and re-encoding it cost ~5 s (one JS array, one
+// Buffer and one string per row, then a sort and a 16 MB encode), more than installing the whole
+// snapshot. Here the big token sections never become JS rows: SQLite concatenates each section's
+// tokens in canonical order (`group_concat(token, '' ORDER BY token)`, ~0.1 s per 10^6 tokens) and
+// only the CBOR headers around them are written here. Everything else — the history entries (in
+// batches) and the small sections — goes through the protocol's own `encodeContent`, so every
+// encoding rule but the three big-section headers lives in one place; the headers are checked
+// against `encodeContent` by test/device/core/slot-content-hash.test.ts.
+//
+// Why the group_concat cast is exact: the database encoding is UTF-8, so SQLite turns a BLOB into
+// TEXT without translation, group_concat appends by byte length (NULs included), and CAST(... AS
+// BLOB) takes the bytes back unchanged. `ORDER BY` inside an aggregate needs SQLite >= 3.44
+// (better-sqlite3 bundles its own SQLite, 3.53 here).
+import crypto from 'node:crypto';
+import { ProtocolError } from '../../protocol/errors.ts';
+import { encodeCbor } from '../../protocol/dataset/cbor.ts';
+import { encodeContent } from '../../protocol/dataset/codec.ts';
+import type { DatasetContent, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
+import type { Db } from './database.ts';
+import type { Slot } from './schema.ts';
+
+const HISTORY_BATCH = 1024;
+
+/** CBOR head (major type, length) in the shortest form, as cbor-x writes it. */
+export function cborHead(major: number, length: number): Uint8Array {
+  const m = major << 5;
+  if (length < 24) return Uint8Array.of(m | length);
+  if (length < 0x100) return Uint8Array.of(m | 24, length);
+  if (length < 0x10000) return Uint8Array.of(m | 25, length >> 8, length & 0xff);
+  if (length < 0x100000000) return Uint8Array.of(m | 26, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
+  throw new ProtocolError('TOO_LARGE', 'dataset section too large to hash');
+}
+const ARRAY = 4;
+const BYTES = 2;
+
+function emptySections(): DatasetContent {
+  return { restricted: [], knownGood: [], history: [], binRules: [], prompts: [], routes: [] };
+}
+
+/**
+ * encodeContent of a content whose restricted, knownGood and history are empty is
+ *   MAP(n) 00 01 | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>]
+ * Returns the head (map + format) and the tail (from key 4 on), checking the fixed bytes between.
+ */
+function splitSmall(encoded: Uint8Array): { head: Uint8Array; tail: Uint8Array } {
+  const mid = [0x01, 0x80, 0x02, 0x40, 0x03, 0x80];
+  if (encoded.length < 9 || mid.some((b, i) => encoded[3 + i] !== b)) throw new ProtocolError('INTERNAL', 'unexpected dataset encoding layout');
+  return { head: encoded.subarray(0, 3), tail: encoded.subarray(9) };
+}
+
+/** The bytes of `entries` inside encodeContent({history: entries}) (the entries are in token order). */
+function historyEntriesBytes(entries: HistoryEntry[], emptyLength: number): Uint8Array {
+  const c = emptySections();
+  c.history = entries;
+  const enc = encodeContent(c);
+  const start = 8 + cborHead(ARRAY, entries.length).length; // MAP 00 01 01 80 02 40 03 | ARRAY(k)
+  const end = enc.length - (emptyLength - 9); // the empty tail 04 80 05 80 06 80
+  if (enc[7] !== 0x03 || end < start) throw new ProtocolError('INTERNAL', 'unexpected history encoding layout');
+  return enc.subarray(start, end);
+}
+
+/** SHA-256 of the canonical encoding of the dataset held in `slot`, without materialising it. */
+export function slotContentHash(db: Db, slot: Slot): Uint8Array {
+  const hash = crypto.createHash('sha256');
+
+  // Small sections (bounded by LIMITS.smallSection) and the filter: through the real encoder.
+  const small = emptySections();
+  small.binRules = db.prepare(`SELECT prefix, action, reason FROM bin_rules_${slot}`).all() as DatasetContent['binRules'];
+  small.prompts = db.prepare(`SELECT code, lang, message FROM prompts_${slot}`).all() as DatasetContent['prompts'];
+  small.routes = db.prepare(`SELECT brand, currency, gateway, success_rate AS successRate FROM routes_${slot}`).all() as DatasetContent['routes'];
+  const f = db.prepare(`SELECT seed, segment_length, segment_count, fingerprints FROM filter_${slot} WHERE id = 1`).get() as
+    | { seed: number; segment_length: number; segment_count: number; fingerprints: Buffer }
+    | undefined;
+  if (f) small.restrictedFilter = { seed: f.seed, segmentLength: f.segment_length, segmentCount: f.segment_count, fingerprints: new Uint8Array(f.fingerprints) };
+  const { head, tail } = splitSmall(encodeContent(small));
+  hash.update(head);
+
+  // 1: restricted — [[reason, packed tokens], ...], groups ascending by reason (UTF-8 bytes =
+  // SQLite's BINARY collation), tokens ascending within a group.
+  const groups = db
+    .prepare(`SELECT reason, CAST(group_concat(token, '' ORDER BY token) AS BLOB) AS tokens FROM restricted_${slot} GROUP BY reason ORDER BY reason`)
+    .raw()
+    .all() as [string, Buffer][];
+  hash.update(Uint8Array.of(0x01));
+  hash.update(cborHead(ARRAY, groups.length));
+  for (const [reason, tokens] of groups) {
+    hash.update(Uint8Array.of(0x82));
+    hash.update(encodeCbor(reason)); // the codec's own encoder: same text-string form
+    hash.update(cborHead(BYTES, tokens.length));
+    hash.update(tokens);
+  }
+
+  // 2: knownGood — one packed byte string, ascending (the primary key order).
+  const kg = (db.prepare(`SELECT CAST(group_concat(token, '' ORDER BY token) AS BLOB) FROM known_good_${slot}`).pluck().get() as Buffer | null) ?? Buffer.alloc(0);
+  hash.update(Uint8Array.of(0x02));
+  hash.update(cborHead(BYTES, kg.length));
+  hash.update(kg);
+
+  // 3: history — entries ascending by token; each entry's encoding comes from encodeContent.
+  const historyCount = (db.prepare(`SELECT count(*) FROM history_${slot}`).pluck().get() as number) ?? 0;
+  hash.update(Uint8Array.of(0x03));
+  hash.update(cborHead(ARRAY, historyCount));
+  const emptyLength = encodeContent(emptySections()).length;
+  let batch: HistoryEntry[] = [];
+  let seen = 0;
+  for (const [token, brand, events] of db.prepare(`SELECT token, brand, events FROM history_${slot} ORDER BY token`).raw().iterate() as Iterable<
+    [Buffer, string | null, string]
+  >) {
+    const e: HistoryEntry = { token: new Uint8Array(token), events: JSON.parse(events) as HistoryEvent[] };
+    if (brand !== null) e.brand = brand;
+    batch.push(e);
+    seen++;
+    if (batch.length === HISTORY_BATCH) {
+      hash.update(historyEntriesBytes(batch, emptyLength));
+      batch = [];
+    }
+  }
+  if (batch.length) hash.update(historyEntriesBytes(batch, emptyLength));
+  if (seen !== historyCount) throw new ProtocolError('INTERNAL', 'history changed while hashing');
+
+  hash.update(tail);
+  return new Uint8Array(hash.digest());
+}
