@@ -16,24 +16,10 @@ import { buildFuseFilter, buildSnapshot, generateSigningKeyPair } from '../proto
 import { cardToken } from '../protocol/dataset/token.ts';
 import type { DatasetContent } from '../protocol/dataset/types.ts';
 import { formatSi, markdownTable, median, p99 } from './lib/stats.ts';
+import { panFor } from './lib/test-cards.ts';
 
 const CHUNK_SIZE = 4096; // one protocol message (CHUNK_MAX in protocol/messages)
 const VERIFY_CALLS = 20_000;
-
-function luhnComplete(body: string): string {
-  let sum = 0;
-  for (let i = 0; i < body.length; i++) {
-    let d = body.charCodeAt(body.length - 1 - i) - 48;
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + ((10 - (sum % 10)) % 10);
-}
-/** Synthetic Visa-range test numbers (in memory only, never written anywhere). */
-const panFor = (i: number) => luhnComplete('4' + String(i).padStart(14, '0'));
 
 type Mode = 'exact' | 'filter';
 

@@ -2,6 +2,7 @@
 // physical limit of the link it stands for.
 //
 // Run alone:   node --import tsx bench/links.bench.ts
+// Quick run:   BENCH_SCALE=0.1 node --import tsx bench/links.bench.ts   (a tenth of the round trips)
 // Or with all: npm run bench   (bench/run.ts collects run())
 //
 // Methodology
@@ -23,7 +24,6 @@
 // - The cables are not paced, so their ratio < 1 means the emulation is faster than the bus it
 //   stands for; the bound is then the figure to expect on hardware.
 
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { BleCableServer } from '../device/links/ble-cable-server.ts';
 import { HidCableServer } from '../device/links/hid-cable-server.ts';
@@ -35,9 +35,11 @@ import type { MessageTransport } from '../host-bridge/transports/types.ts';
 import { bleFragmentCount } from '../protocol/framing/ble.ts';
 import { hidReportCount } from '../protocol/framing/hid.ts';
 import { interFrameGapUs } from '../protocol/framing/modbus-rtu.ts';
-import { openPtyPair } from '../test/helpers/pty-pair.ts';
-import { makeTempDir } from '../test/helpers/tmp.ts';
+import { openPtyPair } from './lib/pty-pair.ts';
+import { timeRoundTrips } from './lib/round-trips.ts';
+import { scaled } from './lib/scale.ts';
 import { formatSi, markdownTable, summarize } from './lib/stats.ts';
+import { makeTempDir } from './lib/tmp-dir.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 
 const SIZES = [128, 4096] as const;
@@ -58,19 +60,6 @@ interface Row {
   gapBoundMs?: number;
 }
 
-async function measure(t: MessageTransport, size: number, rounds: number, warmup: number): Promise<number[]> {
-  const msg = randomBytes(size);
-  for (let i = 0; i < warmup; i++) await t.request(msg, { timeoutMs: 30_000 });
-  const out: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const t0 = performance.now();
-    const a = await t.request(msg, { timeoutMs: 30_000 });
-    out.push(performance.now() - t0);
-    if (a.length !== size) throw new Error('echo mismatch');
-  }
-  return out;
-}
-
 function row(link: string, size: number, ms: number[], wireBytes: number, boundMs: number, payloadBoundMs?: number): Row {
   const s = summarize(ms);
   return { link, size, n: s.n, p50: s.median, p99: s.p99, goodput: (2 * size * 1000) / s.median, wireBytes, boundMs, payloadBoundMs };
@@ -85,10 +74,10 @@ async function rs485(baud: number, rounds: Record<number, number>): Promise<Row[
   try {
     for (const size of SIZES) {
       const t = bus.device(1);
-      await measure(t, size, 0, 2);
+      await timeRoundTrips(t, size, 0, 2, { echo: true });
       const before = bus.wire.bytes + slave.wire.bytes;
       const framesBefore = bus.wire.frames + slave.wire.frames;
-      const ms = await measure(t, size, rounds[size], 0);
+      const ms = await timeRoundTrips(t, size, rounds[size], 0, { echo: true });
       const wire = (bus.wire.bytes + slave.wire.bytes - before) / rounds[size];
       const frames = (bus.wire.frames + slave.wire.frames - framesBefore) / rounds[size];
       const bytesPerSec = baud / 10;
@@ -112,7 +101,7 @@ async function hidCable(rounds: Record<number, number>): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     for (const size of SIZES) {
-      const ms = await measure(t, size, rounds[size], 20);
+      const ms = await timeRoundTrips(t, size, rounds[size], 20, { echo: true });
       const reports = 2 * hidReportCount(size);
       rows.push(row('USB HID (cable)', size, ms, reports * 64, reports * 1));
     }
@@ -132,7 +121,7 @@ async function bleCable(rounds: Record<number, number>): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     for (const size of SIZES) {
-      const ms = await measure(t, size, rounds[size], 20);
+      const ms = await timeRoundTrips(t, size, rounds[size], 20, { echo: true });
       const frags = 2 * bleFragmentCount(size, BLE_FRAME);
       rows.push(row(`BLE (cable, ${BLE_FRAME}-byte fragments)`, size, ms, 2 * (size + 3 + (frags / 2 - 1)), frags * BLE_INTERVAL_MS));
     }
@@ -145,11 +134,12 @@ async function bleCable(rounds: Record<number, number>): Promise<Row[]> {
 }
 
 export async function run(): Promise<BenchResult> {
+  const n = (x: number) => scaled(x, 3);
   const rows = [
-    ...(await rs485(115200, { 128: 30, 4096: 5 })),
-    ...(await rs485(921600, { 128: 50, 4096: 15 })),
-    ...(await hidCable({ 128: 300, 4096: 100 })),
-    ...(await bleCable({ 128: 300, 4096: 100 })),
+    ...(await rs485(115200, { 128: n(30), 4096: n(5) })),
+    ...(await rs485(921600, { 128: n(50), 4096: n(15) })),
+    ...(await hidCable({ 128: n(300), 4096: n(100) })),
+    ...(await bleCable({ 128: n(300), 4096: n(100) })),
   ];
   const f = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   const table = markdownTable(

@@ -196,7 +196,7 @@ Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file n
     }
   }
   const summary = summaryRows.length
-    ? `\n## Summary\n\n| bench | figure | value | bound / alternative | ratio |\n|---|---|---|---|---|\n${summaryRows.join('\n')}\n`
+    ? `\n## Summary\n\n| bench | figure | value | bound / alternative | ratio (measured ÷ bound) |\n|---|---|---|---|---|\n${summaryRows.join('\n')}\n`
     : '\n## Summary\n\nNo benchmark produced summary figures.\n';
 
   const statusTable = `\n## Benchmarks run\n\n| bench | section | status | time | notes |\n|---|---|---|---|---|\n${outcomes

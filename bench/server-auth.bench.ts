@@ -14,6 +14,7 @@ import { Pool } from 'undici';
 import { buildSnapshot } from '../protocol/dataset/index.ts';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
+import { benchScale } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,7 +23,7 @@ const CLI = path.join(here, '..', 'bin', 'precheck.js');
 const mb = (n: number) => (n / 1024 / 1024).toFixed(2);
 
 export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string }[] }> {
-  const scale = Number(process.env.BENCH_SCALE ?? '1');
+  const scale = benchScale();
   const RESTRICTED = Math.round(1_000_000 * scale);
   const HISTORY_ROWS = Math.round(1_000_000 * scale);
   const EVENTS_PER_CARD = 4;

@@ -4,6 +4,7 @@
 // (b) the link's physical limit for those bytes.
 //
 // Run alone:   node --import tsx bench/session.bench.ts
+// Quick run:   BENCH_SCALE=0.1 node --import tsx bench/session.bench.ts   (a tenth of the verifies)
 // Or with all: npm run bench
 //
 // Methodology
@@ -39,9 +40,11 @@ import type { SessionTransport } from '../host-bridge/session/exchange.ts';
 import { buildSnapshot, cardToken, generateSigningKeyPair } from '../protocol/dataset/index.ts';
 import { bleFragmentCount } from '../protocol/framing/ble.ts';
 import { hidReportCount } from '../protocol/framing/hid.ts';
-import { openPtyPair } from '../test/helpers/pty-pair.ts';
-import { makeTempDir, type TempDir } from '../test/helpers/tmp.ts';
+import { openPtyPair } from './lib/pty-pair.ts';
+import { timeRoundTrips } from './lib/round-trips.ts';
+import { scaled } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
+import { makeTempDir, type TempDir } from './lib/tmp-dir.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -129,18 +132,6 @@ async function timeVerifies(c: SecureDeviceClient, n: number, warm: number): Pro
   return out;
 }
 
-async function timeRaw(t: MessageTransport, size: number, n: number, warm: number): Promise<number[]> {
-  const msg = randomBytes(size);
-  for (let i = 0; i < warm; i++) await t.request(msg, { timeoutMs: 30_000 });
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await t.request(msg, { timeoutMs: 30_000 });
-    out.push(performance.now() - t0);
-  }
-  return out;
-}
-
 /** Pair, open a session (timed), measure verifies; returns the client and sizes. */
 async function secureRun(d: Device, t: MessageTransport, n: number, warm: number) {
   const sizing = new Sizing(t);
@@ -169,7 +160,7 @@ async function hid(n: number): Promise<Row> {
     const echo = new HidCableServer({ socketPath: d.tmp.file('echo.sock'), handler: async () => fixed });
     await echo.start();
     const et = await HidCableTransport.open({ socketPath: d.tmp.file('echo.sock') });
-    const link = await timeRaw(et, r.reqBytes, n, 20);
+    const link = await timeRoundTrips(et, r.reqBytes, n, 20);
     await et.close();
     await echo.close();
     const s = summarize(r.ms);
@@ -194,7 +185,7 @@ async function ble(n: number): Promise<Row> {
     const echo = new BleCableServer({ socketPath: d.tmp.file('echo.sock'), frameLength: BLE_FRAME, handler: async () => fixed });
     await echo.start();
     const et = await BleCableTransport.open({ socketPath: d.tmp.file('echo.sock'), attMtu: BLE_FRAME + 3 });
-    const link = await timeRaw(et, r.reqBytes, n, 20);
+    const link = await timeRoundTrips(et, r.reqBytes, n, 20);
     await et.close();
     await echo.close();
     const s = summarize(r.ms);
@@ -221,7 +212,7 @@ async function rs485(baud: number, n: number): Promise<Row> {
     const r = await secureRun(d, bus.device(1), n, 2);
     fixedAnswer = new Uint8Array(randomBytes(r.resBytes));
     const w0 = bus.wire.bytes + slave.wire.bytes;
-    const link = await timeRaw(bus.device(2), r.reqBytes, n, 2);
+    const link = await timeRoundTrips(bus.device(2), r.reqBytes, n, 2);
     const wirePerRound = (bus.wire.bytes + slave.wire.bytes - w0) / (n + 2);
     const s = summarize(r.ms);
     return { link: `RS485 ${baud} baud (paced pty)`, n, p50: s.median, p99: s.p99, sessionOpenMs: r.sessionOpenMs, linkOnlyP50: summarize(link).median, reqBytes: r.reqBytes, resBytes: r.resBytes, boundMs: (wirePerRound * 1000) / (baud / 10) };
@@ -259,8 +250,8 @@ async function inProcess(n: number): Promise<{ coreUs: number; stackUs: number; 
 }
 
 export async function run(): Promise<BenchResult> {
-  const local = await inProcess(2000);
-  const rows = [await hid(300), await ble(300), await rs485(115200, 30)];
+  const local = await inProcess(scaled(2000, 20));
+  const rows = [await hid(scaled(300, 3)), await ble(scaled(300, 3)), await rs485(115200, scaled(30, 3))];
   const f = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
   const table = markdownTable(
     ['link', 'n', 'verify p50 ms', 'p99 ms', 'link only, same bytes p50 ms', 'secure ÷ link only', 'SECURE / SECURE_RES bytes', 'line-rate bound ms', 'p50 ÷ bound', 'session open ms'],

@@ -22,6 +22,7 @@ import type { BenchResult, SummaryRow } from './run.ts';
 import { loadScenario } from '../host-bridge/simulator/scenario.ts';
 import { simulate, type SimulationReport } from '../host-bridge/simulator/simulate.ts';
 import { gatewayLine, markdownReport } from '../host-bridge/simulator/report.ts';
+import { answerBreakdown, breakdownMarkdown } from '../host-bridge/simulator/breakdown.ts';
 import type { Interval } from '../host-bridge/simulator/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -59,7 +60,7 @@ export async function run(files: string[] = []): Promise<BenchResult> {
   for (const f of scenarioFiles(files)) {
     const scenario = loadScenario(f);
     process.stderr.write(`bench: simulator ${scenario.name} (${scenario.orders} orders) ...\n`);
-    const { report } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'token' } });
+    const { report, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'token' } });
     reports.push(report);
     const warn = report.warnings.length ? `\n\n${report.warnings.map((w) => `> warning: ${w}`).join('\n')}` : '';
     const stages = report.precheck ? Object.entries(report.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ') : '';
@@ -71,7 +72,7 @@ export async function run(files: string[] = []): Promise<BenchResult> {
           .join(', ')
       : '';
     sections.push(
-      `### ${report.scenario}: ${report.description}\n\nSeed ${report.seed}, ${report.orders} orders (${report.arms.A.legitOrders} legitimate, ${report.arms.A.fraudOrders} fraud); arm B ${(report.durationMs.B / 1000).toFixed(1)} s over HTTP. Money in major units of the merchant currency.\n\n${markdownReport(report)}\n\nPrecheck answers by stage: ${stages}. Most frequent decision:reason: ${reasons}.\n\nGateways, A: ${gatewayLine(report.gateways.A)}. B: ${gatewayLine(report.gateways.B)}.${warn}`,
+      `### ${report.scenario}: ${report.description}\n\nSeed ${report.seed}, ${report.orders} orders (${report.arms.A.legitOrders} legitimate, ${report.arms.A.fraudOrders} fraud); arm B ${(report.durationMs.B / 1000).toFixed(1)} s over HTTP. Money in major units of the merchant currency.\n\n${markdownReport(report)}\n\nPrecheck answers by stage: ${stages}. Most frequent decision:reason: ${reasons}.\n\nGateways, A: ${gatewayLine(report.gateways.A)}. B: ${gatewayLine(report.gateways.B)}.\n\nLegitimate orders by the FIRST Precheck answer in B:\n\n${breakdownMarkdown(answerBreakdown(a, b, 'first'), 'first answer')}\n\n...and by the LAST answer (the one the order ended on):\n\n${breakdownMarkdown(answerBreakdown(a, b, 'last'), 'last answer')}${warn}`,
     );
   }
   const method = `Same orders played twice: **A** no precheck, uniformly random gateway per attempt; **B** every attempt verified first through a real host bridge (\`POST /v1/verify\`) backed by a real network service, every gateway outcome reported (\`POST /v1/outcomes\`), both on loopback and on the simulated clock. Network stage only (no verifier devices; an in-process stand-in computes card tokens and escalates). 95% intervals: paired bootstrap over orders (2000 resamples, percentile). Success rate over legitimate orders; attempts and fees per paid order = all attempts/fees (fraud included) ÷ paid legitimate orders; false-decline rate = Precheck declines of a legitimate card that could have paid ÷ verifications of such cards. Scenarios and the sources of their numbers: \`bench/scenarios/README.md\`.`;

@@ -10,6 +10,7 @@
 import crypto from 'node:crypto';
 import { DeviceCore } from '../../device/core/device-core.ts';
 import { buildSnapshot, cardToken, generateSigningKeyPair, type DatasetContent, type HistoryEntry } from '../../protocol/dataset/index.ts';
+import { panFor } from './test-cards.ts';
 
 export interface DatasetSizes {
   restricted: number;
@@ -46,21 +47,7 @@ export interface LoadedDataset {
   cards(n: number, seed?: number): BenchCard[];
 }
 
-function luhnComplete(body: string): string {
-  let sum = 0;
-  for (let i = 0; i < body.length; i++) {
-    let d = body.charCodeAt(body.length - 1 - i) - 48;
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + ((10 - (sum % 10)) % 10);
-}
-
-/** Synthetic Visa-range test number #i (16 digits, Luhn-valid). */
-export const panFor = (i: number): string => luhnComplete('4' + String(i).padStart(14, '0'));
+export { panFor };
 
 /** Provision `dataDir` as a device and install the dataset in it. */
 export function buildAndLoadDataset(dataDir: string, sizes: DatasetSizes = DEFAULT_SIZES): LoadedDataset {
@@ -84,7 +71,9 @@ export function buildAndLoadDataset(dataDir: string, sizes: DatasetSizes = DEFAU
     }
     events.push(
       soft
-        ? { at: now - 3600, amount: 9000, currency: 'EUR', status: 'failure', code: '51', type: 'soft', gateway: 'gw-a' }
+        ? // 51 for 20.00 EUR: the benches' orders are 25.00 EUR, at least the declined amount, so
+          // the rules answer review (a smaller order than the declined one is not reviewed).
+          { at: now - 3600, amount: 2000, currency: 'EUR', status: 'failure', code: '51', type: 'soft', gateway: 'gw-a' }
         : { at: now - 7200, amount: 4000, currency: 'EUR', status: 'failure', code: i % 4 === 1 ? '05' : '41', type: 'hard', gateway: 'gw-b' },
     );
     content.history.push({ token: cardToken(cardKey, panFor(historyBase + i)), brand: 'visa', events });

@@ -5,7 +5,7 @@
 //    3: notes (text, optional, ≤ 1024 chars),
 //    4: body (bytes, optional: stands in for the real code, to give images a realistic size)}
 import { ProtocolError, isProtocolError } from '../../protocol/errors.ts';
-import { decodeCbor, encodeCbor } from '../../protocol/dataset/cbor.ts';
+import { decodeDatasetCbor as decodeCbor, encodeCbor } from '../../protocol/cbor.ts';
 import { MAX_PAYLOAD_BYTES } from '../../protocol/dataset/codec.ts';
 
 export interface FirmwareImage {

@@ -10,6 +10,13 @@
 // Every failure is answered with an ERROR carrying its code (inside the channel when it concerns
 // an inner request) and counted as a rejected frame; nothing a peer sends stops the device from
 // answering the next message.
+//
+// Transfers have one owner: the paired host (by static key, so a bridge that reconnects or comes
+// back after a crash resumes its own transfer) whose SYNC_*/FW_* transfer is in progress. While
+// that host was active within `transferIdleMs` (default 60 s), another host's BEGIN/CHUNK/COMMIT/
+// ABORT is refused with BUSY saying so; once it went quiet that long, the next host takes over
+// (its BEGIN resumes the same manifest or replaces the transfer). Two bridges syncing one device:
+// one wins, the other is told clearly — at the device, whatever the bridges' lock files say.
 
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import {
@@ -56,6 +63,19 @@ export interface DispatcherOptions {
   log?: (line: string) => void;
   /** Identity text sent (encrypted) in XX msg2. */
   pairingPayload?: Uint8Array;
+  /** How long a transfer owner may stay silent before another host may take over (ms, default 60 s). */
+  transferIdleMs?: number;
+  /** Monotonic clock in ms (tests); default performance.now. */
+  nowMs?: () => number;
+}
+
+export const DEFAULT_TRANSFER_IDLE_MS = 60_000;
+
+type TransferKind = 'dataset' | 'firmware';
+
+interface TransferOwner {
+  hostKey: Uint8Array;
+  lastActiveMs: number;
 }
 
 const PAIR_STATE_CODE: Record<PairState, number> = { pending: 0, paired: 1, rejected: 2 };
@@ -99,6 +119,10 @@ export class SessionDispatcher {
   /** One pairing may wait for the device user at a time (one screen, one button). */
   private activePairing: ConnState | null = null;
   private closed = false;
+  /** The host whose dataset / firmware transfer is in progress (module comment). */
+  private readonly owners: Record<TransferKind, TransferOwner | null> = { dataset: null, firmware: null };
+  private readonly transferIdleMs: number;
+  private readonly nowMs: () => number;
 
   constructor(opts: DispatcherOptions) {
     this.opts = opts;
@@ -108,6 +132,8 @@ export class SessionDispatcher {
       throw new ProtocolError('INVALID_FIELD', 'maxPairedHosts must be 1..255');
     }
     this.pairingTimeoutMs = opts.pairingTimeoutMs ?? DEFAULT_PAIRING_TIMEOUT_MS;
+    this.transferIdleMs = opts.transferIdleMs ?? DEFAULT_TRANSFER_IDLE_MS;
+    this.nowMs = opts.nowMs ?? (() => performance.now());
   }
 
   /** The MessageHandler every link driver calls. Never rejects: failures become ERROR answers. */
@@ -142,6 +168,9 @@ export class SessionDispatcher {
       this.dropPairing(st, 'device rebooted');
       st.session = null;
     }
+    // RAM state: after a reboot the first host to come back owns its transfer again
+    this.owners.dataset = null;
+    this.owners.firmware = null;
   }
 
   /** Drop every session and pending pairing. */
@@ -380,7 +409,7 @@ export class SessionDispatcher {
       }
       throw pe;
     }
-    const inner = await this.inner(plaintext);
+    const inner = await this.inner(plaintext, s.hostKey);
     let innerBytes: Uint8Array;
     try {
       innerBytes = encodeMessage(inner);
@@ -397,17 +426,49 @@ export class SessionDispatcher {
   }
 
   /** One inner request -> its inner answer (an inner ERROR on failure, sealed like any answer). */
-  private async inner(plaintext: Uint8Array): Promise<Message> {
+  private async inner(plaintext: Uint8Array, hostKey: Uint8Array): Promise<Message> {
     let id = 0;
     try {
       const m = decodeInner(plaintext);
       id = m.id;
-      return await this.innerRequest(m);
+      const kind = transferKindOf(m.type);
+      if (!kind) return await this.innerRequest(m);
+      this.claimTransfer(kind, hostKey);
+      const answer = await this.innerRequest(m);
+      // A committed or aborted transfer has no owner any more.
+      if (m.type === 'SYNC_COMMIT' || m.type === 'SYNC_ABORT' || m.type === 'FW_COMMIT') this.owners[kind] = null;
+      return answer;
     } catch (e) {
       if (e instanceof MessageDecodeError && e.requestId !== undefined) id = e.requestId;
       this.reject();
       return errorMessage(id, asProtocolError(e));
     }
+  }
+
+  /** Refuse a transfer request from a host other than the active owner; else (re)claim it. */
+  private claimTransfer(kind: TransferKind, hostKey: Uint8Array): void {
+    const now = this.nowMs();
+    const o = this.owners[kind];
+    if (o && !bytesEqual(o.hostKey, hostKey) && this.transferInProgress(kind)) {
+      const quietMs = now - o.lastActiveMs;
+      if (quietMs < this.transferIdleMs) {
+        const what = kind === 'dataset' ? `dataset transfer v${this.core.syncState().version}` : 'firmware transfer';
+        throw new ProtocolError(
+          'BUSY',
+          `${what} in progress from another host (${hex(o.hostKey).slice(0, 16)}, active ${Math.round(quietMs / 1000)} s ago); ` +
+            `retry when it ends or after ${Math.round(this.transferIdleMs / 1000)} s of silence`,
+        );
+      }
+      this.log(`${kind} transfer taken over from quiet host ${hex(o.hostKey).slice(0, 16)} (silent ${Math.round(quietMs / 1000)} s)`);
+    }
+    if (o && bytesEqual(o.hostKey, hostKey)) o.lastActiveMs = now;
+    else this.owners[kind] = { hostKey: Uint8Array.from(hostKey), lastActiveMs: now };
+  }
+
+  private transferInProgress(kind: TransferKind): boolean {
+    // A dataset transfer that the core dropped (data error, commit elsewhere) frees the device at
+    // once; the port has no firmware transfer state, so that one ends with FW_COMMIT or silence.
+    return kind === 'dataset' ? this.core.syncState().version !== 0 : true;
   }
 
   private async innerRequest(m: InnerMessage): Promise<Message> {
@@ -450,6 +511,23 @@ export class SessionDispatcher {
       default:
         throw new ProtocolError('UNKNOWN_MESSAGE', `${m.type} is not a request`);
     }
+  }
+}
+
+/** Transfer requests that change a transfer (SYNC_STATUS and FW_CONFIRM do not). */
+function transferKindOf(type: InnerMessage['type']): TransferKind | null {
+  switch (type) {
+    case 'SYNC_BEGIN':
+    case 'SYNC_CHUNK':
+    case 'SYNC_COMMIT':
+    case 'SYNC_ABORT':
+      return 'dataset';
+    case 'FW_BEGIN':
+    case 'FW_CHUNK':
+    case 'FW_COMMIT':
+      return 'firmware';
+    default:
+      return null;
   }
 }
 

@@ -64,6 +64,8 @@ function historyEntriesBytes(entries: HistoryEntry[], emptyLength: number): Uint
 
 /** SHA-256 of the canonical encoding of the dataset held in `slot`, without materialising it. */
 export function slotContentHash(db: Db, slot: Slot): Uint8Array {
+  // The BLOB → TEXT → BLOB round trip below is byte-exact only in a UTF-8 database (ours always is).
+  if (db.pragma('encoding', { simple: true }) !== 'UTF-8') throw new ProtocolError('INTERNAL', 'device database is not UTF-8');
   const hash = crypto.createHash('sha256');
 
   // Small sections (bounded by LIMITS.smallSection) and the filter: through the real encoder.

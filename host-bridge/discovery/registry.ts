@@ -2,7 +2,9 @@
 // SecureDeviceClient per device id, tracks health, and reconnects links that come back.
 //
 // Sources (from BridgeConfig.devices):
-//   rs485.ports    open the bus, scan the address range (Modbus function 0x04), INFO each device
+//   rs485.ports    open the bus, scan the address range (Modbus function 0x04), INFO each device;
+//                  addresses that did not answer are probed again in the background with backoff
+//                  (address-rescan.ts), so a device powered on later is found without a restart
 //   cables         HID cable and BLE cable unix sockets (the emulator's virtual cables);
 //                  reconnected every `reconnectMs` while absent
 //   usb            HID devices by VID/PID, re-enumerated every `reconnectMs` (hotplug)
@@ -20,6 +22,7 @@ import { pairDevice } from '../session/pairing.ts';
 import type { PinStore } from '../session/pin-store.ts';
 import { SecureDeviceClient } from '../session/secure-client.ts';
 import type { SessionTransport } from '../session/exchange.ts';
+import { AddressRescanner, DEFAULT_RESCAN, type AddressRescanOptions } from './address-rescan.ts';
 
 export interface RegistryLogger {
   info(msg: string): void;
@@ -48,6 +51,11 @@ export interface RegistryOptions {
   statusIntervalMs?: number;
   /** Retry period for absent cables, USB re-enumeration and lost buses (ms, default 1000; 0 = never). */
   reconnectMs?: number;
+  /**
+   * Background rescan of configured RS485 addresses missing after the start-up scan: first probe
+   * after minMs, doubling to maxMs, gapMs between probes (default 5 s → 60 s, 100 ms; minMs 0 = off).
+   */
+  rs485Rescan?: Partial<AddressRescanOptions>;
   /** Pairing: device-user wait and poll period. */
   pairing?: { confirmTimeoutMs?: number; pollIntervalMs?: number };
   onSecurityEvent?: (line: string) => void;
@@ -76,6 +84,7 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
   private readonly statusMs: number;
   private running = false;
   private statusTimer: NodeJS.Timeout | null = null;
+  private readonly rescanners = new Set<AddressRescanner>();
 
   constructor(
     private readonly config: BridgeConfig,
@@ -162,6 +171,8 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
   async stop(): Promise<void> {
     this.running = false;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    for (const r of this.rescanners) r.stop();
+    this.rescanners.clear();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const e of this.entries.values()) {
@@ -340,7 +351,49 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
       this.setState(s, 'error', e);
       return;
     }
-    for (const a of found) await this.attach(bus.device(a), s);
+    const missing = new Set<number>();
+    for (let a = range.from; a <= range.to; a++) missing.add(a);
+    for (const a of found) if (await this.attach(bus.device(a), s)) missing.delete(a);
+    if (missing.size > 0 && this.running && !bus.disconnected) this.rescanRs485(bus, s, [...missing]);
+  }
+
+  /** Probe the configured-but-missing addresses of one bus until each answers (or the bus goes). */
+  private rescanRs485(bus: import('../transports/rs485-bus.ts').Rs485Bus, s: SourceState, addresses: number[]): void {
+    const opts = { ...DEFAULT_RESCAN, ...this.opts.rs485Rescan };
+    if (opts.minMs <= 0) return;
+    const rescanner = new AddressRescanner(
+      addresses,
+      async (a) => {
+        if (!this.running || bus.disconnected) {
+          stop();
+          return false;
+        }
+        // One register read, one try: a verification to another address waits for one ADU at most.
+        const answered = await bus.scan([a], { allowanceMs: 100 });
+        if (answered.length === 0 || !this.running) return false;
+        return (await this.attach(bus.device(a), s)) !== undefined;
+      },
+      opts,
+      undefined,
+      (a, foundNow) => {
+        if (foundNow) this.log.info(`RS485 ${bus.path}: address ${a} answered the rescan`);
+        if (rescanner.missing().length === 0) stop();
+      },
+    );
+    const stop = (): void => {
+      rescanner.stop();
+      this.rescanners.delete(rescanner);
+    };
+    // A new bus (after a disconnect) gets a new scan and its own rescanner.
+    bus.once('disconnect', stop);
+    this.rescanners.add(rescanner);
+    this.log.info(`RS485 ${bus.path}: rescanning ${addresses.length} silent address(es) in the background (${addresses.length <= 8 ? addresses.join(', ') : `${addresses[0]}..${addresses[addresses.length - 1]}`})`);
+    rescanner.start();
+  }
+
+  /** RS485 addresses still being looked for, on every bus (diagnostics, tests). */
+  rescanning(): number[] {
+    return [...this.rescanners].flatMap((r) => r.missing()).sort((a, b) => a - b);
   }
 
   private async startUsb(vid: number, pid: number): Promise<void> {

@@ -95,6 +95,11 @@ export interface ArmOptions {
   onOrder?: (r: OrderResult, i: number) => void;
 }
 
+/** Length of an issuer's unavailability spell (91/96), seconds; see README "issuer_unavailable". */
+export const ISSUER_SPELL_SECONDS = 900;
+/** The spell slot of a simulated moment (seconds since the run's start). */
+export const issuerSpell = (t: number): number => Math.floor(t / ISSUER_SPELL_SECONDS);
+
 const MAX_STEPS_FACTOR = 4; // verifies per order at most: factor × maxAttemptsPerOrder (stops prompt loops)
 
 /** Precheck prompts → what the customer can do about them. */
@@ -259,6 +264,10 @@ export class ArmRunner {
       // Acceptance is partly a property of the card at this gateway, the same in every order and
       // every attempt (a mixture of two uniforms is uniform, so the gateway's rate is unchanged).
       if (draws.next() < s.declinePersistence) d.acceptance = new Rng(s.seed, 'acceptance', card.id, gateway).next();
+      // An unavailable issuer is down for a spell, not per attempt: the same answer for every
+      // attempt (any gateway) inside one ISSUER_SPELL_SECONDS slot, a fresh draw in the next. A
+      // retry 30 s after a 91 mostly meets the same outage; one after a wait of minutes may not.
+      if (card.state === 'issuer_unavailable') d.issuer = new Rng(s.seed, 'issuer-spell', card.id, issuerSpell(t)).next();
       const outcome: GatewayOutcome = decideAttempt(
         g,
         { card, hour: t / 3600, amountReporting, crossBorder, intlEnabled: this.intlEnabled.has(card.id) },

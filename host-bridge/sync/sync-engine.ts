@@ -450,6 +450,7 @@ export class SyncEngine {
           first = false;
         }
       } catch (e) {
+        if (isOtherHostsTransfer(e)) throw otherHostBusy(t, e);
         if (!TRANSIENT.has(errorCode(e))) throw deviceRefusal(e, ops.kind, m.version);
         failures++;
         lastError = e;
@@ -472,6 +473,7 @@ export class SyncEngine {
         return;
       } catch (e) {
         const code = errorCode(e);
+        if (isOtherHostsTransfer(e)) throw otherHostBusy(t, e);
         if (code === 'SYNC_STATE' || TRANSIENT.has(code)) {
           // out of order / transfer replaced / link fault: begin again, the device says where
           if (!progressed) failures++;
@@ -501,6 +503,19 @@ export class SyncEngine {
   private progress(t: SyncTarget, kind: SyncKind, phase: SyncProgress['phase'], from: number, to: number, chunk: number, chunks: number, bytesSent: number, bytesTotal: number): void {
     this.o.onProgress?.({ device: t.id, kind, phase, from, to, chunk, chunks, bytesSent, bytesTotal });
   }
+}
+
+/**
+ * The device's own refusal of a second host's transfer (device/session/dispatcher.ts): BUSY whose
+ * text says another host's transfer is in progress. Not a link fault, so not retried here: the
+ * run reports SYNC_BUSY at once (the device frees itself after that host's 60 s of silence).
+ */
+function isOtherHostsTransfer(e: unknown): boolean {
+  return e instanceof ProtocolError && e.code === 'BUSY' && /in progress from another host/.test(e.message);
+}
+
+function otherHostBusy(t: SyncTarget, e: unknown): SyncError {
+  return new SyncError('SYNC_BUSY', `device ${t.id} is being synced by another host: ${(e as Error).message}`, { cause: e });
 }
 
 function deviceRefusal(e: unknown, kind: SyncKind, version: number): unknown {

@@ -147,11 +147,15 @@ export class Rs485Bus extends EventEmitter {
     return bus;
   }
 
-  /** The transport for one slave address (one per address, cached). */
+  /**
+   * The transport for one slave address (one per address, cached). A cached one that was closed
+   * (e.g. its device did not answer INFO) is replaced while the bus is up, so a later rescan can
+   * attach the address again.
+   */
   device(address: number): MessageTransport {
     checkAddress(address);
     let d = this.devices.get(address);
-    if (!d) {
+    if (!d || (d.isClosed && !this.gone)) {
       d = new Rs485DeviceTransport(this, address);
       this.devices.set(address, d);
     }
@@ -362,6 +366,10 @@ export class Rs485DeviceTransport extends EventEmitter implements MessageTranspo
       return Promise.reject(new ProtocolError('TOO_LARGE', `message over ${this.maxMessageSize} bytes`, String(msg.length)));
     }
     return this.queue.run(() => this.exchange(msg, timeoutMs, opts.signal));
+  }
+
+  get isClosed(): boolean {
+    return this.closed !== null;
   }
 
   async close(): Promise<void> {

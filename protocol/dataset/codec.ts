@@ -19,7 +19,7 @@
 // and the canonical order, so a decoded dataset re-encodes to the same bytes.
 import crypto from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
-import { decodeCbor, encodeCbor } from './cbor.ts';
+import { decodeDatasetCbor, encodeCbor } from '../cbor.ts';
 import { TOKEN_BYTES } from './token.ts';
 import { checkFuseFilter, fuseFilterFromCbor, fuseFilterToCbor, type FuseFilter } from './fuse-filter.ts';
 import type {
@@ -387,7 +387,7 @@ export function encodeContent(c: DatasetContent): Uint8Array {
 
 /** The top-level map: keys 1..keys required, keys+1..maxKey optional. */
 function topMap(bytes: Uint8Array, what: string, keys: number, maxKey = keys): Map<unknown, unknown> {
-  const v = decodeCbor(bytes, CBOR_LIMITS);
+  const v = decodeDatasetCbor(bytes, CBOR_LIMITS);
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', `${what}: CBOR map expected`);
   if (v.get(0) !== CONTENT_FORMAT) throw new ProtocolError('UNSUPPORTED', `${what}: unsupported format`);
   for (const k of v.keys()) {

@@ -12,7 +12,7 @@
 // Encoding: CBOR map {1: seed (u32), 2: segmentLength (power of two, 4..262144),
 // 3: segmentCount (≥ 1), 4: fingerprints (bytes, (segmentCount + 2) × segmentLength)}.
 import { ProtocolError } from '../errors.ts';
-import { decodeCbor, encodeCbor } from './cbor.ts';
+import { decodeDatasetCbor, encodeCbor } from '../cbor.ts';
 import { TOKEN_BYTES } from './token.ts';
 
 export interface FuseFilter {
@@ -190,7 +190,7 @@ export function fuseFilterToCbor(f: FuseFilter): Map<number, unknown> {
 }
 
 export function decodeFuseFilter(bytes: Uint8Array): FuseFilter {
-  return fuseFilterFromCbor(decodeCbor(bytes, { maxBytes: MAX_FILTER_BYTES + 64, maxDepth: 1 }));
+  return fuseFilterFromCbor(decodeDatasetCbor(bytes, { maxBytes: MAX_FILTER_BYTES + 64, maxDepth: 1 }));
 }
 
 /** Bits of filter per entry. */

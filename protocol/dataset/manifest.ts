@@ -8,7 +8,7 @@
 // Ed25519 signature by the same key can pass as a manifest).
 import crypto from 'node:crypto';
 import { ProtocolError, asProtocolError } from '../errors.ts';
-import { decodeCbor, encodeCbor } from './cbor.ts';
+import { decodeDatasetCbor, encodeCbor } from '../cbor.ts';
 import { chunkCountFor } from './chunks.ts';
 import { MAX_PAYLOAD_BYTES, sha256 } from './codec.ts';
 import type { DatasetManifest, ManifestKind } from './types.ts';
@@ -136,7 +136,7 @@ export function encodeManifest(manifest: DatasetManifest): Uint8Array {
 }
 
 export function decodeManifest(bytes: Uint8Array): DatasetManifest {
-  const v = decodeCbor(bytes, { maxBytes: MAX_MANIFEST_BYTES, maxDepth: 2 });
+  const v = decodeDatasetCbor(bytes, { maxBytes: MAX_MANIFEST_BYTES, maxDepth: 2 });
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', 'manifest: CBOR map expected');
   for (const k of v.keys()) {
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 12) throw new ProtocolError('INVALID_FIELD', 'manifest: unknown key', String(k));
@@ -172,7 +172,7 @@ export function signManifest(manifest: DatasetManifest, privateKey: SigningKey):
 
 /** Splits the envelope without checking the signature (for logging/inspection only). */
 export function splitSignedManifest(bytes: Uint8Array): { body: Uint8Array; signature: Uint8Array } {
-  const v = decodeCbor(bytes, { maxBytes: MAX_SIGNED_MANIFEST_BYTES, maxDepth: 1 });
+  const v = decodeDatasetCbor(bytes, { maxBytes: MAX_SIGNED_MANIFEST_BYTES, maxDepth: 1 });
   if (!(v instanceof Map) || v.size !== 2) throw new ProtocolError('MALFORMED', 'signed manifest: CBOR map {1, 2} expected');
   const body = v.get(1);
   const signature = v.get(2);

@@ -9,6 +9,7 @@
 // Pure codec: no I/O, no timers (the I/O layer owns the request timeout and calls reset()).
 
 import { ProtocolError, type ErrorCode } from '../errors.ts';
+import { codeToCtapError, ctapErrorToCode, decodeErrorPayload, decodeKeepalivePayload, encodeKeepalivePayload } from './ctap-status.ts';
 
 export const BLE_MIN_FRAME = 20; // ATT default MTU 23 − 3
 export const BLE_MAX_FRAME = 512; // largest ATT attribute value
@@ -108,56 +109,20 @@ function checkFrameLength(n: number): void {
 // ---------------------------------------------------------------------------------------------
 // Error mapping (same numbers as CTAPHID's, documented in docs/protocol.md BLE section).
 
-const BLE_TO_CODE: Record<number, ErrorCode> = {
-  [BLE_ERR.INVALID_CMD]: 'UNSUPPORTED',
-  [BLE_ERR.INVALID_PAR]: 'BAD_FRAME',
-  [BLE_ERR.INVALID_LEN]: 'TOO_LARGE',
-  [BLE_ERR.INVALID_SEQ]: 'BAD_SEQUENCE',
-  [BLE_ERR.REQ_TIMEOUT]: 'TIMEOUT',
-  [BLE_ERR.BUSY]: 'BUSY',
-  [BLE_ERR.OTHER]: 'INTERNAL',
-};
-
 export function bleErrorToCode(bleError: number): ErrorCode {
-  return BLE_TO_CODE[bleError] ?? 'INTERNAL';
+  return ctapErrorToCode(bleError, false);
 }
 
 export function codeToBleError(code: ErrorCode): BleErrorCode {
-  switch (code) {
-    case 'UNSUPPORTED':
-    case 'UNKNOWN_MESSAGE':
-      return BLE_ERR.INVALID_CMD;
-    case 'BAD_FRAME':
-    case 'MALFORMED':
-    case 'INVALID_FIELD':
-      return BLE_ERR.INVALID_PAR;
-    case 'TOO_LARGE':
-      return BLE_ERR.INVALID_LEN;
-    case 'BAD_SEQUENCE':
-      return BLE_ERR.INVALID_SEQ;
-    case 'TIMEOUT':
-      return BLE_ERR.REQ_TIMEOUT;
-    case 'BUSY':
-      return BLE_ERR.BUSY;
-    default:
-      return BLE_ERR.OTHER;
-  }
+  return codeToCtapError(code, false) as BleErrorCode;
 }
 
 export function encodeBleKeepalive(status: BleKeepaliveStatus): Uint8Array {
-  if (status !== BLE_KEEPALIVE.PROCESSING && status !== BLE_KEEPALIVE.UP_NEEDED) {
-    throw new ProtocolError('INVALID_FIELD', 'BLE KEEPALIVE status must be 1 or 2', String(status));
-  }
-  return Uint8Array.of(status);
+  return encodeKeepalivePayload('BLE', status);
 }
 
 export function decodeBleKeepalive(payload: Uint8Array): BleKeepaliveStatus {
-  if (payload.length !== 1) throw new ProtocolError('BAD_FRAME', 'BLE KEEPALIVE carries one byte', String(payload.length));
-  const s = payload[0];
-  if (s !== BLE_KEEPALIVE.PROCESSING && s !== BLE_KEEPALIVE.UP_NEEDED) {
-    throw new ProtocolError('INVALID_FIELD', 'BLE KEEPALIVE status unknown', String(s));
-  }
-  return s;
+  return decodeKeepalivePayload('BLE', payload);
 }
 
 export function encodeBleError(bleError: BleErrorCode): Uint8Array {
@@ -165,12 +130,8 @@ export function encodeBleError(bleError: BleErrorCode): Uint8Array {
 }
 
 export function decodeBleError(payload: Uint8Array): { bleError: number; error: ProtocolError } {
-  if (payload.length !== 1) throw new ProtocolError('BAD_FRAME', 'BLE ERROR carries one byte', String(payload.length));
-  const bleError = payload[0];
-  return {
-    bleError,
-    error: new ProtocolError(bleErrorToCode(bleError), `device reported BLE error 0x${bleError.toString(16).padStart(2, '0')}`),
-  };
+  const { ctapError, error } = decodeErrorPayload('BLE', payload, false);
+  return { bleError: ctapError, error };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 // platforms: that is the I/O layer's business too; these functions see the bare 64 bytes.
 
 import { ProtocolError, type ErrorCode } from '../errors.ts';
+import { codeToCtapError, ctapErrorToCode, decodeErrorPayload, decodeKeepalivePayload, encodeKeepalivePayload } from './ctap-status.ts';
 
 export const HID_REPORT_SIZE = 64;
 export const HID_INIT_HEADER = 7;
@@ -61,45 +62,14 @@ export interface HidMessage {
 // ---------------------------------------------------------------------------------------------
 // Error mapping, documented in docs/protocol.md (USB HID section).
 
-const HID_TO_CODE: Record<number, ErrorCode> = {
-  [HID_ERR.INVALID_CMD]: 'UNSUPPORTED',
-  [HID_ERR.INVALID_PAR]: 'BAD_FRAME',
-  [HID_ERR.INVALID_LEN]: 'TOO_LARGE',
-  [HID_ERR.INVALID_SEQ]: 'BAD_SEQUENCE',
-  [HID_ERR.MSG_TIMEOUT]: 'TIMEOUT',
-  [HID_ERR.CHANNEL_BUSY]: 'BUSY',
-  [HID_ERR.INVALID_CHANNEL]: 'BAD_CHANNEL',
-  [HID_ERR.OTHER]: 'INTERNAL',
-};
-
 /** ERROR packet code received from the peer → our error code (unknown codes → INTERNAL). */
 export function hidErrorToCode(hidError: number): ErrorCode {
-  return HID_TO_CODE[hidError] ?? 'INTERNAL';
+  return ctapErrorToCode(hidError, true);
 }
 
 /** Our error code → the CTAPHID error code to put in an ERROR packet. */
 export function codeToHidError(code: ErrorCode): HidErrorCode {
-  switch (code) {
-    case 'UNSUPPORTED':
-    case 'UNKNOWN_MESSAGE':
-      return HID_ERR.INVALID_CMD;
-    case 'BAD_FRAME':
-    case 'MALFORMED':
-    case 'INVALID_FIELD':
-      return HID_ERR.INVALID_PAR;
-    case 'TOO_LARGE':
-      return HID_ERR.INVALID_LEN;
-    case 'BAD_SEQUENCE':
-      return HID_ERR.INVALID_SEQ;
-    case 'TIMEOUT':
-      return HID_ERR.MSG_TIMEOUT;
-    case 'BUSY':
-      return HID_ERR.CHANNEL_BUSY;
-    case 'BAD_CHANNEL':
-      return HID_ERR.INVALID_CHANNEL;
-    default:
-      return HID_ERR.OTHER;
-  }
+  return codeToCtapError(code, true) as HidErrorCode;
 }
 
 function isU32(n: unknown): n is number {
@@ -424,19 +394,11 @@ export function decodeHidInitResponse(payload: Uint8Array): HidInitResponse {
 }
 
 export function encodeHidKeepalive(status: HidKeepaliveStatus): Uint8Array {
-  if (status !== HID_KEEPALIVE.PROCESSING && status !== HID_KEEPALIVE.UPNEEDED) {
-    throw new ProtocolError('INVALID_FIELD', 'HID KEEPALIVE status must be 1 or 2', String(status));
-  }
-  return Uint8Array.of(status);
+  return encodeKeepalivePayload('HID', status);
 }
 
 export function decodeHidKeepalive(payload: Uint8Array): HidKeepaliveStatus {
-  if (payload.length !== 1) throw new ProtocolError('BAD_FRAME', 'HID KEEPALIVE carries one byte', String(payload.length));
-  const s = payload[0];
-  if (s !== HID_KEEPALIVE.PROCESSING && s !== HID_KEEPALIVE.UPNEEDED) {
-    throw new ProtocolError('INVALID_FIELD', 'HID KEEPALIVE status unknown', String(s));
-  }
-  return s;
+  return decodeKeepalivePayload('HID', payload);
 }
 
 export function encodeHidError(hidError: HidErrorCode): Uint8Array {
@@ -445,10 +407,6 @@ export function encodeHidError(hidError: HidErrorCode): Uint8Array {
 
 /** ERROR payload → { hidError, error } with the error mapped to our codes. */
 export function decodeHidError(payload: Uint8Array): { hidError: number; error: ProtocolError } {
-  if (payload.length !== 1) throw new ProtocolError('BAD_FRAME', 'HID ERROR carries one byte', String(payload.length));
-  const hidError = payload[0];
-  return {
-    hidError,
-    error: new ProtocolError(hidErrorToCode(hidError), `device reported HID error 0x${hidError.toString(16).padStart(2, '0')}`),
-  };
+  const { ctapError, error } = decodeErrorPayload('HID', payload, true);
+  return { hidError: ctapError, error };
 }

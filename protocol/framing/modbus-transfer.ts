@@ -125,14 +125,9 @@ function checkMaxMessage(n: number | undefined, fragmentSize: number): number {
   return v;
 }
 
+/** Join the parts into a plain Uint8Array of its own (Buffer.concat may hand out a slice of a shared pool). */
 function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(parts, total));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -169,7 +169,8 @@ export class HandshakeState {
         }
       }
       out.push(this.ss.encryptAndHash(payload));
-      const msg = concat(out);
+      // A plain Uint8Array of its own (Buffer.concat may hand out a slice of a shared pool).
+      const msg = new Uint8Array(Buffer.concat(out));
       if (msg.length > MAX_NOISE_MESSAGE) {
         throw new ProtocolError('TOO_LARGE', 'Noise message over 65535 bytes');
       }
@@ -247,13 +248,3 @@ export class HandshakeState {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

@@ -347,6 +347,8 @@ export async function buildApp(svc: Service) {
 
     admin.post('/v1/admin/gateways', { config: { role: 'admin' }, schema: adminSchema('Add or replace a gateway and its fees', { body: S.gatewayBody, response: { 200: ok } }) }, async (req) => {
       await storage.upsertGateway(req.body as { name: string; feePerAttempt: number; feeBps: number });
+      // The router routes only to registered gateways, with their fees: tell it at once.
+      await svc.router.refreshGateways();
       changed();
       return { ok: true };
     });

@@ -24,7 +24,8 @@ export interface RouterOptions {
   decay?: number;
   /**
    * Outcomes a gateway's window reaches back for (bucket by bucket, up to maxLookbackSeconds) when
-   * the time window holds fewer, so low-volume merchants still learn; default 50; 0 = time only.
+   * the segment's time window holds fewer (all gateways together), so low-volume merchants still
+   * learn; default 200 (Hyperswitch's default bucket size is of that order); 0 = time only.
    */
   minWindowOutcomes?: number;
   /** How far back a window may reach for minWindowOutcomes; default 7 days. */
@@ -103,7 +104,7 @@ const DEFAULTS = {
   bucketSeconds: 300,
   bucketCount: 12,
   decay: 0.9,
-  minWindowOutcomes: 50,
+  minWindowOutcomes: 200,
   maxLookbackSeconds: 7 * 86400,
   minSamples: 20,
   explorationShare: 0.05,
@@ -122,6 +123,7 @@ function checkPositive(name: string, v: number, integer: boolean): void {
 export class GatewayRouter {
   private readonly win: WindowOptions;
   private readonly lookbackBuckets: number;
+  private readonly minWindowOutcomes: number;
   private readonly minSamples: number;
   private readonly explorationShare: number;
   private readonly tieTolerance: number;
@@ -158,6 +160,7 @@ export class GatewayRouter {
       maxLookbackBuckets: Math.max(o.bucketCount, Math.ceil(o.maxLookbackSeconds / o.bucketSeconds)),
     };
     this.lookbackBuckets = new BucketWindow(this.win).lookbackBuckets;
+    this.minWindowOutcomes = o.minWindowOutcomes;
     this.minSamples = o.minSamples;
     this.explorationShare = o.explorationShare;
     this.tieTolerance = o.tieTolerance;
@@ -209,7 +212,11 @@ export class GatewayRouter {
     this.known.add(o.gateway);
     const success = o.status === 'success';
     const keys = segmentKeys(o);
-    for (const key of keys) {
+    // Timeouts of a gateway whose breaker is already open (failed probes) are the elimination's
+    // business: counting them in the rate too would keep a recovered gateway down for a whole
+    // window after its outage. The failures that opened the breaker do count.
+    const skipRate = !success && o.type === 'technical' && this.elimination.health(o.gateway, o.at) !== 'healthy';
+    for (const key of skipRate ? [] : keys) {
       let byGw = this.windows.get(key);
       if (!byGw) {
         byGw = new Map();
@@ -345,7 +352,7 @@ export class GatewayRouter {
       const byGw = this.windows.get(key);
       if (!byGw) continue;
       for (const [gateway, w] of byGw) {
-        const r = w.rate(now);
+        const r = w.rate(now, this.lowVolume(byGw, now));
         if (r.rate === null) continue;
         rows.push({ brand: bc.brand, currency: bc.currency, gateway, successRate: r.rate, samples: r.successes + r.failures });
       }
@@ -371,10 +378,22 @@ export class GatewayRouter {
   }
 
   private rateAt(key: string, gateway: string, now: number): Candidate {
-    const w = this.windows.get(key)?.get(gateway);
-    if (!w) return { gateway, rate: null, n: 0, s: 0 };
-    const r = w.rate(now);
+    const byGw = this.windows.get(key);
+    const w = byGw?.get(gateway);
+    if (!byGw || !w) return { gateway, rate: null, n: 0, s: 0 };
+    const r = w.rate(now, this.lowVolume(byGw, now));
     return { gateway, rate: r.rate, n: r.successes + r.failures, s: r.successes };
+  }
+
+  /** A segment whose time window holds fewer than minWindowOutcomes outcomes (all gateways) reaches back. */
+  private lowVolume(byGw: Map<string, BucketWindow>, now: number): boolean {
+    if (this.minWindowOutcomes === 0) return false;
+    let n = 0;
+    for (const w of byGw.values()) {
+      n += w.windowCount(now);
+      if (n >= this.minWindowOutcomes) return false;
+    }
+    return true;
   }
 
   private pickBest(cands: Candidate[], amount: number, smoothed: boolean): Candidate {

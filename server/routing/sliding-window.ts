@@ -1,6 +1,7 @@
 // Success/failure counts over a sliding window of time buckets that also adapts to volume: the
 // window is the last `bucketCount` buckets, extended back to older buckets (up to
-// `maxLookbackBuckets`) while it holds fewer than `minOutcomes` outcomes. Hyperswitch sizes its
+// `maxLookbackBuckets`) while it holds fewer than `minOutcomes` outcomes — when the caller says the
+// segment is low-volume (GatewayRouter decides per segment, over all gateways). Hyperswitch sizes its
 // buckets by payment count for the same reason: a time window alone forgets everything a
 // low-volume merchant learnt (a few payments an hour never fill a one-hour window), a count
 // window alone reacts slowly at high volume. Time buckets (not count buckets) so a late outcome
@@ -87,10 +88,25 @@ export class BucketWindow {
     return this.idx.length;
   }
 
-  rate(now: number): WindowRate {
+  /** Outcomes inside the time window alone (no reaching back). */
+  windowCount(now: number): number {
     const current = BucketWindow.bucketIndex(now, this.opts.bucketSeconds);
     const windowOldest = current - this.opts.bucketCount + 1;
-    const lookbackOldest = current - this.lookback + 1;
+    let n = 0;
+    for (let i = this.idx.length - 1; i >= 0 && this.idx[i] >= windowOldest; i--) if (this.idx[i] <= current) n += this.s[i] + this.f[i];
+    return n;
+  }
+
+  /**
+   * The rate at `now`. `reachBack` false keeps to the time window: the caller (the router) reaches
+   * back only when the whole SEGMENT is low-volume, not when one gateway of a busy segment gets
+   * little traffic — that gateway's old data (an outage's timeouts) would otherwise outlive the
+   * window, and exploration re-measures it anyway.
+   */
+  rate(now: number, reachBack = true): WindowRate {
+    const current = BucketWindow.bucketIndex(now, this.opts.bucketSeconds);
+    const windowOldest = current - this.opts.bucketCount + 1;
+    const lookbackOldest = reachBack ? current - this.lookback + 1 : windowOldest;
     let s = 0;
     let f = 0;
     let ws = 0;

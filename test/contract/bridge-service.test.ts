@@ -65,6 +65,30 @@ describe('bridge → network service contract (both real, on loopback)', () => {
     }
   });
 
+  it('outcomes of an order verified without a device (no token) are accepted too', async () => {
+    device.script = () => Object.assign(new Error('link down'), { code: 'DISCONNECTED' });
+    try {
+      expect((await verify('contract-4')).stage).toBe('network');
+    } finally {
+      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
+    }
+    let acked = 0;
+    let rejected = 0;
+    const settled = waitForPass(bridge.forwarder, (p) => {
+      acked += p.acked;
+      rejected += p.rejected;
+      return acked + rejected >= 1;
+    });
+    const res = await fetch(`${bridge.url}/v1/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orderId: 'contract-4', gateway: 'gw-a', status: 'failure', code: '43', type: 'hard', attempt: 1 }),
+    });
+    expect(res.status).toBe(202);
+    await settled;
+    expect({ acked, rejected }).toEqual({ acked: 1, rejected: 0 });
+  });
+
   it('success and failure outcomes are accepted by the service (acked, none rejected)', async () => {
     await verify('contract-3');
     let acked = 0;

@@ -7,6 +7,7 @@ import { SerialPort } from 'serialport';
 import { BIN, ROOT } from '../integration/fixtures.ts';
 import { killAndWait, run, spawnTracked, waitForOutput, type RunResult } from '../helpers/process.ts';
 import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
+import { withTimeout } from '../helpers/wait.ts';
 
 export interface NoisyBus {
   /** The bridge opens this end. */
@@ -63,6 +64,8 @@ export interface BridgeProcess {
   log(): string;
   /** Resolve on the next stdout line matching `re` (from now on). */
   next(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolve once stdout, from the start, matches `re` (already or later). */
+  seen(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
 }
@@ -77,6 +80,34 @@ export async function startBridgeProcess(configFile: string): Promise<BridgeProc
     url: m[1],
     log: () => out,
     next: (re, timeoutMs = 30_000) => waitForOutput(child, re, { stream: 'stdout', timeoutMs }),
+    seen: (re, timeoutMs = 30_000) => {
+      const m = out.match(re);
+      if (m) return Promise.resolve(m);
+      // `out` is appended by the listener above, registered first, so it already holds each chunk.
+      return withTimeout(
+        new Promise<RegExpMatchArray>((resolve, reject) => {
+          const onData = (): void => {
+            const hit = out.match(re);
+            if (hit) {
+              cleanup();
+              resolve(hit);
+            }
+          };
+          const onExit = (code: number | null): void => {
+            cleanup();
+            reject(new Error(`bridge exited (${code}) before logging ${re}`));
+          };
+          const cleanup = (): void => {
+            child.stdout!.off('data', onData);
+            child.off('exit', onExit);
+          };
+          child.stdout!.on('data', onData);
+          child.once('exit', onExit);
+        }),
+        timeoutMs,
+        `bridge log ${re}`,
+      );
+    },
     stop: () => killAndWait(child, 5_000),
     kill9: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

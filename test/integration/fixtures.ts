@@ -82,7 +82,8 @@ export function testDataset(keys: ServiceKeys, version = 1): BuiltRelease {
       {
         token: cardToken(keys.cardKey, CARDS.softDecline),
         brand: 'mastercard',
-        events: [{ at: now - 3600, amount: 9000, currency: 'EUR', status: 'failure', code: '51', type: 'soft' }],
+        // 51 (funds) is reviewed for orders of at least the declined amount (order() asks 2500)
+        events: [{ at: now - 3600, amount: 2000, currency: 'EUR', status: 'failure', code: '51', type: 'soft' }],
       },
     ],
     binRules: [],

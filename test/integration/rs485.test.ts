@@ -10,7 +10,7 @@ import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { killAllTracked, run } from '../helpers/process.ts';
 import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
 import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { onceEvent, withTimeout } from '../helpers/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset, type Emulator } from './fixtures.ts';
 
 describe('integration: RS485 bus with two devices', () => {
@@ -32,6 +32,9 @@ describe('integration: RS485 bus with two devices', () => {
       { statusIntervalMs: 0, reconnectMs: 0 },
     );
     await registry.start();
+    // a device whose answer to the start-up scan came late (loaded machine) is attached by the
+    // background rescan a few seconds later
+    while (!emu.ids.every((id) => registry.get(id))) await onceEvent(registry, 'attached', 30_000);
   });
 
   afterAll(async () => {
@@ -96,6 +99,7 @@ describe('integration: RS485 bus with two devices', () => {
     );
     await reg2.start();
     try {
+      while (!reg2.get(emu.ids[0])) await onceEvent(reg2, 'attached', 30_000);
       const h = reg2.get(emu.ids[0])!;
       expect((await h.verify(order(CARDS.knownGood))).decision).toBe('approve');
       emu.child.kill('SIGSTOP');

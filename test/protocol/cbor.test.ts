@@ -1,20 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CBOR_X_REJECTED, DEFAULT_CBOR_LIMITS, decodeCbor, encodeCbor, scanCbor, type CborLimits } from '../../protocol/cbor.ts';
+import { CBOR_X_REJECTED, DEFAULT_CBOR_LIMITS, decodeCbor, decodeDatasetCbor, encodeCbor, scanCbor, type CborLimits } from '../../protocol/cbor.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
+import { codeOf as errorCode } from './error-code.ts';
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError).code;
-  }
-  return 'OK';
-}
+/** The ProtocolError's code, or 'OK' when `f` returns. */
+const codeOf = (f: () => unknown): string => errorCode(f) ?? 'OK';
 
 /** cbor-x output -> the form encodeCbor takes back (plain bytes; bigint stays bigint). */
 function normalize(v: unknown): unknown {
@@ -44,6 +38,18 @@ const { value: profileValue } = fc.letrec<{ value: unknown }>((tie) => ({
   ),
 }));
 
+/** Random bytes, or the encoding of a value from `values` with one byte overwritten. */
+function randomOrMutated(values: fc.Arbitrary<unknown>): fc.Arbitrary<Uint8Array> {
+  return fc.oneof(
+    fc.uint8Array({ maxLength: 24 }),
+    fc.tuple(values, fc.nat(), fc.nat(255)).map(([v, i, b]) => {
+      const bytes = encodeCbor(v);
+      bytes[i % bytes.length] = b;
+      return bytes;
+    }),
+  );
+}
+
 function depthOf(v: unknown): number {
   if (Array.isArray(v)) return 1 + Math.max(0, ...v.map(depthOf));
   if (v instanceof Map) return 1 + Math.max(0, ...[...v.values()].map(depthOf));
@@ -69,14 +75,7 @@ describe('scanCbor / decodeCbor', () => {
     let accepted = 0;
     fc.assert(
       fc.property(
-        fc.oneof(
-          fc.uint8Array({ maxLength: 24 }),
-          fc.tuple(profileValue, fc.nat(), fc.nat(255)).map(([v, i, b]) => {
-            const bytes = encodeCbor(v);
-            bytes[i % bytes.length] = b;
-            return bytes;
-          }),
-        ),
+        randomOrMutated(profileValue),
         (bytes) => {
           let v: unknown;
           try {
@@ -152,5 +151,104 @@ describe('scanCbor / decodeCbor', () => {
     encodeCbor('second, longer value that would reuse a shared buffer');
     expect(toHex(a)).toBe(copy);
     expect(Object.getPrototypeOf(a)).toBe(Uint8Array.prototype);
+  });
+});
+
+// The same scanner with the dataset profile (datasets, manifests, filters, firmware images).
+describe('decodeDatasetCbor: the dataset profile of the one scanner', () => {
+  const DS = { maxBytes: 4096, maxDepth: 4 };
+  const { value: datasetValue } = fc.letrec<{ value: unknown }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      leaf,
+      fc.constant(null),
+      fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Number.isInteger(x)),
+      fc.array(tie('value'), { maxLength: 5 }),
+      // keys in any order, and not only integers: the dataset codecs check their own keys
+      fc
+        .uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -5, max: 300 }), fc.string({ maxLength: 4 })), tie('value')), { selector: ([k]) => k, maxLength: 5 })
+        .map((entries) => new Map(entries)),
+    ),
+  }));
+
+  it('decodes every dataset-profile value back to itself', () => {
+    fc.assert(
+      fc.property(datasetValue, (v) => {
+        fc.pre(depthOf(v) <= DS.maxDepth);
+        expect(normalize(decodeDatasetCbor(encodeCbor(v), DS))).toEqual(normalize(v));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('random and mutated input: a value or a ProtocolError the pre-scan raised, nothing else', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        randomOrMutated(datasetValue),
+        (bytes) => {
+          try {
+            decodeDatasetCbor(bytes, DS);
+            accepted++;
+          } catch (e) {
+            expect(e).toBeInstanceOf(ProtocolError);
+            expect((e as ProtocolError).detail).not.toBe(CBOR_X_REJECTED);
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  it('allows floats, null, non-shortest heads and any map keys, which the message profile refuses', () => {
+    const cases: [string, unknown][] = [
+      ['fb 3fee147ae147ae14', 0.94], // float64, a route's success rate
+      ['f9 3c00', 1], // float16
+      ['f6', null],
+      ['1900 10', 16], // non-shortest uint16
+      ['a2 02 61 62 01 61 61', new Map([[2, 'b'], [1, 'a']])], // keys descending
+      ['a1 61 6b 00', new Map([['k', 0]])], // text key
+    ];
+    for (const [h, want] of cases) {
+      expect(decodeDatasetCbor(hex(h), DS), h).toEqual(want);
+      expect(codeOf(() => decodeCbor(hex(h))), h).toBe('MALFORMED');
+    }
+  });
+
+  it('still refuses tags, indefinite lengths, undefined, invalid UTF-8, truncation and trailing bytes', () => {
+    const cases: [string, string][] = [
+      ['d8 1b 82 61 61 00', 'tag 27 (constructs objects from global names in cbor-x)'],
+      ['c1 1a 5f000000', 'tagged epoch time'],
+      ['9f 00 ff', 'indefinite array'],
+      ['f7', 'undefined'],
+      ['f8 20', 'simple value 32'],
+      ['62 c328', 'invalid UTF-8'],
+      ['fb 3ff0', 'truncated float'],
+      ['00 00', 'trailing bytes'],
+      ['', 'empty'],
+    ];
+    for (const [h, what] of cases) expect(codeOf(() => decodeDatasetCbor(hex(h), DS)), what).toBe('MALFORMED');
+  });
+
+  it('size and depth are the only limits: long arrays and strings pass, a huge declared count is truncated input', () => {
+    const big = { maxBytes: 200_000, maxDepth: 2 };
+    expect(codeOf(() => decodeDatasetCbor(encodeCbor(new Map([[1, Array(10_000).fill(0)]])), big))).toBe('OK');
+    expect(codeOf(() => decodeDatasetCbor(encodeCbor('x'.repeat(5000)), big))).toBe('OK');
+    expect(codeOf(() => decodeDatasetCbor(hex('9b 0000000100000000'), big))).toBe('MALFORMED');
+    expect(codeOf(() => decodeDatasetCbor(new Uint8Array(4097), DS))).toBe('TOO_LARGE');
+    expect(codeOf(() => decodeDatasetCbor(encodeCbor([[1]]), { maxBytes: 100, maxDepth: 2 }))).toBe('OK');
+    expect(codeOf(() => decodeDatasetCbor(encodeCbor([[[1]]]), { maxBytes: 100, maxDepth: 2 }))).toBe('LIMIT_EXCEEDED');
+    expect(codeOf(() => decodeDatasetCbor(new Uint8Array(8000).fill(0x81), { maxBytes: 8000, maxDepth: 100_000 }))).toBe('MALFORMED');
+  });
+
+  it('the profile options are independent: a message-limit decode can allow floats alone', () => {
+    const float = hex('fb 3fee147ae147ae14');
+    expect(decodeCbor(float, { allowFloats: true })).toBe(0.94);
+    expect(codeOf(() => decodeCbor(hex('f6'), { allowFloats: true }))).toBe('MALFORMED');
+    expect(decodeCbor(hex('f6'), { allowNull: true })).toBe(null);
+    expect(codeOf(() => decodeCbor(hex('1900 10'), { allowFloats: true, allowNull: true }))).toBe('MALFORMED');
+    expect(decodeCbor(hex('1900 10'), { canonical: false })).toBe(16);
+    expect(codeOf(() => scanCbor('not bytes' as unknown as Uint8Array))).toBe('MALFORMED');
   });
 });

@@ -8,22 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { CBOR_X_REJECTED } from '../../protocol/cbor.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { decodeInner, decodeMessage, encodeMessage, type Message } from '../../protocol/messages/index.ts';
+import { mulberry32 as prng } from '../../server/routing/rng.ts'; // seeded, so the fuzz corpus is reproducible without storing it
 import { anyMessageArb } from './messages-arbitraries.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const TOTAL = 20_000;
-
-/** mulberry32: tiny seeded PRNG, so the fuzz corpus is reproducible without storing it. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Bytes that are CBOR heads with special meaning: long-form lengths, indefinite, tags, floats, break.
 const INTERESTING = [0x00, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x20, 0x40, 0x5f, 0x60, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xd8, 0xf4, 0xf5, 0xf6, 0xf7, 0xf9, 0xfb, 0xff];

@@ -156,6 +156,15 @@ describe('no card numbers accepted', () => {
     expect(r.status).toBe(200);
   });
 
+  it('accepts UUIDs whose last group is a Luhn-valid 12-digit run (ids and idempotency keys)', async () => {
+    // 123456789015 passes Luhn; so do about 1 in 2 800 random UUIDs' last groups
+    const uuid = '3f2b8c1e-9d4a-4e6b-8a7c-123456789015';
+    const r = await h.call('POST', '/v1/auth', authBody(randomToken(), {}, { id: uuid }));
+    expect(r.status, JSON.stringify(r.json)).toBe(200);
+    const o = await h.call('POST', '/v1/outcomes', outcomeBody(randomToken(), { orderId: uuid, idempotencyKey: uuid }));
+    expect(o.status, JSON.stringify(o.json)).toBe(200);
+  });
+
   it('refuses a PAN in an outcome too, and no PAN reached the logs', async () => {
     const r = await h.call('POST', '/v1/outcomes', outcomeBody(randomToken(), { orderId: pan }));
     expect(r.status).toBe(400);

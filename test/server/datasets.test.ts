@@ -133,6 +133,34 @@ describe('datasets', () => {
     expect(bad.json.error.code).toBe('DELTA_UNAVAILABLE');
   });
 
+  it('builds the deltas from the previous versions when a version is published, not on first request', async () => {
+    h = await startHarness({ chunkSize: 128, keepVersions: 4, deltaBases: 2 });
+    const key = await trustedKey(h);
+    const published: { version: number; deltas: number[] }[] = [];
+    h.s.service.publisher.onPublished((r) => published.push({ version: r.info.version, deltas: r.deltas.map((d) => d.from) }));
+    const versions: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      for (let j = 0; j < 10; j++) await h.admin('POST', '/v1/admin/restricted', { token: randomToken(), reason: 'fraud' });
+      versions.push((await h.admin('POST', '/v1/admin/publish')).json.version as number);
+    }
+    const [a, b, c] = versions;
+    // Stored with the publish (in the build child), before anybody asked for them.
+    expect(await h.s.service.storage.deltaManifest(a, b)).not.toBeNull();
+    expect(await h.s.service.storage.deltaManifest(b, c)).not.toBeNull();
+    expect(await h.s.service.storage.deltaManifest(a, c)).not.toBeNull();
+    expect(published.find((p) => p.version === c)!.deltas).toEqual([b, a]);
+    // What is served is what was stored, and applied to A it gives exactly C.
+    const stored = await h.s.service.storage.deltaManifest(a, c);
+    const d = await h.call('GET', `/v1/datasets/delta?from=${a}&to=${c}`);
+    expect(hex(d.bytes)).toBe(hex(stored!));
+    const A = await snapshot(h, a, key);
+    const C = await snapshot(h, c, key);
+    const dm = openSignedManifest(d.bytes, [key]);
+    const applied = assemble(dm, await fetchChunks(h, `/v1/datasets/delta/${a}-${c}/chunks/`, dm), A.content);
+    if (applied.kind !== 'delta' || !applied.content) throw new Error('delta not applied');
+    expect(hex(contentHash(applied.content))).toBe(hex(C.manifest.contentHash));
+  });
+
   it('rebuilds after a data change once the debounce has passed', async () => {
     h = await startHarness({ publishDebounceMs: 50 });
     const published = new Promise<number>((resolve) => h!.s.service.publisher.onPublished((r) => resolve(r.info.version)));

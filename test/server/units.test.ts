@@ -52,6 +52,29 @@ describe('PAN guard', () => {
     expect(findPan({ nested: { pan: 'x' } })).toBe('/nested/pan');
   });
 
+  it('does not refuse a UUID whose last group is a Luhn-valid 12-digit run (~1 in 2 800 random UUIDs)', () => {
+    fc.assert(
+      fc.property(fc.uuid(), fc.integer({ min: 0, max: 2 ** 31 }), (uuid, seed) => {
+        let x = seed;
+        const tail = luhnPan(String(seed % 10), 12, () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31));
+        expect(luhnValid(tail)).toBe(true);
+        const id = `${uuid.slice(0, 24)}${tail}`;
+        expect(containsPan(id)).toBe(false);
+        expect(findPan({ order: { id }, customer: { accountId: id }, idempotencyKey: id })).toBeNull();
+        // ...nor a run glued into other identifiers
+        expect(containsPan(`order-${tail}1234`)).toBe(false);
+        expect(containsPan(`acct:${tail}`)).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+    // A whole value that is a card number, or a card number standing as a word of free text, still is.
+    const pan = '4111111111111111';
+    expect(findPan({ order: { id: pan } })).toBe('/order/id');
+    expect(containsPan(`please charge ${pan}, thanks`)).toBe(true);
+    expect(containsPan(`"${pan}"`)).toBe(true);
+    expect(containsPan('4111-1111-1111-1111')).toBe(true);
+  });
+
   it('scrubs nested log objects and error messages, keeping other values', () => {
     const out = scrubDeep({ msg: 'card 4111111111111111', n: 5, err: new Error('bad 5555555555554444') }) as any;
     expect(out.msg).toBe('card 411111…1111');

@@ -13,7 +13,7 @@ import { syncLockDir } from '../../host-bridge/sync/index.ts';
 import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
 import { withTimeout } from '../helpers/wait.ts';
 import { run } from '../helpers/process.ts';
-import { PANS, order, startDevice, startService, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
+import { PANS, order, secondHost, startDevice, startService, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -277,6 +277,35 @@ describe('sync engine: one sync per device at a time', () => {
     hold.release();
     expect(row(await a, dev.client.id).result).toBe('updated');
     expect(fs.existsSync(lockFile)).toBe(false);
+  });
+
+  it('two bridges with their own data dirs (no shared lock) on one device: the device refuses the second with a clear SYNC_BUSY', async () => {
+    const st = await setup(1, 128);
+    await st.svc.restrict(Array.from({ length: 40 }, (_, i) => luhn(`4000${String(500000000 + i * 7901).padStart(11, '0')}`)));
+    const [dev] = st.devices;
+    const other = makeTempDir('precheck-sync-bridge-b-');
+    cleanups.push(() => other.cleanup());
+    const b = await secondHost(dev, other.dir);
+    cleanups.push(() => b.link.close());
+    expect(Buffer.from(b.pins.hostKeyPair().publicKey)).not.toEqual(Buffer.from(dev.pins.hostKeyPair().publicKey));
+    const fetcherB = new SyncFetcher({ serviceUrl: st.svc.s.url, apiKey: st.svc.bridgeKey, dataDir: other.dir, retries: 1, backoffMs: 10, timeoutMs: 3_000 });
+    cleanups.push(() => fetcherB.close());
+    const engineB = new SyncEngine({ fetcher: fetcherB, locks: new DeviceLocks(syncLockDir(other.dir)), linkRetries: 2, linkRetryDelayMs: 5, rebootTimeoutMs: 5_000 });
+
+    const hold = dev.link.holdAt(6); // bridge A stops mid-transfer until released
+    const a = st.engine().engine.run([dev.client]);
+    await withTimeout(hold.reached, 10_000, 'first sync mid-transfer');
+    const rb = await engineB.run([b.client]);
+    expect(row(rb, dev.client.id)).toMatchObject({ result: 'failed', code: 'SYNC_BUSY' });
+    expect(row(rb, dev.client.id).error).toMatch(/being synced by another host: dataset transfer v\d+ in progress from another host/);
+    expect(rb.exitCode).toBe(4);
+    // the loser's failed attempt did not make the device unhealthy for its verifications
+    expect(b.client.summary().healthy).toBe(true);
+    hold.release();
+    const ra = await a;
+    expect(row(ra, dev.client.id).result).toBe('updated');
+    // once the winner is done, the other bridge finds the device up to date
+    expect(row(await engineB.run([b.client]), dev.client.id).result).toBe('up-to-date');
   });
 
   it('the same engine asked twice at once (schedule + API): the second gets SYNC_BUSY', async () => {

@@ -189,6 +189,19 @@ export async function startDevice(svc: Service, bridgeDir: string, opts: { tmp?:
   return dev;
 }
 
+/**
+ * Another bridge (its own data dir, so its own host key) paired with the same device over its
+ * own link: two hosts syncing one device.
+ */
+export async function secondHost(dev: TestDevice, bridgeDir: string): Promise<{ link: TestLink; client: SecureDeviceClient; pins: PinStore }> {
+  const link = new TestLink(dev.link.handler);
+  const pins = PinStore.open(bridgeDir);
+  await pairDevice(link, async () => true, { pinStore: pins, pollIntervalMs: 1 });
+  const client = new SecureDeviceClient({ transport: link, pinStore: pins, requestTimeoutMs: 5_000 });
+  await client.info();
+  return { link, client, pins };
+}
+
 /** An HTTP proxy in front of the service whose answers a test can rewrite (tamper, replay). */
 export interface TamperProxy {
   url: string;

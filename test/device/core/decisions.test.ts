@@ -31,9 +31,11 @@ describe('local authentication through the core (real SQLite file)', () => {
     expect(core.verify({ pan: PANS.restricted, ...order })).toMatchObject({ decision: 'decline', reason: 'restricted', promptCode: 'use_another_card', gateway: null });
     expect(core.verify({ pan: PANS.binDeclined, ...order })).toMatchObject({ decision: 'decline', reason: 'bin_rule' });
     expect(core.verify({ pan: PANS.hard, ...order })).toMatchObject({ decision: 'decline', reason: 'hard_decline', detail: '43' });
-    const soft = core.verify({ pan: PANS.soft51, ...order, lang: 'fr' });
+    // 51 (funds) is reviewed only for at least the declined amount (90 000); a smaller one may pass
+    expect(core.verify({ pan: PANS.soft51, ...order, lang: 'fr' }).reason).not.toBe('soft_decline');
+    const soft = core.verify({ pan: PANS.soft51, amount: 90000, currency: 'USD', lang: 'fr' });
     expect(soft).toMatchObject({ decision: 'review', reason: 'soft_decline', promptCode: 'try_smaller_amount', promptLang: 'fr', promptMessage: 'Essayez un montant plus petit.' });
-    const softZh = core.verify({ pan: PANS.soft51, ...order, lang: 'zh-CN' });
+    const softZh = core.verify({ pan: PANS.soft51, amount: 90000, currency: 'USD', lang: 'zh-CN' });
     expect(softZh.promptLang).toBe('zh');
     expect(softZh.promptMessage).toMatch(/金额/);
     // 57 on a cross-border order (order country US, merchant CN) → review + enable international
@@ -48,7 +50,7 @@ describe('local authentication through the core (real SQLite file)', () => {
     const good = core.verify({ pan: PANS.knownGood, ...order });
     expect(good).toMatchObject({ decision: 'approve', reason: 'known_good', brand: 'mastercard', gateway: 'gw-east', bin: '555555', last4: '4444', datasetVersion: 1 });
     expect(core.verify({ pan: PANS.unknown, ...order })).toMatchObject({ decision: 'escalate', reason: 'unknown_card', brand: 'visa', gateway: 'gw-west' });
-    expect(core.status().verificationsServed).toBe(9);
+    expect(core.status().verificationsServed).toBe(10);
   });
 
   it('stale data never approves, but still declines', () => {

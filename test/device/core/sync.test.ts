@@ -224,4 +224,31 @@ describe('dataset sync receiver', () => {
     expect(core.verify({ pan: PANS.knownGood, ...order })).toMatchObject({ decision: 'approve', datasetVersion: 1 });
     expect(core.syncCommit(2)).toEqual({ activeVersion: 2 });
   });
+
+  it('a process killed in the middle of a delta commit (slot copied, delta applied, hash checked) leaves the old dataset active', async () => {
+    syncAll(core, snapshot(baseContent(), 1));
+    const d2 = delta(baseContent(), v2Content(), 1, 2);
+    core.syncBegin(d2.manifestBytes);
+    d2.chunks.forEach((c, i) => core.syncChunk(2, i, c));
+    core.close();
+
+    const script = path.join(import.meta.dirname, 'fixtures', 'commit-and-die.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', script, dir, String(NOW), '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('child did not exit')), 30_000);
+      child.on('exit', (code, signal) => {
+        clearTimeout(t);
+        resolve({ code, signal });
+      });
+    });
+    expect(exit.signal, stderr).toBe('SIGKILL');
+
+    core = openCore(dir, { clock });
+    expect(core.status()).toMatchObject({ datasetVersion: 1, syncVersion: 2 });
+    expect(core.verify({ pan: PANS.unknown, ...order }).reason).toBe('unknown_card');
+    expect(core.syncCommit(2)).toEqual({ activeVersion: 2 });
+    expect(core.verify({ pan: PANS.unknown, ...order }).reason).toBe('restricted');
+  });
 });

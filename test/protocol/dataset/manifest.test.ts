@@ -22,7 +22,7 @@ import {
   nextChunkHash,
   verifyChunk,
 } from '../../../protocol/dataset/index.ts';
-import { encodeCbor } from '../../../protocol/dataset/cbor.ts';
+import { encodeCbor } from '../../../protocol/cbor.ts';
 import { contentArb } from './arbitraries.ts';
 
 const kp = generateSigningKeyPair();

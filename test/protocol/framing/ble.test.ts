@@ -28,6 +28,7 @@ import {
   negotiateBleFrameLength,
   type BleFeedResult,
 } from '../../../protocol/framing/ble.ts';
+import { codeOf } from '../error-code.ts';
 import { hex, loadVectors, unhex } from './helpers.ts';
 
 interface BleVectors {
@@ -39,15 +40,6 @@ const v = loadVectors<BleVectors>('ble.json');
 
 function feedAll(r: BleReassembler, frags: Uint8Array[]): BleFeedResult[] {
   return frags.map((f) => r.feed(f));
-}
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError).code;
-  }
-  return undefined;
 }
 
 describe('BLE golden vectors', () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ProtocolError } from '../../../protocol/errors.ts';
 import {
   HID_BROADCAST_CID,
   HID_CMD,
@@ -22,33 +21,17 @@ import {
   hidErrorToCode,
   hidReportCount,
   type HidFeedResult,
+  type HidInitResponse,
 } from '../../../protocol/framing/hid.ts';
+import { codeOf } from '../error-code.ts';
 import { hex, loadVectors, unhex } from './helpers.ts';
 
 interface HidVectors {
   messages: { name: string; cid: number; cmd: number; payload: string; reports: string[] }[];
-  initResponse: {
-    payload: string;
-    nonce: string;
-    cid: number;
-    protocolVersion: number;
-    versionMajor: number;
-    versionMinor: number;
-    versionBuild: number;
-    capabilities: number;
-    maxMessageSize: number;
-  };
+  /** The response's fields (nonce as hex) and its encoding. */
+  initResponse: Omit<HidInitResponse, 'nonce'> & { nonce: string; payload: string };
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError).code;
-  }
-  return undefined;
-}
 
 function feedAll(r: HidReassembler, reports: Uint8Array[]): HidFeedResult[] {
   return reports.map((x) => r.feed(x));

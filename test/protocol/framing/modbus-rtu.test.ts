@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ProtocolError } from '../../../protocol/errors.ts';
 import {
   RtuFrameSplitter,
   charTimeUs,
@@ -16,6 +15,7 @@ import {
   RTU_MAX_ADU,
 } from '../../../protocol/framing/modbus-rtu.ts';
 import { crc16Modbus } from '../../../protocol/framing/crc16-modbus.ts';
+import { codeOf } from '../error-code.ts';
 import { hex, loadVectors, unhex } from './helpers.ts';
 
 interface RtuVectors {
@@ -23,15 +23,6 @@ interface RtuVectors {
   badAdus: { name: string; adu: string; code: string }[];
 }
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return (e as ProtocolError).code;
-  }
-  return undefined;
-}
 
 describe('Modbus RTU ADU codec', () => {
   const v = loadVectors<RtuVectors>('modbus-rtu.json');
