@@ -29,7 +29,7 @@ import pino from 'pino';
 import { Pool } from 'undici';
 import type { AddressInfo } from 'node:net';
 import type { BenchResult, SummaryRow } from './run.ts';
-import { markdownTable, summarize } from './lib/stats.ts';
+import { markdownTable, summarize, summaryTable } from './lib/stats.ts';
 import { startBridge, type Bridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../host-bridge/devices/types.ts';
@@ -176,5 +176,5 @@ one Node.js event loop on a 2-core machine shared with the client.`;
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await run();
   console.log(`# ${r.title}\n\n${r.markdown}`);
-  if (r.summary) console.log('\n' + markdownTable(['figure', 'value', 'bound', 'ratio'], r.summary.map((s) => [s.figure, s.value, s.bound ?? '', s.ratio ?? ''])));
+  if (r.summary) console.log('\n' + summaryTable(r.summary));
 }

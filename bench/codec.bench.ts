@@ -32,7 +32,7 @@
 
 import { fileURLToPath } from 'node:url';
 import type { BenchResult, SummaryRow } from './run.ts';
-import { formatSi, markdownTable, timeBatches, type BatchTiming } from './lib/stats.ts';
+import { formatSi, markdownTable, summaryTable, timeBatches, type BatchTiming } from './lib/stats.ts';
 import { HID_CMD, HID_REPORT_SIZE, HidReassembler, fragmentHidMessage, hidReportCount } from '../protocol/framing/hid.ts';
 import { BLE_ATT_HEADER, BLE_CMD, BleReassembler, fragmentBleMessage } from '../protocol/framing/ble.ts';
 import { RtuFrameSplitter, decodeAdu, encodeAdu, interFrameGapUs } from '../protocol/framing/modbus-rtu.ts';
@@ -239,7 +239,7 @@ export async function run(): Promise<BenchResult> {
     ]),
   );
   const wireTable = markdownTable(
-    ['link', 'direction', 'frames', 'bytes on wire', 'message bytes', 'efficiency', 'wire time', 'ideal (bare bytes)', 'ratio', 'note'],
+    ['link', 'direction', 'frames', 'bytes on wire', 'message bytes', 'efficiency', 'wire time', 'ideal (bare bytes)', 'wire time ÷ ideal', 'note'],
     w.map((r) => [
       r.link,
       r.direction,
@@ -305,5 +305,5 @@ ${wireTable}
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await run();
   console.log(`# ${r.title}\n\n${r.markdown}`);
-  if (r.summary) console.log(markdownTable(['figure', 'value', 'bound', 'ratio'], r.summary.map((s) => [s.figure, s.value, s.bound ?? '', s.ratio ?? ''])));
+  if (r.summary) console.log(summaryTable(r.summary));
 }

@@ -55,7 +55,7 @@ import { killAllTracked } from './lib/child-process.ts';
 import { CountingTransport } from './lib/counting-transport.ts';
 import { startEmulatorProcess, type EmulatorProcess } from './lib/emulator-process.ts';
 import { openPtyPair, type PtyPair } from './lib/pty-pair.ts';
-import { formatSi, markdownTable, median, p99 } from './lib/stats.ts';
+import { formatSi, markdownTable, median, p99, summaryTable } from './lib/stats.ts';
 import { DEFAULT_SIZES, EXPECTED, buildAndLoadDataset, type BenchCard, type LoadedDataset } from './lib/verify-dataset.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 
@@ -485,6 +485,6 @@ Method and assumptions
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await run();
   process.stdout.write(`# ${r.title}\n\n${r.markdown}\n\n`);
-  process.stdout.write(`${markdownTable(['figure', 'value', 'bound / alternative', 'ratio'], (r.summary ?? []).map((s) => [s.figure, s.value, s.bound ?? '', s.ratio ?? '']))}\n`);
+  process.stdout.write(`${summaryTable(r.summary ?? [])}\n`);
   process.exit(0);
 }

@@ -43,9 +43,14 @@ export function registerDeviceCommands(program: Command): void {
     .requiredOption('--server-key <hex|file>', "the network service's Ed25519 dataset-signing public key (64 hex chars, or a file)")
     .option('--card-key <hex|file>', "the service's card key (HMAC key for card tokens; 64 hex chars or a 32-byte file); random when absent")
     .option('--device-id <id>', 'device id, "pc-" + 12 hex characters (default: random)')
-    .action(async (o: { data: string; serverKey: string; cardKey?: string; deviceId?: string }) => {
+    .option('--if-missing', 'succeed without changes when DIR already holds an identity (for scripts that run on every start)')
+    .action(async (o: { data: string; serverKey: string; cardKey?: string; deviceId?: string; ifMissing?: boolean }) => {
       const { readKeyArg } = await import('./emulator/key-arg.ts');
-      const { provision } = await import('./core/identity.ts');
+      const { provision, isProvisioned, loadIdentity } = await import('./core/identity.ts');
+      if (o.ifMissing && isProvisioned(o.data)) {
+        process.stdout.write(`precheck-device: already provisioned ${loadIdentity(o.data).deviceId} data ${o.data}\n`);
+        return;
+      }
       const serverKey = readKeyArg(o.serverKey, '--server-key');
       const cardKey = o.cardKey ? readKeyArg(o.cardKey, '--card-key') : undefined;
       const id = provision(o.data, { serverSigningPublicKey: serverKey, cardKey, deviceId: o.deviceId });

@@ -119,3 +119,11 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
   const line = (cells: readonly (string | number)[]) => `| ${cells.map(String).join(' | ')} |`;
   return [line(headers), line(headers.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** The summary rows of a benchmark as a table; every ratio is measured ÷ bound (or ÷ the alternative). */
+export function summaryTable(rows: readonly { figure: string; value: string; bound?: string; ratio?: string }[]): string {
+  return markdownTable(
+    ['figure', 'value', 'bound / alternative', 'ratio (measured ÷ bound)'],
+    rows.map((s) => [s.figure, s.value, s.bound ?? '', s.ratio ?? '']),
+  );
+}

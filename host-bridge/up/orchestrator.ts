@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { isProvisioned } from '../../device/core/identity.ts';
 import { readConfigFile, realDeviceSources, writeUpBridgeConfig } from './bridge-config.ts';
 import {
   DEMO_CARDS,
@@ -255,9 +254,10 @@ export class UpOrchestrator {
     // 2. Emulated devices on an RS485 pty pair and the HID cable.
     if (o.emulate) {
       for (const [kind, dir] of [['rs485', p.deviceRs485Dir], ['usb', p.deviceUsbDir]] as const) {
-        if (isProvisioned(dir)) continue;
         // The card key is the service's (datasets carry tokens made with it): passed as its file.
-        const lines = await this.runOnce(`provision-${kind}`, ['device', 'provision', '--data', dir, '--server-key', signing, '--card-key', path.join(p.serverDir, 'card.key')]);
+        // --if-missing: a later run keeps the identity the device already has.
+        const lines = await this.runOnce(`provision-${kind}`, ['device', 'provision', '--data', dir, '--if-missing', '--server-key', signing, '--card-key', path.join(p.serverDir, 'card.key')]);
+        if (lines.some((l) => l.includes('already provisioned'))) continue;
         const id = lines.join('\n').match(/provisioned (\S+)/)?.[1] ?? '?';
         this.say(`  provisioned       ${id} (${kind === 'rs485' ? 'RS485' : 'USB HID'} verifier) with the service's signing key`);
       }

@@ -10,11 +10,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Imports of another part that are known and owned by someone else (to be removed by them). */
-const KNOWN_EXCEPTIONS = new Set<string>([
-  // `precheck up` checks whether an emulated device's data dir is provisioned; host-bridge/up/ is
-  // not owned by the link layer. Reported for its owner to replace with a file check.
-  'host-bridge/up/orchestrator.ts -> device/core/identity.ts',
-]);
+const KNOWN_EXCEPTIONS = new Set<string>([]);
 
 function tsFiles(dir: string): string[] {
   const out: string[] = [];
