@@ -16,7 +16,7 @@
 // (better-sqlite3 bundles its own SQLite, 3.53 here).
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
-import { encodeCbor } from '../../protocol/dataset/cbor.ts';
+import { encodeCbor } from '../../protocol/cbor.ts';
 import { encodeContent } from '../../protocol/dataset/codec.ts';
 import type { DatasetContent, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
 import type { Db } from './database.ts';
