@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   CHUNK_HASH: 0x33,
   SYNC_STATE: 0x34, // chunk/commit without begin, wrong base version, ...
   FIRMWARE_INVALID: 0x35,
+  TRANSFER_OWNED: 0x36, // another host's dataset/firmware transfer is in progress and recently active
   // everything else
   UNSUPPORTED: 0x40,
   INTERNAL: 0x7f,

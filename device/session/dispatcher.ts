@@ -454,7 +454,7 @@ export class SessionDispatcher {
       if (quietMs < this.transferIdleMs) {
         const what = kind === 'dataset' ? `dataset transfer v${this.core.syncState().version}` : 'firmware transfer';
         throw new ProtocolError(
-          'BUSY',
+          'TRANSFER_OWNED',
           `${what} in progress from another host (${hex(o.hostKey).slice(0, 16)}, active ${Math.round(quietMs / 1000)} s ago); ` +
             `retry when it ends or after ${Math.round(this.transferIdleMs / 1000)} s of silence`,
         );

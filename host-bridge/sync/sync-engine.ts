@@ -506,12 +506,12 @@ export class SyncEngine {
 }
 
 /**
- * The device's own refusal of a second host's transfer (device/session/dispatcher.ts): BUSY whose
- * text says another host's transfer is in progress. Not a link fault, so not retried here: the
- * run reports SYNC_BUSY at once (the device frees itself after that host's 60 s of silence).
+ * The device's own refusal of a second host's transfer (TRANSFER_OWNED). Not a link fault, so not
+ * retried here: the run reports SYNC_BUSY at once (the device frees itself after that host's 60 s
+ * of silence).
  */
 function isOtherHostsTransfer(e: unknown): boolean {
-  return e instanceof ProtocolError && e.code === 'BUSY' && /in progress from another host/.test(e.message);
+  return e instanceof ProtocolError && e.code === 'TRANSFER_OWNED';
 }
 
 function otherHostBusy(t: SyncTarget, e: unknown): SyncError {

@@ -1,5 +1,5 @@
 // Two hosts syncing one device: the device itself refuses a second host's transfer requests with
-// BUSY while the first host's transfer is in progress and that host was active recently, and lets
+// TRANSFER_OWNED while the first host's transfer is in progress and that host was active recently, and lets
 // the second one take over once the first went quiet (device/session/dispatcher.ts). Real
 // DeviceCore on SQLite, real Noise KK sessions for two paired hosts on two connections, a manual
 // clock for the idle time.
@@ -12,9 +12,10 @@ import { DriverConnection } from '../../../device/links/connection.ts';
 import { DEFAULT_TRANSFER_IDLE_MS, SessionDispatcher } from '../../../device/session/dispatcher.ts';
 import { openSessionCore, type OpenedCore } from '../../../device/session/core-adapter.ts';
 import { DeviceCore } from '../../../device/core/index.ts';
+import { ERROR_CODES } from '../../../protocol/errors.ts';
 import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
 
-const BUSY = 0x14;
+const OWNED = ERROR_CODES.TRANSFER_OWNED;
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 const signer = generateSigningKeyPair();
 const cardKey = new Uint8Array(32).fill(7);
@@ -66,7 +67,7 @@ describe('device: one transfer owner at a time', () => {
     return { key, conn: c, call };
   }
 
-  it('a second host gets BUSY with a clear message while the first transfers; afterwards it may sync', async () => {
+  it('a second host gets TRANSFER_OWNED with a clear message while the first transfers; afterwards it may sync', async () => {
     const a = await host();
     const b = await host();
     const r1 = release(1, 200);
@@ -76,12 +77,12 @@ describe('device: one transfer owner at a time', () => {
 
     clock.ms += 30_000;
     const refused = await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes });
-    expect(refused).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(refused).toMatchObject({ type: 'ERROR', code: OWNED });
     if (refused.type === 'ERROR') expect(refused.message).toMatch(/dataset transfer v1 in progress from another host .*active 30 s ago.*retry when it ends or after 60 s/);
     // nor may it push chunks into, commit or abort the other host's transfer
-    expect(await b.call({ type: 'SYNC_CHUNK', version: 1, index: 1, data: r1.chunks[1] })).toMatchObject({ type: 'ERROR', code: BUSY });
-    expect(await b.call({ type: 'SYNC_ABORT', version: 1 })).toMatchObject({ type: 'ERROR', code: BUSY });
-    expect(await b.call({ type: 'SYNC_COMMIT', version: 1 })).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(await b.call({ type: 'SYNC_CHUNK', version: 1, index: 1, data: r1.chunks[1] })).toMatchObject({ type: 'ERROR', code: OWNED });
+    expect(await b.call({ type: 'SYNC_ABORT', version: 1 })).toMatchObject({ type: 'ERROR', code: OWNED });
+    expect(await b.call({ type: 'SYNC_COMMIT', version: 1 })).toMatchObject({ type: 'ERROR', code: OWNED });
     // reading the state is fine
     expect(await b.call({ type: 'SYNC_STATUS' })).toMatchObject({ type: 'SYNC_STATE', version: 1, nextChunk: 1 });
 
@@ -103,11 +104,11 @@ describe('device: one transfer owner at a time', () => {
     for (let i = 0; i < 3; i++) await a.call({ type: 'SYNC_CHUNK', version: 1, index: i, data: r1.chunks[i] });
 
     clock.ms += DEFAULT_TRANSFER_IDLE_MS - 1000;
-    expect(await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'ERROR', code: OWNED });
     clock.ms += 2000; // now silent for longer than the idle time
     expect(await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'SYNC_STATE', version: 1, nextChunk: 3 });
     // the first host is now the other one
-    expect(await a.call({ type: 'SYNC_CHUNK', version: 1, index: 3, data: r1.chunks[3] })).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(await a.call({ type: 'SYNC_CHUNK', version: 1, index: 3, data: r1.chunks[3] })).toMatchObject({ type: 'ERROR', code: OWNED });
     for (let i = 3; i < r1.chunks.length; i++) await b.call({ type: 'SYNC_CHUNK', version: 1, index: i, data: r1.chunks[i] });
     expect(await b.call({ type: 'SYNC_COMMIT', version: 1 })).toMatchObject({ type: 'SYNC_DONE', activeVersion: 1 });
   });
@@ -123,7 +124,7 @@ describe('device: one transfer owner at a time', () => {
     expect(await a2.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'SYNC_STATE', version: 1, nextChunk: 1 });
     // another host is still refused: the owner is active
     const b = await host();
-    expect(await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(await b.call({ type: 'SYNC_BEGIN', manifest: r1.manifestBytes })).toMatchObject({ type: 'ERROR', code: OWNED });
     // a device reboot forgets the owner (RAM state): the first host to come back continues
     d.resetSessions();
     const b2 = await host(b.key);
@@ -140,6 +141,6 @@ describe('device: one transfer owner at a time', () => {
     );
     const began = await a.call({ type: 'FW_BEGIN', manifest: fw.manifestBytes });
     expect(began.type).not.toBe('ERROR');
-    expect(await b.call({ type: 'FW_BEGIN', manifest: fw.manifestBytes })).toMatchObject({ type: 'ERROR', code: BUSY });
+    expect(await b.call({ type: 'FW_BEGIN', manifest: fw.manifestBytes })).toMatchObject({ type: 'ERROR', code: OWNED });
   });
 });
