@@ -331,6 +331,16 @@ export class UpOrchestrator {
         writeUpState(p.dataDir, state);
       }
       this.seededNow = true;
+    } else if (o.seed && state.seeded !== null) {
+      // The rules read a soft decline (51) as a review for 24 h only; on a later day the demo card
+      // would no longer show that path, so report a fresh one when the last is over 12 h old.
+      const now = Math.floor(Date.now() / 1000);
+      if (now - (state.softAt ?? state.seeded.at) > 12 * 3600 && (await this.reportDemoOutcome(DEMO_OUTCOMES.find((d) => d.path === 'soft')!))) {
+        state.softAt = now;
+        writeUpState(p.dataDir, state);
+        this.datasetVersion = (await httpJson<{ version: number }>('POST', `${this.serverUrl}/v1/admin/publish`, { token: this.adminKey })).json.version;
+        this.say(`  demo data         a fresh soft decline (51) reported for the demo card; dataset v${this.datasetVersion} published`);
+      }
     }
     await this.sync();
     await this.refreshDevices();
@@ -396,14 +406,7 @@ export class UpOrchestrator {
     const imp = (await httpJson<{ imported: number }>('POST', `${s}/v1/admin/restricted/import`, { ...admin, text: { data: csv, contentType: 'text/csv' } })).json;
     // History: verify each card once through the bridge, then report the gateway's outcome.
     const rejectedBefore = (await httpJson<{ outbox: { outcomesRejected: number } }>('GET', `${this.bridgeUrl}/v1/health`)).json.outbox.outcomesRejected;
-    const stamp = Date.now().toString(36);
-    for (const oc of DEMO_OUTCOMES) {
-      const orderId = `seed-${oc.path}-${stamp}`;
-      await this.verify(DEMO_CARDS[oc.path].pan, orderId);
-      await httpJson('POST', `${this.bridgeUrl}/v1/outcomes`, {
-        body: { orderId, gateway: oc.gateway, status: oc.status, ...(oc.code ? { code: oc.code } : {}), ...(oc.type ? { type: oc.type } : {}) },
-      });
-    }
+    for (const oc of DEMO_OUTCOMES) await this.postDemoOutcome(oc);
     const refused = (await this.waitForOutbox()).rejected - rejectedBefore;
     const pub = (await httpJson<{ version: number }>('POST', `${s}/v1/admin/publish`, admin)).json;
     this.datasetVersion = pub.version;
@@ -413,6 +416,22 @@ export class UpOrchestrator {
     );
     if (refused > 0) this.say(`  WARNING           the service refused ${refused} demo outcome(s) (see ${this.rel(path.join(this.paths.logDir, 'bridge.log'))}); the next run seeds the history again`);
     return refused === 0;
+  }
+
+  /** Verify a demo card through the bridge, then report its gateway outcome (the shop's path). */
+  private async postDemoOutcome(oc: (typeof DEMO_OUTCOMES)[number]): Promise<void> {
+    const orderId = `seed-${oc.path}-${Date.now().toString(36)}`;
+    await this.verify(DEMO_CARDS[oc.path].pan, orderId);
+    await httpJson('POST', `${this.bridgeUrl}/v1/outcomes`, {
+      body: { orderId, gateway: oc.gateway, status: oc.status, ...(oc.code ? { code: oc.code } : {}), ...(oc.type ? { type: oc.type } : {}) },
+    });
+  }
+
+  /** One demo outcome, forwarded to the service; true when the service accepted it. */
+  private async reportDemoOutcome(oc: (typeof DEMO_OUTCOMES)[number]): Promise<boolean> {
+    const before = (await httpJson<{ outbox: { outcomesRejected: number } }>('GET', `${this.bridgeUrl}/v1/health`)).json.outbox.outcomesRejected;
+    await this.postDemoOutcome(oc);
+    return (await this.waitForOutbox()).rejected === before;
   }
 
   /** Wait until the bridge's outbox has forwarded every outcome (HTTP readiness poll). */

@@ -9,6 +9,8 @@ export interface UpState {
   devices: { rs485?: string; usb?: string };
   /** Unix seconds of the demo seed, and the dataset version it published. */
   seeded: { at: number; datasetVersion: number } | null;
+  /** Unix seconds of the last demo soft decline reported (a soft decline only speaks for 24 h). */
+  softAt?: number;
 }
 
 export const STATE_FILE = 'up.json';
@@ -27,6 +29,7 @@ export function readUpState(dataDir: string): UpState {
     format: 1,
     devices: typeof r.devices === 'object' && r.devices ? { ...r.devices } : {},
     seeded: r.seeded && typeof r.seeded.at === 'number' ? r.seeded : null,
+    ...(typeof r.softAt === 'number' ? { softAt: r.softAt } : {}),
   };
 }
 
