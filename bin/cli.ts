@@ -67,15 +67,9 @@ export async function buildProgram(): Promise<Command> {
     ['../host-bridge/up/command.ts', 'registerUpCommand'],
   ];
   for (const [path, fn] of parts) {
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(path)) as Record<string, unknown>;
-    } catch (e) {
-      if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(3))) continue;
-      throw e;
-    }
-    const register = mod[fn];
-    if (typeof register === 'function') (register as (p: Command) => void)(program);
+    const register = ((await import(path)) as Record<string, unknown>)[fn];
+    if (typeof register !== 'function') throw new Error(`${path} does not export ${fn}()`);
+    (register as (p: Command) => void)(program);
   }
   return program;
 }

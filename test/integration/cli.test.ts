@@ -9,7 +9,6 @@ import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
 import { withTimeout } from '../helpers/wait.ts';
 import { BIN, ROOT, provisionDevice, serviceKeys, startEmulator, type Emulator } from './fixtures.ts';
 
-const ENTRY = path.join(ROOT, 'test/integration/session-cli-entry.ts');
 
 describe('integration: devices / pair / forget-host CLI', () => {
   let tmp: TempDir;
@@ -19,7 +18,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
   const keys = serviceKeys();
 
   const precheck = (args: string[], input?: string) =>
-    run(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, timeoutMs: 30_000, input });
+    run(process.execPath, [BIN, ...args], { cwd: ROOT, timeoutMs: 30_000, input });
 
   beforeAll(async () => {
     tmp = makeTempDir('precheck-it-cli-');
@@ -65,7 +64,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
   });
 
   it('both say yes to the same code: paired, pinned (0600), listed as paired', async () => {
-    const child = spawnTracked(process.execPath, ['--import', 'tsx', ENTRY, 'pair', deviceId, '--config', cfg], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnTracked(process.execPath, [BIN, 'pair', deviceId, '--config', cfg], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const hostCode = waitForOutput(child, /Pairing code: (\d{6})/, { stream: 'stdout', timeoutMs: 20_000 });
     const deviceCode = waitForOutput(emu.child, /PAIRING CODE (\d{6})/, { stream: 'stdout', timeoutMs: 20_000 });
     const [h, d] = await Promise.all([hostCode, deviceCode]);
