@@ -5,15 +5,16 @@
 // subscribes (SUBSCRIBE_STATUS), as with a CCCD on air. A record the radio could never produce
 // (unknown op, value over 512 bytes) drops the connection and is counted as rejected.
 
-import net from 'node:net';
+import type net from 'node:net';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { BLE_MAX_FRAME, BLE_MIN_FRAME, encodeControlPointLength } from '../../protocol/framing/ble.ts';
 import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../protocol/link-io/ble-cable-record.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
-import { removeStaleSocket, writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
 import { DriverConnection, nextDriverTag } from './connection.ts';
 import { BleEndpoint, type BleEndpointOptions } from './ble-endpoint.ts';
+import { reportRejected } from './endpoint-exchange.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';
+import { UnixSocketServer } from './unix-socket-server.ts';
 
 export interface BleCableServerOptions {
   socketPath: string;
@@ -26,15 +27,14 @@ export interface BleCableServerOptions {
 
 export class BleCableServer implements LinkDriver {
   readonly link = 'ble-cable' as const;
-  private server: net.Server | null = null;
-  private readonly clients = new Map<net.Socket, BleEndpoint>();
   private readonly tag = nextDriverTag('ble-cable');
-  private count = 0;
+  private readonly sockets: UnixSocketServer<BleEndpoint>;
 
   constructor(private readonly opts: BleCableServerOptions) {
     if (!Number.isInteger(opts.frameLength) || opts.frameLength < BLE_MIN_FRAME || opts.frameLength > BLE_MAX_FRAME) {
       throw new ProtocolError('INVALID_FIELD', `BLE frame length must be ${BLE_MIN_FRAME}..${BLE_MAX_FRAME}`, String(opts.frameLength));
     }
+    this.sockets = new UnixSocketServer(opts.socketPath, (sock, n) => this.attach(sock, n));
   }
 
   get socketPath(): string {
@@ -42,39 +42,19 @@ export class BleCableServer implements LinkDriver {
   }
 
   get connections(): number {
-    return this.clients.size;
+    return this.sockets.connections;
   }
 
-  async start(): Promise<void> {
-    if (this.server) return;
-    await removeStaleSocket(this.opts.socketPath);
-    const server = net.createServer((s) => this.accept(s));
-    await new Promise<void>((resolve, reject) => {
-      const fail = (e: Error): void =>
-        reject(new LinkUnavailableError('SOCKET_UNAVAILABLE', `cannot listen on ${this.opts.socketPath}: ${describeCause(e)}`, e));
-      server.once('error', fail);
-      server.listen(this.opts.socketPath, () => {
-        server.off('error', fail);
-        resolve();
-      });
-    });
-    this.server = server;
+  start(): Promise<void> {
+    return this.sockets.start();
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const [sock, ep] of this.clients) {
-      ep.close();
-      // The radio's link loss: the central sees the socket close (no DISCONNECT record).
-      sock.destroy();
-    }
-    this.clients.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  /** The radio's link loss: each central sees its socket close (no DISCONNECT record). */
+  close(): Promise<void> {
+    return this.sockets.close();
   }
 
-  private accept(sock: net.Socket): void {
-    const n = ++this.count;
+  private attach(sock: net.Socket, n: number): BleEndpoint {
     const conn = new DriverConnection(`${this.tag}:${n}`, 'ble-cable');
     let subscribed = false;
     const send = (op: Parameters<typeof encodeBleCableRecord>[0], value?: Uint8Array): Promise<void> =>
@@ -91,8 +71,6 @@ export class BleCableServer implements LinkDriver {
       handler: this.opts.handler,
       onRejectedFrame: this.opts.onRejectedFrame,
     });
-    this.clients.set(sock, ep);
-    sock.setNoDelay?.(true);
     const decoder = new BleCableRecordDecoder();
     sock.on('data', (chunk: Buffer) => {
       let records;
@@ -100,11 +78,7 @@ export class BleCableServer implements LinkDriver {
         records = decoder.push(chunk);
       } catch (e) {
         const err = e instanceof ProtocolError ? e : new ProtocolError('BAD_FRAME', String(e));
-        try {
-          this.opts.onRejectedFrame?.({ link: 'ble-cable', error: err, bytes: chunk.length });
-        } catch {
-          // counting must never break the link
-        }
+        reportRejected(this.opts.onRejectedFrame, { link: 'ble-cable', error: err, bytes: chunk.length });
         sock.destroy();
         return;
       }
@@ -124,18 +98,14 @@ export class BleCableServer implements LinkDriver {
             break;
           default:
             // NOTIFY / CONTROL_POINT_LENGTH go the other way: a central never sends them.
-            try {
-              this.opts.onRejectedFrame?.({ link: 'ble-cable', error: new ProtocolError('BAD_FRAME', 'BLE cable op not valid from a central'), bytes: r.value.length });
-            } catch {
-              // ignore
-            }
+            reportRejected(this.opts.onRejectedFrame, {
+              link: 'ble-cable',
+              error: new ProtocolError('BAD_FRAME', 'BLE cable op not valid from a central'),
+              bytes: r.value.length,
+            });
         }
       }
     });
-    sock.on('close', () => {
-      ep.close();
-      this.clients.delete(sock);
-    });
-    sock.on('error', () => sock.destroy());
+    return ep;
   }
 }

@@ -20,6 +20,7 @@ import {
   type BleErrorCode,
 } from '../../protocol/framing/ble.ts';
 import type { DriverConnection } from './connection.ts';
+import { InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected } from './endpoint-exchange.ts';
 import type { MessageHandler, RejectedFrame } from './types.ts';
 
 export interface BleEndpointOptions {
@@ -48,15 +49,18 @@ export interface BleEndpointStats {
 export class BleEndpoint {
   readonly stats: BleEndpointStats = { fragments: 0, messages: 0, rejected: 0, keepalives: 0, cancels: 0 };
   private readonly reassembler: BleReassembler;
-  private busy: { cancelled: boolean; keepalive: NodeJS.Timeout } | null = null;
-  private reassemblyTimer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly inFlight: InFlightRequest;
+  private readonly reassemblyTimer: ReassemblyTimer;
+  private readonly writer: OrderedFrameWriter;
   private closed = false;
   private readonly maxMessageSize: number;
 
   constructor(private readonly opts: BleEndpointOptions) {
     this.maxMessageSize = opts.maxMessageSize ?? BLE_DEFAULT_MAX_MESSAGE;
     this.reassembler = new BleReassembler(opts.controlPointLength, { maxMessageSize: this.maxMessageSize });
+    this.inFlight = new InFlightRequest(opts.keepaliveMs ?? 100);
+    this.reassemblyTimer = new ReassemblyTimer(opts.reassemblyTimeoutMs ?? 3000, () => this.onReassemblyTimeout());
+    this.writer = new OrderedFrameWriter((f) => opts.notify(f));
   }
 
   /** A control point write. Never throws. */
@@ -65,22 +69,22 @@ export class BleEndpoint {
     this.stats.fragments++;
     const res = this.reassembler.feed(fragment);
     if (res.kind === 'pending') {
-      this.armReassemblyTimer();
+      this.reassemblyTimer.arm();
       return;
     }
-    this.clearReassemblyTimer();
+    this.reassemblyTimer.clear();
     if (res.kind === 'error') {
       this.reject(res.error, fragment.length);
       return this.sendError(res.bleError);
     }
     switch (res.cmd) {
       case BLE_CMD.PING:
-        if (this.busy) return this.sendError(BLE_ERR.BUSY);
+        if (this.inFlight.active) return this.sendError(BLE_ERR.BUSY);
         return this.send(BLE_CMD.PING, res.payload);
       case BLE_CMD.CANCEL:
-        if (!this.busy) return; // nothing to cancel
+        if (!this.inFlight.active) return; // nothing to cancel
         this.stats.cancels++;
-        this.endBusy(true);
+        this.inFlight.end(true);
         return this.sendError(BLE_ERR.OTHER);
       case BLE_CMD.MSG:
         return this.onMsg(res.payload);
@@ -93,75 +97,40 @@ export class BleEndpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.clearReassemblyTimer();
-    this.endBusy(true);
+    this.writer.close();
+    this.reassemblyTimer.clear();
+    this.inFlight.end(true);
     this.opts.conn.close();
   }
 
   private onMsg(payload: Uint8Array): void {
-    if (this.busy) return this.sendError(BLE_ERR.BUSY);
+    if (this.inFlight.active) return this.sendError(BLE_ERR.BUSY);
     this.stats.messages++;
-    const busy = {
-      cancelled: false,
-      keepalive: setInterval(() => {
-        if (busy.cancelled) return;
+    this.inFlight.start(undefined, () => this.opts.handler(payload, this.opts.conn), {
+      keepalive: () => {
         this.stats.keepalives++;
         this.send(BLE_CMD.KEEPALIVE, encodeBleKeepalive(BLE_KEEPALIVE.PROCESSING));
-      }, this.opts.keepaliveMs ?? 100),
-    };
-    this.busy = busy;
-    let answer: Promise<Uint8Array>;
-    try {
-      answer = this.opts.handler(payload, this.opts.conn);
-    } catch (e) {
-      answer = Promise.reject(e);
-    }
-    answer.then(
-      (resp) => {
-        if (busy.cancelled || this.busy !== busy) return;
-        this.endBusy(false);
+      },
+      answer: (resp) => {
         if (!(resp instanceof Uint8Array)) return this.sendError(BLE_ERR.OTHER);
         this.send(BLE_CMD.MSG, resp);
       },
-      (e: unknown) => {
-        if (busy.cancelled || this.busy !== busy) return;
-        this.endBusy(false);
-        this.sendError(codeToBleError(asProtocolError(e).code));
-      },
-    );
+      fail: (e) => this.sendError(codeToBleError(asProtocolError(e).code)),
+    });
   }
 
-  private endBusy(cancelled: boolean): void {
-    if (!this.busy) return;
-    clearInterval(this.busy.keepalive);
-    this.busy.cancelled = cancelled;
-    this.busy = null;
-  }
-
-  private armReassemblyTimer(): void {
-    this.clearReassemblyTimer();
-    this.reassemblyTimer = setTimeout(() => {
-      const p = this.reassembler.pending();
-      this.reassembler.reset();
-      if (p) {
-        this.reject(new ProtocolError('TIMEOUT', 'BLE message incomplete: fragment late'), p.received);
-        this.sendError(BLE_ERR.REQ_TIMEOUT);
-      }
-    }, this.opts.reassemblyTimeoutMs ?? 3000);
-  }
-
-  private clearReassemblyTimer(): void {
-    if (this.reassemblyTimer) clearTimeout(this.reassemblyTimer);
-    this.reassemblyTimer = undefined;
+  private onReassemblyTimeout(): void {
+    const p = this.reassembler.pending();
+    this.reassembler.reset();
+    if (p) {
+      this.reject(new ProtocolError('TIMEOUT', 'BLE message incomplete: fragment late'), p.received);
+      this.sendError(BLE_ERR.REQ_TIMEOUT);
+    }
   }
 
   private reject(error: ProtocolError, bytes: number): void {
     this.stats.rejected++;
-    try {
-      this.opts.onRejectedFrame?.({ link: this.opts.link, error, bytes });
-    } catch {
-      // counting must never break the link
-    }
+    reportRejected(this.opts.onRejectedFrame, { link: this.opts.link, error, bytes });
   }
 
   private sendError(code: BleErrorCode): void {
@@ -176,16 +145,6 @@ export class BleEndpoint {
       if (cmd === BLE_CMD.ERROR) return;
       return this.sendError(codeToBleError(asProtocolError(e).code));
     }
-    if (this.closed) return;
-    this.chain = this.chain
-      .then(async () => {
-        for (const f of frames) {
-          if (this.closed) return;
-          await this.opts.notify(f);
-        }
-      })
-      .catch(() => {
-        // the connection is gone; its close path cleans up
-      });
+    this.writer.queue(frames);
   }
 }

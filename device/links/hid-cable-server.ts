@@ -5,14 +5,14 @@
 // host plugged into the device (its own HidEndpoint, so its own channel table); the reports go
 // through the same HidEndpoint code as the /dev/hidgN gadget driver.
 
-import net from 'node:net';
+import type net from 'node:net';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
 import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
-import { removeStaleSocket, writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
 import { nextDriverTag } from './connection.ts';
 import { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';
+import { UnixSocketServer } from './unix-socket-server.ts';
 
 export interface HidCableServerOptions {
   socketPath: string;
@@ -24,12 +24,12 @@ export interface HidCableServerOptions {
 
 export class HidCableServer implements LinkDriver {
   readonly link = 'hid-cable' as const;
-  private server: net.Server | null = null;
-  private readonly clients = new Map<net.Socket, HidEndpoint>();
   private readonly tag = nextDriverTag('hid-cable');
-  private clientCount = 0;
+  private readonly sockets: UnixSocketServer<HidEndpoint>;
 
-  constructor(private readonly opts: HidCableServerOptions) {}
+  constructor(private readonly opts: HidCableServerOptions) {
+    this.sockets = new UnixSocketServer(opts.socketPath, (sock, n) => this.attach(sock, n));
+  }
 
   get socketPath(): string {
     return this.opts.socketPath;
@@ -37,38 +37,18 @@ export class HidCableServer implements LinkDriver {
 
   /** Connected hosts. */
   get connections(): number {
-    return this.clients.size;
+    return this.sockets.connections;
   }
 
-  async start(): Promise<void> {
-    if (this.server) return;
-    await removeStaleSocket(this.opts.socketPath);
-    const server = net.createServer((sock) => this.accept(sock));
-    await new Promise<void>((resolve, reject) => {
-      const fail = (e: Error): void =>
-        reject(new LinkUnavailableError('SOCKET_UNAVAILABLE', `cannot listen on ${this.opts.socketPath}: ${describeCause(e)}`, e));
-      server.once('error', fail);
-      server.listen(this.opts.socketPath, () => {
-        server.off('error', fail);
-        resolve();
-      });
-    });
-    this.server = server;
+  start(): Promise<void> {
+    return this.sockets.start();
   }
 
-  async close(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const [sock, ep] of this.clients) {
-      ep.close();
-      sock.destroy();
-    }
-    this.clients.clear();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.sockets.close();
   }
 
-  private accept(sock: net.Socket): void {
-    const n = ++this.clientCount;
+  private attach(sock: net.Socket, n: number): HidEndpoint {
     const splitter = new FixedReportSplitter(HID_REPORT_SIZE);
     const ep = new HidEndpoint({
       ...this.opts.endpoint,
@@ -78,16 +58,9 @@ export class HidCableServer implements LinkDriver {
       onRejectedFrame: this.opts.onRejectedFrame,
       writeReport: (r) => writeToSocket(sock, r),
     });
-    this.clients.set(sock, ep);
-    sock.setNoDelay?.(true);
     sock.on('data', (chunk: Buffer) => {
       for (const r of splitter.push(chunk)) ep.feed(r);
     });
-    const end = (): void => {
-      ep.close();
-      this.clients.delete(sock);
-    };
-    sock.on('close', end);
-    sock.on('error', () => sock.destroy());
+    return ep;
   }
 }

@@ -36,6 +36,7 @@ import {
   type HidMessage,
 } from '../../protocol/framing/hid.ts';
 import { DriverConnection } from './connection.ts';
+import { InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected } from './endpoint-exchange.ts';
 import type { MessageHandler, RejectedFrame } from './types.ts';
 
 export interface HidEndpointOptions {
@@ -61,12 +62,6 @@ interface Channel {
   lastUsed: number;
 }
 
-interface Busy {
-  cid: number;
-  cancelled: boolean;
-  keepalive: NodeJS.Timeout;
-}
-
 export interface HidEndpointStats {
   reports: number;
   messages: number;
@@ -79,22 +74,22 @@ export class HidEndpoint {
   readonly stats: HidEndpointStats = { reports: 0, messages: 0, rejected: 0, keepalives: 0, cancels: 0 };
   private readonly channels = new Map<number, Channel>();
   private readonly reassembler: HidReassembler;
-  private busy: Busy | null = null;
-  private reassemblyTimer: NodeJS.Timeout | undefined;
-  private writeChain: Promise<void> = Promise.resolve();
+  /** Keyed by the channel whose transaction is running. */
+  private readonly inFlight: InFlightRequest<number>;
+  private readonly reassemblyTimer: ReassemblyTimer;
+  private readonly writer: OrderedFrameWriter;
   private closed = false;
   private useCounter = 0;
-  private readonly keepaliveMs: number;
-  private readonly reassemblyTimeoutMs: number;
   private readonly maxChannels: number;
   private readonly maxMessageSize: number;
 
   constructor(private readonly opts: HidEndpointOptions) {
-    this.keepaliveMs = opts.keepaliveMs ?? 100;
-    this.reassemblyTimeoutMs = opts.reassemblyTimeoutMs ?? 3000;
     this.maxChannels = opts.maxChannels ?? 16;
     this.maxMessageSize = Math.min(opts.maxMessageSize ?? HID_MAX_MESSAGE, HID_MAX_MESSAGE);
     this.reassembler = new HidReassembler({ maxMessageSize: this.maxMessageSize });
+    this.inFlight = new InFlightRequest<number>(opts.keepaliveMs ?? 100);
+    this.reassemblyTimer = new ReassemblyTimer(opts.reassemblyTimeoutMs ?? 3000, () => this.onReassemblyTimeout());
+    this.writer = new OrderedFrameWriter((r) => opts.writeReport(r));
   }
 
   /** Feed one report from the host. Never throws. */
@@ -113,10 +108,10 @@ export class HidEndpoint {
     }
     const res = this.reassembler.feed(report);
     if (res.kind === 'pending') {
-      this.armReassemblyTimer();
+      this.reassemblyTimer.arm();
       return;
     }
-    this.clearReassemblyTimer();
+    this.reassemblyTimer.clear();
     if (res.kind === 'error') {
       this.reject(res.error, report.length);
       if (res.cid !== HID_RESERVED_CID) this.sendError(res.cid, res.hidError);
@@ -130,12 +125,9 @@ export class HidEndpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.clearReassemblyTimer();
-    if (this.busy) {
-      clearInterval(this.busy.keepalive);
-      this.busy.cancelled = true;
-      this.busy = null;
-    }
+    this.writer.close();
+    this.reassemblyTimer.clear();
+    this.inFlight.end(true);
     for (const ch of this.channels.values()) ch.conn.close();
     this.channels.clear();
   }
@@ -149,7 +141,7 @@ export class HidEndpoint {
       case HID_CMD.INIT:
         return this.onInit(m);
       case HID_CMD.PING:
-        if (this.busy) return this.sendError(m.cid, HID_ERR.CHANNEL_BUSY);
+        if (this.inFlight.active) return this.sendError(m.cid, HID_ERR.CHANNEL_BUSY);
         return this.send(m.cid, HID_CMD.PING, m.payload);
       case HID_CMD.CANCEL:
         return this.onCancel(m.cid);
@@ -172,9 +164,9 @@ export class HidEndpoint {
     let cid = m.cid;
     if (cid === HID_BROADCAST_CID) {
       cid = this.allocate();
-    } else if (this.busy?.cid === cid) {
+    } else if (this.inFlight.key === cid) {
       // INIT on a busy channel resynchronises it: the transaction is abandoned.
-      this.endBusy(true);
+      this.inFlight.end(true);
     }
     const v = this.opts.firmwareVersion ?? { major: 0, minor: 1, build: 0 };
     const payload = encodeHidInitResponse({
@@ -191,62 +183,37 @@ export class HidEndpoint {
   }
 
   private onCancel(cid: number): void {
-    if (!this.busy || this.busy.cid !== cid) return; // nothing to cancel: ignored, as in CTAPHID
+    if (!this.inFlight.active || this.inFlight.key !== cid) return; // nothing to cancel: ignored, as in CTAPHID
     this.stats.cancels++;
-    this.endBusy(true);
+    this.inFlight.end(true);
     this.sendError(cid, HID_ERR.OTHER);
   }
 
   private onMsg(m: HidMessage): void {
-    if (this.busy) return this.sendError(m.cid, HID_ERR.CHANNEL_BUSY);
+    if (this.inFlight.active) return this.sendError(m.cid, HID_ERR.CHANNEL_BUSY);
     const ch = this.channels.get(m.cid);
     if (!ch) return this.sendError(m.cid, HID_ERR.INVALID_CHANNEL);
     this.stats.messages++;
-    const busy: Busy = {
-      cid: m.cid,
-      cancelled: false,
-      keepalive: setInterval(() => {
-        if (busy.cancelled) return;
+    this.inFlight.start(m.cid, () => this.opts.handler(m.payload, ch.conn), {
+      keepalive: () => {
         this.stats.keepalives++;
         this.send(m.cid, HID_CMD.KEEPALIVE, encodeHidKeepalive(HID_KEEPALIVE.PROCESSING));
-      }, this.keepaliveMs),
-    };
-    this.busy = busy;
-    let answer: Promise<Uint8Array>;
-    try {
-      answer = this.opts.handler(m.payload, ch.conn);
-    } catch (e) {
-      answer = Promise.reject(e);
-    }
-    answer.then(
-      (resp) => {
-        if (busy.cancelled || this.busy !== busy) return;
-        this.endBusy(false);
+      },
+      answer: (resp) => {
         if (!(resp instanceof Uint8Array) || resp.length > this.maxMessageSize) {
           return this.sendError(m.cid, resp instanceof Uint8Array ? HID_ERR.INVALID_LEN : HID_ERR.OTHER);
         }
         this.send(m.cid, HID_CMD.MSG, resp);
       },
-      (e: unknown) => {
-        if (busy.cancelled || this.busy !== busy) return;
-        this.endBusy(false);
-        this.sendError(m.cid, codeToHidError(asProtocolError(e).code));
-      },
-    );
-  }
-
-  private endBusy(cancelled: boolean): void {
-    if (!this.busy) return;
-    clearInterval(this.busy.keepalive);
-    this.busy.cancelled = cancelled;
-    this.busy = null;
+      fail: (e) => this.sendError(m.cid, codeToHidError(asProtocolError(e).code)),
+    });
   }
 
   private allocate(): number {
     if (this.channels.size >= this.maxChannels) {
       let lru: Channel | undefined;
       for (const ch of this.channels.values()) {
-        if (ch.cid === this.busy?.cid) continue;
+        if (ch.cid === this.inFlight.key) continue;
         if (!lru || ch.lastUsed < lru.lastUsed) lru = ch;
       }
       if (lru) {
@@ -268,34 +235,22 @@ export class HidEndpoint {
     if (ch) ch.lastUsed = ++this.useCounter;
   }
 
-  private armReassemblyTimer(): void {
-    this.clearReassemblyTimer();
-    this.reassemblyTimer = setTimeout(() => {
-      const p = this.reassembler.pending();
-      this.reassembler.reset();
-      if (p) {
-        this.reject(new ProtocolError('TIMEOUT', 'HID message incomplete: continuation packet late'), p.received);
-        this.sendError(p.cid, HID_ERR.MSG_TIMEOUT);
-      }
-    }, this.reassemblyTimeoutMs);
-  }
-
-  private clearReassemblyTimer(): void {
-    if (this.reassemblyTimer) clearTimeout(this.reassemblyTimer);
-    this.reassemblyTimer = undefined;
+  private onReassemblyTimeout(): void {
+    const p = this.reassembler.pending();
+    this.reassembler.reset();
+    if (p) {
+      this.reject(new ProtocolError('TIMEOUT', 'HID message incomplete: continuation packet late'), p.received);
+      this.sendError(p.cid, HID_ERR.MSG_TIMEOUT);
+    }
   }
 
   private reject(error: ProtocolError, bytes: number): void {
     this.stats.rejected++;
-    try {
-      this.opts.onRejectedFrame?.({ link: this.opts.link, error, bytes });
-    } catch {
-      // counting must never break the link
-    }
+    reportRejected(this.opts.onRejectedFrame, { link: this.opts.link, error, bytes });
   }
 
   private sendError(cid: number, hidError: HidErrorCode): void {
-    this.queue([hidErrorReport(cid, hidError)]);
+    this.writer.queue([hidErrorReport(cid, hidError)]);
   }
 
   private send(cid: number, cmd: number, payload: Uint8Array): void {
@@ -305,21 +260,6 @@ export class HidEndpoint {
     } catch (e) {
       return this.sendError(cid, codeToHidError(asProtocolError(e).code));
     }
-    this.queue(reports);
-  }
-
-  /** The reports of one message go out back to back, never interleaved with another's. */
-  private queue(reports: Uint8Array[]): void {
-    if (this.closed) return;
-    this.writeChain = this.writeChain
-      .then(async () => {
-        for (const r of reports) {
-          if (this.closed) return;
-          await this.opts.writeReport(r);
-        }
-      })
-      .catch(() => {
-        // The transport went away; the driver notices through its own close path.
-      });
+    this.writer.queue(reports);
   }
 }

@@ -60,16 +60,18 @@ export const verifyBody = {
         country: { type: 'string', pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 shipping/billing country' },
       },
     },
+    // Forwarded to the service's /v1/auth: its rules (server/http/schemas.ts), so a value it would
+    // refuse is a 400 here rather than a silent fallback decision.
     customer: {
       type: 'object',
       additionalProperties: false,
       properties: {
-        accountId: { type: 'string', maxLength: 128 },
-        deviceId: { type: 'string', maxLength: 128 },
-        ip: { type: 'string', maxLength: 45 },
+        accountId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
+        deviceId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
+        ip: { type: 'string', maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' },
       },
     },
-    lang: { type: 'string', pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' },
+    lang: { type: 'string', maxLength: 16, pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' },
     verifierId: { type: 'string', maxLength: 128, description: 'Verifier device to ask (default: first healthy paired one)' },
   },
 } as const;
@@ -165,6 +167,32 @@ export const syncBody = {
     firmware: { type: 'boolean' },
     dataset: { type: 'boolean' },
   },
+} as const;
+
+export const syncResponse = {
+  description: "The sync run's result, per device (shape owned by host-bridge/sync)",
+  type: 'object',
+  additionalProperties: true,
+} as const;
+
+/** Sync failures (host-bridge/sync/errors.ts codes, mapped in error-map.ts). */
+export const syncErrorResponses = {
+  409: { description: 'A sync is already running, or a device refused the update', ...errorBody },
+  501: { description: 'No sync runner / dataset source configured', ...errorBody },
+  502: { description: 'The network service answered with something unusable (signature, hash, rejection)', ...errorBody },
+  503: { description: 'Network service or device unavailable', ...errorBody },
+} as const;
+
+/** Documentation only: a string payload with a text content type is sent as is, never serialised. */
+export const metricsResponse = {
+  description: 'Prometheus text exposition format (version 0.0.4)',
+  content: { 'text/plain': { schema: { type: 'string' } } },
+} as const;
+
+export const openapiResponse = {
+  description: 'This OpenAPI 3.0 document',
+  type: 'object',
+  additionalProperties: true,
 } as const;
 
 export const healthResponse = {

@@ -123,7 +123,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
   );
 
-  app.get('/v1/devices', { schema: { summary: 'Attached verifier devices', response: { 200: { type: 'object', properties: { devices: { type: 'array', items: S.deviceSummary } } } } } }, async () => ({
+  app.get('/v1/devices', { schema: { summary: 'Attached verifier devices', response: { 200: { type: 'object', properties: { devices: { type: 'array', items: S.deviceSummary } } }, 401: S.errorResponses[401], 500: S.errorResponses[500] } } }, async () => ({
     devices: (o.registry?.list() ?? []).map((h) => h.summary()),
   }));
 
@@ -157,7 +157,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       preValidation: async (req) => {
         req.body ??= {};
       },
-      schema: { summary: "Bring devices' datasets and firmware up to date now", body: S.syncBody },
+      schema: { summary: "Bring devices' datasets and firmware up to date now", body: S.syncBody, response: { 200: S.syncResponse, ...S.errorResponses, ...S.syncErrorResponses } },
     },
     async (req) => {
       if (!o.syncRunner) throw new ApiError('SYNC_NOT_CONFIGURED', 'this bridge has no sync runner configured');
@@ -165,7 +165,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
   );
 
-  app.get('/v1/health', { schema: { summary: 'Devices, dataset age, network breaker, outbox depth', response: { 200: S.healthResponse } } }, async () => {
+  app.get('/v1/health', { schema: { summary: 'Devices, dataset age, network breaker, outbox depth', response: { 200: S.healthResponse, 401: S.errorResponses[401], 500: S.errorResponses[500] } } }, async () => {
     const nowS = Math.floor(now() / 1000);
     const devices = (o.registry?.list() ?? []).map((h) => {
       const s = h.summary();
@@ -198,11 +198,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     };
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)' } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', response: { 200: S.metricsResponse, 401: S.errorResponses[401] } } }, async (_req, reply) => {
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(o.metrics.render());
   });
 
-  app.get('/v1/openapi.json', { schema: { summary: 'This document' } }, async () => app.swagger());
+  app.get('/v1/openapi.json', { schema: { summary: 'This document', response: { 200: S.openapiResponse, 401: S.errorResponses[401] } } }, async () => app.swagger());
 
   await app.ready();
   // The pino Logger type is wider than FastifyBaseLogger; callers only need the base instance.

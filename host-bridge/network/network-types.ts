@@ -54,6 +54,10 @@ export interface NetworkOutcome {
   type?: 'hard' | 'soft' | 'technical' | 'fraud';
   /** Unix seconds. */
   at: number;
+  /** The order's billing country (ISO 3166-1 alpha-2), when the shop gave one at verification. */
+  country?: string;
+  /** Order country ≠ merchant country; absent when either is unknown. */
+  crossBorder?: boolean;
 }
 
 const DECISIONS = new Set(['approve', 'decline', 'review']);

@@ -21,6 +21,10 @@ export interface VerificationRecord {
   deviceId: string | null;
   datasetVersion: number | null;
   gateway: string | null;
+  /** The order's (billing) country as the shop sent it, ISO 3166-1 alpha-2; null when not given. */
+  country: string | null;
+  /** Order country ≠ merchant country; null when either is unknown. */
+  crossBorder: boolean | null;
   /** Unix seconds. */
   at: number;
 }
@@ -51,7 +55,7 @@ export interface OutboxDepth {
   reconciliationMismatches: number;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS verifications (
@@ -103,6 +107,18 @@ CREATE TABLE IF NOT EXISTS reconciliations (
 CREATE INDEX IF NOT EXISTS reconciliations_due ON reconciliations (status, next_attempt_ms);
 `;
 
+/**
+ * Steps from schema version N-1 to N, applied in order on top of SCHEMA (which is version 1 and
+ * never changes, so a fresh file and an old one take the same path). Columns are added nullable:
+ * rows written before the step keep working and read as "unknown".
+ */
+const MIGRATIONS: Record<number, string> = {
+  // v2: the order's segment, so outcomes of locally-decided orders (never seen by the service's
+  // /v1/auth) still carry country / cross-border to the service's success-rate router.
+  2: `ALTER TABLE verifications ADD COLUMN country TEXT;
+      ALTER TABLE verifications ADD COLUMN cross_border INTEGER;`,
+};
+
 export class Outbox {
   readonly path: string;
   private readonly db: Database.Database;
@@ -116,14 +132,17 @@ export class Outbox {
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) throw new Error(`outbox ${path} has schema ${version}, newer than this bridge (${SCHEMA_VERSION})`);
-    this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      for (let v = Math.max(version, 1) + 1; v <= SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
     const p = (sql: string) => this.db.prepare(sql);
     this.st = {
-      insertVerification: p(`INSERT INTO verifications (order_id, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id, dataset_version, gateway, at)
-        VALUES (@orderId, @token, @bin, @last4, @brand, @amount, @currency, @decision, @stage, @reason, @deviceId, @datasetVersion, @gateway, @at)`),
+      insertVerification: p(`INSERT INTO verifications (order_id, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id, dataset_version, gateway, country, cross_border, at)
+        VALUES (@orderId, @token, @bin, @last4, @brand, @amount, @currency, @decision, @stage, @reason, @deviceId, @datasetVersion, @gateway, @country, @crossBorder, @at)`),
       latestVerification: p(`SELECT id, order_id AS orderId, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id AS deviceId,
-        dataset_version AS datasetVersion, gateway, at FROM verifications WHERE order_id = ? ORDER BY id DESC LIMIT 1`),
+        dataset_version AS datasetVersion, gateway, country, cross_border AS crossBorder, at FROM verifications WHERE order_id = ? ORDER BY id DESC LIMIT 1`),
       insertOutcome: p(`INSERT OR IGNORE INTO outcomes (idempotency_key, order_id, payload, next_attempt_ms, created_at) VALUES (?, ?, ?, ?, ?)`),
       dueOutcomes: p(`SELECT idempotency_key AS key, payload, attempts FROM outcomes WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, rowid LIMIT ?`),
       ackOutcome: p(`UPDATE outcomes SET status = 'acked', acked_at = ?, last_error = NULL WHERE idempotency_key = ?`),
@@ -153,12 +172,14 @@ export class Outbox {
   }
 
   recordVerification(v: VerificationRecord): number {
-    return Number(this.st.insertVerification.run(v).lastInsertRowid);
+    // SQLite has no boolean: 1/0, NULL for unknown.
+    return Number(this.st.insertVerification.run({ ...v, crossBorder: v.crossBorder === null ? null : v.crossBorder ? 1 : 0 }).lastInsertRowid);
   }
 
   /** The bridge's latest verification for an order (what an outcome report refers to). */
   latestVerification(orderId: string): VerificationRow | undefined {
-    return this.st.latestVerification.get(orderId) as VerificationRow | undefined;
+    const r = this.st.latestVerification.get(orderId) as (Omit<VerificationRow, 'crossBorder'> & { crossBorder: number | null }) | undefined;
+    return r && { ...r, crossBorder: r.crossBorder === null ? null : r.crossBorder === 1 };
   }
 
   /** Queue an outcome; false when the idempotency key is already queued or sent (a duplicate). */

@@ -1,7 +1,7 @@
 // Outcome reports from the shop: resolved against the bridge's own record of the order's
 // verification (the shop never handles tokens), turned into an idempotent outbox row.
 import { createHash } from 'node:crypto';
-import type { Outbox } from './outbox-db.ts';
+import type { Outbox, VerificationRow } from './outbox-db.ts';
 import type { NetworkOutcome } from '../network/network-types.ts';
 
 export interface OutcomeReport {
@@ -37,6 +37,17 @@ export function idempotencyKeyFor(r: OutcomeReport): string {
   return `ob-${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40)}`;
 }
 
+/**
+ * The order's segment (country, cross-border) for the service's success-rate router, which never
+ * saw a locally-decided order. For a network-decided one with the flag unknown here, nothing is
+ * sent: the service then falls back to what its own /v1/auth recorded (it may have derived the flag
+ * from the customer's IP), which a bare country would override.
+ */
+function segmentOf(v: VerificationRow): Pick<NetworkOutcome, 'country' | 'crossBorder'> {
+  if (v.stage === 'network' && v.crossBorder === null) return {};
+  return { ...(v.country !== null ? { country: v.country } : {}), ...(v.crossBorder !== null ? { crossBorder: v.crossBorder } : {}) };
+}
+
 export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): { idempotencyKey: string; duplicate: boolean } {
   const v = outbox.latestVerification(r.orderId);
   if (!v) throw new OutcomeError('ORDER_NOT_FOUND', `no verification recorded for order "${r.orderId}" on this bridge`, 'orderId');
@@ -55,6 +66,7 @@ export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): {
     ...(r.code !== undefined ? { code: r.code } : {}),
     ...(r.type !== undefined ? { type: r.type } : {}),
     at: r.at ?? Math.floor(nowMs / 1000),
+    ...segmentOf(v),
   };
   const created = outbox.enqueueOutcome(outcome, nowMs);
   return { idempotencyKey: key, duplicate: !created };

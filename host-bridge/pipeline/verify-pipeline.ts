@@ -127,6 +127,7 @@ export class VerifyPipeline {
     // Step 2: network authentication.
     const token = local?.result?.token ?? null;
     const country = input.order.country;
+    const crossBorder = this.crossBorderOf(input);
     const request: NetworkAuthRequest = {
       ...(token !== null ? { token } : {}),
       bin: card.bin,
@@ -138,7 +139,7 @@ export class VerifyPipeline {
         id: orderId,
         amount: { value: input.order.amount.value, currency: input.order.amount.currency },
         ...(country ? { country } : {}),
-        ...(country && this.o.merchantCountry ? { crossBorder: country !== this.o.merchantCountry } : {}),
+        ...(crossBorder !== null ? { crossBorder } : {}),
       },
       ...(input.customer ? { customer: input.customer } : {}),
       lang,
@@ -200,6 +201,12 @@ export class VerifyPipeline {
       ? { request, fallback: { decision, policy: fallbackToString(this.o.fallback), at: Math.floor(this.now() / 1000) } }
       : null;
     return this.finish(result, input, token, reconcile);
+  }
+
+  /** Order country ≠ merchant country; null when either is unknown. */
+  private crossBorderOf(input: VerifyInput): boolean | null {
+    const country = input.order.country;
+    return country && this.o.merchantCountry ? country !== this.o.merchantCountry : null;
   }
 
   /** What the configured policy decides when the network cannot. */
@@ -286,6 +293,8 @@ export class VerifyPipeline {
       deviceId: result.device?.id ?? null,
       datasetVersion: result.device?.datasetVersion ?? null,
       gateway: result.gateway,
+      country: input.order.country ?? null,
+      crossBorder: this.crossBorderOf(input),
       at: Math.floor(this.now() / 1000),
     };
     if (reconcile) {

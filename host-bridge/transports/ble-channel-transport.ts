@@ -4,8 +4,7 @@
 // CANCEL and holds the next exchange until the device has answered the cancelled one (or
 // `cancelDrainMs`). Used by BleTransport (noble) and BleCableTransport (unix socket).
 
-import { EventEmitter } from 'node:events';
-import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
+import { ProtocolError } from '../../protocol/errors.ts';
 import {
   BLE_CMD,
   BLE_DEFAULT_MAX_MESSAGE,
@@ -13,9 +12,9 @@ import {
   decodeBleError,
   fragmentBleMessage,
 } from '../../protocol/framing/ble.ts';
-import { SerialQueue, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
+import type { Exchange } from './exchange.ts';
+import { FramedChannelTransport, type FramedAnswer } from './framed-channel-transport.ts';
 import type { ReportPort } from './report-port.ts';
-import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
 
 export interface BleChannelOptions {
   link: 'ble' | 'ble-cable';
@@ -28,134 +27,44 @@ export interface BleChannelOptions {
   cancelDrainMs?: number;
 }
 
-interface Answer {
-  cmd: number;
-  payload: Uint8Array;
-}
-
 /** Events: 'disconnect' (ProtocolError), 'keepalive'. */
-export class BleChannelTransport extends EventEmitter implements MessageTransport {
+export class BleChannelTransport extends FramedChannelTransport<FramedAnswer> {
   readonly link: 'ble' | 'ble-cable';
-  readonly address: string;
   readonly maxMessageSize: number;
   readonly writeFrameLength: number;
   private readonly reassembler: BleReassembler;
-  private readonly queue = new SerialQueue();
-  private current: Exchange<Answer> | null = null;
-  private gone: ProtocolError | null = null;
-  private drain: Promise<void> | null = null;
-  private drainDone: (() => void) | null = null;
-  private readonly cancelDrainMs: number;
 
-  constructor(
-    private readonly port: ReportPort,
-    opts: BleChannelOptions,
-  ) {
-    super();
+  constructor(port: ReportPort, opts: BleChannelOptions) {
+    super(port, { link: opts.link, address: opts.address, name: 'BLE', cmd: BLE_CMD, cancelDrainMs: opts.cancelDrainMs });
     this.link = opts.link;
-    this.address = opts.address;
     this.writeFrameLength = opts.writeFrameLength;
     this.maxMessageSize = opts.maxMessageSize ?? BLE_DEFAULT_MAX_MESSAGE;
-    this.cancelDrainMs = opts.cancelDrainMs ?? 1000;
     this.reassembler = new BleReassembler(opts.notifyFrameLength, { maxMessageSize: this.maxMessageSize });
-    port.onData((f) => this.onNotify(f));
-    port.onClose((err) => this.markGone(disconnectedError(this.address, err)));
   }
 
-  request(msg: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
-    const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
-    if (msg.length > this.maxMessageSize) {
-      return Promise.reject(new ProtocolError('TOO_LARGE', `message over ${this.maxMessageSize} bytes`, String(msg.length)));
-    }
-    return this.queue.run(async () => (await this.transact(BLE_CMD.MSG, msg, timeoutMs, opts.signal)).payload);
-  }
-
-  ping(payload: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
-    const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
-    return this.queue.run(async () => (await this.transact(BLE_CMD.PING, payload, timeoutMs, opts.signal)).payload);
-  }
-
-  async close(): Promise<void> {
-    this.markGone(new ProtocolError('DISCONNECTED', `${this.address} closed`), false);
-    await this.port.close().catch(() => undefined);
-  }
-
-  private async transact(cmd: number, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Answer> {
-    if (this.drain) await this.drain;
-    if (this.gone) throw this.gone;
+  protected override resetReassembly(): void {
     this.reassembler.reset();
-    const ex = startExchange<Answer>({ timeoutMs, signal, label: `BLE exchange with ${this.address}`, onGiveUp: () => this.cancel() });
-    this.current = ex;
-    try {
-      for (const f of fragmentBleMessage(cmd, payload, this.writeFrameLength, this.maxMessageSize)) {
-        if (ex.settled) break;
-        await this.port.write(f);
-      }
-    } catch (e) {
-      ex.reject(this.gone ?? asProtocolError(e, 'DISCONNECTED'));
-    }
-    try {
-      const a = await ex.promise;
-      if (a.cmd !== cmd) throw new ProtocolError('BAD_FRAME', `BLE answer has command 0x${a.cmd.toString(16)}`);
-      return a;
-    } finally {
-      this.current = null;
+  }
+
+  protected async writeMessage(cmd: number, payload: Uint8Array, ex: Exchange<FramedAnswer>): Promise<void> {
+    for (const f of fragmentBleMessage(cmd, payload, this.writeFrameLength, this.maxMessageSize)) {
+      if (ex.settled) break;
+      await this.port.write(f);
     }
   }
 
-  private cancel(): void {
-    if (this.gone) return;
-    this.drain = new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(t);
-        if (this.drainDone === done) this.drainDone = null;
-        this.drain = null;
-        resolve();
-      };
-      const t = setTimeout(done, this.cancelDrainMs);
-      this.drainDone = done;
-    });
-    this.reassembler.reset();
-    this.port.write(fragmentBleMessage(BLE_CMD.CANCEL, new Uint8Array(0), this.writeFrameLength)[0]).catch(() => undefined);
+  protected writeCancel(): Promise<void> {
+    return this.port.write(fragmentBleMessage(BLE_CMD.CANCEL, new Uint8Array(0), this.writeFrameLength)[0]);
   }
 
-  private onNotify(f: Uint8Array): void {
+  protected decodeError(payload: Uint8Array): ProtocolError {
+    return decodeBleError(payload).error;
+  }
+
+  protected onFrame(f: Uint8Array): void {
     const res = this.reassembler.feed(f);
-    if (res.kind === 'pending') {
-      this.current?.touch();
-      return;
-    }
-    if (res.kind === 'error') {
-      this.current?.reject(res.error);
-      return;
-    }
-    if (res.cmd === BLE_CMD.KEEPALIVE) {
-      this.current?.touch();
-      this.emit('keepalive');
-      return;
-    }
-    if (this.drainDone) {
-      this.drainDone();
-      if (!this.current) return;
-    }
-    if (res.cmd === BLE_CMD.ERROR) {
-      let err: ProtocolError;
-      try {
-        err = decodeBleError(res.payload).error;
-      } catch (e) {
-        err = asProtocolError(e, 'BAD_FRAME');
-      }
-      this.current?.reject(err);
-      return;
-    }
-    this.current?.resolve({ cmd: res.cmd, payload: res.payload });
-  }
-
-  private markGone(err: ProtocolError, emit = true): void {
-    if (this.gone) return;
-    this.gone = err;
-    this.current?.reject(err);
-    this.drainDone?.();
-    if (emit) this.emit('disconnect', err);
+    if (res.kind === 'pending') return this.touch();
+    if (res.kind === 'error') return this.fail(res.error);
+    this.settle({ cmd: res.cmd, payload: res.payload });
   }
 }

@@ -7,7 +7,6 @@
 // (unix socket) alike: the same bytes through the same code.
 
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import {
   HID_BROADCAST_CID,
@@ -21,9 +20,10 @@ import {
   fragmentHidMessage,
   type HidMessage,
 } from '../../protocol/framing/hid.ts';
-import { SerialQueue, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
+import { startExchange } from './exchange.ts';
+import { FramedChannelTransport } from './framed-channel-transport.ts';
 import type { ReportPort } from './report-port.ts';
-import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions, type TransportLink } from './types.ts';
+import type { TransportLink } from './types.ts';
 
 export interface HidChannelOptions {
   link: Extract<TransportLink, 'usb' | 'hid-cable'>;
@@ -42,30 +42,18 @@ export interface HidChannelInfo {
 }
 
 /** Events: 'disconnect' (ProtocolError), 'keepalive' (the device said it is still working). */
-export class HidChannelTransport extends EventEmitter implements MessageTransport {
+export class HidChannelTransport extends FramedChannelTransport<HidMessage> {
   readonly link: 'usb' | 'hid-cable';
-  readonly address: string;
   private maxSize = 0;
   private cid = HID_BROADCAST_CID;
-  private readonly queue = new SerialQueue();
   private reassembler: HidReassembler | null = null;
-  private current: Exchange<HidMessage> | null = null;
-  private gone: ProtocolError | null = null;
-  private drain: Promise<void> | null = null;
-  private drainDone: (() => void) | null = null;
   private channelInfo: HidChannelInfo | null = null;
-  private readonly cancelDrainMs: number;
+  /** Set during INIT: picks our answer out of the broadcast channel. */
+  private initFilter: ((m: HidMessage) => boolean) | null = null;
 
-  private constructor(
-    private readonly port: ReportPort,
-    opts: HidChannelOptions,
-  ) {
-    super();
+  private constructor(port: ReportPort, opts: HidChannelOptions) {
+    super(port, { link: opts.link, address: opts.address, name: 'HID', cmd: HID_CMD, cancelDrainMs: opts.cancelDrainMs });
     this.link = opts.link;
-    this.address = opts.address;
-    this.cancelDrainMs = opts.cancelDrainMs ?? 1000;
-    port.onData((r) => this.onReport(r));
-    port.onClose((err) => this.markGone(disconnectedError(this.address, err)));
   }
 
   /** Open a channel on `port` (INIT handshake). Closes the port if the handshake fails. */
@@ -88,28 +76,6 @@ export class HidChannelTransport extends EventEmitter implements MessageTranspor
     return this.channelInfo;
   }
 
-  request(msg: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
-    const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
-    if (msg.length > this.maxSize) {
-      return Promise.reject(new ProtocolError('TOO_LARGE', `message over ${this.maxSize} bytes`, String(msg.length)));
-    }
-    return this.queue.run(async () => {
-      const m = await this.transact(HID_CMD.MSG, msg, timeoutMs, opts.signal);
-      return m.payload;
-    });
-  }
-
-  /** CTAPHID PING: the device echoes the payload. */
-  ping(payload: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
-    const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
-    return this.queue.run(async () => (await this.transact(HID_CMD.PING, payload, timeoutMs, opts.signal)).payload);
-  }
-
-  async close(): Promise<void> {
-    this.markGone(new ProtocolError('DISCONNECTED', `${this.address} closed`), false);
-    await this.port.close().catch(() => undefined);
-  }
-
   private async init(timeoutMs: number): Promise<void> {
     const nonce = randomBytes(HID_INIT_NONCE_SIZE);
     const ex = startExchange<HidMessage>({ timeoutMs, label: `HID INIT on ${this.address}` });
@@ -117,9 +83,8 @@ export class HidChannelTransport extends EventEmitter implements MessageTranspor
     this.reassembler = new HidReassembler();
     try {
       // Other hosts' INIT answers on the broadcast channel are told apart by the nonce.
-      const wanted = (m: HidMessage): boolean =>
+      this.initFilter = (m) =>
         m.cmd === HID_CMD.INIT && m.payload.length >= 8 && Buffer.from(m.payload.subarray(0, 8)).equals(nonce);
-      this.initFilter = wanted;
       await this.writeReports(fragmentHidMessage(HID_BROADCAST_CID, HID_CMD.INIT, encodeHidInitRequest(nonce)));
       const m = await ex.promise;
       const r = decodeHidInitResponse(m.payload);
@@ -138,47 +103,16 @@ export class HidChannelTransport extends EventEmitter implements MessageTranspor
     }
   }
 
-  private initFilter: ((m: HidMessage) => boolean) | null = null;
-
-  private async transact(cmd: number, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<HidMessage> {
-    if (this.drain) await this.drain;
-    if (this.gone) throw this.gone;
-    const ex = startExchange<HidMessage>({
-      timeoutMs,
-      signal,
-      label: `HID exchange with ${this.address}`,
-      onGiveUp: () => this.cancel(),
-    });
-    this.current = ex;
-    try {
-      await this.writeReports(fragmentHidMessage(this.cid, cmd, payload, this.maxSize));
-    } catch (e) {
-      ex.reject(this.gone ?? asProtocolError(e, 'DISCONNECTED'));
-    }
-    try {
-      const m = await ex.promise;
-      if (m.cmd !== cmd) throw new ProtocolError('BAD_FRAME', `HID answer has command 0x${m.cmd.toString(16)}`);
-      return m;
-    } finally {
-      this.current = null;
-    }
+  protected writeMessage(cmd: number, payload: Uint8Array): Promise<void> {
+    return this.writeReports(fragmentHidMessage(this.cid, cmd, payload, this.maxSize));
   }
 
-  /** Send CANCEL and hold the next exchange until the device answers the cancelled one. */
-  private cancel(): void {
-    if (this.gone) return;
-    this.drain = new Promise<void>((resolve) => {
-      const t = setTimeout(done, this.cancelDrainMs);
-      const self = this;
-      function done(): void {
-        clearTimeout(t);
-        if (self.drainDone === done) self.drainDone = null;
-        self.drain = null;
-        resolve();
-      }
-      this.drainDone = done;
-    });
-    this.writeReports(fragmentHidMessage(this.cid, HID_CMD.CANCEL, new Uint8Array(0))).catch(() => undefined);
+  protected writeCancel(): Promise<void> {
+    return this.writeReports(fragmentHidMessage(this.cid, HID_CMD.CANCEL, new Uint8Array(0)));
+  }
+
+  protected decodeError(payload: Uint8Array): ProtocolError {
+    return decodeHidError(payload).error;
   }
 
   private async writeReports(reports: Uint8Array[]): Promise<void> {
@@ -188,54 +122,20 @@ export class HidChannelTransport extends EventEmitter implements MessageTranspor
     }
   }
 
-  private onReport(report: Uint8Array): void {
+  protected onFrame(report: Uint8Array): void {
     if (report.length !== HID_REPORT_SIZE || !this.reassembler) return;
     const cid = ((report[0] << 24) | (report[1] << 16) | (report[2] << 8) | report[3]) >>> 0;
     // Only our channel (or the broadcast channel during INIT); other hosts' traffic is not ours.
     const ours = this.initFilter ? cid === HID_BROADCAST_CID : cid === this.cid;
     if (!ours) return;
     const res = this.reassembler.feed(report);
-    if (res.kind === 'pending') {
-      this.current?.touch();
-      return;
-    }
-    if (res.kind === 'error') {
-      this.current?.reject(res.error);
-      return;
-    }
+    if (res.kind === 'pending') return this.touch();
+    if (res.kind === 'error') return this.fail(res.error);
     const m = res.message;
     if (this.initFilter) {
       if (this.initFilter(m)) this.current?.resolve(m);
       return;
     }
-    if (m.cmd === HID_CMD.KEEPALIVE) {
-      this.current?.touch();
-      this.emit('keepalive');
-      return;
-    }
-    // Any final answer (MSG, PING, ERROR) ends a pending cancel drain.
-    if (this.drainDone) {
-      this.drainDone();
-      if (!this.current) return;
-    }
-    if (m.cmd === HID_CMD.ERROR) {
-      let err: ProtocolError;
-      try {
-        err = decodeHidError(m.payload).error;
-      } catch (e) {
-        err = asProtocolError(e, 'BAD_FRAME');
-      }
-      this.current?.reject(err);
-      return;
-    }
-    this.current?.resolve(m);
-  }
-
-  private markGone(err: ProtocolError, emit = true): void {
-    if (this.gone) return;
-    this.gone = err;
-    this.current?.reject(err);
-    this.drainDone?.();
-    if (emit) this.emit('disconnect', err);
+    this.settle(m);
   }
 }

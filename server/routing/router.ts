@@ -1,6 +1,8 @@
-// Gateway routing by success rate: per gateway per segment over a sliding window of time buckets,
-// hierarchical fallback to coarser segments, an exploration share, elimination on consecutive
-// technical failures, ties broken by fee. Pure: no I/O, time and randomness are injectable.
+// Gateway routing by expected value: per gateway per segment, a success rate over a sliding window
+// of time buckets (hierarchical fallback to coarser segments, an exploration share, elimination on
+// consecutive technical failures); gateways are ranked by what an attempt is worth to the merchant
+// (success rate × margin on the amount − fee), ties broken by fee. Pure: no I/O, time and
+// randomness are injectable.
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type Segment, type SegmentLevel } from './segment.ts';
@@ -39,8 +41,18 @@ export interface RouterOptions {
    * recommended. 0 = pure exploitation (deterministic picks).
    */
   explorationShare?: number;
-  /** Rates closer than this are a tie, broken by fee; default 0.001 (0.1 point). */
+  /**
+   * Values closer than this many points of success rate (× the order's margin) are a tie, broken by
+   * fee; default 0.001 (0.1 point). With equal fees: rates closer than this.
+   */
   tieTolerance?: number;
+  /**
+   * What a paid order is worth to the merchant, in basis points of its amount (its margin); default
+   * 1500 (15%, an assumption: set it to the merchant's real margin). An attempt's expected value is
+   * successRate × amount × valueBps / 10 000 − fee, so a dearer gateway wins only when its extra
+   * success is worth more than its extra fee. Higher = closer to pure success-rate routing.
+   */
+  valueBps?: number;
   consecutiveFailures?: number; // technical failures in a row that eliminate; default 5
   coolDownSeconds?: number; // elimination cool-down before a probe; default 300
   /** Outcomes stamped further in the future than this are refused; default 300 s. */
@@ -76,6 +88,12 @@ export interface RouteRow {
   gateway: string;
   successRate: number;
   samples: number;
+  /**
+   * Expected value of one attempt in minor units at the segment's mean recorded amount (see
+   * RouterOptions.valueBps); null when the gateway's fee is unknown. Rows of one brand × currency
+   * are ordered best first by it (by rate where it is null).
+   */
+  expectedValue: number | null;
 }
 
 export interface RouterStats {
@@ -109,6 +127,7 @@ const DEFAULTS = {
   minSamples: 20,
   explorationShare: 0.05,
   tieTolerance: 0.001,
+  valueBps: 1500,
   consecutiveFailures: 5,
   coolDownSeconds: 300,
   maxFutureSkewSeconds: 300,
@@ -127,6 +146,7 @@ export class GatewayRouter {
   private readonly minSamples: number;
   private readonly explorationShare: number;
   private readonly tieTolerance: number;
+  private readonly valueBps: number;
   private readonly coolDown: number;
   private readonly maxFutureSkew: number;
   private readonly rng: () => number;
@@ -136,7 +156,7 @@ export class GatewayRouter {
   /** segment key → gateway → window */
   private readonly windows = new Map<string, Map<string, BucketWindow>>();
   /** brand+currency keys → their parts, for routesTable */
-  private readonly brandCurrency = new Map<string, { brand: string; currency: string }>();
+  private readonly brandCurrency = new Map<string, { brand: string; currency: string; amountSum: number; orders: number }>();
   private readonly elimination: EliminationTracker;
   private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0 };
 
@@ -150,6 +170,7 @@ export class GatewayRouter {
     if (!(o.decay > 0 && o.decay <= 1)) throw new RangeError('router option decay must be in (0, 1]');
     if (!(o.explorationShare >= 0 && o.explorationShare < 1)) throw new RangeError('router option explorationShare must be in [0, 1)');
     if (!(o.tieTolerance >= 0)) throw new RangeError('router option tieTolerance must be >= 0');
+    checkPositive('valueBps', o.valueBps, false);
     if (!(Number.isInteger(o.minWindowOutcomes) && o.minWindowOutcomes >= 0)) throw new RangeError('router option minWindowOutcomes must be a non-negative integer');
     checkPositive('maxLookbackSeconds', o.maxLookbackSeconds, false);
     this.win = {
@@ -164,6 +185,7 @@ export class GatewayRouter {
     this.minSamples = o.minSamples;
     this.explorationShare = o.explorationShare;
     this.tieTolerance = o.tieTolerance;
+    this.valueBps = o.valueBps;
     this.coolDown = o.coolDownSeconds;
     this.maxFutureSkew = o.maxFutureSkewSeconds;
     this.rng = o.rng ?? Math.random;
@@ -229,7 +251,12 @@ export class GatewayRouter {
       }
       w.add(o.at, success);
     }
-    this.brandCurrency.set(keys[BRAND_CURRENCY_LEVEL], { brand: o.brand.toLowerCase(), currency: o.currency.toUpperCase() });
+    // Mean amount per brand × currency: routesTable has no order amount, it values routes at this.
+    const bcKey = keys[BRAND_CURRENCY_LEVEL];
+    const bc = this.brandCurrency.get(bcKey) ?? { brand: o.brand.toLowerCase(), currency: o.currency.toUpperCase(), amountSum: 0, orders: 0 };
+    bc.amountSum += o.amount;
+    bc.orders++;
+    this.brandCurrency.set(bcKey, bc);
     // Only recent failures can open the breaker: a batch of old timeouts flushed from an outbox
     // after a network outage says nothing about the gateway now.
     if (o.at >= now - this.coolDown) this.elimination.record(o.gateway, !success && o.type === 'technical', o.at);
@@ -345,19 +372,41 @@ export class GatewayRouter {
     return best.gateway;
   }
 
-  /** Success rate per brand × currency × gateway, for the device dataset. */
+  /**
+   * Success rate per brand × currency × gateway, for the device dataset; within a brand × currency
+   * the rows are ranked like recommend() ranks gateways (expected value at the segment's mean amount,
+   * ties by fee), best first.
+   */
   routesTable(now: number = this.clock()): RouteRow[] {
     const rows: RouteRow[] = [];
     for (const [key, bc] of this.brandCurrency) {
       const byGw = this.windows.get(key);
       if (!byGw) continue;
+      const amount = bc.orders > 0 ? Math.round(bc.amountSum / bc.orders) : 0;
+      const group: Candidate[] = [];
       for (const [gateway, w] of byGw) {
         const r = w.rate(now, this.lowVolume(byGw, now));
         if (r.rate === null) continue;
-        rows.push({ brand: bc.brand, currency: bc.currency, gateway, successRate: r.rate, samples: r.successes + r.failures });
+        group.push({ gateway, rate: r.rate, n: r.successes + r.failures, s: r.successes });
+      }
+      // Selection by the same comparison as recommend(), so the first row is the gateway it would pick.
+      while (group.length > 0) {
+        const best = this.pickBest(group, amount, false);
+        group.splice(group.indexOf(best), 1);
+        const rate = best.rate ?? 0;
+        const fee = this.feeFor(best.gateway, amount);
+        rows.push({
+          brand: bc.brand,
+          currency: bc.currency,
+          gateway: best.gateway,
+          successRate: rate,
+          samples: best.n,
+          expectedValue: Number.isFinite(fee) ? this.valueOf(rate, fee, amount) : null,
+        });
       }
     }
-    return rows.sort((a, b) => cmp(a.brand, b.brand) || cmp(a.currency, b.currency) || b.successRate - a.successRate || cmp(a.gateway, b.gateway));
+    // Stable sort: groups by brand, currency; the ranking inside a group is kept.
+    return rows.sort((a, b) => cmp(a.brand, b.brand) || cmp(a.currency, b.currency));
   }
 
   stats(now: number = this.clock()): RouterStats {
@@ -396,16 +445,31 @@ export class GatewayRouter {
     return true;
   }
 
+  /** Expected value of one attempt in minor units: the margin on the amount if it succeeds, minus the fee. */
+  private valueOf(rate: number, fee: number, amount: number): number {
+    return (rate * amount * this.valueBps) / 10_000 - fee;
+  }
+
+  /**
+   * The best candidate by expected value of an attempt. The tolerance is tieTolerance points of
+   * success on this order's margin, so with equal fees this is exactly "best rate, ties by fee".
+   * Where a fee is unknown the value cannot be computed: rate decides, unknown fee last in a tie.
+   */
   private pickBest(cands: Candidate[], amount: number, smoothed: boolean): Candidate {
     const score = (c: Candidate): number => (smoothed ? (c.s + 1) / (c.n + 2) : (c.rate ?? -1));
+    const margin = (amount * this.valueBps) / 10_000;
     let best = cands[0];
     for (const c of cands.slice(1)) {
-      const d = score(c) - score(best);
-      if (d > this.tieTolerance) best = c;
-      else if (d >= -this.tieTolerance) {
-        const fc = this.feeFor(c.gateway, amount);
-        const fb = this.feeFor(best.gateway, amount);
-        if (fc < fb || (fc === fb && c.gateway < best.gateway)) best = c;
+      const fc = this.feeFor(c.gateway, amount);
+      const fb = this.feeFor(best.gateway, amount);
+      const known = Number.isFinite(fc) && Number.isFinite(fb);
+      const d = known ? score(c) * margin - fc - (score(best) * margin - fb) : score(c) - score(best);
+      const tol = known ? this.tieTolerance * margin : this.tieTolerance;
+      if (d > tol) best = c;
+      else if (d >= -tol) {
+        // Tie: the cheaper attempt, then the better rate, then the name (deterministic).
+        const dr = score(c) - score(best);
+        if (fc < fb || (fc === fb && (dr > 0 || (dr === 0 && c.gateway < best.gateway)))) best = c;
       }
     }
     return best;

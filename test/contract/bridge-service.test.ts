@@ -2,6 +2,8 @@
 // /v1/outcomes bodies must pass the service's own JSON schemas, or every network-stage answer
 // silently turns into a fallback and no outcome is ever learnt from.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { startServer } from '../../server/start.ts';
 import { FakeRegistry, ScriptedDevice } from '../host-bridge/device-double.ts';
 import { startTestBridge, waitForPass, type TestBridge } from '../host-bridge/bridge-harness.ts';
@@ -87,6 +89,38 @@ describe('bridge → network service contract (both real, on loopback)', () => {
     expect(res.status).toBe(202);
     await settled;
     expect({ acked, rejected }).toEqual({ acked: 1, rejected: 0 });
+  });
+
+  it('an outcome of a locally-decided cross-border order (with its segment) is accepted', async () => {
+    device.script = () => ({ decision: 'decline', reason: 'restricted' });
+    try {
+      expect((await verify('contract-5')).stage).toBe('local');
+    } finally {
+      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
+    }
+    let acked = 0;
+    let rejected = 0;
+    const settled = waitForPass(bridge.forwarder, (p) => {
+      acked += p.acked;
+      rejected += p.rejected;
+      return acked + rejected >= 1;
+    });
+    const res = await fetch(`${bridge.url}/v1/outcomes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orderId: 'contract-5', gateway: 'gw-a', status: 'failure', code: '05', type: 'hard', attempt: 1 }),
+    });
+    expect(res.status).toBe(202);
+    await settled;
+    expect({ acked, rejected }).toEqual({ acked: 1, rejected: 0 });
+    // The service stored the outcome in the order's segment (DE order, US merchant), though it
+    // never authenticated the order itself. Read through its own database file, read-only.
+    const db = new Database(join(serverDir.path, 'precheck.db'), { readonly: true });
+    try {
+      expect(db.prepare(`SELECT country, cross_border AS crossBorder FROM outcomes WHERE order_id = ?`).all('contract-5')).toEqual([{ country: 'DE', crossBorder: 1 }]);
+    } finally {
+      db.close();
+    }
   });
 
   it('success and failure outcomes are accepted by the service (acked, none rejected)', async () => {

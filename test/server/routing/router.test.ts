@@ -154,10 +154,10 @@ describe('GatewayRouter', () => {
     router.record({ ...late, at: clock.t - 10 * bucketSeconds }); // long gone: dropped
     router.record({ ...VISA_EUR, gateway: 'A', status: 'success', at: clock.t });
     expect(router.stats()).toMatchObject({ recorded: 2, droppedStale: 1 });
-    expect(router.routesTable()).toEqual([{ brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 0.5, samples: 2 }]);
+    expect(router.routesTable()).toEqual([{ brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 0.5, samples: 2, expectedValue: null }]);
     // Two buckets later the late outcome's own bucket leaves the window, the fresh one stays.
     clock.t += 2 * bucketSeconds;
-    expect(router.routesTable()).toEqual([{ brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 1, samples: 1 }]);
+    expect(router.routesTable()).toEqual([{ brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 1, samples: 1, expectedValue: null }]);
   });
 
   it('refuses outcomes from the future and malformed outcomes', () => {
@@ -194,7 +194,7 @@ describe('GatewayRouter', () => {
     expect(picks.get('B')).toBe(explored);
   });
 
-  it('breaks success-rate ties by fee per attempt (fixed + bps of the amount)', () => {
+  it('ranks by expected value: ties and small rate gaps go to the lower fee per attempt (fixed + bps of the amount)', () => {
     const gateways = [
       { id: 'A', feeFixedMinor: 10, feeBps: 300 },
       { id: 'B', feeFixedMinor: 100, feeBps: 0 },
@@ -206,9 +206,15 @@ describe('GatewayRouter', () => {
     feed(router, 'B', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
     expect(router.recommend({ ...VISA_EUR, amount: 1000 }).gateway).toBe('A'); // 40 vs 100
     expect(router.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('B'); // 1210 vs 100
-    // A clearly better rate beats a cheaper fee.
+    // A better rate beats a cheaper fee only when the extra success is worth more than the extra
+    // fee: 12.5 points on 400.00 at a 15% margin = 7.50 < 11.10 of extra fee; at 50% = 25.00 > 11.10.
     feed(router, 'A', 40, 1, T0, { ...VISA_EUR, amount: 40_000 });
-    expect(router.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('A');
+    expect(router.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('B');
+    const rich = setup({ gateways, valueBps: 5000 }).router;
+    feed(rich, 'A', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
+    feed(rich, 'B', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
+    feed(rich, 'A', 40, 1, T0, { ...VISA_EUR, amount: 40_000 });
+    expect(rich.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('A');
   });
 
   it('with sparse data ranks by a smoothed rate; with none in the currency picks the cheapest', () => {
@@ -236,9 +242,9 @@ describe('GatewayRouter', () => {
     feed(router, 'B', 10, 0.5, T0, VISA_EUR);
     feed(router, 'A', 4, 0.5, T0, MC_USD);
     expect(router.routesTable()).toEqual([
-      { brand: 'mastercard', currency: 'USD', gateway: 'A', successRate: 0.5, samples: 4 },
-      { brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 0.9, samples: 10 },
-      { brand: 'visa', currency: 'EUR', gateway: 'B', successRate: 0.5, samples: 10 },
+      { brand: 'mastercard', currency: 'USD', gateway: 'A', successRate: 0.5, samples: 4, expectedValue: null },
+      { brand: 'visa', currency: 'EUR', gateway: 'A', successRate: 0.9, samples: 10, expectedValue: null },
+      { brand: 'visa', currency: 'EUR', gateway: 'B', successRate: 0.5, samples: 10, expectedValue: null },
     ]);
   });
 
