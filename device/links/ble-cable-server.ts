@@ -25,36 +25,21 @@ export interface BleCableServerOptions {
   endpoint?: Pick<BleEndpointOptions, 'keepaliveMs' | 'reassemblyTimeoutMs' | 'maxMessageSize'>;
 }
 
-export class BleCableServer implements LinkDriver {
+/** Closing it is the radio's link loss: each central sees its socket close (no DISCONNECT record). */
+export class BleCableServer extends UnixSocketServer<BleEndpoint> implements LinkDriver {
   readonly link = 'ble-cable' as const;
   private readonly tag = nextDriverTag('ble-cable');
-  private readonly sockets: UnixSocketServer<BleEndpoint>;
+  private readonly opts: BleCableServerOptions;
 
-  constructor(private readonly opts: BleCableServerOptions) {
+  constructor(opts: BleCableServerOptions) {
     if (!Number.isInteger(opts.frameLength) || opts.frameLength < BLE_MIN_FRAME || opts.frameLength > BLE_MAX_FRAME) {
       throw new ProtocolError('INVALID_FIELD', `BLE frame length must be ${BLE_MIN_FRAME}..${BLE_MAX_FRAME}`, String(opts.frameLength));
     }
-    this.sockets = new UnixSocketServer(opts.socketPath, (sock, n) => this.attach(sock, n));
+    super(opts.socketPath);
+    this.opts = opts;
   }
 
-  get socketPath(): string {
-    return this.opts.socketPath;
-  }
-
-  get connections(): number {
-    return this.sockets.connections;
-  }
-
-  start(): Promise<void> {
-    return this.sockets.start();
-  }
-
-  /** The radio's link loss: each central sees its socket close (no DISCONNECT record). */
-  close(): Promise<void> {
-    return this.sockets.close();
-  }
-
-  private attach(sock: net.Socket, n: number): BleEndpoint {
+  protected attach(sock: net.Socket, n: number): BleEndpoint {
     const conn = new DriverConnection(`${this.tag}:${n}`, 'ble-cable');
     let subscribed = false;
     const send = (op: Parameters<typeof encodeBleCableRecord>[0], value?: Uint8Array): Promise<void> =>

@@ -22,33 +22,15 @@ export interface HidCableServerOptions {
   endpoint?: Partial<Omit<HidEndpointOptions, 'link' | 'idPrefix' | 'writeReport' | 'handler' | 'onRejectedFrame'>>;
 }
 
-export class HidCableServer implements LinkDriver {
+export class HidCableServer extends UnixSocketServer<HidEndpoint> implements LinkDriver {
   readonly link = 'hid-cable' as const;
   private readonly tag = nextDriverTag('hid-cable');
-  private readonly sockets: UnixSocketServer<HidEndpoint>;
 
   constructor(private readonly opts: HidCableServerOptions) {
-    this.sockets = new UnixSocketServer(opts.socketPath, (sock, n) => this.attach(sock, n));
+    super(opts.socketPath);
   }
 
-  get socketPath(): string {
-    return this.opts.socketPath;
-  }
-
-  /** Connected hosts. */
-  get connections(): number {
-    return this.sockets.connections;
-  }
-
-  start(): Promise<void> {
-    return this.sockets.start();
-  }
-
-  close(): Promise<void> {
-    return this.sockets.close();
-  }
-
-  private attach(sock: net.Socket, n: number): HidEndpoint {
+  protected attach(sock: net.Socket, n: number): HidEndpoint {
     const splitter = new FixedReportSplitter(HID_REPORT_SIZE);
     const ep = new HidEndpoint({
       ...this.opts.endpoint,

@@ -1,7 +1,7 @@
 // The unix-socket half of a "virtual cable" server (device side): listen, hand each accepted
-// socket to the link's endpoint factory, and tear every connection down on close. The HID and
-// BLE cable servers differ only in what they put on the socket (64-byte reports vs GATT
-// records), so that part stays in each server and this one owns the socket lifecycle.
+// socket to the link's `attach`, and tear every connection down on close. The HID and BLE cable
+// servers differ only in what they put on the socket (64-byte reports vs GATT records), so they
+// extend this and implement `attach`; the socket lifecycle is this class's alone.
 
 import net from 'node:net';
 import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
@@ -12,17 +12,17 @@ export interface SocketSession {
   close(): void;
 }
 
-export class UnixSocketServer<S extends SocketSession> {
+export abstract class UnixSocketServer<S extends SocketSession> {
   private server: net.Server | null = null;
   private readonly sessions = new Map<net.Socket, S>();
   private accepted = 0;
 
-  /** `attach` wires one accepted socket (numbered from 1) to its session; it must not throw. */
-  constructor(
-    readonly socketPath: string,
-    private readonly attach: (sock: net.Socket, n: number) => S,
-  ) {}
+  constructor(readonly socketPath: string) {}
 
+  /** Wire one accepted socket (numbered from 1) to its session; must not throw. */
+  protected abstract attach(sock: net.Socket, n: number): S;
+
+  /** Peers connected now (hosts on HID, centrals on BLE). */
   get connections(): number {
     return this.sessions.size;
   }

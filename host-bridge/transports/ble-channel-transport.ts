@@ -35,7 +35,7 @@ export class BleChannelTransport extends FramedChannelTransport<FramedAnswer> {
   private readonly reassembler: BleReassembler;
 
   constructor(port: ReportPort, opts: BleChannelOptions) {
-    super(port, { link: opts.link, address: opts.address, name: 'BLE', cmd: BLE_CMD, cancelDrainMs: opts.cancelDrainMs });
+    super(port, { address: opts.address, name: 'BLE', cmd: BLE_CMD, cancelDrainMs: opts.cancelDrainMs });
     this.link = opts.link;
     this.writeFrameLength = opts.writeFrameLength;
     this.maxMessageSize = opts.maxMessageSize ?? BLE_DEFAULT_MAX_MESSAGE;

@@ -17,7 +17,6 @@ export interface FramedAnswer {
 }
 
 export interface FramedChannelSetup {
-  link: TransportLink;
   address: string;
   /** "HID" / "BLE": names the link in timeout and error messages. */
   name: string;

@@ -52,7 +52,7 @@ export class HidChannelTransport extends FramedChannelTransport<HidMessage> {
   private initFilter: ((m: HidMessage) => boolean) | null = null;
 
   private constructor(port: ReportPort, opts: HidChannelOptions) {
-    super(port, { link: opts.link, address: opts.address, name: 'HID', cmd: HID_CMD, cancelDrainMs: opts.cancelDrainMs });
+    super(port, { address: opts.address, name: 'HID', cmd: HID_CMD, cancelDrainMs: opts.cancelDrainMs });
     this.link = opts.link;
   }
 
