@@ -66,14 +66,15 @@ export function cableExchangeCases<T extends CableTransport>(
     const t = await start({ keepaliveMs: 50 });
     const keepalives = new Counter();
     t.on('keepalive', keepalives.bump);
-    // The handler finishes only after 6 keepalives (~300 ms), twice the 150 ms idle timeout.
+    // The handler finishes only after 16 keepalives (~800 ms), twice the 400 ms idle timeout (the
+    // margin between a 50 ms keepalive and a 400 ms timeout absorbs a loaded CI machine's stalls).
     rig.handler = async (m) => {
-      await keepalives.reach(6, 5000);
+      await keepalives.reach(16, 10_000);
       return m.slice();
     };
-    const answer = await t.request(Buffer.from('slow'), { timeoutMs: 150 });
+    const answer = await t.request(Buffer.from('slow'), { timeoutMs: 400 });
     expect(Buffer.from(answer).toString()).toBe('slow');
-    expect(keepalives.value).toBeGreaterThanOrEqual(6);
+    expect(keepalives.value).toBeGreaterThanOrEqual(16);
   });
 
   it('a device error travels back as a typed ProtocolError; the link keeps working; PING echoes', async () => {
