@@ -21,7 +21,7 @@ export function testConfig(dataDir: string, raw: Record<string, unknown> = {}): 
     log: { level: 'debug' },
     outbox: { retryBaseMs: 20, retryMaxMs: 100 },
     ...raw,
-    network: { timeoutMs: 500, retries: 1, backoffMs: 5, backoffMaxMs: 10, ...(raw.network as object) },
+    network: { timeoutMs: 2000, retries: 1, backoffMs: 5, backoffMaxMs: 10, ...(raw.network as object) },
   });
 }
 

@@ -10,7 +10,7 @@ function makeClient(over: Partial<ConstructorParameters<typeof NetworkClient>[0]
   client = new NetworkClient({
     baseUrl: svc.url,
     apiKey: 'pk_test_key_123456',
-    timeoutMs: 300,
+    timeoutMs: 2000, // generous: only the tests about timeouts shorten it
     retries: 2,
     backoffMs: 5,
     backoffMaxMs: 20,

@@ -49,7 +49,7 @@ beforeEach(async () => {
   dir = makeTempDir();
   svc = await new ScriptedService().start();
   outbox = Outbox.open(dir.path);
-  network = new NetworkClient({ baseUrl: svc.url, timeoutMs: 300, retries: 1, backoffMs: 5, backoffMaxMs: 10, breaker: { failureThreshold: 50, resetMs: 60_000 } });
+  network = new NetworkClient({ baseUrl: svc.url, timeoutMs: 2000, retries: 1, backoffMs: 5, backoffMaxMs: 10, breaker: { failureThreshold: 50, resetMs: 60_000 } });
   logText = '';
 });
 afterEach(async () => {
