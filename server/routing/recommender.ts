@@ -74,8 +74,24 @@ export class RouterRecommender {
     return r.gateway === null ? null : (r as RouteRecommendationFull);
   }
 
-  /** Dataset routes: brand × currency × gateway success rates. */
+  /**
+   * The dataset's offline routes: the router's first choice per brand × currency only. The router
+   * ranks by expected value (success × margin − fee), which a device cannot recompute from success
+   * rates alone, so publishing just the winner keeps the device's offline pick equal to ours.
+   */
   async routesTable(): Promise<Array<{ brand: string; currency: string; gateway: string; successRate: number }>> {
-    return this.router.routesTable().map(({ brand, currency, gateway, successRate }) => ({ brand, currency, gateway, successRate }));
+    if (this.registered.length === 0) await this.refreshGateways();
+    const eligible = new Set(this.registered);
+    const seen = new Set<string>();
+    const out: Array<{ brand: string; currency: string; gateway: string; successRate: number }> = [];
+    for (const { brand, currency, gateway, successRate } of this.router.routesTable()) {
+      // Same rule as recommend(): only registered gateways, when there are any.
+      if (eligible.size > 0 && !eligible.has(gateway)) continue;
+      const key = `${brand}\u0000${currency}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ brand, currency, gateway, successRate });
+    }
+    return out;
   }
 }

@@ -76,11 +76,13 @@ describe('gateway routing through the HTTP service', () => {
     await svc.call('POST', '/v1/outcomes', outcome('gw-a', 'success', clock.t));
     expect((await svc.call('POST', '/v1/auth', authBody())).json).toMatchObject({ gateway: 'gw-a', route: { explored: false, eliminated: [] } });
 
-    // The dataset's routes are the router's brand × currency rates.
+    // The dataset's routes are the router's first choice per brand × currency (a device picks
+    // the best success rate among what it holds, so it must hold only the value-ranked winner).
     const pub = await svc.admin('POST', '/v1/admin/publish', {});
     expect(pub.status).toBe(200);
     const routes = await svc.s.service.router.routesTable();
-    expect(routes.map((r) => r.gateway).sort()).toEqual(['gw-a', 'gw-b']);
-    expect(routes.every((r) => r.brand === 'visa' && r.currency === 'EUR')).toBe(true);
+    const ranked = svc.s.service.router.router.routesTable();
+    expect(ranked.map((r) => r.gateway).sort()).toEqual(['gw-a', 'gw-b']);
+    expect(routes).toEqual([{ brand: 'visa', currency: 'EUR', gateway: ranked[0].gateway, successRate: ranked[0].successRate }]);
   });
 });
