@@ -10,7 +10,7 @@ import { parseProtocolName } from '../../../protocol/secure/noise-patterns.ts';
 import { keyPairFromPrivate } from '../../../protocol/secure/x25519.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const vectorsPath = path.resolve(repoRoot, '../shared/vectors/noise-cacophony.json');
+const vectorsPath = path.resolve(repoRoot, 'test/vectors/noise-cacophony.json');
 
 interface Vector {
   protocol_name: string;
