@@ -73,6 +73,42 @@ export function statusFor(code: string): number {
   return HTTP_STATUS_BY_CODE[code] ?? 500;
 }
 
+/** The parts of a sync report (host-bridge/sync SyncReport) that decide its HTTP status. */
+interface SyncReportLike {
+  exitCode: number;
+  service?: { code?: string; error?: string };
+  results: Array<{ device: string; result: string; code?: string; error?: string }>;
+}
+
+function isSyncReport(x: unknown): x is SyncReportLike {
+  const r = x as SyncReportLike | null;
+  return typeof r === 'object' && r !== null && typeof r.exitCode === 'number' && Array.isArray(r.results);
+}
+
+/**
+ * POST /v1/sync: the status a sync report is answered with, and the error that heads it, or null
+ * for 200 (every device up to date). The body stays the whole per-device report either way, so a
+ * caller sees which device failed and why. The service failed → its code's status (503 unreachable,
+ * 502 forged or refused data, 501 no service URL); a device failed → 503 when it was unavailable
+ * (link down, timeout), 409 when every failure is SYNC_BUSY, else 502 (it refused or rolled back).
+ */
+export function syncReportStatus(x: unknown): { status: number; error: { code: string; message: string } } | null {
+  if (!isSyncReport(x) || x.exitCode === 0) return null;
+  const failed = x.results.filter((r) => r.result === 'failed' || r.result === 'rolled-back');
+  const svc = x.service?.code;
+  if (svc) {
+    const status = statusFor(svc);
+    return { status: status === 501 ? 501 : status === 503 ? 503 : 502, error: { code: svc, message: `network service: ${x.service?.error ?? svc}` } };
+  }
+  if (failed.length === 0) return { status: 502, error: { code: 'SYNC_FAILED', message: `sync ended with exit code ${x.exitCode}` } };
+  const codes = failed.map((r) => r.code ?? (r.result === 'rolled-back' ? 'FIRMWARE_INVALID' : 'INTERNAL'));
+  const names = failed.map((r, i) => `${r.device} (${codes[i]})`).join(', ');
+  const message = `${failed.length} of ${x.results.length} device syncs failed: ${names}`.slice(0, 500);
+  if (codes.every((c) => c === 'SYNC_BUSY')) return { status: 409, error: { code: 'SYNC_BUSY', message } };
+  const unavailable = codes.find((c) => statusFor(c) === 503 || statusFor(c) === 504);
+  return unavailable ? { status: 503, error: { code: unavailable, message } } : { status: 502, error: { code: codes[0], message } };
+}
+
 interface AjvError {
   keyword: string;
   instancePath: string;

@@ -175,12 +175,15 @@ export const syncResponse = {
   additionalProperties: true,
 } as const;
 
+/** A failed sync run: the error that heads it plus the whole per-device report (error-map.ts syncReportStatus). */
+const syncFailureBody = { ...errorBody, additionalProperties: true } as const;
+
 /** Sync failures (host-bridge/sync/errors.ts codes, mapped in error-map.ts). */
 export const syncErrorResponses = {
-  409: { description: 'A sync is already running, or a device refused the update', ...errorBody },
-  501: { description: 'No sync runner / dataset source configured', ...errorBody },
-  502: { description: 'The network service answered with something unusable (signature, hash, rejection)', ...errorBody },
-  503: { description: 'Network service or device unavailable', ...errorBody },
+  409: { description: 'A sync is already running, or a device refused the update (body: error + the report)', ...syncFailureBody },
+  501: { description: 'No sync runner / dataset source configured', ...syncFailureBody },
+  502: { description: 'The network service answered with something unusable (signature, hash, rejection), or a device refused or rolled back (body: error + the report)', ...syncFailureBody },
+  503: { description: 'Network service or device unavailable (body: error + the report)', ...syncFailureBody },
 } as const;
 
 /** Documentation only: a string payload with a text content type is sent as is, never serialised. */

@@ -13,7 +13,7 @@ import { queueOutcome, type OutcomeReport } from '../outbox/outcomes.ts';
 import type { NetworkClient } from '../network/network-client.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.ts';
-import { ApiError, toErrorResponse } from './error-map.ts';
+import { ApiError, syncReportStatus, toErrorResponse } from './error-map.ts';
 import { PairingBroker } from './pairing-broker.ts';
 import * as S from './schemas.ts';
 
@@ -159,9 +159,13 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       },
       schema: { summary: "Bring devices' datasets and firmware up to date now", body: S.syncBody, response: { 200: S.syncResponse, ...S.errorResponses, ...S.syncErrorResponses } },
     },
-    async (req) => {
+    async (req, reply) => {
       if (!o.syncRunner) throw new ApiError('SYNC_NOT_CONFIGURED', 'this bridge has no sync runner configured');
-      return o.syncRunner(req.body ?? {});
+      const report = await o.syncRunner(req.body ?? {});
+      // A failed service or device is not a 200: the status says so, the body is still the report.
+      const failure = syncReportStatus(report);
+      if (!failure) return report;
+      return reply.status(failure.status).send({ ...(report as object), error: failure.error });
     },
   );
 

@@ -92,7 +92,9 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
   } catch {
     /* not JSON */
   }
-  if (res.statusCode >= 400) {
+  // 409/502/503 carry the per-device report when the run itself failed: print it like a 200's.
+  const isReport = !!json && Array.isArray(json.results) && typeof json.exitCode === 'number';
+  if (res.statusCode >= 400 && !isReport) {
     const code = json?.error?.code ?? `HTTP_${res.statusCode}`;
     const msg = json?.error?.message ?? text.slice(0, 200);
     if (o.firmware && res.statusCode === 400 && /firmware/.test(String(msg))) {
@@ -101,10 +103,9 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
     const exit = res.statusCode === 401 ? EXIT.USAGE : res.statusCode === 501 || res.statusCode >= 503 ? EXIT.UNAVAILABLE : EXIT.FAILURE;
     throw new CliError(`the bridge refused the sync: ${code}: ${msg}`, exit);
   }
-  if (!json || !Array.isArray(json.results) || typeof json.exitCode !== 'number') {
-    throw new CliError('the bridge answered POST /v1/sync without a sync report', EXIT.FAILURE);
-  }
-  return json as SyncReport;
+  if (!isReport) throw new CliError('the bridge answered POST /v1/sync without a sync report', EXIT.FAILURE);
+  const { error: _error, ...report } = json;
+  return report as SyncReport;
 }
 
 async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: Uint8Array | null): Promise<SyncReport> {

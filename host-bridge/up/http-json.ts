@@ -8,6 +8,8 @@ export interface HttpOptions {
   text?: { data: string; contentType: string };
   token?: string | null;
   timeoutMs?: number;
+  /** Error statuses whose JSON body is still the answer (POST /v1/sync: 502/503 carry the report). */
+  accept?: readonly number[];
 }
 
 export async function httpJson<T = any>(method: 'GET' | 'POST', url: string, o: HttpOptions = {}): Promise<{ status: number; json: T }> {
@@ -35,7 +37,7 @@ export async function httpJson<T = any>(method: 'GET' | 'POST', url: string, o: 
   } catch {
     json = null;
   }
-  if (res.status >= 400) {
+  if (res.status >= 400 && !(o.accept?.includes(res.status) && json !== null)) {
     const err = json?.error;
     throw new UpError(`${method} ${redact(url)} answered ${res.status} ${err?.code ?? ''}: ${err?.message ?? text.slice(0, 160)}`.trim(), 1);
   }

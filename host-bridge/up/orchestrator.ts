@@ -456,8 +456,8 @@ export class UpOrchestrator {
   }
 
   private async sync(): Promise<void> {
-    const r = (await httpJson<{ results: { device: string; kind: string; result: string; to?: number; error?: string; message?: string }[]; exitCode: number }>('POST', `${this.bridgeUrl}/v1/sync`, { body: {}, timeoutMs: 300_000 })).json;
-    const parts = r.results.filter((x) => x.kind === 'dataset' || !x.kind).map((x) => `${x.device} ${x.result}${x.to !== undefined ? ` v${x.to}` : ''}`);
+    const r = (await httpJson<{ results: { device: string; kind: string; result: string; to?: number; error?: string; message?: string }[]; exitCode: number }>('POST', `${this.bridgeUrl}/v1/sync`, { body: {}, timeoutMs: 300_000, accept: [409, 502, 503] })).json;
+    const parts = (r.results ?? []).filter((x) => x.kind === 'dataset' || !x.kind).map((x) => `${x.device} ${x.result}${x.to !== undefined ? ` v${x.to}` : ''}`);
     this.say(`  sync              ${parts.join(', ') || 'no devices'}${r.exitCode !== 0 ? ` (exit code ${r.exitCode}: see logs/bridge.log)` : ''}`);
   }
 
