@@ -1,32 +1,49 @@
-// Market simulator benchmark: does Precheck raise payment success and lower collection cost?
+// Market simulator benchmark: does Precheck get more orders paid, for less, than the shop's best gateway?
 //
 // Run alone:   node --import tsx bench/simulator.bench.ts [scenario.json ...]
-// Or with all: npm run bench   (bench/run.ts collects run())
+// Through the runner (writes bench/REPORT.md with just this section): npm run bench -- simulator
+// Or with all: npm run bench
 //
 // Method. Every scenario in bench/scenarios/*.json (or the files named on the command line) is
 // played twice over the SAME order stream (same orders, amounts, cards, customers; per-order
-// random sub-streams): arm A sends each attempt to a uniformly random gateway with no precheck;
-// arm B asks a real host bridge (POST /v1/verify) before every attempt, follows its answer
-// (decline → the customer may switch card; review → the prompt: 3-D Secure, enable international
-// payments, smaller amount, try later; approve → the recommended gateway) and reports every
-// gateway outcome (POST /v1/outcomes) so the network service learns. The bridge and the network
-// service are the real ones, started on loopback in temp dirs and running on the simulated clock;
-// no verifier devices (network stage only), with an in-process stand-in that computes card tokens
-// (host-bridge/simulator/token-verifier.ts). Intervals: paired bootstrap over orders, 2000
-// resamples, percentile 95%. Success rate counts legitimate orders only; attempts and fees per
-// paid order divide ALL attempts and fees (fraud orders' included) by paid legitimate orders.
+// random sub-streams): arm A sends every attempt to the shop's single best gateway, chosen from
+// the scenario's own gateway table (host-bridge/simulator/baseline.ts), with no precheck; arm B
+// asks a real host bridge (POST /v1/verify) before every attempt, follows its answer (decline →
+// the customer may switch card; review → the prompt: 3-D Secure, enable international payments,
+// smaller amount, try later; approve → the recommended gateway, else the same default gateway)
+// and reports every gateway outcome (POST /v1/outcomes). The bridge has one real verifier device
+// (the firmware's DeviceCore over its SQLite store, behind the USB HID virtual cable, in this
+// process) and the real network service; all three run on the simulated clock. On the default
+// sync schedule (`precheck up`'s, in simulated time) the service publishes a dataset and the
+// bridge's own sync runner installs it on the device (host-bridge/simulator/sim-clock.ts), so the
+// local stage answers from what the service learned. Intervals: paired bootstrap over orders,
+// 2000 resamples, percentile 95% (the success-rate difference is cross-checked with the paired
+// normal interval). BENCH_SIM_STEADY_DAYS scales the steady scenario (default: its full 30 days).
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult, SummaryRow } from './run.ts';
 import { loadScenario } from '../host-bridge/simulator/scenario.ts';
 import { simulate, type SimulationReport } from '../host-bridge/simulator/simulate.ts';
-import { gatewayLine, markdownReport } from '../host-bridge/simulator/report.ts';
+import { deviceLoopLine, gatewayLine, markdownReport, stageLine } from '../host-bridge/simulator/report.ts';
+import { startSimDevice } from '../bin/simulate-device.ts';
+import type { Scenario } from '../host-bridge/simulator/scenario.ts';
 import { answerBreakdown, breakdownMarkdown } from '../host-bridge/simulator/breakdown.ts';
 import type { Interval } from '../host-bridge/simulator/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json'];
+const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json'];
+
+/** The steady scenario scaled to BENCH_SIM_STEADY_DAYS days (same orders per day), when set. */
+function scaled(s: Scenario): { scenario: Scenario; note: string } {
+  const days = Number(process.env.BENCH_SIM_STEADY_DAYS);
+  if (s.name !== 'steady' || !Number.isFinite(days) || days <= 0 || days * 24 >= s.durationHours) return { scenario: s, note: '' };
+  const f = (days * 24) / s.durationHours;
+  return {
+    scenario: { ...s, durationHours: days * 24, orders: Math.round(s.orders * f) },
+    note: ` Scaled by BENCH_SIM_STEADY_DAYS to ${days} simulated days (${Math.round(s.orders * f)} orders, same rate per day; events after day ${days} fall outside the run).`,
+  };
+}
 
 function scenarioFiles(args: string[]): string[] {
   if (args.length > 0) return args.map((a) => path.resolve(a));
@@ -41,26 +58,53 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const major = (minor: number) => `${minor >= 0 ? '' : '-'}${(Math.abs(minor) / 100).toFixed(3)}`;
 const ci = (i: Interval, f: (x: number) => string) => `${f(i.estimate)} [${f(i.low)}, ${f(i.high)}]`;
 
+const sumStages = (st: Record<string, number>) => Object.values(st).reduce((x, y) => x + y, 0);
+const share = (st: Record<string, number>, k: string) => (sumStages(st) ? (st[k] ?? 0) / sumStages(st) : 0);
+
 function summaryRows(r: SimulationReport): SummaryRow[] {
   const { A, B } = r.arms;
   const c = r.comparison;
   const feeSaving = A.feesPerPaid === 0 ? 0 : -c.feesPerPaid.estimate / A.feesPerPaid;
-  return [
-    { figure: `simulator ${r.scenario}: order success rate, B − A (95% CI)`, value: ci(c.successRate, pts), bound: `A ${pct(A.successRate)} → B ${pct(B.successRate)}` },
+  const rows: SummaryRow[] = [
+    { figure: `simulator ${r.scenario}: order conversion, B − A (95% CI)`, value: ci(c.successRate, pts), bound: `A (${r.baseline.gateway ?? 'random'}) ${pct(A.successRate)} → B ${pct(B.successRate)}` },
+    { figure: `simulator ${r.scenario}: gateway attempt success rate, B − A (95% CI)`, value: ci(c.attemptSuccessRate, pts), bound: `A ${pct(A.attemptSuccessRate)} → B ${pct(B.attemptSuccessRate)}` },
     { figure: `simulator ${r.scenario}: fees per paid order, B − A (95% CI)`, value: ci(c.feesPerPaid, major), bound: `A ${major(A.feesPerPaid)} → B ${major(B.feesPerPaid)}`, ratio: `${feeSaving >= 0 ? '' : '+'}${(Math.abs(feeSaving) * 100).toFixed(1)}% ${feeSaving >= 0 ? 'saved' : 'more'}` },
-    { figure: `simulator ${r.scenario}: attempts per paid order, B − A (95% CI)`, value: ci(c.attemptsPerPaid, (x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`), bound: `A ${A.attemptsPerPaid.toFixed(3)} → B ${B.attemptsPerPaid.toFixed(3)}` },
-    { figure: `simulator ${r.scenario}: false-decline rate (good cards declined by Precheck)`, value: `${pct(B.falseDeclineRate)} (${B.falseDeclines}/${B.payableVerifies})` },
-    { figure: `simulator ${r.scenario}: fraud orders paid`, value: `A ${A.fraudLetThrough}/${A.fraudOrders} → B ${B.fraudLetThrough}/${B.fraudOrders}`, bound: ci(c.fraudLetThroughRate, pts) },
+    { figure: `simulator ${r.scenario}: false declines (% of payable cards)`, value: `${(B.falseDeclineRate * 100).toFixed(2)}% (${B.falseDeclines}/${B.payableVerifies})`, bound: Object.entries(B.falseDeclineReasons).map(([k, v]) => `${k} ${v}`).join(', ') },
+    { figure: `simulator ${r.scenario}: stage mix after day 1 (local share)`, value: `${pct(share(B.stagesAfterDay1, 'local'))} local`, bound: stageLine(B.stagesAfterDay1) },
   ];
+  if (r.deviceLoop) rows.push({ figure: `simulator ${r.scenario}: outcome → device lag (simulated)`, value: `p50 ${r.deviceLoop.lag.p50.toFixed(0)} s, p99 ${r.deviceLoop.lag.p99.toFixed(0)} s`, bound: `sync "${r.deviceLoop.schedule}"` });
+  rows.push({ figure: `simulator ${r.scenario}: fraud orders paid`, value: `A ${A.fraudLetThrough}/${A.fraudOrders} → B ${B.fraudLetThrough}/${B.fraudOrders}`, bound: ci(c.fraudLetThroughRate, pts) });
+  return rows;
+}
+
+const yes = (ok: boolean) => (ok ? 'met' : '**MISSED**');
+
+/** The issue's "done when" figures for one scenario, measured. */
+function doneWhenRows(r: SimulationReport): string[] {
+  const { A, B } = r.arms;
+  const c = r.comparison;
+  const feeDrop = A.feesPerPaid === 0 ? 0 : (A.feesPerPaid - B.feesPerPaid) / A.feesPerPaid;
+  const rows = [
+    `| ${r.scenario} | conversion B − A ≥ 0, CI low ≥ −0.3 pt | ${ci(c.successRate, pts)} | ${yes(c.successRate.estimate >= 0 && c.successRate.low >= -0.003)} |`,
+    `| ${r.scenario} | gateway attempt success ≥ +10 pt | ${ci(c.attemptSuccessRate, pts)} (A ${pct(A.attemptSuccessRate)} → B ${pct(B.attemptSuccessRate)}) | ${yes(c.attemptSuccessRate.estimate >= 0.1)} |`,
+    `| ${r.scenario} | fees per paid order ≥ 20 % lower | ${(feeDrop * 100).toFixed(1)}% lower (A ${major(A.feesPerPaid)} → B ${major(B.feesPerPaid)}) | ${yes(feeDrop >= 0.2)} |`,
+    `| ${r.scenario} | false declines ≤ 0.1 % of payable cards | ${(B.falseDeclineRate * 100).toFixed(2)}% (${B.falseDeclines}/${B.payableVerifies}) | ${yes(B.falseDeclineRate <= 0.001)} |`,
+  ];
+  if (r.scenario === 'drift-outage') rows.push(`| ${r.scenario} | conversion B − A ≥ +3 pt | ${ci(c.successRate, pts)} | ${yes(c.successRate.estimate >= 0.03)} |`);
+  if (r.scenario === 'steady') {
+    rows.push(`| ${r.scenario} | local stage ≥ 50 % of verifies after day 1 | ${pct(share(B.stagesAfterDay1, 'local'))} (${stageLine(B.stagesAfterDay1)}) | ${yes(share(B.stagesAfterDay1, 'local') >= 0.5)} |`);
+    if (r.deviceLoop) rows.push(`| ${r.scenario} | outcome → device lag p99 ≤ 60 s (default schedule) | p99 ${r.deviceLoop.lag.p99.toFixed(0)} s, p50 ${r.deviceLoop.lag.p50.toFixed(0)} s on "${r.deviceLoop.schedule}" | ${yes(r.deviceLoop.lag.p99 <= 60)} |`);
+  }
+  return rows;
 }
 
 export async function run(files: string[] = []): Promise<BenchResult> {
   const reports: SimulationReport[] = [];
   const sections: string[] = [];
   for (const f of scenarioFiles(files)) {
-    const scenario = loadScenario(f);
+    const { scenario, note } = scaled(loadScenario(f));
     process.stderr.write(`bench: simulator ${scenario.name} (${scenario.orders} orders) ...\n`);
-    const { report, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'token' } });
+    const { report, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice } });
     reports.push(report);
     const warn = report.warnings.length ? `\n\n${report.warnings.map((w) => `> warning: ${w}`).join('\n')}` : '';
     const stages = report.precheck ? Object.entries(report.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ') : '';
@@ -72,11 +116,12 @@ export async function run(files: string[] = []): Promise<BenchResult> {
           .join(', ')
       : '';
     sections.push(
-      `### ${report.scenario}: ${report.description}\n\nSeed ${report.seed}, ${report.orders} orders (${report.arms.A.legitOrders} legitimate, ${report.arms.A.fraudOrders} fraud); arm B ${(report.durationMs.B / 1000).toFixed(1)} s over HTTP. Money in major units of the merchant currency.\n\n${markdownReport(report)}\n\nPrecheck answers by stage: ${stages}. Most frequent decision:reason: ${reasons}.\n\nGateways, A: ${gatewayLine(report.gateways.A)}. B: ${gatewayLine(report.gateways.B)}.\n\nLegitimate orders by the FIRST Precheck answer in B:\n\n${breakdownMarkdown(answerBreakdown(a, b, 'first'), 'first answer')}\n\n...and by the LAST answer (the one the order ended on):\n\n${breakdownMarkdown(answerBreakdown(a, b, 'last'), 'last answer')}${warn}`,
+      `### ${report.scenario}: ${report.description}\n\nSeed ${report.seed}, ${report.orders} orders (${report.arms.A.legitOrders} legitimate, ${report.arms.A.fraudOrders} fraud) over ${scenario.durationHours} simulated hours;${note} arm B ${(report.durationMs.B / 1000).toFixed(1)} s wall time${report.deviceLoop ? ` (of which publishing ${(report.deviceLoop.wallMs.publish / 1000).toFixed(1)} s and syncing ${(report.deviceLoop.wallMs.sync / 1000).toFixed(1)} s)` : ''}. Money in major units of the merchant currency.\n\nArm A: ${report.baseline.label}. Gateway table it was chosen from (expected approval of one attempt by a payable card, over this scenario's card mix and hours): ${report.baseline.table.map((g) => `${g.name} ${pct(g.acceptance)} (fee ${major(g.feeAtMedian)} at the median amount)`).join(', ')}.\n\n${markdownReport(report)}\n\n${report.deviceLoop ? `${deviceLoopLine(report)}.\n\n` : ''}Precheck answers by stage: ${stages}. Most frequent decision:reason: ${reasons}.\n\nGateways, A: ${gatewayLine(report.gateways.A)}. B: ${gatewayLine(report.gateways.B)}.\n\nLegitimate orders by the FIRST Precheck answer in B:\n\n${breakdownMarkdown(answerBreakdown(a, b, 'first'), 'first answer')}\n\n...and by the LAST answer (the one the order ended on):\n\n${breakdownMarkdown(answerBreakdown(a, b, 'last'), 'last answer')}${warn}`,
     );
   }
-  const method = `Same orders played twice: **A** no precheck, uniformly random gateway per attempt; **B** every attempt verified first through a real host bridge (\`POST /v1/verify\`) backed by a real network service, every gateway outcome reported (\`POST /v1/outcomes\`), both on loopback and on the simulated clock. Network stage only (no verifier devices; an in-process stand-in computes card tokens and escalates). 95% intervals: paired bootstrap over orders (2000 resamples, percentile). Success rate over legitimate orders; attempts and fees per paid order = all attempts/fees (fraud included) ÷ paid legitimate orders; false-decline rate = Precheck declines of a legitimate card that could have paid ÷ verifications of such cards. Scenarios and the sources of their numbers: \`bench/scenarios/README.md\`.`;
-  return { title: 'Market simulator: Precheck vs no precheck', markdown: `${method}\n\n${sections.join('\n\n')}`, summary: reports.flatMap(summaryRows) };
+  const method = `Same orders played twice: **A** no precheck, every attempt to the shop's single best gateway (chosen from the scenario's own gateway table: highest expected approval of one attempt by a payable card over the scenario's card mix and hours, outages and drift included, i.e. the best single gateway in hindsight); **B** every attempt verified first through a real host bridge (\`POST /v1/verify\`) with one real verifier device (the firmware's DeviceCore and store behind the USB HID virtual cable, Noise session, in process) and the real network service, every gateway outcome reported (\`POST /v1/outcomes\`); all on loopback and on the simulated clock. On \`precheck up\`'s sync schedule, in simulated time, the service publishes a dataset (its own publish(); the publisher's wall-clock debounce is off, so its delay counts as 0 against the schedule) and the bridge's own sync runner installs it on the device (delta or snapshot). An answer without a gateway goes to the same default gateway as A. 95% intervals: paired bootstrap over orders (2000 resamples, percentile; for conversion cross-checked by the paired normal interval). Order conversion = paid legitimate orders ÷ legitimate orders; gateway attempt success rate = approved attempts ÷ attempts (all orders, as the gateway sees them); attempts and fees per paid order = all attempts/fees (fraud included) ÷ paid legitimate orders; false-decline rate = Precheck declines of a legitimate card that could have paid ÷ verifications of such cards; stage mix = the bridge's \`stage\` of each answer; outcome → device lag = simulated time from the service accepting an outcome to the device running a dataset built after it. Scenarios and the sources of their numbers: \`bench/scenarios/README.md\`.`;
+  const targets = `### Against the issue's "done when" (issue 11)\n\n| scenario | target | measured | |\n|---|---|---|---|\n${reports.flatMap(doneWhenRows).join('\n')}`;
+  return { title: "Market simulator: Precheck vs the shop's best gateway", markdown: `${method}\n\n${targets}\n\n${sections.join('\n\n')}`, summary: reports.flatMap(summaryRows) };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -45,6 +45,8 @@ export interface EmulateOptions {
   merchantCountry?: string;
   /** Where the status lines go (default stdout). */
   out?: (line: string) => void;
+  /** Device clock in unix seconds (the market simulator runs devices on its simulated clock). */
+  now?: () => number;
   /** Device-side confirmation when not auto-confirming (default: a `y` line on stdin). */
   ask?: (code: string, deviceId: string, signal: AbortSignal) => Promise<boolean>;
 }
@@ -113,7 +115,7 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
   try {
     for (const { dir, address } of instanceDirs(opts.dataDir, addresses)) {
       if (dir !== opts.dataDir) provisionFromBase(opts.dataDir, dir);
-      const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts, merchantCountry: opts.merchantCountry });
+      const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts, merchantCountry: opts.merchantCountry, now: opts.now });
       const deviceId = core.info().deviceId;
       const boot = core.core.bootResult;
       if (boot.rolledBack) out(`${PREFIX} firmware rolled back to ${boot.info.version} (${boot.reason}) device ${deviceId}`);

@@ -14,6 +14,8 @@ interface SimulateFlags {
   orders?: string;
   seed?: string;
   resamples?: string;
+  baseline: string;
+  syncSchedule?: string;
 }
 
 function positiveInt(name: string, v: string | undefined, max: number): number | undefined {
@@ -32,7 +34,9 @@ export function registerSimulateCommand(program: Command): void {
     .option('--server <url>', "the bridge's network service, to register the scenario's gateways and prompts")
     .option('--admin-key <key>', 'admin key of that service (or PRECHECK_ADMIN_KEY)')
     .option('--self-contained', 'start a network service and a bridge on loopback in temp dirs (default when no --bridge)')
-    .option('--verifier <mode>', 'self-contained: "token" (in-process stand-in device that only computes card tokens, then escalates) or "none" (no device at all)', 'token')
+    .option('--verifier <mode>', 'self-contained: "device" (a real verifier device on the HID cable, datasets published and synced on the simulated clock), "token" (in-process stand-in that only computes card tokens, then escalates) or "none" (no device at all)', 'token')
+    .option('--baseline <arm-a>', 'arm A: "best" (every attempt to the scenario\'s single best gateway), "random" (a random gateway per attempt) or a gateway name', 'best')
+    .option('--sync-schedule <cron>', 'verifier device: the bridge\'s sync schedule in simulated time (default: the one `precheck up` sets)')
     .option('--orders <n>', "number of orders (default: the scenario's)")
     .option('--seed <n>', "override the scenario's seed")
     .option('--resamples <n>', 'bootstrap resamples for the intervals', '2000')
@@ -52,7 +56,8 @@ export function registerSimulateCommand(program: Command): void {
         throw usage((e as Error).message);
       }
       if (flags.bridge && flags.selfContained) throw usage('--self-contained and --bridge exclude each other');
-      if (flags.verifier !== 'token' && flags.verifier !== 'none') throw usage(`--verifier must be "token" or "none" (got "${flags.verifier}")`);
+      if (flags.verifier !== 'token' && flags.verifier !== 'none' && flags.verifier !== 'device') throw usage(`--verifier must be "device", "token" or "none" (got "${flags.verifier}")`);
+      if (flags.syncSchedule !== undefined && flags.verifier !== 'device') throw usage('--sync-schedule is only used with --verifier device');
       const adminKey = flags.adminKey ?? process.env.PRECHECK_ADMIN_KEY;
       if (flags.server && !adminKey) throw usage('--server needs --admin-key (or PRECHECK_ADMIN_KEY) to register gateways and prompts');
       if (flags.server && !flags.bridge) throw usage('--server is only used with --bridge (self-contained runs start their own)');
@@ -69,15 +74,25 @@ export function registerSimulateCommand(program: Command): void {
         throw e;
       }
       if (seed !== undefined) scenario = { ...scenario, seed };
+      const { parseBaseline, baselineGateway } = await import('./baseline.ts');
+      const baseline = parseBaseline(flags.baseline);
+      try {
+        baselineGateway(scenario, baseline);
+      } catch (e) {
+        throw usage(`--baseline: ${(e as Error).message}`);
+      }
+      // The device lives at the CLI root (host-bridge/ does not import device/).
+      const startDevice = flags.verifier === 'device' ? (await import('../../bin/simulate-device.ts')).startSimDevice : undefined;
       const progress = !flags.json && process.stderr.isTTY;
       try {
         const run = await simulate({
           scenario,
           orders,
           resamples,
+          baseline,
           target: flags.bridge
             ? { kind: 'bridge', bridgeUrl: flags.bridge, bridgeToken: flags.bridgeToken ?? process.env.PRECHECK_BRIDGE_TOKEN ?? null, serverUrl: flags.server ?? null, adminKey: adminKey ?? null }
-            : { kind: 'self-contained', verifier: flags.verifier as 'token' | 'none' },
+            : { kind: 'self-contained', verifier: flags.verifier as 'token' | 'none' | 'device', startDevice, syncSchedule: flags.syncSchedule },
           onProgress: progress ? (arm, done, total) => process.stderr.write(`\rarm ${arm}: ${done}/${total} orders${done === total ? '\n' : ''}`) : undefined,
         });
         process.stdout.write(flags.json ? `${JSON.stringify(run.report, null, 2)}\n` : `${textReport(run.report)}\n`);

@@ -1,6 +1,8 @@
 // The simulation engine: plays the market's orders through one arm. The arm is either the
-// baseline (no Precheck, a uniformly random gateway per attempt) or Precheck (verify before every
-// attempt, follow the answer, report every gateway outcome). Precheck is reached through the
+// baseline (no Precheck; every attempt to the shop's default gateway, by default its single best
+// one — see baseline.ts — or a uniformly random gateway per attempt) or Precheck (verify before
+// every attempt, follow the answer, report every gateway outcome; an answer without a gateway
+// goes to the same default gateway). Precheck is reached through the
 // `PrecheckPort` interface, so the HTTP bridge client is one implementation and tests can script
 // another in-process.
 //
@@ -81,8 +83,10 @@ export interface OrderResult {
   payableVerifies: number;
   verifyErrors: number;
   attemptLog: AttemptRecord[];
-  /** Arm B: every Precheck answer, in order (card id, decision, reason, prompt code, gateway). */
-  precheckLog: Array<{ card: string; decision: string; reason: string; prompt: string | null; gateway: string | null }>;
+  /** Arm B: every Precheck answer, in order (card id, decision, reason, prompt code, gateway, stage, seconds since the run's start). */
+  precheckLog: Array<{ card: string; decision: string; reason: string; prompt: string | null; gateway: string | null; stage: string | null; t: number }>;
+  /** False declines by the decline's reason. */
+  falseDeclineReasons: Record<string, number>;
   cardsUsed: string[];
   end: 'paid' | 'gave_up' | 'max_attempts';
 }
@@ -92,6 +96,8 @@ export interface ArmOptions {
   orderIdPrefix?: string;
   /** Unix seconds of the run's simulated hour 0. */
   startAt?: number;
+  /** Gateway of an attempt nobody chose (no Precheck, or an answer without one); null/absent = uniformly random. */
+  defaultGateway?: string | null;
   onOrder?: (r: OrderResult, i: number) => void;
 }
 
@@ -167,6 +173,7 @@ export class ArmRunner {
       verifyErrors: 0,
       attemptLog: [],
       precheckLog: [],
+      falseDeclineReasons: {},
       cardsUsed: [],
       end: 'gave_up',
     };
@@ -208,10 +215,13 @@ export class ArmRunner {
           r.verifyErrors++;
           d = { decision: 'approve', reason: 'verify_error', promptCode: null, gateway: null };
         }
-        r.precheckLog.push({ card: card.id, decision: d.decision, reason: d.reason, prompt: d.promptCode, gateway: d.gateway });
+        r.precheckLog.push({ card: card.id, decision: d.decision, reason: d.reason, prompt: d.promptCode, gateway: d.gateway, stage: d.stage ?? null, t });
         if (d.decision === 'decline') {
           r.declines++;
-          if (canPay) r.falseDeclines++;
+          if (canPay) {
+            r.falseDeclines++;
+            r.falseDeclineReasons[d.reason] = (r.falseDeclineReasons[d.reason] ?? 0) + 1;
+          }
           if (trySwitch(b.switchCardWhenPrompted, seedBook.u('switch-after-prompt', step))) continue;
           break;
         }
@@ -255,6 +265,7 @@ export class ArmRunner {
 
       // The attempt.
       const attemptNo = r.attempts + 1;
+      if (gateway === null && this.opts.defaultGateway && this.byName.has(this.opts.defaultGateway)) gateway = this.opts.defaultGateway;
       if (gateway === null) gateway = s.gateways[Math.floor(seedBook.u('route', attemptNo) * s.gateways.length)].name;
       const g = this.byName.get(gateway)!;
       const nth = (perCard.get(card.id) ?? 0) + 1;

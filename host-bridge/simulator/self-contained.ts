@@ -2,7 +2,14 @@
 // temporary directories, seeded through the service's admin HTTP API (gateways, prompts, a bridge
 // key), both running on the simulation's clock so that time windows (routing windows, retry
 // limits, soft-decline windows, outage elimination) move with simulated time, not wall time.
-// No verifier devices: the network stage decides (see token-verifier.ts for --verifier token).
+// Verifier: `token` (no device; an in-process stand-in computes card tokens and escalates, so the
+// network stage decides — token-verifier.ts), `none`, or `device`: a real verifier device (the
+// firmware's DeviceCore over its SQLite store, behind the USB HID virtual cable, started by the
+// caller's `startDevice` because host-bridge/ must not import device/) on the simulated clock,
+// paired with the bridge through the bridge's own registry, and brought up to date by the bridge's
+// own sync runner (createSyncRunner, as `precheck bridge` builds it) on the simulated schedule
+// (sim-clock.ts). Dataset builds then run in the service's process instead of a child process
+// (the same builder; a child per build would cost ~0.5 s of wall time per simulated sync).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +20,11 @@ import { DEFAULT_PROMPTS } from '../../protocol/rules/prompts.ts';
 import { TokenOnlyRegistry } from './token-verifier.ts';
 import type { Scenario } from './scenario.ts';
 import { SimulatorHttpError } from './bridge-client.ts';
+import { createDeviceRegistry } from '../discovery/index.ts';
+import { createSyncRunner, type SyncRunnerFn } from '../sync/index.ts';
+import type { DeviceRegistry } from '../devices/types.ts';
+import type { Logger } from 'pino';
+import { createBridgeLogger } from '../logger.ts';
 
 /** The simulated clock shared by the service and the bridge; never goes backwards. */
 export class SimClock {
@@ -31,7 +43,23 @@ export class SimClock {
   }
 }
 
-export type VerifierMode = 'token' | 'none';
+export type VerifierMode = 'token' | 'none' | 'device';
+
+/** Starts a provisioned verifier device on `hidSocket` (bin/simulate-device.ts is the real one). */
+export type SimDeviceStarter = (o: {
+  dataDir: string;
+  hidSocket: string;
+  serverSigningPublicKey: Uint8Array;
+  cardKey: Uint8Array;
+  merchantCountry: string;
+  now: () => number;
+}) => Promise<{ deviceId: string; close(): Promise<void> }>;
+
+export interface SimPublishResult {
+  version: number;
+  createdAt: number;
+  created: boolean;
+}
 
 export interface SelfContained {
   bridgeUrl: string;
@@ -39,6 +67,8 @@ export interface SelfContained {
   adminKey: string;
   clock: SimClock;
   verifier: VerifierMode;
+  /** verifier 'device': the device's id, a dataset publish now (simulated time), and the bridge's sync runner. */
+  device: { id: string; publish(): Promise<SimPublishResult>; sync: SyncRunnerFn } | null;
   close(): Promise<void>;
 }
 
@@ -68,14 +98,19 @@ export async function issueBridgeKey(serverUrl: string, adminKey: string, mercha
   return r.key;
 }
 
-export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number } = {}): Promise<SelfContained> {
+export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number; startDevice?: SimDeviceStarter } = {}): Promise<SelfContained> {
   const verifier = opts.verifier ?? 'token';
+  if (verifier === 'device' && !opts.startDevice) throw new SimulatorHttpError('NOT_CONFIGURED', 'verifier "device" needs a device starter (bin/simulate-device.ts)');
   const clock = new SimClock(opts.startAt ?? Math.floor(Date.now() / 1000));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-sim-'));
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
   let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;
+  let device: { deviceId: string; close(): Promise<void> } | null = null;
+  let syncRunner: SyncRunnerFn | null = null;
   const cleanup = async () => {
     await bridge?.close().catch(() => undefined);
+    await syncRunner?.close().catch(() => undefined);
+    await device?.close().catch(() => undefined);
     await server?.close().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   };
@@ -89,11 +124,15 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       // One simulated shop sends thousands of requests a minute: the per-key limit is for the
       // internet, not for this loopback run.
       rateLimitMax: 10_000_000,
-      // Device datasets are not used (no devices): do not rebuild them after every outcome.
+      // The publisher's debounce timer runs on wall time, which means nothing on the simulated
+      // clock: without a device datasets are not used; with one, publishes happen on the
+      // simulated clock (sim-clock.ts calls the same publish() before each scheduled sync).
       publishDebounceMs: -1,
+      buildInChild: false,
     });
     await seedService(server.url, server.adminKey, s);
     const apiKey = await issueBridgeKey(server.url, server.adminKey, `sim-${s.name}`);
+    const hidSocket = path.join(dir, 'hid.sock');
     const config = validateConfig({
       listen: { host: '127.0.0.1', port: 0 },
       dataDir: path.join(dir, 'bridge'),
@@ -101,14 +140,79 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       merchant: { country: s.merchant.country },
       fallback: 'review',
       log: { level: 'silent' },
+      ...(verifier === 'device' ? { devices: { cables: { hidSocket } } } : {}),
     });
-    const registry = verifier === 'token' ? new TokenOnlyRegistry(server.service.keys.cardKey) : null;
-    bridge = await startBridge({ config, registry, now: () => clock.nowMs() });
+    let registry: DeviceRegistry | null = null;
+    if (verifier === 'token') registry = new TokenOnlyRegistry(server.service.keys.cardKey);
+    if (verifier === 'device') {
+      device = await opts.startDevice!({
+        dataDir: path.join(dir, 'device'),
+        hidSocket,
+        serverSigningPublicKey: server.service.keys.signingPublicKey,
+        cardKey: server.service.keys.cardKey,
+        merchantCountry: s.merchant.country,
+        now: () => clock.nowSeconds(),
+      });
+      const logger: Logger = createBridgeLogger('silent');
+      const reg = createDeviceRegistry({ config, logger });
+      await reg.start();
+      if (!reg.get(device.deviceId)) await waitAttached(reg, device.deviceId);
+      await reg.pair(device.deviceId, async () => true);
+      registry = reg;
+      syncRunner = createSyncRunner({ config, registry: reg, logger });
+      bridge = await startBridge({ config, registry, logger, syncRunner, manageRegistry: false, now: () => clock.nowMs() });
+      const regToStop = reg;
+      const closeBridge = bridge.close.bind(bridge);
+      bridge.close = async () => {
+        await closeBridge();
+        await regToStop.stop().catch(() => undefined);
+      };
+    } else {
+      bridge = await startBridge({ config, registry, now: () => clock.nowMs() });
+    }
   } catch (e) {
     await cleanup();
     throw e;
   }
   const srv = server;
   const br = bridge;
-  return { bridgeUrl: br.url, serverUrl: srv.url, adminKey: srv.adminKey, clock, verifier, close: cleanup };
+  const dev = device as { deviceId: string } | null;
+  const runner = syncRunner as SyncRunnerFn | null;
+  return {
+    bridgeUrl: br.url,
+    serverUrl: srv.url,
+    adminKey: srv.adminKey,
+    clock,
+    verifier,
+    device:
+      dev && runner
+        ? {
+            id: dev.deviceId,
+            publish: async () => {
+              const r = await srv.service.publisher.publish('simulated clock');
+              return { version: r.info.version, createdAt: r.info.createdAt, created: r.created };
+            },
+            sync: runner,
+          }
+        : null,
+    close: cleanup,
+  };
+}
+
+/** Resolves when the registry attaches `id` (the cable is connected at start; this is the slow path). */
+function waitAttached(reg: DeviceRegistry, id: string, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reg.off('attached', on);
+      reject(new SimulatorHttpError('UNAVAILABLE', `simulated device ${id} did not attach within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const on = (h: { id: string }) => {
+      if (h.id !== id) return;
+      clearTimeout(timer);
+      reg.off('attached', on);
+      resolve();
+    };
+    reg.on('attached', on);
+    if (reg.get(id)) on({ id });
+  });
 }

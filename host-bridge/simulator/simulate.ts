@@ -1,16 +1,19 @@
-// One simulation run: build the market once, play arm A (baseline) and arm B (Precheck over the
-// bridge's HTTP API), compare. The target is either a self-contained service + bridge this run
+// One simulation run: build the market once, play arm A (baseline: the shop's single best gateway
+// by default, see baseline.ts) and arm B (Precheck over the bridge's HTTP API), compare. The target is either a self-contained service + bridge this run
 // starts, or an existing bridge (and optionally its network service, for seeding).
 import crypto from 'node:crypto';
 import { buildMarket, type Market } from './market.ts';
 import { runArm, type OrderResult, type PrecheckPort } from './engine.ts';
 import { armMetrics, compareArms, type ArmMetrics, type Comparison } from './stats.ts';
 import { BridgeClient, type BridgeClientStats } from './bridge-client.ts';
-import { issueBridgeKey, seedService, startSelfContained, type VerifierMode } from './self-contained.ts';
+import { issueBridgeKey, seedService, startSelfContained, type SimDeviceStarter, type VerifierMode } from './self-contained.ts';
 import type { Scenario } from './scenario.ts';
+import { baselineGateway, baselineLabel, gatewayTable, type BaselineChoice, type GatewayExpectation } from './baseline.ts';
+import { ScheduledSyncPort, type LagStats, type SyncTickRecord } from './sim-clock.ts';
+import { UP_SYNC_SCHEDULE } from '../up/bridge-config.ts';
 
 export type SimulationTarget =
-  | { kind: 'self-contained'; verifier?: VerifierMode }
+  | { kind: 'self-contained'; verifier?: VerifierMode; startDevice?: SimDeviceStarter; syncSchedule?: string }
   | { kind: 'bridge'; bridgeUrl: string; bridgeToken?: string | null; serverUrl?: string | null; adminKey?: string | null }
   | { kind: 'in-process'; precheck: PrecheckPort; label?: string };
 
@@ -20,6 +23,8 @@ export interface SimulationOptions {
   /** Overrides the scenario's order count. */
   orders?: number;
   resamples?: number;
+  /** Arm A's gateway: the shop's single best (default), uniformly random, or a named one. */
+  baseline?: BaselineChoice;
   onProgress?: (arm: 'A' | 'B', done: number, total: number) => void;
 }
 
@@ -29,6 +34,10 @@ export interface SimulationReport {
   seed: number;
   orders: number;
   target: string;
+  /** Arm A in words, the gateway it uses (null = random) and the scenario's gateway table it was chosen from. */
+  baseline: { label: string; gateway: string | null; table: GatewayExpectation[] };
+  /** Arm B with a device: the simulated sync schedule, its ticks and the outcome → device lag (simulated seconds). */
+  deviceLoop: { deviceId: string; schedule: string; ticks: number; syncsUpdated: number; syncFailures: number; lag: LagStats; lastTicks: SyncTickRecord[]; wallMs: { publish: number; sync: number } } | null;
   arms: { A: ArmMetrics; B: ArmMetrics };
   comparison: Comparison;
   precheck: BridgeClientStats | null;
@@ -80,8 +89,10 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     if ((i + 1) % step === 0 || i + 1 === total) o.onProgress?.(arm, i + 1, total);
   };
 
+  const choice = o.baseline ?? { kind: 'best' };
+  const defaultGateway = baselineGateway(s, choice);
   const t0 = Date.now();
-  const a = await runArm(market, null, { onOrder: progress('A') });
+  const a = await runArm(market, null, { onOrder: progress('A'), defaultGateway });
   const tA = Date.now() - t0;
 
   const runId = crypto.randomBytes(4).toString('hex');
@@ -89,18 +100,39 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
   let b: OrderResult[];
   let stats: BridgeClientStats | null = null;
   let targetLabel: string;
+  let deviceLoop: SimulationReport['deviceLoop'] = null;
   const t1 = Date.now();
   if (o.target.kind === 'in-process') {
     targetLabel = o.target.label ?? 'in-process';
-    b = await runArm(market, o.target.precheck, { onOrder: progress('B') });
+    b = await runArm(market, o.target.precheck, { onOrder: progress('B'), defaultGateway });
   } else if (o.target.kind === 'self-contained') {
-    const sc = await startSelfContained(s, { verifier: o.target.verifier });
-    targetLabel = `self-contained (network stage; verifier ${sc.verifier})`;
+    const sc = await startSelfContained(s, { verifier: o.target.verifier, startDevice: o.target.startDevice });
     const client = new BridgeClient({ bridgeUrl: sc.bridgeUrl, sendTimes: true });
     const startAt = sc.clock.nowSeconds();
     try {
-      b = await runArm(market, Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), { orderIdPrefix: prefix, startAt, onOrder: progress('B') });
-      await client.finish();
+      if (sc.device) {
+        const schedule = o.target.syncSchedule ?? UP_SYNC_SCHEDULE;
+        targetLabel = `self-contained (verifier device ${sc.device.id} on the HID cable; dataset published and synced on "${schedule}" in simulated time)`;
+        const port = new ScheduledSyncPort(client, sc, schedule);
+        await port.start();
+        b = await runArm(market, port, { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
+        await client.finish();
+        await port.finish(startAt + Math.ceil(s.durationHours * 3600));
+        deviceLoop = {
+          deviceId: sc.device.id,
+          schedule,
+          ticks: port.ticks.length,
+          syncsUpdated: port.ticks.filter((t) => t.result === 'updated').length,
+          syncFailures: port.syncFailures,
+          lag: port.lag(),
+          lastTicks: port.ticks.slice(-3),
+          wallMs: { publish: Math.round(port.wallMs.publish), sync: Math.round(port.wallMs.sync) },
+        };
+      } else {
+        targetLabel = `self-contained (network stage; verifier ${sc.verifier})`;
+        b = await runArm(market, Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
+        await client.finish();
+      }
     } finally {
       await client.close();
       await sc.close();
@@ -113,7 +145,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     const client = new BridgeClient({ bridgeUrl: t.bridgeUrl, token: t.bridgeToken ?? null, sendTimes: false });
     try {
       await client.health(); // fail fast, with one line, when the bridge is not there
-      b = await runArm(market, client, { orderIdPrefix: prefix, startAt: Math.floor(Date.now() / 1000), onOrder: progress('B') });
+      b = await runArm(market, client, { orderIdPrefix: prefix, startAt: Math.floor(Date.now() / 1000), onOrder: progress('B'), defaultGateway });
       await client.finish();
     } finally {
       await client.close();
@@ -128,6 +160,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     seed: s.seed,
     orders: total,
     target: targetLabel,
+    baseline: { label: baselineLabel(s, choice), gateway: defaultGateway, table: gatewayTable(s) },
+    deviceLoop,
     arms: { A: armMetrics(a), B: armMetrics(b) },
     comparison: compareArms(a, b, { resamples: o.resamples, seed: s.seed }),
     precheck: stats,

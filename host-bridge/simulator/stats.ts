@@ -38,6 +38,16 @@ export interface ArmMetrics {
   fraudAmountLetThrough: number;
   paidAmount: number;
   verifyErrors: number;
+  /** Approved gateway attempts (all orders: what the gateway sees). */
+  attemptSuccesses: number;
+  /** approved attempts / attempts: the gateway attempt success rate */
+  attemptSuccessRate: number;
+  /** False declines by the decline's reason. */
+  falseDeclineReasons: Record<string, number>;
+  /** Precheck answers by stage (local / network / fallback ...), whole run. */
+  stages: Record<string, number>;
+  /** The same, counting only verifications after the run's first simulated day. */
+  stagesAfterDay1: Record<string, number>;
 }
 
 export interface Interval {
@@ -53,6 +63,8 @@ export interface Comparison {
   attemptsPerPaid: Interval;
   feesPerPaid: Interval;
   fraudLetThroughRate: Interval;
+  /** Gateway attempt success rate (approved attempts / attempts), B − A. */
+  attemptSuccessRate: Interval;
   resamples: number;
 }
 
@@ -73,7 +85,18 @@ export function armMetrics(rs: readonly OrderResult[]): ArmMetrics {
   let fraudAmount = 0;
   let paidAmount = 0;
   let verifyErrors = 0;
+  let attemptSuccesses = 0;
+  const falseDeclineReasons: Record<string, number> = {};
+  const stages: Record<string, number> = {};
+  const stagesAfterDay1: Record<string, number> = {};
   for (const r of rs) {
+    for (const a of r.attemptLog) if (a.status === 'success') attemptSuccesses++;
+    for (const [k, v] of Object.entries(r.falseDeclineReasons ?? {})) falseDeclineReasons[k] = (falseDeclineReasons[k] ?? 0) + v;
+    for (const p of r.precheckLog) {
+      const st = p.stage ?? 'unknown';
+      stages[st] = (stages[st] ?? 0) + 1;
+      if ((p.t ?? 0) >= 86_400) stagesAfterDay1[st] = (stagesAfterDay1[st] ?? 0) + 1;
+    }
     if (r.fraud) {
       fraud++;
       if (r.paid) {
@@ -117,6 +140,11 @@ export function armMetrics(rs: readonly OrderResult[]): ArmMetrics {
     fraudAmountLetThrough: fraudAmount,
     paidAmount,
     verifyErrors,
+    attemptSuccesses,
+    attemptSuccessRate: div(attemptSuccesses, attempts),
+    falseDeclineReasons,
+    stages,
+    stagesAfterDay1,
   };
 }
 
@@ -191,6 +219,7 @@ export const STATS = {
   attemptsPerPaid: ratio((r) => r.attempts, (r) => (!r.fraud && r.paid ? 1 : 0)),
   feesPerPaid: ratio((r) => r.fees, (r) => (!r.fraud && r.paid ? 1 : 0)),
   fraudLetThroughRate: ratio((r) => (r.fraud && r.paid ? 1 : 0), (r) => (r.fraud ? 1 : 0)),
+  attemptSuccessRate: ratio((r) => r.attemptLog.reduce((n, a) => n + (a.status === 'success' ? 1 : 0), 0), (r) => r.attempts),
 };
 
 export function compareArms(a: readonly OrderResult[], b: readonly OrderResult[], opts: { resamples?: number; seed?: number | string } = {}): Comparison {
@@ -207,6 +236,7 @@ export function compareArms(a: readonly OrderResult[], b: readonly OrderResult[]
     attemptsPerPaid: pairedBootstrap(a, b, STATS.attemptsPerPaid, { ...opts, resamples, seed: `${opts.seed ?? 1}/attempts` }),
     feesPerPaid: pairedBootstrap(a, b, STATS.feesPerPaid, { ...opts, resamples, seed: `${opts.seed ?? 1}/fees` }),
     fraudLetThroughRate: pairedBootstrap(a, b, STATS.fraudLetThroughRate, { ...opts, resamples, seed: `${opts.seed ?? 1}/fraud` }),
+    attemptSuccessRate: pairedBootstrap(a, b, STATS.attemptSuccessRate, { ...opts, resamples, seed: `${opts.seed ?? 1}/attempt-success` }),
     resamples,
   };
 }

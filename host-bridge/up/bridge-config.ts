@@ -7,6 +7,9 @@ import path from 'node:path';
 import { validateConfig } from '../config.ts';
 import { UpError } from './preflight.ts';
 
+/** The sync schedule `precheck up` gives the bridge (the market simulator plays it on its clock). */
+export const UP_SYNC_SCHEDULE = '*/15 * * * *';
+
 type Obj = Record<string, any>;
 
 export interface UpBridgeConfigInput {
@@ -55,7 +58,7 @@ export async function writeUpBridgeConfig(i: UpBridgeConfigInput): Promise<Obj> 
   network.serviceUrl = i.serviceUrl;
   if (typeof network.apiKey !== 'string' || network.apiKey === '') network.apiKey = await i.apiKey();
   obj(c, 'merchant').country ??= 'DE';
-  obj(c, 'sync').schedule ??= '*/15 * * * *';
+  obj(c, 'sync').schedule ??= UP_SYNC_SCHEDULE;
   obj(c, 'log').level ??= 'info';
 
   const devices = obj(c, 'devices');

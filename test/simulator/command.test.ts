@@ -35,7 +35,7 @@ describe('precheck simulate', () => {
     [['--scenario', calm, '--orders', '0'], '--orders must be an integer from 1 to 1000000 (got "0")', EXIT.USAGE],
     [['--scenario', calm, '--seed', '-3'], '--seed must be an integer from 0 to 4294967295 (got "-3")', EXIT.USAGE],
     [['--scenario', calm, '--bridge', 'http://127.0.0.1:9', '--self-contained'], '--self-contained and --bridge exclude each other', EXIT.USAGE],
-    [['--scenario', calm, '--verifier', 'hsm'], '--verifier must be "token" or "none" (got "hsm")', EXIT.USAGE],
+    [['--scenario', calm, '--verifier', 'hsm'], '--verifier must be "device", "token" or "none" (got "hsm")', EXIT.USAGE],
     [['--scenario', '/nonexistent/x.json'], 'x.json: cannot read scenario file (ENOENT)', EXIT.USAGE],
   ])('refuses %j with one line', async (args, message, code) => {
     const { err } = await run(args);

@@ -18,6 +18,7 @@ const result = (i: number, paid: boolean, fees: number, attempts = 1, fraud = fa
   verifyErrors: 0,
   attemptLog: [],
   precheckLog: [],
+  falseDeclineReasons: {},
   cardsUsed: [],
   end: paid ? 'paid' : 'gave_up',
 });
