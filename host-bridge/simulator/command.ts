@@ -34,7 +34,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--server <url>', "the bridge's network service, to register the scenario's gateways and prompts")
     .option('--admin-key <key>', 'admin key of that service (or PRECHECK_ADMIN_KEY)')
     .option('--self-contained', 'start a network service and a bridge on loopback in temp dirs (default when no --bridge)')
-    .option('--verifier <mode>', 'self-contained: "device" (a real verifier device on the HID cable, datasets published and synced on the simulated clock), "token" (in-process stand-in that only computes card tokens, then escalates) or "none" (no device at all)', 'token')
+    .option('--verifier <mode>', 'self-contained: "device" (a real verifier device on the HID cable, datasets published and synced on the simulated clock), "token" (in-process stand-in that only computes card tokens, then escalates: network stage only, faster) or "none" (no device at all)', 'device')
     .option('--baseline <arm-a>', 'arm A: "best" (every attempt to the scenario\'s single best gateway), "random" (a random gateway per attempt) or a gateway name', 'best')
     .option('--sync-schedule <cron>', 'verifier device: the bridge\'s sync schedule in simulated time (default: the one `precheck up` sets)')
     .option('--orders <n>', "number of orders (default: the scenario's)")

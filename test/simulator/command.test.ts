@@ -52,7 +52,7 @@ describe('precheck simulate', () => {
   });
 
   it('runs a small self-contained market through a real service and bridge and prints JSON', async () => {
-    const { out, err } = await run(['--scenario', calm, '--orders', '25', '--resamples', '50', '--json']);
+    const { out, err } = await run(['--scenario', calm, '--orders', '25', '--resamples', '50', '--verifier', 'token', '--json']);
     expect(err).toBeNull();
     const report = JSON.parse(out);
     expect(report.scenario).toBe('calm');

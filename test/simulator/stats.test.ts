@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STATS, compareArms, pairedBootstrap, pairedNormalInterval, percentile } from '../../host-bridge/simulator/stats.ts';
+import { STATS, armMetrics, compareArms, pairedBootstrap, pairedNormalInterval, percentile } from '../../host-bridge/simulator/stats.ts';
 import type { OrderResult } from '../../host-bridge/simulator/engine.ts';
 import { Rng } from '../../host-bridge/simulator/prng.ts';
 
@@ -82,6 +82,24 @@ describe('simulator confidence intervals', () => {
     expect(c.fraudLetThroughRate.estimate).toBe(-1);
     // fees per paid legitimate order: A 30/1, B 20/2
     expect(c.feesPerPaid.estimate).toBeCloseTo(10 - 30, 12);
+  });
+
+  it('gateway attempt success rate, stage mix and false declines per reason (hand-computed)', () => {
+    const att = (ok: boolean) => ({ card: 'c', gateway: 'g', status: ok ? ('success' as const) : ('failure' as const), code: ok ? null : '05', type: ok ? null : 'soft', fee: 1 });
+    const log = (stage: string, t: number) => ({ card: 'c', decision: 'approve', reason: 'x', prompt: null, gateway: 'g', stage, t });
+    // A: 2 approved of 5 attempts; B: 2 of 2
+    const a = [{ ...result(0, true, 2, 2), attemptLog: [att(false), att(true)] }, { ...result(1, true, 3, 3), attemptLog: [att(false), att(false), att(true)] }];
+    const b = [
+      { ...result(0, true, 1, 1), attemptLog: [att(true)], precheckLog: [log('network', 100)] },
+      { ...result(1, true, 1, 1), attemptLog: [att(true)], precheckLog: [log('local', 90_000), log('local', 90_001)], falseDeclines: 1, falseDeclineReasons: { trust_too_low: 1 } },
+    ];
+    expect(armMetrics(a).attemptSuccessRate).toBeCloseTo(0.4, 12);
+    const mb = armMetrics(b);
+    expect(mb.attemptSuccessRate).toBe(1);
+    expect(mb.stages).toEqual({ network: 1, local: 2 });
+    expect(mb.stagesAfterDay1).toEqual({ local: 2 }); // t ≥ 86 400 s
+    expect(mb.falseDeclineReasons).toEqual({ trust_too_low: 1 });
+    expect(compareArms(a, b, { resamples: 50 }).attemptSuccessRate.estimate).toBeCloseTo(0.6, 12);
   });
 
   it('refuses arms that played different orders', () => {
