@@ -1,6 +1,7 @@
 // `precheck server ...` commands. Only commander (and types) at top level: the service modules load
 // inside the actions, so `precheck --help` stays fast and other parts never pay for SQLite/Fastify.
 import type { Command } from 'commander';
+import { registerNotifyCommands } from './notify/cli.ts';
 
 const DEFAULT_DATA = './.precheck/server';
 
@@ -202,4 +203,6 @@ export function registerServerCommands(program: Command): void {
           : `unchanged: dataset version ${r.info.version} is current\n`,
       );
     });
+
+  registerNotifyCommands(server, withService, cliError);
 }

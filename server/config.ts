@@ -3,6 +3,7 @@ import type { Logger } from './log.ts';
 import type { DestinationStream } from 'pino';
 import type { RouterOptions } from './routing/router.ts';
 import type { TrustLevel } from './trust/model.ts';
+import type { NotifyConfig } from './notify/notify-service.ts';
 
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
@@ -49,6 +50,8 @@ export interface ServerOptions {
   importMaxBytes?: number;
   importMaxLineBytes?: number;
   firmwareMaxBytes?: number;
+  /** Payer notices: SMS adapter, http:// webhooks allowed, delivery retry knobs. */
+  notify?: NotifyConfig;
 }
 
 export type ResolvedOptions = Required<Omit<ServerOptions, 'logger' | 'logDestination'>> &
@@ -108,5 +111,6 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     importMaxBytes: def('importMaxBytes'),
     importMaxLineBytes: def('importMaxLineBytes'),
     firmwareMaxBytes: def('firmwareMaxBytes'),
+    notify: o.notify ?? {},
   } as ResolvedOptions;
 }

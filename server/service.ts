@@ -14,6 +14,7 @@ import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.t
 import { createLogger, type Logger } from './log.ts';
 import { ServiceError } from './errors.ts';
 import { SqliteStorage } from './storage/sqlite-storage.ts';
+import { NotifyService } from './notify/notify-service.ts';
 import type { Storage } from './storage/storage.ts';
 
 export interface Service {
@@ -28,6 +29,8 @@ export interface Service {
   trust: NewCardTrust;
   publisher: DatasetPublisher;
   auth: NetworkAuth;
+  /** Payer notices after payments at located terminals (server/notify). */
+  notify: NotifyService;
   /** The admin key in clear (from <data>/admin.key, mode 0600). */
   adminKey: string;
   /** True when this start created the admin key (the CLI prints it once). */
@@ -121,6 +124,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     onDataChanged: () => publisher.notifyChanged(),
   });
 
+  const notify = new NotifyService(storage.db, log, opts.now, opts.notify);
   let closed = false;
   return {
     opts,
@@ -132,6 +136,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     trust,
     publisher,
     auth,
+    notify,
     adminKey,
     adminKeyCreated,
     datasetVersion: () => currentVersion,
@@ -145,6 +150,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       if (closed) return;
       closed = true;
       trainSchedule?.stop();
+      await notify.close();
       await publisher.close();
       await storage.close();
     },

@@ -16,6 +16,7 @@ import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } fr
 import { findPan, scrubPans } from '../pan-guard.ts';
 import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
+import { registerNotifyRoutes } from '../notify/routes.ts';
 
 type Role = 'bridge' | 'admin' | 'any' | 'public';
 
@@ -167,6 +168,7 @@ export async function buildApp(svc: Service) {
   }, async (req, reply) => {
     const { answer, replay } = await auth.recordOutcome(req.body as OutcomeRequest, merchantOf(req));
     if (replay) reply.header('idempotent-replay', 'true');
+    else svc.notify.onOutcome(merchantOf(req), { ...(req.body as OutcomeRequest & { terminal?: string; account?: string }), at: (req.body as OutcomeRequest).at ?? opts.now() });
     return answer;
   });
 
@@ -387,7 +389,7 @@ export async function buildApp(svc: Service) {
       if (!okk) throw new ServiceError('NOT_FOUND', 'no such device');
       return { ok: true };
     });
-    admin.get('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('List devices and their paired hosts') }, async () => ({ devices: await storage.listDevices() }));
+    admin.get('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('List devices, their paired hosts and terminal locations') }, async () => ({ devices: svc.notify.withLocations(await storage.listDevices()) }));
 
     admin.post('/v1/admin/publish', {
       config: { role: 'admin' },
@@ -404,5 +406,7 @@ export async function buildApp(svc: Service) {
     }));
   });
 
+  await app.register(async (r) => registerNotifyRoutes(r, svc.notify));
+  svc.notify.startDelivery();
   return app;
 }

@@ -131,6 +131,8 @@ export const outcomeBody = {
     at: { type: 'integer', minimum: 0, description: 'unix seconds; default now' },
     country: { ...country, description: "the order's billing country; default: what the order's /v1/auth said" },
     crossBorder: { type: 'boolean', description: "cross-border order; default: what the order's /v1/auth said" },
+    terminal: { ...id(64), description: 'verifier device (terminal) that verified the order: a success at a located terminal sends the payer a notice' },
+    account: { ...id(128), description: "the payer's account at the merchant, whose consenting notification endpoints get the notice" },
   },
 } as const;
 
