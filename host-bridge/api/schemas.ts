@@ -113,6 +113,7 @@ export const outcomeBody = {
     type: { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'], description: 'Decline type from the gateway, when known' },
     attempt: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Attempt number; part of the idempotency key' },
     at: { type: 'integer', minimum: 0, description: 'Unix seconds' },
+    account: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$', description: "The payer's account at the merchant: a success at a located terminal sends the payer's consenting endpoints a notice" },
   },
 } as const;
 

@@ -58,6 +58,10 @@ export interface NetworkOutcome {
   country?: string;
   /** Order country ≠ merchant country; absent when either is unknown. */
   crossBorder?: boolean;
+  /** The verifier device that verified the order: a success at a located terminal sends the payer a notice. */
+  terminal?: string;
+  /** The payer's account at the merchant (whose consenting notification endpoints get the notice). */
+  account?: string;
 }
 
 const DECISIONS = new Set(['approve', 'decline', 'review']);

@@ -14,7 +14,12 @@ export interface OutcomeReport {
   attempt?: number;
   /** Unix seconds; defaults to now. */
   at?: number;
+  /** The payer's account at the merchant, for the payment notice (server/notify). */
+  account?: string;
 }
+
+// The service's id rule: a device id outside it is not sent (it would make the whole outcome invalid).
+const SERVICE_ID = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
 
 export class OutcomeError extends Error {
   constructor(
@@ -67,6 +72,8 @@ export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): {
     ...(r.type !== undefined ? { type: r.type } : {}),
     at: r.at ?? Math.floor(nowMs / 1000),
     ...segmentOf(v),
+    ...(v.deviceId && SERVICE_ID.test(v.deviceId) ? { terminal: v.deviceId } : {}),
+    ...(r.account !== undefined ? { account: r.account } : {}),
   };
   const created = outbox.enqueueOutcome(outcome, nowMs);
   return { idempotencyKey: key, duplicate: !created };
