@@ -62,10 +62,21 @@ export function noticeLanguage(tag: string): string {
   return base in PHRASES ? base : 'en';
 }
 
+// Intl formatters are costly to build (CLDR lookups): one per language × currency / style, kept.
+const formatters = new Map<string, { format(n: number | Date): string }>();
+function formatter(key: string, make: () => { format(n: number | Date): string }) {
+  let f = formatters.get(key);
+  if (!f) {
+    if (formatters.size > 1000) formatters.clear();
+    formatters.set(key, (f = make()));
+  }
+  return f;
+}
+
 export function formatMoney(minor: number, currency: string, lang: string): string {
   const digits = cc.code(currency)?.digits ?? 2;
   try {
-    return new Intl.NumberFormat(lang, { style: 'currency', currency }).format(minor / 10 ** digits);
+    return formatter(`m\u0000${lang}\u0000${currency}`, () => new Intl.NumberFormat(lang, { style: 'currency', currency })).format(minor / 10 ** digits);
   } catch {
     return `${(minor / 10 ** digits).toFixed(digits)} ${currency}`;
   }
@@ -78,10 +89,10 @@ export function buildNotice(n: NoticeInput, now: Date): NoticePayload {
   const lang = noticeLanguage(n.lang);
   const ph = PHRASES[lang];
   const amount = formatMoney(n.amount, n.currency, n.lang);
-  const time = new Intl.DateTimeFormat(n.lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(n.at * 1000)) + ' UTC';
+  const time = formatter(`t\u0000${n.lang}`, () => new Intl.DateTimeFormat(n.lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })).format(new Date(n.at * 1000)) + ' UTC';
   const card = `${n.brand ? (BRAND_NAMES[n.brand] ?? n.brand) : 'card'} •••• ${n.last4}`;
   const items = n.items.map((i) => ({ ...i, formattedPrice: formatMoney(i.price.value, i.price.currency, n.lang) }));
-  const km = new Intl.NumberFormat(n.lang, { maximumFractionDigits: 1 });
+  const km = formatter(`k\u0000${n.lang}`, () => new Intl.NumberFormat(n.lang, { maximumFractionDigits: 1 }));
   const lines = [ph.paid({ amount, merchant: n.merchantName, time, card })];
   if (items.length > 0) {
     lines.push(`${ph.nearby}:`);
