@@ -48,13 +48,15 @@ export function registerServerCommands(program: Command): void {
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--rate-limit <n>', 'requests per minute per API key', '6000')
     .option('--train-schedule <cron>', "train.schedule: when to retrain the trust model (croner syntax; 'off' disables)", '17 3 * * *')
-    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string }) => {
+    .option('--publish-max-delay <ms>', 'publish.maxDelay: a data change is in a published dataset within this many ms, however steady the traffic', '10000')
+    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string }) => {
       if (!/^[0-9]{1,5}$/.test(o.port) || Number(o.port) > 65535) throw await cliError('--port must be 0..65535');
       if (!/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw await cliError('--rate-limit must be a positive integer');
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw await cliError('--log-level: fatal|error|warn|info|debug|trace|silent');
+      if (!/^[0-9]{1,9}$/.test(o.publishMaxDelay)) throw await cliError('--publish-max-delay must be a number of milliseconds');
       const { startServer } = await import('./start.ts');
       const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
-      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train });
+      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay) });
       process.stdout.write(`precheck server listening on ${s.url} (data ${o.data})\n`);
       if (s.adminKeyCreated) process.stdout.write(`admin key (shown once; also in ${o.data}/admin.key, mode 0600): ${s.adminKey}\n`);
       await new Promise<void>((resolve) => {

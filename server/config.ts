@@ -22,6 +22,8 @@ export interface ServerOptions {
   datasetTtlSeconds?: number;
   /** Wait this long after the last data change before rebuilding the dataset; <0 disables. */
   publishDebounceMs?: number;
+  /** `publish.maxDelay`: a change is in a published dataset within this long, however steady the traffic. */
+  publishMaxDelayMs?: number;
   /** Build a dataset at start when none exists. Default true. */
   publishOnStart?: boolean;
   /** Snapshots kept for deltas. */
@@ -64,6 +66,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   datasetTtlSeconds: 7 * 24 * 3600,
   publishDebounceMs: 2000,
+  publishMaxDelayMs: 10_000,
   publishOnStart: true,
   keepVersions: 8,
   deltaBases: 2,
@@ -95,6 +98,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     now: o.now ?? (() => Math.floor(Date.now() / 1000)),
     datasetTtlSeconds: def('datasetTtlSeconds'),
     publishDebounceMs: def('publishDebounceMs'),
+    publishMaxDelayMs: def('publishMaxDelayMs'),
     publishOnStart: def('publishOnStart'),
     keepVersions: def('keepVersions'),
     deltaBases: def('deltaBases'),

@@ -101,6 +101,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       now: opts.now,
       ttlSeconds: opts.datasetTtlSeconds,
       debounceMs: opts.publishDebounceMs,
+      maxDelayMs: opts.publishMaxDelayMs,
       keepVersions: opts.keepVersions,
       deltaBases: opts.deltaBases,
       chunkSize: opts.chunkSize,

@@ -1,5 +1,5 @@
-// DatasetPublisher: builds a signed dataset version from the tables when data changes (debounced)
-// or on demand, stores manifest + chunks, keeps the newest N snapshots, builds the deltas from the
+// DatasetPublisher: builds a signed dataset version from the tables when data changes (debounced,
+// with a maximum delay so steady traffic cannot postpone a publish forever) or on demand, stores manifest + chunks, keeps the newest N snapshots, builds the deltas from the
 // previous `deltaBases` versions with each publish (in the same build job), and deltas from older
 // kept versions on first request (then serves them from storage). Builds run one at a time; with
 // `buildProcess` set they run in a child process (build-child.ts) so that a build over millions
@@ -20,10 +20,51 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(HERE, 'build-child.ts');
 const REPO_ROOT = path.resolve(HERE, '..', '..');
 
+/** Milliseconds clock and timers; tests inject a manual one to drive the schedule. */
+export interface PublishClock {
+  nowMs(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export const realClock: PublishClock = {
+  nowMs: () => Date.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** What /v1/health and /metrics show about the publisher. */
+export interface PublisherStatus {
+  /** Age of the oldest data change not yet in a published dataset (null: none pending). */
+  oldestUnpublishedChangeAgeMs: number | null;
+  building: boolean;
+  /** Datasets created by this process (identical-content builds not counted). */
+  published: number;
+  /** Completed snapshot builds (created or not) and failed ones. */
+  builds: number;
+  failures: number;
+  /** Duration of the last snapshot build. */
+  lastBuildMs: number | null;
+}
+
 export interface PublisherOptions {
   now: () => number;
   ttlSeconds: number;
+  /** Quiet time after the last change before a rebuild; <0 disables change-driven builds. */
   debounceMs: number;
+  /**
+   * `publish.maxDelay`: a change is in a published dataset within this long however steady the
+   * traffic (the debounce never postpones a build past it). Default 10 s.
+   */
+  maxDelayMs?: number;
+  /** Clock and timers of the schedule (default: the real ones). */
+  clock?: PublishClock;
+  /** Runs a build job (default: runBuildJob here or in a child); tests wrap it to watch builds. */
+  runJob?: (job: BuildJob, run: (job: BuildJob) => Promise<BuildJobResult>) => Promise<BuildJobResult>;
   keepVersions: number;
   chunkSize: number;
   historyWindowSeconds: number;
@@ -44,11 +85,23 @@ export interface PublishResult {
 }
 
 export class DatasetPublisher {
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private refreshTimer: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly listeners = new Set<(r: PublishResult) => void>();
+  private readonly clock: PublishClock;
+  // The schedule. A change is "pending" until a snapshot build starts after it, then "in flight"
+  // until that build ends; a change during a build stays pending and gets exactly one follow-up.
+  private pendingSince: number | null = null;
+  private lastChangeAt = 0;
+  private inFlightSince: number | null = null;
+  /** Jobs (snapshots and deltas) queued or running on the chain: a timer never starts a second one. */
+  private jobs = 0;
+  /** After failed builds, pending changes wait (doubling, at most a minute) instead of spinning. */
+  private failuresInRow = 0;
+  private retryNotBefore = 0;
+  private readonly stats = { published: 0, builds: 0, failures: 0, lastBuildMs: null as number | null };
 
   constructor(
     private readonly storage: Storage,
@@ -57,21 +110,74 @@ export class DatasetPublisher {
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
   ) {
+    this.clock = opts.clock ?? realClock;
     // Re-publish before half the lifetime has passed, so devices never freeze on an expiring set.
     const every = Math.min(3600_000, Math.max(1000, (opts.ttlSeconds * 1000) / 4));
     this.refreshTimer = setInterval(() => void this.refreshIfAging(), every);
     this.refreshTimer.unref();
   }
 
-  /** Called after any change to data that goes into datasets; rebuilds after the debounce. */
+  /**
+   * Called after any change to data that goes into datasets. Builds once the changes have been
+   * quiet for `debounceMs`, or when the oldest pending change would otherwise miss `maxDelayMs`,
+   * whichever comes first; never while another build runs (the follow-up starts after it).
+   */
   notifyChanged(): void {
     if (this.closed || this.opts.debounceMs < 0) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    const now = this.clock.nowMs();
+    this.pendingSince ??= now;
+    this.lastChangeAt = now;
+    this.schedule();
+  }
+
+  /** When the pending changes must start building: quiet for the debounce, or at the latest
+   * maxDelay after the oldest, less the last build's duration (so the publish itself lands in
+   * time when builds take as long as the last one). */
+  private dueAt(): number | null {
+    if (this.pendingSince === null) return null;
+    const maxDelay = Math.max(0, this.opts.maxDelayMs ?? 10_000);
+    const latest = this.pendingSince + Math.max(0, maxDelay - (this.stats.lastBuildMs ?? 0));
+    return Math.max(this.retryNotBefore, Math.min(this.lastChangeAt + Math.max(0, this.opts.debounceMs), latest));
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) {
+      this.clock.clearTimer(this.timer);
       this.timer = null;
+    }
+    const due = this.dueAt();
+    // A job on the chain reschedules when it ends (see track()); starting here would only queue.
+    if (due === null || this.closed || this.jobs > 0) return;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = null;
+      if (this.jobs > 0 || this.pendingSince === null) return;
       this.publish('debounced').catch((e) => this.log.error({ err: e }, 'dataset publish failed'));
-    }, this.opts.debounceMs);
-    this.timer.unref();
+    }, Math.max(0, due - this.clock.nowMs()));
+  }
+
+  /** Age of the oldest change not yet in a published dataset, and build counters. */
+  status(): PublisherStatus {
+    const since = [this.pendingSince, this.inFlightSince].filter((x): x is number => x !== null);
+    return {
+      oldestUnpublishedChangeAgeMs: since.length ? Math.max(0, this.clock.nowMs() - Math.min(...since)) : null,
+      building: this.inFlightSince !== null || this.jobs > 0,
+      ...this.stats,
+    };
+  }
+
+  /** Puts a job on the one chain (builds never overlap) and reschedules pending changes after it. */
+  private track<T>(fn: () => Promise<T>): Promise<T> {
+    this.jobs++;
+    if (this.timer !== null) {
+      this.clock.clearTimer(this.timer);
+      this.timer = null;
+    }
+    const run = this.chain.then(fn).finally(() => {
+      this.jobs--;
+      this.schedule();
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
   }
 
   /** Observe every completed publish (tests wait on this instead of sleeping). */
@@ -82,9 +188,7 @@ export class DatasetPublisher {
 
   /** Builds now (after any build in flight). `force` publishes even when nothing changed. */
   publish(why: string, force = false): Promise<PublishResult> {
-    const run = this.chain.then(() => this.build(why, force));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.track(() => this.build(why, force));
   }
 
   private async refreshIfAging(): Promise<void> {
@@ -111,7 +215,11 @@ export class DatasetPublisher {
   }
 
   /** Runs a build job here or in a child process. */
-  private async execute(job: BuildJob): Promise<BuildJobResult> {
+  private execute(job: BuildJob): Promise<BuildJobResult> {
+    return this.opts.runJob ? this.opts.runJob(job, (j) => this.executeDefault(j)) : this.executeDefault(job);
+  }
+
+  private async executeDefault(job: BuildJob): Promise<BuildJobResult> {
     const bp = this.opts.buildProcess;
     if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job);
     const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), databaseFile: path.resolve(bp.databaseFile), options: this.builderOptions, job };
@@ -144,11 +252,34 @@ export class DatasetPublisher {
 
   private async build(why: string, force: boolean): Promise<PublishResult> {
     if (this.closed) throw new ServiceError('UNAVAILABLE', 'service is shutting down');
+    // Every change notified before this point is read by this build; later ones stay pending.
+    this.inFlightSince = this.pendingSince;
+    this.pendingSince = null;
+    const started = this.clock.nowMs();
     const t0 = performance.now();
-    const r = await this.execute({ kind: 'snapshot', force, now: this.opts.now(), routes: await this.routes() });
-    if (r.kind !== 'snapshot') throw new ServiceError('INTERNAL', 'unexpected build result');
+    let r: BuildJobResult;
+    try {
+      r = await this.execute({ kind: 'snapshot', force, now: this.opts.now(), routes: await this.routes() });
+      if (r.kind !== 'snapshot') throw new ServiceError('INTERNAL', 'unexpected build result');
+    } catch (e) {
+      // Not published: the changes are pending again, from their original time.
+      if (this.inFlightSince !== null) {
+        this.pendingSince = Math.min(this.inFlightSince, this.pendingSince ?? Infinity);
+      }
+      this.inFlightSince = null;
+      this.stats.failures++;
+      this.failuresInRow++;
+      this.retryNotBefore = this.clock.nowMs() + Math.min(60_000, 1000 * 2 ** Math.min(6, this.failuresInRow - 1));
+      throw e;
+    }
+    this.inFlightSince = null;
+    this.failuresInRow = 0;
+    this.retryNotBefore = 0;
+    this.stats.builds++;
+    this.stats.lastBuildMs = Math.max(0, this.clock.nowMs() - started);
     const result: PublishResult = { info: r.info, created: r.created, buildMs: performance.now() - t0, deltas: r.deltas };
     if (!r.created) return result;
+    this.stats.published++;
     this.log.info(
       { version: r.info.version, why, restricted: r.restricted, history: r.history, bytes: r.info.bytes, chunks: r.info.chunkCount, pruned: r.pruned, deltas: r.deltas, ms: Math.round(result.buildMs), child: !!this.opts.buildProcess },
       'dataset published',
@@ -169,7 +300,7 @@ export class DatasetPublisher {
   async delta(from: number, to: number): Promise<Uint8Array> {
     const cached = await this.storage.deltaManifest(from, to);
     if (cached) return cached;
-    const run = this.chain.then(async () => {
+    return this.track(async () => {
       const t0 = performance.now();
       const r = await this.execute({ kind: 'delta', from, to });
       const bytes = await this.storage.deltaManifest(from, to);
@@ -177,8 +308,6 @@ export class DatasetPublisher {
       if (r.kind === 'delta' && r.chunks > 0) this.log.info({ from, to, bytes: r.bytes, chunks: r.chunks, ms: Math.round(performance.now() - t0) }, 'delta built');
       return bytes;
     });
-    this.chain = run.catch(() => undefined);
-    return run;
   }
 
   /** Signs and stores a firmware image (version: u32, strictly above the latest). */
@@ -197,7 +326,8 @@ export class DatasetPublisher {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
+    this.timer = null;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.chain;
   }

@@ -17,6 +17,7 @@ import { findPan, scrubPans } from '../pan-guard.ts';
 import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
+import { metricsRoute } from './metrics.ts';
 
 type Role = 'bridge' | 'admin' | 'any' | 'public';
 
@@ -142,8 +143,13 @@ export async function buildApp(svc: Service) {
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/v1/health', {
-    schema: { summary: 'Liveness and dataset version', response: { 200: { type: 'object', properties: { status: { type: 'string' }, datasetVersion: { type: ['integer', 'null'] } } } } },
-  }, async () => ({ status: 'ok', datasetVersion: svc.datasetVersion() }));
+    schema: { summary: 'Liveness, dataset version and publishing lag', response: { 200: S.healthResponse } },
+  }, async () => {
+    const age = publisher.status().oldestUnpublishedChangeAgeMs;
+    return { status: 'ok', datasetVersion: svc.datasetVersion(), oldestUnpublishedChangeAgeSeconds: age === null ? null : age / 1000 };
+  });
+
+  await app.register(metricsRoute(svc));
 
   app.get('/v1/keys/dataset', {
     schema: {
@@ -179,7 +185,15 @@ export async function buildApp(svc: Service) {
   }, async () => {
     const d = await storage.latestDataset();
     if (!d) throw new ServiceError('DATASET_NOT_FOUND', 'no dataset has been published yet');
-    return { ...d, manifestUrl: `/v1/datasets/${d.version}/manifest` };
+    // A client that already has this version learns how old the service's newest data is, and
+    // whether newer data is waiting to be published.
+    const pending = publisher.status().oldestUnpublishedChangeAgeMs;
+    return {
+      ...d,
+      manifestUrl: `/v1/datasets/${d.version}/manifest`,
+      ageSeconds: Math.max(0, opts.now() - d.createdAt),
+      oldestUnpublishedChangeAgeSeconds: pending === null ? null : pending / 1000,
+    };
   });
 
   app.get('/v1/datasets/delta', {

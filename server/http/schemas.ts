@@ -158,6 +158,17 @@ export const datasetLatestResponse = {
     contentHash: { type: 'string' },
     chunkCount: { type: 'integer' },
     bytes: { type: 'integer' },
+    ageSeconds: { type: 'integer', description: 'Seconds since this version was created (service clock): how old the newest published data is' },
+    oldestUnpublishedChangeAgeSeconds: { type: ['number', 'null'], description: 'Age of the oldest change not yet in a published dataset; null when none is pending' },
+  },
+} as const;
+
+export const healthResponse = {
+  type: 'object',
+  properties: {
+    status: { type: 'string' },
+    datasetVersion: { type: ['integer', 'null'] },
+    oldestUnpublishedChangeAgeSeconds: { type: ['number', 'null'], description: 'Age of the oldest change not yet in a published dataset; null when none is pending' },
   },
 } as const;
 

@@ -280,6 +280,9 @@ export class SqliteStorage implements Storage {
   }
 
   async recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
+    // IMMEDIATE: this transaction reads (the idempotency key) before it writes. A deferred one
+    // fails at once with SQLITE_BUSY when a dataset build child commits in between (WAL cannot
+    // upgrade a stale read snapshot, and busy_timeout does not apply); immediate waits instead.
     return this.db.transaction((): RecordOutcomeResult => {
       const existing = this.s.outcomeByKey.get(row.merchant, row.idempotencyKey) as Row | undefined;
       if (existing) {
@@ -296,7 +299,7 @@ export class SqliteStorage implements Storage {
       }
       if (row.token && effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
       return { created: true, conflict: false, response };
-    })();
+    }).immediate();
   }
 
   private insertOutcomeRow(row: OutcomeRow, fingerprint: string | null, response: string | null): void {

@@ -79,7 +79,7 @@ describe('precheck server (CLI)', () => {
     const adminKey = fs.readFileSync(path.join(data, 'admin.key'), 'utf8').trim();
     expect(out).toContain(adminKey);
     const health = await fetch(`${url}/v1/health`);
-    expect(await health.json()).toEqual({ status: 'ok', datasetVersion: 1 });
+    expect(await health.json()).toEqual({ status: 'ok', datasetVersion: 1, oldestUnpublishedChangeAgeSeconds: null });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
