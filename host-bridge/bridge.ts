@@ -13,6 +13,7 @@ import { OutboxForwarder } from './outbox/forwarder.ts';
 import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
+import { IvrChannel, type IvrOptions } from './ivr/channel.ts';
 
 export interface StartBridgeOptions {
   config: BridgeConfig;
@@ -22,6 +23,8 @@ export interface StartBridgeOptions {
   /** Start the registry now and stop it on close (default true). */
   manageRegistry?: boolean;
   now?: () => number;
+  /** Phone capture by VoiceXML and call-back campaigns (host-bridge/ivr); off when absent. */
+  ivr?: IvrOptions | null;
 }
 
 export interface Bridge {
@@ -36,6 +39,7 @@ export interface Bridge {
   metrics: BridgeMetrics;
   registry: DeviceRegistry | null;
   logger: Logger;
+  ivr: IvrChannel | null;
   close(): Promise<void>;
 }
 
@@ -78,6 +82,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     now,
   });
 
+  const ivr = opts.ivr ? new IvrChannel(opts.ivr, { pipeline, logger, dataDir: config.dataDir, merchantCountry: config.merchant.country, lang: config.lang }) : null;
   let app: FastifyInstance | null = null;
   try {
     if (registry && manage) await registry.start();
@@ -94,10 +99,12 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       onOutcomeQueued: () => forwarder.kick(),
       rateLimitPerMinute: config.rateLimit.perMinute,
       now,
+      ivr,
     });
     await app.listen({ host: config.listen.host, port: config.listen.port });
   } catch (e) {
     await app?.close().catch(() => undefined);
+    await ivr?.close().catch(() => undefined);
     if (registry && manage) await registry.stop().catch(() => undefined);
     await network?.close().catch(() => undefined);
     outbox.close();
@@ -109,6 +116,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  ivr?.start(url);
   logger.info({ url, devices: registry?.list().length ?? 0, network: config.network.serviceUrl ?? null, fallback: fallbackToString(config.fallback) }, 'bridge listening');
 
   let closing: Promise<void> | null = null;
@@ -124,9 +132,11 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     metrics,
     registry,
     logger,
+    ivr,
     close() {
       closing ??= (async () => {
         await finalApp.close();
+        await ivr?.close();
         await forwarder.stop();
         await network?.close().catch(() => undefined);
         if (registry && manage) await registry.stop().catch(() => undefined);

@@ -16,6 +16,8 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.ts';
 import { ApiError, syncReportStatus, toErrorResponse } from './error-map.ts';
 import { PairingBroker } from './pairing-broker.ts';
 import * as S from './schemas.ts';
+import type { IvrChannel } from '../ivr/channel.ts';
+import { registerIvrRoutes } from '../ivr/routes.ts';
 
 /** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
 export type SyncRunner = (req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>;
@@ -37,6 +39,8 @@ export interface ApiOptions {
   /** Requests per minute per client address; 0 or absent = unlimited. */
   rateLimitPerMinute?: number;
   now?: () => number;
+  /** Phone capture (VoiceXML) and call-backs, when enabled. */
+  ivr?: IvrChannel | null;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
@@ -207,6 +211,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   });
 
   app.get('/v1/openapi.json', { schema: { summary: 'This document', response: { 200: S.openapiResponse, 401: S.errorResponses[401] } } }, async () => app.swagger());
+
+  if (o.ivr) await app.register(async (r) => registerIvrRoutes(r, o.ivr!));
 
   await app.ready();
   // The pino Logger type is wider than FastifyBaseLogger; callers only need the base instance.

@@ -25,11 +25,11 @@ export function testConfig(dataDir: string, raw: Record<string, unknown> = {}): 
   });
 }
 
-export async function startTestBridge(opts: { dataDir: string; raw?: Record<string, unknown>; registry?: DeviceRegistry | null; syncRunner?: SyncRunner }): Promise<TestBridge> {
+export async function startTestBridge(opts: { dataDir: string; raw?: Record<string, unknown>; registry?: DeviceRegistry | null; syncRunner?: SyncRunner; ivr?: import('../../host-bridge/ivr/channel.ts').IvrOptions }): Promise<TestBridge> {
   const logFile = join(opts.dataDir, 'bridge.log');
   const dest = pino.destination({ dest: logFile, sync: true, append: true });
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
-  const bridge = await startBridge({ config: testConfig(opts.dataDir, opts.raw), registry: opts.registry ?? null, logger, syncRunner: opts.syncRunner });
+  const bridge = await startBridge({ config: testConfig(opts.dataDir, opts.raw), registry: opts.registry ?? null, logger, syncRunner: opts.syncRunner, ivr: opts.ivr });
   const close = bridge.close;
   return Object.assign(bridge, {
     logFile,
