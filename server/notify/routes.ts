@@ -85,10 +85,11 @@ export async function registerNotifyRoutes(app: FastifyInstance, notify: NotifyS
     schema: { summary: 'Withdraw consent: deletes the endpoint and every message queued or kept for it', tags, security: bearer, params: { type: 'object', properties: { id: id(64) } } },
   }, async (req) => ({ ok: true, ...notify.withdraw(merchantOf(req), (req.params as { id: string }).id) }));
 
-  app.delete('/v1/notify/accounts/:account', {
+  // The account goes in the body, not the URL: request lines are logged, and erasure must not leave it there.
+  app.post('/v1/notify/erasure', {
     config: { role: 'bridge' },
-    schema: { summary: "Erase a payer account from notifications: all its endpoints and messages", tags, security: bearer, params: { type: 'object', properties: { account: id(128) } } },
-  }, async (req) => ({ ok: true, ...notify.eraseAccount(merchantOf(req), (req.params as { account: string }).account) }));
+    schema: { summary: 'Erase a payer account from notifications: all its endpoints and messages, zeroed on disk', tags, security: bearer, body: { type: 'object', additionalProperties: false, required: ['account'], properties: { account: id(128) } } },
+  }, async (req) => ({ ok: true, ...notify.eraseAccount(merchantOf(req), (req.body as { account: string }).account) }));
 
   // ---------------------------------------------------------------- admin
   await app.register(async (admin) => {

@@ -269,20 +269,35 @@ export class NotifyStore {
   }
   /** Withdrawal: the endpoint and every message derived for it, in one transaction. */
   withdraw(id: string, merchant: string): { endpoint: boolean; messages: number } {
-    return this.db.transaction(() => {
+    return this.erasing(() => {
       if (!this.s.getEndpoint.get(id, merchant)) return { endpoint: false, messages: 0 };
       const messages = this.s.deleteMessagesOfEndpoint.run(id).changes;
       this.s.deleteEndpoint.run(id, merchant);
       return { endpoint: true, messages };
-    })();
+    });
   }
   /** Erasure of an account: all its endpoints and all messages generated for it. */
   eraseAccount(merchant: string, account: string): { endpoints: number; messages: number } {
-    return this.db.transaction(() => {
+    return this.erasing(() => {
       const messages = this.s.deleteAccountMessages.run(merchant, account).changes;
       const endpoints = this.s.deleteAccountEndpoints.run(merchant, account).changes;
       return { endpoints, messages };
-    })();
+    });
+  }
+  /**
+   * Deletes for real: SQLite's secure_delete zeroes the freed content (otherwise it stays in free
+   * pages), and a checkpoint moves the zeroed pages into the file and empties the WAL, whose older
+   * frames still hold the rows. The connection is synchronous, so the pragma covers only this call.
+   */
+  private erasing<T>(fn: () => T): T {
+    const before = this.db.pragma('secure_delete', { simple: true });
+    this.db.pragma('secure_delete = ON');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma(`secure_delete = ${before ? 'ON' : 'OFF'}`);
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    }
   }
 
   // ------------------------------------------------------------ queue

@@ -2,6 +2,7 @@
 // endpoint with consent, an accepted success outcome → a Standard Webhooks message that a real HTTP
 // receiver verifies with the same `standardwebhooks` package. Retries, dead letters, replay,
 // idempotency, consent withdrawn mid-flight, erasure, SMS through the adapter.
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -235,10 +236,18 @@ describe('payer notices after a payment at a located terminal', () => {
     const db = h.s.service.storage as unknown as { db: import('better-sqlite3').Database };
     const rows = () => (db.db.prepare("SELECT (SELECT count(*) FROM notify_endpoints WHERE account = 'acct-9') + (SELECT count(*) FROM notify_messages WHERE account = 'acct-9') AS n").get() as { n: number }).n;
     expect(rows()).toBeGreaterThan(2);
-    const erased = await h.call('DELETE', '/v1/notify/accounts/acct-9');
+    const erased = await h.call('POST', '/v1/notify/erasure', { account: 'acct-9' });
     expect(erased.json).toMatchObject({ ok: true, endpoints: 2 });
     expect(erased.json.messages).toBeGreaterThanOrEqual(1);
     expect(rows()).toBe(0);
+    // Not only unreachable: gone from the database file and its WAL (no free-page remnants).
+    for (const f of [h.s.databaseFile, `${h.s.databaseFile}-wal`]) {
+      if (!fs.existsSync(f)) continue;
+      const bytes = fs.readFileSync(f);
+      expect(bytes.includes('acct-9'), f).toBe(false);
+      expect(bytes.includes('+33612345678'), f).toBe(false);
+      expect(bytes.includes(rx.url), f).toBe(false);
+    }
   });
 
   it('SMS endpoints: number normalised to E.164, text through the adapter, never a card number', async () => {
