@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateApiKey } from './auth/api-keys.ts';
+import { ApiKeyCache } from './auth/key-cache.ts';
 import { NetworkAuth } from './auth/network-auth.ts';
 import { RouterRecommender } from './routing/recommender.ts';
 import { NewCardTrust } from './trust/new-card-service.ts';
@@ -31,6 +32,8 @@ export interface Service {
   auth: NetworkAuth;
   /** Payer notices after payments at located terminals (server/notify). */
   notify: NotifyService;
+  /** Cached API key lookups of the request path (revocations through this instance apply at once). */
+  apiKeys: ApiKeyCache;
   /** The admin key in clear (from <data>/admin.key, mode 0600). */
   adminKey: string;
   /** True when this start created the admin key (the CLI prints it once). */
@@ -83,7 +86,8 @@ export async function openService(options: ServerOptions): Promise<Service> {
       at: o.at,
     })),
   );
-  const trust = new NewCardTrust({ db: storage.db, secret: keys.cardKey, limitsUsd: opts.trustLimitsUsd, now: opts.now });
+  const background = (what: string) => (e: unknown) => log.error({ err: e }, `${what} failed; retried with the next batch`);
+  const trust = await NewCardTrust.open({ store: storage, secret: keys.cardKey, limitsUsd: opts.trustLimitsUsd, now: opts.now, signals: { onError: background('trust attempt write') } });
   let trainSchedule: TrainSchedule | null = null;
   if (opts.train.schedule) {
     try {
@@ -123,7 +127,9 @@ export async function openService(options: ServerOptions): Promise<Service> {
     maxEventsPerToken: opts.maxEventsPerToken,
     datasetVersion: () => currentVersion,
     onDataChanged: () => publisher.notifyChanged(),
+    onBackgroundError: background('order context write'),
   });
+  const apiKeys = new ApiKeyCache(storage);
 
   const notify = new NotifyService(storage.db, log, opts.now, opts.notify);
   let closed = false;
@@ -138,6 +144,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     publisher,
     auth,
     notify,
+    apiKeys,
     adminKey,
     adminKeyCreated,
     datasetVersion: () => currentVersion,
@@ -153,6 +160,9 @@ export async function openService(options: ServerOptions): Promise<Service> {
       trainSchedule?.stop();
       await notify.close();
       await publisher.close();
+      // Learning-only writes queued behind the answers are written before the database closes.
+      await auth.close().catch(background('order context write'));
+      await trust.close().catch(background('trust attempt write'));
       await storage.close();
     },
   };

@@ -12,7 +12,7 @@ import { cardBrand } from '../../protocol/rules/brand.ts';
 import { HARD_DECLINE_CODES, INTERNATIONAL_RESTRICTION_CODES, NO_RETRY_ADVICE_CODES } from '../../protocol/rules/response-codes.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
-import type { OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
+import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
 
@@ -85,6 +85,15 @@ export interface NetworkAuthDeps {
   onDataChanged: () => void;
   /** A gateway that declined this card (latest answer there, within this many seconds) is avoided; default 30 days. */
   avoidDeclinedSeconds?: number;
+  /**
+   * BIN rules and prompt texts are cached in memory: changes through this instance apply at once,
+   * changes through another instance on the same database within this many ms. Default 5000.
+   */
+  configCacheMs?: number;
+  /** Write-behind interval of order contexts (learning-only writes); 0 writes before answering. Default 20. */
+  contextFlushMs?: number;
+  /** Called when a write-behind batch fails (the rows are retried with the next one). */
+  onBackgroundError?: (e: unknown) => void;
 }
 
 /**
@@ -142,8 +151,14 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+type QueuedContext = { merchant: string; orderId: string; ctx: OrderContext; at: number };
+
 export class NetworkAuth {
-  private prompts: Prompt[] | null = null;
+  private prompts: { rows: Prompt[]; until: number } | null = null;
+  private binRules: { rows: BinRule[]; until: number } | null = null;
+  private contexts = new Map<string, QueuedContext>();
+  private contextTimer: NodeJS.Timeout | null = null;
+  private contextFlush: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: NetworkAuthDeps) {}
 
@@ -152,9 +167,68 @@ export class NetworkAuth {
     this.prompts = null;
   }
 
+  /** BIN rules are cached; admin changes call this. */
+  invalidateBinRules(): void {
+    this.binRules = null;
+  }
+
+  private get cacheMs(): number {
+    return this.deps.configCacheMs ?? 5000;
+  }
+
   private async promptTable(): Promise<Prompt[]> {
-    if (!this.prompts) this.prompts = await this.deps.storage.listPrompts();
-    return this.prompts;
+    if (!this.prompts || Date.now() >= this.prompts.until) this.prompts = { rows: await this.deps.storage.listPrompts(), until: Date.now() + this.cacheMs };
+    return this.prompts.rows;
+  }
+
+  /** The rule with the longest prefix matching the BIN (the table is small and read on every auth). */
+  private async matchBinRule(bin: string): Promise<BinRule | null> {
+    if (!this.binRules || Date.now() >= this.binRules.until) {
+      const rows = (await this.deps.storage.listBinRules()).sort((a, b) => b.prefix.length - a.prefix.length);
+      this.binRules = { rows, until: Date.now() + this.cacheMs };
+    }
+    return this.binRules.rows.find((r) => bin.startsWith(r.prefix)) ?? null;
+  }
+
+  /** What an order's authentication knew about it, written behind (only routing segments need it). */
+  private queueOrderContext(q: QueuedContext): Promise<void> | void {
+    this.contexts.set(`${q.merchant}\u0000${q.orderId}`, q);
+    const ms = this.deps.contextFlushMs ?? 20;
+    if (ms <= 0) return this.flushOrderContexts();
+    if (!this.contextTimer) {
+      this.contextTimer = setTimeout(() => {
+        this.contextTimer = null;
+        this.flushOrderContexts().catch((e) => this.deps.onBackgroundError?.(e));
+      }, ms);
+      this.contextTimer.unref();
+    }
+  }
+
+  flushOrderContexts(): Promise<void> {
+    const run = this.contextFlush.then(async () => {
+      if (this.contexts.size === 0) return;
+      const rows = [...this.contexts.values()];
+      this.contexts = new Map();
+      try {
+        await this.deps.storage.saveOrderContexts(rows);
+      } catch (e) {
+        for (const r of rows) if (!this.contexts.has(`${r.merchant}\u0000${r.orderId}`)) this.contexts.set(`${r.merchant}\u0000${r.orderId}`, r);
+        throw e;
+      }
+    });
+    this.contextFlush = run.catch(() => undefined);
+    return run;
+  }
+
+  private async orderContext(merchant: string, orderId: string): Promise<OrderContext | null> {
+    return this.contexts.get(`${merchant}\u0000${orderId}`)?.ctx ?? (await this.deps.storage.orderContext(merchant, orderId));
+  }
+
+  /** Writes what is queued (shutdown). */
+  async close(): Promise<void> {
+    if (this.contextTimer) clearTimeout(this.contextTimer);
+    this.contextTimer = null;
+    await this.flushOrderContexts();
   }
 
   async authorize(req: AuthRequest, merchant: string): Promise<AuthAnswer> {
@@ -171,30 +245,32 @@ export class NetworkAuth {
     let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
     let trust: AuthAnswer['trust'] = null;
 
+    // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
+    // only for cards new to the merchant. Token-less attempts are counted under a keyed
+    // fingerprint of BIN + last four + expiry (a card seen both ways is counted in two series).
+    // Started first: its reads overlap the card's (one round trip less on PostgreSQL).
+    const c = req.customer ?? {};
+    const trustKey = token ?? this.deps.trust.cardFingerprint(req.bin, req.last4, req.expMonth, req.expYear);
+    const assessing = this.deps.trust.assess(
+      { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
+      { amount, currency },
+    );
     const since = now - this.deps.historyWindowSeconds;
-    const [restricted, binRule, knownGood, recent, hard, orderRows] = await Promise.all([
+    const [restricted, binRule, knownGood, recent, hard, orderRows, assessed] = await Promise.all([
       token ? storage.getRestricted(token, now) : null,
-      storage.matchBinRule(req.bin),
+      this.matchBinRule(req.bin),
       token ? storage.isKnownGood(merchant, token) : false,
       token ? storage.history(token, since, 1000) : [],
       token ? storage.hardDeclines(token) : [],
       storage.orderOutcomes(merchant, req.order.id),
+      assessing,
     ]);
     const rows = [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
     // Outcomes reported for an order carry no country; remember what this authentication knew.
     if (req.order.country !== undefined || req.order.crossBorder !== undefined) {
-      await storage.saveOrderContext(merchant, req.order.id, { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, now);
+      await this.queueOrderContext({ merchant, orderId: req.order.id, ctx: { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, at: now });
     }
-    // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
-    // only for cards new to the merchant. Token-less attempts are counted under a keyed
-    // fingerprint of BIN + last four + expiry (a card seen both ways is counted in two series).
-    const c = req.customer ?? {};
-    const trustKey = token ?? this.deps.trust.cardFingerprint(req.bin, req.last4, req.expMonth, req.expYear);
-    const assessed = this.deps.trust.assess(
-      { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
-      { amount, currency },
-    );
 
     if (isExpired(req.expMonth, req.expYear, now)) {
       result = { decision: 'decline', reason: 'card_expired', detail: null, promptCode: 'check_card_details' };
@@ -260,7 +336,7 @@ export class NetworkAuth {
     // restricted list, known-good cards and card history do not.
     const restrict = token ? restrictionFor(req) : null;
     const effects: OutcomeEffects = { restrict, knownGood: token !== null && req.status === 'success' };
-    const ctx = req.country !== undefined || req.crossBorder !== undefined ? null : await this.deps.storage.orderContext(merchant, req.orderId);
+    const ctx = req.country !== undefined || req.crossBorder !== undefined ? null : await this.orderContext(merchant, req.orderId);
     const country = req.country ?? ctx?.country ?? null;
     const crossBorder = req.crossBorder ?? ctx?.crossBorder ?? null;
     const row: OutcomeRow = {
@@ -301,7 +377,8 @@ export class NetworkAuth {
         code: req.code ?? null,
         at,
       });
-      this.deps.trust.recordOutcome({ merchant, orderId: req.orderId, status: req.status, type, at });
+      // The outcome is durable already: a failed label costs one training row, not the answer.
+      await this.deps.trust.recordOutcome({ merchant, orderId: req.orderId, status: req.status, type, at }).catch((e) => this.deps.onBackgroundError?.(e));
       this.deps.onDataChanged();
     }
     return { answer: r.response as OutcomeAnswer, replay: !r.created };

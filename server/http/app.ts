@@ -124,7 +124,7 @@ export async function buildApp(svc: Service) {
     if (role === 'public') return;
     const key = bearerKey(req.headers.authorization);
     if (!key) throw new ServiceError('UNAUTHORIZED', 'missing or malformed Authorization: Bearer <key>');
-    const rec = await storage.findApiKey(hashApiKey(key));
+    const rec = await svc.apiKeys.find(hashApiKey(key));
     if (!rec || rec.revokedAt !== null) throw new ServiceError('UNAUTHORIZED', 'unknown or revoked key');
     if (role === 'admin' && rec.role !== 'admin') throw new ServiceError('FORBIDDEN', 'admin key required');
     if (role === 'bridge' && rec.role !== 'bridge') throw new ServiceError('FORBIDDEN', 'bridge key required');
@@ -356,6 +356,7 @@ export async function buildApp(svc: Service) {
 
     admin.post('/v1/admin/bin-rules', { config: { role: 'admin' }, schema: adminSchema('Add or replace a BIN rule', { body: S.binRuleBody, response: { 200: ok } }) }, async (req) => {
       await storage.upsertBinRule(req.body as { prefix: string; action: 'decline' | 'review'; reason: string });
+      auth.invalidateBinRules();
       changed();
       return { ok: true };
     });
@@ -385,6 +386,7 @@ export async function buildApp(svc: Service) {
     }));
     admin.delete('/v1/admin/keys/:id', { config: { role: 'admin' }, schema: adminSchema('Revoke an API key', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{1,32}$' } } } }) }, async (req) => {
       const done = await storage.revokeApiKey((req.params as { id: string }).id, opts.now());
+      svc.apiKeys.invalidate();
       if (!done) throw new ServiceError('NOT_FOUND', 'no such active key');
       return { ok: true };
     });

@@ -1,5 +1,6 @@
-// Schema migrations: a numbered list applied in order; SQLite's `user_version` records how many
-// have run. Append only: never edit a migration that has shipped.
+// SQLite schema migrations: a numbered list applied in order; SQLite's `user_version` records how
+// many have run. Append only: never edit a migration that has shipped. PostgreSQL has its own list
+// (pg-migrations.ts) describing the same tables in its dialect.
 
 export const MIGRATIONS: string[] = [
   // 1: initial schema
@@ -203,5 +204,40 @@ export const MIGRATIONS: string[] = [
     PRIMARY KEY (merchant, order_id)
   ) WITHOUT ROWID;
   CREATE INDEX order_context_at ON order_context (at);
+  `,
+  // 3: new-card trust signals and models, formerly created ad hoc by server/trust on the SQLite
+  // handle (IF NOT EXISTS: databases from before this migration already have them).
+  `
+  CREATE TABLE IF NOT EXISTS trust_attempts (
+    id INTEGER PRIMARY KEY,
+    merchant TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    token BLOB NOT NULL,
+    account TEXT,
+    device TEXT,
+    ip TEXT,
+    ip_country TEXT,
+    card_country TEXT,
+    at INTEGER NOT NULL,
+    features TEXT NOT NULL,
+    model_version TEXT,
+    status TEXT,
+    type TEXT,
+    label INTEGER,
+    labelled_at INTEGER
+  );
+  CREATE INDEX IF NOT EXISTS trust_attempts_order ON trust_attempts (merchant, order_id);
+  CREATE INDEX IF NOT EXISTS trust_attempts_account ON trust_attempts (account, at) WHERE account IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS trust_attempts_device ON trust_attempts (device, account) WHERE device IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS trust_attempts_ip ON trust_attempts (ip, at) WHERE ip IS NOT NULL;
+  CREATE INDEX IF NOT EXISTS trust_attempts_token ON trust_attempts (token, at);
+  CREATE INDEX IF NOT EXISTS trust_attempts_labelled ON trust_attempts (labelled_at) WHERE label IS NOT NULL;
+  CREATE TABLE IF NOT EXISTS trust_models (
+    seq INTEGER PRIMARY KEY,
+    version TEXT NOT NULL UNIQUE,
+    trained_at INTEGER NOT NULL,
+    auc REAL, precision REAL, recall REAL, n INTEGER NOT NULL,
+    model TEXT NOT NULL
+  );
   `,
 ];

@@ -1,5 +1,11 @@
 // SQLite implementation of Storage (better-sqlite3): WAL journal, foreign keys on, migrations by
 // `user_version`, prepared statements compiled once, multi-row changes in transactions.
+// Durability: the connection runs synchronous=NORMAL (a commit reaches the WAL, which survives a
+// crash of this process but not necessarily a power loss until the next checkpoint) — right for
+// the learning-only writes of the auth path. An acknowledged outcome must survive a power loss
+// (the bridge deletes it from its outbox once acknowledged), so outcomes are group-committed with
+// synchronous=FULL: every outcome that arrived in the same event-loop turn shares one transaction
+// and one fsync of the WAL, and each caller is answered only after it.
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import type {
@@ -20,6 +26,10 @@ import type {
   RestrictedEntry,
   Storage,
   StoredRelease,
+  StoredTrustModel,
+  TrustAttemptRow,
+  TrustCounts,
+  TrustKeys,
 } from './storage.ts';
 
 type Row = Record<string, unknown>;
@@ -85,10 +95,21 @@ function datasetInfo(r: Row): DatasetVersionInfo {
   };
 }
 
+interface QueuedOutcome {
+  row: OutcomeRow;
+  fingerprint: string;
+  effects: OutcomeEffects;
+  response: unknown;
+  resolve(r: RecordOutcomeResult): void;
+  reject(e: unknown): void;
+}
+
 export class SqliteStorage implements Storage {
+  readonly dialect = 'sqlite';
   readonly db: Database.Database;
   private readonly s: Record<string, Database.Statement>;
   private orderContextWrites = 0;
+  private outcomeQueue: QueuedOutcome[] = [];
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -194,6 +215,30 @@ export class SqliteStorage implements Storage {
       latestFirmware: p('SELECT version, name, created_at, chunk_count, bytes FROM firmware ORDER BY version DESC LIMIT 1'),
       firmwareManifest: p('SELECT manifest FROM firmware WHERE version = ?'),
       firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
+      trustInsert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version)
+        VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion)`),
+      trustLatestUnlabelled: p('SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
+      trustSetOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
+      trustAccountStats: p(`SELECT min(at) AS first_at,
+          sum(status = 'success') AS successes, sum(status = 'failure') AS failures,
+          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks
+        FROM trust_attempts WHERE account = ? AND at < ?`),
+      trustDeviceWithAccount: p('SELECT 1 FROM trust_attempts WHERE device = ? AND account = ? AND at < ? LIMIT 1'),
+      trustDeviceAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE device = ? AND at < ?'),
+      trustDeviceFraud: p(`SELECT count(*) AS n FROM trust_attempts WHERE device = ? AND type IN ('fraud', 'chargeback')`),
+      trustIpAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
+      trustCountAccount: p('SELECT count(*) AS n FROM trust_attempts WHERE account = ? AND at >= ? AND at < ?'),
+      trustCountToken: p('SELECT count(*) AS n FROM trust_attempts WHERE token = ? AND at >= ? AND at < ?'),
+      trustCountIp: p('SELECT count(*) AS n FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
+      trustTraining: p('SELECT id, features, label FROM trust_attempts WHERE label IS NOT NULL AND at >= ? ORDER BY id'),
+      trustPrune: p('DELETE FROM trust_attempts WHERE at < ?'),
+      trustCount: p('SELECT count(*) AS n, sum(label IS NOT NULL) AS labelled FROM trust_attempts'),
+      // Re-saving a version moves it to the end (it is the latest again).
+      trustSaveModel: p(`INSERT INTO trust_models (version, trained_at, auc, precision, recall, n, model)
+        VALUES (@version, @trainedAt, @auc, @precision, @recall, @n, @json)
+        ON CONFLICT (version) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM trust_models), model = excluded.model, trained_at = excluded.trained_at`),
+      trustLatestModel: p('SELECT version, trained_at, auc, precision, recall, n, model FROM trust_models ORDER BY seq DESC LIMIT 1'),
+      trustHead: p('SELECT version FROM trust_models ORDER BY seq DESC LIMIT 1'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -218,6 +263,7 @@ export class SqliteStorage implements Storage {
 
   /** `checkpoint: false` for a second process on the same file (a build child): the owner checkpoints. */
   async close(checkpoint = true): Promise<void> {
+    if (this.outcomeQueue.length > 0) this.commitOutcomes();
     if (this.db.open) {
       if (checkpoint) this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();
@@ -279,27 +325,63 @@ export class SqliteStorage implements Storage {
     this.s.addKnownGood.run(merchant, buf(token), at, at);
   }
 
-  async recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
-    // IMMEDIATE: this transaction reads (the idempotency key) before it writes. A deferred one
-    // fails at once with SQLITE_BUSY when a dataset build child commits in between (WAL cannot
-    // upgrade a stale read snapshot, and busy_timeout does not apply); immediate waits instead.
-    return this.db.transaction((): RecordOutcomeResult => {
-      const existing = this.s.outcomeByKey.get(row.merchant, row.idempotencyKey) as Row | undefined;
-      if (existing) {
-        return {
-          created: false,
-          conflict: existing.fingerprint !== fingerprint,
-          response: JSON.parse(existing.response as string),
-        };
-      }
-      this.insertOutcomeRow(row, fingerprint, JSON.stringify(response));
-      // A token-less outcome cannot be attributed to a card: it never restricts or vouches for one.
-      if (row.token && effects.restrict) {
-        this.s.restrictFromOutcome.run(buf(row.token), row.bin, row.last4, effects.restrict.reason, row.at);
-      }
-      if (row.token && effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
-      return { created: true, conflict: false, response };
-    }).immediate();
+  recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
+    return new Promise((resolve, reject) => {
+      this.outcomeQueue.push({ row, fingerprint, effects, response, resolve, reject });
+      if (this.outcomeQueue.length === 1) setImmediate(() => this.commitOutcomes());
+    });
+  }
+
+  private readonly recordOneTx = (q: QueuedOutcome): RecordOutcomeResult => {
+    const { row, fingerprint, effects, response } = q;
+    const existing = this.s.outcomeByKey.get(row.merchant, row.idempotencyKey) as Row | undefined;
+    if (existing) {
+      return { created: false, conflict: existing.fingerprint !== fingerprint, response: JSON.parse(existing.response as string) };
+    }
+    this.insertOutcomeRow(row, fingerprint, JSON.stringify(response));
+    // A token-less outcome cannot be attributed to a card: it never restricts or vouches for one.
+    if (row.token && effects.restrict) {
+      this.s.restrictFromOutcome.run(buf(row.token), row.bin, row.last4, effects.restrict.reason, row.at);
+    }
+    if (row.token && effects.knownGood) this.s.addKnownGood.run(row.merchant, buf(row.token), row.at, row.at);
+    return { created: true, conflict: false, response };
+  };
+
+  /** One transaction and one WAL fsync for every outcome queued in this event-loop turn. */
+  private commitOutcomes(): void {
+    const batch = this.outcomeQueue;
+    this.outcomeQueue = [];
+    if (!this.db.open) {
+      for (const q of batch) q.reject(new Error('storage is closed'));
+      return;
+    }
+    const one = this.db.transaction(this.recordOneTx); // nested: a savepoint per outcome
+    const results: ({ ok: RecordOutcomeResult } | { err: unknown })[] = [];
+    try {
+      this.db.pragma('synchronous = FULL');
+      // IMMEDIATE: this transaction reads (the idempotency keys) before it writes. A deferred one
+      // fails at once with SQLITE_BUSY when a dataset build child commits in between (WAL cannot
+      // upgrade a stale read snapshot, and busy_timeout does not apply); immediate waits instead.
+      this.db.transaction(() => {
+        for (const q of batch) {
+          try {
+            results.push({ ok: one(q) });
+          } catch (e) {
+            results.push({ err: e });
+          }
+        }
+      }).immediate();
+    } catch (e) {
+      for (const q of batch) q.reject(e);
+      return;
+    } finally {
+      if (this.db.open) this.db.pragma('synchronous = NORMAL');
+    }
+    batch.forEach((q, i) => {
+      const r = results[i];
+      if ('ok' in r) q.resolve(r.ok);
+      else q.reject(r.err);
+    });
   }
 
   private insertOutcomeRow(row: OutcomeRow, fingerprint: string | null, response: string | null): void {
@@ -348,6 +430,12 @@ export class SqliteStorage implements Storage {
     this.s.saveOrderContext.run(merchant, orderId, ctx.country, ctx.crossBorder === null ? null : ctx.crossBorder ? 1 : 0, at);
     // Order contexts matter only until the order's outcomes arrive: keep about a month.
     if (++this.orderContextWrites % 4096 === 0) this.s.pruneOrderContext.run(at - 30 * 86400);
+  }
+
+  async saveOrderContexts(rows: { merchant: string; orderId: string; ctx: OrderContext; at: number }[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const r of rows) void this.saveOrderContext(r.merchant, r.orderId, r.ctx, r.at);
+    })();
   }
 
   async orderContext(merchant: string, orderId: string): Promise<OrderContext | null> {
@@ -541,6 +629,95 @@ export class SqliteStorage implements Storage {
   async firmwareChunk(version: number, index: number): Promise<Uint8Array | null> {
     const r = this.s.firmwareChunk.get(version, index) as Row | undefined;
     return r ? bytes(r.data) : null;
+  }
+
+  async withPublishLock<T>(fn: () => Promise<T>): Promise<T | null> {
+    // One service per SQLite file (its build child works for it): the publisher's own queue
+    // already serialises builds, so there is nobody else to exclude.
+    return fn();
+  }
+
+  // ---------------------------------------------------------------- trust signals and models
+  async trustCounts(k: TrustKeys): Promise<TrustCounts> {
+    const n = (r: unknown): number => Number((r as Row | undefined)?.n ?? 0);
+    const token = buf(k.token);
+    const at = k.at;
+    let account: TrustCounts['account'] = null;
+    if (k.account !== null) {
+      const r = this.s.trustAccountStats.get(k.account, at) as Row;
+      account = { firstAt: (r.first_at as number | null) ?? null, successes: Number(r.successes ?? 0), failures: Number(r.failures ?? 0), fraud: Number(r.fraud ?? 0), chargebacks: Number(r.chargebacks ?? 0) };
+    }
+    let device: TrustCounts['device'] = null;
+    if (k.device !== null) {
+      const da = this.s.trustDeviceAccounts.get(k.account, k.device, at) as Row;
+      device = {
+        withAccount: k.account !== null && this.s.trustDeviceWithAccount.get(k.device, k.account, at) !== undefined,
+        accounts: Number(da.n ?? 0),
+        mine: Number(da.mine ?? 0) > 0,
+        fraud: n(this.s.trustDeviceFraud.get(k.device)),
+      };
+    }
+    let ip: TrustCounts['ip'] = null;
+    if (k.ip !== null) {
+      const r = this.s.trustIpAccounts.get(k.account, k.ip, at - 30 * 86_400, at) as Row;
+      ip = { accounts: Number(r.n ?? 0), mine: Number(r.mine ?? 0) > 0 };
+    }
+    const c = (stmt: Database.Statement, key: unknown, span: number): number => (key === null ? 0 : n(stmt.get(key, at - span, at)));
+    return {
+      account,
+      device,
+      ip,
+      attempts: {
+        accountHour: c(this.s.trustCountAccount, k.account, 3600),
+        accountDay: c(this.s.trustCountAccount, k.account, 86_400),
+        cardHour: c(this.s.trustCountToken, token, 3600),
+        cardDay: c(this.s.trustCountToken, token, 86_400),
+        ipHour: c(this.s.trustCountIp, k.ip, 3600),
+        ipDay: c(this.s.trustCountIp, k.ip, 86_400),
+      },
+    };
+  }
+
+  async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const a of rows) {
+        this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features) });
+      }
+    })();
+  }
+
+  async labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean> {
+    const row = this.s.trustLatestUnlabelled.get(o.merchant, o.orderId) as Row | undefined;
+    if (!row) return false;
+    this.s.trustSetOutcome.run(o.status, o.type, o.label, o.at, row.id);
+    return true;
+  }
+
+  async trustTrainingRows(since: number): Promise<{ id: number; features: string; label: 0 | 1 }[]> {
+    return (this.s.trustTraining.all(since) as Row[]).map((r) => ({ id: Number(r.id), features: r.features as string, label: r.label === 1 ? 1 : 0 }));
+  }
+
+  async pruneTrustAttempts(before: number): Promise<number> {
+    return this.s.trustPrune.run(before).changes;
+  }
+
+  async trustStats(): Promise<{ attempts: number; labelled: number }> {
+    const r = this.s.trustCount.get() as Row;
+    return { attempts: Number(r.n ?? 0), labelled: Number(r.labelled ?? 0) };
+  }
+
+  async saveTrustModel(m: StoredTrustModel): Promise<void> {
+    this.s.trustSaveModel.run(m);
+  }
+
+  async latestTrustModel(): Promise<StoredTrustModel | null> {
+    const r = this.s.trustLatestModel.get() as Row | undefined;
+    if (!r) return null;
+    return { version: r.version as string, trainedAt: r.trained_at as number, auc: (r.auc as number | null) ?? null, precision: (r.precision as number | null) ?? null, recall: (r.recall as number | null) ?? null, n: r.n as number, json: r.model as string };
+  }
+
+  async latestTrustModelVersion(): Promise<string | null> {
+    return ((this.s.trustHead.get() as { version: string } | undefined)?.version) ?? null;
   }
 
   async getMeta(key: string): Promise<string | null> {

@@ -1,7 +1,9 @@
-// The narrow storage interface of the network service. Everything above it (HTTP routes, dataset
-// publisher, admin import, CLI) speaks these domain operations, never SQL, so a PostgreSQL
-// implementation (planned in docs/architecture.md) can replace SQLite without touching callers.
-// Methods are async for that reason even though better-sqlite3 is synchronous.
+// The storage interfaces of the network service, one per entity. Everything above them (HTTP
+// routes, network auth, trust, dataset publisher and build child, admin import, CLI) speaks these
+// domain operations, never SQL; SQLite (sqlite-storage.ts, the embedded default) and PostgreSQL
+// (pg-storage.ts, several instances on one database) implement all of them, and one contract
+// suite (test/server/storage-contract.test.ts) runs on both. Methods are async for PostgreSQL even
+// though better-sqlite3 is synchronous.
 // Card tokens are 16-byte Uint8Arrays; times are unix seconds; amounts are integer minor units.
 
 export interface RestrictedEntry {
@@ -156,22 +158,70 @@ export interface DatasetTables {
   prompts: Prompt[];
 }
 
-export interface Storage {
-  close(): Promise<void>;
+/** A new-card trust attempt as stored: identifiers already keyed-hashed, features as seen then. */
+export interface TrustAttemptRow {
+  merchant: string;
+  orderId: string;
+  token: Uint8Array;
+  account: string | null;
+  device: string | null;
+  ip: string | null;
+  ipCountry: string | null;
+  cardCountry: string | null;
+  at: number;
+  features: number[];
+  modelVersion: string | null;
+}
 
-  // restricted cards
+/** What trust counts are asked about: hashed identifiers of one attempt at `at`. */
+export interface TrustKeys {
+  account: string | null;
+  device: string | null;
+  ip: string | null;
+  token: Uint8Array;
+  at: number;
+}
+
+/** Raw counts over stored attempts before `at` (the trust context is assembled from them). */
+export interface TrustCounts {
+  account: { firstAt: number | null; successes: number; failures: number; fraud: number; chargebacks: number } | null;
+  /** Distinct accounts on the device; `mine`: the attempt's own account was among them. */
+  device: { withAccount: boolean; accounts: number; mine: boolean; fraud: number } | null;
+  /** Distinct accounts on the IP in the last 30 days. */
+  ip: { accounts: number; mine: boolean } | null;
+  attempts: { accountHour: number; accountDay: number; cardHour: number; cardDay: number; ipHour: number; ipDay: number };
+}
+
+export interface StoredTrustModel {
+  version: string;
+  trainedAt: number;
+  auc: number | null;
+  precision: number | null;
+  recall: number | null;
+  n: number;
+  /** The model as JSON (parsed and checked by server/trust). */
+  json: string;
+}
+
+// Per-entity stores. Callers name the narrowest one they need; Storage is all of them over one
+// database (SQLite file or PostgreSQL pool).
+
+export interface RestrictedStore {
   getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null>;
   /** Upserts a batch in one transaction; returns how many rows were new. */
   addRestricted(rows: RestrictedEntry[]): Promise<number>;
   removeRestricted(token: Uint8Array): Promise<boolean>;
   countRestricted(): Promise<number>;
-
-  // known-good
   isKnownGood(merchant: string, token: Uint8Array): Promise<boolean>;
   knownAnywhere(token: Uint8Array): Promise<boolean>;
   addKnownGood(merchant: string, token: Uint8Array, at: number): Promise<void>;
+}
 
-  // outcomes and history
+export interface OutcomeStore {
+  /**
+   * Idempotent per (merchant, idempotencyKey), enforced by a unique constraint (so it holds across
+   * service instances). Resolves only once the outcome is durable (fsynced).
+   */
   recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult>;
   /** Bulk load of history rows (migration, bench seeding): no idempotency keys checked. */
   importOutcomes(rows: OutcomeRow[]): Promise<void>;
@@ -181,32 +231,43 @@ export interface Storage {
   countOutcomes(): Promise<number>;
   /** Outcomes with at >= since, oldest first (the gateway router rebuilds its window from them). */
   outcomesSince(since: number): Promise<HistoryRow[]>;
-  gatewayStats(): Promise<GatewayStat[]>;
   /** Outcomes of one order (any card), oldest first: the gateways already tried for it. */
   orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]>;
   saveOrderContext(merchant: string, orderId: string, ctx: OrderContext, at: number): Promise<void>;
+  /** Many order contexts in one transaction (the auth path batches these learning-only writes). */
+  saveOrderContexts(rows: { merchant: string; orderId: string; ctx: OrderContext; at: number }[]): Promise<void>;
   orderContext(merchant: string, orderId: string): Promise<OrderContext | null>;
+}
 
-  // configuration tables
+export interface RulesStore {
   upsertBinRule(rule: BinRule): Promise<void>;
   listBinRules(): Promise<BinRule[]>;
   /** The rule with the longest prefix matching the BIN, or null. */
   matchBinRule(bin: string): Promise<BinRule | null>;
   upsertPrompt(p: Prompt): Promise<void>;
   listPrompts(): Promise<Prompt[]>;
+}
+
+export interface GatewayStore {
   upsertGateway(g: Gateway): Promise<void>;
   listGateways(): Promise<Gateway[]>;
+  gatewayStats(): Promise<GatewayStat[]>;
+}
 
-  // callers and devices
+export interface KeyStore {
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   findApiKey(hash: string): Promise<ApiKeyRecord | null>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
   revokeApiKey(id: string, at: number): Promise<boolean>;
+}
+
+export interface DeviceStore {
   upsertDevice(d: Omit<DeviceRecord, 'hosts'>): Promise<void>;
   addDeviceHost(deviceId: string, hostId: string, publicKey: string | null, at: number): Promise<boolean>;
   listDevices(merchant?: string): Promise<DeviceRecord[]>;
+}
 
-  // datasets, deltas, firmware
+export interface DatasetStore {
   readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables>;
   saveDataset(info: DatasetVersionInfo, release: StoredRelease): Promise<void>;
   latestDataset(): Promise<DatasetVersionInfo | null>;
@@ -223,8 +284,34 @@ export interface Storage {
   latestFirmware(): Promise<FirmwareInfo | null>;
   firmwareManifest(version: number): Promise<Uint8Array | null>;
   firmwareChunk(version: number, index: number): Promise<Uint8Array | null>;
+  /**
+   * Runs `fn` while holding the database-wide publish lock (one builder across all instances on
+   * the database); resolves null without running it when another holder has the lock.
+   */
+  withPublishLock<T>(fn: () => Promise<T>): Promise<T | null>;
+}
 
-  // small settings (publisher state, counters)
+export interface TrustStore {
+  trustCounts(k: TrustKeys): Promise<TrustCounts>;
+  insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void>;
+  /** Labels the order's latest unlabelled attempt; false when there is none. */
+  labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean>;
+  trustTrainingRows(since: number): Promise<{ id: number; features: string; label: 0 | 1 }[]>;
+  pruneTrustAttempts(before: number): Promise<number>;
+  trustStats(): Promise<{ attempts: number; labelled: number }>;
+  /** Saving a version that exists replaces it and makes it the latest again. */
+  saveTrustModel(m: StoredTrustModel): Promise<void>;
+  latestTrustModel(): Promise<StoredTrustModel | null>;
+  latestTrustModelVersion(): Promise<string | null>;
+}
+
+export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
+}
+
+export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, GatewayStore, KeyStore, DeviceStore, DatasetStore, TrustStore, MetaStore {
+  /** 'sqlite' | 'postgres' */
+  readonly dialect: string;
+  close(): Promise<void>;
 }

@@ -1,14 +1,15 @@
-// Where trained trust models live. The server implements this on its database; the in-memory and
-// JSON-file stores serve tests and single-file deployments.
+// Where trained trust models live. The server keeps them in its database (through TrustStore);
+// the in-memory and JSON-file stores serve tests and single-file deployments.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { TrustStore } from '../storage/storage.ts';
 import { parseTrustModel, type TrustModel } from './model.ts';
 
 export interface TrustModelStore {
   /** Stores a model; saving a version that already exists replaces it (training is idempotent). */
-  saveModel(model: TrustModel): void;
+  saveModel(model: TrustModel): void | Promise<void>;
   /** The most recently saved model, or null. */
-  loadLatestModel(): TrustModel | null;
+  loadLatestModel(): TrustModel | null | Promise<TrustModel | null>;
 }
 
 export class MemoryTrustModelStore implements TrustModelStore {
@@ -57,36 +58,19 @@ export class JsonFileTrustModelStore implements TrustModelStore {
   }
 }
 
-/** Models in the server's SQLite database (own table, created idempotently). */
-export class SqliteTrustModelStore implements TrustModelStore {
-  private readonly save: import('better-sqlite3').Statement;
-  private readonly latest: import('better-sqlite3').Statement;
-  private readonly head: import('better-sqlite3').Statement;
-  constructor(db: import('better-sqlite3').Database) {
-    db.exec(`CREATE TABLE IF NOT EXISTS trust_models (
-      seq INTEGER PRIMARY KEY,
-      version TEXT NOT NULL UNIQUE,
-      trained_at INTEGER NOT NULL,
-      auc REAL, precision REAL, recall REAL, n INTEGER NOT NULL,
-      model TEXT NOT NULL
-    )`);
-    // Re-saving a version moves it to the end (it is the latest again).
-    this.save = db.prepare(`INSERT INTO trust_models (version, trained_at, auc, precision, recall, n, model)
-      VALUES (@version, @trainedAt, @auc, @precision, @recall, @n, @model)
-      ON CONFLICT (version) DO UPDATE SET seq = (SELECT max(seq) + 1 FROM trust_models), model = excluded.model, trained_at = excluded.trained_at`);
-    this.latest = db.prepare('SELECT model FROM trust_models ORDER BY seq DESC LIMIT 1');
-    this.head = db.prepare('SELECT version FROM trust_models ORDER BY seq DESC LIMIT 1');
+/** Models in the service's database (SQLite or PostgreSQL), shared by every instance on it. */
+export class StorageTrustModelStore implements TrustModelStore {
+  constructor(private readonly store: TrustStore) {}
+  /** Version of the latest model without parsing it (cheap; lets a server notice a training elsewhere). */
+  latestVersion(): Promise<string | null> {
+    return this.store.latestTrustModelVersion();
   }
-  /** Version of the latest model without parsing it (cheap; lets a server notice a CLI training). */
-  latestVersion(): string | null {
-    return ((this.head.get() as { version: string } | undefined)?.version) ?? null;
-  }
-  saveModel(model: TrustModel): void {
+  async saveModel(model: TrustModel): Promise<void> {
     const m = parseTrustModel(JSON.parse(JSON.stringify(model)));
-    this.save.run({ version: m.version, trainedAt: m.trainedAt, auc: m.metrics.auc, precision: m.metrics.precision, recall: m.metrics.recall, n: m.metrics.n, model: JSON.stringify(m) });
+    await this.store.saveTrustModel({ version: m.version, trainedAt: m.trainedAt, auc: m.metrics.auc, precision: m.metrics.precision, recall: m.metrics.recall, n: m.metrics.n, json: JSON.stringify(m) });
   }
-  loadLatestModel(): TrustModel | null {
-    const r = this.latest.get() as { model: string } | undefined;
-    return r ? parseTrustModel(JSON.parse(r.model)) : null;
+  async loadLatestModel(): Promise<TrustModel | null> {
+    const r = await this.store.latestTrustModel();
+    return r ? parseTrustModel(JSON.parse(r.json)) : null;
   }
 }

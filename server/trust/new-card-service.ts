@@ -2,39 +2,53 @@
 // for cards new to the merchant with the current model, labels attempts with gateway outcomes,
 // and trains (CLI and schedule) into the model store.
 import crypto from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { TrustStore } from '../storage/storage.ts';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
-import { SqliteTrustModelStore } from './model-store.ts';
+import { StorageTrustModelStore } from './model-store.ts';
 import { evaluateNewCard, type NewCardDecision } from './policy.ts';
-import { SqliteTrustSignals, type TrustAttemptInput, type TrustOutcomeInput } from './signal-store.ts';
+import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
 import type { TrustLevel } from './model.ts';
 
 export interface NewCardTrustOptions {
-  db: Database.Database;
+  /** The service's storage (signals and models live there). */
+  store: TrustStore;
   /** Secret the identifier hashes are keyed with; derived from it, never used directly. */
   secret: Uint8Array;
   limitsUsd?: Partial<Record<TrustLevel, number>>;
   /** Labelled attempts older than this are not trained on; default 180 days. */
   trainingWindowSeconds?: number;
   now?: () => number;
+  /** Write-behind of attempts (see TrustSignals). */
+  signals?: TrustSignalsOptions;
+  /** How often the store is asked whether another process trained a newer model; default 1 s. */
+  modelCheckMs?: number;
 }
 
 export class NewCardTrust {
-  readonly signals: SqliteTrustSignals;
-  readonly models: SqliteTrustModelStore;
-  private model: TrustModel;
+  readonly signals: TrustSignals;
+  readonly models: StorageTrustModelStore;
+  private model: TrustModel = priorTrustModel();
   private readonly now: () => number;
   private readonly fingerprintKey: Buffer;
+  private nextModelCheck = 0;
+  private modelCheck: Promise<void> | null = null;
 
+  /** Use NewCardTrust.open (loads the latest stored model). */
   constructor(private readonly opts: NewCardTrustOptions) {
     // A separate key for identifier hashes, so these hashes say nothing about card tokens.
     const hashKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/trust-identifiers/v1').digest();
-    this.signals = new SqliteTrustSignals(opts.db, hashKey);
+    this.signals = new TrustSignals(opts.store, hashKey, opts.signals);
     this.fingerprintKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/card-fingerprint/v1').digest();
-    this.models = new SqliteTrustModelStore(opts.db);
-    this.model = this.models.loadLatestModel() ?? priorTrustModel();
+    this.models = new StorageTrustModelStore(opts.store);
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  }
+
+  static async open(opts: NewCardTrustOptions): Promise<NewCardTrust> {
+    const t = new NewCardTrust(opts);
+    await t.reloadModel();
+    t.nextModelCheck = Date.now() + (opts.modelCheckMs ?? 1000);
+    return t;
   }
 
   /**
@@ -59,30 +73,52 @@ export class NewCardTrust {
    * Records the attempt (every network authentication: velocity needs all of them) and returns the
    * new-card answer for it; the caller uses the answer only when the card is new to the merchant.
    */
-  assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): NewCardDecision {
-    // A model trained by another process (`precheck server train`) is picked up on the next answer.
-    const head = this.models.latestVersion();
-    if (head !== null && head !== this.model.version) this.reloadModel();
-    const { context } = this.signals.recordAttempt(attempt, this.model.version);
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): Promise<NewCardDecision> {
+    this.checkForNewModel();
+    const { context } = await this.signals.recordAttempt(attempt, this.model.version);
     return evaluateNewCard(this.model, context, order, { limitsUsd: this.opts.limitsUsd });
   }
 
-  recordOutcome(o: TrustOutcomeInput): boolean {
+  /**
+   * A model trained by another process or instance (`precheck server train`, another instance's
+   * schedule) is picked up within `modelCheckMs`: the store is asked in the background, never on
+   * the request's path.
+   */
+  private checkForNewModel(): void {
+    const t = Date.now();
+    if (t < this.nextModelCheck || this.modelCheck) return;
+    this.nextModelCheck = t + (this.opts.modelCheckMs ?? 1000);
+    this.modelCheck = (async () => {
+      const head = await this.models.latestVersion();
+      if (head !== null && head !== this.model.version) await this.reloadModel();
+    })()
+      .catch(() => undefined) // the current model stays; the next check tries again
+      .finally(() => {
+        this.modelCheck = null;
+      });
+  }
+
+  recordOutcome(o: TrustOutcomeInput): Promise<boolean> {
     return this.signals.recordOutcome(o);
   }
 
   /** Trains on stored labelled attempts; a new model is used at once. */
-  train(opts: TrainOptions = {}): TrainingRunResult {
+  async train(opts: TrainOptions = {}): Promise<TrainingRunResult> {
     const now = this.now();
     const since = now - (this.opts.trainingWindowSeconds ?? 180 * 86_400);
-    const r = runTrustTraining(this.signals, this.models, { trainedAt: now, ...opts, since });
+    const r = await runTrustTraining(this.signals, this.models, { trainedAt: now, ...opts, since });
     if (r.trained) this.model = r.model;
     return r;
   }
 
   /** Picks up a model trained by another process (e.g. `precheck server train`). */
-  reloadModel(): TrustModel {
-    this.model = this.models.loadLatestModel() ?? this.model;
+  async reloadModel(): Promise<TrustModel> {
+    this.model = (await this.models.loadLatestModel()) ?? this.model;
     return this.model;
+  }
+
+  /** Writes queued attempts (shutdown). */
+  close(): Promise<void> {
+    return this.signals.close();
   }
 }

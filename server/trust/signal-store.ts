@@ -2,9 +2,15 @@
 // IP as keyed hashes), the features the model saw at that moment, and — once the gateway outcome
 // arrives — its label. Two jobs: assemble a TrustContext from history (counts and flags), and
 // give training rows whose features are exactly what was known at decision time (no leakage of
-// later events into training). Own tables, created idempotently on the server's SQLite connection.
+// later events into training). Stored through the service's TrustStore (SQLite or PostgreSQL).
+//
+// Attempts only feed learning, so they are written behind: queued in memory and inserted in one
+// transaction per `flushMs` (or `maxPending` rows), off the request's path. Until written, queued
+// attempts are added to the counts here, so velocity (card testing bursts) sees every attempt at
+// once. Distinct-account counts may count an account twice while it is queued (at most flushMs):
+// that errs towards less trust. A label first flushes the queue, so it always finds its attempt.
 import crypto from 'node:crypto';
-import type Database from 'better-sqlite3';
+import type { TrustAttemptRow, TrustStore } from '../storage/storage.ts';
 import { extractTrustFeatures, TRUST_FEATURE_NAMES, type TrustContext } from './features.ts';
 import { trustLabelFromOutcome, type TrustRow } from './model.ts';
 
@@ -28,71 +34,38 @@ export interface TrustOutcomeInput {
   at: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS trust_attempts (
-  id INTEGER PRIMARY KEY,
-  merchant TEXT NOT NULL,
-  order_id TEXT NOT NULL,
-  token BLOB NOT NULL,
-  account TEXT,
-  device TEXT,
-  ip TEXT,
-  ip_country TEXT,
-  card_country TEXT,
-  at INTEGER NOT NULL,
-  features TEXT NOT NULL,
-  model_version TEXT,
-  status TEXT,
-  type TEXT,
-  label INTEGER,
-  labelled_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS trust_attempts_order ON trust_attempts (merchant, order_id);
-CREATE INDEX IF NOT EXISTS trust_attempts_account ON trust_attempts (account, at) WHERE account IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trust_attempts_device ON trust_attempts (device, account) WHERE device IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trust_attempts_ip ON trust_attempts (ip, at) WHERE ip IS NOT NULL;
-CREATE INDEX IF NOT EXISTS trust_attempts_token ON trust_attempts (token, at);
-CREATE INDEX IF NOT EXISTS trust_attempts_labelled ON trust_attempts (labelled_at) WHERE label IS NOT NULL;
-`;
+export interface TrustSignalsOptions {
+  /** Write-behind interval; 0 writes each attempt before answering. Default 20 ms. */
+  flushMs?: number;
+  /** Queue length that triggers a write at once. Default 512. */
+  maxPending?: number;
+  /** Called when a write-behind batch fails (the rows are retried with the next batch). */
+  onError?: (e: unknown) => void;
+}
 
-type Row = Record<string, unknown>;
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
-export class SqliteTrustSignals {
-  private readonly s: Record<string, Database.Statement>;
+export class TrustSignals {
   private readonly hashKey: Buffer;
+  private pending: TrustAttemptRow[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly flushMs: number;
+  private readonly maxPending: number;
 
   /**
-   * @param db the server's better-sqlite3 connection (or a dedicated one)
+   * @param store the service's trust store
    * @param hashKey secret for the keyed hashes of account, device and IP (IPs are only 2^32
    *   values: an unkeyed hash would be reversible by enumeration)
    */
   constructor(
-    private readonly db: Database.Database,
+    private readonly store: TrustStore,
     hashKey: Uint8Array,
+    private readonly opts: TrustSignalsOptions = {},
   ) {
     this.hashKey = Buffer.from(hashKey);
-    db.exec(SCHEMA);
-    const p = (sql: string) => db.prepare(sql);
-    this.s = {
-      insert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version)
-        VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion)`),
-      latestUnlabelled: p('SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
-      setOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
-      accountStats: p(`SELECT min(at) AS first_at,
-          sum(status = 'success') AS successes, sum(status = 'failure') AS failures,
-          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks
-        FROM trust_attempts WHERE account = ? AND at < ?`),
-      deviceWithAccount: p('SELECT 1 FROM trust_attempts WHERE device = ? AND account = ? AND at < ? LIMIT 1'),
-      deviceAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE device = ? AND at < ?'),
-      deviceFraud: p(`SELECT count(*) AS n FROM trust_attempts WHERE device = ? AND type IN ('fraud', 'chargeback')`),
-      ipAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
-      countAccount: p('SELECT count(*) AS n FROM trust_attempts WHERE account = ? AND at >= ? AND at < ?'),
-      countToken: p('SELECT count(*) AS n FROM trust_attempts WHERE token = ? AND at >= ? AND at < ?'),
-      countIp: p('SELECT count(*) AS n FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
-      training: p('SELECT id, features, label FROM trust_attempts WHERE label IS NOT NULL AND at >= ? ORDER BY id'),
-      prune: p('DELETE FROM trust_attempts WHERE at < ?'),
-      count: p('SELECT count(*) AS n, sum(label IS NOT NULL) AS labelled FROM trust_attempts'),
-    };
+    this.flushMs = opts.flushMs ?? 20;
+    this.maxPending = opts.maxPending ?? 512;
   }
 
   private hash(kind: string, merchant: string, value: string | null | undefined): string | null {
@@ -103,99 +76,159 @@ export class SqliteTrustSignals {
   }
 
   /** The trust context of an attempt from history before `a.at` (the attempt itself not counted). */
-  context(a: TrustAttemptInput): TrustContext {
-    const account = this.hash('account', a.merchant, a.accountId);
-    const device = this.hash('device', a.merchant, a.deviceId);
-    const ip = this.hash('ip', a.merchant, a.ip);
-    const token = Buffer.from(a.token);
-    const n = (r: unknown): number => Number((r as Row | undefined)?.n ?? 0);
-    const acc = account ? (this.s.accountStats.get(account, a.at) as Row) : null;
-    const counts = (stmt: Database.Statement, key: unknown, span: number): number => (key === null ? 0 : n(stmt.get(key, a.at - span, a.at)));
-    let deviceCtx: TrustContext['device'] = null;
-    if (device) {
-      const da = this.s.deviceAccounts.get(account, device, a.at) as Row;
-      deviceCtx = {
-        seenWithAccount: account !== null && this.s.deviceWithAccount.get(device, account, a.at) !== undefined,
-        accounts: Number(da.n ?? 0) + (account !== null && !Number(da.mine ?? 0) ? 1 : 0),
-        fraud: n(this.s.deviceFraud.get(device)),
-      };
+  async context(a: TrustAttemptInput): Promise<TrustContext> {
+    return this.contextOf(a, this.hash('account', a.merchant, a.accountId), this.hash('device', a.merchant, a.deviceId), this.hash('ip', a.merchant, a.ip));
+  }
+
+  private async contextOf(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null): Promise<TrustContext> {
+    const c = await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at });
+    // Attempts still queued for writing count too.
+    let firstAt = c.account?.firstAt ?? null;
+    let withAccount = c.device?.withAccount ?? false;
+    let deviceAccounts = c.device?.accounts ?? 0;
+    let deviceMine = c.device?.mine ?? false;
+    let ipAccounts = c.ip?.accounts ?? 0;
+    let ipMine = c.ip?.mine ?? false;
+    const v = { ...c.attempts };
+    const devSeen = new Set<string>();
+    const ipSeen = new Set<string>();
+    for (const p of this.pending) {
+      if (p.at >= a.at) continue;
+      const hour = p.at >= a.at - 3600;
+      const day = p.at >= a.at - 86_400;
+      if (account !== null && p.account === account) {
+        if (firstAt === null || p.at < firstAt) firstAt = p.at;
+        if (hour) v.accountHour++;
+        if (day) v.accountDay++;
+      }
+      if (sameBytes(p.token, a.token)) {
+        if (hour) v.cardHour++;
+        if (day) v.cardDay++;
+      }
+      if (ip !== null && p.ip === ip) {
+        if (hour) v.ipHour++;
+        if (day) v.ipDay++;
+        if (p.at >= a.at - 30 * 86_400 && p.account !== null) {
+          if (p.account === account) {
+            if (!ipMine) ipAccounts++;
+            ipMine = true;
+          } else if (!ipSeen.has(p.account)) {
+            ipSeen.add(p.account);
+            ipAccounts++;
+          }
+        }
+      }
+      if (device !== null && p.device === device && p.account !== null) {
+        if (p.account === account) {
+          if (!deviceMine) deviceAccounts++;
+          deviceMine = true;
+          withAccount = true;
+        } else if (!devSeen.has(p.account)) {
+          devSeen.add(p.account);
+          deviceAccounts++;
+        }
+      }
     }
-    let accountsOnIp = 0;
-    if (ip) {
-      const r = this.s.ipAccounts.get(account, ip, a.at - 30 * 86_400, a.at) as Row;
-      accountsOnIp = Number(r.n ?? 0) + (account !== null && !Number(r.mine ?? 0) ? 1 : 0);
-    }
+    const acc = c.account;
     return {
       now: a.at,
       account: {
-        createdAt: account === null ? null : ((acc?.first_at as number | null) ?? a.at), // first seen stands in for sign-up
-        successes: Number(acc?.successes ?? 0),
-        failures: Number(acc?.failures ?? 0),
-        chargebacks: Number(acc?.chargebacks ?? 0),
-        fraud: Number(acc?.fraud ?? 0),
+        createdAt: account === null ? null : (firstAt ?? a.at), // first seen stands in for sign-up
+        successes: acc?.successes ?? 0,
+        failures: acc?.failures ?? 0,
+        chargebacks: acc?.chargebacks ?? 0,
+        fraud: acc?.fraud ?? 0,
       },
-      device: deviceCtx,
+      device: device === null ? null : { seenWithAccount: account !== null && withAccount, accounts: deviceAccounts + (account !== null && !deviceMine ? 1 : 0), fraud: c.device?.fraud ?? 0 },
       environment: {
         ipCountry: a.ipCountry ?? null,
         cardCountry: a.cardCountry ?? null,
-        accountsOnIp,
-        attempts: {
-          accountHour: counts(this.s.countAccount, account, 3600),
-          accountDay: counts(this.s.countAccount, account, 86_400),
-          cardHour: n(this.s.countToken.get(token, a.at - 3600, a.at)),
-          cardDay: n(this.s.countToken.get(token, a.at - 86_400, a.at)),
-          ipHour: counts(this.s.countIp, ip, 3600),
-          ipDay: counts(this.s.countIp, ip, 86_400),
-        },
+        accountsOnIp: ip === null ? 0 : ipAccounts + (account !== null && !ipMine ? 1 : 0),
+        attempts: v,
       },
     };
   }
 
-  /** Builds the context, stores the attempt with its features, and returns both. */
-  recordAttempt(a: TrustAttemptInput, modelVersion: string | null): { context: TrustContext; features: Float64Array } {
-    const context = this.context(a);
+  /** Builds the context, queues the attempt with its features for writing, and returns both. */
+  async recordAttempt(a: TrustAttemptInput, modelVersion: string | null): Promise<{ context: TrustContext; features: Float64Array }> {
+    const account = this.hash('account', a.merchant, a.accountId);
+    const device = this.hash('device', a.merchant, a.deviceId);
+    const ip = this.hash('ip', a.merchant, a.ip);
+    const context = await this.contextOf(a, account, device, ip);
     const features = extractTrustFeatures(context);
-    this.s.insert.run({
+    this.pending.push({
       merchant: a.merchant,
       orderId: a.orderId,
-      token: Buffer.from(a.token),
-      account: this.hash('account', a.merchant, a.accountId),
-      device: this.hash('device', a.merchant, a.deviceId),
-      ip: this.hash('ip', a.merchant, a.ip),
+      token: a.token,
+      account,
+      device,
+      ip,
       ipCountry: a.ipCountry ?? null,
       cardCountry: a.cardCountry ?? null,
       at: a.at,
-      features: JSON.stringify(Array.from(features)),
+      features: Array.from(features),
       modelVersion,
     });
+    if (this.flushMs <= 0 || this.pending.length >= this.maxPending) await this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.flush().catch((e) => this.opts.onError?.(e));
+      }, this.flushMs);
+      this.timer.unref();
+    }
     return { context, features };
   }
 
+  /** Writes every queued attempt (one transaction). Concurrent calls share the order. */
+  flush(): Promise<void> {
+    const run = this.flushing.then(async () => {
+      if (this.pending.length === 0) return;
+      const rows = this.pending;
+      this.pending = [];
+      try {
+        await this.store.insertTrustAttempts(rows);
+      } catch (e) {
+        this.pending = rows.concat(this.pending); // kept for the next batch
+        throw e;
+      }
+    });
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
   /** Attaches a gateway outcome to the order's latest attempt; false when no attempt is known. */
-  recordOutcome(o: TrustOutcomeInput): boolean {
-    const row = this.s.latestUnlabelled.get(o.merchant, o.orderId) as Row | undefined;
-    if (!row) return false;
-    this.s.setOutcome.run(o.status, o.type ?? null, trustLabelFromOutcome(o), o.at, row.id);
-    return true;
+  async recordOutcome(o: TrustOutcomeInput): Promise<boolean> {
+    if (this.pending.some((p) => p.merchant === o.merchant && p.orderId === o.orderId)) await this.flush();
+    return this.store.labelTrustAttempt({ merchant: o.merchant, orderId: o.orderId, status: o.status, type: o.type ?? null, label: trustLabelFromOutcome(o), at: o.at });
   }
 
   /** Labelled attempts since `since` as training rows (features as seen at decision time). */
-  trainingRows(since = 0): TrustRow[] {
+  async trainingRows(since = 0): Promise<TrustRow[]> {
+    await this.flush();
     const rows: TrustRow[] = [];
-    for (const r of this.s.training.iterate(since) as Iterable<Row>) {
-      const features = JSON.parse(r.features as string) as number[];
+    for (const r of await this.store.trustTrainingRows(since)) {
+      const features = JSON.parse(r.features) as number[];
       if (features.length !== TRUST_FEATURE_NAMES.length) continue; // written by another feature version
-      rows.push({ features, label: r.label === 1 ? 1 : 0, key: `a${String(r.id)}` });
+      rows.push({ features, label: r.label, key: `a${String(r.id)}` });
     }
     return rows;
   }
 
-  prune(before: number): number {
-    return this.s.prune.run(before).changes;
+  async prune(before: number): Promise<number> {
+    await this.flush();
+    return this.store.pruneTrustAttempts(before);
   }
 
-  stats(): { attempts: number; labelled: number } {
-    const r = this.s.count.get() as Row;
-    return { attempts: Number(r.n ?? 0), labelled: Number(r.labelled ?? 0) };
+  async stats(): Promise<{ attempts: number; labelled: number }> {
+    await this.flush();
+    return this.store.trustStats();
+  }
+
+  /** Writes what is queued and stops the timer (service shutdown). */
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flush();
   }
 }

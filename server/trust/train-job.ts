@@ -4,7 +4,7 @@ import { trainTrustModel, TrustTrainingError, type TrainOptions, type TrustModel
 import type { TrustModelStore } from './model-store.ts';
 
 export interface TrainingSource {
-  trainingRows(since?: number): TrustRow[];
+  trainingRows(since?: number): TrustRow[] | Promise<TrustRow[]>;
 }
 
 export type TrainingRunResult =
@@ -15,11 +15,11 @@ export type TrainingRunResult =
  * Trains on labelled attempts newer than `sinceSeconds` and saves the model. Too little or
  * one-sided data is an answer (trained: false), not an exception: the previous model stays.
  */
-export function runTrustTraining(source: TrainingSource, store: TrustModelStore, opts: TrainOptions & { since?: number } = {}): TrainingRunResult {
-  const rows = source.trainingRows(opts.since ?? 0);
+export async function runTrustTraining(source: TrainingSource, store: TrustModelStore, opts: TrainOptions & { since?: number } = {}): Promise<TrainingRunResult> {
+  const rows = await source.trainingRows(opts.since ?? 0);
   try {
     const model = trainTrustModel(rows, opts);
-    store.saveModel(model);
+    await store.saveModel(model);
     return { trained: true, model, rows: rows.length };
   } catch (e) {
     if (e instanceof TrustTrainingError) return { trained: false, reason: e.message, rows: rows.length };

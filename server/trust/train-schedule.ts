@@ -15,12 +15,12 @@ export interface TrainSchedule {
 }
 
 /** Throws RangeError on an invalid cron expression (so a bad config fails at start). */
-export function startTrainSchedule(schedule: string, run: () => TrainingRunResult, log: TrainScheduleLogger): TrainSchedule {
+export function startTrainSchedule(schedule: string, run: () => TrainingRunResult | Promise<TrainingRunResult>, log: TrainScheduleLogger): TrainSchedule {
   let job: Cron;
   try {
-    job = new Cron(schedule, { unref: true, protect: true, paused: false }, () => {
+    job = new Cron(schedule, { unref: true, protect: true, paused: false }, async () => {
       try {
-        const r = run();
+        const r = await run();
         if (r.trained) log.info({ modelVersion: r.model.version, rows: r.rows, metrics: r.model.metrics }, 'trust model trained');
         else log.info({ rows: r.rows, reason: r.reason }, 'trust model not trained');
       } catch (e) {

@@ -42,6 +42,7 @@ describe('token-less network authentication', () => {
     await h.call('POST', '/v1/auth', noToken({ last4: '4242' }, { id: ids[0] }));
     await h.call('POST', '/v1/auth', noToken({ last4: '4242' }, { id: ids[1] }));
     await h.call('POST', '/v1/auth', noToken({ last4: '4242', expMonth: 11 }, { id: ids[2] }));
+    await h.s.service.trust.signals.flush(); // attempts are written behind the answers
     const rows = db().prepare(`SELECT order_id, hex(token) AS t, features FROM trust_attempts WHERE order_id IN (?, ?, ?) ORDER BY at, rowid`).all(...ids) as { order_id: string; t: string; features: string }[];
     const byId = new Map(rows.map((r) => [r.order_id, r]));
     expect(byId.get(ids[0])!.t).toBe(byId.get(ids[1])!.t); // same card details → same series

@@ -1,44 +1,45 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteTrustSignals } from '../../../server/trust/signal-store.ts';
+import { SqliteStorage } from '../../../server/storage/sqlite-storage.ts';
+import { TrustSignals } from '../../../server/trust/signal-store.ts';
 import { TRUST_FEATURE_NAMES } from '../../../server/trust/features.ts';
 
 const T = 1_700_000_000;
 const card = (n: number) => new Uint8Array(16).fill(n);
 
-describe('SqliteTrustSignals (real SQLite file)', () => {
+describe('TrustSignals (real SQLite file)', () => {
   let dir: string;
-  let db: Database.Database;
-  let store: SqliteTrustSignals;
+  let db: SqliteStorage;
+  let store: TrustSignals;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trust-signals-'));
-    db = new Database(path.join(dir, 'server.sqlite'));
-    store = new SqliteTrustSignals(db, new Uint8Array(32).fill(7));
+    db = new SqliteStorage(path.join(dir, 'server.sqlite'));
+    store = new TrustSignals(db, new Uint8Array(32).fill(7));
   });
-  afterEach(() => {
-    db.close();
+  afterEach(async () => {
+    await store.close();
+    await db.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const attempt = (o: Partial<Parameters<SqliteTrustSignals['recordAttempt']>[0]> = {}) => ({
+  const attempt = (o: Partial<Parameters<TrustSignals['recordAttempt']>[0]> = {}) => ({
     merchant: 'm1', orderId: 'o1', token: card(1), accountId: 'alice', deviceId: 'dev-a', ip: '203.0.113.5', ipCountry: 'DE', cardCountry: 'DE', at: T, ...o,
   });
 
-  it('builds the context from earlier attempts and outcomes only', () => {
-    const first = store.recordAttempt(attempt({ at: T - 10 * 86_400 }), 'prior');
+  it('builds the context from earlier attempts and outcomes only', async () => {
+    const first = await store.recordAttempt(attempt({ at: T - 10 * 86_400 }), 'prior');
     expect(first.context.account).toEqual({ createdAt: T - 10 * 86_400, successes: 0, failures: 0, chargebacks: 0, fraud: 0 });
     expect(first.context.device).toEqual({ seenWithAccount: false, accounts: 1, fraud: 0 });
-    expect(store.recordOutcome({ merchant: 'm1', orderId: 'o1', status: 'success', at: T - 10 * 86_400 })).toBe(true);
-    store.recordAttempt(attempt({ orderId: 'o2', at: T - 1800 }), 'prior');
-    store.recordOutcome({ merchant: 'm1', orderId: 'o2', status: 'failure', type: 'soft', at: T - 1800 });
+    expect(await store.recordOutcome({ merchant: 'm1', orderId: 'o1', status: 'success', at: T - 10 * 86_400 })).toBe(true);
+    await store.recordAttempt(attempt({ orderId: 'o2', at: T - 1800 }), 'prior');
+    await store.recordOutcome({ merchant: 'm1', orderId: 'o2', status: 'failure', type: 'soft', at: T - 1800 });
     // Another account on the same device and IP, with fraud.
-    store.recordAttempt(attempt({ orderId: 'o3', accountId: 'mallory', token: card(2), at: T - 600 }), 'prior');
-    store.recordOutcome({ merchant: 'm1', orderId: 'o3', status: 'failure', type: 'fraud', at: T - 600 });
+    await store.recordAttempt(attempt({ orderId: 'o3', accountId: 'mallory', token: card(2), at: T - 600 }), 'prior');
+    await store.recordOutcome({ merchant: 'm1', orderId: 'o3', status: 'failure', type: 'fraud', at: T - 600 });
 
-    const { context, features } = store.recordAttempt(attempt({ orderId: 'o4', at: T }), 'prior');
+    const { context, features } = await store.recordAttempt(attempt({ orderId: 'o4', at: T }), 'prior');
     expect(context.account).toEqual({ createdAt: T - 10 * 86_400, successes: 1, failures: 1, chargebacks: 0, fraud: 0 });
     expect(context.device).toEqual({ seenWithAccount: true, accounts: 2, fraud: 1 });
     expect(context.environment).toEqual({
@@ -47,64 +48,81 @@ describe('SqliteTrustSignals (real SQLite file)', () => {
     });
     expect(features.length).toBe(TRUST_FEATURE_NAMES.length);
     // An unknown merchant's account with the same id is a different account (ids are per merchant).
-    expect(store.context(attempt({ merchant: 'm2', orderId: 'x' })).account.successes).toBe(0);
+    expect((await store.context(attempt({ merchant: 'm2', orderId: 'x' }))).account.successes).toBe(0);
   });
 
-  it('gives training rows only for labelled attempts, with the features seen at decision time', () => {
-    const a = store.recordAttempt(attempt({ orderId: 'o1', at: T }), 'prior');
-    store.recordAttempt(attempt({ orderId: 'o2', at: T + 1 }), 'prior');
-    store.recordAttempt(attempt({ orderId: 'o3', at: T + 2 }), 'prior');
-    store.recordOutcome({ merchant: 'm1', orderId: 'o1', status: 'success', at: T + 5 });
-    store.recordOutcome({ merchant: 'm1', orderId: 'o2', status: 'failure', type: 'hard', at: T + 5 });
-    store.recordOutcome({ merchant: 'm1', orderId: 'o3', status: 'failure', type: 'soft', at: T + 5 }); // no label
-    expect(store.recordOutcome({ merchant: 'm1', orderId: 'nope', status: 'success', at: T })).toBe(false);
-    const rows = store.trainingRows();
+  it('gives training rows only for labelled attempts, with the features seen at decision time', async () => {
+    const a = await store.recordAttempt(attempt({ orderId: 'o1', at: T }), 'prior');
+    await store.recordAttempt(attempt({ orderId: 'o2', at: T + 1 }), 'prior');
+    await store.recordAttempt(attempt({ orderId: 'o3', at: T + 2 }), 'prior');
+    await store.recordOutcome({ merchant: 'm1', orderId: 'o1', status: 'success', at: T + 5 });
+    await store.recordOutcome({ merchant: 'm1', orderId: 'o2', status: 'failure', type: 'hard', at: T + 5 });
+    await store.recordOutcome({ merchant: 'm1', orderId: 'o3', status: 'failure', type: 'soft', at: T + 5 }); // no label
+    expect(await store.recordOutcome({ merchant: 'm1', orderId: 'nope', status: 'success', at: T })).toBe(false);
+    const rows = await store.trainingRows();
     expect(rows.map((r) => r.label)).toEqual([1, 0]);
     expect(Array.from(rows[0].features)).toEqual(Array.from(a.features));
-    expect(store.stats()).toEqual({ attempts: 3, labelled: 2 });
+    expect(await store.stats()).toEqual({ attempts: 3, labelled: 2 });
   });
 
-  it('stores no raw account, device or IP identifiers', () => {
-    store.recordAttempt(attempt(), 'prior');
-    db.close();
+  it('stores no raw account, device or IP identifiers', async () => {
+    await store.recordAttempt(attempt(), 'prior');
+    await store.close();
+    await db.close(false);
     const bytes = fs.readFileSync(path.join(dir, 'server.sqlite')).toString('latin1') + (fs.existsSync(path.join(dir, 'server.sqlite-wal')) ? fs.readFileSync(path.join(dir, 'server.sqlite-wal')).toString('latin1') : '');
     expect(bytes).not.toContain('alice');
     expect(bytes).not.toContain('dev-a');
     expect(bytes).not.toContain('203.0.113.5');
-    db = new Database(path.join(dir, 'server.sqlite'));
+    db = new SqliteStorage(path.join(dir, 'server.sqlite'));
+    store = new TrustSignals(db, new Uint8Array(32).fill(7));
+  });
+
+  it('counts attempts still queued for writing, and a label finds its queued attempt', async () => {
+    const queued = new TrustSignals(db, new Uint8Array(32).fill(7), { flushMs: 60_000 });
+    for (let i = 0; i < 3; i++) await queued.recordAttempt(attempt({ orderId: `q${i}`, accountId: `acct-${i}`, at: T + i }), 'prior');
+    expect(await db.trustStats()).toEqual({ attempts: 0, labelled: 0 }); // nothing written yet
+    const ctx = await queued.context(attempt({ orderId: 'q9', accountId: 'acct-0', at: T + 10 }));
+    expect(ctx.environment.attempts).toEqual({ accountHour: 1, accountDay: 1, cardHour: 3, cardDay: 3, ipHour: 3, ipDay: 3 });
+    expect(ctx.environment.accountsOnIp).toBe(3);
+    expect(ctx.device).toEqual({ seenWithAccount: true, accounts: 3, fraud: 0 });
+    expect(ctx.account.createdAt).toBe(T);
+    expect(await queued.recordOutcome({ merchant: 'm1', orderId: 'q1', status: 'success', at: T + 20 })).toBe(true);
+    expect(await db.trustStats()).toEqual({ attempts: 3, labelled: 1 });
+    await queued.close();
   });
 });
 
 describe('training run on stored signals (real SQLite)', () => {
   it('trains from labelled attempts, stores the model with version and metrics, and is idempotent', async () => {
-    const { SqliteTrustModelStore } = await import('../../../server/trust/model-store.ts');
+    const { StorageTrustModelStore } = await import('../../../server/trust/model-store.ts');
     const { runTrustTraining } = await import('../../../server/trust/train-job.ts');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trust-train-'));
-    const db = new Database(path.join(dir, 'server.sqlite'));
+    const db = new SqliteStorage(path.join(dir, 'server.sqlite'));
     try {
-      const signals = new SqliteTrustSignals(db, new Uint8Array(32));
-      const models = new SqliteTrustModelStore(db);
-      expect(runTrustTraining(signals, models)).toEqual({ trained: false, reason: 'need at least 40 labelled outcomes, have 0', rows: 0 });
+      const signals = new TrustSignals(db, new Uint8Array(32));
+      const models = new StorageTrustModelStore(db);
+      expect(await runTrustTraining(signals, models)).toEqual({ trained: false, reason: 'need at least 40 labelled outcomes, have 0', rows: 0 });
       // Fraudsters share one device and fail; regular customers each have their own device and pay.
       for (let i = 0; i < 200; i++) {
         const bad = i % 4 === 0;
         const at = T + i * 60;
-        signals.recordAttempt({ merchant: 'm', orderId: `o${i}`, token: card(i % 250), accountId: `acc${i}`, deviceId: bad ? 'farm' : `dev${i}`, ip: bad ? '198.51.100.1' : `192.0.2.${i % 250}`, ipCountry: bad ? 'NG' : 'DE', cardCountry: 'DE', at }, null);
-        signals.recordOutcome({ merchant: 'm', orderId: `o${i}`, status: bad ? 'failure' : 'success', type: bad ? 'fraud' : null, at: at + 1 });
+        await signals.recordAttempt({ merchant: 'm', orderId: `o${i}`, token: card(i % 250), accountId: `acc${i}`, deviceId: bad ? 'farm' : `dev${i}`, ip: bad ? '198.51.100.1' : `192.0.2.${i % 250}`, ipCountry: bad ? 'NG' : 'DE', cardCountry: 'DE', at }, null);
+        await signals.recordOutcome({ merchant: 'm', orderId: `o${i}`, status: bad ? 'failure' : 'success', type: bad ? 'fraud' : null, at: at + 1 });
       }
-      const r = runTrustTraining(signals, models, { trainedAt: T });
+      const r = await runTrustTraining(signals, models, { trainedAt: T });
       expect(r.trained).toBe(true);
       if (!r.trained) return;
       expect(r.rows).toBe(200);
       expect(r.model.metrics.auc).toBeGreaterThan(0.9);
-      const reopened = new SqliteTrustModelStore(db).loadLatestModel();
+      const reopened = await new StorageTrustModelStore(db).loadLatestModel();
       expect(reopened?.version).toBe(r.model.version);
       expect(reopened?.metrics).toEqual(r.model.metrics);
-      const again = runTrustTraining(signals, models, { trainedAt: T + 3600 });
+      const again = await runTrustTraining(signals, models, { trainedAt: T + 3600 });
       expect(again.trained && again.model.version).toBe(r.model.version);
-      expect((db.prepare('SELECT count(*) AS n FROM trust_models').get() as { n: number }).n).toBe(1);
+      expect((db.db.prepare('SELECT count(*) AS n FROM trust_models').get() as { n: number }).n).toBe(1);
+      await signals.close();
     } finally {
-      db.close();
+      await db.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,0 +1,252 @@
+// POST /v1/auth at the speed of the HTTP stack: new cards (random tokens) with a customer context
+// (account, device, IP: every request reads and writes trust signals), 16 keep-alive connections,
+// closed loop, against `precheck server` in its own process — next to a bare Fastify route that
+// validates the same request schema (bench/lib/bare-auth-route.ts), measured in the same run. The
+// ratio service ÷ bare route is the figure (goal ≥ 0.4 on SQLite).
+// Variants: empty database, and 10^6 restricted cards + 10^6 history rows (BENCH_SCALE scales
+// both); SQLite, and PostgreSQL when PRECHECK_BENCH_DATABASE_URL (or PRECHECK_TEST_DATABASE_URL)
+// names a server, with one instance and with two instances on the same database (the load is
+// split across both, as a reverse proxy would).
+// Standalone: node --import tsx bench/auth-ratio.bench.ts   (AUTH_BENCH_SECONDS=10 per run)
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openService } from '../server/service.ts';
+import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
+import { killAllTracked, killAndWait, spawnTracked, waitForOutput } from './lib/child-process.ts';
+import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
+import { benchScale } from './lib/scale.ts';
+import { markdownTable, summarize } from './lib/stats.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.join(here, '..', 'bin', 'precheck.js');
+const BARE = path.join(here, 'lib', 'bare-auth-route.ts');
+const CONNECTIONS = 16;
+const ROUNDS = 3;
+
+/** Several load runs as one: requests over total time, latency over all samples. */
+function combine(runs: LoadResult[]): LoadResult {
+  const requests = runs.reduce((a, r) => a + r.requests, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  return { requests, seconds, rps: requests / seconds, latency: summarize(runs.flatMap((r) => r.samples)), statuses, samples: runs.flatMap((r) => r.samples) };
+}
+
+interface Target {
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+async function startChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = await waitForOutput(child, /listening on (http:\/\/\S+)/, { stream: 'stdout', timeoutMs: 120_000 });
+  return {
+    url: m[1],
+    stop: () => killAndWait(child, 10_000),
+  };
+}
+
+async function startBare(): Promise<Target> {
+  const c = await startChild(['--import', 'tsx', BARE]);
+  return { urls: [c.url], stop: () => c.stop() };
+}
+
+async function startService(dataDir: string, database: string | null, instances: number): Promise<Target> {
+  const cs: { url: string; stop(): Promise<void> }[] = [];
+  for (let i = 0; i < instances; i++) {
+    const args = [CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--rate-limit', '100000000', '--train-schedule', 'off'];
+    if (database) args.push('--database', database);
+    cs.push(await startChild(args));
+  }
+  return { urls: cs.map((c) => c.url), stop: async () => void (await Promise.all(cs.map((c) => c.stop()))) };
+}
+
+/** Seeds restricted cards and history rows straight through Storage (the service is not running). */
+async function seed(dataDir: string, database: string | null, restricted: number, history: number): Promise<void> {
+  if (restricted === 0 && history === 0) return;
+  const now = Math.floor(Date.now() / 1000);
+  const svc = await openService({ dataDir, database: database ?? undefined, logLevel: 'warn', publishDebounceMs: -1, publishOnStart: false, train: { schedule: null } } as Parameters<typeof openService>[0]);
+  try {
+    for (let i = 0; i < restricted; i += 50_000) {
+      const batch: RestrictedEntry[] = [];
+      for (let j = i; j < Math.min(restricted, i + 50_000); j++) {
+        batch.push({ token: new Uint8Array(crypto.randomBytes(16)), bin: '411111', last4: '0000', reason: 'fraud', source: 'bench', addedAt: now, expiresAt: null });
+      }
+      await svc.storage.addRestricted(batch);
+    }
+    let token = new Uint8Array(16);
+    for (let i = 0; i < history; i += 50_000) {
+      const batch: OutcomeRow[] = [];
+      for (let j = i; j < Math.min(history, i + 50_000); j++) {
+        if (j % 4 === 0) token = new Uint8Array(crypto.randomBytes(16));
+        batch.push({
+          idempotencyKey: '', merchant: `m${j % 50}`, token, bin: '411111', last4: '0000', brand: 'visa', orderId: `h${j}`,
+          amount: 1000 + (j % 5000), currency: 'USD', gateway: j % 2 ? 'gw-a' : 'gw-b', status: j % 5 ? 'success' : 'failure',
+          code: j % 5 ? null : '51', type: j % 5 ? null : 'soft', at: now - (j % (20 * 86_400)), hard: false,
+        });
+      }
+      await svc.storage.importOutcomes(batch);
+    }
+  } finally {
+    await svc.close();
+  }
+}
+
+async function bridgeKey(dataDir: string, database: string | null): Promise<string> {
+  const svc = await openService({ dataDir, database: database ?? undefined, logLevel: 'warn', publishDebounceMs: -1, publishOnStart: false, train: { schedule: null } } as Parameters<typeof openService>[0]);
+  try {
+    await svc.storage.upsertGateway({ name: 'gw-a', feePerAttempt: 10, feeBps: 200 });
+    await svc.storage.upsertGateway({ name: 'gw-b', feePerAttempt: 5, feeBps: 250 });
+    return (await svc.issueKey('bench-shop')).key;
+  } finally {
+    await svc.close();
+  }
+}
+
+function authLoad(urls: string[], key: string, seconds: number, run: string, decisions?: Record<string, number>): Promise<LoadResult> {
+  // New cards (random tokens) with a customer context drawn from 20 000 accounts, devices and IPs.
+  return closedLoopLoad({
+    targets: urls,
+    path: '/v1/auth',
+    connections: CONNECTIONS,
+    durationMs: seconds * 1000,
+    warmupMs: 2000,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: (i) => {
+      const a = (i * 7919) % 20_000;
+      return JSON.stringify({
+        token: crypto.randomBytes(16).toString('hex'),
+        bin: '411111', last4: String(1000 + (i % 9000)), brand: 'visa', expMonth: 12, expYear: 2099,
+        order: { id: `${run}-${i}`, amount: { value: 2500 + (i % 50_000), currency: 'USD' }, country: 'US' },
+        customer: { accountId: `acct-${a}`, deviceId: `dev-${a % 15_000}`, ip: `10.${(a >> 8) & 255}.${a & 255}.7`, ipCountry: a % 10 ? 'US' : 'GB' },
+      });
+    },
+    onAnswer: decisions
+      ? (status, body) => {
+          const k = status === 200 ? `${(body as { decision: string }).decision}/${(body as { reason: string }).reason}` : `HTTP ${status}`;
+          decisions[k] = (decisions[k] ?? 0) + 1;
+        }
+      : undefined,
+  });
+}
+
+interface Variant {
+  backend: 'SQLite' | 'PostgreSQL';
+  database: string | null;
+  instances: number;
+  rows: number; // restricted cards = history rows
+}
+
+export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string }[] }> {
+  const scale = benchScale();
+  const seconds = Number(process.env.AUTH_BENCH_SECONDS ?? 15);
+  const ROWS = Math.round(1_000_000 * scale);
+  const pgUrl = process.env.PRECHECK_BENCH_DATABASE_URL ?? process.env.PRECHECK_TEST_DATABASE_URL ?? null;
+  const variants: Variant[] = [
+    { backend: 'SQLite', database: null, instances: 1, rows: 0 },
+    { backend: 'SQLite', database: null, instances: 1, rows: ROWS },
+  ];
+  if (pgUrl) {
+    for (const rows of [0, ROWS]) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: pgUrl, instances, rows });
+  }
+  const table: string[][] = [];
+  const summary: { figure: string; value: string }[] = [];
+  const notes: string[] = [];
+  try {
+    for (const v of variants) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-bench-auth-'));
+      try {
+        let database = v.database;
+        if (database) database = await freshPgDatabase(database);
+        const t0 = performance.now();
+        await seed(dir, database, v.rows, v.rows);
+        const seedS = (performance.now() - t0) / 1000;
+        const key = await bridgeKey(dir, database);
+        // Both run side by side, loaded in alternating rounds: on a shared machine a slow spell
+        // then hits both figures rather than one.
+        const bare = await startBare();
+        const svc = await startService(dir, database, v.instances).catch(async (e) => {
+          await bare.stop();
+          throw e;
+        });
+        const decisions: Record<string, number> = {};
+        const bareRuns: LoadResult[] = [];
+        const svcRuns: LoadResult[] = [];
+        try {
+          for (let round = 0; round < ROUNDS; round++) {
+            bareRuns.push(await authLoad(bare.urls, key, seconds / ROUNDS, `bare${round}`));
+            svcRuns.push(await authLoad(svc.urls, key, seconds / ROUNDS, `svc${round}`, decisions));
+          }
+        } finally {
+          await Promise.all([bare.stop(), svc.stop()]);
+        }
+        const bound = combine(bareRuns);
+        const r = combine(svcRuns);
+        const ratio = r.rps / bound.rps;
+        const rows = v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} restricted + ${v.rows.toLocaleString('en')} history`;
+        const non200 = r.requests - (r.statuses['200'] ?? 0);
+        table.push([
+          v.backend, String(v.instances), rows,
+          `${r.rps.toFixed(0)} req/s`, `${r.latency.median.toFixed(2)} / ${r.latency.p99.toFixed(2)} ms`,
+          `${bound.rps.toFixed(0)} req/s`, `${bound.latency.median.toFixed(2)} / ${bound.latency.p99.toFixed(2)} ms`,
+          ratio.toFixed(2), String(non200),
+        ]);
+        const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : '10^6/10^6 rows'}`;
+        summary.push({ figure: `auth ratio to bare Fastify (${label})`, value: `${ratio.toFixed(2)} (${r.rps.toFixed(0)} vs ${bound.rps.toFixed(0)} req/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms)` });
+        notes.push(`${label}: seeded in ${seedS.toFixed(1)} s; answers ${Object.entries(decisions).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+        if (database) await dropPgDatabase(v.database!, database);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await killAllTracked();
+  }
+  if (!pgUrl) notes.push('PostgreSQL variants skipped: set PRECHECK_BENCH_DATABASE_URL (a server where the user may CREATE DATABASE).');
+  return {
+    title: 'Network service: /v1/auth next to a bare Fastify route',
+    markdown:
+      `${markdownTable(['backend', 'instances', 'rows', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'non-200'], table)}\n\n` +
+      `New cards (random tokens) with a customer context, ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round); ` +
+      `the load generator shares the machine's ${os.cpus().length} cores with the server(s). Bare route: Fastify with the same ajv options validating the same request schema, constant answer, in its own process.\n\n` +
+      notes.map((n) => `- ${n}`).join('\n'),
+    summary,
+  };
+}
+
+/** A fresh database per variant on the bench PostgreSQL server (dropped afterwards). */
+async function freshPgDatabase(url: string): Promise<string> {
+  const { default: pg } = await import('pg');
+  const name = `precheck_bench_${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function dropPgDatabase(adminUrl: string, url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const name = new URL(url).pathname.slice(1);
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const r = await run();
+  process.stdout.write(`${r.markdown}\n`);
+  for (const s of r.summary) process.stdout.write(`${s.figure}: ${s.value}\n`);
+}

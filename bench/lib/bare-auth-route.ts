@@ -1,0 +1,30 @@
+// Child entry for the auth-ratio benchmark: the bound the service is measured against. A bare
+// Fastify app with the service's ajv options and ONE route, POST /v1/auth, validating the same
+// request schema and serialising the same response schema, answering a constant. No storage, no
+// key lookup, no logging: what the HTTP stack alone costs on this machine.
+// Prints "listening on <url>" on stdout.
+import Fastify from 'fastify';
+import * as S from '../../server/http/schemas.ts';
+
+const app = Fastify({
+  logger: false,
+  bodyLimit: 64 * 1024,
+  ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+});
+const answer = {
+  decision: 'approve',
+  reason: 'trust_ok',
+  detail: null,
+  prompt: null,
+  gateway: 'gw-a',
+  route: { successRate: 0.9, explored: false, segmentLevel: 'brand+currency', eliminated: [] },
+  trust: { level: 'high', limit: 200000, score: 0.93, modelVersion: 'trust-prior-v1' },
+  modelVersion: 'trust-prior-v1',
+  datasetVersion: 1,
+};
+app.post('/v1/auth', { schema: { body: S.authBody, response: { 200: S.authResponse } } }, async () => answer);
+const url = await app.listen({ port: 0, host: '127.0.0.1' });
+process.stdout.write(`listening on ${url}\n`);
+const stop = () => void app.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,119 @@
+// One storage contract, every backend: what the service relies on from Storage, run against a
+// real SQLite file and (when PRECHECK_TEST_DATABASE_URL names one) a real PostgreSQL server.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
+import type { OutcomeRow, Storage } from '../../server/storage/storage.ts';
+
+const T = 1_700_000_000;
+const tok = (n: number) => new Uint8Array(16).fill(n);
+
+interface Backend {
+  name: string;
+  open(): Promise<{ storage: Storage; reopen(): Promise<Storage>; cleanup(): Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    async open() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-contract-'));
+      const file = path.join(dir, 'precheck.db');
+      return {
+        storage: new SqliteStorage(file),
+        reopen: async () => new SqliteStorage(file),
+        cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+];
+
+function outcome(over: Partial<OutcomeRow> = {}): OutcomeRow {
+  return {
+    idempotencyKey: crypto.randomUUID(), merchant: 'm1', token: tok(1), bin: '411111', last4: '1111', brand: 'visa', orderId: 'o1',
+    amount: 2500, currency: 'USD', gateway: 'gw-a', status: 'success', code: null, type: null, advice: null, at: T, hard: false, ...over,
+  };
+}
+
+for (const backend of backends) {
+  describe(`storage contract: ${backend.name}`, () => {
+    let storage: Storage;
+    let env: Awaited<ReturnType<Backend['open']>>;
+    beforeEach(async () => {
+      env = await backend.open();
+      storage = env.storage;
+    });
+    afterEach(async () => {
+      await storage.close();
+      await env.cleanup();
+    });
+
+    it('records outcomes idempotently under concurrency: one row per key, the first answer on every retry', async () => {
+      const keys = Array.from({ length: 40 }, () => crypto.randomUUID());
+      // Every key sent three times at once (a bridge retrying while the first is in flight).
+      const results = await Promise.all(
+        keys.flatMap((k, i) => [0, 1, 2].map((r) => storage.recordOutcome(outcome({ idempotencyKey: k, orderId: `o${i}` }), `fp-${k}`, { restrict: null, knownGood: true }, { outcomeId: `${k}-${r}` }))),
+      );
+      expect(await storage.countOutcomes()).toBe(40);
+      for (let i = 0; i < keys.length; i++) {
+        const three = results.slice(i * 3, i * 3 + 3);
+        expect(three.filter((r) => r.created)).toHaveLength(1);
+        const first = three.find((r) => r.created)!.response;
+        for (const r of three) expect(r.response).toEqual(first);
+      }
+      // A different request under a used key is a conflict, not a second row.
+      const again = await storage.recordOutcome(outcome({ idempotencyKey: keys[0], amount: 1 }), 'other', { restrict: null, knownGood: false }, {});
+      expect(again).toMatchObject({ created: false, conflict: true });
+      expect(await storage.isKnownGood('m1', tok(1))).toBe(true);
+    });
+
+    it('one bad outcome in a concurrent batch fails alone; the others are stored and survive a reopen', async () => {
+      const good = [outcome({ orderId: 'a' }), outcome({ orderId: 'b' })];
+      const bad = outcome({ orderId: 'c', status: 'maybe' as 'success' }); // violates the status check
+      const settled = await Promise.allSettled([
+        storage.recordOutcome(good[0], 'f0', { restrict: null, knownGood: false }, { n: 0 }),
+        storage.recordOutcome(bad, 'f1', { restrict: null, knownGood: false }, { n: 1 }),
+        storage.recordOutcome(good[1], 'f2', { restrict: { reason: '05' }, knownGood: false }, { n: 2 }),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      await storage.close();
+      storage = await env.reopen();
+      expect(await storage.countOutcomes()).toBe(2);
+      expect((await storage.getRestricted(tok(1), T))?.reason).toBe('05');
+      expect((await storage.orderOutcomes('m1', 'b')).map((r) => r.gateway)).toEqual(['gw-a']);
+    });
+
+    it('keeps trust attempts, counts them before `at` only, labels the latest unlabelled attempt of an order', async () => {
+      const row = (o: Record<string, unknown>) => ({ merchant: 'm1', orderId: 'o1', token: tok(1), account: 'acc', device: 'dev', ip: 'ip1', ipCountry: 'DE', cardCountry: null, at: T, features: [1, 2], modelVersion: 'prior', ...o });
+      await storage.insertTrustAttempts([row({}), row({ orderId: 'o2', account: 'acc2', at: T + 10 }), row({ orderId: 'o3', at: T + 20, token: tok(2) })]);
+      expect(await storage.labelTrustAttempt({ merchant: 'm1', orderId: 'o1', status: 'failure', type: 'fraud', label: 0, at: T + 30 })).toBe(true);
+      expect(await storage.labelTrustAttempt({ merchant: 'm1', orderId: 'o1', status: 'success', type: null, label: 1, at: T + 31 })).toBe(false);
+      const c = await storage.trustCounts({ account: 'acc', device: 'dev', ip: 'ip1', token: tok(1), at: T + 15 });
+      expect(c.account).toEqual({ firstAt: T, successes: 0, failures: 1, fraud: 1, chargebacks: 0 });
+      expect(c.device).toEqual({ withAccount: true, accounts: 2, mine: true, fraud: 1 });
+      expect(c.ip).toEqual({ accounts: 2, mine: true });
+      expect(c.attempts).toEqual({ accountHour: 1, accountDay: 1, cardHour: 2, cardDay: 2, ipHour: 2, ipDay: 2 });
+      expect(await storage.trustTrainingRows(0)).toEqual([{ id: expect.any(Number), features: '[1,2]', label: 0 }]);
+      expect(await storage.trustStats()).toEqual({ attempts: 3, labelled: 1 });
+      await storage.saveTrustModel({ version: 'v1', trainedAt: T, auc: 0.9, precision: null, recall: null, n: 10, json: '{"a":1}' });
+      await storage.saveTrustModel({ version: 'v2', trainedAt: T + 1, auc: null, precision: null, recall: null, n: 10, json: '{"a":2}' });
+      await storage.saveTrustModel({ version: 'v1', trainedAt: T + 2, auc: 0.9, precision: null, recall: null, n: 10, json: '{"a":3}' });
+      expect(await storage.latestTrustModelVersion()).toBe('v1');
+      expect((await storage.latestTrustModel())?.json).toBe('{"a":3}');
+      expect(await storage.pruneTrustAttempts(T + 5)).toBe(1);
+    });
+
+    it('stores order contexts in batches and reads them back', async () => {
+      await storage.saveOrderContexts([
+        { merchant: 'm1', orderId: 'a', ctx: { country: 'DE', crossBorder: true }, at: T },
+        { merchant: 'm1', orderId: 'b', ctx: { country: null, crossBorder: null }, at: T },
+      ]);
+      expect(await storage.orderContext('m1', 'a')).toEqual({ country: 'DE', crossBorder: true });
+      expect(await storage.orderContext('m1', 'b')).toEqual({ country: null, crossBorder: null });
+      expect(await storage.orderContext('m2', 'a')).toBeNull();
+    });
+  });
+}
