@@ -109,6 +109,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
     const directLat: number[] = [];
+    const acceptLat: number[] = [];
     let waiter: (() => void) | null = null;
     const receiver = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
@@ -149,6 +150,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         });
         await res.body.dump();
         if (res.statusCode !== 200) throw new Error(`outcome answered ${res.statusCode}`);
+        if (i >= 0) acceptLat.push(performance.now() - sentAt.get(orderId)!);
         await delivered;
       };
       for (let i = 0; i < 20; i++) await post(-1 - i); // warm-up
@@ -170,7 +172,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     }
     const d = summarize(latencies);
     const b = summarize(directLat);
+    const a = summarize(acceptLat);
     rows.push(['outcome → delivered (service, queue, signed webhook, verified)', `${latencies.length} outcomes, one at a time`, `p50 ${d.median.toFixed(2)} ms, p99 ${d.p99.toFixed(2)} ms`]);
+    rows.push(['of which: POST /v1/outcomes answered', `${acceptLat.length} outcomes`, `p50 ${a.median.toFixed(2)} ms, p99 ${a.p99.toFixed(2)} ms`]);
     rows.push(['signed POST straight to the receiver (bound)', `${directLat.length} requests`, `p50 ${b.median.toFixed(2)} ms, p99 ${b.p99.toFixed(2)} ms`]);
     summary.push({ figure: 'notify: outcome → delivered p50 / p99', value: `${d.median.toFixed(2)} / ${d.p99.toFixed(2)} ms`, bound: `direct signed POST p50 ${b.median.toFixed(2)} ms`, ratio: `${(d.median / b.median).toFixed(1)}×` });
     return {
