@@ -138,6 +138,36 @@ export function registerServerCommands(program: Command): void {
     });
 
   server
+    .command('routing')
+    .description("Show or set the routing objective: success (default: the probability the order gets paid) or value (success × the merchant's margin − fee)")
+    .option('--data <dir>', 'data directory')
+    .option('--merchant <id>', 'the merchant (default: the setting for every merchant without its own)')
+    .option('--objective <kind>', 'success | value')
+    .option('--margin-bps <n>', "value objective: the merchant's margin on a paid order, basis points of the amount")
+    .action(async (o: { merchant?: string; objective?: string; marginBps?: string }, cmd: Command) => {
+      if (o.merchant !== undefined && !/^[A-Za-z0-9_.:@-]{1,64}$/.test(o.merchant)) throw await cliError('--merchant: 1-64 characters of A-Z a-z 0-9 _ . : @ -');
+      if (o.objective === undefined && o.marginBps !== undefined) throw await cliError('--margin-bps needs --objective value');
+      const { DEFAULT_MERCHANT, MerchantObjectives, parseObjectiveSetting } = await import('./routing/objectives.ts');
+      let setting: import('./routing/objectives.ts').ObjectiveSetting | null = null;
+      if (o.objective !== undefined) {
+        try {
+          setting = parseObjectiveSetting({ objective: o.objective, marginBps: o.marginBps === undefined ? undefined : /^[0-9]{1,7}$/.test(o.marginBps) ? Number(o.marginBps) : Number.NaN });
+        } catch (e) {
+          throw await cliError((e as Error).message.replace('marginBps', '--margin-bps').replace('objective must', '--objective must'));
+        }
+      }
+      const merchant = o.merchant ?? DEFAULT_MERCHANT;
+      const e = await withService(cmd, async (svc) => {
+        const objectives = new MerchantObjectives(svc.storage);
+        if (setting) await objectives.set(merchant, setting);
+        return objectives.effective(merchant);
+      });
+      const who = merchant === DEFAULT_MERCHANT ? 'default' : `merchant ${merchant}`;
+      const what = e.objective === 'value' ? `value, margin ${e.marginBps} bps` : 'success';
+      process.stdout.write(`${who}: routing objective ${what}${e.source === 'merchant' || (merchant === DEFAULT_MERCHANT && e.source === 'default') ? '' : ` (${e.source})`}\n`);
+    });
+
+  server
     .command('add-prompt <code> <lang> <message>')
     .description('Add or replace the prompt text for a code in a language')
     .option('--data <dir>', 'data directory')

@@ -7,6 +7,7 @@ import { generateApiKey } from './auth/api-keys.ts';
 import { ApiKeyCache } from './auth/key-cache.ts';
 import { NetworkAuth } from './auth/network-auth.ts';
 import { RouterRecommender } from './routing/recommender.ts';
+import { MerchantObjectives } from './routing/objectives.ts';
 import { NewCardTrust } from './trust/new-card-service.ts';
 import { startTrainSchedule, type TrainSchedule } from './trust/train-schedule.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './config.ts';
@@ -70,7 +71,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
   }
 
   let currentVersion: number | null = (await storage.latestDataset())?.version ?? null;
-  const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now });
+  const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now }, new MerchantObjectives(storage));
   // Rebuild the routing window from stored outcomes (older ones would be dropped anyway).
   router.replay(
     (await storage.outcomesSince(router.router.windowStart(opts.now()))).map((o) => ({

@@ -308,6 +308,7 @@ export class NetworkAuth {
       const rec = await this.deps.router.recommend(
         { brand: brand ?? null, issuerCountry: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null, currency, amount, avoid },
         now,
+        merchant,
       );
       gateway = rec?.gateway ?? null;
       if (rec) route = { successRate: rec.successRate, explored: rec.explored, segmentLevel: rec.segmentLevel, eliminated: rec.eliminated };

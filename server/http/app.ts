@@ -18,6 +18,7 @@ import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
 import { metricsRoute } from './metrics.ts';
+import { DEFAULT_MERCHANT, parseObjectiveSetting } from '../routing/objectives.ts';
 
 type Role = 'bridge' | 'admin' | 'any' | 'public';
 
@@ -370,6 +371,33 @@ export async function buildApp(svc: Service) {
       return { ok: true };
     });
     admin.get('/v1/admin/gateways', { config: { role: 'admin' }, schema: adminSchema('List gateways') }, async () => ({ gateways: await storage.listGateways() }));
+
+    // Routing objective per merchant ('*' in the stored key = the default for all others).
+    const objectives = svc.router.objectives;
+    const merchantParam = { type: 'object', properties: { merchant: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,64}$' } } } as const;
+    const showObjective = async (merchant: string) => {
+      if (!objectives) throw new ServiceError('INTERNAL', 'routing objectives are not configured');
+      const e = await objectives.effective(merchant);
+      return { merchant, objective: e.objective, marginBps: e.marginBps, source: e.source };
+    };
+    const setObjective = async (merchant: string, body: unknown) => {
+      if (!objectives) throw new ServiceError('INTERNAL', 'routing objectives are not configured');
+      await objectives.set(merchant, parseObjectiveSetting(body as { objective?: unknown; marginBps?: unknown }));
+      return showObjective(merchant);
+    };
+    admin.get('/v1/admin/routing', { config: { role: 'admin' }, schema: adminSchema('Default routing objective (merchants without their own)', { response: { 200: S.routingObjectiveResponse } }) }, async () => showObjective(DEFAULT_MERCHANT));
+    admin.put('/v1/admin/routing', {
+      config: { role: 'admin' },
+      schema: adminSchema('Set the default routing objective: success (default) or value with a margin', { body: S.routingObjectiveBody, response: { 200: S.routingObjectiveResponse } }),
+    }, async (req) => setObjective(DEFAULT_MERCHANT, req.body));
+    admin.get('/v1/admin/merchants/:merchant/routing', {
+      config: { role: 'admin' },
+      schema: adminSchema("A merchant's routing objective and where it comes from", { params: merchantParam, response: { 200: S.routingObjectiveResponse } }),
+    }, async (req) => showObjective((req.params as { merchant: string }).merchant));
+    admin.put('/v1/admin/merchants/:merchant/routing', {
+      config: { role: 'admin' },
+      schema: adminSchema("Set a merchant's routing objective: success (default) or value with its margin", { params: merchantParam, body: S.routingObjectiveBody, response: { 200: S.routingObjectiveResponse } }),
+    }, async (req) => setObjective((req.params as { merchant: string }).merchant, req.body));
 
     admin.post('/v1/admin/keys', {
       config: { role: 'admin' },

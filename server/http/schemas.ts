@@ -213,6 +213,26 @@ export const gatewayBody = {
   },
 } as const;
 
+export const routingObjectiveBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['objective'],
+  properties: {
+    objective: { type: 'string', enum: ['success', 'value'], description: "'success' (default): maximise the probability the order gets paid; 'value': success × marginBps − fee" },
+    marginBps: { type: 'integer', minimum: 1, maximum: 100000, description: "the merchant's margin on a paid order in basis points of the amount (value objective only)" },
+  },
+} as const;
+
+export const routingObjectiveResponse = {
+  type: 'object',
+  properties: {
+    merchant: { type: 'string' },
+    objective: { type: 'string', enum: ['success', 'value'] },
+    marginBps: { type: ['integer', 'null'] },
+    source: { type: 'string', enum: ['merchant', 'default', 'built-in'] },
+  },
+} as const;
+
 export const issueKeyBody = {
   type: 'object',
   additionalProperties: false,

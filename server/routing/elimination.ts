@@ -1,12 +1,15 @@
 // Elimination of gateways in an acute incident, like a circuit breaker: N consecutive technical
 // failures/timeouts open it for a cool-down; after the cool-down the gateway is half-open
 // ("probing"): one recommendation is sent to it as a probe; a success closes the breaker, another
-// technical failure opens it again at once. Success rates react in minutes; this reacts in N
+// technical failure opens it again at once. After a successful probe the gateway is "recovering"
+// until `recoveryAnswers` processed answers in a row: one technical failure meanwhile re-opens the
+// breaker at once (a flapping gateway costs one attempt, not N); then it is recovered. Success rates react in minutes; this reacts in N
 // payments, which is what an outage needs.
 
 export interface EliminationOptions {
   consecutiveFailures: number; // technical failures in a row that eliminate a gateway
   coolDownSeconds: number; // how long it stays eliminated before a probe
+  recoveryAnswers?: number; // processed answers in a row after a probe that confirm recovery; default 3
 }
 
 /** 'probe-due': cool-down over and no probe in flight; a gateway whose probe is in flight stays 'eliminated'. */
@@ -16,6 +19,7 @@ interface State {
   consecutive: number;
   eliminatedUntil: number | null; // unix s; null = breaker closed
   probeSentAt: number | null; // half-open: when the probe was sent
+  recovering: number | null; // processed answers in a row since the breaker closed; null = not recovering
 }
 
 export class EliminationTracker {
@@ -25,29 +29,43 @@ export class EliminationTracker {
   private state(gateway: string): State {
     let st = this.states.get(gateway);
     if (!st) {
-      st = { consecutive: 0, eliminatedUntil: null, probeSentAt: null };
+      st = { consecutive: 0, eliminatedUntil: null, probeSentAt: null, recovering: null };
       this.states.set(gateway, st);
     }
     return st;
   }
 
-  /** Feeds one outcome, in arrival order. `technical` = timeout/technical error at the gateway. */
-  record(gateway: string, technical: boolean, at: number): void {
+  /**
+   * Feeds one outcome, in arrival order. `technical` = timeout/technical error at the gateway.
+   * Returns 'recovering' when this outcome closed an open breaker, 'recovered' when it confirmed
+   * the recovery (recoveryAnswers processed answers in a row since).
+   */
+  record(gateway: string, technical: boolean, at: number): 'recovering' | 'recovered' | null {
     const st = this.state(gateway);
+    const needed = Math.max(1, this.opts.recoveryAnswers ?? 3);
     if (!technical) {
       // Any processed answer (approval or issuer decline) proves the gateway works.
+      const wasOpen = st.eliminatedUntil !== null;
       st.consecutive = 0;
       st.eliminatedUntil = null;
       st.probeSentAt = null;
-      return;
+      if (wasOpen) st.recovering = 0;
+      if (st.recovering === null) return null;
+      if (++st.recovering >= needed) {
+        st.recovering = null;
+        return 'recovered';
+      }
+      return 'recovering';
     }
     st.consecutive++;
     const halfOpen = st.eliminatedUntil !== null && at >= st.eliminatedUntil;
-    if (halfOpen || st.consecutive >= this.opts.consecutiveFailures) {
+    if (halfOpen || st.recovering !== null || st.consecutive >= this.opts.consecutiveFailures) {
+      st.recovering = null;
       // A failed probe re-opens the breaker at once; otherwise the N-th failure opens it.
       st.eliminatedUntil = Math.max(st.eliminatedUntil ?? 0, at + this.opts.coolDownSeconds);
       st.probeSentAt = null;
     }
+    return null;
   }
 
   health(gateway: string, now: number): GatewayHealth {
@@ -75,6 +93,11 @@ export class EliminationTracker {
     const out: Array<{ gateway: string; until: number }> = [];
     for (const [g, st] of this.states) if (st.eliminatedUntil !== null) out.push({ gateway: g, until: st.eliminatedUntil });
     return out.sort((a, b) => (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
+  }
+
+  /** Breaker closed by a probe, recovery not yet confirmed. */
+  isRecovering(gateway: string): boolean {
+    return (this.states.get(gateway)?.recovering ?? null) !== null;
   }
 
   consecutiveFailures(gateway: string): number {

@@ -1,6 +1,7 @@
 // The server's face of GatewayRouter: gateways and fees come from the service's gateway table,
 // stored outcomes are replayed at startup, and answers keep the shape the network API uses.
 import { GatewayRouter, type Recommendation, type RouterOptions, type RoutingOutcome } from './router.ts';
+import type { MerchantObjectives } from './objectives.ts';
 
 export interface RegisteredGateway {
   name: string;
@@ -29,6 +30,8 @@ export class RouterRecommender {
   constructor(
     private readonly listGateways: () => Promise<RegisteredGateway[]>,
     opts: RouterOptions = {},
+    /** Per-merchant objectives (success first unless the merchant chose value). */
+    readonly objectives: MerchantObjectives | null = null,
   ) {
     this.router = new GatewayRouter(opts);
   }
@@ -56,8 +59,9 @@ export class RouterRecommender {
     }
   }
 
-  async recommend(seg: RecommendSegment, now?: number): Promise<RouteRecommendationFull | null> {
+  async recommend(seg: RecommendSegment, now?: number, merchant?: string): Promise<RouteRecommendationFull | null> {
     if (this.registered.length === 0) await this.refreshGateways();
+    const objective = merchant !== undefined && this.objectives ? await this.objectives.objectiveFor(merchant) : undefined;
     const r = this.router.recommend(
       {
         brand: seg.brand ?? 'unknown',
@@ -66,6 +70,7 @@ export class RouterRecommender {
         avoid: seg.avoid,
         currency: seg.currency,
         amount: seg.amount,
+        objective,
         // Route only to registered gateways when there are any; else to whatever outcomes named.
         eligible: this.registered.length > 0 ? this.registered : undefined,
       },
@@ -75,9 +80,9 @@ export class RouterRecommender {
   }
 
   /**
-   * The dataset's offline routes: the router's first choice per brand × currency only. The router
-   * ranks by expected value (success × margin − fee), which a device cannot recompute from success
-   * rates alone, so publishing just the winner keeps the device's offline pick equal to ours.
+   * The dataset's offline routes: the router's first choice per brand × currency only (under its
+   * default objective, success first). The ranking uses sample sizes and fees a device does not
+   * hold, so publishing just the winner keeps the device's offline pick equal to ours.
    */
   async routesTable(): Promise<Array<{ brand: string; currency: string; gateway: string; successRate: number }>> {
     if (this.registered.length === 0) await this.refreshGateways();

@@ -1,13 +1,29 @@
-// Gateway routing by expected value: per gateway per segment, a success rate over a sliding window
+// Gateway routing, success first: per gateway per segment, a success rate over a sliding window
 // of time buckets (hierarchical fallback to coarser segments, an exploration share, elimination on
-// consecutive technical failures); gateways are ranked by what an attempt is worth to the merchant
-// (success rate × margin on the amount − fee), ties broken by fee. Pure: no I/O, time and
-// randomness are injectable.
+// consecutive technical failures). The objective is the probability that the order gets paid: a fee
+// decides only between gateways whose rates a two-proportion z-test cannot tell apart (see
+// pickBest). A merchant may choose the 'value' objective instead (success × its margin − fee).
+// Pure: no I/O, time and randomness are injectable.
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
-import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type Segment, type SegmentLevel } from './segment.ts';
+import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
 
-export type { Segment, SegmentLevel } from './segment.ts';
+export type { RoutingObjective, Segment, SegmentLevel } from './segment.ts';
+
+/** |z| at or above this: the two rates differ at the 95 % level (two-sided). */
+export const Z_95 = 1.959964;
+
+/**
+ * Two-proportion z-test (pooled), two-sided at 95 %: whether success rates p1 (over n1 outcomes)
+ * and p2 (over n2) differ by more than chance. With no outcomes on either side nothing is shown.
+ */
+export function ratesDiffer(p1: number, n1: number, p2: number, n2: number): boolean {
+  if (!(n1 > 0 && n2 > 0)) return false;
+  const pooled = (p1 * n1 + p2 * n2) / (n1 + n2);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
+  if (se === 0) return p1 !== p2;
+  return Math.abs(p1 - p2) / se >= Z_95;
+}
 
 export interface GatewayConfig {
   id: string;
@@ -42,15 +58,26 @@ export interface RouterOptions {
    */
   explorationShare?: number;
   /**
-   * Values closer than this many points of success rate (× the order's margin) are a tie, broken by
-   * fee; default 0.001 (0.1 point). With equal fees: rates closer than this.
+   * Default objective (a merchant's own setting overrides it per order, Segment.objective):
+   * 'success' (default) or 'value' with valueBps as the margin.
+   */
+  objective?: 'success' | 'value';
+  /**
+   * Success objective: a fee may pick a cheaper gateway only when its rate is statistically
+   * indistinguishable from the best one (z-test, 95 %) AND at most this far below it; default
+   * 0.005 (half a point). With little data every rate is "indistinguishable": this keeps a fee from
+   * buying a visible loss of sales while the evidence accumulates.
+   */
+  successTieGap?: number;
+  /**
+   * Value objective: values closer than this many points of success rate (× the order's margin)
+   * are a tie, broken by fee; default 0.001 (0.1 point).
    */
   tieTolerance?: number;
   /**
-   * What a paid order is worth to the merchant, in basis points of its amount (its margin); default
-   * 1500 (15%, an assumption: set it to the merchant's real margin). An attempt's expected value is
-   * successRate × amount × valueBps / 10 000 − fee, so a dearer gateway wins only when its extra
-   * success is worth more than its extra fee. Higher = closer to pure success-rate routing.
+   * Value objective's default margin: what a paid order is worth to the merchant, in basis points
+   * of its amount; default 1500. An attempt's expected value is successRate × amount × valueBps /
+   * 10 000 − fee, so a dearer gateway wins only when its extra success is worth more than its fee.
    */
   valueBps?: number;
   consecutiveFailures?: number; // technical failures in a row that eliminate; default 5
@@ -127,7 +154,9 @@ const DEFAULTS = {
   minSamples: 20,
   explorationShare: 0.05,
   tieTolerance: 0.001,
+  successTieGap: 0.005,
   valueBps: 1500,
+  objective: 'success' as 'success' | 'value',
   consecutiveFailures: 5,
   coolDownSeconds: 300,
   maxFutureSkewSeconds: 300,
@@ -146,7 +175,9 @@ export class GatewayRouter {
   private readonly minSamples: number;
   private readonly explorationShare: number;
   private readonly tieTolerance: number;
+  private readonly successTieGap: number;
   private readonly valueBps: number;
+  private readonly objective: RoutingObjective;
   private readonly coolDown: number;
   private readonly maxFutureSkew: number;
   private readonly rng: () => number;
@@ -171,6 +202,8 @@ export class GatewayRouter {
     if (!(o.explorationShare >= 0 && o.explorationShare < 1)) throw new RangeError('router option explorationShare must be in [0, 1)');
     if (!(o.tieTolerance >= 0)) throw new RangeError('router option tieTolerance must be >= 0');
     checkPositive('valueBps', o.valueBps, false);
+    if (!(o.successTieGap >= 0 && o.successTieGap < 1)) throw new RangeError('router option successTieGap must be in [0, 1)');
+    if (o.objective !== 'success' && o.objective !== 'value') throw new RangeError("router option objective must be 'success' or 'value'");
     if (!(Number.isInteger(o.minWindowOutcomes) && o.minWindowOutcomes >= 0)) throw new RangeError('router option minWindowOutcomes must be a non-negative integer');
     checkPositive('maxLookbackSeconds', o.maxLookbackSeconds, false);
     this.win = {
@@ -186,6 +219,8 @@ export class GatewayRouter {
     this.explorationShare = o.explorationShare;
     this.tieTolerance = o.tieTolerance;
     this.valueBps = o.valueBps;
+    this.successTieGap = o.successTieGap;
+    this.objective = o.objective === 'value' ? { kind: 'value', marginBps: o.valueBps } : { kind: 'success' };
     this.coolDown = o.coolDownSeconds;
     this.maxFutureSkew = o.maxFutureSkewSeconds;
     this.rng = o.rng ?? Math.random;
@@ -237,7 +272,8 @@ export class GatewayRouter {
     // Timeouts of a gateway whose breaker is already open (failed probes) are the elimination's
     // business: counting them in the rate too would keep a recovered gateway down for a whole
     // window after its outage. The failures that opened the breaker do count.
-    const skipRate = !success && o.type === 'technical' && this.elimination.health(o.gateway, o.at) !== 'healthy';
+    const technical = !success && o.type === 'technical';
+    const skipRate = technical && this.elimination.health(o.gateway, o.at) !== 'healthy';
     for (const key of skipRate ? [] : keys) {
       let byGw = this.windows.get(key);
       if (!byGw) {
@@ -249,7 +285,7 @@ export class GatewayRouter {
         w = new BucketWindow(this.win);
         byGw.set(o.gateway, w);
       }
-      w.add(o.at, success);
+      w.add(o.at, success, technical);
     }
     // Mean amount per brand × currency: routesTable has no order amount, it values routes at this.
     const bcKey = keys[BRAND_CURRENCY_LEVEL];
@@ -259,7 +295,12 @@ export class GatewayRouter {
     this.brandCurrency.set(bcKey, bc);
     // Only recent failures can open the breaker: a batch of old timeouts flushed from an outbox
     // after a network outage says nothing about the gateway now.
-    if (o.at >= now - this.coolDown) this.elimination.record(o.gateway, !success && o.type === 'technical', o.at);
+    if (o.at >= now - this.coolDown && this.elimination.record(o.gateway, technical, o.at) === 'recovered') {
+      // Processed answers in a row after the breaker closed: the outage is over. Its timeouts say
+      // nothing about what issuers answer through this gateway; kept in the rate they would hold a
+      // better gateway below a worse one for a whole window after the outage (no traffic back).
+      for (const byGw of this.windows.values()) byGw.get(o.gateway)?.forgetTechnical();
+    }
     if (++this.counters.recorded % PRUNE_EVERY === 0) this.prune(now);
   }
 
@@ -271,6 +312,7 @@ export class GatewayRouter {
 
   recommend(seg: Segment, now: number = this.clock()): Recommendation {
     validateSegment(seg);
+    const objective = seg.objective ?? this.objective;
     this.counters.recommendations++;
     const pool = seg.eligible ? [...new Set(seg.eligible)] : [...this.known];
     pool.sort();
@@ -323,12 +365,12 @@ export class GatewayRouter {
     let level: SegmentLevel | 'none';
     let byGateway: Map<string, Candidate>;
     if (chosen) {
-      best = this.pickBest(chosen.ranked, seg.amount, chosen.smoothed);
+      best = this.pickBest(chosen.ranked, seg.amount, chosen.smoothed, objective);
       level = chosen.level;
       byGateway = new Map(chosen.all.map((c) => [c.gateway, c]));
     } else {
       // Nothing known in this currency: the cheapest gateway, and exploration spreads the rest.
-      best = this.pickBest(available.map((g) => ({ gateway: g, rate: 0, n: 0, s: 0 })), seg.amount, false);
+      best = this.pickBest(available.map((g) => ({ gateway: g, rate: 0, n: 0, s: 0 })), seg.amount, false, objective);
       best = { ...best, rate: null };
       level = 'none';
       byGateway = new Map();
@@ -374,8 +416,8 @@ export class GatewayRouter {
 
   /**
    * Success rate per brand × currency × gateway, for the device dataset; within a brand × currency
-   * the rows are ranked like recommend() ranks gateways (expected value at the segment's mean amount,
-   * ties by fee), best first.
+   * the rows are ranked like recommend() ranks gateways under the default objective (at the
+   * segment's mean amount), best first.
    */
   routesTable(now: number = this.clock()): RouteRow[] {
     const rows: RouteRow[] = [];
@@ -391,7 +433,7 @@ export class GatewayRouter {
       }
       // Selection by the same comparison as recommend(), so the first row is the gateway it would pick.
       while (group.length > 0) {
-        const best = this.pickBest(group, amount, false);
+        const best = this.pickBest(group, amount, false, this.objective);
         group.splice(group.indexOf(best), 1);
         const rate = best.rate ?? 0;
         const fee = this.feeFor(best.gateway, amount);
@@ -430,7 +472,9 @@ export class GatewayRouter {
     const byGw = this.windows.get(key);
     const w = byGw?.get(gateway);
     if (!byGw || !w) return { gateway, rate: null, n: 0, s: 0 };
-    const r = w.rate(now, this.lowVolume(byGw, now));
+    // While a breaker's recovery is being confirmed the gateway is rated without its timeouts
+    // (one more timeout re-opens the breaker at once), so it gets the traffic that confirms it.
+    const r = w.rate(now, this.lowVolume(byGw, now), this.elimination.isRecovering(gateway));
     return { gateway, rate: r.rate, n: r.successes + r.failures, s: r.successes };
   }
 
@@ -445,19 +489,51 @@ export class GatewayRouter {
     return true;
   }
 
-  /** Expected value of one attempt in minor units: the margin on the amount if it succeeds, minus the fee. */
+  /** Expected value of one attempt in minor units at the default margin (valueBps), minus the fee. */
   private valueOf(rate: number, fee: number, amount: number): number {
     return (rate * amount * this.valueBps) / 10_000 - fee;
   }
 
-  /**
-   * The best candidate by expected value of an attempt. The tolerance is tieTolerance points of
-   * success on this order's margin, so with equal fees this is exactly "best rate, ties by fee".
-   * Where a fee is unknown the value cannot be computed: rate decides, unknown fee last in a tie.
-   */
-  private pickBest(cands: Candidate[], amount: number, smoothed: boolean): Candidate {
+  /** The best candidate under the objective (see pickBySuccess / pickByValue). */
+  private pickBest(cands: Candidate[], amount: number, smoothed: boolean, objective: RoutingObjective): Candidate {
     const score = (c: Candidate): number => (smoothed ? (c.s + 1) / (c.n + 2) : (c.rate ?? -1));
-    const margin = (amount * this.valueBps) / 10_000;
+    return objective.kind === 'value' ? this.pickByValue(cands, amount, score, objective.marginBps) : this.pickBySuccess(cands, amount, score);
+  }
+
+  /**
+   * Success first. The leader is the best success rate. A cheaper gateway may take its place only
+   * when a two-proportion z-test (pooled, two-sided, 95 %: |z| < 1.96, on the decay-weighted rates
+   * with the raw outcome counts as sample sizes) cannot tell its rate from the leader's, and its
+   * rate is at most successTieGap below. Among those the cheapest wins (unknown fees last), then
+   * the better rate, then the name.
+   */
+  private pickBySuccess(cands: Candidate[], amount: number, score: (c: Candidate) => number): Candidate {
+    let leader = cands[0];
+    for (const c of cands.slice(1)) {
+      const d = score(c) - score(leader);
+      if (d > 0 || (d === 0 && this.feeFor(c.gateway, amount) < this.feeFor(leader.gateway, amount)) || (d === 0 && this.feeFor(c.gateway, amount) === this.feeFor(leader.gateway, amount) && c.gateway < leader.gateway)) leader = c;
+    }
+    let best = leader;
+    for (const c of cands) {
+      if (c === leader) continue;
+      const gap = score(leader) - score(c);
+      if (gap > this.successTieGap || ratesDiffer(score(leader), leader.n, score(c), c.n)) continue;
+      const fc = this.feeFor(c.gateway, amount);
+      const fb = this.feeFor(best.gateway, amount);
+      const dr = score(c) - score(best);
+      if (fc < fb || (fc === fb && (dr > 0 || (dr === 0 && c.gateway < best.gateway)))) best = c;
+    }
+    return best;
+  }
+
+  /**
+   * The merchant's value objective: the best expected value of an attempt. The tolerance is
+   * tieTolerance points of success on this order's margin, so with equal fees this is exactly "best
+   * rate, ties by fee". Where a fee is unknown the value cannot be computed: rate decides, unknown
+   * fee last in a tie.
+   */
+  private pickByValue(cands: Candidate[], amount: number, score: (c: Candidate) => number, marginBps: number): Candidate {
+    const margin = (amount * marginBps) / 10_000;
     let best = cands[0];
     for (const c of cands.slice(1)) {
       const fc = this.feeFor(c.gateway, amount);
@@ -500,6 +576,10 @@ function validateSegment(s: Segment): void {
   if (s.issuerCountry != null && (typeof s.issuerCountry !== 'string' || !COUNTRY.test(s.issuerCountry))) throw new RangeError('segment.issuerCountry must be an ISO 3166 alpha-2 code');
   if (s.crossBorder != null && typeof s.crossBorder !== 'boolean') throw new RangeError('segment.crossBorder must be a boolean');
   if (!Number.isSafeInteger(s.amount) || s.amount < 0) throw new RangeError('segment.amount must be a non-negative integer (minor units)');
+  const ob = s.objective;
+  if (ob != null && !(ob.kind === 'success' || (ob.kind === 'value' && Number.isFinite(ob.marginBps) && ob.marginBps > 0))) {
+    throw new RangeError("segment.objective must be {kind:'success'} or {kind:'value', marginBps > 0}");
+  }
 }
 
 function validateOutcome(o: RoutingOutcome): void {

@@ -17,7 +17,17 @@ export interface Segment {
    * gateway is available.
    */
   avoid?: readonly string[];
+  /** The merchant's routing objective; default: the router's (success first). */
+  objective?: RoutingObjective;
 }
+
+/**
+ * What the router maximises. 'success' (the default): the probability that the order gets paid;
+ * a fee decides only between gateways whose success rates are statistically indistinguishable.
+ * 'value': the expected margin of an attempt, success × amount × marginBps / 10 000 − fee, chosen
+ * explicitly by a merchant who accepts fewer paid orders for lower fees.
+ */
+export type RoutingObjective = { kind: 'success' } | { kind: 'value'; marginBps: number };
 
 /** Amount bands in rough dollar-sized major units: small, typical, large, very large. */
 export type AmountBand = 'lt20' | '20-100' | '100-500' | 'gt500';

@@ -29,6 +29,8 @@ export class BucketWindow {
   private readonly idx: number[] = [];
   private readonly s: number[] = [];
   private readonly f: number[] = [];
+  /** Of the failures, those that were technical (the gateway's fault, not the issuer's). */
+  private readonly t: number[] = [];
   private readonly minOutcomes: number;
   private readonly lookback: number;
 
@@ -47,7 +49,7 @@ export class BucketWindow {
   }
 
   /** Adds one outcome to the bucket of `at`. Caller has checked `at` is inside the lookback. */
-  add(at: number, success: boolean): void {
+  add(at: number, success: boolean, technical = false): void {
     const b = BucketWindow.bucketIndex(at, this.opts.bucketSeconds);
     let i = this.idx.length - 1;
     while (i >= 0 && this.idx[i] > b) i--;
@@ -56,9 +58,24 @@ export class BucketWindow {
       this.idx.splice(i, 0, b);
       this.s.splice(i, 0, 0);
       this.f.splice(i, 0, 0);
+      this.t.splice(i, 0, 0);
     }
     if (success) this.s[i]++;
-    else this.f[i]++;
+    else {
+      this.f[i]++;
+      if (technical) this.t[i]++;
+    }
+  }
+
+  /** Forgets the technical failures (a recovered outage); returns how many were dropped. */
+  forgetTechnical(): number {
+    let n = 0;
+    for (let i = 0; i < this.idx.length; i++) {
+      n += this.t[i];
+      this.f[i] -= this.t[i];
+      this.t[i] = 0;
+    }
+    return n;
   }
 
   /**
@@ -84,6 +101,7 @@ export class BucketWindow {
       this.idx.splice(0, drop);
       this.s.splice(0, drop);
       this.f.splice(0, drop);
+      this.t.splice(0, drop);
     }
     return this.idx.length;
   }
@@ -103,7 +121,7 @@ export class BucketWindow {
    * little traffic — that gateway's old data (an outage's timeouts) would otherwise outlive the
    * window, and exploration re-measures it anyway.
    */
-  rate(now: number, reachBack = true): WindowRate {
+  rate(now: number, reachBack = true, withoutTechnical = false): WindowRate {
     const current = BucketWindow.bucketIndex(now, this.opts.bucketSeconds);
     const windowOldest = current - this.opts.bucketCount + 1;
     const lookbackOldest = reachBack ? current - this.lookback + 1 : windowOldest;
@@ -119,10 +137,11 @@ export class BucketWindow {
       if (b < windowOldest && s + f >= this.minOutcomes) break;
       // Buckets reached back for weigh as much as the oldest bucket of the time window.
       const w = this.opts.decay ** Math.min(current - b, this.opts.bucketCount - 1);
+      const fi = withoutTechnical ? this.f[i] - this.t[i] : this.f[i];
       s += this.s[i];
-      f += this.f[i];
+      f += fi;
       ws += w * this.s[i];
-      wn += w * (this.s[i] + this.f[i]);
+      wn += w * (this.s[i] + fi);
     }
     return { successes: s, failures: f, rate: wn > 0 ? ws / wn : null };
   }

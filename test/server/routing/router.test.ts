@@ -194,12 +194,12 @@ describe('GatewayRouter', () => {
     expect(picks.get('B')).toBe(explored);
   });
 
-  it('ranks by expected value: ties and small rate gaps go to the lower fee per attempt (fixed + bps of the amount)', () => {
+  it('value objective: ties and small rate gaps go to the lower fee per attempt (fixed + bps of the amount)', () => {
     const gateways = [
       { id: 'A', feeFixedMinor: 10, feeBps: 300 },
       { id: 'B', feeFixedMinor: 100, feeBps: 0 },
     ];
-    const { router } = setup({ gateways });
+    const { router } = setup({ gateways, objective: 'value' });
     feed(router, 'A', 40, 0.75, T0, VISA_EUR);
     feed(router, 'B', 40, 0.75, T0, VISA_EUR);
     feed(router, 'A', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
@@ -210,7 +210,7 @@ describe('GatewayRouter', () => {
     // fee: 12.5 points on 400.00 at a 15% margin = 7.50 < 11.10 of extra fee; at 50% = 25.00 > 11.10.
     feed(router, 'A', 40, 1, T0, { ...VISA_EUR, amount: 40_000 });
     expect(router.recommend({ ...VISA_EUR, amount: 40_000 }).gateway).toBe('B');
-    const rich = setup({ gateways, valueBps: 5000 }).router;
+    const rich = setup({ gateways, valueBps: 5000, objective: 'value' }).router;
     feed(rich, 'A', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
     feed(rich, 'B', 40, 0.75, T0, { ...VISA_EUR, amount: 40_000 });
     feed(rich, 'A', 40, 1, T0, { ...VISA_EUR, amount: 40_000 });
