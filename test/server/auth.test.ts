@@ -118,17 +118,22 @@ describe('POST /v1/auth decisions', () => {
 });
 
 describe('gateway recommendation', () => {
-  it('picks the best expected value (success rate × margin − fee) for brand + currency, ties by fee, else the cheapest', async () => {
+  it('picks the best success rate for brand + currency (the fee only between indistinguishable rates), value on request, else the cheapest', async () => {
     await h.admin('POST', '/v1/admin/gateways', { name: 'gw-a', feePerAttempt: 30, feeBps: 0 });
     await h.admin('POST', '/v1/admin/gateways', { name: 'gw-b', feePerAttempt: 10, feeBps: 0 });
-    // EUR: gw-a 2/2, gw-b 1/2 -> gw-a despite its fee on a 100.00 order (25 points of the 15% margin
-    // are worth 3.75 > 0.20 of extra fee), gw-b on a 1.00 order (0.0375 < 0.20).
+    // EUR: gw-a 2/2, gw-b 1/2 -> gw-a whatever the amount: success first.
     await outcome(randomToken(), { currency: 'EUR', gateway: 'gw-a' });
     await outcome(randomToken(), { currency: 'EUR', gateway: 'gw-a' });
     await outcome(randomToken(), { currency: 'EUR', gateway: 'gw-b' });
-    await outcome(randomToken(), { currency: 'EUR', gateway: 'gw-b', status: 'failure', code: '91', type: 'technical' });
+    await outcome(randomToken(), { currency: 'EUR', gateway: 'gw-b', status: 'failure', code: '05', type: 'soft' });
+    expect((await auth(randomToken(), {}, { amount: { value: 10_000, currency: 'EUR' } })).gateway).toBe('gw-a');
+    expect((await auth(randomToken(), {}, { amount: { value: 100, currency: 'EUR' } })).gateway).toBe('gw-a');
+    // The merchant's value objective at a 15% margin: gw-a on a 100.00 order (25 points of the
+    // margin are worth 3.75 > 0.20 of extra fee), gw-b on a 1.00 order (0.0375 < 0.20).
+    expect((await h.admin('PUT', '/v1/admin/merchants/merchant-a/routing', { objective: 'value', marginBps: 1500 })).status).toBe(200);
     expect((await auth(randomToken(), {}, { amount: { value: 10_000, currency: 'EUR' } })).gateway).toBe('gw-a');
     expect((await auth(randomToken(), {}, { amount: { value: 100, currency: 'EUR' } })).gateway).toBe('gw-b');
+    await h.admin('PUT', '/v1/admin/merchants/merchant-a/routing', { objective: 'success' });
     // JPY: 1/1 each -> the cheaper gw-b.
     await outcome(randomToken(), { currency: 'JPY', gateway: 'gw-a' });
     await outcome(randomToken(), { currency: 'JPY', gateway: 'gw-b' });
