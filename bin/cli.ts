@@ -1,5 +1,6 @@
 // CLI root: each part of the product registers its own commands; their heavy modules load lazily
 // inside the actions, so `precheck --help` is fast and one part's dependencies never break another.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 
 /** A failure the CLI reports as one line and a stable exit code. */
@@ -52,10 +53,23 @@ export function errorLine(err: unknown): string {
   return String(err);
 }
 
+/** package.json's version (read once; the CLI has no build step to stamp it in). */
+export function productVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export async function buildProgram(): Promise<Command> {
   const program = new Command('precheck')
     .description('Card pre-verification: verifier devices, host bridge and network service')
-    .showHelpAfterError()
+    .version(`precheck ${productVersion()} (node ${process.version})`, '-V, --version', 'print the version')
+    // A missing or unknown option is one line naming the command's help, not the whole help text.
+    // Subcommands inherit this (commander copies output settings to commands created later).
+    .configureOutput({
+      outputError: (str, write) => {
+        const cmd = /^error: /.test(str) ? str.replace(/^error: /, '').trim() : str.trim();
+        write(`precheck: ${cmd} (see --help)\n`);
+      },
+    })
     .exitOverride();
   const parts: Array<[string, string]> = [
     ['../server/cli.ts', 'registerServerCommands'],

@@ -223,7 +223,7 @@ export const healthResponse = {
     },
     network: {
       type: 'object',
-      properties: { configured: { type: 'boolean' }, breaker: { type: ['string', 'null'] } },
+      properties: { configured: { type: 'boolean' }, breaker: { type: ['string', 'null'] }, serviceUrl: { type: 'string', description: 'The network service this bridge uses' } },
     },
     outbox: {
       type: 'object',

@@ -201,7 +201,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       uptimeS: Math.floor((now() - startedAt) / 1000),
       fallback: o.fallback,
       devices,
-      network: { configured: o.network !== null, breaker },
+      network: { configured: o.network !== null, breaker, ...(o.network ? { serviceUrl: o.network.serviceUrl } : {}) },
       outbox,
     };
   });

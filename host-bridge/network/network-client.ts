@@ -64,6 +64,11 @@ export class NetworkClient {
     this.random = opts.random ?? Math.random;
   }
 
+  /** The service this client talks to (shown by /v1/health so `precheck status` can probe it). */
+  get serviceUrl(): string {
+    return this.opts.baseUrl;
+  }
+
   breakerState(): BreakerState {
     return this.breaker.current();
   }

@@ -11,6 +11,7 @@ export interface SyncCommandOptions {
   local?: boolean;
   url?: string;
   token?: string;
+  data?: string;
   signingKey?: string;
   json?: boolean;
 }
@@ -31,7 +32,8 @@ export function registerSyncCommand(program: Command): void {
     .option('-c, --config <file>', 'bridge JSON config file (PRECHECK_* environment variables override it)')
     .option('--via-bridge', 'only ask the running bridge (POST /v1/sync); fail if none answers')
     .option('--local', 'open the devices in this process; fails on links a running bridge holds')
-    .option('--url <url>', 'bridge URL (default $PRECHECK_BRIDGE_URL, else the config listen address)')
+    .option('--url <url>', 'bridge URL (default $PRECHECK_BRIDGE_URL, the run file of a running `precheck up`, else the config listen address)')
+    .option('--data <dir>', 'data dir of a running `precheck up` (default $PRECHECK_DATA or ./.precheck)')
     .option('--token <token>', 'bridge bearer token (default $PRECHECK_BRIDGE_TOKEN, else the config token)')
     .option('--signing-key <hex|file>', "trusted dataset signing key (the service's Ed25519 public key); default: pinned on first contact")
     .option('--json', 'print the JSON report instead of the table')

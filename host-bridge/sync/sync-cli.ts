@@ -19,10 +19,13 @@ export async function runSyncCommand(o: SyncCommandOptions): Promise<void> {
   if (o.all && o.device.length > 0) throw new CliError('give --device ID or --all, not both', EXIT.USAGE);
   if (o.local && o.viaBridge) throw new CliError('give --local or --via-bridge, not both', EXIT.USAGE);
   const { loadConfig } = await import('../config.ts');
-  const config = loadConfig({ file: o.config });
+  const { resolveBridge } = await import('../cli-target.ts');
+  // --url, $PRECHECK_BRIDGE_URL, a running `precheck up`'s run file, the config (cli-target.ts)
+  const target = resolveBridge(o);
+  const config = loadConfig({ file: o.config ?? target.configFile });
   const signingKey = o.signingKey ? readKeyArg(o.signingKey) : null;
-  const url = bridgeUrl(o, config);
-  const token = o.token ?? process.env.PRECHECK_BRIDGE_TOKEN ?? config.token ?? undefined;
+  const url = target.url;
+  const token = target.token ?? config.token ?? undefined;
 
   let report: SyncReport;
   if (!o.local && (await bridgeAnswers(url, token))) {
@@ -44,13 +47,6 @@ export async function runSyncCommand(o: SyncCommandOptions): Promise<void> {
     default:
       throw new CliError(failureLine(report), EXIT.PARTIAL);
   }
-}
-
-function bridgeUrl(o: SyncCommandOptions, config: BridgeConfig): string {
-  if (o.url) return o.url.replace(/\/+$/, '');
-  if (process.env.PRECHECK_BRIDGE_URL) return process.env.PRECHECK_BRIDGE_URL.replace(/\/+$/, '');
-  const h = config.listen.host === '0.0.0.0' ? '127.0.0.1' : config.listen.host === '::' ? '::1' : config.listen.host;
-  return `http://${h.includes(':') ? `[${h}]` : h}:${config.listen.port}`;
 }
 
 /** Any HTTP answer on /v1/health means a bridge is there (even a 401: then the token is wrong). */

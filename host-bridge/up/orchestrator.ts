@@ -25,6 +25,7 @@ import { httpJson } from './http-json.ts';
 import { ChildExitedError, ManagedChild } from './managed-child.ts';
 import { UpError, checkPortFree, requireSocat } from './preflight.ts';
 import { RunLock } from './run-lock.ts';
+import { removeRunFile, writeRunFile } from '../cli-target.ts';
 import { STATE_FILE, readUpState, writeUpState, type UpState } from './up-state.ts';
 
 export const DEFAULT_UP_DATA_DIR = './.precheck';
@@ -312,6 +313,7 @@ export class UpOrchestrator {
       this.expectedExit.delete('bridge');
     }
     this.say(`  bridge            ${this.bridgeUrl}`);
+    this.writeRunFile();
 
     // 4. Pair the emulated devices the bridge does not know yet (auto-confirmed: emulation only).
     for (const [kind, id] of Object.entries(this.emulatedIds) as ['rs485' | 'usb', string][]) {
@@ -346,6 +348,11 @@ export class UpOrchestrator {
     await this.refreshDevices();
     if (o.seed) await this.selfCheck();
     this.checkOpen();
+  }
+
+  /** <data>/run/endpoints.json: where client commands (status, verify, devices…) find this stack. */
+  private writeRunFile(): void {
+    writeRunFile(this.paths.dataDir, { pid: process.pid, bridgeUrl: this.bridgeUrl, serviceUrl: this.serverUrl, bridgeConfig: this.paths.bridgeConfig, startedAt: Math.floor(Date.now() / 1000) });
   }
 
   private async refreshDevices(): Promise<UpDevice[]> {
@@ -514,6 +521,7 @@ export class UpOrchestrator {
       }
       // one-shot children (provisioning) that may still run when stopped mid-start
       for (const c of [...this.all]) await c.stop().catch(() => undefined);
+      removeRunFile(this.paths.dataDir);
       this.lock?.release();
     })();
     return this.closing;

@@ -34,7 +34,8 @@ let bridgeOut = '';
 beforeAll(async () => {
   dir = makeTempDir();
   svc = await new ScriptedService().start();
-  svc.handler = () => ({ status: 200, body: { decision: 'approve', reason: 'known_segment', prompt: null, gateway: 'gw-z' } });
+  // `precheck status` probes the service's /v1/health too
+  svc.handler = (req) => (req.path === '/v1/health' ? { status: 200, body: { status: 'ok', datasetVersion: 7 } } : { status: 200, body: { decision: 'approve', reason: 'known_segment', prompt: null, gateway: 'gw-z' } });
   const cfg = join(dir.path, 'bridge.json');
   writeFileSync(cfg, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, dataDir: join(dir.path, 'data'), network: { serviceUrl: svc.url }, log: { level: 'info' } }));
   bridgeProc = spawn(process.execPath, [BIN, 'bridge', '--config', cfg], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -80,9 +81,29 @@ describe('precheck CLI (bridge side)', () => {
   it('`precheck status` shows the running bridge', async () => {
     const r = await run(['status', '--url', bridgeUrl]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^bridge\s+ok/m);
+    expect(r.stdout).toMatch(/^bridge\s+http:\/\/\S+ ok/m);
     expect(r.stdout).toContain('breaker closed');
     expect(r.stdout).toContain('devices  none');
+    expect(r.stdout).toContain(`service  ${svc.url} ok, dataset v7`);
+  });
+
+  it('`precheck status` exits 1 naming the problem when the service does not answer', async () => {
+    const before = svc.handler;
+    svc.handler = (req) => (req.path === '/v1/health' ? 'hang' : before(req));
+    try {
+      const r = await run(['status', '--url', bridgeUrl]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/^PROBLEM {2}network service http:\/\/127\.0\.0\.1:\d+: no answer within 3 s/m);
+      expect(r.stderr.trim()).toBe('precheck: degraded: 1 problem(s)');
+    } finally {
+      svc.handler = before;
+    }
+  });
+
+  it('`precheck status --url <service>` checks a network service alone', async () => {
+    const r = await run(['status', '--url', svc.url]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(`service  ${svc.url} ok, dataset v7`);
   });
 
   it('`precheck verify` reads the card from stdin, converts the amount, prints JSON', async () => {
@@ -121,6 +142,21 @@ describe('precheck CLI (bridge side)', () => {
     const down = await run(['status', '--url', 'http://127.0.0.1:1']);
     expect(down.code).toBe(3);
     expect(down.stderr.trim().split('\n')).toHaveLength(1);
+
+    const notUrl = await run(['status', '--url', 'notaurl']);
+    expect(notUrl.code).toBe(2);
+    expect(notUrl.stderr.trim()).toBe('precheck: --url must be an http:// or https:// URL (got "notaurl")');
+
+    // commander's own errors: one line naming --help, exit 2 (not the whole help text)
+    const missing = await run(['verify', '--card', PAN, '--exp', '12/30', '--currency', 'USD', '--url', bridgeUrl]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe("precheck: required option '--amount <decimal>' not specified (see --help)");
+    const unknown = await run(['status', '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe("precheck: unknown option '--bogus' (see --help)");
+    const version = await run(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^precheck \d+\.\d+\.\d+ \(node v\d+/);
 
     const badCfg = await run(['bridge'], { env: { PRECHECK_BRIDGE_HOST: '0.0.0.0', PRECHECK_BRIDGE_TOKEN: '' } });
     expect(badCfg.code).toBe(2);

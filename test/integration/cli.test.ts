@@ -44,18 +44,18 @@ describe('integration: devices / pair / forget-host CLI', () => {
   });
 
   it('`precheck devices` lists the unpaired device', async () => {
-    const r = await precheck(['devices', '--config', cfg, '--json']);
+    const r = await precheck(['devices', '--config', cfg, '--local', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.devices).toHaveLength(1);
     expect(j.devices[0]).toMatchObject({ id: deviceId, link: 'hid-cable', paired: false, datasetState: 'none' });
-    const text = await precheck(['devices', '--config', cfg]);
+    const text = await precheck(['devices', '--config', cfg, '--local']);
     expect(text.stdout).toMatch(new RegExp(`${deviceId}\\s+hid-cable\\s+hid-cable:${tmp.file('hid.sock').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\s+no`));
   });
 
   it('host says no: exit 5 (refused), nothing pinned, the device-side question is withdrawn', async () => {
     const withdrawn = waitForOutput(emu.child, /pairing withdrawn device/, { stream: 'stdout', timeoutMs: 20_000 });
-    const res = await precheck(['pair', deviceId, '--config', cfg], 'n\n');
+    const res = await precheck(['pair', deviceId, '--config', cfg, '--local'], 'n\n');
     await withdrawn;
     expect(res.code).toBe(5);
     expect(res.stderr).toMatch(/PAIRING_REJECTED/);
@@ -64,7 +64,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
   });
 
   it('both say yes to the same code: paired, pinned (0600), listed as paired', async () => {
-    const child = spawnTracked(process.execPath, [BIN, 'pair', deviceId, '--config', cfg], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnTracked(process.execPath, [BIN, 'pair', deviceId, '--config', cfg, '--local'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const hostCode = waitForOutput(child, /Pairing code: (\d{6})/, { stream: 'stdout', timeoutMs: 20_000 });
     const deviceCode = waitForOutput(emu.child, /PAIRING CODE (\d{6})/, { stream: 'stdout', timeoutMs: 20_000 });
     const [h, d] = await Promise.all([hostCode, deviceCode]);
@@ -79,7 +79,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
     expect(fs.statSync(pinsFile).mode & 0o777).toBe(0o600);
     const pins = JSON.parse(fs.readFileSync(pinsFile, 'utf8'));
     expect(Object.keys(pins.devices)).toEqual([deviceId]);
-    const list = JSON.parse((await precheck(['devices', '--config', cfg, '--json'])).stdout);
+    const list = JSON.parse((await precheck(['devices', '--config', cfg, '--local', '--json'])).stdout);
     expect(list.devices[0]).toMatchObject({ id: deviceId, paired: true, healthy: true });
   });
 
@@ -101,7 +101,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
   });
 
   it('`precheck pair` of an unknown device: exit 3 with one line', async () => {
-    const r = await precheck(['pair', 'pc-000000000000', '--config', cfg, '--yes']);
+    const r = await precheck(['pair', 'pc-000000000000', '--config', cfg, '--local', '--yes']);
     expect(r.code).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });

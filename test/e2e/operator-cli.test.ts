@@ -1,0 +1,114 @@
+// The operator's command line against a running `precheck up` on non-default ports: the client
+// commands find it through its run file (no --url), go through the bridge that holds the device
+// links, the card number is asked for on a terminal without echo, outcomes are reported from the
+// shell, and `status` says when something is degraded.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RUN_FILE } from '../../host-bridge/cli-target.ts';
+import { DEMO_CARDS } from '../../host-bridge/up/demo-data.ts';
+import { killAllTracked, run, spawnTracked } from '../helpers/process.ts';
+import { withTimeout } from '../helpers/wait.ts';
+import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
+
+const BIN = path.resolve('bin/precheck.js');
+let fx: UpFixture;
+let dataDir: string;
+
+/** `precheck ARGS` with no URL in the environment: it must find the stack through --data. */
+function precheck(args: string[], input?: string) {
+  const env = { ...process.env };
+  delete env.PRECHECK_BRIDGE_URL;
+  delete env.PRECHECK_DATA;
+  return run(process.execPath, [BIN, ...args, '--data', dataDir], { env, input, timeoutMs: 60_000 });
+}
+
+beforeAll(async () => {
+  fx = await startUpFixture();
+  dataDir = fx.up.paths.dataDir;
+}, 180_000);
+
+afterAll(async () => {
+  await fx?.close();
+  await killAllTracked();
+  if (fx) {
+    // the run file goes with the stack: a later client must not find a dead bridge through it
+    expect(fs.existsSync(path.join(dataDir, RUN_FILE))).toBe(false);
+    removeDir(fx.dir);
+  }
+}, 60_000);
+
+describe('operator CLI against a running precheck up', () => {
+  it('up writes a run file naming where its bridge and service listen', () => {
+    const rf = JSON.parse(fs.readFileSync(path.join(dataDir, RUN_FILE), 'utf8'));
+    expect(rf).toMatchObject({ format: 1, pid: process.pid, bridgeUrl: fx.up.bridgeUrl, serviceUrl: fx.up.serverUrl, bridgeConfig: fx.up.paths.bridgeConfig });
+    expect(fs.statSync(path.join(dataDir, RUN_FILE)).mode & 0o077).toBe(0);
+  });
+
+  it('`status` finds the stack on its random ports, probes the service and exits 0', async () => {
+    const r = await precheck(['status']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`bridge   ${fx.up.bridgeUrl} ok`);
+    expect(r.stdout).toMatch(new RegExp(`^service  ${fx.up.serverUrl} ok, dataset v\\d+`, 'm'));
+    expect(r.stdout.match(/^device {3}pc-\S+ .* paired healthy/gm)).toHaveLength(2);
+  });
+
+  it('`devices` goes through the bridge that holds the links (no "Cannot lock port")', async () => {
+    const r = await precheck(['devices', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.bridge).toBe(fx.up.bridgeUrl);
+    expect(j.devices.map((d: { link: string }) => d.link).sort()).toEqual(['hid-cable', 'rs485']);
+    expect(j.devices.every((d: { paired: boolean }) => d.paired)).toBe(true);
+  });
+
+  it('`pair` goes through the bridge: the code is shown, the pairing completes, the device keeps answering', async () => {
+    const id = fx.up.devices[0].id;
+    const r = await precheck(['pair', id, '--yes']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Pairing code: \\d{6}\npaired ${id} \\(.*\\) through the bridge at ${fx.up.bridgeUrl.replace(/\./g, '\\.')}$`, 'm'));
+    const s = await precheck(['status']);
+    expect(s.code).toBe(0);
+  });
+
+  it('`verify` asks for the card on a terminal with echo off; the number never appears on screen', async () => {
+    const pan = DEMO_CARDS.approve.pan;
+    // util-linux `script` gives the command a real pty; the number is typed after the prompt shows.
+    const cmd = [process.execPath, BIN, 'verify', '--data', dataDir, '--order', 'op-tty-1', '--exp', '12/30', '--amount', '25.00', '--currency', 'EUR', '--country', 'DE'].map((a) => `'${a}'`).join(' ');
+    const child = spawnTracked('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    let typed = false;
+    child.stdout!.on('data', (d) => {
+      screen += d;
+      if (!typed && screen.includes('Card number (not shown): ')) {
+        typed = true;
+        child.stdin!.write(`${pan}\r`);
+      }
+    });
+    const code = await withTimeout(new Promise<number | null>((r) => child.on('exit', r)), 60_000, 'verify on a pty');
+    expect(typed).toBe(true);
+    expect(code).toBe(0);
+    expect(screen).toMatch(/APPROVE {2}\(stage: local, reason: known_good\)/);
+    expect(screen).toContain(`${pan.slice(0, 6)}…${pan.slice(-4)}`);
+    expect(screen).not.toContain(pan);
+  });
+
+  it('`outcome` reports what the gateway said for a verified order', async () => {
+    const ok = await precheck(['outcome', '--order', 'op-tty-1', '--gateway', 'stripe', '--status', 'success']);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^queued: op-tty-1 stripe success \(idempotency key \S+\)/);
+    const again = await precheck(['outcome', '--order', 'op-tty-1', '--gateway', 'stripe', '--status', 'success']);
+    expect(again.stdout).toMatch(/^already reported/);
+    const bad = await precheck(['outcome', '--order', 'op-tty-1', '--gateway', 'stripe', '--status', 'maybe']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('precheck: --status must be success or failure (got "maybe")');
+  });
+
+  it('`sync` asks the running bridge found through the run file', async () => {
+    const r = await precheck(['sync', '--all']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`asking the running bridge at ${fx.up.bridgeUrl}`);
+  });
+});
