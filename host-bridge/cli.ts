@@ -148,6 +148,9 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
       const { createBridgeLogger } = await import('./logger.ts');
       const EXIT = await exitCodes();
       const config = loadConfig({ file: opts.config });
+      // checked before anything opens it: a bad dataDir is one line and exit 2, never a hang
+      const { prepareDir } = await import('../bin/paths.ts');
+      prepareDir(config.dataDir, 'config dataDir');
       const logger = createBridgeLogger(config.log.level);
 
       // HOOK (device side): host-bridge/discovery/index.ts exports createDeviceRegistry({config, logger}).

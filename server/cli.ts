@@ -18,8 +18,31 @@ function dataDir(cmd: Command): string {
   return (cmd.optsWithGlobals() as DataOpts).data ?? DEFAULT_DATA;
 }
 
+/** The key files that make a directory a service data dir (created by `precheck server init`). */
+const SERVICE_FILES = ['card.key', 'signing.key'];
+
+/**
+ * Refuse a directory that is not a service data dir: a mistyped --data must never mint a new
+ * service with fresh keys (a new card key orphans every stored token, a new signing key every
+ * provisioned device).
+ */
+async function requireServiceDir(dir: string): Promise<void> {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  let st;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw await cliError(`--data ${dir}: no such directory; create a service data dir with \`precheck server init --data ${dir}\``);
+  }
+  if (!st.isDirectory()) throw await cliError(`--data ${dir}: not a directory`);
+  const missing = SERVICE_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
+  if (missing.length) throw await cliError(`--data ${dir} is not a service data dir (no ${missing.join(', ')}); create one with \`precheck server init --data ${dir}\``);
+}
+
 /** Opens the service on the data dir without HTTP (direct database commands). */
 async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Service) => Promise<T>): Promise<T> {
+  await requireServiceDir(dataDir(cmd));
   const { openService } = await import('./service.ts');
   const { createLogger } = await import('./log.ts');
   const { pino } = await import('pino');
@@ -54,6 +77,7 @@ export function registerServerCommands(program: Command): void {
       if (!/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw await cliError('--rate-limit must be a positive integer');
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw await cliError('--log-level: fatal|error|warn|info|debug|trace|silent');
       if (!/^[0-9]{1,9}$/.test(o.publishMaxDelay)) throw await cliError('--publish-max-delay must be a number of milliseconds');
+      await requireServiceDir(o.data);
       const { startServer } = await import('./start.ts');
       const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
       const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay) });
@@ -68,6 +92,36 @@ export function registerServerCommands(program: Command): void {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+    });
+
+  server
+    .command('init')
+    .description('Create a service data dir: card key, signing key, admin key and database (mode 0700/0600). Every other server command refuses a directory that is not one')
+    .option('--data <dir>', 'data directory')
+    .option('--json', 'print {dataDir, signingPublicKey, adminKey} as JSON')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const dir = dataDir(cmd);
+      const fs = await import('node:fs');
+      const path = await import('node:path');
+      const { prepareDir } = await import('../bin/paths.ts');
+      const abs = prepareDir(dir, '--data');
+      const existed = SERVICE_FILES.every((f) => fs.existsSync(path.join(abs, f)));
+      if (!existed && fs.readdirSync(abs).some((f) => !f.startsWith('.'))) {
+        throw await cliError(`--data ${dir} is not empty and not a service data dir; give an empty or new directory`);
+      }
+      const { openService } = await import('./service.ts');
+      const { createLogger } = await import('./log.ts');
+      const { pino } = await import('pino');
+      const svc = await openService({ dataDir: abs, publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+      const info = { dataDir: abs, created: !existed, signingPublicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'), adminKey: svc.adminKeyCreated ? svc.adminKey : undefined };
+      await svc.close();
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(info)}\n`);
+        return;
+      }
+      process.stdout.write(existed ? `${abs} is already a service data dir (kept as it is)\n` : `created service data dir ${abs}\n`);
+      process.stdout.write(`dataset signing key (provision devices with it): ${info.signingPublicKey}\n`);
+      if (info.adminKey) process.stdout.write(`admin key (shown once; also in ${path.join(abs, 'admin.key')}, mode 0600): ${info.adminKey}\n`);
     });
 
   server

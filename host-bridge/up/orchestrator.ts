@@ -3,6 +3,7 @@
 // USB HID virtual cable, and the bridge configured for both. First run provisions, pairs (auto-
 // confirmed, in emulation only), seeds the demo data, publishes and syncs; later runs reuse the
 // data dir. Every child is tracked and stopped in order (bridge, devices, bus, service).
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import { httpJson } from './http-json.ts';
 import { ChildExitedError, ManagedChild } from './managed-child.ts';
 import { UpError, checkPortFree, requireSocat } from './preflight.ts';
 import { RunLock } from './run-lock.ts';
+import { prepareDir } from '../../bin/paths.ts';
 import { removeRunFile, writeRunFile } from '../cli-target.ts';
 import { STATE_FILE, readUpState, writeUpState, type UpState } from './up-state.ts';
 
@@ -53,6 +55,29 @@ export interface UpOptions {
   env?: NodeJS.ProcessEnv;
   /** Budget for each child's ready line and each wait (default 60 s). */
   timeoutMs?: number;
+  /** First delay before restarting a crashed child (default 1 s); doubles per recent crash. */
+  restartBaseMs?: number;
+  /** Longest delay between restarts (default 30 s). */
+  restartMaxMs?: number;
+}
+
+/** Crashes of one child within RESTART_WINDOW_MS after which `up` gives up and stops. */
+const MAX_RESTARTS = 8;
+const RESTART_WINDOW_MS = 5 * 60_000;
+
+const LABEL: Record<string, string> = {
+  server: 'the network service',
+  socat: 'the RS485 pty pair (socat)',
+  'device-rs485': 'the emulated RS485 device',
+  'device-usb': 'the emulated USB HID device',
+  bridge: 'the bridge',
+};
+
+/** How to start a supervised child again: its arguments and the line that says it is ready. */
+interface ChildSpec {
+  args: string[];
+  program?: string;
+  ready: RegExp;
 }
 
 export type ChildName = 'server' | 'socat' | 'device-rs485' | 'device-usb' | 'bridge';
@@ -137,8 +162,19 @@ export class UpOrchestrator {
   firstRun = false;
   seededNow = false;
   datasetVersion = 0;
-  /** Rejects when a child dies on its own after start (never resolves otherwise). */
+  /**
+   * Rejects when a child dies during start, or keeps crashing after start (never resolves
+   * otherwise). After start a crashed child is restarted with backoff and the rest keeps running.
+   */
   readonly failed: Promise<never>;
+  /** 'exited' (name, code, signal) and 'restarted' (name) of supervised children. */
+  readonly events = new EventEmitter();
+  /** Restarts so far, by child. */
+  readonly restarts = new Map<ChildName, number>();
+  private readonly specs = new Map<ChildName, ChildSpec>();
+  private readonly crashTimes = new Map<ChildName, number[]>();
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private supervising = false;
   private fail!: (e: Error) => void;
   private closing: Promise<void> | null = null;
   private closed = false;
@@ -160,6 +196,8 @@ export class UpOrchestrator {
       emulate: opts.emulate ?? true,
       seed: opts.seed ?? true,
       timeoutMs: opts.timeoutMs ?? 60_000,
+      restartBaseMs: opts.restartBaseMs ?? 1000,
+      restartMaxMs: opts.restartMaxMs ?? 30_000,
       out: opts.out ?? ((l) => process.stdout.write(`${l}\n`)),
       env: opts.env ?? process.env,
     };
@@ -197,7 +235,9 @@ export class UpOrchestrator {
     if (['server', 'socat', 'device-rs485', 'device-usb', 'bridge'].includes(name)) {
       this.children.set(name as ChildName, child);
       void child.exited.then(({ code, signal }) => {
-        if (!this.closed && !this.expectedExit.has(name)) this.fail(new ChildExitedError(name, code ?? (signal ? 128 : null), null));
+        if (this.closed || this.expectedExit.has(name) || this.children.get(name as ChildName) !== child) return;
+        if (this.supervising && this.specs.has(name as ChildName)) void this.restart(name as ChildName, code, signal);
+        else this.fail(new ChildExitedError(name, code ?? (signal ? 128 : null), null));
       });
     }
     return child;
@@ -232,6 +272,9 @@ export class UpOrchestrator {
     const o = this.o;
     // Preflight: the usual problems as one line, before anything starts.
     if (o.emulate) requireSocat(o.env.PATH);
+    // The data dir checked (and created) level by level first: a bad path is one line, exit 2,
+    // never a hang (recursive mkdir loops on some pseudo file systems, e.g. /proc/x).
+    prepareDir(p.dataDir, '--data');
     for (const d of [p.dataDir, p.runDir, p.logDir, p.bridgeDir, path.dirname(p.deviceRs485Dir)]) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
     // Before the port checks: what a killed `up` left running may be what holds the ports.
     const { lock, cleaned } = await RunLock.acquire(p.runDir, p.dataDir);
@@ -243,9 +286,12 @@ export class UpOrchestrator {
     const state: UpState = readUpState(p.dataDir);
     this.say(`precheck up: data ${this.rel(p.dataDir)}${this.firstRun ? ' (first run: provisioning, pairing and seeding demo data)' : ' (reusing it)'}; logs in ${this.rel(p.logDir)}/`);
 
-    // 1. Network service.
+    // 1. Network service (its data dir created once: `server` refuses a dir that is not one).
+    if (!fs.existsSync(path.join(p.serverDir, 'signing.key'))) await this.runOnce('server-init', ['server', 'init', '--data', p.serverDir]);
     const server = this.spawn('server', ['server', '--data', p.serverDir, '--port', String(o.serverPort), '--host', o.host]);
     this.serverUrl = (await this.ready(server, /precheck server listening on (http:\/\/\S+)/, 'its listening line'))[1];
+    // a restart keeps the port the bridge was configured with (even when --server-port 0 chose it)
+    this.specs.set('server', { args: ['server', '--data', p.serverDir, '--port', new URL(this.serverUrl).port, '--host', o.host], ready: /precheck server listening on (http:\/\/\S+)/ });
     this.adminKey = fs.readFileSync(path.join(p.serverDir, 'admin.key'), 'utf8').trim();
     this.say(`  network service   ${this.serverUrl}`);
     writeUpState(p.dataDir, state); // from here on, this data dir is "reused" by later runs
@@ -267,8 +313,12 @@ export class UpOrchestrator {
       await this.ready(socat, /starting data transfer loop/, 'the pty pair');
       this.say(`  RS485 bus         socat pty pair ${this.rel(p.rs485Bridge)} <-> ${this.rel(p.rs485Device)}`);
 
-      const rs = this.spawn('device-rs485', ['device', 'emulate', '--data', p.deviceRs485Dir, '--rs485', `${p.rs485Device}:${RS485_BAUD}`, '--address', String(RS485_ADDRESS), '--auto-confirm']);
-      const usb = this.spawn('device-usb', ['device', 'emulate', '--data', p.deviceUsbDir, '--hid-socket', p.hidSocket, '--auto-confirm']);
+      const rsArgs = ['device', 'emulate', '--data', p.deviceRs485Dir, '--rs485', `${p.rs485Device}:${RS485_BAUD}`, '--address', String(RS485_ADDRESS), '--auto-confirm'];
+      const usbArgs = ['device', 'emulate', '--data', p.deviceUsbDir, '--hid-socket', p.hidSocket, '--auto-confirm'];
+      this.specs.set('device-rs485', { args: rsArgs, ready: /precheck-device: ready/ });
+      this.specs.set('device-usb', { args: usbArgs, ready: /precheck-device: ready/ });
+      const rs = this.spawn('device-rs485', rsArgs);
+      const usb = this.spawn('device-usb', usbArgs);
       const idOf = (c: ManagedChild) => this.ready(c, /precheck-device: device (\S+) data/, 'its device line');
       const [rsId, usbId] = await Promise.all([idOf(rs), idOf(usb)]);
       await Promise.all([this.ready(rs, /precheck-device: ready/, 'ready'), this.ready(usb, /precheck-device: ready/, 'ready')]);
@@ -303,6 +353,7 @@ export class UpOrchestrator {
     // that missed its answer window on a loaded machine is only found by a new scan, so a bridge
     // that did not find an emulated device is restarted (twice at most).
     for (let attempt = 1; ; attempt++) {
+      this.specs.set('bridge', { args: ['bridge', '--config', p.bridgeConfig], ready: /precheck bridge listening on (http:\/\/\S+)/ });
       const bridge = this.spawn('bridge', ['bridge', '--config', p.bridgeConfig]);
       this.bridgeUrl = (await this.ready(bridge, /precheck bridge listening on (http:\/\/\S+)/, 'its listening line'))[1];
       const missing = await this.waitForDevices(Object.values(this.emulatedIds), attempt < 3 ? 10_000 : 30_000);
@@ -348,6 +399,58 @@ export class UpOrchestrator {
     await this.refreshDevices();
     if (o.seed) await this.selfCheck();
     this.checkOpen();
+    // From here on a crashed child is restarted (the rest keeps answering) instead of stopping all.
+    this.supervising = true;
+  }
+
+  /** Restart a crashed child after a backoff; give up (fail) after MAX_RESTARTS in the window. */
+  private async restart(name: ChildName, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const spec = this.specs.get(name)!;
+    const now = Date.now();
+    const recent = (this.crashTimes.get(name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+    const how = signal ? `killed by ${signal}` : `exit code ${code}`;
+    this.events.emit('exited', name, code, signal);
+    if (recent.length >= MAX_RESTARTS) {
+      this.fail(new Error(`${LABEL[name]} crashed ${recent.length + 1} times in ${RESTART_WINDOW_MS / 60_000} minutes (last: ${how}); giving up`));
+      return;
+    }
+    const delay = Math.min(this.o.restartMaxMs, this.o.restartBaseMs * 2 ** recent.length);
+    recent.push(now);
+    this.crashTimes.set(name, recent);
+    const n = (this.restarts.get(name) ?? 0) + 1;
+    this.restarts.set(name, n);
+    const keeps = name === 'bridge' ? '' : name === 'server' ? '; the bridge keeps answering (local answers, fallback policy for the rest)' : '; the bridge keeps answering with the other devices';
+    this.say(`precheck up: ${LABEL[name]} stopped (${how}); restarting in ${(delay / 1000).toFixed(1)} s (restart ${n}, see ${this.rel(path.join(this.paths.logDir, `${name}.log`))})${keeps}`);
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        this.restartTimers.delete(t);
+        r();
+      }, delay);
+      this.restartTimers.add(t);
+    });
+    if (this.closed) return;
+    if (name === 'device-rs485' || name === 'socat') {
+      // the pty pair is the device's line: a new socat needs its links free, a device needs socat
+      if (name === 'socat') for (const f of [this.paths.rs485Bridge, this.paths.rs485Device]) fs.rmSync(f, { force: true });
+    }
+    let child: ManagedChild;
+    try {
+      child = this.spawn(name, spec.args, spec.program);
+    } catch {
+      return; // closed meanwhile
+    }
+    try {
+      const m = await child.waitForLine(spec.ready, this.o.timeoutMs, 'its ready line');
+      if (name === 'bridge' && m[1]) this.bridgeUrl = m[1];
+      if (name === 'server' && m[1]) this.serverUrl = m[1];
+      if (name === 'bridge' || name === 'server') this.writeRunFile();
+      this.say(`precheck up: ${LABEL[name]} is back${m[1] ? ` on ${m[1]}` : ''}`);
+      this.events.emit('restarted', name);
+    } catch (e) {
+      if (e instanceof ChildExitedError) return; // its exit schedules the next attempt
+      this.say(`precheck up: ${LABEL[name]} did not become ready (${(e as Error).message}); stopping it to try again`);
+      await child.stop().catch(() => undefined); // its exit schedules the next attempt
+    }
   }
 
   /** <data>/run/endpoints.json: where client commands (status, verify, devices…) find this stack. */
@@ -494,7 +597,7 @@ export class UpOrchestrator {
     }
     lines.push('  verify the known-good card (paste this):');
     lines.push(this.curl());
-    lines.push('Ctrl-C stops everything.');
+    lines.push('A child that crashes is restarted (with backoff); Ctrl-C stops everything.');
     return lines;
   }
 
@@ -514,6 +617,8 @@ export class UpOrchestrator {
   /** Stop every child in order: bridge, devices, bus, service. Idempotent. */
   close(): Promise<void> {
     this.closed = true;
+    for (const t of this.restartTimers) clearTimeout(t);
+    this.restartTimers.clear();
     this.closing ??= (async () => {
       for (const name of ['bridge', 'device-usb', 'device-rs485', 'socat', 'server'] as ChildName[]) {
         const c = this.children.get(name);

@@ -1,14 +1,16 @@
 // The operator's command line against a running `precheck up` on non-default ports: the client
 // commands find it through its run file (no --url), go through the bridge that holds the device
 // links, the card number is asked for on a terminal without echo, outcomes are reported from the
-// shell, and `status` says when something is degraded.
+// shell, and `status` says when something is degraded. Then `up` as a supervisor: the service
+// killed with SIGKILL comes back by itself while the bridge keeps answering.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_FILE } from '../../host-bridge/cli-target.ts';
 import { DEMO_CARDS } from '../../host-bridge/up/demo-data.ts';
 import { killAllTracked, run, spawnTracked } from '../helpers/process.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { getJson, postJson, verifyBody } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 
 const BIN = path.resolve('bin/precheck.js');
@@ -24,7 +26,8 @@ function precheck(args: string[], input?: string) {
 }
 
 beforeAll(async () => {
-  fx = await startUpFixture();
+  // a 5 s first backoff leaves a clear window in which the service is down
+  fx = await startUpFixture({ restartBaseMs: 5000 });
   dataDir = fx.up.paths.dataDir;
 }, 180_000);
 
@@ -110,5 +113,38 @@ describe('operator CLI against a running precheck up', () => {
     const r = await precheck(['sync', '--all']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`asking the running bridge at ${fx.up.bridgeUrl}`);
+  });
+
+  it('a network service killed with SIGKILL is restarted; meanwhile the bridge answers a locally-decidable card', async () => {
+    const server = fx.up.children.get('server')!;
+    const serviceUrl = fx.up.serverUrl;
+    const exited = onceEvent<[string, number | null, string | null]>(fx.up.events, 'exited', 30_000);
+    const back = onceEvent<[string]>(fx.up.events, 'restarted', 180_000);
+    let isBack = false;
+    void back.then(() => (isBack = true), () => undefined);
+    process.kill(server.pid!, 'SIGKILL');
+    const [name, , signal] = await exited;
+    expect([name, signal]).toEqual(['server', 'SIGKILL']);
+
+    const local = await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(DEMO_CARDS.approve.pan, 'op-down-1'));
+    const answeredWhileDown = !isBack;
+    expect(local.status).toBe(200);
+    expect(local.json).toMatchObject({ decision: 'approve', stage: 'local', reason: 'known_good' });
+    expect(answeredWhileDown).toBe(true);
+    expect(fx.lines.some((l) => l.startsWith('precheck up: the network service stopped (killed by SIGKILL); restarting in 5.0 s (restart 1'))).toBe(true);
+
+    expect(await back).toEqual(['server']);
+    expect(fx.up.restarts.get('server')).toBe(1);
+    expect(fx.up.serverUrl).toBe(serviceUrl); // same port: the bridge's config still points at it
+    expect((await getJson(`${serviceUrl}/v1/health`)).json.status).toBe('ok');
+    const network = await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(DEMO_CARDS.new.pan, 'op-back-1'));
+    expect(network.json.stage).toBe('network');
+  }, 240_000);
+
+  it('`up --data` on a path that cannot be created fails at once with one line, exit 2', async () => {
+    const r = await run(process.execPath, [BIN, 'up', '--data', '/proc/precheck-up/x', '--port', '0', '--server-port', '0'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^precheck: --data \/proc\/precheck-up\/x: /);
   });
 });

@@ -37,6 +37,18 @@ describe('precheck server (CLI)', () => {
     const data = path.join(d, 'data');
     const pans = Array.from({ length: 500 }, () => luhnPan('4', 16));
     fs.writeFileSync(path.join(d, 'cards.csv'), ['number,reason', ...pans.map((p, i) => (i % 2 ? `${p},stolen` : p)), '1234'].join('\n'));
+    // not a service data dir yet: refused, and nothing is created (no silent new keys)
+    const refused = await cli('server', 'import-restricted', path.join(d, 'cards.csv'), '--data', data);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toBe(`precheck: --data ${data}: no such directory; create a service data dir with \`precheck server init --data ${data}\``);
+    expect(fs.existsSync(data)).toBe(false);
+    const init = await cli('server', 'init', '--data', data);
+    expect(init.code).toBe(0);
+    expect(init.stdout).toMatch(/^created service data dir .*\ndataset signing key \(provision devices with it\): [0-9a-f]{64}\nadmin key \(shown once/);
+    expect((fs.statSync(path.join(data, 'card.key')).mode & 0o777).toString(8)).toBe('600');
+    const again = await cli('server', 'init', '--data', data);
+    expect(again.stdout).toContain('is already a service data dir (kept as it is)');
+    expect(again.stdout).not.toContain('admin key');
     const imp = await cli('server', 'import-restricted', path.join(d, 'cards.csv'), '--data', data);
     expect(imp.code, imp.stderr).toBe(0);
     expect(imp.stdout).toContain('imported 500 restricted cards (500 new) from 502 lines');
@@ -52,7 +64,7 @@ describe('precheck server (CLI)', () => {
     expect((await cli('server', 'publish', '--data', data)).stdout).toBe('unchanged: dataset version 1 is current\n');
     const db = fs.readFileSync(path.join(data, 'precheck.db'));
     expect(db.includes(Buffer.from(pans[1]))).toBe(false);
-  });
+  }, 180_000);
 
   it('reports bad arguments in one line with exit code 2', async () => {
     const data = tmp();
@@ -65,6 +77,7 @@ describe('precheck server (CLI)', () => {
 
   it('runs the service, prints its URL and the admin key once, stops on SIGTERM', async () => {
     const data = path.join(tmp(), 'd');
+    const init = await cli('server', 'init', '--data', data);
     const child = spawn(process.execPath, [CLI, 'server', '--data', data, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
@@ -72,12 +85,13 @@ describe('precheck server (CLI)', () => {
       child.stdout!.on('data', (b) => {
         out += b;
         const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-        if (m && out.includes('admin key')) resolve(m[1]);
+        if (m) resolve(m[1]);
       });
       child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
     });
     const adminKey = fs.readFileSync(path.join(data, 'admin.key'), 'utf8').trim();
-    expect(out).toContain(adminKey);
+    expect(init.stdout).toContain(adminKey); // shown once, by init
+    expect(out).not.toContain(adminKey);
     const health = await fetch(`${url}/v1/health`);
     expect(await health.json()).toEqual({ status: 'ok', datasetVersion: 1, oldestUnpublishedChangeAgeSeconds: null });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
@@ -85,12 +99,33 @@ describe('precheck server (CLI)', () => {
     expect(await exited).toBe(0);
   });
 
+  it('a directory that is not a service data dir is refused by every command; bad paths are one line, exit 2, fast', async () => {
+    const other = tmp();
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'x');
+    const cmds = [['server', '--port', '0'], ['server', 'publish'], ['server', 'issue-key', 'shop-1'], ['server', 'add-gateway', 'gw'], ['server', 'train']];
+    const results = await Promise.all(cmds.map((args) => cli(...args, '--data', other)));
+    results.forEach((r, i) => {
+      expect([r.code, r.stderr.trim()], cmds[i].join(' ')).toEqual([2, `precheck: --data ${other} is not a service data dir (no card.key, signing.key); create one with \`precheck server init --data ${other}\``]);
+    });
+    expect(fs.readdirSync(other)).toEqual(['notes.txt']);
+    const notEmpty = await cli('server', 'init', '--data', other);
+    expect([notEmpty.code, notEmpty.stderr.trim()]).toEqual([2, `precheck: --data ${other} is not empty and not a service data dir; give an empty or new directory`]);
+    const file = await cli('server', 'init', '--data', '/etc/passwd');
+    expect([file.code, file.stderr.trim()]).toEqual([2, 'precheck: --data /etc/passwd: /etc/passwd exists and is not a directory']);
+    // recursive mkdir loops forever on /proc: created level by level, it is one line at once
+    const proc = await cli('server', 'init', '--data', '/proc/precheck-x/y');
+    expect(proc.code).toBe(2);
+    expect(proc.stderr.trim()).toMatch(/^precheck: --data \/proc\/precheck-x\/y: (cannot create \/proc\/precheck-x|\/proc is not writable)/);
+  }, 180_000);
+
   it('a taken port is one clear line and exit code 3', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const r = await cli('server', '--data', tmp(), '--port', String(port), '--log-level', 'warn');
+      const data = tmp();
+      await cli('server', 'init', '--data', data);
+      const r = await cli('server', '--data', data, '--port', String(port), '--log-level', 'warn');
       expect(r.code).toBe(3);
       expect(r.stderr.trim().split('\n')).toEqual([`precheck: EADDRINUSE: port ${port} on 127.0.0.1 is already in use`]);
     } finally {
