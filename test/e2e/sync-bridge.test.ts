@@ -85,7 +85,8 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
     }
     await svc.restrict([PANS.a, ...testPans(20, 1)]);
     bridge = await startBridgeSeeingAll();
-  });
+    // generous: the attach wait alone may take 90 s on a loaded 2-core machine (failures name the wait)
+  }, 300_000);
 
   afterAll(async () => {
     await bridge?.stop().catch(() => undefined);

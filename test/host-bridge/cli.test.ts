@@ -143,25 +143,26 @@ describe('precheck CLI (bridge side)', () => {
     expect(down.code).toBe(3);
     expect(down.stderr.trim().split('\n')).toHaveLength(1);
 
-    const notUrl = await run(['status', '--url', 'notaurl']);
+    // commander's own errors: one line naming --help, exit 2 (not the whole help text)
+    const [notUrl, missing, unknown, version] = await Promise.all([
+      run(['status', '--url', 'notaurl']),
+      run(['verify', '--card', PAN, '--exp', '12/30', '--currency', 'USD', '--url', bridgeUrl]),
+      run(['status', '--bogus']),
+      run(['--version']),
+    ]);
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr.trim()).toBe('precheck: --url must be an http:// or https:// URL (got "notaurl")');
-
-    // commander's own errors: one line naming --help, exit 2 (not the whole help text)
-    const missing = await run(['verify', '--card', PAN, '--exp', '12/30', '--currency', 'USD', '--url', bridgeUrl]);
     expect(missing.code).toBe(2);
     expect(missing.stderr.trim()).toBe("precheck: required option '--amount <decimal>' not specified (see --help)");
-    const unknown = await run(['status', '--bogus']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trim()).toBe("precheck: unknown option '--bogus' (see --help)");
-    const version = await run(['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^precheck \d+\.\d+\.\d+ \(node v\d+/);
 
     const badCfg = await run(['bridge'], { env: { PRECHECK_BRIDGE_HOST: '0.0.0.0', PRECHECK_BRIDGE_TOKEN: '' } });
     expect(badCfg.code).toBe(2);
     expect(badCfg.stderr.trim()).toMatch(/^precheck: CONFIG_INVALID: config: token is required when listen.host is not loopback/);
-  });
+  }, 180_000);
 
   it('the bridge process logs BIN and last four only, and stops cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((r) => bridgeProc!.once('exit', (code) => r(code)));
