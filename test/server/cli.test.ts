@@ -97,7 +97,7 @@ describe('precheck server (CLI)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-  });
+  }, 180_000);
 
   it('a directory that is not a service data dir is refused by every command; bad paths are one line, exit 2, fast', async () => {
     const other = tmp();
@@ -131,5 +131,5 @@ describe('precheck server (CLI)', () => {
     } finally {
       blocker.close();
     }
-  });
+  }, 180_000);
 });
