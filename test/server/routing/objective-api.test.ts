@@ -82,6 +82,8 @@ describe('routing objective per merchant', () => {
   it('precheck server routing --objective success|value --margin-bps N [--merchant M]', async () => {
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-routing-cli-'));
     dirs.push(data);
+    // server commands refuse a directory that is not a service data dir (precheck server init)
+    expect((await cli('server', 'init', '--data', data)).code).toBe(0);
     const set = await cli('server', 'routing', '--merchant', 'shop-1', '--objective', 'value', '--margin-bps', '1200', '--data', data);
     expect(set.code, set.stderr).toBe(0);
     expect(set.stdout).toBe('merchant shop-1: routing objective value, margin 1200 bps\n');
