@@ -21,7 +21,7 @@ import { TokenOnlyRegistry } from './token-verifier.ts';
 import type { Scenario } from './scenario.ts';
 import { SimulatorHttpError } from './bridge-client.ts';
 import { createDeviceRegistry } from '../discovery/index.ts';
-import { createSyncRunner, type SyncRunnerFn } from '../sync/index.ts';
+import { createSyncRunner, type SyncReport, type SyncRunnerFn } from '../sync/index.ts';
 import type { DeviceRegistry } from '../devices/types.ts';
 import type { Logger } from 'pino';
 import { createBridgeLogger } from '../logger.ts';
@@ -68,7 +68,7 @@ export interface SelfContained {
   clock: SimClock;
   verifier: VerifierMode;
   /** verifier 'device': the device's id, a dataset publish now (simulated time), and the bridge's sync runner. */
-  device: { id: string; publish(): Promise<SimPublishResult>; sync: SyncRunnerFn } | null;
+  device: { id: string; publish(): Promise<SimPublishResult>; sync(): Promise<SyncReport>; metrics(): Promise<string> } | null;
   close(): Promise<void>;
 }
 
@@ -177,7 +177,6 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
   const srv = server;
   const br = bridge;
   const dev = device as { deviceId: string } | null;
-  const runner = syncRunner as SyncRunnerFn | null;
   return {
     bridgeUrl: br.url,
     serverUrl: srv.url,
@@ -185,14 +184,24 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
     clock,
     verifier,
     device:
-      dev && runner
+      dev
         ? {
             id: dev.deviceId,
             publish: async () => {
               const r = await srv.service.publisher.publish('simulated clock');
               return { version: r.info.version, createdAt: r.info.createdAt, created: r.created };
             },
-            sync: runner,
+            // POST /v1/sync, as an operator or the bridge's schedule runs it: the bridge sees the
+            // run (its own learning-lag metric included). The report comes back on 200 and on the
+            // documented 502/503/409 answers alike.
+            sync: async () => {
+              const res = await fetch(`${br.url}/v1/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+              const json = (await res.json().catch(() => null)) as SyncReport | { error?: { report?: SyncReport } } | null;
+              const report = (json && 'results' in json ? json : (json as { error?: { report?: SyncReport } } | null)?.error?.report) ?? null;
+              if (!report) throw new SimulatorHttpError('MALFORMED', `bridge POST /v1/sync answered ${res.status} without a sync report`);
+              return report;
+            },
+            metrics: async () => (await fetch(`${br.url}/metrics`)).text(),
           }
         : null,
     close: cleanup,

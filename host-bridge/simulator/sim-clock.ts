@@ -6,7 +6,8 @@
 // clock drives them: before any request at simulated time t, every scheduled sync tick T ≤ t runs,
 // in order, with the clock set to T: the service's own publisher builds a dataset (the same
 // publish() its timer calls; at T everything reported before T is in it, i.e. the publisher's
-// delay is taken as 0 against a 15-minute schedule), then the bridge's own sync runner brings the
+// delay is taken as 0 against a 15-minute schedule), then POST /v1/sync on the bridge (its own sync
+// runner, as the schedule and operators run it) brings the
 // device up to date over the HID cable (delta or snapshot, as it chooses). Only then does the
 // clock move on to t.
 //
@@ -98,7 +99,7 @@ export class ScheduledSyncPort implements PrecheckPort {
     const p = await dev.publish();
     this.createdAt.set(p.version, p.createdAt);
     const w1 = performance.now();
-    const report = await dev.sync({});
+    const report = await dev.sync();
     this.wallMs.publish += w1 - w0;
     this.wallMs.sync += performance.now() - w1;
     const row = report.results.find((r) => r.device === dev.id && r.kind === 'dataset');

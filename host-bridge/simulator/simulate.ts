@@ -37,7 +37,7 @@ export interface SimulationReport {
   /** Arm A in words, the gateway it uses (null = random) and the scenario's gateway table it was chosen from. */
   baseline: { label: string; gateway: string | null; table: GatewayExpectation[] };
   /** Arm B with a device: the simulated sync schedule, its ticks and the outcome → device lag (simulated seconds). */
-  deviceLoop: { deviceId: string; schedule: string; ticks: number; syncsUpdated: number; syncFailures: number; lag: LagStats; lastTicks: SyncTickRecord[]; wallMs: { publish: number; sync: number } } | null;
+  deviceLoop: { deviceId: string; schedule: string; ticks: number; syncsUpdated: number; syncFailures: number; lag: LagStats; lastTicks: SyncTickRecord[]; wallMs: { publish: number; sync: number }; bridgeLag: { p50: number; p99: number } | null } | null;
   arms: { A: ArmMetrics; B: ArmMetrics };
   comparison: Comparison;
   precheck: BridgeClientStats | null;
@@ -46,6 +46,21 @@ export interface SimulationReport {
   warnings: string[];
   /** Gateway attempts and successes per arm (where Precheck's routing sent the traffic). */
   gateways: { A: Record<string, { attempts: number; successes: number }>; B: Record<string, { attempts: number; successes: number }> };
+}
+
+/**
+ * The bridge's own outcome → device lag for the device (precheck_bridge_outcome_lag_seconds, over its
+ * last outcomes, on the bridge's clock = the simulated one), or null when the bridge has no such metric.
+ */
+export function parseLagMetric(metrics: string, device: string): { p50: number; p99: number } | null {
+  const q: Record<string, number> = {};
+  for (const line of metrics.split('\n')) {
+    const m = /^precheck_bridge_outcome_lag_seconds\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (!m || !m[1].includes(`device="${device}"`)) continue;
+    const quantile = /quantile="([^"]+)"/.exec(m[1])?.[1];
+    if (quantile) q[quantile] = Number(m[2]);
+  }
+  return q['0.5'] !== undefined && q['0.99'] !== undefined ? { p50: q['0.5'], p99: q['0.99'] } : null;
 }
 
 export function gatewayUse(rs: readonly OrderResult[]): Record<string, { attempts: number; successes: number }> {
@@ -127,6 +142,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
           lag: port.lag(),
           lastTicks: port.ticks.slice(-3),
           wallMs: { publish: Math.round(port.wallMs.publish), sync: Math.round(port.wallMs.sync) },
+          bridgeLag: parseLagMetric(await sc.device.metrics(), sc.device.id),
         };
       } else {
         targetLabel = `self-contained (network stage; verifier ${sc.verifier})`;
