@@ -265,14 +265,16 @@ export function registerServerCommands(program: Command): void {
     .option('--data <dir>', 'data directory')
     .option('--json', 'print the result as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const r = await withService(cmd, async (svc) => svc.trust.train());
-      if (o.json) process.stdout.write(`${JSON.stringify(r.trained ? { trained: true, rows: r.rows, version: r.model.version, metrics: r.model.metrics } : r)}\n`);
+      const { r, falseDeclines } = await withService(cmd, async (svc) => ({ r: await svc.trust.train(), falseDeclines: await svc.trust.falseDeclines(svc.opts.now() - 180 * 86_400) }));
+      if (o.json) process.stdout.write(`${JSON.stringify(r.trained ? { trained: true, rows: r.rows, version: r.model.version, metrics: r.model.metrics, falseDeclines } : { ...r, falseDeclines })}\n`);
       if (!r.trained) throw await cliError(`not trained: ${r.reason}`, 1);
       const m = r.model.metrics;
       const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
       if (!o.json) {
         process.stdout.write(`trust model ${r.model.version}: ${r.rows} labelled outcomes (${m.nTrain} train, ${m.n} held out)\n`);
         process.stdout.write(`held-out AUC ${f(m.auc)}, precision ${f(m.precision)}, recall ${f(m.recall)} at threshold ${r.model.threshold.toFixed(3)}\n`);
+        // Trust declines whose card or account later paid without a fraud report (180 days).
+        for (const d of falseDeclines) process.stdout.write(`false declines ${d.reason}: ${d.falseDeclines} of ${d.declines} (${(d.rate * 100).toFixed(1)} %)\n`);
       }
     });
 

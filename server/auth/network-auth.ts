@@ -284,14 +284,20 @@ export class NetworkAuth {
       });
       if (d.decision === 'escalate') {
         // Nothing against the card and new to this merchant: the trust level sets the limit;
-        // over it the customer is asked for 3-D Secure ('authenticate'), below the floor declined.
-        trust = { level: assessed.level, limit: assessed.limit, score: assessed.score, modelVersion: assessed.modelVersion };
+        // over it, or at the lowest level, the customer is asked for 3-D Secure ('authenticate');
+        // only fraud evidence declines (server/trust/policy.ts). The card's own record (any
+        // merchant) counts: successful payments, fraud outcomes.
+        const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
+        const nc = this.deps.trust.withCard(assessed, { amount, currency }, card);
+        trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
         result = {
-          decision: assessed.decision,
-          reason: assessed.reason,
-          detail: assessed.promptCode,
-          promptCode: assessed.decision === 'review' ? 'authenticate' : assessed.decision === 'decline' ? 'use_another_card' : null,
+          decision: nc.decision,
+          reason: nc.reason,
+          detail: nc.decision === 'decline' ? nc.evidence : nc.promptCode,
+          promptCode: nc.decision === 'review' ? 'authenticate' : nc.decision === 'decline' ? 'use_another_card' : null,
         };
+        // Learning only (the false-decline report): never delays or fails the answer.
+        this.deps.trust.applied({ merchant, orderId: req.order.id, at: now }, nc).catch(() => undefined);
       } else {
         result = { decision: d.decision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
       }

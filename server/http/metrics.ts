@@ -33,6 +33,7 @@ export async function serviceMetrics(svc: Service): Promise<MetricFamily[]> {
   const p = svc.publisher.status();
   const latest = await svc.storage.latestDataset();
   const now = svc.opts.now();
+  const declines = await svc.trust.falseDeclines(now - 30 * 86_400);
   return [
     {
       name: 'precheck_dataset_unpublished_change_age_seconds',
@@ -51,6 +52,18 @@ export async function serviceMetrics(svc: Service): Promise<MetricFamily[]> {
     { name: 'precheck_dataset_builds_total', help: 'Snapshot builds by this process, by result.', type: 'counter', samples: [{ labels: { result: 'ok' }, value: p.builds }, { labels: { result: 'error' }, value: p.failures }] },
     { name: 'precheck_dataset_last_build_seconds', help: 'Duration of the last snapshot build.', type: 'gauge', samples: [{ value: p.lastBuildMs === null ? null : p.lastBuildMs / 1000 }] },
     { name: 'precheck_dataset_building', help: '1 while a dataset or delta build is queued or running.', type: 'gauge', samples: [{ value: p.building ? 1 : 0 }] },
+    {
+      name: 'precheck_trust_declines',
+      help: 'New-card trust declines in the last 30 days, by reason.',
+      type: 'gauge',
+      samples: declines.map((d) => ({ labels: { reason: d.reason }, value: d.declines })),
+    },
+    {
+      name: 'precheck_trust_false_decline_ratio',
+      help: 'Share of trust declines (last 30 days) whose card or account later paid with no fraud report, by reason.',
+      type: 'gauge',
+      samples: declines.map((d) => ({ labels: { reason: d.reason }, value: d.rate })),
+    },
   ];
 }
 

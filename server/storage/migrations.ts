@@ -240,4 +240,10 @@ export const MIGRATIONS: string[] = [
     model TEXT NOT NULL
   );
   `,
+  // 4: the trust answer that decided an attempt (new card), for the false-decline report.
+  `
+  ALTER TABLE trust_attempts ADD COLUMN decision TEXT;
+  ALTER TABLE trust_attempts ADD COLUMN reason TEXT;
+  CREATE INDEX trust_attempts_decided ON trust_attempts (decision, at) WHERE decision IS NOT NULL;
+  `,
 ];

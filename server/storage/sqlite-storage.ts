@@ -29,6 +29,7 @@ import type {
   StoredTrustModel,
   TrustAttemptRow,
   TrustCounts,
+  TrustDeclineReport,
   TrustKeys,
 } from './storage.ts';
 
@@ -215,8 +216,21 @@ export class SqliteStorage implements Storage {
       latestFirmware: p('SELECT version, name, created_at, chunk_count, bytes FROM firmware ORDER BY version DESC LIMIT 1'),
       firmwareManifest: p('SELECT manifest FROM firmware WHERE version = ?'),
       firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
-      trustInsert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version)
-        VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion)`),
+      trustInsert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version, decision, reason)
+        VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion, @decision, @reason)`),
+      trustSetDecision: p(`UPDATE trust_attempts SET decision = ?, reason = ? WHERE id =
+        (SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND at = ? ORDER BY id DESC LIMIT 1)`),
+      trustCardsAccount: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE account = ? AND at >= ? AND at < ?'),
+      trustCardsDevice: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE device = ? AND at >= ? AND at < ?'),
+      trustCardsIp: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
+      // A trust decline was false when the same card, or the same account, paid later and no
+      // fraud or chargeback was reported on either.
+      trustDeclines: p(`SELECT d.reason AS reason, count(*) AS declines,
+          sum(EXISTS (SELECT 1 FROM trust_attempts l WHERE l.at >= d.at AND l.id <> d.id AND l.status = 'success'
+                AND (l.token = d.token OR (d.account IS NOT NULL AND l.account = d.account)))
+              AND NOT EXISTS (SELECT 1 FROM trust_attempts f WHERE f.type IN ('fraud', 'chargeback')
+                AND (f.token = d.token OR (d.account IS NOT NULL AND f.account = d.account)))) AS false_declines
+        FROM trust_attempts d WHERE d.decision = 'decline' AND d.at >= ? GROUP BY d.reason ORDER BY d.reason`),
       trustLatestUnlabelled: p('SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
       trustSetOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
       trustAccountStats: p(`SELECT min(at) AS first_at,
@@ -663,10 +677,16 @@ export class SqliteStorage implements Storage {
       ip = { accounts: Number(r.n ?? 0), mine: Number(r.mine ?? 0) > 0 };
     }
     const c = (stmt: Database.Statement, key: unknown, span: number): number => (key === null ? 0 : n(stmt.get(key, at - span, at)));
+    const cards = (stmt: Database.Statement, key: string | null, span: number): { n: number; mine: boolean } => {
+      if (key === null) return { n: 0, mine: false };
+      const r = stmt.get(token, key, at - span, at) as Row;
+      return { n: Number(r.n ?? 0), mine: Number(r.mine ?? 0) > 0 };
+    };
     return {
       account,
       device,
       ip,
+      cards: { accountDay: cards(this.s.trustCardsAccount, k.account, 86_400), deviceDay: cards(this.s.trustCardsDevice, k.device, 86_400), ipHour: cards(this.s.trustCardsIp, k.ip, 3600) },
       attempts: {
         accountHour: c(this.s.trustCountAccount, k.account, 3600),
         accountDay: c(this.s.trustCountAccount, k.account, 86_400),
@@ -681,7 +701,7 @@ export class SqliteStorage implements Storage {
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
     this.db.transaction(() => {
       for (const a of rows) {
-        this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features) });
+        this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features), decision: a.decision ?? null, reason: a.reason ?? null });
       }
     })();
   }
@@ -699,6 +719,14 @@ export class SqliteStorage implements Storage {
 
   async pruneTrustAttempts(before: number): Promise<number> {
     return this.s.trustPrune.run(before).changes;
+  }
+
+  async trustDeclines(since: number): Promise<TrustDeclineReport[]> {
+    return (this.s.trustDeclines.all(since) as Row[]).map((r) => ({ reason: String(r.reason), declines: Number(r.declines ?? 0), falseDeclines: Number(r.false_declines ?? 0) }));
+  }
+
+  async setTrustDecision(o: { merchant: string; orderId: string; at: number; decision: string; reason: string }): Promise<void> {
+    this.s.trustSetDecision.run(o.decision, o.reason, o.merchant, o.orderId, o.at);
   }
 
   async trustStats(): Promise<{ attempts: number; labelled: number }> {

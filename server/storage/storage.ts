@@ -171,6 +171,9 @@ export interface TrustAttemptRow {
   at: number;
   features: number[];
   modelVersion: string | null;
+  /** The trust answer when it decided the attempt (a card new to the merchant); else null. */
+  decision?: string | null;
+  reason?: string | null;
 }
 
 /** What trust counts are asked about: hashed identifiers of one attempt at `at`. */
@@ -190,6 +193,15 @@ export interface TrustCounts {
   /** Distinct accounts on the IP in the last 30 days. */
   ip: { accounts: number; mine: boolean } | null;
   attempts: { accountHour: number; accountDay: number; cardHour: number; cardDay: number; ipHour: number; ipDay: number };
+  /** Distinct cards (tokens) on the account and device in the last day, on the IP in the last hour; `mine`: this card among them. */
+  cards: { accountDay: { n: number; mine: boolean }; deviceDay: { n: number; mine: boolean }; ipHour: { n: number; mine: boolean } };
+}
+
+/** Trust declines per reason since a time, and how many the same card or account later paid (no fraud report). */
+export interface TrustDeclineReport {
+  reason: string;
+  declines: number;
+  falseDeclines: number;
 }
 
 export interface StoredTrustModel {
@@ -299,6 +311,9 @@ export interface TrustStore {
   trustTrainingRows(since: number): Promise<{ id: number; features: string; label: 0 | 1 }[]>;
   pruneTrustAttempts(before: number): Promise<number>;
   trustStats(): Promise<{ attempts: number; labelled: number }>;
+  trustDeclines(since: number): Promise<TrustDeclineReport[]>;
+  /** Records the trust answer that decided the order's attempt at `at` (already written). */
+  setTrustDecision(o: { merchant: string; orderId: string; at: number; decision: string; reason: string }): Promise<void>;
   /** Saving a version that exists replaces it and makes it the latest again. */
   saveTrustModel(m: StoredTrustModel): Promise<void>;
   latestTrustModel(): Promise<StoredTrustModel | null>;

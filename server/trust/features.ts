@@ -23,6 +23,11 @@ export interface TrustContext {
     ipCountry: string | null; // ISO 3166 alpha-2 from IP geolocation
     cardCountry: string | null; // issuing country from the BIN
     accountsOnIp: number; // distinct accounts seen from this IP (including this one)
+    /**
+     * Distinct cards (tokens) tried by this account / device in the last day and from this IP in
+     * the last hour, this one included: card testing. Policy evidence, not a model feature.
+     */
+    distinctCards?: { accountDay: number; deviceDay: number; ipHour: number };
     /** Payment attempts in the last hour and day (not counting this one). */
     attempts: {
       accountHour: number;

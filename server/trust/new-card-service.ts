@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import type { TrustStore } from '../storage/storage.ts';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
 import { StorageTrustModelStore } from './model-store.ts';
-import { evaluateNewCard, type NewCardDecision } from './policy.ts';
+import { evaluateNewCard, type CardEvidence, type NewCardDecision } from './policy.ts';
+import type { TrustContext } from './features.ts';
 import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
 import type { TrustLevel } from './model.ts';
@@ -73,10 +74,26 @@ export class NewCardTrust {
    * Records the attempt (every network authentication: velocity needs all of them) and returns the
    * new-card answer for it; the caller uses the answer only when the card is new to the merchant.
    */
-  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): Promise<NewCardDecision> {
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
     this.checkForNewModel();
-    const { context } = await this.signals.recordAttempt(attempt, this.model.version);
-    return evaluateNewCard(this.model, context, order, { limitsUsd: this.opts.limitsUsd });
+    const model = this.model;
+    const { context } = await this.signals.recordAttempt(attempt, model.version);
+    return { ...evaluateNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }), context, model };
+  }
+
+  /** The new-card answer again with what is known about the card itself (its history). */
+  withCard(assessed: { context: TrustContext; model: TrustModel }, order: { amount: number; currency: string }, card: CardEvidence): NewCardDecision {
+    return evaluateNewCard(assessed.model, assessed.context, order, { limitsUsd: this.opts.limitsUsd }, card);
+  }
+
+  /** The trust answer decided this attempt (the card was new to the merchant): kept for the report. */
+  applied(attempt: { merchant: string; orderId: string; at: number }, d: { decision: string; reason: string }): Promise<void> {
+    return this.signals.recordDecision(attempt, d.decision, d.reason);
+  }
+
+  /** False-decline rate per reason of trust declines since `since`. */
+  falseDeclines(since = 0): ReturnType<TrustSignals['falseDeclines']> {
+    return this.signals.falseDeclines(since);
   }
 
   /**

@@ -20,28 +20,74 @@ export function trustLimit(level: TrustLevel, opts: TrustLimitOptions = {}): num
   return minorFromRoughUsd(usd, opts.currency ?? 'USD');
 }
 
+/**
+ * What is known about the card itself (from the service's outcome history, any merchant): a record
+ * of successful payments, and fraud outcomes.
+ */
+export interface CardEvidence {
+  successes: number;
+  fraud: number;
+}
+
+/** Distinct cards in a short time on one account, device or IP: card testing. */
+export const CARD_VELOCITY_LIMITS = { accountDay: 5, deviceDay: 5, ipHour: 10 } as const;
+
+export type FraudEvidence = 'card_fraud' | 'account_fraud' | 'device_fraud' | 'card_velocity';
+
+/**
+ * The fraud evidence a decline needs, or null: a fraud outcome on the card, fraud or chargebacks on
+ * the account or the device, or velocity across many cards (CARD_VELOCITY_LIMITS). A restricted
+ * card never gets here: the rules decline it before trust is asked.
+ */
+export function fraudEvidence(ctx: TrustContext, card: CardEvidence = { successes: 0, fraud: 0 }): FraudEvidence | null {
+  if (card.fraud > 0) return 'card_fraud';
+  if (ctx.account.fraud + ctx.account.chargebacks > 0) return 'account_fraud';
+  if ((ctx.device?.fraud ?? 0) > 0) return 'device_fraud';
+  const v = ctx.environment.distinctCards;
+  if (v && (v.accountDay >= CARD_VELOCITY_LIMITS.accountDay || v.deviceDay >= CARD_VELOCITY_LIMITS.deviceDay || v.ipHour >= CARD_VELOCITY_LIMITS.ipHour)) return 'card_velocity';
+  return null;
+}
+
 export interface NewCardDecision {
   decision: 'approve' | 'review' | 'decline';
-  reason: 'trust_ok' | 'trust_limit_exceeded' | 'trust_too_low';
+  /**
+   * trust_ok: within the limit; trust_limit_exceeded: above it (3-D Secure); trust_too_low: the
+   * model's lowest level without fraud evidence (3-D Secure, never a decline); fraud_signal: fraud
+   * evidence (`evidence` says which): a decline at a low or blocking level, else 3-D Secure.
+   */
+  reason: 'trust_ok' | 'trust_limit_exceeded' | 'trust_too_low' | 'fraud_signal';
   promptCode: '3ds_required' | null;
+  evidence: FraudEvidence | null;
   level: TrustLevel;
   score: number;
   limit: number; // minor units of the order currency
   modelVersion: string;
 }
 
+/**
+ * The new-card answer. Low trust alone is never a decline: it asks for 3-D Secure (the customer
+ * proves the card is theirs; a lost sale is the cost of a wrong decline, a 3DS step the cost of a
+ * wrong review). A decline needs fraud evidence (fraudEvidence) AND a low or blocking level; with
+ * evidence at a higher level the answer is 3-D Secure. So a card or account with successful
+ * payments and no fraud signal is never declined for low trust: every false decline seen in the
+ * simulator was "trust too low" on such a returning customer.
+ */
 export function evaluateNewCard(
   model: TrustModel,
   ctx: TrustContext,
   order: { amount: number; currency: string },
   opts: Omit<TrustLimitOptions, 'currency'> = {},
+  card: CardEvidence = { successes: 0, fraud: 0 },
 ): NewCardDecision {
   if (!Number.isSafeInteger(order.amount) || order.amount < 0) throw new RangeError('order.amount must be a non-negative integer (minor units)');
   if (typeof order.currency !== 'string' || !/^[A-Za-z]{3}$/.test(order.currency)) throw new RangeError('order.currency must be an ISO 4217 code');
   const { score, level } = scoreTrust(model, extractTrustFeatures(ctx));
   const limit = trustLimit(level, { ...opts, currency: order.currency });
-  const base = { level, score, limit, modelVersion: model.version };
-  if (level === 'block') return { decision: 'decline', reason: 'trust_too_low', promptCode: null, ...base };
+  const evidence = fraudEvidence(ctx, card);
+  const base = { level, score, limit, modelVersion: model.version, evidence };
+  if (evidence !== null && (level === 'block' || level === 'low')) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
+  if (level === 'block') return { decision: 'review', reason: 'trust_too_low', promptCode: '3ds_required', ...base };
+  if (evidence !== null) return { decision: 'review', reason: 'fraud_signal', promptCode: '3ds_required', ...base };
   if (order.amount > limit) return { decision: 'review', reason: 'trust_limit_exceeded', promptCode: '3ds_required', ...base };
   return { decision: 'approve', reason: 'trust_ok', promptCode: null, ...base };
 }

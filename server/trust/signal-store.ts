@@ -92,10 +92,20 @@ export class TrustSignals {
     const v = { ...c.attempts };
     const devSeen = new Set<string>();
     const ipSeen = new Set<string>();
+    // Distinct cards: stored ones plus queued ones not seen yet (the queue has the raw tokens).
+    const cardSets = { accountDay: new Set<string>(), deviceDay: new Set<string>(), ipHour: new Set<string>() };
+    const own = Buffer.from(a.token).toString('hex');
+    const addCard = (k: keyof typeof cardSets, t: Uint8Array) => {
+      const h = Buffer.from(t).toString('hex');
+      if (h !== own) cardSets[k].add(h);
+    };
     for (const p of this.pending) {
       if (p.at >= a.at) continue;
       const hour = p.at >= a.at - 3600;
       const day = p.at >= a.at - 86_400;
+      if (day && account !== null && p.account === account) addCard('accountDay', p.token);
+      if (day && device !== null && p.device === device) addCard('deviceDay', p.token);
+      if (hour && ip !== null && p.ip === ip) addCard('ipHour', p.token);
       if (account !== null && p.account === account) {
         if (firstAt === null || p.at < firstAt) firstAt = p.at;
         if (hour) v.accountHour++;
@@ -130,6 +140,9 @@ export class TrustSignals {
       }
     }
     const acc = c.account;
+    // Queued cards may also be stored already (counted twice at most for flushMs): errs towards
+    // more velocity, like the account counts above. This card itself always counts once.
+    const distinct = (k: keyof typeof cardSets, key: string | null) => (key === null ? 0 : c.cards[k].n - (c.cards[k].mine ? 1 : 0) + cardSets[k].size + 1);
     return {
       now: a.at,
       account: {
@@ -144,6 +157,7 @@ export class TrustSignals {
         ipCountry: a.ipCountry ?? null,
         cardCountry: a.cardCountry ?? null,
         accountsOnIp: ip === null ? 0 : ipAccounts + (account !== null && !ipMine ? 1 : 0),
+        distinctCards: { accountDay: distinct('accountDay', account), deviceDay: distinct('deviceDay', device), ipHour: distinct('ipHour', ip) },
         attempts: v,
       },
     };
@@ -195,6 +209,27 @@ export class TrustSignals {
     });
     this.flushing = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Keeps the trust answer that decided an attempt (the card was new to the merchant), for the
+   * false-decline report: on the queued row, or on the stored one once written.
+   */
+  async recordDecision(a: { merchant: string; orderId: string; at: number }, decision: string, reason: string): Promise<void> {
+    const p = this.pending.find((r) => r.merchant === a.merchant && r.orderId === a.orderId && r.at === a.at && r.decision == null);
+    if (p) {
+      p.decision = decision;
+      p.reason = reason;
+      return;
+    }
+    await this.flushing; // a batch being written may hold it
+    await this.store.setTrustDecision({ ...a, decision, reason });
+  }
+
+  /** Trust declines per reason since `since`, with how many were false (see TrustStore). */
+  async falseDeclines(since = 0): Promise<Array<{ reason: string; declines: number; falseDeclines: number; rate: number }>> {
+    await this.flush();
+    return (await this.store.trustDeclines(since)).map((d) => ({ ...d, rate: d.declines > 0 ? d.falseDeclines / d.declines : 0 }));
   }
 
   /** Attaches a gateway outcome to the order's latest attempt; false when no attempt is known. */

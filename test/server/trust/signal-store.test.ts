@@ -43,7 +43,7 @@ describe('TrustSignals (real SQLite file)', () => {
     expect(context.account).toEqual({ createdAt: T - 10 * 86_400, successes: 1, failures: 1, chargebacks: 0, fraud: 0 });
     expect(context.device).toEqual({ seenWithAccount: true, accounts: 2, fraud: 1 });
     expect(context.environment).toEqual({
-      ipCountry: 'DE', cardCountry: 'DE', accountsOnIp: 2,
+      ipCountry: 'DE', cardCountry: 'DE', accountsOnIp: 2, distinctCards: { accountDay: 1, deviceDay: 2, ipHour: 2 },
       attempts: { accountHour: 1, accountDay: 1, cardHour: 1, cardDay: 1, ipHour: 2, ipDay: 2 },
     });
     expect(features.length).toBe(TRUST_FEATURE_NAMES.length);

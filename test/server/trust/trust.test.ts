@@ -196,7 +196,7 @@ describe('levels, limits and new-card decisions', () => {
       attempts: { accountHour: 12, cardHour: 8, ipHour: 40 },
     });
     const bad = evaluateNewCard(model, fraudster, { amount: 100, currency: 'EUR' });
-    expect(bad).toMatchObject({ decision: 'decline', reason: 'trust_too_low', promptCode: null, level: 'block', modelVersion: 'test-model' });
+    expect(bad).toMatchObject({ decision: 'decline', reason: 'fraud_signal', evidence: 'account_fraud', promptCode: null, level: 'block', modelVersion: 'test-model' });
     expect(bad.score).toBeLessThan(model.threshold);
   });
 
