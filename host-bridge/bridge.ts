@@ -94,6 +94,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       metrics,
       logger,
       token: config.token,
+      loopbackWithoutToken: config.loopbackWithoutToken,
       fallback: fallbackToString(config.fallback),
       syncRunner: opts.syncRunner ?? null,
       onOutcomeQueued: () => forwarder.kick(),

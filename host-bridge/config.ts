@@ -30,6 +30,11 @@ export interface BridgeConfig {
   listen: { host: string; port: number };
   /** Bearer token for the HTTP API; required when listen.host is not loopback. */
   token: string | null;
+  /**
+   * Requests from a loopback address to /metrics and the status page (/, /ui/…) need no token
+   * (a local Prometheus or browser). Not for a bridge behind a reverse proxy on the same host.
+   */
+  loopbackWithoutToken: boolean;
   dataDir: string;
   network: {
     serviceUrl: string | null;
@@ -64,6 +69,7 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_BRIDGE_HOST: 'listen.host',
   PRECHECK_BRIDGE_PORT: 'listen.port',
   PRECHECK_BRIDGE_TOKEN: 'token',
+  PRECHECK_LOOPBACK_WITHOUT_TOKEN: 'loopbackWithoutToken',
   PRECHECK_BRIDGE_DATA_DIR: 'dataDir',
   PRECHECK_SERVICE_URL: 'network.serviceUrl',
   PRECHECK_API_KEY: 'network.apiKey',
@@ -91,7 +97,7 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = Record<string, unknown>;
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['listen', 'token', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
+  '': ['listen', 'token', 'loopbackWithoutToken', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
   listen: ['host', 'port'],
   network: ['serviceUrl', 'apiKey', 'timeoutMs', 'retries', 'backoffMs', 'backoffMaxMs', 'breaker'],
   'network.breaker': ['failureThreshold', 'resetMs'],
@@ -266,6 +272,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
   return {
     listen: { host, port: int(raw, 'listen.port', DEFAULT_PORT, 0, 65535) },
     token,
+    loopbackWithoutToken: bool(raw, 'loopbackWithoutToken', false),
     dataDir: str(raw, 'dataDir', './.precheck/bridge')!,
     network: {
       serviceUrl: serviceUrl === null ? null : serviceUrl.replace(/\/+$/, ''),

@@ -18,9 +18,16 @@ import { PairingBroker } from './pairing-broker.ts';
 import * as S from './schemas.ts';
 import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
+import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
+import { productVersion } from '../../bin/cli.ts';
 
 /** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
-export type SyncRunner = (req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>;
+export type SyncRunner = ((req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>) & {
+  /** Progress events while subscribed; POST /v1/sync with Accept: application/x-ndjson streams them. */
+  subscribe?: (listener: (p: unknown) => void) => () => void;
+};
+
+export const NDJSON = 'application/x-ndjson';
 
 export interface ApiOptions {
   pipeline: VerifyPipeline;
@@ -31,6 +38,8 @@ export interface ApiOptions {
   logger: Logger;
   /** Bearer token required on every route when set. */
   token: string | null;
+  /** /metrics and the status page need no token from a loopback address (config loopbackWithoutToken). */
+  loopbackWithoutToken?: boolean;
   fallback: string;
   syncRunner?: SyncRunner | null;
   /** Called after an outcome was queued (wakes the forwarder). */
@@ -45,6 +54,12 @@ export interface ApiOptions {
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 
+/** Routes a loopback client may use without the token when loopbackWithoutToken is set. */
+function isLoopbackExempt(url: string): boolean {
+  const p = url.split('?')[0];
+  return p === '/metrics' || p === '/' || p.startsWith('/ui/');
+}
+
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const now = o.now ?? Date.now;
   const startedAt = now();
@@ -57,6 +72,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   const pairing = new PairingBroker(o.registry, o.pairingTtlMs);
+  const recent = new RecentDecisions();
   app.addHook('onClose', async () => pairing.close());
 
   await app.register(swagger, {
@@ -92,6 +108,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   if (o.token) {
     const want = sha(o.token);
     app.addHook('onRequest', async (req) => {
+      if (o.loopbackWithoutToken && isLoopbackAddress(req.socket.remoteAddress) && isLoopbackExempt(req.url)) return;
       const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
       // Compare digests: constant time and independent of the presented token's length.
       if (!m || !timingSafeEqual(sha(m[1]), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');
@@ -107,7 +124,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         response: { 200: S.verifyResponse, 422: { ...S.errorResponses[400], description: 'Impossible card (Luhn, expired, CVC format)' }, ...S.errorResponses },
       },
     },
-    async (req) => o.pipeline.verify(req.body),
+    async (req) => {
+      const r = await o.pipeline.verify(req.body);
+      recent.add(r, now()); // for the status page: BIN, last four and the answer, nothing else
+      return r;
+    },
   );
 
   app.post<{ Body: OutcomeReport }>(
@@ -165,11 +186,36 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
     async (req, reply) => {
       if (!o.syncRunner) throw new ApiError('SYNC_NOT_CONFIGURED', 'this bridge has no sync runner configured');
-      const report = await o.syncRunner(req.body ?? {});
-      // A failed service or device is not a 200: the status says so, the body is still the report.
-      const failure = syncReportStatus(report);
-      if (!failure) return report;
-      return reply.status(failure.status).send({ ...(report as object), error: failure.error });
+      const runner = o.syncRunner;
+      if (!runner.subscribe || !(req.headers.accept ?? '').includes(NDJSON)) {
+        const report = await runner(req.body ?? {});
+        // A failed service or device is not a 200: the status says so, the body is still the report.
+        const failure = syncReportStatus(report);
+        if (!failure) return report;
+        return reply.status(failure.status).send({ ...(report as object), error: failure.error });
+      }
+      // Streamed: one JSON line per progress event, then {"type":"report","report":…} (the same
+      // report the plain call returns). The status (200) is sent before the outcome is known, so
+      // the report's exitCode (and "error" on the last line) says how it went.
+      const body = req.body ?? {};
+      const wanted = body.devices ? new Set(body.devices) : null;
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': `${NDJSON}; charset=utf-8`, 'cache-control': 'no-store' });
+      const unsubscribe = runner.subscribe((p) => {
+        const dev = (p as { device?: string }).device;
+        if (wanted && dev && !wanted.has(dev)) return;
+        reply.raw.write(`${JSON.stringify({ type: 'progress', ...(p as object) })}\n`);
+      });
+      try {
+        const report = await runner(body);
+        const failure = syncReportStatus(report);
+        reply.raw.end(`${JSON.stringify({ type: 'report', report: failure ? { ...(report as object), error: failure.error } : report })}\n`);
+      } catch (e) {
+        const { body: err } = toErrorResponse(e);
+        reply.raw.end(`${JSON.stringify({ type: 'error', ...err })}\n`);
+      } finally {
+        unsubscribe();
+      }
     },
   );
 
@@ -209,6 +255,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', response: { 200: S.metricsResponse, 401: S.errorResponses[401] } } }, async (_req, reply) => {
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(o.metrics.render());
   });
+
+  await app.register(
+    statusPageRoutes({ registry: o.registry, outbox: o.outbox, network: o.network, pairing, recent, fallback: o.fallback, token: o.token, startedAt, now, version: productVersion() }),
+  );
 
   app.get('/v1/openapi.json', { schema: { summary: 'This document', response: { 200: S.openapiResponse, 401: S.errorResponses[401] } } }, async () => app.swagger());
 

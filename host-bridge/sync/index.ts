@@ -55,7 +55,11 @@ export interface CreateSyncRunnerOptions {
   engine?: { linkRetries?: number; linkRetryDelayMs?: number; rebootTimeoutMs?: number; commitTimeoutMs?: number };
 }
 
-export type SyncRunnerFn = ((req?: SyncRequest & { force?: boolean }) => Promise<SyncReport>) & { close(): Promise<void> };
+export type SyncRunnerFn = ((req?: SyncRequest & { force?: boolean }) => Promise<SyncReport>) & {
+  close(): Promise<void>;
+  /** Progress of every run while subscribed (POST /v1/sync streams it); returns the unsubscribe. */
+  subscribe(listener: (p: SyncProgress) => void): () => void;
+};
 
 /**
  * The bridge's sync runner: POST /v1/sync bodies ({devices?, firmware?}) in, a SyncReport out
@@ -67,6 +71,11 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
   let fetcher: SyncFetcher | null = null;
   let engine: SyncEngine | null = null;
   const locks = new DeviceLocks(syncLockDir(o.config.dataDir));
+  const listeners = new Set<(p: SyncProgress) => void>();
+  const onProgress = (p: SyncProgress): void => {
+    o.onProgress?.(p);
+    for (const l of listeners) l(p);
+  };
   const setup = (): SyncEngine => {
     if (engine) return engine;
     if (!n.serviceUrl) throw new SyncError('NOT_CONFIGURED', 'no network service URL configured (network.serviceUrl / PRECHECK_SERVICE_URL)');
@@ -80,7 +89,7 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
       retries: n.retries,
       backoffMs: n.backoffMs,
     });
-    engine = new SyncEngine({ fetcher, locks, logger: log, onProgress: o.onProgress, ...o.engine });
+    engine = new SyncEngine({ fetcher, locks, logger: log, onProgress, ...o.engine });
     return engine;
   };
   const run = async (req: SyncRequest & { force?: boolean } = {}): Promise<SyncReport> => {
@@ -109,6 +118,10 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
   return Object.assign(run, {
     close: async () => {
       await fetcher?.close();
+    },
+    subscribe: (listener: (p: SyncProgress) => void) => {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
   });
 }

@@ -72,7 +72,8 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
   try {
     res = await request(`${url}/v1/sync`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      // NDJSON: the bridge streams progress while it transfers (an older bridge answers plain JSON)
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson, application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify(body),
       // a sync over a slow bus takes minutes: no response deadline, the bridge bounds each step
       headersTimeout: 0,
@@ -81,6 +82,7 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
   } catch (e) {
     throw new CliError(`cannot reach the bridge at ${url} (${(e as { code?: string }).code ?? (e as Error).message})`, EXIT.UNAVAILABLE);
   }
+  if (res.statusCode === 200 && String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')) return streamed(res.body, url, o);
   const text = await res.body.text();
   let json: any = null;
   try {
@@ -102,6 +104,41 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
   if (!isReport) throw new CliError('the bridge answered POST /v1/sync without a sync report', EXIT.FAILURE);
   const { error: _error, ...report } = json;
   return report as SyncReport;
+}
+
+/** Progress lines rendered as they come (cli-progress bars on a TTY), then the report line. */
+async function streamed(body: AsyncIterable<Buffer>, url: string, o: SyncCommandOptions): Promise<SyncReport> {
+  const { createProgressView } = await import('./progress-view.ts');
+  const view = o.json ? null : createProgressView(process.stderr);
+  let buf = '';
+  let report: SyncReport | null = null;
+  let failure: string | null = null;
+  try {
+    for await (const chunk of body) {
+      buf += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        let ev: any;
+        try {
+          ev = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (ev.type === 'progress') view?.update(ev);
+        else if (ev.type === 'report') report = ev.report as SyncReport;
+        else if (ev.type === 'error') failure = `${ev.error?.code ?? 'ERROR'}: ${ev.error?.message ?? ''}`;
+      }
+    }
+  } catch (e) {
+    failure = `the bridge at ${url} stopped answering mid-sync (${(e as { code?: string }).code ?? (e as Error).message})`;
+  } finally {
+    view?.stop();
+  }
+  if (report && Array.isArray(report.results) && typeof report.exitCode === 'number') return report;
+  throw new CliError(failure ?? 'the bridge answered POST /v1/sync without a sync report', failure?.includes('stopped answering') ? EXIT.UNAVAILABLE : EXIT.FAILURE);
 }
 
 async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: Uint8Array | null): Promise<SyncReport> {

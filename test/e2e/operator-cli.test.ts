@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
 import { RUN_FILE } from '../../host-bridge/cli-target.ts';
 import { DEMO_CARDS } from '../../host-bridge/up/demo-data.ts';
 import { killAllTracked, run, spawnTracked } from '../helpers/process.ts';
@@ -14,6 +15,10 @@ import { getJson, postJson, verifyBody } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 
 const BIN = path.resolve('bin/precheck.js');
+// Debian's chromium (.ci/run installs it); without it the browser test is skipped, saying so.
+const CHROMIUM = process.env.PRECHECK_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) process.stderr.write(`test/e2e/operator-cli: ${CHROMIUM} not found (apt-get install chromium); the status page browser test is skipped\n`);
 let fx: UpFixture;
 let dataDir: string;
 
@@ -109,11 +114,57 @@ describe('operator CLI against a running precheck up', () => {
     expect(bad.stderr.trim()).toBe('precheck: --status must be success or failure (got "maybe")');
   });
 
-  it('`sync` asks the running bridge found through the run file', async () => {
+  it('`sync` asks the running bridge found through the run file and shows its progress as it streams', async () => {
+    // a change on the service (a restricted card; tokenised there), published: the devices are behind
+    const admin = { authorization: `Bearer ${fx.adminKey()}` };
+    const imp = await fetch(`${fx.up.serverUrl}/v1/admin/restricted/import`, { method: 'POST', headers: { ...admin, 'content-type': 'text/csv' }, body: '4000000000000002,op-test\n', signal: AbortSignal.timeout(30_000) });
+    expect(imp.status).toBe(200);
+    const pub = (await postJson(`${fx.up.serverUrl}/v1/admin/publish`, undefined, fx.adminKey())).json;
     const r = await precheck(['sync', '--all']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`asking the running bridge at ${fx.up.bridgeUrl}`);
+    // NDJSON progress from the bridge, rendered as plain lines (stderr is not a terminal here)
+    expect(r.stderr).toMatch(new RegExp(`^sync: pc-\\S+ dataset v\\d+ → v${pub.version}: (chunk|finished)`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`v\\d+ → v${pub.version} .* updated`));
   });
+
+  it.skipIf(!haveChromium)('the status page at / in a real browser: devices of the running up, last decisions masked, a pairing started from it completes', async () => {
+    let browser: Browser | null = null;
+    try {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], timeout: 60_000 });
+      const page = await browser.newPage();
+      page.setDefaultTimeout(60_000);
+      const res = await page.goto(`${fx.up.bridgeUrl}/`);
+      expect(res?.status()).toBe(200);
+      expect(await page.title()).toBe('Precheck bridge');
+      for (const d of fx.up.devices) {
+        const row = page.locator(`tr[data-device="${d.id}"]`);
+        expect(await row.innerText()).toMatch(new RegExp(`${d.id}\\s+${d.link}[\\s\\S]*paired[\\s\\S]*v\\d+\\s+fresh`));
+      }
+      expect(await page.locator('#service').innerText()).toMatch(/reachable, dataset v\d+/);
+      const html = await page.content();
+      expect(html).toContain('424242…4242'); // the tty verify above, as BIN and last four
+      expect(html).not.toContain(DEMO_CARDS.approve.pan);
+
+      // pair the USB device again from the page: the code shown must be the one the device prints
+      const usb = fx.up.devices.find((d) => d.link === 'hid-cable')!;
+      const emu = fx.up.children.get('device-usb')!;
+      const shown = emu.waitForLine(new RegExp(`PAIRING CODE (\\d{6}) device ${usb.id}\\b`), 60_000, 'the pairing code', emu.lineCount);
+      await page.locator(`tr[data-device="${usb.id}"] button`).click();
+      const code = (await page.locator('#pairing-code').innerText()).trim();
+      expect(code).toMatch(/^\d{6}$/);
+      expect((await shown)[1]).toBe(code);
+      await page.locator('#confirm').click();
+      expect(await page.locator('#pair-result').innerText()).toContain(`${usb.id} is paired with this bridge`);
+      await page.goto(`${fx.up.bridgeUrl}/`);
+      expect(await page.locator(`tr[data-device="${usb.id}"]`).innerText()).toContain('paired');
+      // and the device still answers
+      const v = await postJson(`${fx.up.bridgeUrl}/v1/verify`, verifyBody(DEMO_CARDS.approve.pan, 'op-page-1', { verifierId: usb.id }));
+      expect(v.json).toMatchObject({ decision: 'approve', stage: 'local', device: { id: usb.id } });
+    } finally {
+      await browser?.close();
+    }
+  }, 240_000);
 
   it('a network service killed with SIGKILL is restarted; meanwhile the bridge answers a locally-decidable card', async () => {
     const server = fx.up.children.get('server')!;
