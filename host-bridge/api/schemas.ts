@@ -20,6 +20,15 @@ export const errorResponses = {
   500: { description: 'Internal error', ...errorBody },
 } as const;
 
+/** What /v1/verify can also answer (docs/operations.md "HTTP API"). */
+export const verifyErrorResponses = {
+  413: { description: 'Request body over 16 KiB', ...errorBody },
+  415: { description: 'Body not sent as application/json', ...errorBody },
+  429: { description: 'Over rateLimit.perMinute for this client address', ...errorBody },
+  503: { description: 'The chosen device (verifierId) is unavailable', ...errorBody },
+  504: { description: 'The device or the network service did not answer in time', ...errorBody },
+} as const;
+
 const prompt = {
   type: ['object', 'null'],
   properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },

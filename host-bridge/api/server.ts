@@ -54,6 +54,18 @@ export interface ApiOptions {
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 
+/** The documented operations: OpenAPI operationId and what each success status means. */
+const OPERATIONS: Record<string, { id: string; ok: Record<string, string> }> = {
+  'POST /v1/verify': { id: 'verifyCard', ok: { 200: 'The decision: approve, decline or review, with stage, reason, prompt and gateway' } },
+  'POST /v1/outcomes': { id: 'reportOutcome', ok: { 202: 'Queued in the outbox for the network service (or a duplicate of one already queued)' } },
+  'GET /v1/devices': { id: 'listDevices', ok: { 200: 'The verifier devices the bridge sees' } },
+  'POST /v1/devices/:id/pair': { id: 'pairDevice', ok: { 200: 'Paired, or the pairing was rejected', 202: 'Compare this code with the device display, then confirm' } },
+  'POST /v1/sync': { id: 'syncDevices', ok: { 200: 'The sync report (per device and kind); with Accept: application/x-ndjson, progress lines then the report' } },
+  'GET /v1/health': { id: 'getHealth', ok: { 200: 'Bridge health: devices, dataset age, breaker, outbox' } },
+  'GET /metrics': { id: 'getMetrics', ok: { 200: 'Prometheus text exposition format (version 0.0.4)' } },
+  'GET /v1/openapi.json': { id: 'getOpenApi', ok: { 200: 'This OpenAPI 3.0 document' } },
+};
+
 /** Routes a loopback client may use without the token when loopbackWithoutToken is set. */
 function isLoopbackExempt(url: string): boolean {
   const p = url.split('?')[0];
@@ -82,10 +94,24 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         title: 'Precheck host bridge',
         version: '1.0.0',
         description: 'Card pre-verification on the merchant host: local verifier devices, then the network service.',
+        license: { name: 'Proprietary' },
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      ...(o.token ? { security: [{ bearer: [] }] } : {}),
+      servers: [{ url: 'http://127.0.0.1:8787', description: 'The bridge on this machine (config listen.host / listen.port; `precheck up` may choose another port)' }],
+      // Security is stated per operation (onRoute below): bearer when a token is configured.
+      ...(o.token ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The bridge token (config `token`)' } } } } : {}),
     },
+  });
+
+  // operationId, per-operation security and success descriptions for the OpenAPI document, in one
+  // place for every documented route (routes not listed here are hidden from the document).
+  const bearer = o.token ? [{ bearer: [] as string[] }] : [];
+  app.addHook('onRoute', (r) => {
+    const op = OPERATIONS[`${Array.isArray(r.method) ? r.method[0] : r.method} ${r.url}`];
+    if (!op || !r.schema) return;
+    const response = { ...(r.schema.response as Record<string, Record<string, unknown>> | undefined) };
+    for (const [status, desc] of Object.entries(op.ok)) if (response[status]) response[status] = { description: desc, ...response[status] };
+    const openMetrics = r.url === '/metrics' && o.loopbackWithoutToken && o.token;
+    r.schema = { ...r.schema, operationId: op.id, response, security: openMetrics ? [...bearer, {}] : bearer };
   });
 
   if (o.rateLimitPerMinute) {
@@ -121,7 +147,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       schema: {
         summary: 'Verify a card before sending the order to a gateway',
         body: S.verifyBody,
-        response: { 200: S.verifyResponse, 422: { ...S.errorResponses[400], description: 'Impossible card (Luhn, expired, CVC format)' }, ...S.errorResponses },
+        response: { 200: S.verifyResponse, 422: { ...S.errorResponses[400], description: 'Impossible card (Luhn, expired, CVC format)' }, ...S.errorResponses, ...S.verifyErrorResponses },
       },
     },
     async (req) => {
