@@ -79,6 +79,7 @@ export async function buildProgram(): Promise<Command> {
     ['../host-bridge/sync/command.ts', 'registerSyncCommand'],
     ['../host-bridge/simulator/command.ts', 'registerSimulateCommand'],
     ['../host-bridge/up/command.ts', 'registerUpCommand'],
+    ['../host-bridge/doctor/command.ts', 'registerDoctorCommands'],
   ];
   for (const [path, fn] of parts) {
     const register = ((await import(path)) as Record<string, unknown>)[fn];

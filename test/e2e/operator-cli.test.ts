@@ -166,6 +166,35 @@ describe('operator CLI against a running precheck up', () => {
     }
   }, 240_000);
 
+  it('`doctor` checks the running stack line by line; a wrong API key fails with its fix; `ports` lists serial ports', async () => {
+    const env = { ...process.env };
+    delete env.PRECHECK_BRIDGE_URL;
+    const cfg = fx.up.paths.bridgeConfig;
+    const r = await run(process.execPath, [BIN, 'doctor', '--config', cfg, '--json'], { env, timeoutMs: 60_000 });
+    const checks = JSON.parse(r.stdout).checks as Array<{ name: string; level: string; detail: string; fix?: string }>;
+    const by = (n: string) => checks.find((c) => c.name === n);
+    expect(by('service')).toMatchObject({ level: 'ok' });
+    expect(by('api key')).toMatchObject({ level: 'ok', detail: 'accepted by the service' });
+    expect(by('signing key')?.level).toBe('ok'); // pinned at the first sync, still the service's
+    expect(by('clock')?.level).toBe('ok');
+    // the emulated RS485 bus: a pty the running bridge holds
+    const serial = checks.find((c) => c.name.startsWith('serial '));
+    expect(serial).toMatchObject({ level: 'warn' });
+    expect(serial!.detail).toMatch(/^open in process \d+/);
+
+    const bad = path.join(fx.dir, 'bad-key.json');
+    const raw = JSON.parse(fs.readFileSync(cfg, 'utf8'));
+    fs.writeFileSync(bad, JSON.stringify({ ...raw, network: { ...raw.network, apiKey: 'pk_not_a_key_0123456789abcdef' } }));
+    const w = await run(process.execPath, [BIN, 'doctor', '--config', bad], { env, timeoutMs: 60_000 });
+    expect(w.code).toBe(1);
+    expect(w.stdout).toMatch(/^FAIL {2}api key +refused \(HTTP 401\)\n +fix: issue a new one: precheck server issue-key MERCHANT/m);
+    expect(w.stderr.trim()).toMatch(/^precheck: \d+ check\(s\) failed$/);
+
+    const p = await run(process.execPath, [BIN, 'ports', '--json'], { env, timeoutMs: 60_000 });
+    expect(p.code).toBe(0);
+    expect(Array.isArray(JSON.parse(p.stdout).ports)).toBe(true);
+  });
+
   it('a network service killed with SIGKILL is restarted; meanwhile the bridge answers a locally-decidable card', async () => {
     const server = fx.up.children.get('server')!;
     const serviceUrl = fx.up.serverUrl;
