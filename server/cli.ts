@@ -7,6 +7,20 @@ const DEFAULT_DATA = './.precheck/server';
 
 interface DataOpts {
   data?: string;
+  database?: string;
+}
+
+/** --database, else PRECHECK_DATABASE_URL, else null (SQLite in the data dir); checked. */
+async function databaseOf(cmd: Command): Promise<string | null> {
+  const v = (cmd.optsWithGlobals() as DataOpts).database ?? process.env.PRECHECK_DATABASE_URL ?? null;
+  if (!v) return null;
+  const { parseDatabaseUrl } = await import('./storage/open.ts');
+  try {
+    parseDatabaseUrl(v);
+  } catch (e) {
+    throw await cliError(`--database: ${(e as Error).message}`);
+  }
+  return v;
 }
 
 async function cliError(message: string, code = 2): Promise<Error> {
@@ -46,7 +60,7 @@ async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Ser
   const { openService } = await import('./service.ts');
   const { createLogger } = await import('./log.ts');
   const { pino } = await import('pino');
-  const svc = await openService({ dataDir: dataDir(cmd), publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+  const svc = await openService({ dataDir: dataDir(cmd), database: await databaseOf(cmd), publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
   try {
     return await fn(svc);
   } finally {
@@ -65,14 +79,16 @@ export function registerServerCommands(program: Command): void {
   const server = program
     .command('server')
     .description('Run the network service, or manage its data directly (subcommands)')
-    .option('--data <dir>', 'data directory', DEFAULT_DATA)
+    .option('--data <dir>', 'data directory (key files; the SQLite database unless --database)', DEFAULT_DATA)
+    .option('--database <url>', 'PostgreSQL URL (postgres://user:pass@host:port/db) shared by several instances; default PRECHECK_DATABASE_URL, else SQLite in --data')
     .option('--port <n>', 'TCP port', '8700')
     .option('--host <h>', 'listen address', '127.0.0.1')
     .option('--log-level <level>', 'pino log level', 'info')
     .option('--rate-limit <n>', 'requests per minute per API key', '6000')
     .option('--train-schedule <cron>', "train.schedule: when to retrain the trust model (croner syntax; 'off' disables)", '17 3 * * *')
     .option('--publish-max-delay <ms>', 'publish.maxDelay: a data change is in a published dataset within this many ms, however steady the traffic', '10000')
-    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string }) => {
+    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string }, cmd: Command) => {
+      const database = await databaseOf(cmd);
       if (!/^[0-9]{1,5}$/.test(o.port) || Number(o.port) > 65535) throw await cliError('--port must be 0..65535');
       if (!/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw await cliError('--rate-limit must be a positive integer');
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw await cliError('--log-level: fatal|error|warn|info|debug|trace|silent');
@@ -80,8 +96,9 @@ export function registerServerCommands(program: Command): void {
       await requireServiceDir(o.data);
       const { startServer } = await import('./start.ts');
       const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
-      const s = await startServer({ dataDir: o.data, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay) });
-      process.stdout.write(`precheck server listening on ${s.url} (data ${o.data})\n`);
+      const s = await startServer({ dataDir: o.data, database, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay) });
+      const { redactUrl } = await import('./storage/open.ts');
+      process.stdout.write(`precheck server listening on ${s.url} (data ${o.data}${database ? `, database ${redactUrl(database)}` : ''})\n`);
       if (s.adminKeyCreated) process.stdout.write(`admin key (shown once; also in ${o.data}/admin.key, mode 0600): ${s.adminKey}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
@@ -112,7 +129,7 @@ export function registerServerCommands(program: Command): void {
       const { openService } = await import('./service.ts');
       const { createLogger } = await import('./log.ts');
       const { pino } = await import('pino');
-      const svc = await openService({ dataDir: abs, publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
+      const svc = await openService({ dataDir: abs, database: await databaseOf(cmd), publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
       const info = { dataDir: abs, created: !existed, signingPublicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'), adminKey: svc.adminKeyCreated ? svc.adminKey : undefined };
       await svc.close();
       if (o.json) {

@@ -8,6 +8,11 @@ import type { NotifyConfig } from './notify/notify-service.ts';
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
   dataDir: string;
+  /**
+   * PostgreSQL URL (postgres://user:pass@host:port/db): several instances share one database.
+   * Default: the SQLite file <dataDir>/precheck.db (the CLI also reads PRECHECK_DATABASE_URL).
+   */
+  database?: string | null;
   /** TCP port; 0 picks a free one. Default 8700. */
   port?: number;
   /** Listen address. Default 127.0.0.1. */
@@ -90,6 +95,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     ((o as unknown as Record<string, unknown>)[k] ?? DEFAULTS[k]) as (typeof DEFAULTS)[K];
   return {
     dataDir: o.dataDir || DEFAULTS.dataDir,
+    database: o.database ?? null,
     port: o.port ?? DEFAULTS.port,
     host: o.host ?? DEFAULTS.host,
     logger: o.logger,

@@ -15,6 +15,7 @@ import { DatasetPublisher } from './datasets/publisher.ts';
 import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { ServiceError } from './errors.ts';
+import { openStorage, redactUrl, sqliteSpec, type StoreSpec } from './storage/open.ts';
 import { SqliteStorage } from './storage/sqlite-storage.ts';
 import { NotifyService } from './notify/notify-service.ts';
 import type { Storage } from './storage/storage.ts';
@@ -23,8 +24,10 @@ export interface Service {
   opts: ResolvedOptions;
   log: Logger;
   storage: Storage;
-  /** The SQLite file (for operators and the no-PAN test). */
+  /** The SQLite file (for operators and the no-PAN test); with PostgreSQL, '' (see `store`). */
   databaseFile: string;
+  /** Where the data is: the SQLite file or the PostgreSQL URL. */
+  store: StoreSpec;
   keys: ServiceKeys;
   router: RouterRecommender;
   /** New-card trust: signals, current model, training (`precheck server train`, `train.schedule`). */
@@ -50,9 +53,16 @@ export async function openService(options: ServerOptions): Promise<Service> {
   const opts = resolveOptions(options);
   const log = opts.logger ?? createLogger({ level: opts.logLevel, destination: opts.logDestination });
   const keys = loadOrCreateKeys(opts.dataDir);
-  const databaseFile = path.join(opts.dataDir, 'precheck.db');
-  const storage = new SqliteStorage(databaseFile);
-  fs.chmodSync(databaseFile, 0o600);
+  const store: StoreSpec = opts.database ? { kind: 'postgres', url: opts.database } : sqliteSpec(opts.dataDir);
+  const databaseFile = store.kind === 'sqlite' ? path.join(opts.dataDir, 'precheck.db') : '';
+  let storage: Awaited<ReturnType<typeof openStorage>>;
+  try {
+    storage = await openStorage(store);
+  } catch (e) {
+    if (store.kind === 'postgres') throw new ServiceError('UNAVAILABLE', `cannot open database ${redactUrl(store.url)}: ${(e as Error).message}`);
+    throw e;
+  }
+  if (databaseFile) fs.chmodSync(databaseFile, 0o600);
 
   // Admin key: stored hashed in the database, in clear only in a 0600 file next to it.
   const existingAdmin = (await storage.listApiKeys()).some((k) => k.role === 'admin' && k.revokedAt === null);
@@ -112,7 +122,10 @@ export async function openService(options: ServerOptions): Promise<Service> {
       chunkSize: opts.chunkSize,
       historyWindowSeconds: opts.historyWindowSeconds,
       maxEventsPerToken: opts.maxEventsPerToken,
-      buildProcess: opts.buildInChild ? { dataDir: opts.dataDir, databaseFile } : null,
+      buildProcess: opts.buildInChild ? { dataDir: opts.dataDir, store } : null,
+      // One builder across every instance on the database (PostgreSQL advisory lock): a second
+      // instance waits, then finds the content published and makes no new version.
+      runJob: (job, run) => (job.kind === 'snapshot' ? storage.withPublishLock(() => run(job), { wait: true }).then((r) => r!) : run(job)),
     },
     log,
   );
@@ -132,13 +145,19 @@ export async function openService(options: ServerOptions): Promise<Service> {
   });
   const apiKeys = new ApiKeyCache(storage);
 
-  const notify = new NotifyService(storage.db, log, opts.now, opts.notify);
+  // Notices keep their own SQLite tables next to the service's (server/notify speaks SQLite only):
+  // with PostgreSQL they live in <data>/notify.db per instance, which does not see devices
+  // registered in the shared database (known limitation, docs/operations.md).
+  const notifyStore = storage instanceof SqliteStorage ? null : new SqliteStorage(path.join(opts.dataDir, 'notify.db'));
+  const notifyDb = storage instanceof SqliteStorage ? storage.db : notifyStore!.db;
+  const notify = new NotifyService(notifyDb, log, opts.now, opts.notify);
   let closed = false;
   return {
     opts,
     log,
     storage,
     databaseFile,
+    store,
     keys,
     router,
     trust,
@@ -165,6 +184,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       await auth.close().catch(background('order context write'));
       await trust.close().catch(background('trust attempt write'));
       await storage.close();
+      await notifyStore?.close();
     },
   };
 }

@@ -1,13 +1,15 @@
 // Entry of a dataset build child process (spawned by DatasetPublisher with `--import tsx`): reads
-// one JSON job on stdin, opens the same SQLite file (WAL allows it next to the service) and the
-// key files, runs the build, and writes one JSON line: {ok: result} or {error: {code, message}}.
+// one JSON job on stdin, opens the service's store (the same SQLite file — WAL allows it next to
+// the service — or the same PostGreSQL database) and the key files, runs the build, and writes
+// one JSON line: {ok: result} or {error: {code, message}}.
 import { loadOrCreateKeys } from '../keys.ts';
-import { SqliteStorage } from '../storage/sqlite-storage.ts';
+import { openStorage, type StoreSpec } from '../storage/open.ts';
 import { runBuildJob, type BuildJob, type BuilderOptions } from './builder.ts';
 
 export interface ChildRequest {
   dataDir: string;
-  databaseFile: string;
+  /** The service's store: what `openStorage` opens. */
+  store: StoreSpec;
   options: BuilderOptions;
   job: BuildJob;
 }
@@ -16,12 +18,13 @@ async function main(): Promise<void> {
   let input = '';
   for await (const chunk of process.stdin) input += chunk;
   const req = JSON.parse(input) as ChildRequest;
-  const storage = new SqliteStorage(req.databaseFile);
+  const storage = await openStorage(req.store, { pool: 2 });
   try {
     const keys = loadOrCreateKeys(req.dataDir);
     const result = await runBuildJob(storage, keys, req.options, req.job);
     process.stdout.write(`${JSON.stringify({ ok: result })}\n`);
   } finally {
+    // A second process on the same SQLite file does not checkpoint: the owner does.
     await storage.close(false);
   }
 }

@@ -15,6 +15,7 @@ import type { DatasetVersionInfo, FirmwareInfo, Storage } from '../storage/stora
 import { ServiceError, type ServiceErrorCode, SERVICE_ERROR_STATUS } from '../errors.ts';
 import { readContent, runBuildJob, storedContent, type BuildJob, type BuildJobResult, type BuilderOptions } from './builder.ts';
 import type { ChildRequest } from './build-child.ts';
+import type { StoreSpec } from '../storage/open.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CHILD = path.join(HERE, 'build-child.ts');
@@ -72,7 +73,7 @@ export interface PublisherOptions {
   /** Previous versions a publish builds deltas from (default 2); older bases are built on request. */
   deltaBases?: number;
   /** Run builds in a child process on the same data dir (the service sets this). */
-  buildProcess?: { dataDir: string; databaseFile: string } | null;
+  buildProcess?: { dataDir: string; store: StoreSpec } | null;
 }
 
 export interface PublishResult {
@@ -222,7 +223,7 @@ export class DatasetPublisher {
   private async executeDefault(job: BuildJob): Promise<BuildJobResult> {
     const bp = this.opts.buildProcess;
     if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job);
-    const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), databaseFile: path.resolve(bp.databaseFile), options: this.builderOptions, job };
+    const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), store: bp.store, options: this.builderOptions, job };
     return new Promise<BuildJobResult>((resolve, reject) => {
       // `--import tsx` resolves from the repository root, where tsx is installed.
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -645,7 +645,7 @@ export class SqliteStorage implements Storage {
     return r ? bytes(r.data) : null;
   }
 
-  async withPublishLock<T>(fn: () => Promise<T>): Promise<T | null> {
+  async withPublishLock<T>(fn: () => Promise<T>, _opts: { wait?: boolean } = {}): Promise<T | null> {
     // One service per SQLite file (its build child works for it): the publisher's own queue
     // already serialises builds, so there is nobody else to exclude.
     return fn();

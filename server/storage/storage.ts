@@ -298,9 +298,9 @@ export interface DatasetStore {
   firmwareChunk(version: number, index: number): Promise<Uint8Array | null>;
   /**
    * Runs `fn` while holding the database-wide publish lock (one builder across all instances on
-   * the database); resolves null without running it when another holder has the lock.
+   * the database). When another holder has it: waits with `wait`, else resolves null at once.
    */
-  withPublishLock<T>(fn: () => Promise<T>): Promise<T | null>;
+  withPublishLock<T>(fn: () => Promise<T>, opts?: { wait?: boolean }): Promise<T | null>;
 }
 
 export interface TrustStore {

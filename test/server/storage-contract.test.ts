@@ -1,10 +1,14 @@
 // One storage contract, every backend: what the service relies on from Storage, run against a
-// real SQLite file and (when PRECHECK_TEST_DATABASE_URL names one) a real PostgreSQL server.
+// real SQLite file and a real PostgreSQL server (PRECHECK_TEST_DATABASE_URL, a user that may
+// CREATE DATABASE: each test gets a fresh database, dropped afterwards). `.ci/run` starts a
+// throwaway cluster and sets it; without it the PostgreSQL run is skipped, saying so.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { PgStorage } from '../../server/storage/pg-storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import type { OutcomeRow, Storage } from '../../server/storage/storage.ts';
 
@@ -14,6 +18,18 @@ const tok = (n: number) => new Uint8Array(16).fill(n);
 interface Backend {
   name: string;
   open(): Promise<{ storage: Storage; reopen(): Promise<Storage>; cleanup(): Promise<void> }>;
+}
+
+const PG_URL = process.env.PRECHECK_TEST_DATABASE_URL ?? '';
+
+async function adminQuery(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
 }
 
 const backends: Backend[] = [
@@ -29,7 +45,28 @@ const backends: Backend[] = [
       };
     },
   },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      const name = `precheck_contract_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+      await adminQuery(`CREATE DATABASE ${name}`);
+      const u = new URL(PG_URL);
+      u.pathname = `/${name}`;
+      const url = u.toString();
+      return {
+        storage: await PgStorage.open(url),
+        reopen: () => PgStorage.open(url),
+        cleanup: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      };
+    },
+  },
 ];
+
+if (!PG_URL) {
+  describe('storage contract: PostgreSQL', () => {
+    it.skip('skipped: no PostgreSQL available (set PRECHECK_TEST_DATABASE_URL; .ci/run starts one)', () => undefined);
+  });
+}
 
 function outcome(over: Partial<OutcomeRow> = {}): OutcomeRow {
   return {
@@ -38,7 +75,7 @@ function outcome(over: Partial<OutcomeRow> = {}): OutcomeRow {
   };
 }
 
-for (const backend of backends) {
+for (const backend of backends.filter((b) => b.name !== 'PostgreSQL' || PG_URL)) {
   describe(`storage contract: ${backend.name}`, () => {
     let storage: Storage;
     let env: Awaited<ReturnType<Backend['open']>>;
@@ -114,6 +151,69 @@ for (const backend of backends) {
       expect(await storage.orderContext('m1', 'a')).toEqual({ country: 'DE', crossBorder: true });
       expect(await storage.orderContext('m1', 'b')).toEqual({ country: null, crossBorder: null });
       expect(await storage.orderContext('m2', 'a')).toBeNull();
+    });
+
+    it('upserts restricted cards in batches (new ones counted), reads dataset tables in key order, keeps datasets and deltas', async () => {
+      const rows = [3, 1, 2, 1].map((n, i) => ({ token: tok(n), bin: null, last4: i === 3 ? '0001' : null, reason: `r${i}`, source: 'import', addedAt: T, expiresAt: n === 2 ? T - 1 : null }));
+      expect(await storage.addRestricted(rows)).toBe(3);
+      expect(await storage.addRestricted([{ ...rows[0], reason: 'again' }])).toBe(0);
+      expect(await storage.countRestricted()).toBe(3);
+      expect((await storage.getRestricted(tok(1), T))?.reason).toBe('r3');
+      expect(await storage.getRestricted(tok(2), T)).toBeNull(); // expired
+      await storage.addKnownGood('m1', tok(9), T);
+      await storage.addKnownGood('m2', tok(9), T + 1);
+      await storage.addKnownGood('m1', tok(1), T); // restricted wins
+      await storage.importOutcomes([
+        outcome({ idempotencyKey: '', token: tok(5), at: T - 100 }),
+        outcome({ idempotencyKey: '', token: tok(5), at: T - 50, status: 'failure', code: '05', hard: true }),
+        outcome({ idempotencyKey: '', token: tok(4), at: T - 10 }),
+        outcome({ idempotencyKey: '', token: null, at: T - 5 }),
+      ]);
+      await storage.upsertBinRule({ prefix: '4111', action: 'review', reason: 'x' });
+      await storage.upsertBinRule({ prefix: '411111', action: 'decline', reason: 'y' });
+      expect(await storage.matchBinRule('41111122')).toEqual({ prefix: '411111', action: 'decline', reason: 'y' });
+      const t = await storage.readDatasetTables(T, T - 60, 32);
+      expect(t.restricted.map((r) => [r.token[0], r.reason])).toEqual([[1, 'r3'], [3, 'again']]);
+      expect(t.knownGood.map((k) => k[0])).toEqual([9]);
+      expect(t.history.map((h) => [h.token[0], h.events.map((e) => e.at)])).toEqual([[4, [T - 10]], [5, [T - 50]]]);
+      expect((await storage.gatewayStats())[0]).toMatchObject({ gateway: 'gw-a', attempts: 4, successes: 3 });
+      for (const v of [1, 2, 3]) {
+        await storage.saveDataset({ version: v, createdAt: T, expiresAt: T + 9, contentHash: `h${v}`, chunkCount: 2, bytes: 6 }, { manifest: new Uint8Array([v]), chunks: [new Uint8Array([v, 0]), new Uint8Array([v, 1])] });
+      }
+      await storage.saveDelta(1, 3, { manifest: new Uint8Array([13]), chunks: [new Uint8Array([7])] });
+      expect(Array.from((await storage.datasetChunk(2, 1))!)).toEqual([2, 1]);
+      expect((await storage.datasetChunks(3))!.map((c) => Array.from(c))).toEqual([[3, 0], [3, 1]]);
+      expect(Array.from((await storage.deltaChunk(1, 3, 0))!)).toEqual([7]);
+      expect(await storage.pruneDatasets(2)).toEqual([1]);
+      expect(await storage.deltaManifest(1, 3)).toBeNull();
+      expect((await storage.latestDataset())?.version).toBe(3);
+    });
+
+    it('lets one holder build at a time (publish lock), and frees it afterwards', async () => {
+      let inside = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const first = storage.withPublishLock(async () => {
+        inside++;
+        await gate;
+        return 'first';
+      });
+      while (inside === 0) await new Promise((r) => setImmediate(r));
+      if (storage.dialect === 'postgres') {
+        // Another instance on the database (its own pool) is refused while the first holds it.
+        const other = await env.reopen();
+        try {
+          expect(await other.withPublishLock(async () => 'second')).toBeNull();
+          release();
+          expect(await first).toBe('first');
+          expect(await other.withPublishLock(async () => 'second')).toBe('second');
+        } finally {
+          await other.close();
+        }
+      } else {
+        release();
+        expect(await first).toBe('first');
+      }
     });
   });
 }
