@@ -9,8 +9,12 @@ function bytes(n: number): string {
 }
 
 function versions(r: DeviceSyncResult): string {
+  // 0 is "not known" (a row that failed before the device or the service said) or "no dataset"
+  // on the device: never print it as a version "v0".
+  if (r.from === 0 && r.to === 0) return '-';
   if (r.result === 'up-to-date' || r.from === r.to) return `v${r.to}`;
-  return `v${r.from} → v${r.to}`;
+  if (r.to === 0) return `v${r.from} → ?`;
+  return `${r.from === 0 ? 'none' : `v${r.from}`} → v${r.to}`;
 }
 
 export function formatSummaryTable(report: SyncReport): string {

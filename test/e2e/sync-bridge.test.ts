@@ -104,7 +104,7 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^DEVICE\s+LINK\s+WHAT\s+VERSION\s+VIA\s+BYTES SENT\s+SECONDS\s+RESULT$/);
-    for (const id of all()) expect(r.stdout).toMatch(new RegExp(`${id}\\s+(rs485|hid-cable)\\s+dataset\\s+v0 → v1\\s+snapshot.*updated`));
+    for (const id of all()) expect(r.stdout).toMatch(new RegExp(`${id}\\s+(rs485|hid-cable)\\s+dataset\\s+none → v1\\s+snapshot.*updated`));
     for (const id of all()) expect(await verify(PANS.a, id)).toMatchObject({ decision: 'decline', stage: 'local', device: { id, datasetVersion: 1 } });
     // dataset age on /v1/health and /metrics
     const health = (await (await fetch(`${bridge.url}/v1/health`)).json()) as { devices: { id: string; datasetAgeS: number | null; datasetState: string }[] };

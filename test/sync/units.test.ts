@@ -170,6 +170,10 @@ describe('report rendering and exit codes', () => {
     expect(out[1]).toMatch(/^pc-a\s+rs485\s+dataset\s+v4 → v5\s+delta \(resumed at 12\)\s+18\.2 KiB\s+1\.9\s+updated$/);
     expect(out[2]).toMatch(/^pc-b\s+hid-cable\s+dataset\s+v3 → v5\s+-\s+0 B\s+0\.1\s+failed$/);
     expect(out[3]).toBe('pc-b dataset failed: DEVICE_UNAVAILABLE: gave up');
+    // a row that failed before any version was known shows no version, not "v0"
+    const early = formatSummaryTable(report([{ ...bad, from: 0, to: 0 }])).split('\n');
+    expect(early[1]).toMatch(/^pc-b\s+hid-cable\s+dataset\s+-\s+-\s+0 B/);
+    expect(formatSummaryTable(report([{ ...ok, from: 0, to: 5 }])).split('\n')[1]).toMatch(/\snone → v5\s/);
     expect(r.exitCode).toBe(4);
     expect(failureLine(r)).toBe('sync: 1 of 2 device(s) not brought up to date: pc-b dataset failed (DEVICE_UNAVAILABLE: gave up)');
   });
