@@ -33,7 +33,7 @@ class BarView implements ProgressView {
   update(p: SyncProgress): void {
     const k = key(p);
     let bar = this.bars.get(k);
-    const payload = { device: p.device, kind: p.kind, versions: `v${p.from}→v${p.to}`, phase: p.phase };
+    const payload = { device: p.device, kind: p.kind, versions: `${p.from ? `v${p.from}` : 'none'}→v${p.to}`, phase: p.phase };
     if (!bar) {
       bar = this.multi.create(Math.max(1, p.chunks), 0, payload);
       this.bars.set(k, bar);
@@ -56,7 +56,7 @@ class LineView implements ProgressView {
     const decile = p.chunks > 0 ? Math.floor((p.chunk / p.chunks) * 10) : 0;
     if (prev && prev.phase === p.phase && (p.phase !== 'send' || prev.decile === decile)) return;
     this.last.set(k, { phase: p.phase, decile });
-    const what = `sync: ${p.device} ${p.kind} v${p.from} → v${p.to}`;
+    const what = `sync: ${p.device} ${p.kind} ${p.from ? `v${p.from}` : 'none'} → v${p.to}`;
     switch (p.phase) {
       case 'send':
         this.stream.write(`${what}: chunk ${p.chunk}/${p.chunks} (${Math.floor((p.chunk / p.chunks) * 100)}%, ${p.bytesSent} bytes sent)\n`);
