@@ -6,13 +6,7 @@
 // on fresh data → otherwise escalate. Stale or missing data never approves.
 import type { BinAction, DatasetState, HistoryEvent } from '../dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
-import {
-  HARD_DECLINE_CODES,
-  INTERNATIONAL_RESTRICTION_CODES,
-  NO_RETRY_ADVICE_CODES,
-  RETRY_LIMITS,
-  SOFT_DECLINE_RULES,
-} from './response-codes.ts';
+import { classifyOutcome, RETRY_LIMITS } from './response-codes.ts';
 
 export type Decision = 'approve' | 'decline' | 'review' | 'escalate';
 export type DecisionStage = 'local' | 'network';
@@ -78,25 +72,15 @@ export interface DecisionResult {
   detail?: string;
 }
 
-function isHard(e: HistoryEvent): boolean {
-  if (e.status !== 'failure') return false;
-  if (e.type === 'hard' || e.type === 'fraud') return true;
-  if (e.advice !== undefined && NO_RETRY_ADVICE_CODES.has(e.advice)) return true;
-  return e.code !== undefined && HARD_DECLINE_CODES.has(e.code);
-}
+// Every question about an outcome goes through the one classification table
+// (response-codes.ts classifyOutcome): the code decides, the gateway's type refines.
+const isHard = (e: HistoryEvent): boolean => classifyOutcome(e).hard;
 
 /** A hard decline that only means "not enabled for this kind of payment" (57/62, no fraud, no MAC 03/21). */
-function isInternationalOnly(e: HistoryEvent): boolean {
-  return (
-    e.code !== undefined &&
-    INTERNATIONAL_RESTRICTION_CODES.has(e.code) &&
-    e.type !== 'fraud' &&
-    !(e.advice !== undefined && NO_RETRY_ADVICE_CODES.has(e.advice))
-  );
-}
+const isInternationalOnly = (e: HistoryEvent): boolean => classifyOutcome(e).internationalOnly;
 
-/** Failures that count towards retry limits: issuer answers, not gateway/technical errors. */
-const countsAsAttempt = (e: HistoryEvent) => e.status === 'failure' && e.type !== 'technical';
+/** Failures that count towards retry limits: the issuer declined the card (not issuer-unavailable, not the gateway's failure). */
+const countsAsAttempt = (e: HistoryEvent) => classifyOutcome(e).countsAsAttempt;
 
 function result(decision: Decision, reason: DecisionReason, promptCode: PromptCode | null, detail?: string): DecisionResult {
   return detail === undefined ? { decision, reason, promptCode } : { decision, reason, promptCode, detail };
@@ -151,12 +135,13 @@ function decideRaw({ facts, order, now, dataState, stage }: DecisionInput): Deci
   // A filter hit is ~0.4% likely to be a false positive: never a decline, never an approval.
   if (facts.restrictedMaybe && !facts.restricted) return result('escalate', 'possibly_restricted', null);
 
-  // The most recent issuer answer (technical errors say nothing about the card), when it is a soft
-  // decline still inside its window (response-codes.ts SOFT_DECLINE_RULES: funds/limits 24 h and
-  // only for at least the declined amount, issuer unavailable 5 min, ...). Generic declines (05)
-  // and unknown codes are not reviewed: routing avoids the gateway that gave them.
-  const last = [...events].reverse().find((e) => e.type !== 'technical');
-  const rule = last && last.status === 'failure' && last.code !== undefined ? SOFT_DECLINE_RULES.get(last.code) : undefined;
+  // The most recent answer about the card or its issuer (the gateway's own failures say nothing
+  // about the card), when it is a soft decline still inside its window (response-codes.ts
+  // SOFT_DECLINE_RULES: funds/limits 24 h and only for at least the declined amount, issuer
+  // unavailable 5 min, ...). Generic declines (05) and unknown codes are not reviewed: routing
+  // avoids the gateway that gave them.
+  const last = [...events].reverse().find((e) => classifyOutcome(e).effect !== 'gateway');
+  const rule = last && last.status === 'failure' ? (classifyOutcome(last).soft ?? undefined) : undefined;
   if (last && rule && now - last.at <= rule.windowSeconds) {
     const smaller = rule.amountBound && last.currency === order.currency && order.amount < last.amount;
     if (!smaller) return result('review', 'soft_decline', rule.prompt as PromptCode, last.code);

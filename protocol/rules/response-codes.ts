@@ -116,3 +116,77 @@ export const RETRY_LIMITS: Readonly<Record<string, RetryLimit>> = {
 
 /** The longest soft-decline window: a soft decline older than this says nothing about the next attempt. */
 export const SOFT_DECLINE_WINDOW_SECONDS = Math.max(...[...SOFT_DECLINE_RULES.values()].map((r) => r.windowSeconds));
+
+// ---------------------------------------------------------------------------------------------
+// The outcome classification table: ONE answer, used by the device and the network service
+// (protocol/rules/decide.ts, server/auth/network-auth.ts) and by the bridge, to "what does this
+// gateway outcome say, and about whom?". The response code decides; the gateway's `type` only
+// refines what the code does not say (no code, or a code not in the table), except that
+// `type: 'fraud'` always marks fraud. So a 91 is the same outcome with or without
+// `type: 'technical'`.
+//
+// | effect  | what it is about                          | card                                   | gateway                         |
+// |---------|-------------------------------------------|----------------------------------------|---------------------------------|
+// | card    | this card: hard/soft/generic declines     | history; hard → restricted (not 57/62  | a failure in its success rate;  |
+// |         | (04, 41, 51, 05, 54 ...), fraud, MAC 03/21| cross-border); soft → review window;   | a processed answer (resets the  |
+// |         |                                           | counts towards retry limits            | elimination count)              |
+// | issuer  | the issuer or switch cannot answer now    | review "try again later" for 5 min;    | a failure in its rate (every    |
+// |         | (91, 96, 19, N3)                          | never restricts; no retry-limit count  | gateway meets the same issuer); |
+// |         |                                           | (the issuer declined nothing)          | a processed answer              |
+// | gateway | the gateway itself failed: timeouts and   | nothing: never history, restriction,   | a technical failure: counts in  |
+// |         | technical errors without an issuer answer | retry limit or known-good              | its rate and towards elimination|
+// |         | (TIMEOUT, 68, 92; or type technical with  |                                        |                                 |
+// |         | no code the table knows)                  |                                        |                                 |
+// ---------------------------------------------------------------------------------------------
+
+/** Issuer or switch unavailable: the issuer did not decide anything. */
+export const ISSUER_UNAVAILABLE_CODES: ReadonlySet<string> = new Set(['91', '96', '19', 'N3']);
+
+/**
+ * The gateway's own failures: no issuer answer came back. TIMEOUT is not ISO 8583 (gateways and
+ * the simulator use it for a request that got no answer); 68 "response received too late", 92
+ * "destination cannot be found for routing" are the acquirer side's.
+ */
+export const GATEWAY_FAILURE_CODES: ReadonlySet<string> = new Set(['TIMEOUT', '68', '92']);
+
+export type OutcomeEffect = 'approved' | 'card' | 'issuer' | 'gateway';
+
+export interface OutcomeClass {
+  effect: OutcomeEffect;
+  /** Card-level and never to be retried: fraud, a no-retry advice code, a hard code or type hard. */
+  hard: boolean;
+  /** Fraud reported by the gateway. */
+  fraud: boolean;
+  /** 57/62 without fraud or a no-retry advice: "not enabled abroad", fixable by the cardholder. */
+  internationalOnly: boolean;
+  /** The soft-decline rule (review window and prompt) when there is one. */
+  soft: SoftDeclineRule | null;
+  /** Counts towards the brand's retry limit (an issuer declined this card). */
+  countsAsAttempt: boolean;
+}
+
+export interface ClassifiableOutcome {
+  status: 'success' | 'failure' | string;
+  code?: string | null;
+  type?: 'hard' | 'soft' | 'technical' | 'fraud' | string | null;
+  advice?: string | null;
+}
+
+/** The one classification of a gateway outcome (see the table above). */
+export function classifyOutcome(o: ClassifiableOutcome): OutcomeClass {
+  const none = { hard: false, fraud: false, internationalOnly: false, soft: null, countsAsAttempt: false };
+  if (o.status === 'success') return { effect: 'approved', ...none };
+  const code = o.code ?? undefined;
+  const fraud = o.type === 'fraud';
+  const noRetry = !!o.advice && NO_RETRY_ADVICE_CODES.has(o.advice);
+  const hardCode = code !== undefined && HARD_DECLINE_CODES.has(code);
+  if (fraud || noRetry || hardCode || o.type === 'hard') {
+    const internationalOnly = code !== undefined && INTERNATIONAL_RESTRICTION_CODES.has(code) && !fraud && !noRetry;
+    return { effect: 'card', hard: true, fraud, internationalOnly, soft: null, countsAsAttempt: true };
+  }
+  if (code !== undefined && ISSUER_UNAVAILABLE_CODES.has(code)) return { effect: 'issuer', ...none, soft: SOFT_DECLINE_RULES.get(code) ?? null };
+  if (code !== undefined && SOFT_DECLINE_RULES.has(code)) return { effect: 'card', ...none, soft: SOFT_DECLINE_RULES.get(code)!, countsAsAttempt: true };
+  if ((code !== undefined && GATEWAY_FAILURE_CODES.has(code)) || o.type === 'technical') return { effect: 'gateway', ...none };
+  // A generic or unknown decline (05 "do not honor" ...): about the card at that acquirer.
+  return { effect: 'card', ...none, countsAsAttempt: true };
+}

@@ -9,7 +9,7 @@ import type { Prompt } from '../../protocol/dataset/types.ts';
 import { decide, type DecisionResult } from '../../protocol/rules/decide.ts';
 import { resolvePrompt } from '../../protocol/rules/prompts.ts';
 import { cardBrand } from '../../protocol/rules/brand.ts';
-import { HARD_DECLINE_CODES, INTERNATIONAL_RESTRICTION_CODES, NO_RETRY_ADVICE_CODES } from '../../protocol/rules/response-codes.ts';
+import { classifyOutcome } from '../../protocol/rules/response-codes.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
@@ -97,15 +97,21 @@ export interface NetworkAuthDeps {
 }
 
 /**
- * Gateways whose latest issuer answer for this card was a decline (technical errors say nothing
- * about the card and are left to elimination). A decline is partly a property of the card at that
- * acquirer (the issuer's risk view of that merchant/acquirer pair), so a retry elsewhere has the
- * better chance; a later success at the gateway clears it.
+ * Gateways whose latest issuer answer for this card was a decline. Only card-level outcomes count
+ * (the classification table, protocol/rules/response-codes.ts): the gateway's own failures are left
+ * to elimination and an unavailable issuer (91, 96) is the same at every gateway. A decline is
+ * partly a property of the card at that acquirer (the issuer's risk view of that
+ * merchant/acquirer pair), so a retry elsewhere has the better chance; a later success at the
+ * gateway clears it.
  */
-export function declinedGateways(events: ReadonlyArray<{ gateway: string; status: string; type: string | null; at: number }>, since: number): string[] {
+export function declinedGateways(
+  events: ReadonlyArray<{ gateway: string; status: string; type: string | null; code?: string | null; advice?: string | null; at: number }>,
+  since: number,
+): string[] {
   const latest = new Map<string, { status: string; at: number }>();
   for (const e of [...events].sort((a, b) => a.at - b.at)) {
-    if (e.type === 'technical') continue;
+    const effect = classifyOutcome(e).effect;
+    if (effect === 'gateway' || effect === 'issuer') continue;
     latest.set(e.gateway, { status: e.status, at: e.at });
   }
   return [...latest].filter(([, v]) => v.status === 'failure' && v.at >= since).map(([g]) => g).sort();
@@ -123,21 +129,15 @@ export function isExpired(expMonth: number, expYear: number, now: number): boole
  * and stay in the history so the rules can answer review + "enable international".
  */
 export function restrictionFor(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): { reason: string } | null {
-  if (o.status !== 'failure') return null;
-  if (o.type === 'fraud') return { reason: o.code ? `fraud:${o.code}` : 'fraud' };
-  if (o.advice && NO_RETRY_ADVICE_CODES.has(o.advice)) return { reason: o.code ?? `mac:${o.advice}` };
-  if (o.code && INTERNATIONAL_RESTRICTION_CODES.has(o.code)) return null;
-  if (o.code && HARD_DECLINE_CODES.has(o.code)) return { reason: o.code };
-  if (o.type === 'hard') return { reason: o.code ?? 'hard_decline' };
-  return null;
+  const c = classifyOutcome(o);
+  if (c.fraud) return { reason: o.code ? `fraud:${o.code}` : 'fraud' };
+  if (!c.hard || c.internationalOnly) return null;
+  return { reason: o.code ?? (o.advice ? `mac:${o.advice}` : 'hard_decline') };
 }
 
-/** Hard for the history digest (kept forever): what the rules treat as hard. */
+/** Hard for the history digest (kept forever): what the rules treat as hard (the classification table). */
 export function isHardOutcome(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): boolean {
-  if (o.status !== 'failure') return false;
-  if (o.type === 'hard' || o.type === 'fraud') return true;
-  if (o.advice && NO_RETRY_ADVICE_CODES.has(o.advice)) return true;
-  return !!o.code && HARD_DECLINE_CODES.has(o.code);
+  return classifyOutcome(o).hard;
 }
 
 function canonicalJson(v: unknown): string {
