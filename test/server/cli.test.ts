@@ -64,7 +64,7 @@ describe('precheck server (CLI)', () => {
     expect((await cli('server', 'publish', '--data', data)).stdout).toBe('unchanged: dataset version 1 is current\n');
     const db = fs.readFileSync(path.join(data, 'precheck.db'));
     expect(db.includes(Buffer.from(pans[1]))).toBe(false);
-  }, 180_000);
+  }, 300_000);
 
   it('reports bad arguments in one line with exit code 2', async () => {
     const data = tmp();
