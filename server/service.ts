@@ -12,6 +12,7 @@ import { NewCardTrust } from './trust/new-card-service.ts';
 import { startTrainSchedule, type TrainSchedule } from './trust/train-schedule.ts';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './config.ts';
 import { DatasetPublisher } from './datasets/publisher.ts';
+import { datasetRoutes } from './datasets/routes.ts';
 import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { ServiceError } from './errors.ts';
@@ -111,7 +112,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
   const publisher = new DatasetPublisher(
     storage,
     keys,
-    () => router.routesTable(),
+    async () => datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), opts.now()),
     {
       now: opts.now,
       ttlSeconds: opts.datasetTtlSeconds,

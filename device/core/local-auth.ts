@@ -8,6 +8,8 @@ import type { DatasetState } from '../../protocol/dataset/types.ts';
 import { cardBrand } from '../../protocol/rules/brand.ts';
 import { type Decision, type DecisionReason, decide } from '../../protocol/rules/decide.ts';
 import { resolvePrompt } from '../../protocol/rules/prompts.ts';
+import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, eliminatedAt } from '../../protocol/rules/routing.ts';
+import { amountBand, regionOf } from '../../protocol/rules/segment.ts';
 import type { DatasetSlots } from '../store/dataset-slots.ts';
 
 export interface VerifyRequest {
@@ -42,6 +44,8 @@ export interface VerifyResult {
   datasetVersion: number;
   datasetState: DatasetState;
   gateway: string | null;
+  /** the next gateways of the order's segment, best first (not eliminated), for the bridge to fall back on */
+  alternatives: string[];
   crossBorder: boolean;
   /** rule detail for logs (restricted reason, response code...); never card data */
   detail?: string;
@@ -76,6 +80,9 @@ function checkRequest(req: VerifyRequest): string {
   return digits;
 }
 
+/** Alternatives a VERIFY_RES carries at most (protocol/messages catalogue). */
+export const MAX_ALTERNATIVES = 8;
+
 export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): VerifyResult {
   const digits = checkRequest(req);
   const token = cardToken(ctx.cardKey, digits);
@@ -95,7 +102,18 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
     stage: 'local',
   });
   const prompt = r.promptCode ? resolvePrompt(r.promptCode, req.lang, slot ? ctx.slots.prompts(slot, r.promptCode) : []) : null;
-  const route = slot && brand ? ctx.slots.bestRoute(slot, brand, req.currency) : null;
+  // The route for the order's segment (brand × currency × domestic/cross-border × amount band, or
+  // the finest coarser one the dataset has), skipping gateways the service had eliminated until a
+  // time not yet passed and, while another can take the order, those that declined this card.
+  let gateway: string | null = null;
+  let alternatives: string[] = [];
+  if (slot && brand && r.decision !== 'decline') {
+    const ranked = ctx.slots.segmentRoutes(slot, brand, req.currency, regionOf(crossBorder), amountBand(req.amount, req.currency)).map((x) => x.gateway);
+    const eliminated = eliminatedAt(ctx.slots.gatewayHealth(slot), ctx.now);
+    const declined = declinedGateways(facts.history?.events ?? [], ctx.now - AVOID_DECLINED_SECONDS);
+    gateway = chooseGateway(ranked, eliminated, declined).gateway;
+    alternatives = ranked.filter((g) => g !== gateway && !eliminated.includes(g)).slice(0, MAX_ALTERNATIVES);
+  }
   const out: VerifyResult = {
     decision: r.decision,
     reason: r.reason,
@@ -108,7 +126,8 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
     brand,
     datasetVersion: meta?.version ?? 0,
     datasetState: state,
-    gateway: r.decision === 'decline' ? null : route?.gateway ?? null,
+    gateway,
+    alternatives,
     crossBorder,
   };
   if (r.detail !== undefined) out.detail = r.detail;

@@ -47,6 +47,7 @@ export function toVerifyResBody(r: VerifyResult): VerifyResBody {
     ...(r.brand !== null ? { brand: r.brand } : {}),
     datasetVersion: r.datasetVersion,
     ...(r.gateway !== null ? { gateway: r.gateway } : {}),
+    ...(r.alternatives.length > 0 ? { alternatives: r.alternatives } : {}),
   };
 }
 

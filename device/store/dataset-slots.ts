@@ -3,13 +3,14 @@
 // failure or power loss at any point leaves the previous dataset active and intact.
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
-import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, HistoryEvent, Prompt } from '../../protocol/dataset/types.ts';
+import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, GatewayHealth, HistoryEvent, Prompt, RouteBand, RouteRegion } from '../../protocol/dataset/types.ts';
 import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
 import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
 import { slotContentHash } from './slot-content-hash.ts';
+import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
 
 export interface SlotMeta {
   slot: Slot;
@@ -41,8 +42,20 @@ interface SlotStatements {
   history: Statement;
   bin: Statement;
   prompts: Statement;
-  route: Statement;
+  routes: Statement;
+  health: Statement;
 }
+
+/** A route row as the slot holds it ('*' = any region / band). */
+export interface SlotRoute {
+  region: RouteRegion | '*';
+  band: RouteBand | '*';
+  gateway: string;
+  successRate: number;
+  rank: number | null;
+}
+
+
 
 export class DatasetSlots {
   private readonly db: Db;
@@ -66,9 +79,11 @@ export class DatasetSlots {
         `SELECT prefix, action, reason FROM bin_rules_${s} WHERE prefix IN (?, ?, ?, ?, ?, ?, ?, ?) ORDER BY length(prefix) DESC LIMIT 1`,
       ),
       prompts: db.prepare(`SELECT code, lang, message FROM prompts_${s} WHERE code = ?`),
-      route: db.prepare(
-        `SELECT gateway, success_rate AS successRate FROM routes_${s} WHERE brand = ? AND currency = ? ORDER BY success_rate DESC, gateway LIMIT 1`,
+      routes: db.prepare(
+        `SELECT region, band, gateway, success_rate AS successRate, rank FROM routes_${s}
+          WHERE brand = ? AND currency = ? AND region IN (?, '*') AND band IN (?, '*')`,
       ),
+      health: db.prepare(`SELECT gateway, eliminated_until AS eliminatedUntil FROM health_${s}`),
     });
     this.stmts = { a: make('a'), b: make('b') };
   }
@@ -148,8 +163,31 @@ export class DatasetSlots {
     return this.stmts[slot].prompts.all(code) as Prompt[];
   }
 
+  /**
+   * The gateways of the finest segment the slot has routes for — (region, band), then (region,
+   * any), (any, band), (any, any) — best first: by the service's rank, then success rate, then name.
+   */
+  segmentRoutes(slot: Slot, brand: string, currency: string, region: RouteRegion, band: RouteBand): SlotRoute[] {
+    const rows = this.stmts[slot].routes.all(brand, currency, region, band) as SlotRoute[];
+    if (rows.length === 0) return [];
+    const level = (r: SlotRoute) => (r.region === '*' ? 2 : 0) + (r.band === '*' ? 1 : 0);
+    const finest = Math.min(...rows.map(level));
+    return rows
+      .filter((r) => level(r) === finest)
+      .sort((a, b) => (a.rank ?? 256) - (b.rank ?? 256) || b.successRate - a.successRate || (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
+  }
+
+  /** The brand × currency first choice (any region and band). */
   bestRoute(slot: Slot, brand: string, currency: string): { gateway: string; successRate: number } | null {
-    return (this.stmts[slot].route.get(brand, currency) as { gateway: string; successRate: number } | undefined) ?? null;
+    const all = (this.stmts[slot].routes.all(brand, currency, '*', '*') as SlotRoute[]).sort(
+      (a, b) => (a.rank ?? 256) - (b.rank ?? 256) || b.successRate - a.successRate || (a.gateway < b.gateway ? -1 : 1),
+    );
+    return all[0] ? { gateway: all[0].gateway, successRate: all[0].successRate } : null;
+  }
+
+  /** Gateways the service had eliminated when it built the slot's dataset, with their expiry. */
+  gatewayHealth(slot: Slot): GatewayHealth[] {
+    return this.stmts[slot].health.all() as GatewayHealth[];
   }
 
   // ------------------------------------------------------------------ whole-slot access
@@ -167,10 +205,12 @@ export class DatasetSlots {
     );
     const binRules = db.prepare(`SELECT prefix, action, reason FROM bin_rules_${slot}`).all() as BinRule[];
     const prompts = db.prepare(`SELECT code, lang, message FROM prompts_${slot}`).all() as Prompt[];
-    const routes = db.prepare(`SELECT brand, currency, gateway, success_rate AS successRate FROM routes_${slot}`).all() as DatasetContent['routes'];
+    const routes = routesFromRows(db.prepare(`SELECT ${ROUTE_COLUMNS} FROM routes_${slot}`).all() as Parameters<typeof routesFromRows>[0]);
     const content: DatasetContent = { restricted, knownGood, history, binRules, prompts, routes };
     const f = this.filterRow(slot);
     if (f) content.restrictedFilter = f;
+    const health = this.gatewayHealth(slot);
+    if (health.length > 0) content.gatewayHealth = health;
     return content;
   }
 
@@ -207,15 +247,22 @@ export class DatasetSlots {
       h: db.prepare(`INSERT OR REPLACE INTO history_${slot} (token, brand, events) VALUES (?, ?, ?)`),
       b: db.prepare(`INSERT OR REPLACE INTO bin_rules_${slot} (prefix, action, reason) VALUES (?, ?, ?)`),
       p: db.prepare(`INSERT OR REPLACE INTO prompts_${slot} (code, lang, message) VALUES (?, ?, ?)`),
-      ro: db.prepare(`INSERT OR REPLACE INTO routes_${slot} (brand, currency, gateway, success_rate) VALUES (?, ?, ?, ?)`),
+      ro: db.prepare(`INSERT OR REPLACE INTO routes_${slot} (brand, currency, region, band, gateway, success_rate, rank) VALUES (?, ?, ?, ?, ?, ?, ?)`),
     };
     for (const r of c.restricted) ins.r.run(r.token, r.reason);
     for (const k of c.knownGood) ins.k.run(k.token);
     for (const h of c.history) ins.h.run(h.token, h.brand ?? null, JSON.stringify(h.events));
     for (const b of c.binRules) ins.b.run(b.prefix, b.action, b.reason);
     for (const p of c.prompts) ins.p.run(p.code, p.lang, p.message);
-    for (const r of c.routes) ins.ro.run(r.brand, r.currency, r.gateway, r.successRate);
+    for (const r of c.routes) ins.ro.run(r.brand, r.currency, r.region ?? '*', r.band ?? '*', r.gateway, r.successRate, r.rank ?? null);
     if (c.restrictedFilter !== undefined) this.writeFilter(slot, c.restrictedFilter);
+    if (c.gatewayHealth !== undefined) this.writeHealth(slot, c.gatewayHealth);
+  }
+
+  private writeHealth(slot: Slot, health: GatewayHealth[]): void {
+    this.db.prepare(`DELETE FROM health_${slot}`).run();
+    const ins = this.db.prepare(`INSERT INTO health_${slot} (gateway, eliminated_until) VALUES (?, ?)`);
+    for (const h of health) ins.run(h.gateway, h.eliminatedUntil);
   }
 
   private applyDelta(slot: Slot, d: DatasetDelta): void {
@@ -226,13 +273,13 @@ export class DatasetSlots {
     const dh = del(`DELETE FROM history_${slot} WHERE token = ?`);
     const dbin = del(`DELETE FROM bin_rules_${slot} WHERE prefix = ?`);
     const dp = del(`DELETE FROM prompts_${slot} WHERE code = ? AND lang = ?`);
-    const dro = del(`DELETE FROM routes_${slot} WHERE brand = ? AND currency = ? AND gateway = ?`);
+    const dro = del(`DELETE FROM routes_${slot} WHERE brand = ? AND currency = ? AND region = ? AND band = ? AND gateway = ?`);
     for (const t of d.restricted.remove) dr.run(t);
     for (const t of d.knownGood.remove) dk.run(t);
     for (const t of d.history.remove) dh.run(t);
     for (const p of d.binRules.remove) dbin.run(p);
     for (const k of d.prompts.remove) dp.run(k.code, k.lang);
-    for (const k of d.routes.remove) dro.run(k.brand, k.currency, k.gateway);
+    for (const k of d.routes.remove) dro.run(k.brand, k.currency, k.region ?? '*', k.band ?? '*', k.gateway);
     this.insertContent(slot, {
       restricted: d.restricted.upsert,
       knownGood: d.knownGood.upsert,
@@ -242,6 +289,7 @@ export class DatasetSlots {
       routes: d.routes.upsert,
     });
     if (d.restrictedFilter !== undefined) this.writeFilter(slot, d.restrictedFilter);
+    if (d.gatewayHealth !== undefined) this.writeHealth(slot, d.gatewayHealth);
   }
 
   /**
@@ -274,7 +322,7 @@ export class DatasetSlots {
         const c = payload.content;
         const n = this.counts(target);
         const want = [c.restricted, c.knownGood, c.history, c.binRules, c.prompts, c.routes].map((x) => x.length);
-        want.push(c.restrictedFilter ? 1 : 0);
+        want.push(c.restrictedFilter ? 1 : 0, c.gatewayHealth?.length ?? 0);
         if (DATASET_TABLES.some((t, i) => n[t] !== want[i])) throw new ProtocolError('INTERNAL', 'installed row counts differ from the snapshot');
       } else {
         // A delta's result exists only in the slot: hash it where it lies (slot-content-hash.ts

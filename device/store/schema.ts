@@ -19,7 +19,21 @@ function slotTables(s: Slot): string {
   `;
 }
 
-export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes', 'filter'] as const;
+export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes', 'filter', 'health'] as const;
+
+/** v3: routes per segment (region, amount band: '*' = any; rank) and the gateway health section. */
+function segmentRoutes(s: Slot): string {
+  return `
+  CREATE TABLE routes3_${s} (brand TEXT NOT NULL, currency TEXT NOT NULL, region TEXT NOT NULL, band TEXT NOT NULL, gateway TEXT NOT NULL,
+                             success_rate REAL NOT NULL, rank INTEGER,
+                             PRIMARY KEY (brand, currency, region, band, gateway)) WITHOUT ROWID;
+  INSERT INTO routes3_${s} (brand, currency, region, band, gateway, success_rate, rank)
+    SELECT brand, currency, '*', '*', gateway, success_rate, NULL FROM routes_${s};
+  DROP TABLE routes_${s};
+  ALTER TABLE routes3_${s} RENAME TO routes_${s};
+  CREATE TABLE health_${s} (gateway TEXT PRIMARY KEY, eliminated_until INTEGER NOT NULL) WITHOUT ROWID;
+  `;
+}
 
 export const MIGRATIONS: readonly string[] = [
   // v1
@@ -77,5 +91,10 @@ export const MIGRATIONS: readonly string[] = [
                          segment_count INTEGER NOT NULL, fingerprints BLOB NOT NULL);
   CREATE TABLE filter_b (id INTEGER PRIMARY KEY CHECK (id = 1), seed INTEGER NOT NULL, segment_length INTEGER NOT NULL,
                          segment_count INTEGER NOT NULL, fingerprints BLOB NOT NULL);
+  `,
+  // v3: dataset format 2 — routes per segment and gateway health
+  `
+  ${segmentRoutes('a')}
+  ${segmentRoutes('b')}
   `,
 ];

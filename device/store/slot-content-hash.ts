@@ -18,7 +18,8 @@ import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { encodeCbor } from '../../protocol/cbor.ts';
 import { encodeContent } from '../../protocol/dataset/codec.ts';
-import type { DatasetContent, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
+import type { DatasetContent, GatewayHealth, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
+import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
 import type { Db } from './database.ts';
 import type { Slot } from './schema.ts';
 
@@ -42,7 +43,8 @@ function emptySections(): DatasetContent {
 
 /**
  * encodeContent of a content whose restricted, knownGood and history are empty is
- *   MAP(n) 00 01 | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>]
+ *   MAP(n) 00 <format> | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>] [08 <health>]
+ * (the format depends only on the routes and health, which are among the small sections here)
  * Returns the head (map + format) and the tail (from key 4 on), checking the fixed bytes between.
  */
 function splitSmall(encoded: Uint8Array): { head: Uint8Array; tail: Uint8Array } {
@@ -72,7 +74,9 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
   const small = emptySections();
   small.binRules = db.prepare(`SELECT prefix, action, reason FROM bin_rules_${slot}`).all() as DatasetContent['binRules'];
   small.prompts = db.prepare(`SELECT code, lang, message FROM prompts_${slot}`).all() as DatasetContent['prompts'];
-  small.routes = db.prepare(`SELECT brand, currency, gateway, success_rate AS successRate FROM routes_${slot}`).all() as DatasetContent['routes'];
+  small.routes = routesFromRows(db.prepare(`SELECT ${ROUTE_COLUMNS} FROM routes_${slot}`).all() as Parameters<typeof routesFromRows>[0]);
+  const health = db.prepare(`SELECT gateway, eliminated_until AS eliminatedUntil FROM health_${slot}`).all() as GatewayHealth[];
+  if (health.length > 0) small.gatewayHealth = health;
   const f = db.prepare(`SELECT seed, segment_length, segment_count, fingerprints FROM filter_${slot} WHERE id = 1`).get() as
     | { seed: number; segment_length: number; segment_count: number; fingerprints: Buffer }
     | undefined;

@@ -54,6 +54,8 @@ export interface LocalVerifyResult {
   brand: string | null;
   datasetVersion: number;
   gateway: string | null;
+  /** The segment's next gateways, best first (older firmware: absent). */
+  alternatives?: string[];
 }
 
 export interface DeviceHandle {

@@ -414,5 +414,6 @@ export function toLocalResult(r: VerifyResBody): LocalVerifyResult {
     brand: r.brand ?? null,
     datasetVersion: r.datasetVersion,
     gateway: r.gateway ?? null,
+    alternatives: r.alternatives ?? [],
   };
 }

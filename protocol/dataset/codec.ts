@@ -12,8 +12,16 @@
 //                  crossBorder|null]
 //   4: binRules    [[prefix, action(0 decline,1 review), reason], ...] ascending by prefix
 //   5: prompts     [[code, lang, message], ...] ascending by (code, lang)
-//   6: routes      [[brand, currency, gateway, successRate], ...] ascending by (brand, currency, gateway)
+//   6: routes      format 1: [[brand, currency, gateway, successRate], ...] ascending by
+//                  (brand, currency, gateway); format 2: [[brand, currency, region|null,
+//                  band|null, gateway, successRate, rank|null], ...] ascending by (brand,
+//                  currency, region, band, gateway), null (= any) first
 //   7: restrictedFilter (optional) {1: seed, 2: segmentLength, 3: segmentCount, 4: fingerprints}
+//   8: gatewayHealth (format 2, optional, never empty) [[gateway, eliminatedUntil], ...] ascending
+// Format: 1 unless the content needs 2 (a route with a region, band or rank, or gateway health):
+// content that format 1 can say is encoded exactly as before, so its hashes do not change and a
+// device on older firmware keeps taking it; content that needs format 2 is refused by such a device
+// with UNSUPPORTED ("unsupported format") instead of being misread. Decoders take both.
 // Canonical = this order, no duplicates, shortest integer forms (cbor-x default), float64 for
 // non-integral numbers. contentHash = SHA-256 of these bytes. Decoding checks every type, length
 // and the canonical order, so a decoded dataset re-encodes to the same bytes.
@@ -26,6 +34,7 @@ import type {
   BinRule,
   DatasetContent,
   DatasetDelta,
+  GatewayHealth,
   HistoryEntry,
   HistoryEvent,
   Prompt,
@@ -38,6 +47,7 @@ import {
   FAILURE_TYPES,
   LIMITS,
   checkBinRule,
+  checkHealth,
   checkHistoryEntry,
   checkPrompt,
   checkRoute,
@@ -46,7 +56,9 @@ import {
   fail,
 } from './validate.ts';
 
-export const CONTENT_FORMAT = 1;
+/** The newest content/delta format this code writes (only when needed) and reads. */
+export const CONTENT_FORMAT = 2;
+export const CONTENT_FORMATS: readonly number[] = [1, 2];
 /** Largest encoded snapshot/delta a decoder accepts (10^7 restricted cards fit). */
 export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
 const CBOR_LIMITS = { maxBytes: MAX_PAYLOAD_BYTES, maxDepth: 8 };
@@ -307,13 +319,53 @@ const PROMPT: Keyed<Prompt> = {
   fromCbor: (a) => ({ code: a[0], lang: a[1], message: a[2] }),
   width: 3,
 };
+// Routes sort by (brand, currency, region, band, gateway) with "any" ('') first, so format-1
+// routes (no region or band) keep exactly their format-1 order.
+const routeKey = (r: { brand: string; currency: string; region?: string; band?: string; gateway: string }) => [r.brand, r.currency, r.region ?? '', r.band ?? '', r.gateway];
 const ROUTE: Keyed<Route> = {
-  key: (r) => [r.brand, r.currency, r.gateway],
+  key: routeKey,
   check: checkRoute,
   toCbor: (r) => [r.brand, r.currency, r.gateway, r.successRate],
   fromCbor: (a) => ({ brand: a[0], currency: a[1], gateway: a[2], successRate: a[3] }),
   width: 4,
 };
+const ROUTE2: Keyed<Route> = {
+  key: routeKey,
+  check: checkRoute,
+  toCbor: (r) => [r.brand, r.currency, r.region ?? null, r.band ?? null, r.gateway, r.successRate, r.rank ?? null],
+  fromCbor: (a) => {
+    const o: Record<string, unknown> = { brand: a[0], currency: a[1], gateway: a[4], successRate: a[5] };
+    if (a[2] !== null) o.region = a[2];
+    if (a[3] !== null) o.band = a[3];
+    if (a[6] !== null) o.rank = a[6];
+    return o;
+  },
+  width: 7,
+};
+const HEALTH: Keyed<GatewayHealth> = {
+  key: (h) => [h.gateway],
+  check: checkHealth,
+  toCbor: (h) => [h.gateway, h.eliminatedUntil],
+  fromCbor: (a) => ({ gateway: a[0], eliminatedUntil: a[1] }),
+  width: 2,
+};
+const routesKeyed = (format: number) => (format === 1 ? ROUTE : ROUTE2);
+
+const isV2Route = (r: { region?: unknown; band?: unknown; rank?: unknown } | null | undefined) => !!r && (r.region !== undefined || r.band !== undefined || r.rank !== undefined);
+
+/** The lowest format that can carry these routes and this health section. */
+function formatFor(routes: readonly unknown[], health: readonly unknown[] | undefined, routeKeys: readonly unknown[] = []): 1 | 2 {
+  const v2 = health !== undefined || routes.some((r) => isV2Route(r as Route)) || routeKeys.some((k) => isV2Route(k as Route));
+  return v2 ? 2 : 1;
+}
+
+/** Health as content holds it: absent when empty. */
+function normHealth(h: GatewayHealth[] | undefined, field: string): GatewayHealth[] | undefined {
+  if (h === undefined) return undefined;
+  if (!Array.isArray(h) || h.length > LIMITS.gateways) fail(field, `array of at most ${LIMITS.gateways} expected`);
+  const out = normKeyed(h, field, HEALTH);
+  return out.length > 0 ? out : undefined;
+}
 
 function normKeyed<T>(list: T[], field: string, k: Keyed<T>): T[] {
   if (!Array.isArray(list) || list.length > LIMITS.smallSection) fail(field, `array of at most ${LIMITS.smallSection} expected`);
@@ -361,6 +413,8 @@ export function normalizeContent(c: DatasetContent): DatasetContent {
     routes: normKeyed(c.routes, 'routes', ROUTE),
   };
   if (c.restrictedFilter !== undefined) out.restrictedFilter = copyFilter(c.restrictedFilter, 'restrictedFilter');
+  const health = normHealth(c.gatewayHealth, 'gatewayHealth');
+  if (health) out.gatewayHealth = health;
   return out;
 }
 
@@ -372,24 +426,37 @@ function copyFilter(f: FuseFilter, field: string): FuseFilter {
 export function encodeContent(c: DatasetContent): Uint8Array {
   if (typeof c !== 'object' || c === null) fail('content', 'object expected');
   if (!Array.isArray(c.knownGood)) fail('knownGood', 'array expected');
+  if (!Array.isArray(c.routes)) fail('routes', 'array expected');
+  const health = normHealth(c.gatewayHealth, 'gatewayHealth');
+  const format = formatFor(c.routes, health);
+  const R = routesKeyed(format);
   const m = new Map<number, unknown>([
-    [0, CONTENT_FORMAT],
+    [0, format],
     [1, restrictedToCbor(c.restricted, 'restricted')],
     [2, packTokens(c.knownGood.map((k, i) => checkToken(k?.token, `knownGood[${i}].token`)), 'knownGood')],
     [3, historyToCbor(normHistory(c.history, 'history'))],
     [4, normKeyed(c.binRules, 'binRules', BIN).map(BIN.toCbor)],
     [5, normKeyed(c.prompts, 'prompts', PROMPT).map(PROMPT.toCbor)],
-    [6, normKeyed(c.routes, 'routes', ROUTE).map(ROUTE.toCbor)],
+    [6, normKeyed(c.routes, 'routes', R).map(R.toCbor)],
   ]);
   if (c.restrictedFilter !== undefined) m.set(7, fuseFilterToCbor(checkFuseFilter(c.restrictedFilter, 'restrictedFilter')));
+  if (health) m.set(8, health.map(HEALTH.toCbor));
   return encodeCbor(m);
 }
 
-/** The top-level map: keys 1..keys required, keys+1..maxKey optional. */
-function topMap(bytes: Uint8Array, what: string, keys: number, maxKey = keys): Map<unknown, unknown> {
+/** The top-level map and its format: keys 1..keys required, keys+1..maxKey[format] optional. */
+function topMap(bytes: Uint8Array, what: string, keys: number, maxKey: Record<number, number>): { m: Map<unknown, unknown>; format: number } {
   const v = decodeDatasetCbor(bytes, CBOR_LIMITS);
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', `${what}: CBOR map expected`);
-  if (v.get(0) !== CONTENT_FORMAT) throw new ProtocolError('UNSUPPORTED', `${what}: unsupported format`);
+  const format = v.get(0);
+  if (typeof format !== 'number' || !CONTENT_FORMATS.includes(format)) {
+    throw new ProtocolError('UNSUPPORTED', `${what}: unsupported format ${String(format)} (this build reads formats ${CONTENT_FORMATS.join(', ')}; update the firmware)`);
+  }
+  const v2 = topKeys(v, what, keys, maxKey[format]);
+  return { m: v2, format };
+}
+
+function topKeys(v: Map<unknown, unknown>, what: string, keys: number, maxKey: number): Map<unknown, unknown> {
   for (const k of v.keys()) {
     if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > maxKey) throw new ProtocolError('INVALID_FIELD', `${what}: unknown key`, String(k));
   }
@@ -398,16 +465,24 @@ function topMap(bytes: Uint8Array, what: string, keys: number, maxKey = keys): M
 }
 
 export function decodeContent(bytes: Uint8Array): DatasetContent {
-  const m = topMap(bytes, 'content', 6, 7);
+  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
+  const R = routesKeyed(format);
   const out: DatasetContent = {
     restricted: restrictedFromCbor(m.get(1), 'restricted'),
     knownGood: unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })),
     history: historyFromCbor(m.get(3), 'history'),
     binRules: keyedFromCbor(m.get(4), 'binRules', BIN),
     prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
-    routes: keyedFromCbor(m.get(6), 'routes', ROUTE),
+    routes: keyedFromCbor(m.get(6), 'routes', R),
   };
   if (m.has(7)) out.restrictedFilter = fuseFilterFromCbor(m.get(7), 'restrictedFilter');
+  if (m.has(8)) {
+    const health = keyedFromCbor(m.get(8), 'gatewayHealth', HEALTH);
+    if (health.length === 0 || health.length > LIMITS.gateways) fail('gatewayHealth', `1..${LIMITS.gateways} entries expected`);
+    out.gatewayHealth = health;
+  }
+  // Canonical: format 2 only for content format 1 cannot carry (so it re-encodes to these bytes).
+  if (format !== formatFor(out.routes, out.gatewayHealth)) fail('format', `format ${format} for content of format ${formatFor(out.routes, out.gatewayHealth)}`);
   return out;
 }
 
@@ -425,8 +500,10 @@ export function contentHash(c: DatasetContent): Uint8Array {
 // (reason groups as in content), 3: knownGood.remove, 4: knownGood.upsert (packed),
 // 5: history.remove (packed), 6: history.upsert (as content), 7: binRules.remove [prefix...],
 // 8: binRules.upsert, 9: prompts.remove [[code, lang]...], 10: prompts.upsert,
-// 11: routes.remove [[brand, currency, gateway]...], 12: routes.upsert, 13 (optional):
-// restrictedFilter — null = remove, a filter map = replace, absent = unchanged}. Sorted like content.
+// 11: routes.remove [[brand, currency, gateway]...] (format 2: [[brand, currency, region|null,
+// band|null, gateway]...]), 12: routes.upsert, 13 (optional): restrictedFilter — null = remove, a
+// filter map = replace, absent = unchanged, 14 (optional, format 2): gatewayHealth — the whole new
+// section (possibly empty), absent = unchanged}. Sorted like content; format chosen like content's.
 
 const STRING_KEYS = (width: number, field: string) => (v: unknown): string[][] => {
   if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
@@ -468,8 +545,16 @@ export function encodeDelta(d: DatasetDelta): Uint8Array {
   const b = checkSection(d.binRules, 'binRules');
   const p = checkSection(d.prompts, 'prompts');
   const ro = checkSection(d.routes, 'routes');
+  if (d.gatewayHealth !== undefined && (!Array.isArray(d.gatewayHealth) || d.gatewayHealth.length > LIMITS.gateways)) fail('gatewayHealth', 'array expected');
+  const health = d.gatewayHealth === undefined ? undefined : normKeyed(d.gatewayHealth, 'gatewayHealth', HEALTH);
+  const format = formatFor(ro.upsert, health, ro.remove);
+  const R = routesKeyed(format);
+  const routeRemove =
+    format === 1
+      ? sortedKeys(STRING_KEYS(3, 'routes.remove')((ro.remove as RouteKey[]).map((x) => [x?.brand, x?.currency, x?.gateway])), 'routes.remove')
+      : sortedRouteKeys(ro.remove as RouteKey[]);
   const m = new Map<number, unknown>([
-    [0, CONTENT_FORMAT],
+    [0, format],
     [1, packTokens(r.remove as Uint8Array[], 'restricted.remove')],
     [2, restrictedToCbor(r.upsert as RestrictedEntry[], 'restricted.upsert')],
     [3, packTokens(k.remove as Uint8Array[], 'knownGood.remove')],
@@ -480,16 +565,44 @@ export function encodeDelta(d: DatasetDelta): Uint8Array {
     [8, normKeyed(b.upsert as BinRule[], 'binRules.upsert', BIN).map(BIN.toCbor)],
     [9, sortedKeys(STRING_KEYS(2, 'prompts.remove')((p.remove as PromptKey[]).map((x) => [x?.code, x?.lang])), 'prompts.remove')],
     [10, normKeyed(p.upsert as Prompt[], 'prompts.upsert', PROMPT).map(PROMPT.toCbor)],
-    [11, sortedKeys(STRING_KEYS(3, 'routes.remove')((ro.remove as RouteKey[]).map((x) => [x?.brand, x?.currency, x?.gateway])), 'routes.remove')],
-    [12, normKeyed(ro.upsert as Route[], 'routes.upsert', ROUTE).map(ROUTE.toCbor)],
+    [11, routeRemove],
+    [12, normKeyed(ro.upsert as Route[], 'routes.upsert', R).map(R.toCbor)],
   ]);
   if (d.restrictedFilter === null) m.set(13, null);
   else if (d.restrictedFilter !== undefined) m.set(13, fuseFilterToCbor(checkFuseFilter(d.restrictedFilter, 'restrictedFilter')));
+  if (health !== undefined) m.set(14, health.map(HEALTH.toCbor));
   return encodeCbor(m);
 }
 
+/** Format-2 route keys: validated (as a route), sorted, encoded [brand, currency, region|null, band|null, gateway]. */
+function sortedRouteKeys(keys: RouteKey[]): unknown[][] {
+  if (!Array.isArray(keys) || keys.length > LIMITS.smallSection) fail('routes.remove', 'array expected');
+  const checked = keys.map((k, i) => checkRoute({ ...(k as object), successRate: 0 }, `routes.remove[${i}]`));
+  const sorted = checked.sort((a, b) => compareTuple(routeKey(a), routeKey(b)));
+  for (let i = 1; i < sorted.length; i++) if (compareTuple(routeKey(sorted[i - 1]), routeKey(sorted[i])) === 0) fail('routes.remove', 'duplicate key');
+  return sorted.map((r) => [r.brand, r.currency, r.region ?? null, r.band ?? null, r.gateway]);
+}
+
+function routeKeysFromCbor(v: unknown, field: string): RouteKey[] {
+  if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
+  const out = v.map((a, i) => {
+    if (!Array.isArray(a) || a.length !== 5) fail(`${field}[${i}]`, 'key of 5 expected');
+    const o: Record<string, unknown> = { brand: a[0], currency: a[1], gateway: a[4], successRate: 0 };
+    if (a[2] !== null) o.region = a[2];
+    if (a[3] !== null) o.band = a[3];
+    const r = checkRoute(o, `${field}[${i}]`);
+    const k: RouteKey = { brand: r.brand, currency: r.currency, gateway: r.gateway };
+    if (r.region !== undefined) k.region = r.region;
+    if (r.band !== undefined) k.band = r.band;
+    return k;
+  });
+  for (let i = 1; i < out.length; i++) if (compareTuple(routeKey(out[i - 1]), routeKey(out[i])) >= 0) fail(field, 'keys not strictly ascending');
+  return out;
+}
+
 export function decodeDelta(bytes: Uint8Array): DatasetDelta {
-  const m = topMap(bytes, 'delta', 12, 13);
+  const { m, format } = topMap(bytes, 'delta', 12, { 1: 13, 2: 14 });
+  const R = routesKeyed(format);
   const strictKeys = (v: unknown, width: number, field: string): string[][] => {
     const keys = STRING_KEYS(width, field)(v);
     for (let i = 1; i < keys.length; i++) if (compareTuple(keys[i - 1], keys[i]) >= 0) fail(field, 'keys not strictly ascending');
@@ -502,13 +615,22 @@ export function decodeDelta(bytes: Uint8Array): DatasetDelta {
     binRules: { remove: strictKeys(m.get(7), 1, 'binRules.remove').map((k) => k[0]), upsert: keyedFromCbor(m.get(8), 'binRules.upsert', BIN) },
     prompts: { remove: strictKeys(m.get(9), 2, 'prompts.remove').map(([code, lang]) => ({ code, lang })), upsert: keyedFromCbor(m.get(10), 'prompts.upsert', PROMPT) },
     routes: {
-      remove: strictKeys(m.get(11), 3, 'routes.remove').map(([brand, currency, gateway]) => ({ brand, currency, gateway })),
-      upsert: keyedFromCbor(m.get(12), 'routes.upsert', ROUTE),
+      remove:
+        format === 1
+          ? strictKeys(m.get(11), 3, 'routes.remove').map(([brand, currency, gateway]) => ({ brand, currency, gateway }))
+          : routeKeysFromCbor(m.get(11), 'routes.remove'),
+      upsert: keyedFromCbor(m.get(12), 'routes.upsert', R),
     },
   };
   if (m.has(13)) out.restrictedFilter = m.get(13) === null ? null : fuseFilterFromCbor(m.get(13), 'restrictedFilter');
+  if (m.has(14)) {
+    const health = keyedFromCbor(m.get(14), 'gatewayHealth', HEALTH);
+    if (health.length > LIMITS.gateways) fail('gatewayHealth', `at most ${LIMITS.gateways} entries expected`);
+    out.gatewayHealth = health;
+  }
+  if (format !== formatFor(out.routes.upsert, out.gatewayHealth, out.routes.remove)) fail('format', `format ${format} for a delta of format ${formatFor(out.routes.upsert, out.gatewayHealth, out.routes.remove)}`);
   return out;
 }
 
-export const KEYED = { BIN, PROMPT, ROUTE };
+export const KEYED = { BIN, PROMPT, ROUTE, HEALTH };
 export { compareTuple };

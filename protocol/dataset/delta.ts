@@ -1,10 +1,11 @@
 // Differences between two dataset versions. Every section is keyed (restricted/knownGood/history
-// by token, binRules by prefix, prompts by (code, lang), routes by (brand, currency, gateway));
+// by token, binRules by prefix, prompts by (code, lang), routes by (brand, currency, region, band,
+// gateway); gateway health is replaced whole);
 // a delta removes keys and upserts whole entries (a card's history is replaced whole, which keeps
 // the delta format independent of how history is appended).
 import { KEYED, compareBytes, normalizeContent, tokenKey } from './codec.ts';
 import { encodeFuseFilter } from './fuse-filter.ts';
-import type { DatasetContent, DatasetDelta, FuseFilter, HistoryEntry, HistoryEvent } from './types.ts';
+import type { DatasetContent, DatasetDelta, FuseFilter, HistoryEntry, HistoryEvent, Route, RouteKey } from './types.ts';
 
 function sameFilter(a: FuseFilter, b: FuseFilter): boolean {
   return Buffer.compare(encodeFuseFilter(a), encodeFuseFilter(b)) === 0;
@@ -39,6 +40,13 @@ function diffSection<T, K>(a: T[], b: T[], key: (x: T) => string, same: (x: T, y
 
 const joinKey = (parts: string[]) => JSON.stringify(parts);
 
+function routeKeyOf(r: Route): RouteKey {
+  const k: RouteKey = { brand: r.brand, currency: r.currency, gateway: r.gateway };
+  if (r.region !== undefined) k.region = r.region;
+  if (r.band !== undefined) k.band = r.band;
+  return k;
+}
+
 /** The delta that turns `a` into `b`. Both are validated and normalised first. */
 export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta {
   const x = normalizeContent(a);
@@ -53,10 +61,11 @@ export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta 
       x.routes,
       y.routes,
       (r) => joinKey(KEYED.ROUTE.key(r)),
-      (p, q) => Object.is(p.successRate, q.successRate),
-      (r) => ({ brand: r.brand, currency: r.currency, gateway: r.gateway }),
+      (p, q) => Object.is(p.successRate, q.successRate) && p.rank === q.rank,
+      (r) => routeKeyOf(r),
     ),
   };
+  if (JSON.stringify(x.gatewayHealth ?? []) !== JSON.stringify(y.gatewayHealth ?? [])) d.gatewayHealth = y.gatewayHealth ?? [];
   if (y.restrictedFilter === undefined) {
     if (x.restrictedFilter !== undefined) d.restrictedFilter = null;
   } else if (x.restrictedFilter === undefined || !sameFilter(x.restrictedFilter, y.restrictedFilter)) {
@@ -86,16 +95,18 @@ export function applyDelta(a: DatasetContent, d: DatasetDelta): DatasetContent {
     history: applySection(a.history, d.history.remove, d.history.upsert, (r) => tk(r.token), tk),
     binRules: applySection(a.binRules, d.binRules.remove, d.binRules.upsert, (r) => r.prefix, (k) => k),
     prompts: applySection(a.prompts, d.prompts.remove, d.prompts.upsert, (r) => joinKey(KEYED.PROMPT.key(r)), (k) => joinKey([k.code, k.lang])),
-    routes: applySection(a.routes, d.routes.remove, d.routes.upsert, (r) => joinKey(KEYED.ROUTE.key(r)), (k) => joinKey([k.brand, k.currency, k.gateway])),
+    routes: applySection(a.routes, d.routes.remove, d.routes.upsert, (r) => joinKey(KEYED.ROUTE.key(r)), (k) => joinKey(KEYED.ROUTE.key({ ...k, successRate: 0 }))),
   };
   const filter = d.restrictedFilter === undefined ? a.restrictedFilter : d.restrictedFilter;
   if (filter) result.restrictedFilter = filter;
+  const health = d.gatewayHealth === undefined ? a.gatewayHealth : d.gatewayHealth;
+  if (health && health.length > 0) result.gatewayHealth = health;
   return normalizeContent(result);
 }
 
 export function isEmptyDelta(d: DatasetDelta): boolean {
   const sections = [d.restricted, d.knownGood, d.history, d.binRules, d.prompts, d.routes] as { remove: unknown[]; upsert: unknown[] }[];
-  return d.restrictedFilter === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);
+  return d.restrictedFilter === undefined && d.gatewayHealth === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);
 }
 
 export { compareBytes };

@@ -3,6 +3,7 @@ export * from './types.ts';
 export * from './token.ts';
 export {
   CONTENT_FORMAT,
+  CONTENT_FORMATS,
   MAX_PAYLOAD_BYTES,
   contentHash,
   decodeContent,

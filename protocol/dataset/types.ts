@@ -54,12 +54,33 @@ export interface Prompt {
   lang: string;
   message: string;
 }
+/** Route segment: domestic or cross-border order (absent on a route = any). */
+export type RouteRegion = 'dom' | 'xb';
+/** Route segment: amount band in rough dollar-sized units (protocol/rules/segment.ts; absent = any). */
+export type RouteBand = 'lt20' | '20-100' | '100-500' | 'gt500';
+export const ROUTE_REGIONS: readonly RouteRegion[] = ['dom', 'xb'];
+export const ROUTE_BANDS: readonly RouteBand[] = ['lt20', '20-100', '100-500', 'gt500'];
+
+/**
+ * One gateway's standing in one segment: brand × currency, optionally narrowed to a region and an
+ * amount band. A device takes the finest segment it has rows for, then the rows in `rank` order.
+ */
 export interface Route {
   brand: string;
   currency: string;
+  region?: RouteRegion;
+  band?: RouteBand;
   gateway: string;
   /** 0..1 */
   successRate: number;
+  /** 0 = the service's first choice in this segment, 1 the next...; absent = order by successRate */
+  rank?: number;
+}
+
+/** A gateway the service has eliminated (circuit breaker open) until `eliminatedUntil` (unix s). */
+export interface GatewayHealth {
+  gateway: string;
+  eliminatedUntil: number;
 }
 
 export interface DatasetContent {
@@ -69,6 +90,8 @@ export interface DatasetContent {
   binRules: BinRule[];
   prompts: Prompt[];
   routes: Route[];
+  /** Gateways eliminated when the dataset was built, each with the time its elimination ends. */
+  gatewayHealth?: GatewayHealth[];
   /**
    * Optional compact "possibly restricted" set (binary fuse filter, ~9 bits per card, ~0.4%
    * false positives; see fuse-filter.ts) for cards too many to list exactly. A hit is never a
@@ -89,6 +112,8 @@ export interface PromptKey {
 export interface RouteKey {
   brand: string;
   currency: string;
+  region?: RouteRegion;
+  band?: RouteBand;
   gateway: string;
 }
 export interface DatasetDelta {
@@ -101,6 +126,8 @@ export interface DatasetDelta {
   routes: SectionDelta<RouteKey, Route>;
   /** absent = unchanged, null = removed, a filter = replaced whole */
   restrictedFilter?: FuseFilter | null;
+  /** absent = unchanged, an array = replaced whole (empty: no gateway eliminated) */
+  gatewayHealth?: GatewayHealth[];
 }
 
 export type ManifestKind = 'snapshot' | 'delta' | 'firmware';

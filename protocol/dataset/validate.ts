@@ -3,7 +3,7 @@
 // token value.
 import { ProtocolError } from '../errors.ts';
 import { TOKEN_BYTES } from './token.ts';
-import type { BinRule, HistoryEntry, HistoryEvent, Prompt, Route } from './types.ts';
+import { ROUTE_BANDS, ROUTE_REGIONS, type BinRule, type GatewayHealth, type HistoryEntry, type HistoryEvent, type Prompt, type Route } from './types.ts';
 
 export const LIMITS = {
   reason: 64,
@@ -17,6 +17,10 @@ export const LIMITS = {
   eventsPerCard: 1000,
   entriesPerSection: 50_000_000,
   smallSection: 100_000,
+  /** a route's rank within its segment */
+  rank: 255,
+  /** gateways in the health section */
+  gateways: 1000,
 } as const;
 
 export const FAILURE_TYPES = ['hard', 'soft', 'technical', 'fraud'] as const;
@@ -108,10 +112,26 @@ export function checkRoute(r: unknown, field: string): Route {
   const e = r as Record<string, unknown>;
   const rate = e.successRate;
   if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0 || rate > 1) fail(`${field}.successRate`, 'number 0..1 expected');
-  return {
+  const out: Route = {
     brand: checkString(e.brand, `${field}.brand`, LIMITS.brand),
     currency: checkString(e.currency, `${field}.currency`, 3, CURRENCY_RE),
     gateway: checkString(e.gateway, `${field}.gateway`, LIMITS.gateway),
     successRate: rate,
   };
+  if (e.region !== undefined) {
+    if (!(ROUTE_REGIONS as readonly unknown[]).includes(e.region)) fail(`${field}.region`, `${ROUTE_REGIONS.join('|')} expected`);
+    out.region = e.region as Route['region'];
+  }
+  if (e.band !== undefined) {
+    if (!(ROUTE_BANDS as readonly unknown[]).includes(e.band)) fail(`${field}.band`, `${ROUTE_BANDS.join('|')} expected`);
+    out.band = e.band as Route['band'];
+  }
+  if (e.rank !== undefined) out.rank = checkUint(e.rank, `${field}.rank`, LIMITS.rank);
+  return out;
+}
+
+export function checkHealth(h: unknown, field: string): GatewayHealth {
+  if (typeof h !== 'object' || h === null) fail(field, 'object expected');
+  const e = h as Record<string, unknown>;
+  return { gateway: checkString(e.gateway, `${field}.gateway`, LIMITS.gateway), eliminatedUntil: checkUint(e.eliminatedUntil, `${field}.eliminatedUntil`, 0xffffffff) };
 }

@@ -94,6 +94,7 @@ export const VERIFY_RES_BODY = body(
   opt(10, 'brand', text(32)),
   req(11, 'datasetVersion', uint32(), 'dataset the decision used, 0 = none'),
   opt(12, 'gateway', text(64), 'recommended gateway, when known'),
+  opt(13, 'alternatives', arrayOf(text(64), 8), "the segment's next gateways, best first (none eliminated): the bridge's fallback when `gateway` is failing now"),
 );
 
 const TRANSFER_STATE = body(req(2, 'version', uint32()), req(3, 'nextChunk', uint32()), req(4, 'totalChunks', uint32()));

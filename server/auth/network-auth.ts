@@ -15,6 +15,7 @@ import { ServiceError } from '../errors.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
+import { declinedGateways } from '../../protocol/rules/routing.ts';
 
 export interface AuthRequest {
   /** Device-computed card token; absent when no device answered (the bridge holds no card key). */
@@ -96,26 +97,8 @@ export interface NetworkAuthDeps {
   onBackgroundError?: (e: unknown) => void;
 }
 
-/**
- * Gateways whose latest issuer answer for this card was a decline. Only card-level outcomes count
- * (the classification table, protocol/rules/response-codes.ts): the gateway's own failures are left
- * to elimination and an unavailable issuer (91, 96) is the same at every gateway. A decline is
- * partly a property of the card at that acquirer (the issuer's risk view of that
- * merchant/acquirer pair), so a retry elsewhere has the better chance; a later success at the
- * gateway clears it.
- */
-export function declinedGateways(
-  events: ReadonlyArray<{ gateway: string; status: string; type: string | null; code?: string | null; advice?: string | null; at: number }>,
-  since: number,
-): string[] {
-  const latest = new Map<string, { status: string; at: number }>();
-  for (const e of [...events].sort((a, b) => a.at - b.at)) {
-    const effect = classifyOutcome(e).effect;
-    if (effect === 'gateway' || effect === 'issuer') continue;
-    latest.set(e.gateway, { status: e.status, at: e.at });
-  }
-  return [...latest].filter(([, v]) => v.status === 'failure' && v.at >= since).map(([g]) => g).sort();
-}
+/** Gateways whose latest issuer answer for this card was a decline: one rule with the device and bridge. */
+export { declinedGateways };
 
 /** Card expired after the last day of its expiry month (UTC). */
 export function isExpired(expMonth: number, expYear: number, now: number): boolean {

@@ -2,7 +2,8 @@
 // Pure of timers and listeners so it can run either in the service process or in a build child
 // (build-child.ts) that keeps a large build off the service's event loop.
 import { assemble, buildDelta, buildSnapshot, openSignedManifest } from '../../protocol/dataset/index.ts';
-import type { DatasetContent, Route } from '../../protocol/dataset/types.ts';
+import type { DatasetContent } from '../../protocol/dataset/types.ts';
+import type { DatasetRoutes } from './routes.ts';
 import { ServiceError } from '../errors.ts';
 import type { ServiceKeys } from '../keys.ts';
 import type { DatasetVersionInfo, Storage } from '../storage/storage.ts';
@@ -22,7 +23,7 @@ export interface BuilderOptions {
 }
 
 export type BuildJob =
-  | { kind: 'snapshot'; force: boolean; now: number; routes: Route[] }
+  | { kind: 'snapshot'; force: boolean; now: number; routes: DatasetRoutes }
   | { kind: 'delta'; from: number; to: number };
 
 export type BuildJobResult =
@@ -38,7 +39,7 @@ export type BuildJobResult =
     }
   | { kind: 'delta'; bytes: number; chunks: number };
 
-export async function readContent(storage: Storage, o: BuilderOptions, now: number, routes: Route[]): Promise<DatasetContent> {
+export async function readContent(storage: Storage, o: BuilderOptions, now: number, routes: DatasetRoutes): Promise<DatasetContent> {
   const tables = await storage.readDatasetTables(now, now - o.historyWindowSeconds, o.maxEventsPerToken);
   return contentFromTables(tables, routes);
 }

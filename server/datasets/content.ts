@@ -1,5 +1,6 @@
 // Turns the service's tables into the dataset content devices hold (protocol/dataset types).
-import type { DatasetContent, HistoryEvent, Route } from '../../protocol/dataset/types.ts';
+import type { DatasetContent, HistoryEvent } from '../../protocol/dataset/types.ts';
+import type { DatasetRoutes } from './routes.ts';
 import type { DatasetTables, HistoryRow } from '../storage/storage.ts';
 
 const FAILURE_TYPES = new Set(['hard', 'soft', 'technical', 'fraud']);
@@ -16,8 +17,8 @@ export function historyEvent(r: HistoryRow): HistoryEvent {
   return e;
 }
 
-export function contentFromTables(t: DatasetTables, routes: Route[]): DatasetContent {
-  return {
+export function contentFromTables(t: DatasetTables, r: DatasetRoutes): DatasetContent {
+  const content: DatasetContent = {
     restricted: t.restricted.map((r) => ({ token: r.token, reason: r.reason.slice(0, 64) })),
     knownGood: t.knownGood.map((token) => ({ token })),
     history: t.history.map((h) => {
@@ -27,6 +28,8 @@ export function contentFromTables(t: DatasetTables, routes: Route[]): DatasetCon
     }),
     binRules: t.binRules.map((b) => ({ prefix: b.prefix, action: b.action, reason: b.reason })),
     prompts: t.prompts.map((p) => ({ code: p.code, lang: p.lang, message: p.message })),
-    routes,
+    routes: r.routes,
   };
+  if (r.gatewayHealth.length > 0) content.gatewayHealth = r.gatewayHealth;
+  return content;
 }

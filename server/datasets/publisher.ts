@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
-import type { DatasetContent, Route } from '../../protocol/dataset/types.ts';
+import type { DatasetContent } from '../../protocol/dataset/types.ts';
+import type { DatasetRoutes } from './routes.ts';
 import type { ServiceKeys } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { DatasetVersionInfo, FirmwareInfo, Storage } from '../storage/storage.ts';
@@ -107,7 +108,7 @@ export class DatasetPublisher {
   constructor(
     private readonly storage: Storage,
     private readonly keys: ServiceKeys,
-    private readonly routes: () => Promise<Route[]>,
+    private readonly routes: () => Promise<DatasetRoutes>,
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
   ) {

@@ -2,44 +2,5 @@
 // and a deliberately rough conversion to "dollar-sized" major units, so one set of amount bands
 // means about the same order size in JPY, KRW or EUR. Rough is enough: a band edge that moves by
 // 20% with exchange rates changes nothing important, and routing must not depend on a live feed.
-
-const minorDigitsCache = new Map<string, number>();
-
-/** ISO 4217 minor-unit digits (JPY 0, EUR 2, KWD 3), from the runtime's ICU data (no table to keep). */
-export function minorDigits(currency: string): number {
-  const c = currency.toUpperCase();
-  const hit = minorDigitsCache.get(c);
-  if (hit !== undefined) return hit;
-  let d = 2;
-  try {
-    d = new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    d = 2; // unknown code: assume cents, the common case
-  }
-  minorDigitsCache.set(c, d);
-  return d;
-}
-
-/**
- * Approximate US dollars per one major unit, for currencies whose unit is far from a dollar.
- * Order-of-magnitude values only (band normalisation, limits); anything missing counts as 1.
- */
-export const ROUGH_USD_PER_UNIT: Readonly<Record<string, number>> = {
-  JPY: 0.007, KRW: 0.00075, INR: 0.012, IDR: 0.00006, VND: 0.00004, CNY: 0.14, HKD: 0.13,
-  TWD: 0.031, THB: 0.028, PHP: 0.017, MYR: 0.22, SGD: 0.75, BRL: 0.18, MXN: 0.055, ARS: 0.001,
-  CLP: 0.001, COP: 0.00025, ZAR: 0.055, TRY: 0.03, RUB: 0.011, PLN: 0.25, CZK: 0.043, HUF: 0.0027,
-  SEK: 0.095, NOK: 0.093, DKK: 0.145, KWD: 3.25, BHD: 2.65, AED: 0.27, SAR: 0.27, NGN: 0.00065,
-  KES: 0.0077, EGP: 0.02, PKR: 0.0036, UAH: 0.024,
-};
-
-/** Amount in minor units → rough dollar-sized major units. */
-export function roughMajorUsd(amountMinor: number, currency: string): number {
-  const c = currency.toUpperCase();
-  return (amountMinor / 10 ** minorDigits(c)) * (ROUGH_USD_PER_UNIT[c] ?? 1);
-}
-
-/** Rough dollar-sized major units → minor units of `currency` (rounded down; limits are ceilings). */
-export function minorFromRoughUsd(usdMajor: number, currency: string): number {
-  const c = currency.toUpperCase();
-  return Math.floor((usdMajor / (ROUGH_USD_PER_UNIT[c] ?? 1)) * 10 ** minorDigits(c));
-}
+// The helpers live in protocol/rules/segment.ts: the device files orders in the same bands.
+export { minorDigits, ROUGH_USD_PER_UNIT, roughMajorUsd, minorFromRoughUsd } from '../../protocol/rules/segment.ts';

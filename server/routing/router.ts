@@ -454,6 +454,42 @@ export class GatewayRouter {
     return rows.sort((a, b) => cmp(a.brand, b.brand) || cmp(a.currency, b.currency));
   }
 
+  /**
+   * The gateways of `seg` in the order recommend() prefers them, without exploration, warm-up,
+   * probes or counters — what a device may follow offline (server/datasets/routes.ts). Each pick is
+   * recommend()'s own comparison (pickBest) at the level recommend() would use; eliminated gateways
+   * are ranked too (the dataset's health section says until when to skip them).
+   */
+  ranking(seg: Segment, now: number = this.clock()): Array<{ gateway: string; successRate: number | null; level: SegmentLevel | 'none' }> {
+    validateSegment(seg);
+    const objective = seg.objective ?? this.objective;
+    const keys = segmentKeys(seg);
+    let left = (seg.eligible ? [...new Set(seg.eligible)] : [...this.known]).sort();
+    const out: Array<{ gateway: string; successRate: number | null; level: SegmentLevel | 'none' }> = [];
+    while (left.length > 0) {
+      const needed = Math.min(2, left.length);
+      type Pick = { c: Candidate; level: SegmentLevel; smoothed: boolean; ranked: Candidate[] };
+      let pick: Pick | null = null;
+      let qualifiedFallback: Pick | null = null;
+      let sparseFallback: Pick | null = null;
+      for (let i = 0; i < keys.length && !pick; i++) {
+        const all = left.map((g) => this.rateAt(keys[i], g, now));
+        const qualified = all.filter((c) => c.n >= this.minSamples);
+        const level = SEGMENT_LEVELS[i];
+        if (qualified.length >= needed) pick = { c: qualified[0], level, smoothed: false, ranked: qualified };
+        else if (!qualifiedFallback && qualified.length > 0) qualifiedFallback = { c: qualified[0], level, smoothed: false, ranked: qualified };
+        else if (!sparseFallback && all.some((c) => c.n > 0)) sparseFallback = { c: all[0], level, smoothed: true, ranked: all.filter((c) => c.n > 0) };
+      }
+      pick ??= qualifiedFallback ?? sparseFallback;
+      const best = pick
+        ? this.pickBest(pick.ranked, seg.amount, pick.smoothed, objective)
+        : { ...this.pickBest(left.map((g) => ({ gateway: g, rate: 0, n: 0, s: 0 })), seg.amount, false, objective), rate: null };
+      out.push({ gateway: best.gateway, successRate: best.rate, level: pick ? pick.level : 'none' });
+      left = left.filter((g) => g !== best.gateway);
+    }
+    return out;
+  }
+
   stats(now: number = this.clock()): RouterStats {
     return {
       ...this.counters,

@@ -1,6 +1,6 @@
 // Routing segments: which orders are "alike" for a gateway's success rate, and the coarser
 // segments a recommendation falls back to when a fine one has too few outcomes.
-import { roughMajorUsd } from './currency.ts';
+import { amountBand } from '../../protocol/rules/segment.ts';
 
 /** What the router knows about an order when it recommends a gateway. */
 export interface Segment {
@@ -29,16 +29,8 @@ export interface Segment {
  */
 export type RoutingObjective = { kind: 'success' } | { kind: 'value'; marginBps: number };
 
-/** Amount bands in rough dollar-sized major units: small, typical, large, very large. */
-export type AmountBand = 'lt20' | '20-100' | '100-500' | 'gt500';
-
-export function amountBand(amountMinor: number, currency: string): AmountBand {
-  const major = roughMajorUsd(amountMinor, currency);
-  if (major < 20) return 'lt20';
-  if (major < 100) return '20-100';
-  if (major < 500) return '100-500';
-  return 'gt500';
-}
+/** Amount bands: one definition for the service and the device (protocol/rules/segment.ts). */
+export { amountBand, type AmountBand } from '../../protocol/rules/segment.ts';
 
 /**
  * Fallback levels, finest first. The issuer country goes first because it is the sparsest

@@ -74,7 +74,7 @@ describe('datasets', () => {
     expect(content.history.map((e) => hex(e.token))).toEqual([good]);
     expect(content.binRules).toEqual([{ prefix: '6011', action: 'review', reason: 'watch' }]);
     expect(content.prompts).toContainEqual({ code: 'use_another_card', lang: 'zh', message: '请换一张卡。' });
-    expect(content.routes).toEqual([{ brand: 'visa', currency: 'USD', gateway: 'gw-a', successRate: 1 }]);
+    expect(content.routes).toEqual([{ brand: 'visa', currency: 'USD', gateway: 'gw-a', successRate: 1, rank: 0 }]);
 
     // A different key does not verify it.
     const other = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(12);

@@ -47,13 +47,24 @@ export const contentArb: fc.Arbitrary<DatasetContent> = fc.record({
     fc.record({ code: word, lang: fc.constantFrom('en', 'zh', 'zh-CN', 'fr'), message: fc.string({ minLength: 1, maxLength: 40 }) }),
     { selector: (p) => `${p.code}|${p.lang}`, maxLength: 8 },
   ),
+  // format 1 routes (brand × currency) and, in some contents, format 2 segment routes and health
   routes: fc.uniqueArray(
-    fc.record({
-      brand: fc.constantFrom('visa', 'mastercard', 'jcb'),
-      currency,
-      gateway: fc.constantFrom('gw-a', 'gw-b', 'gw-c'),
-      successRate: fc.double({ min: 0, max: 1, noNaN: true }),
-    }),
-    { selector: (r) => `${r.brand}|${r.currency}|${r.gateway}`, maxLength: 8 },
+    fc.record(
+      {
+        brand: fc.constantFrom('visa', 'mastercard', 'jcb'),
+        currency,
+        region: fc.constantFrom('dom' as const, 'xb' as const),
+        band: fc.constantFrom('lt20' as const, '20-100' as const, '100-500' as const, 'gt500' as const),
+        gateway: fc.constantFrom('gw-a', 'gw-b', 'gw-c'),
+        successRate: fc.double({ min: 0, max: 1, noNaN: true }),
+        rank: fc.integer({ min: 0, max: 255 }),
+      },
+      { requiredKeys: ['brand', 'currency', 'gateway', 'successRate'] },
+    ),
+    { selector: (r) => `${r.brand}|${r.currency}|${r.region ?? ''}|${r.band ?? ''}|${r.gateway}`, maxLength: 8 },
   ),
+  gatewayHealth: fc.uniqueArray(fc.record({ gateway: fc.constantFrom('gw-a', 'gw-b', 'gw-c', 'gw-d'), eliminatedUntil: fc.integer({ min: 0, max: 2 ** 32 - 1 }) }), {
+    selector: (h) => h.gateway,
+    maxLength: 3,
+  }),
 }, { requiredKeys: ['restricted', 'knownGood', 'history', 'binRules', 'prompts', 'routes'] });

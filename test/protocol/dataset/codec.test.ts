@@ -41,6 +41,7 @@ describe('content codec', () => {
           prompts: shuffle(c.prompts),
           routes: shuffle(c.routes),
           ...(c.restrictedFilter ? { restrictedFilter: c.restrictedFilter } : {}),
+          ...(c.gatewayHealth ? { gatewayHealth: shuffle(c.gatewayHealth) } : {}),
         };
         expect(hex(encodeContent(shuffled))).toBe(hex(encodeContent(c)));
         expect(hex(contentHash(shuffled))).toBe(hex(contentHash(c)));

@@ -1,0 +1,78 @@
+// Which gateway to recommend from a ranked list, the same way on the device (offline, from its
+// dataset), in the bridge (which overrides a device's pick with what it saw a moment ago) and in
+// the service (server/routing, whose `avoid` list comes from declinedGateways below).
+//
+// - A gateway that is eliminated (its circuit breaker is open until a time still in the future)
+//   is never recommended: an outage shows up as technical failures, and every order sent there
+//   costs an attempt fee and a customer.
+// - A gateway that declined THIS card (its latest issuer answer for the card was a failure) is
+//   skipped while another gateway can take the order: a soft or generic decline (05, 51, 91 ...)
+//   is often the issuer's view of that merchant/acquirer pair, and the retry belongs elsewhere.
+//   If every remaining gateway declined the card, the best of them is still recommended: the
+//   decision rules, not routing, decide whether the card may be tried again at all.
+
+import { classifyOutcome } from './response-codes.ts';
+
+/** An outcome of the card at a gateway, as the card history holds it. */
+export interface GatewayAnswer {
+  gateway?: string | null;
+  status: string;
+  code?: string | null;
+  type?: string | null;
+  advice?: string | null;
+  /** unix seconds */
+  at: number;
+}
+
+/** How long a decline keeps its gateway avoided for the card (the service's default). */
+export const AVOID_DECLINED_SECONDS = 30 * 86400;
+
+/**
+ * Gateways whose latest card-level answer for this card was a failure at or after `since` (unix
+ * s), sorted. Only card-level outcomes count (the classification table, response-codes.ts
+ * classifyOutcome): the gateway's own failures (timeouts, gateway errors) are left to elimination
+ * and an unavailable issuer (91, 96) is the same at every gateway, so they neither set nor clear
+ * the mark. A decline is partly a property of the card at that acquirer (the issuer's risk view of
+ * that merchant/acquirer pair), so a retry elsewhere has the better chance; a later success at the
+ * gateway clears it.
+ */
+export function declinedGateways(events: ReadonlyArray<GatewayAnswer>, since: number): string[] {
+  const latest = new Map<string, { status: string; at: number }>();
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
+    if (!e.gateway) continue;
+    const effect = classifyOutcome(e).effect;
+    if (effect === 'gateway' || effect === 'issuer') continue;
+    latest.set(e.gateway, { status: e.status, at: e.at });
+  }
+  return [...latest]
+    .filter(([, v]) => v.status === 'failure' && v.at >= since)
+    .map(([g]) => g)
+    .sort();
+}
+
+export interface RouteChoice {
+  gateway: string | null;
+  /** gateways passed over because they are eliminated now */
+  skippedEliminated: string[];
+  /** gateways passed over because they declined this card */
+  skippedDeclined: string[];
+}
+
+/**
+ * The first gateway of `ranked` (best first) that is not eliminated and did not decline the card,
+ * else the first not eliminated; null when every one is eliminated.
+ */
+export function chooseGateway(ranked: readonly string[], eliminated: Iterable<string>, declined: Iterable<string>): RouteChoice {
+  const out = new Set(eliminated);
+  const avoid = new Set(declined);
+  const open = ranked.filter((g) => !out.has(g));
+  const preferred = open.find((g) => !avoid.has(g));
+  const gateway = preferred ?? open[0] ?? null;
+  const before = gateway === null ? ranked : ranked.slice(0, ranked.indexOf(gateway));
+  return { gateway, skippedEliminated: before.filter((g) => out.has(g)), skippedDeclined: before.filter((g) => !out.has(g) && avoid.has(g)) };
+}
+
+/** Gateways whose elimination has not ended at `now` (unix s). */
+export function eliminatedAt(health: ReadonlyArray<{ gateway: string; eliminatedUntil: number }>, now: number): string[] {
+  return health.filter((h) => h.eliminatedUntil > now).map((h) => h.gateway);
+}

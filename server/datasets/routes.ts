@@ -1,0 +1,64 @@
+// The dataset's offline routes: for every brand × currency the router has seen, its ranking of the
+// gateways at any region and amount (rows without region/band), and per segment — domestic or
+// cross-border × amount band — the ranking for a typical order of that segment wherever it differs
+// from the brand × currency one (a device falls back to the coarser rows, so equal rankings are not
+// repeated). Rankings come from the router's own comparison (GatewayRouter.ranking: what
+// recommend() prefers, without exploration), so a device's offline pick equals the service's for
+// the same segment. Plus the gateway health: breakers open now, with the time each one ends, so a
+// device skips an eliminated gateway until then and no longer.
+import type { GatewayHealth, Route } from '../../protocol/dataset/types.ts';
+import { ROUTE_BANDS, ROUTE_REGIONS } from '../../protocol/dataset/types.ts';
+import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../protocol/rules/segment.ts';
+import type { GatewayRouter } from '../routing/router.ts';
+
+export interface DatasetRoutes {
+  routes: Route[];
+  gatewayHealth: GatewayHealth[];
+}
+
+/** Ranks beyond this are not published (a device needs the first few to skip a failing one). */
+const MAX_RANK = 8;
+
+export function datasetRoutes(router: GatewayRouter, registered: readonly string[], now: number): DatasetRoutes {
+  const eligible = new Set(registered);
+  const allowed = (g: string) => eligible.size === 0 || eligible.has(g);
+  // brand × currency groups, each already ranked like recommend() at the group's mean amount
+  const groups = new Map<string, { brand: string; currency: string; ranked: Array<{ gateway: string; successRate: number }> }>();
+  for (const row of router.routesTable(now)) {
+    if (!allowed(row.gateway)) continue;
+    const key = `${row.brand}\u0000${row.currency}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { brand: row.brand, currency: row.currency, ranked: [] }));
+    g.ranked.push({ gateway: row.gateway, successRate: row.successRate });
+  }
+  const routes: Route[] = [];
+  for (const { brand, currency, ranked } of groups.values()) {
+    const any = ranked.slice(0, MAX_RANK);
+    any.forEach((r, rank) => routes.push({ brand, currency, gateway: r.gateway, successRate: clampRate(r.successRate), rank }));
+    const anyOrder = any.map((r) => r.gateway).join('\u0000');
+    for (const region of ROUTE_REGIONS) {
+      for (const band of ROUTE_BANDS) {
+        const seg = {
+          brand,
+          currency,
+          crossBorder: region === 'xb',
+          issuerCountry: null,
+          amount: minorFromRoughUsd(BAND_TYPICAL_USD[band], currency),
+          eligible: eligible.size > 0 ? [...eligible] : undefined,
+        };
+        const r = router.ranking(seg, now).slice(0, MAX_RANK);
+        if (r.length === 0 || r.map((x) => x.gateway).join('\u0000') === anyOrder) continue;
+        r.forEach((x, rank) => routes.push({ brand, currency, region, band, gateway: x.gateway, successRate: clampRate(x.successRate ?? 0), rank }));
+      }
+    }
+  }
+  const gatewayHealth = router
+    .stats(now)
+    .breakers.filter((b) => b.until > now && allowed(b.gateway))
+    .map((b) => ({ gateway: b.gateway, eliminatedUntil: Math.floor(b.until) }));
+  return { routes, gatewayHealth };
+}
+
+function clampRate(x: number): number {
+  return Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0;
+}
