@@ -54,6 +54,5 @@ describe('dataset routes per segment and gateway health', () => {
     expect(rows('dom', '20-100')).toEqual(['gw-a', 'gw-b']); // the domestic segment has its own winner
     expect(rows('xb', '20-100')).toEqual([]); // same as brand × currency: not repeated
     expect(content.gatewayHealth).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 - 5 + 300 }]);
-
   });
 });
