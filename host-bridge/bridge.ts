@@ -12,6 +12,7 @@ import { Outbox } from './outbox/outbox-db.ts';
 import { OutboxForwarder } from './outbox/forwarder.ts';
 import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
+import { GatewayHealth } from './routing/gateway-health.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
 import { IvrChannel, type IvrOptions } from './ivr/channel.ts';
 
@@ -37,6 +38,8 @@ export interface Bridge {
   forwarder: OutboxForwarder;
   network: NetworkClient | null;
   metrics: BridgeMetrics;
+  /** Gateways failing now and recent per-card answers, from the outcomes reported here. */
+  gatewayHealth: GatewayHealth;
   registry: DeviceRegistry | null;
   logger: Logger;
   ivr: IvrChannel | null;
@@ -67,7 +70,8 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const outbox = Outbox.open(config.dataDir);
   const network = createNetworkClient(config);
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, now });
-  const metrics = new BridgeMetrics({ registry, outbox, network, now });
+  const gatewayHealth = new GatewayHealth({ now });
+  const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing() });
   const pipeline = new VerifyPipeline({
     registry,
     network,
@@ -79,6 +83,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     logger,
     metrics,
     onQueued: () => forwarder.kick(),
+    gatewayHealth,
     now,
   });
 
@@ -97,7 +102,10 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       loopbackWithoutToken: config.loopbackWithoutToken,
       fallback: fallbackToString(config.fallback),
       syncRunner: opts.syncRunner ?? null,
-      onOutcomeQueued: () => forwarder.kick(),
+      onOutcomeQueued: (report) => {
+        forwarder.kick();
+        gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);
+      },
       rateLimitPerMinute: config.rateLimit.perMinute,
       now,
       ivr,
@@ -131,6 +139,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     forwarder,
     network,
     metrics,
+    gatewayHealth,
     registry,
     logger,
     ivr,

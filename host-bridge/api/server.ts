@@ -42,8 +42,8 @@ export interface ApiOptions {
   loopbackWithoutToken?: boolean;
   fallback: string;
   syncRunner?: SyncRunner | null;
-  /** Called after an outcome was queued (wakes the forwarder). */
-  onOutcomeQueued?: () => void;
+  /** Called after an outcome was queued (wakes the forwarder; the bridge's gateway health sees it). */
+  onOutcomeQueued?: (report: OutcomeReport) => void;
   pairingTtlMs?: number;
   /** Requests per minute per client address; 0 or absent = unlimited. */
   rateLimitPerMinute?: number;
@@ -169,7 +169,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     async (req, reply) => {
       const r = queueOutcome(o.outbox, req.body, now());
       o.metrics.outcomes.inc({ status: req.body.status, duplicate: String(r.duplicate) });
-      if (!r.duplicate) o.onOutcomeQueued?.();
+      if (!r.duplicate) o.onOutcomeQueued?.(req.body);
       return reply.status(202).send({ ...r, queued: true });
     },
   );

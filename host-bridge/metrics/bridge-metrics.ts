@@ -12,6 +12,8 @@ export interface BridgeMetricSources {
   registry?: DeviceRegistry | null;
   outbox: Outbox;
   network: NetworkClient | null;
+  /** Gateways failing now, as the bridge sees them. */
+  failingGateways?: () => string[];
   now?: () => number;
 }
 
@@ -24,6 +26,9 @@ export class BridgeMetrics {
   );
   readonly deviceErrors = this.registry.register(new Counter('precheck_bridge_device_link_errors_total', 'Device errors during local authentication, by device and code.'));
   readonly outcomes = this.registry.register(new Counter('precheck_bridge_outcomes_received_total', 'Gateway outcomes reported by the shop (duplicate="true" when already queued).'));
+  readonly routeOverrides = this.registry.register(
+    new Counter('precheck_bridge_route_overrides_total', "Local answers whose device-recommended gateway the bridge replaced: reason failing (failing now) or declined (it just declined this card)."),
+  );
 
   constructor(src: BridgeMetricSources) {
     const now = src.now ?? Date.now;
@@ -56,6 +61,14 @@ export class BridgeMetrics {
         }),
       ),
     );
+    if (src.failingGateways) {
+      const failing = src.failingGateways;
+      this.registry.register(
+        new Gauge('precheck_bridge_gateway_failing', 'Gateways failing now by the outcomes seen in the last minute (1); local answers avoid them.', () =>
+          failing().map((g) => ({ labels: { gateway: g }, value: 1 })),
+        ),
+      );
+    }
     this.registry.register(
       new Gauge('precheck_bridge_device_healthy', 'Device health: 1 healthy and paired, 0 otherwise.', () =>
         (src.registry?.list() ?? []).map((h) => {

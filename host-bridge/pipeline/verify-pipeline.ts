@@ -14,6 +14,7 @@ import { NetworkError } from '../network/network-client.ts';
 import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse, type ReconcileRecord } from '../network/network-types.ts';
 import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
+import type { GatewayHealth } from '../routing/gateway-health.ts';
 
 export type FinalDecision = 'approve' | 'decline' | 'review';
 export type Stage = 'local' | 'network' | 'fallback';
@@ -63,6 +64,8 @@ export interface PipelineOptions {
   metrics?: BridgeMetrics;
   /** Called after a row was queued for the forwarder (reconciliation). */
   onQueued?: () => void;
+  /** What the bridge saw of the gateways just now: overrides a device's failing or declining pick. */
+  gatewayHealth?: GatewayHealth | null;
   now?: () => number;
 }
 
@@ -111,13 +114,23 @@ export class VerifyPipeline {
 
     if (local?.result && local.result.decision !== 'escalate') {
       const r = local.result;
+      // The device routes from its dataset; the bridge has seen the last minute's outcomes.
+      let gateway = r.gateway;
+      if (gateway !== null && this.o.gatewayHealth) {
+        const route = this.o.gatewayHealth.route(gateway, r.alternatives ?? [], r.token);
+        if (route.overridden) {
+          this.o.metrics?.routeOverrides.inc({ reason: route.overridden });
+          this.o.logger.info({ orderId, device: local.device.id, from: gateway, to: route.gateway, why: route.overridden }, 'device route overridden');
+        }
+        gateway = route.gateway;
+      }
       const result: VerifyResult = {
         ...base,
         decision: r.decision as FinalDecision,
         reason: r.reason,
         stage: 'local',
         prompt: r.prompt,
-        gateway: r.gateway,
+        gateway,
         device,
         timings: { formatMs, localMs, networkMs: 0, totalMs: ms(t0) },
       };
