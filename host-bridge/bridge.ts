@@ -13,6 +13,7 @@ import { OutboxForwarder } from './outbox/forwarder.ts';
 import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { GatewayHealth } from './routing/gateway-health.ts';
+import { LearningLag } from './metrics/learning-lag.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
 import { IvrChannel, type IvrOptions } from './ivr/channel.ts';
 
@@ -40,6 +41,9 @@ export interface Bridge {
   metrics: BridgeMetrics;
   /** Gateways failing now and recent per-card answers, from the outcomes reported here. */
   gatewayHealth: GatewayHealth;
+  learningLag: LearningLag;
+  /** The sync runner as the API runs it (measures the learning lag); null without one. */
+  sync: SyncRunner | null;
   registry: DeviceRegistry | null;
   logger: Logger;
   ivr: IvrChannel | null;
@@ -71,7 +75,17 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const network = createNetworkClient(config);
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, now });
   const gatewayHealth = new GatewayHealth({ now });
-  const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing() });
+  const learningLag = new LearningLag();
+  forwarder.on('acked', () => learningLag.accepted(now()));
+  const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing(), learningLag });
+  // Every sync run (API or schedule) goes through here, so the lag sees each dataset a device gets.
+  const sync: SyncRunner | null = opts.syncRunner
+    ? async (req) => {
+        const report = await opts.syncRunner!(req);
+        observeSyncReport(learningLag, report, now());
+        return report;
+      }
+    : null;
   const pipeline = new VerifyPipeline({
     registry,
     network,
@@ -101,7 +115,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       token: config.token,
       loopbackWithoutToken: config.loopbackWithoutToken,
       fallback: fallbackToString(config.fallback),
-      syncRunner: opts.syncRunner ?? null,
+      syncRunner: sync,
       onOutcomeQueued: (report) => {
         forwarder.kick();
         gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);
@@ -140,6 +154,8 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     network,
     metrics,
     gatewayHealth,
+    learningLag,
+    sync,
     registry,
     logger,
     ivr,
@@ -155,4 +171,13 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       return closing;
     },
   };
+}
+
+/** Dataset rows of a sync report that brought a device a new version: their outcomes arrived. */
+export function observeSyncReport(lag: LearningLag, report: unknown, nowMs: number): void {
+  const rows = (report as { results?: unknown } | null)?.results;
+  if (!Array.isArray(rows)) return;
+  for (const r of rows as Array<{ device?: unknown; kind?: unknown; result?: unknown; createdAt?: unknown }>) {
+    if (r.kind === 'dataset' && r.result === 'updated' && typeof r.device === 'string' && typeof r.createdAt === 'number') lag.delivered(r.device, r.createdAt, nowMs);
+  }
 }

@@ -169,11 +169,12 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
         throw e;
       }
       let cron: { stop(): void } | null = null;
-      if (config.sync.schedule && syncRunner) {
+      if (config.sync.schedule && bridge.sync) {
         const { Cron } = await import('croner');
+        const runSync = bridge.sync;
         cron = new Cron(config.sync.schedule, { protect: true }, async () => {
           try {
-            await syncRunner({});
+            await runSync({});
           } catch (e) {
             logger.error({ err: (e as Error).message }, 'scheduled sync failed');
           }

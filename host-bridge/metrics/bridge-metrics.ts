@@ -5,6 +5,7 @@ import { Counter, Gauge, Histogram, MetricsRegistry } from './prometheus.ts';
 import type { DeviceRegistry } from '../devices/types.ts';
 import type { Outbox } from '../outbox/outbox-db.ts';
 import type { NetworkClient } from '../network/network-client.ts';
+import type { LearningLag } from './learning-lag.ts';
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
@@ -14,6 +15,8 @@ export interface BridgeMetricSources {
   network: NetworkClient | null;
   /** Gateways failing now, as the bridge sees them. */
   failingGateways?: () => string[];
+  /** Outcome accepted by the service → device holds a dataset with it. */
+  learningLag?: LearningLag;
   now?: () => number;
 }
 
@@ -61,6 +64,27 @@ export class BridgeMetrics {
         }),
       ),
     );
+    if (src.learningLag) {
+      const lag = src.learningLag;
+      this.registry.register(
+        new Gauge('precheck_bridge_outcome_lag_seconds', 'Outcome accepted by the network service → the device holds a dataset containing it, p50/p99 over its last 1000 outcomes.', () =>
+          lag.devices().flatMap((device) => {
+            const q = lag.quantiles(device);
+            return q ? [{ labels: { device, quantile: '0.5' }, value: q.p50 }, { labels: { device, quantile: '0.99' }, value: q.p99 }] : [];
+          }),
+        ),
+      );
+      this.registry.register(
+        new Gauge('precheck_bridge_outcome_lag_count', 'Outcomes whose lag to the device was measured.', () =>
+          lag.devices().map((device) => ({ labels: { device }, value: lag.quantiles(device)?.count ?? 0 })),
+        ),
+      );
+      this.registry.register(
+        new Gauge('precheck_bridge_outcomes_not_on_device', 'Outcomes the network service accepted that the device does not hold yet.', () =>
+          lag.devices().map((device) => ({ labels: { device }, value: lag.pending(device) })),
+        ),
+      );
+    }
     if (src.failingGateways) {
       const failing = src.failingGateways;
       this.registry.register(

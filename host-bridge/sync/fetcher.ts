@@ -57,6 +57,10 @@ export interface LatestDataset {
   expiresAt: number;
   chunkCount: number;
   bytes: number;
+  /** How old the service's newest published data is (service clock); absent from older services. */
+  ageSeconds?: number;
+  /** Age of the oldest change the service has not published yet; null: none pending. */
+  oldestUnpublishedChangeAgeSeconds?: number | null;
 }
 export interface LatestFirmware {
   version: number;

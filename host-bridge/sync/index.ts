@@ -11,7 +11,7 @@ import { SyncEngine, failedRow, exitCodeOf, type SyncLogger, type SyncProgress, 
 import { SyncError } from './errors.ts';
 
 export { SyncEngine, exitCodeOf, failedRow } from './sync-engine.ts';
-export type { DeviceSyncResult, SyncLogger, SyncProgress, SyncReport, SyncRequest, SyncTarget, SyncEngineOptions, DeviceStatusLike } from './sync-engine.ts';
+export type { DatasetSummary, DeviceSyncResult, SyncLogger, SyncProgress, SyncReport, SyncRequest, SyncTarget, SyncEngineOptions, DeviceStatusLike } from './sync-engine.ts';
 export { SyncFetcher, type FetcherOptions, type PreparedRelease, type LatestDataset, type LatestFirmware, type TrustSource } from './fetcher.ts';
 export { DeviceLocks, type HeldLock, type LockInfo } from './device-lock.ts';
 export { ChunkCache } from './chunk-cache.ts';

@@ -36,6 +36,7 @@ export function formatSummaryTable(report: SyncReport): string {
   for (const r of bad) out.push(`${r.device} ${r.kind} ${r.result}: ${r.error}`);
   if (report.service.error) out.push(`network service ${report.service.url}: ${report.service.error}`);
   if (report.results.length === 0 && !report.service.error) out.push('no devices to sync');
+  else if (report.dataset) out.push(report.dataset.note);
   return out.join('\n');
 }
 

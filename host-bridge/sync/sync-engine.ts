@@ -87,6 +87,22 @@ export interface DeviceSyncResult {
   /** "CODE: message" when failed or rolled back */
   error?: string;
   code?: string;
+  /** dataset rows: when the service created the version the device holds now (unix s, service clock) */
+  createdAt?: number;
+}
+
+/** The dataset side of a run: what the service has and, when nothing was new, how old it is. */
+export interface DatasetSummary {
+  /** the service's newest version */
+  latest: number | null;
+  /** how old the service's newest data is, in seconds (its own answer, else from createdAt) */
+  ageSeconds: number | null;
+  /** how long the oldest change not yet in a published dataset has waited; null: none, or unknown */
+  pendingSeconds: number | null;
+  /** every device already held the newest version */
+  nothingNew: boolean;
+  /** one line for people: "nothing new: ..." or what was brought */
+  note: string;
 }
 
 export interface SyncProgress {
@@ -136,6 +152,8 @@ export interface SyncReport {
   seconds: number;
   service: { url: string; reachable: boolean; trust?: string; error?: string; code?: string };
   latest: { dataset: number | null; firmware: number | null };
+  /** absent when the run did not look at datasets or could not reach the service */
+  dataset?: DatasetSummary;
   results: DeviceSyncResult[];
   /** 0 all fine, 3 service unreachable, 4 some device failed or rolled back, 5 refused (forged data) */
   exitCode: 0 | 3 | 4 | 5;
@@ -220,6 +238,7 @@ export class SyncEngine {
 
     const perDevice = await Promise.all(selected.map((t) => this.syncDevice(t, doDataset ? latestDs : undefined, req.firmware ? latestFw : undefined)));
     for (const rows of perDevice) report.results.push(...rows);
+    if (doDataset) report.dataset = datasetSummary(latestDs, report.results.filter((r) => r.kind === 'dataset'));
     return this.finish(report, t0);
   }
 
@@ -269,6 +288,7 @@ export class SyncEngine {
       row.to = st.datasetVersion;
       if (!latest || st.datasetVersion >= latest.version) {
         row.result = 'up-to-date';
+        if (st.datasetCreatedAt > 0) row.createdAt = st.datasetCreatedAt;
         if (latest && st.datasetVersion > latest.version) this.log.warn(`sync: ${t.id} holds dataset ${st.datasetVersion}, newer than the service's ${latest.version}`);
         return done();
       }
@@ -293,6 +313,7 @@ export class SyncEngine {
         throw new SyncError('DEVICE_REFUSED', `device reports dataset ${after.datasetVersion} after committing ${rel.manifest.version}`);
       }
       row.result = 'updated';
+      row.createdAt = rel.manifest.createdAt;
       this.log.info(`sync: ${t.id} dataset ${row.from} → ${row.to} (${row.via}, ${row.bytesSent} bytes)`);
     } catch (e) {
       // another bridge finished this device meanwhile: its version is now not older than ours
@@ -523,6 +544,21 @@ function deviceRefusal(e: unknown, kind: SyncKind, version: number): unknown {
     return new ProtocolError(e.code, `device refused ${kind} ${version}: ${e.message}`, e.detail);
   }
   return e;
+}
+
+/** The report's dataset summary: says so when nothing was new, and how old the service's data is. */
+export function datasetSummary(latest: LatestDataset | null, rows: DeviceSyncResult[], nowS = Math.floor(Date.now() / 1000)): DatasetSummary {
+  const ageSeconds = latest ? (typeof latest.ageSeconds === 'number' ? latest.ageSeconds : Math.max(0, nowS - latest.createdAt)) : null;
+  const pendingSeconds = typeof latest?.oldestUnpublishedChangeAgeSeconds === 'number' ? latest.oldestUnpublishedChangeAgeSeconds : null;
+  const nothingNew = rows.length > 0 && rows.every((r) => r.result === 'up-to-date');
+  const updated = rows.filter((r) => r.result === 'updated').length;
+  let note: string;
+  if (!latest) note = 'the network service has published no dataset yet';
+  else if (nothingNew) {
+    const waiting = pendingSeconds === null ? 'no change waiting to be published' : `changes waiting to be published for ${Math.round(pendingSeconds)} s`;
+    note = `nothing new: every device holds v${latest.version}, the service's newest data is ${Math.round(ageSeconds ?? 0)} s old (${waiting})`;
+  } else note = `v${latest.version} (${Math.round(ageSeconds ?? 0)} s old) brought to ${updated} of ${rows.length} device(s)`;
+  return { latest: latest?.version ?? null, ageSeconds, pendingSeconds, nothingNew, note };
 }
 
 export function failedRow(device: string, link: string, kind: SyncKind, e: unknown): DeviceSyncResult {

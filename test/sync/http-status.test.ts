@@ -42,6 +42,17 @@ describe('POST /v1/sync status', () => {
     expect(r.json.error).toBeUndefined();
   });
 
+  it('a sync with nothing new says so, and how old the service\'s newest data is', async () => {
+    const { svc, dev, sync } = await setup();
+    const v = await svc.publish();
+    expect((await sync()).json.dataset).toMatchObject({ latest: v, nothingNew: false });
+    const again = await sync();
+    expect(again.status).toBe(200);
+    expect(again.json.results).toEqual([expect.objectContaining({ device: dev.client.id, result: 'up-to-date', to: v })]);
+    expect(again.json.dataset).toMatchObject({ latest: v, nothingNew: true, ageSeconds: expect.any(Number) });
+    expect(again.json.dataset.note).toMatch(new RegExp(`^nothing new: every device holds v${v}, the service's newest data is \\d+ s old`));
+  });
+
   it('503 with the per-device report when the device link is down', async () => {
     const { svc, dev, sync } = await setup();
     await svc.publish();
