@@ -109,7 +109,7 @@ function rig(o: { debounceMs: number; maxDelayMs: number }): Rig {
   r.publisher = new DatasetPublisher(
     storage,
     loadOrCreateKeys(dir),
-    async () => [],
+    async () => ({ routes: [], gatewayHealth: [] }),
     { now: () => 1_800_000_000 + Math.floor(clock.t / 1000), ttlSeconds: 7 * 86400, debounceMs: o.debounceMs, maxDelayMs: o.maxDelayMs, keepVersions: 8, chunkSize: 4096, historyWindowSeconds: 30 * 86400, maxEventsPerToken: 32, clock, runJob },
     createLogger({ level: 'silent' }),
   );
