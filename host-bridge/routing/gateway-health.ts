@@ -79,7 +79,7 @@ export class GatewayHealth {
     if (token) {
       const events = this.cards.get(token) ?? [];
       this.cards.delete(token); // re-insert: most recently used last
-      events.push({ gateway: o.gateway, status: o.status, type: effect.gateway ? 'technical' : (o.type ?? null), at: o.at ?? Math.floor(atMs / 1000) });
+      events.push({ gateway: o.gateway, status: o.status, code: o.code ?? null, type: o.type ?? null, at: o.at ?? Math.floor(atMs / 1000) });
       this.cards.set(token, events.slice(-32));
       if (this.cards.size > this.maxCards) this.cards.delete(this.cards.keys().next().value as string);
     }

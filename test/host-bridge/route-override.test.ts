@@ -51,7 +51,7 @@ describe('the bridge overrides a device route', () => {
     expect((await verify()).gateway).toBe('gw-a');
     for (const pan of OTHER.slice(0, 3)) {
       const o = await verify(pan);
-      await report(o.orderId, 'gw-a', 'failure', { code: '96', type: 'technical' });
+      await report(o.orderId, 'gw-a', 'failure', { code: '68', type: 'technical' });
     }
     expect(await verify()).toMatchObject({ stage: 'local', gateway: 'gw-b' });
     const metrics = await (await fetch(`${bridge.url}/metrics`)).text();
@@ -82,7 +82,7 @@ describe('the bridge overrides a device route', () => {
     expect((await verify(OTHER[0])).gateway).toBe('gw-a');
     // a technical failure says nothing about the card: it does not clear or set the mark
     const again = await verify();
-    await report(again.orderId, 'gw-b', 'failure', { code: '96', type: 'technical' });
+    await report(again.orderId, 'gw-b', 'failure', { code: '68', type: 'technical' });
     expect((await verify()).gateway).toBe('gw-b');
   });
 });

@@ -44,7 +44,7 @@ describe('dataset routes per segment and gateway health', () => {
       expect(await call('/v1/outcomes', outcome('gw-b', true, true))).toBe(200);
     }
     // gw-b in an outage now: five technical failures in a row open its breaker for 300 s
-    for (let i = 0; i < 5; i++) expect(await call('/v1/outcomes', outcome('gw-b', false, true, T0 - 5, { code: '96', type: 'technical' }))).toBe(200);
+    for (let i = 0; i < 5; i++) expect(await call('/v1/outcomes', outcome('gw-b', false, true, T0 - 5, { code: '68', type: 'technical' }))).toBe(200);
 
     const pub = await s.service.publisher.publish('test', true);
     const content = (await s.service.publisher.contentOf(pub.info.version))!;

@@ -72,7 +72,7 @@ describe('segment routes on the device', () => {
     expect(r.gateway).toBe('gw-a');
     // a technical failure at gw-a later says nothing about the card: still gw-a over gw-b
     const c = marketContent();
-    c.history[c.history.length - 1].events.push({ at: NOW - 60, amount: 5000, currency: 'USD', status: 'failure', type: 'technical', code: '96', gateway: 'gw-a' });
+    c.history[c.history.length - 1].events.push({ at: NOW - 60, amount: 5000, currency: 'USD', status: 'failure', type: 'technical', code: '68', gateway: 'gw-a' });
     syncAll(core, delta(marketContent(), c, 1, 2));
     expect(core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' }).gateway).toBe('gw-a');
   });
