@@ -73,7 +73,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
 
   const outbox = Outbox.open(config.dataDir);
   const network = createNetworkClient(config);
-  const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, now });
+  const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, now });
   const gatewayHealth = new GatewayHealth({ now });
   const learningLag = new LearningLag();
   forwarder.on('acked', () => learningLag.accepted(now()));
@@ -94,6 +94,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     merchantCountry: config.merchant.country,
     lang: config.lang,
     deviceTimeoutMs: config.verify.deviceTimeoutMs,
+    networkDeadlineMs: config.verify.networkDeadlineMs,
     logger,
     metrics,
     onQueued: () => forwarder.kick(),

@@ -46,10 +46,10 @@ export interface BridgeConfig {
     breaker: { failureThreshold: number; resetMs: number };
   };
   fallback: FallbackPolicy;
-  verify: { deviceTimeoutMs: number };
+  verify: { deviceTimeoutMs: number; networkDeadlineMs: number };
   /** Requests per minute per client address on the HTTP API; 0 = unlimited. */
   rateLimit: { perMinute: number };
-  outbox: { retryBaseMs: number; retryMaxMs: number };
+  outbox: { retryBaseMs: number; retryMaxMs: number; maxPerSecond: number };
   devices: {
     rs485: { ports: Rs485PortConfig[] };
     usb: { vid: number; pid: number } | null;
@@ -81,6 +81,7 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_BREAKER_RESET_MS: 'network.breaker.resetMs',
   PRECHECK_FALLBACK: 'fallback',
   PRECHECK_DEVICE_TIMEOUT_MS: 'verify.deviceTimeoutMs',
+  PRECHECK_NETWORK_DEADLINE_MS: 'verify.networkDeadlineMs',
   PRECHECK_BRIDGE_RATE_LIMIT: 'rateLimit.perMinute',
   PRECHECK_USB_VID: 'devices.usb.vid',
   PRECHECK_USB_PID: 'devices.usb.pid',
@@ -101,9 +102,9 @@ const KNOWN_KEYS: Record<string, string[]> = {
   listen: ['host', 'port'],
   network: ['serviceUrl', 'apiKey', 'timeoutMs', 'retries', 'backoffMs', 'backoffMaxMs', 'breaker'],
   'network.breaker': ['failureThreshold', 'resetMs'],
-  verify: ['deviceTimeoutMs'],
+  verify: ['deviceTimeoutMs', 'networkDeadlineMs'],
   rateLimit: ['perMinute'],
-  outbox: ['retryBaseMs', 'retryMaxMs'],
+  outbox: ['retryBaseMs', 'retryMaxMs', 'maxPerSecond'],
   devices: ['rs485', 'usb', 'cables', 'ble'],
   'devices.rs485': ['ports'],
   'devices.usb': ['vid', 'pid'],
@@ -287,11 +288,14 @@ export function validateConfig(raw: unknown): BridgeConfig {
       },
     },
     fallback: parseFallback(get(raw, 'fallback')),
-    verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 3_000, 1, 120_000) },
+    // One deadline for an escalated verify's network authentication (retries included); then the fallback policy answers.
+    verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 3_000, 1, 120_000), networkDeadlineMs: int(raw, 'verify.networkDeadlineMs', 1_500, 1, 120_000) },
     rateLimit: { perMinute: int(raw, 'rateLimit.perMinute', 0, 0, 1_000_000) },
     outbox: {
       retryBaseMs: int(raw, 'outbox.retryBaseMs', 1_000, 1, 3_600_000),
       retryMaxMs: int(raw, 'outbox.retryMaxMs', 300_000, 1, 86_400_000),
+      // Replay pace after an outage: far below the service's per-key limit (default 60 000/min).
+      maxPerSecond: int(raw, 'outbox.maxPerSecond', 50, 1, 10_000),
     },
     devices: {
       rs485: { ports },

@@ -84,7 +84,7 @@ export function registerServerCommands(program: Command): void {
     .option('--port <n>', 'TCP port', '8700')
     .option('--host <h>', 'listen address', '127.0.0.1')
     .option('--log-level <level>', 'pino log level', 'info')
-    .option('--rate-limit <n>', 'requests per minute per API key', '6000')
+    .option('--rate-limit <n>', 'requests per minute per API key (per instance)', '60000')
     .option('--train-schedule <cron>', "train.schedule: when to retrain the trust model (croner syntax; 'off' disables)", '17 3 * * *')
     .option('--publish-max-delay <ms>', 'publish.maxDelay: a data change is in a published dataset within this many ms, however steady the traffic', '10000')
     .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string }, cmd: Command) => {

@@ -82,7 +82,8 @@ export const DEFAULTS = {
   trustLimitsUsd: {},
   routing: {},
   train: { schedule: '17 3 * * *' }, // daily at 03:17, off the top of the hour
-  rateLimitMax: 6000,
+  // Per key per instance: a busy shop's peak (auth + outcomes + an outbox replay) with room to spare.
+  rateLimitMax: 60_000,
   rateLimitWindowMs: 60_000,
   bodyLimit: 64 * 1024,
   importMaxBytes: 2 * 1024 * 1024 * 1024,

@@ -5,15 +5,19 @@ import { Agent, request } from 'undici';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.ts';
 
 export type NetworkErrorCode = 'NETWORK_UNAVAILABLE' | 'NETWORK_REJECTED';
-export type NetworkFailureKind = 'timeout' | 'connect' | 'status' | 'breaker' | 'bad-response' | 'not-configured';
+export type NetworkFailureKind = 'timeout' | 'connect' | 'status' | 'breaker' | 'bad-response' | 'not-configured' | 'rate-limited';
 
-/** Unavailable: timeout, connection failure, 5xx/429 after retries, circuit open. Rejected: 4xx. */
+/**
+ * Unavailable: timeout, connection failure, 5xx after retries, circuit open, or rate limited (429,
+ * with the service's Retry-After in `retryAfterMs`). Rejected: other 4xx.
+ */
 export class NetworkError extends Error {
   constructor(
     readonly code: NetworkErrorCode,
     readonly kind: NetworkFailureKind,
     message: string,
     readonly status?: number,
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'NetworkError';
@@ -41,6 +45,11 @@ export interface PostOptions {
   idempotencyKey?: string;
   retries?: number;
   timeoutMs?: number;
+  /**
+   * One deadline for the whole call — attempts, backoff and Retry-After waits together. When it is
+   * reached the call fails with kind 'timeout' (a checkout then gets the fallback answer).
+   */
+  deadlineMs?: number;
 }
 
 export interface JsonResponse {
@@ -56,7 +65,7 @@ export class NetworkClient {
   private readonly random: () => number;
   private closed = false;
   /** Counts by outcome for metrics: ok, rejected, unavailable, retry. */
-  readonly stats = { ok: 0, rejected: 0, unavailable: 0, retries: 0 };
+  readonly stats = { ok: 0, rejected: 0, unavailable: 0, retries: 0, rateLimited: 0 };
 
   constructor(private readonly opts: NetworkClientOptions) {
     this.breaker = new CircuitBreaker({ ...opts.breaker, now: opts.now });
@@ -81,19 +90,25 @@ export class NetworkClient {
 
   async postJson(path: string, body: unknown, o: PostOptions = {}): Promise<JsonResponse> {
     const retries = o.idempotent === false ? 0 : (o.retries ?? this.opts.retries);
+    const deadline = o.deadlineMs !== undefined ? performance.now() + o.deadlineMs : Number.POSITIVE_INFINITY;
+    const left = () => deadline - performance.now();
     let last: NetworkError | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
+        // A 429 says when to come back (Retry-After); anything else backs off exponentially.
+        const wait = last?.kind === 'rate-limited' && last.retryAfterMs !== undefined ? last.retryAfterMs : this.backoffDelay(attempt);
+        if (wait >= left()) break; // would not be back before the deadline
         this.stats.retries++;
-        await new Promise((r) => setTimeout(r, this.backoffDelay(attempt)));
+        await new Promise((r) => setTimeout(r, wait));
       }
       if (this.closed) throw new NetworkError('NETWORK_UNAVAILABLE', 'connect', 'network client closed');
+      if (left() <= 0) break;
       if (!this.breaker.tryAcquire()) {
         this.stats.unavailable++;
         throw new NetworkError('NETWORK_UNAVAILABLE', 'breaker', `circuit open: network service failed repeatedly; retry in ${this.breaker.retryInMs()} ms`);
       }
       try {
-        const res = await this.attempt(path, body, o);
+        const res = await this.attempt(path, body, { ...o, timeoutMs: Math.max(1, Math.ceil(Math.min(o.timeoutMs ?? this.opts.timeoutMs, left()))) });
         this.breaker.success();
         if (res.status >= 200 && res.status < 300) {
           this.stats.ok++;
@@ -105,12 +120,19 @@ export class NetworkClient {
         throw new NetworkError('NETWORK_REJECTED', 'status', `network service answered ${res.status}${code ? ` ${code}` : ''}`, res.status);
       } catch (e) {
         if (e instanceof NetworkError && e.code === 'NETWORK_REJECTED') throw e;
-        this.breaker.failure();
+        if (e instanceof NetworkError && e.kind === 'rate-limited') {
+          // Back-pressure from a healthy service, not a failure: it never opens the breaker.
+          this.stats.rateLimited++;
+          this.breaker.success();
+        } else {
+          this.breaker.failure();
+        }
         last = e instanceof NetworkError ? e : classify(e);
       }
     }
     this.stats.unavailable++;
-    throw last!;
+    if (!last || (left() <= 0 && last.kind !== 'rate-limited')) throw new NetworkError('NETWORK_UNAVAILABLE', 'timeout', `network service did not answer within the ${o.deadlineMs} ms deadline`);
+    throw last;
   }
 
   private async attempt(path: string, body: unknown, o: PostOptions): Promise<JsonResponse> {
@@ -136,7 +158,10 @@ export class NetworkClient {
       }
       chunks.push(chunk as Buffer);
     }
-    if (res.statusCode >= 500 || res.statusCode === 429) {
+    if (res.statusCode === 429) {
+      throw new NetworkError('NETWORK_UNAVAILABLE', 'rate-limited', 'network service rate limit reached (429)', 429, retryAfterMs(res.headers['retry-after']));
+    }
+    if (res.statusCode >= 500) {
       throw new NetworkError('NETWORK_UNAVAILABLE', 'status', `network service answered ${res.statusCode}`, res.statusCode);
     }
     const text = Buffer.concat(chunks).toString('utf8');
@@ -155,6 +180,14 @@ export class NetworkClient {
     this.closed = true;
     await this.agent.close();
   }
+}
+
+/** Retry-After as delay-seconds or an HTTP date; 1 s when absent or unreadable, at most 10 min. */
+export function retryAfterMs(h: string | string[] | undefined, now = Date.now()): number {
+  const v = Array.isArray(h) ? h[0] : h;
+  if (v === undefined || v.trim() === '') return 1000;
+  const secs = /^\s*\d+\s*$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
+  return Number.isFinite(secs) ? Math.min(600_000, Math.max(0, Math.round(secs))) : 1000;
 }
 
 function classify(e: unknown): NetworkError {

@@ -14,6 +14,12 @@ export interface ForwarderOptions {
   logger: Logger;
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * Requests per second this forwarder sends at most (outcomes and reconciliation replays), so a
+   * backlog after an outage is replayed well below the service's per-key limit and leaves room
+   * for live verifications. Default 50.
+   */
+  maxPerSecond?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -36,6 +42,7 @@ export class OutboxForwarder extends EventEmitter {
   private stopped = true;
   private readonly now: () => number;
   private readonly random: () => number;
+  private nextSendAt = 0;
 
   constructor(private readonly o: ForwarderOptions) {
     super();
@@ -75,6 +82,15 @@ export class OutboxForwarder extends EventEmitter {
       void this.runOnce();
     }, delayMs);
     this.timer.unref();
+  }
+
+  /** Waits for the next send slot (a steady pace, no bursts). */
+  private async pace(): Promise<void> {
+    const gap = 1000 / (this.o.maxPerSecond ?? 50);
+    const t = performance.now();
+    const at = Math.max(t, this.nextSendAt);
+    this.nextSendAt = at + gap;
+    if (at > t) await new Promise((r) => setTimeout(r, at - t));
   }
 
   private retryDelay(attempts: number): number {
@@ -117,6 +133,7 @@ export class OutboxForwarder extends EventEmitter {
     try {
       for (const row of outbox.dueOutcomes(this.now())) {
         if (this.stopped) break;
+        await this.pace();
         try {
           await net.postJson('/v1/outcomes', row.payload, { idempotencyKey: row.key, retries: 0 });
           outbox.ackOutcome(row.key, this.now());
@@ -128,6 +145,7 @@ export class OutboxForwarder extends EventEmitter {
       }
       for (const row of outbox.dueReconciliations(this.now())) {
         if (this.stopped) break;
+        await this.pace();
         try {
           const res = await net.postJson('/v1/auth', row.record.request, { retries: 0 });
           const answer = parseAuthResponse(res.body);
@@ -162,7 +180,9 @@ export class OutboxForwarder extends EventEmitter {
       this.emit('rejected', kind, id, msg);
       return false;
     }
-    const next = this.now() + this.retryDelay(attempts);
+    // A 429 is back-pressure: come back when the service says (Retry-After), not on the backoff curve.
+    const limited = e instanceof NetworkError && e.kind === 'rate-limited';
+    const next = this.now() + (limited ? Math.max(1, e.retryAfterMs ?? 1000) : this.retryDelay(attempts));
     if (kind === 'outcome') outbox.retryOutcome(id as string, next, msg);
     else outbox.retryReconciliation(id as number, next, msg);
     r.retried++;
@@ -171,7 +191,8 @@ export class OutboxForwarder extends EventEmitter {
       this.o.logger.warn({ kind, id, err: msg }, 'outbox forward failed');
       return false;
     }
-    this.o.logger.warn({ kind, id, err: msg }, 'network service unavailable; outbox will retry');
+    if (limited) this.o.logger.info({ kind, id, retryInMs: next - this.now() }, 'network service asks to slow down (429); outbox pauses');
+    else this.o.logger.warn({ kind, id, err: msg }, 'network service unavailable; outbox will retry');
     return true;
   }
 }

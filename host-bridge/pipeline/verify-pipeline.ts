@@ -60,6 +60,8 @@ export interface PipelineOptions {
   merchantCountry: string | null;
   lang: string;
   deviceTimeoutMs: number;
+  /** One deadline for the network authentication, retries included (default 1500 ms); then the fallback answers. */
+  networkDeadlineMs?: number;
   logger: Logger;
   metrics?: BridgeMetrics;
   /** Called after a row was queued for the forwarder (reconciliation). */
@@ -174,7 +176,7 @@ export class VerifyPipeline {
       failure = 'network_not_configured';
     } else {
       try {
-        const res = await this.o.network.postJson('/v1/auth', request, { idempotent: true });
+        const res = await this.o.network.postJson('/v1/auth', request, { idempotent: true, deadlineMs: this.o.networkDeadlineMs ?? 1500 });
         answer = parseAuthResponse(res.body);
         failure = '';
       } catch (e) {

@@ -9,6 +9,7 @@ interface UpCliOptions {
   host: string;
   emulate: boolean;
   seed: boolean;
+  rateLimit?: string;
 }
 
 export function registerUpCommand(program: Command): void {
@@ -25,13 +26,15 @@ export function registerUpCommand(program: Command): void {
     .option('--host <addr>', 'listen address of the bridge and the service', '127.0.0.1')
     .option('--no-emulate', "no emulated devices: only the device sections of DIR/bridge/config.json (real hardware)")
     .option('--no-seed', 'do not seed the demo data on first run')
+    .option('--rate-limit <n>', "the network service's requests per minute per API key (its --rate-limit; default the service's)")
     .action(async (o: UpCliOptions) => {
       const { CliError, EXIT } = await import('../../bin/cli.ts');
       const port = (v: string, name: string): number => {
         if (!/^[0-9]{1,5}$/.test(v) || Number(v) > 65535) throw new CliError(`${name} must be a port number 0..65535 (got "${v}")`, EXIT.USAGE);
         return Number(v);
       };
-      const opts = { dataDir: o.data, port: port(o.port, '--port'), serverPort: port(o.serverPort, '--server-port'), host: o.host, emulate: o.emulate, seed: o.seed };
+      if (o.rateLimit !== undefined && !/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw new CliError(`--rate-limit must be a positive integer (got "${o.rateLimit}")`, EXIT.USAGE);
+      const opts = { dataDir: o.data, port: port(o.port, '--port'), serverPort: port(o.serverPort, '--server-port'), host: o.host, emulate: o.emulate, seed: o.seed, rateLimit: o.rateLimit === undefined ? undefined : Number(o.rateLimit) };
       const { UpOrchestrator } = await import('./orchestrator.ts');
       const { UpError } = await import('./preflight.ts');
       const up = new UpOrchestrator(opts);

@@ -49,6 +49,8 @@ export interface UpOptions {
   emulate?: boolean;
   /** Seed the demo data on first run (default true). */
   seed?: boolean;
+  /** The service's per-key rate limit (requests per minute), passed as its --rate-limit. */
+  rateLimit?: number;
   /** Screen lines (default stdout). */
   out?: (line: string) => void;
   /** Environment for the children and the socat lookup (default process.env). */
@@ -182,7 +184,7 @@ export class UpOrchestrator {
   private readonly all = new Set<ManagedChild>();
   /** Children stopped on purpose (stopChild): their exit is not a failure. */
   private readonly expectedExit = new Set<string>();
-  private readonly o: Required<Omit<UpOptions, 'out' | 'env'>> & { out: (l: string) => void; env: NodeJS.ProcessEnv };
+  private readonly o: Required<Omit<UpOptions, 'out' | 'env' | 'rateLimit'>> & { out: (l: string) => void; env: NodeJS.ProcessEnv; rateLimit?: number };
   private adminKey = '';
   private lock: RunLock | null = null;
   private emulatedIds: { rs485?: string; usb?: string } = {};
@@ -190,6 +192,7 @@ export class UpOrchestrator {
   constructor(opts: UpOptions = {}) {
     this.o = {
       dataDir: opts.dataDir ?? DEFAULT_UP_DATA_DIR,
+      rateLimit: opts.rateLimit,
       port: opts.port ?? DEFAULT_BRIDGE_PORT,
       serverPort: opts.serverPort ?? DEFAULT_SERVER_PORT,
       host: opts.host ?? '127.0.0.1',
@@ -288,7 +291,7 @@ export class UpOrchestrator {
 
     // 1. Network service (its data dir created once: `server` refuses a dir that is not one).
     if (!fs.existsSync(path.join(p.serverDir, 'signing.key'))) await this.runOnce('server-init', ['server', 'init', '--data', p.serverDir]);
-    const server = this.spawn('server', ['server', '--data', p.serverDir, '--port', String(o.serverPort), '--host', o.host]);
+    const server = this.spawn('server', ['server', '--data', p.serverDir, '--port', String(o.serverPort), '--host', o.host, ...(o.rateLimit ? ['--rate-limit', String(o.rateLimit)] : [])]);
     this.serverUrl = (await this.ready(server, /precheck server listening on (http:\/\/\S+)/, 'its listening line'))[1];
     // a restart keeps the port the bridge was configured with (even when --server-port 0 chose it)
     this.specs.set('server', { args: ['server', '--data', p.serverDir, '--port', new URL(this.serverUrl).port, '--host', o.host], ready: /precheck server listening on (http:\/\/\S+)/ });

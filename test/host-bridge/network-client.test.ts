@@ -158,4 +158,37 @@ describe('network client (real HTTP server on loopback)', () => {
     expect(e.kind).toBe('bad-response');
   });
 
+
+  it('treats 429 as back-pressure: waits the Retry-After, then succeeds; the breaker never opens for it', async () => {
+    let n = 0;
+    svc.handler = () => (++n <= 2 ? { status: 429, body: { error: { code: 'RATE_LIMITED' } }, headers: { 'retry-after': '0' } } : { status: 200, body: { n } });
+    const c = makeClient({ retries: 3, breaker: { failureThreshold: 1, resetMs: 60_000 } });
+    const res = await c.postJson('/v1/auth', {});
+    expect(res.body).toEqual({ n: 3 });
+    expect(c.stats.rateLimited).toBe(2);
+    expect(c.breakerState()).toBe('closed');
+    // Many 429s in a row still leave the circuit closed: live verifications keep going out.
+    svc.handler = () => ({ status: 429, body: { error: { code: 'RATE_LIMITED' } }, headers: { 'retry-after': '0' } });
+    for (let i = 0; i < 5; i++) {
+      const e = await failure(c.postJson('/v1/outcomes', {}, { retries: 0 }));
+      expect(e).toMatchObject({ code: 'NETWORK_UNAVAILABLE', kind: 'rate-limited', status: 429, retryAfterMs: 0 });
+    }
+    expect(c.breakerState()).toBe('closed');
+  });
+
+  it('gives up at once when the Retry-After is past the call deadline', async () => {
+    svc.handler = () => ({ status: 429, body: { error: { code: 'RATE_LIMITED' } }, headers: { 'retry-after': '60' } });
+    const c = makeClient({ retries: 3 });
+    const e = await failure(c.postJson('/v1/auth', {}, { deadlineMs: 1500 }));
+    expect(e).toMatchObject({ kind: 'rate-limited', retryAfterMs: 60_000 });
+    expect(svc.requests).toHaveLength(1); // no wait, no second attempt
+  });
+
+  it('one deadline for the whole call: a hung service costs one attempt, not timeout × retries', async () => {
+    svc.handler = () => 'hang';
+    const c = makeClient({ timeoutMs: 30_000, retries: 2 });
+    const e = await failure(c.postJson('/v1/auth', {}, { deadlineMs: 300 }));
+    expect(e.kind).toBe('timeout');
+    expect(svc.requests).toHaveLength(1);
+  });
 });

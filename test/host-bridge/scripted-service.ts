@@ -12,7 +12,7 @@ export interface SeenRequest {
   body: unknown;
 }
 
-export type Reply = { status: number; body?: unknown } | 'hang' | 'drop';
+export type Reply = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang' | 'drop';
 export type Handler = (req: SeenRequest) => Reply | Promise<Reply>;
 
 export class ScriptedService extends EventEmitter {
@@ -61,7 +61,7 @@ export class ScriptedService extends EventEmitter {
       req.socket.destroy();
       return;
     }
-    res.writeHead(reply.status, { 'content-type': 'application/json' });
+    res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
     res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
   }
 
