@@ -132,7 +132,7 @@ export async function run(opts: { requests?: number } = {}): Promise<BenchResult
   try {
     for (const scenario of ['local stage', 'network stage'] as const) {
       const bridge = await startBridge({
-        config: validateConfig({ listen: { port: 0 }, dataDir: join(dir, scenario.replace(' ', '-')), network: { serviceUrl: svcUrl }, log: { level: 'silent' } }),
+        config: validateConfig({ listen: { port: 0 }, rateLimit: { perMinute: 0 }, dataDir: join(dir, scenario.replace(' ', '-')), network: { serviceUrl: svcUrl }, log: { level: 'silent' } }),
         registry: new OneDeviceRegistry(new InstantDevice(scenario === 'local stage' ? 'approve' : 'escalate')),
         logger,
       });

@@ -308,7 +308,7 @@ async function measureLink(spec: LinkSpec, ds: LoadedDataset, pins: PinStore, br
         : spec.kind === 'hid'
           ? { cables: { hidSocket: sock } }
           : { cables: { bleSocket: sock } };
-    const config = validateConfig({ listen: { port: 0 }, dataDir: bridgeDir, log: { level: 'silent' }, verify: { deviceTimeoutMs: 10_000 }, devices });
+    const config = validateConfig({ listen: { port: 0 }, rateLimit: { perMinute: 0 }, dataDir: bridgeDir, log: { level: 'silent' }, verify: { deviceTimeoutMs: 10_000 }, devices });
     const registry = createDeviceRegistry(config, pins, { statusIntervalMs: 0, reconnectMs: 0 });
     const bridge = await startBridge({ config, registry, logger: pino({ level: 'silent' }) });
     const http: HttpRun[] = [];

@@ -4,7 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { BridgeConfig } from './config.ts';
-import { fallbackToString } from './config.ts';
+import { fallbackToString, isLoopback } from './config.ts';
+import { hostname, networkInterfaces } from 'node:os';
 import type { DeviceRegistry } from './devices/types.ts';
 import { createBridgeLogger } from './logger.ts';
 import { NetworkClient } from './network/network-client.ts';
@@ -122,6 +123,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
         gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);
       },
       rateLimitPerMinute: config.rateLimit.perMinute,
+      allowedHosts: allowedHostNames(config.listen.host, config.listen.names),
       now,
       ivr,
     });
@@ -135,6 +137,20 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     throw e;
   }
   forwarder.start();
+
+  // Retention of the verification journal: pruned at start and then hourly, off the request path.
+  const retentionS = config.outbox.retentionDays * 86_400;
+  const prune = () => {
+    try {
+      const n = outbox.prune(Math.floor(now() / 1000) - retentionS);
+      if (n.verifications + n.reconciliations + n.outcomes > 0) logger.info({ ...n, retentionDays: config.outbox.retentionDays }, 'journal pruned');
+    } catch (e) {
+      logger.warn({ err: (e as Error).message }, 'journal prune failed');
+    }
+  };
+  const pruneTimer = setInterval(prune, 3_600_000);
+  pruneTimer.unref();
+  setImmediate(prune);
 
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
@@ -162,6 +178,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     ivr,
     close() {
       closing ??= (async () => {
+        clearInterval(pruneTimer);
         await finalApp.close();
         await ivr?.close();
         await forwarder.stop();
@@ -181,4 +198,19 @@ export function observeSyncReport(lag: LearningLag, report: unknown, nowMs: numb
   for (const r of rows as Array<{ device?: unknown; kind?: unknown; result?: unknown; createdAt?: unknown }>) {
     if (r.kind === 'dataset' && r.result === 'updated' && typeof r.device === 'string' && typeof r.createdAt === 'number') lag.delivered(r.device, r.createdAt, nowMs);
   }
+}
+
+/**
+ * The Host names the API answers to: its listen address (every local address when it listens on
+ * all of them), the loopback names when it is reachable on loopback, and the configured names.
+ */
+export function allowedHostNames(listenHost: string, names: readonly string[]): Set<string> {
+  const out = new Set<string>([listenHost.toLowerCase(), ...names]);
+  const wildcard = listenHost === '0.0.0.0' || listenHost === '::';
+  if (wildcard || isLoopback(listenHost)) for (const n of ['localhost', '127.0.0.1', '::1']) out.add(n);
+  if (wildcard) {
+    out.add(hostname().toLowerCase());
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.toLowerCase().replace(/%.*$/, ''));
+  }
+  return out;
 }

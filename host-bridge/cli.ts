@@ -208,11 +208,12 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
     .option('--json', 'print the JSON result');
   targetOptions(verify).action(async (o: { card?: string; exp: string; amount: string; currency: string; country?: string; order?: string; lang?: string; device?: string; url?: string; token?: string; data?: string; json?: boolean }) => {
       const EXIT = await exitCodes();
-      const { toMinorUnits, formatMinorUnits } = await import('./money.ts');
+      const { toMinorUnits, formatMinorUnits } = await import('../contracts/currency.ts');
+      const { AMOUNT_MAX_MINOR } = await import('../contracts/limits.ts');
       const currency = o.currency.toUpperCase();
       let value: number;
       try {
-        value = toMinorUnits(o.amount, currency);
+        value = toMinorUnits(o.amount, currency, AMOUNT_MAX_MINOR);
       } catch (e) {
         throw await cliError(`--amount/--currency: ${(e as Error).message}`, EXIT.USAGE);
       }

@@ -27,7 +27,8 @@ export interface Rs485PortConfig {
 }
 
 export interface BridgeConfig {
-  listen: { host: string; port: number };
+  /** `names`: extra host names the API answers to (Host header), besides its listen addresses. */
+  listen: { host: string; port: number; names: string[] };
   /** Bearer token for the HTTP API; required when listen.host is not loopback. */
   token: string | null;
   /**
@@ -47,9 +48,10 @@ export interface BridgeConfig {
   };
   fallback: FallbackPolicy;
   verify: { deviceTimeoutMs: number; networkDeadlineMs: number };
-  /** Requests per minute per client address on the HTTP API; 0 = unlimited. */
+  /** Requests per minute per client address on the HTTP API; 0 = unlimited (default 6000). */
   rateLimit: { perMinute: number };
-  outbox: { retryBaseMs: number; retryMaxMs: number; maxPerSecond: number };
+  /** retentionDays: how long the verification journal keeps a row (pruned in the background). */
+  outbox: { retryBaseMs: number; retryMaxMs: number; maxPerSecond: number; retentionDays: number };
   devices: {
     rs485: { ports: Rs485PortConfig[] };
     usb: { vid: number; pid: number } | null;
@@ -68,6 +70,7 @@ export const DEFAULT_PORT = 8787;
 export const ENV_KEYS: Record<string, string> = {
   PRECHECK_BRIDGE_HOST: 'listen.host',
   PRECHECK_BRIDGE_PORT: 'listen.port',
+  PRECHECK_BRIDGE_HOSTNAMES: 'listen.names',
   PRECHECK_BRIDGE_TOKEN: 'token',
   PRECHECK_LOOPBACK_WITHOUT_TOKEN: 'loopbackWithoutToken',
   PRECHECK_BRIDGE_DATA_DIR: 'dataDir',
@@ -83,6 +86,7 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_DEVICE_TIMEOUT_MS: 'verify.deviceTimeoutMs',
   PRECHECK_NETWORK_DEADLINE_MS: 'verify.networkDeadlineMs',
   PRECHECK_BRIDGE_RATE_LIMIT: 'rateLimit.perMinute',
+  PRECHECK_BRIDGE_RETENTION_DAYS: 'outbox.retentionDays',
   PRECHECK_USB_VID: 'devices.usb.vid',
   PRECHECK_USB_PID: 'devices.usb.pid',
   PRECHECK_HID_SOCKET: 'devices.cables.hidSocket',
@@ -99,12 +103,12 @@ type Obj = Record<string, unknown>;
 
 const KNOWN_KEYS: Record<string, string[]> = {
   '': ['listen', 'token', 'loopbackWithoutToken', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
-  listen: ['host', 'port'],
+  listen: ['host', 'port', 'names'],
   network: ['serviceUrl', 'apiKey', 'timeoutMs', 'retries', 'backoffMs', 'backoffMaxMs', 'breaker'],
   'network.breaker': ['failureThreshold', 'resetMs'],
   verify: ['deviceTimeoutMs', 'networkDeadlineMs'],
   rateLimit: ['perMinute'],
-  outbox: ['retryBaseMs', 'retryMaxMs', 'maxPerSecond'],
+  outbox: ['retryBaseMs', 'retryMaxMs', 'maxPerSecond', 'retentionDays'],
   devices: ['rs485', 'usb', 'cables', 'ble'],
   'devices.rs485': ['ports'],
   'devices.usb': ['vid', 'pid'],
@@ -200,7 +204,17 @@ export function fallbackToString(p: FallbackPolicy): string {
   return p.kind === 'approve-below' ? `approve-below:${p.limit}${p.currency ? `:${p.currency}` : ''}` : p.kind;
 }
 
-function isLoopback(host: string): boolean {
+/** `listen.names`: an array of host names, or one comma-separated string (the environment's form). */
+function hostNames(v: unknown): string[] {
+  if (v === undefined || v === null) return [];
+  const list = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v;
+  if (!Array.isArray(list) || !list.every((n) => typeof n === 'string' && /^[a-z0-9.:[\]-]{1,253}$/i.test(n))) {
+    fail('listen.names', 'must be host names (an array, or one comma-separated string)', v);
+  }
+  return (list as string[]).map((n) => n.toLowerCase());
+}
+
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
@@ -271,7 +285,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
   const level = str(raw, 'log.level', 'info', /^(fatal|error|warn|info|debug|trace|silent)$/, 'must be one of fatal, error, warn, info, debug, trace, silent')!;
 
   return {
-    listen: { host, port: int(raw, 'listen.port', DEFAULT_PORT, 0, 65535) },
+    listen: { host, port: int(raw, 'listen.port', DEFAULT_PORT, 0, 65535), names: hostNames(get(raw, 'listen.names')) },
     token,
     loopbackWithoutToken: bool(raw, 'loopbackWithoutToken', false),
     dataDir: str(raw, 'dataDir', './.precheck/bridge')!,
@@ -290,12 +304,15 @@ export function validateConfig(raw: unknown): BridgeConfig {
     fallback: parseFallback(get(raw, 'fallback')),
     // One deadline for an escalated verify's network authentication (retries included); then the fallback policy answers.
     verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 3_000, 1, 120_000), networkDeadlineMs: int(raw, 'verify.networkDeadlineMs', 1_500, 1, 120_000) },
-    rateLimit: { perMinute: int(raw, 'rateLimit.perMinute', 0, 0, 1_000_000) },
+    // On by default: with the Host check it keeps a web page (or anything on the host) from using
+    // /v1/verify as a card-testing oracle at full speed; a shop's own traffic stays far below.
+    rateLimit: { perMinute: int(raw, 'rateLimit.perMinute', 6_000, 0, 1_000_000) },
     outbox: {
       retryBaseMs: int(raw, 'outbox.retryBaseMs', 1_000, 1, 3_600_000),
       retryMaxMs: int(raw, 'outbox.retryMaxMs', 300_000, 1, 86_400_000),
       // Replay pace after an outage: far below the service's per-key limit (default 60 000/min).
       maxPerSecond: int(raw, 'outbox.maxPerSecond', 50, 1, 10_000),
+      retentionDays: int(raw, 'outbox.retentionDays', 30, 1, 36_500),
     },
     devices: {
       rs485: { ports },

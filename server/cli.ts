@@ -246,7 +246,7 @@ export function registerServerCommands(program: Command): void {
       if (!/^[a-z0-9_]{1,64}$/.test(code)) throw await cliError('prompt code: 1-64 characters of a-z 0-9 _');
       if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) || lang.length > 16) throw await cliError('lang: a BCP 47 tag such as en or zh-CN');
       if (message.length === 0 || message.length > 1024) throw await cliError('message: 1-1024 characters');
-      const { containsPan } = await import('./pan-guard.ts');
+      const { containsPan } = await import('../contracts/pan-guard.ts');
       if (containsPan(message)) throw await cliError('message must not contain a card number');
       await withService(cmd, (svc) => svc.storage.upsertPrompt({ code, lang, message }));
       process.stdout.write(`prompt ${code} [${lang}] saved\n`);

@@ -2,7 +2,7 @@
 // scrubDeep/scrubPans, so even a PAN that slipped into a URL or an error message leaves only its
 // BIN and last four. Request bodies are never logged.
 import { pino, type Logger, type DestinationStream } from 'pino';
-import { scrubDeep, scrubPans } from './pan-guard.ts';
+import { scrubDeep, scrubPans } from '../contracts/pan-guard.ts';
 
 export type { Logger };
 

@@ -1,6 +1,7 @@
 // Turns the registry's callback-style pairing (`pair(id, confirm)`) into two HTTP calls:
 // the first starts pairing and returns the code the device shows; the second ({confirm, code})
 // accepts or refuses it. An unanswered pairing is refused after `ttlMs`.
+import { scrubPans } from '../../contracts/pan-guard.ts';
 import type { DeviceRegistry, DeviceSummary } from '../devices/types.ts';
 import { ApiError } from './error-map.ts';
 
@@ -24,7 +25,7 @@ export class PairingBroker {
   ) {}
 
   async start(id: string): Promise<PairStep> {
-    if (!this.registry || !this.registry.get(id)) throw new ApiError('DEVICE_NOT_FOUND', `no device with id "${id}"`, 'id');
+    if (!this.registry || !this.registry.get(id)) throw new ApiError('DEVICE_NOT_FOUND', `no device with id "${scrubPans(id)}"`, 'id');
     if (this.pending.has(id) || this.starting.has(id)) throw new ApiError('PAIRING_IN_PROGRESS', `pairing with "${id}" is already waiting for confirmation`);
     this.starting.add(id);
     let gotCode!: (code: string) => void;

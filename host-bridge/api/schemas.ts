@@ -1,5 +1,9 @@
 // JSON Schemas of the bridge's HTTP API. Fastify validates requests with them and
 // @fastify/swagger turns them into /v1/openapi.json, so the document cannot drift from the code.
+// Every field forwarded to the network service uses the service's own building blocks and limits
+// (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
+import { country, currency, declineType, id, ip, lang, minor, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
+import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 
 const errorBody = {
   type: 'object',
@@ -55,32 +59,27 @@ export const verifyBody = {
       additionalProperties: false,
       required: ['id', 'amount'],
       properties: {
-        // Same rule as the network service's ids, which receive it (server/http/schemas.ts).
-        id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
+        id: id(64),
         amount: {
           type: 'object',
           additionalProperties: false,
           required: ['value', 'currency'],
           properties: {
-            value: { type: 'integer', minimum: 0, maximum: 1e15, description: 'Integer minor units' },
-            currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217' },
+            value: minor,
+            currency,
           },
         },
-        country: { type: 'string', pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 shipping/billing country' },
+        country: { ...country, description: 'ISO 3166-1 alpha-2 shipping/billing country' },
       },
     },
-    // Forwarded to the service's /v1/auth: its rules (server/http/schemas.ts), so a value it would
-    // refuse is a 400 here rather than a silent fallback decision.
+    // Forwarded to the service's /v1/auth: its rules, so a value it would refuse is a 400 here
+    // rather than a silent fallback decision.
     customer: {
       type: 'object',
       additionalProperties: false,
-      properties: {
-        accountId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
-        deviceId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
-        ip: { type: 'string', maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' },
-      },
+      properties: { accountId: id(128), deviceId: id(128), ip },
     },
-    lang: { type: 'string', maxLength: 16, pattern: '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$' },
+    lang,
     verifierId: { type: 'string', maxLength: 128, description: 'Verifier device to ask (default: first healthy paired one)' },
   },
 } as const;
@@ -115,20 +114,25 @@ export const outcomeBody = {
   additionalProperties: false,
   required: ['orderId', 'gateway', 'status'],
   properties: {
-    orderId: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:/@#-]+$' },
-    gateway: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
-    status: { type: 'string', enum: ['success', 'failure'] },
-    code: { type: 'string', pattern: '^[A-Za-z0-9]{1,8}$', description: 'Gateway/issuer response code, e.g. "05", "51"' },
-    type: { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'], description: 'Decline type from the gateway, when known' },
-    attempt: { type: 'integer', minimum: 0, maximum: 1000000, description: 'Attempt number; part of the idempotency key' },
-    at: { type: 'integer', minimum: 0, description: 'Unix seconds' },
-    account: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:/@#-]+$', description: "The payer's account at the merchant: a success at a located terminal sends the payer's consenting endpoints a notice" },
+    orderId: id(64),
+    gateway: { type: 'string', minLength: 1, maxLength: 64, pattern: NAME_PATTERN },
+    status: outcomeStatus,
+    code: { ...responseCode, description: 'Gateway/issuer response code, e.g. "05", "51"' },
+    type: { ...declineType, description: 'Decline type from the gateway, when known' },
+    attempt: {
+      type: 'integer',
+      minimum: 0,
+      maximum: ATTEMPT_MAX,
+      description: "Attempt number; part of the idempotency key. Absent: the bridge numbers it (1 + the order's reports at this gateway) and answers the number",
+    },
+    at: unixAt,
+    account: { ...id(128), description: "The payer's account at the merchant: a success at a located terminal sends the payer's consenting endpoints a notice" },
   },
 } as const;
 
 export const outcomeResponse = {
   type: 'object',
-  properties: { idempotencyKey: { type: 'string' }, duplicate: { type: 'boolean' }, queued: { type: 'boolean' } },
+  properties: { idempotencyKey: { type: 'string' }, attempt: { type: 'integer' }, duplicate: { type: 'boolean' }, queued: { type: 'boolean' } },
 } as const;
 
 export const deviceSummary = {

@@ -20,6 +20,7 @@ import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
 import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
 import { productVersion } from '../../bin/cli.ts';
+import { findPan } from '../../contracts/pan-guard.ts';
 
 /** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
 export type SyncRunner = ((req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>) & {
@@ -47,6 +48,12 @@ export interface ApiOptions {
   pairingTtlMs?: number;
   /** Requests per minute per client address; 0 or absent = unlimited. */
   rateLimitPerMinute?: number;
+  /**
+   * Host names (lower case, no port) the API answers to: its listen addresses and configured names.
+   * A request naming any other Host is refused (421) — a DNS-rebinding page cannot reach the API.
+   * Absent/null: no check (tests of the API alone).
+   */
+  allowedHosts?: ReadonlySet<string> | null;
   now?: () => number;
   /** Phone capture (VoiceXML) and call-backs, when enabled. */
   ivr?: IvrChannel | null;
@@ -70,6 +77,16 @@ const OPERATIONS: Record<string, { id: string; ok: Record<string, string> }> = {
 function isLoopbackExempt(url: string): boolean {
   const p = url.split('?')[0];
   return p === '/metrics' || p === '/' || p.startsWith('/ui/');
+}
+
+/** The host name of a Host header, lower case, without port or IPv6 brackets; null when unusable. */
+export function hostOf(header: string | undefined): string | null {
+  if (!header) return null;
+  const h = header.trim().toLowerCase();
+  const v6 = /^\[([0-9a-f:.]+)\](?::\d{1,5})?$/.exec(h);
+  if (v6) return v6[1];
+  const m = /^([a-z0-9.-]+?)\.?(?::\d{1,5})?$/.exec(h);
+  return m ? m[1] : null;
 }
 
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
@@ -127,19 +144,56 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     if (status === 500) o.logger.error({ route: req.routeOptions.url, code: body.error.code, errName: (err as Error)?.name }, 'request failed');
     void reply.status(status).send(body);
   });
-  app.setNotFoundHandler((_req, reply) => {
+  // Routes by path pattern, so a known path with another method is a 405 with Allow, not a 404.
+  const routes: Array<{ re: RegExp; method: string }> = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}$`);
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ re, method: m });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const allow = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
+    if (allow.length > 0) {
+      void reply.status(405).header('allow', allow.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `use ${allow.join(' or ')} on this route` } });
+      return;
+    }
     void reply.status(404).send({ error: { code: 'NOT_FOUND', message: 'no such route' } });
   });
+  // JSON only: a text/plain body is 415 (Fastify parses text/plain by default; this API never reads it).
+  app.removeContentTypeParser('text/plain');
+
+  if (o.allowedHosts) {
+    const allowed = o.allowedHosts;
+    app.addHook('onRequest', async (req) => {
+      const name = hostOf(req.headers.host);
+      if (name === null || !allowed.has(name)) {
+        throw new ApiError('MISDIRECTED', 'this bridge does not answer for that Host; add the name to listen.names (PRECHECK_BRIDGE_HOSTNAMES) if it is yours', 'host');
+      }
+    });
+  }
 
   if (o.token) {
     const want = sha(o.token);
     app.addHook('onRequest', async (req) => {
       if (o.loopbackWithoutToken && isLoopbackAddress(req.socket.remoteAddress) && isLoopbackExempt(req.url)) return;
-      const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+      // RFC 7235: the scheme is case-insensitive, separated from the credentials by one space.
+      const m = /^bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
       // Compare digests: constant time and independent of the presented token's length.
       if (!m || !timingSafeEqual(sha(m[1]), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');
     });
   }
+
+  // The one PAN guard (contracts/pan-guard.ts), as at the service: a card-number-shaped value
+  // anywhere but card.number is refused here, before it reaches the outbox, the log or the service.
+  app.addHook('preValidation', async (req) => {
+    const body = req.body && typeof req.body === 'object' ? { ...(req.body as Record<string, unknown>) } : req.body;
+    if (body && typeof body === 'object' && req.routeOptions.url === '/v1/verify') delete (body as Record<string, unknown>).card;
+    const where = findPan(req.params) ?? findPan(req.query) ?? findPan(body);
+    if (where) {
+      const field = where.replace(/^\//, '').replace(/\//g, '.') || '(body)';
+      throw new ApiError('PAN_REJECTED', `${field} looks like a card number; card numbers are accepted only in card.number`, field);
+    }
+  });
 
   app.post<{ Body: VerifyInput }>(
     '/v1/verify',

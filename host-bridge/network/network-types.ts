@@ -1,25 +1,14 @@
 // The bridge ↔ network service contract for authentication and outcomes (JSON over HTTP).
 // Never carries a PAN or a security code: only the device-computed token, BIN, last four.
-import type { LocalDecision } from '../devices/types.ts';
+import type { AuthBody, OutcomeBody } from '../../contracts/schemas.ts';
 
 /**
- * Body of `POST {serviceUrl}/v1/auth`, exactly as the service's JSON schema (server/http/schemas.ts
- * `authBody`) accepts it: absent rather than null, the amount as `{value, currency}`.
+ * Body of `POST {serviceUrl}/v1/auth`: the type derived from the one schema the service validates
+ * it with (contracts/schemas.ts `authBody`). Absent rather than null, the amount as `{value,
+ * currency}`; the token is absent when no device answered (the bridge holds no card key); a device
+ * error is sent as an escalation with reason `device_error:CODE`.
  */
-export interface NetworkAuthRequest {
-  /** Device-computed card token (32 hex). Absent when no device answered: the bridge holds no card key. */
-  token?: string;
-  bin: string;
-  last4: string;
-  brand?: string;
-  expMonth: number;
-  expYear: number;
-  order: { id: string; amount: { value: number; currency: string }; country?: string; crossBorder?: boolean };
-  customer?: { accountId?: string; deviceId?: string; ip?: string };
-  lang?: string;
-  /** What local authentication concluded; a device error is sent as an escalation with reason `device_error:CODE`. */
-  local?: { decision: LocalDecision; reason: string; datasetVersion: number | null };
-}
+export type NetworkAuthRequest = AuthBody;
 
 /** A fallback decision kept in the outbox for reconciliation: the request plus what the policy decided offline. */
 export interface ReconcileRecord {
@@ -35,34 +24,8 @@ export interface NetworkAuthResponse {
   gateway: string | null;
 }
 
-/** Body of `POST {serviceUrl}/v1/outcomes` (also sent as the Idempotency-Key header). */
-export interface NetworkOutcome {
-  idempotencyKey: string;
-  orderId: string;
-  /** Absent when no device produced a token for the order. */
-  token?: string;
-  bin: string;
-  last4: string;
-  brand?: string;
-  amount: number;
-  currency: string;
-  gateway: string;
-  status: 'success' | 'failure';
-  /** Gateway / issuer response code for failures (e.g. "05", "51"). */
-  code?: string;
-  /** Decline type from the gateway, when known. */
-  type?: 'hard' | 'soft' | 'technical' | 'fraud';
-  /** Unix seconds. */
-  at: number;
-  /** The order's billing country (ISO 3166-1 alpha-2), when the shop gave one at verification. */
-  country?: string;
-  /** Order country ≠ merchant country; absent when either is unknown. */
-  crossBorder?: boolean;
-  /** The verifier device that verified the order: a success at a located terminal sends the payer a notice. */
-  terminal?: string;
-  /** The payer's account at the merchant (whose consenting notification endpoints get the notice). */
-  account?: string;
-}
+/** Body of `POST {serviceUrl}/v1/outcomes` (also sent as the Idempotency-Key header), from contracts/schemas.ts `outcomeBody`. */
+export type NetworkOutcome = OutcomeBody & { at: number };
 
 const DECISIONS = new Set(['approve', 'decline', 'review']);
 

@@ -144,6 +144,11 @@ export class Outbox {
       latestVerification: p(`SELECT id, order_id AS orderId, token, bin, last4, brand, amount, currency, decision, stage, reason, device_id AS deviceId,
         dataset_version AS datasetVersion, gateway, country, cross_border AS crossBorder, at FROM verifications WHERE order_id = ? ORDER BY id DESC LIMIT 1`),
       insertOutcome: p(`INSERT OR IGNORE INTO outcomes (idempotency_key, order_id, payload, next_attempt_ms, created_at) VALUES (?, ?, ?, ?, ?)`),
+      pruneRecons: p(`DELETE FROM reconciliations WHERE id IN (SELECT id FROM reconciliations WHERE status = 'done' AND created_at < ? LIMIT ?)`),
+      pruneVerifications: p(`DELETE FROM verifications WHERE id IN (SELECT v.id FROM verifications v WHERE v.at < ?
+        AND NOT EXISTS (SELECT 1 FROM reconciliations r WHERE r.verification_id = v.id) LIMIT ?)`),
+      pruneOutcomes: p(`DELETE FROM outcomes WHERE rowid IN (SELECT rowid FROM outcomes WHERE status = 'acked' AND created_at < ? LIMIT ?)`),
+      orderOutcomes: p(`SELECT idempotency_key AS key, payload FROM outcomes WHERE order_id = ?`),
       dueOutcomes: p(`SELECT idempotency_key AS key, payload, attempts FROM outcomes WHERE status = 'pending' AND next_attempt_ms <= ? ORDER BY next_attempt_ms, rowid LIMIT ?`),
       ackOutcome: p(`UPDATE outcomes SET status = 'acked', acked_at = ?, last_error = NULL WHERE idempotency_key = ?`),
       retryOutcome: p(`UPDATE outcomes SET attempts = attempts + 1, next_attempt_ms = ?, last_error = ? WHERE idempotency_key = ?`),
@@ -185,6 +190,37 @@ export class Outbox {
   /** Queue an outcome; false when the idempotency key is already queued or sent (a duplicate). */
   enqueueOutcome(o: NetworkOutcome, nowMs: number): boolean {
     return this.st.insertOutcome.run(o.idempotencyKey, o.orderId, JSON.stringify(o), nowMs, Math.floor(nowMs / 1000)).changes === 1;
+  }
+
+  /**
+   * Retention: drop journal rows older than `beforeS` (unix seconds) — verifications, reconciled
+   * fallbacks, acknowledged outcomes — in batches, so the writer is never blocked for long. Rows
+   * still pending or refused by the service stay (health reports them). Returns rows deleted.
+   */
+  prune(beforeS: number, batch = 2_000): { verifications: number; reconciliations: number; outcomes: number } {
+    const out = { verifications: 0, reconciliations: 0, outcomes: 0 };
+    const step = (st: Database.Statement) => {
+      let total = 0;
+      for (;;) {
+        const n = st.run(beforeS, batch).changes;
+        total += n;
+        if (n < batch) return total;
+      }
+    };
+    out.reconciliations = step(this.st.pruneRecons);
+    out.verifications = step(this.st.pruneVerifications);
+    out.outcomes = step(this.st.pruneOutcomes);
+    return out;
+  }
+
+  /** Rows in the verification journal (retention is measured on it). */
+  verificationCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM verifications').get() as { n: number }).n;
+  }
+
+  /** Every outcome queued or sent for an order (any status), oldest first. */
+  orderOutcomes(orderId: string): Array<{ key: string; payload: NetworkOutcome }> {
+    return (this.st.orderOutcomes.all(orderId) as Array<{ key: string; payload: string }>).map((r) => ({ key: r.key, payload: JSON.parse(r.payload) as NetworkOutcome }));
   }
 
   /** Record a fallback decision and queue it for reconciliation, atomically with its verification. */

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Outbox, VerificationRow } from './outbox-db.ts';
 import type { NetworkOutcome } from '../network/network-types.ts';
+import { checkOutcomeAt } from '../../contracts/limits.ts';
 
 export interface OutcomeReport {
   orderId: string;
@@ -10,7 +11,7 @@ export interface OutcomeReport {
   status: 'success' | 'failure';
   code?: string;
   type?: 'hard' | 'soft' | 'technical' | 'fraud';
-  /** The shop's attempt number for this order at this gateway; distinguishes real retries. */
+  /** The shop's attempt number for this order at this gateway; absent: numbered by the bridge. */
   attempt?: number;
   /** Unix seconds; defaults to now. */
   at?: number;
@@ -23,7 +24,7 @@ const SERVICE_ID = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
 
 export class OutcomeError extends Error {
   constructor(
-    readonly code: 'ORDER_NOT_FOUND',
+    readonly code: 'ORDER_NOT_FOUND' | 'CONFLICT' | 'INVALID_FIELD',
     message: string,
     readonly field: string,
   ) {
@@ -33,13 +34,16 @@ export class OutcomeError extends Error {
 }
 
 /**
- * A hash of (order, gateway, attempt) when the shop numbers its attempts, else of (order, gateway,
- * status, code, type) — so re-posting the same report is a no-op. Hashed so the key always fits the
- * service's 128-character id whatever the order id's length.
+ * A hash of (order, gateway, attempt), so re-posting the same report is a no-op. Hashed so the
+ * key always fits the service's 128-character id whatever the order id's length.
  */
-export function idempotencyKeyFor(r: OutcomeReport): string {
-  const parts = r.attempt !== undefined ? [r.orderId, r.gateway, r.attempt] : [r.orderId, r.gateway, r.status, r.code ?? null, r.type ?? null];
-  return `ob-${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 40)}`;
+export function idempotencyKeyFor(r: { orderId: string; gateway: string; attempt: number }): string {
+  return `ob-${createHash('sha256').update(JSON.stringify([r.orderId, r.gateway, r.attempt])).digest('hex').slice(0, 40)}`;
+}
+
+/** The same report: what the shop said (status, code, type; `at` only when both gave one). */
+function sameReport(r: OutcomeReport, p: NetworkOutcome): boolean {
+  return r.status === p.status && (r.code ?? null) === (p.code ?? null) && (r.type ?? null) === (p.type ?? null) && (r.at === undefined || r.at === p.at);
 }
 
 /**
@@ -53,10 +57,45 @@ function segmentOf(v: VerificationRow): Pick<NetworkOutcome, 'country' | 'crossB
   return { ...(v.country !== null ? { country: v.country } : {}), ...(v.crossBorder !== null ? { crossBorder: v.crossBorder } : {}) };
 }
 
-export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): { idempotencyKey: string; duplicate: boolean } {
+/**
+ * Queue an outcome report. Without `attempt` the bridge numbers it: a report identical to one
+ * already queued for this order at this gateway is that report again (a duplicate), anything else
+ * is the next attempt (1 + the reports so far) — two different reports are never merged. With an
+ * `attempt`, the same attempt with a different report is a CONFLICT (409), as at the service.
+ */
+export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): { idempotencyKey: string; attempt?: number; duplicate: boolean } {
+  const nowS = Math.floor(nowMs / 1000);
+  try {
+    checkOutcomeAt(r.at, nowS);
+  } catch (e) {
+    throw new OutcomeError('INVALID_FIELD', (e as Error).message, 'at');
+  }
   const v = outbox.latestVerification(r.orderId);
   if (!v) throw new OutcomeError('ORDER_NOT_FOUND', `no verification recorded for order "${r.orderId}" on this bridge`, 'orderId');
-  const key = idempotencyKeyFor(r);
+  const earlier = outbox.orderOutcomes(r.orderId).filter((o) => o.payload.gateway === r.gateway);
+  let attempt = r.attempt;
+  if (attempt === undefined) {
+    // The attempt number is in the key only (the service's body has no such field): recover it
+    // by recomputing keys, which is cheap for the few reports one order has.
+    const keys = new Set(earlier.map((o) => o.key));
+    const keyOf = (n: number) => idempotencyKeyFor({ orderId: r.orderId, gateway: r.gateway, attempt: n });
+    const same = earlier.find((o) => sameReport(r, o.payload));
+    if (same) {
+      let n = 0;
+      while (n <= earlier.length + 64 && keyOf(n) !== same.key) n++;
+      return { idempotencyKey: same.key, ...(keyOf(n) === same.key ? { attempt: n } : {}), duplicate: true };
+    }
+    attempt = earlier.length + 1;
+    while (keys.has(keyOf(attempt))) attempt++;
+  }
+  const key = idempotencyKeyFor({ orderId: r.orderId, gateway: r.gateway, attempt });
+  const existing = earlier.find((o) => o.key === key);
+  if (existing) {
+    if (!sameReport(r, existing.payload)) {
+      throw new OutcomeError('CONFLICT', `attempt ${attempt} of order "${r.orderId}" at ${r.gateway} was already reported with a different outcome`, 'attempt');
+    }
+    return { idempotencyKey: key, attempt, duplicate: true };
+  }
   const outcome: NetworkOutcome = {
     idempotencyKey: key,
     orderId: r.orderId,
@@ -70,11 +109,11 @@ export function queueOutcome(outbox: Outbox, r: OutcomeReport, nowMs: number): {
     status: r.status,
     ...(r.code !== undefined ? { code: r.code } : {}),
     ...(r.type !== undefined ? { type: r.type } : {}),
-    at: r.at ?? Math.floor(nowMs / 1000),
+    at: r.at ?? nowS,
     ...segmentOf(v),
     ...(v.deviceId && SERVICE_ID.test(v.deviceId) ? { terminal: v.deviceId } : {}),
     ...(r.account !== undefined ? { account: r.account } : {}),
   };
   const created = outbox.enqueueOutcome(outcome, nowMs);
-  return { idempotencyKey: key, duplicate: !created };
+  return { idempotencyKey: key, attempt, duplicate: !created };
 }

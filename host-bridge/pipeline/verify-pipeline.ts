@@ -4,6 +4,7 @@
 //   policy decides, labelled, and the decision is queued for reconciliation.
 // The PAN exists only in this call's memory (and on the encrypted device link); everything
 // recorded, logged or sent to the network carries the device's token, the BIN and the last four.
+import { scrubPans } from '../../contracts/pan-guard.ts';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { checkCard, type CheckedCard } from './format-checks.ts';
@@ -237,7 +238,7 @@ export class VerifyPipeline {
     const reg = this.o.registry;
     if (input.verifierId !== undefined) {
       const h = reg?.get(input.verifierId);
-      if (!h) throw new PipelineError('DEVICE_NOT_FOUND', `no verifier device with id "${input.verifierId}"`, 'verifierId');
+      if (!h) throw new PipelineError('DEVICE_NOT_FOUND', `no verifier device with id "${scrubPans(input.verifierId)}"`, 'verifierId');
       return h;
     }
     return reg?.pick();

@@ -139,6 +139,8 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       network: { serviceUrl: server.url, apiKey },
       merchant: { country: s.merchant.country },
       fallback: 'review',
+      // The simulated shop calls as fast as the machine allows: no per-address limit.
+      rateLimit: { perMinute: 0 },
       log: { level: 'silent' },
       ...(verifier === 'device' ? { devices: { cables: { hidSocket } } } : {}),
     });

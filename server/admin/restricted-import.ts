@@ -5,7 +5,7 @@
 // Lines are split by hand rather than with node:readline because readline has no line-length
 // limit: a body without newlines would otherwise be buffered whole.
 import { cardToken, panBin, panLast4 } from '../../protocol/dataset/token.ts';
-import { luhnValid, containsPan } from '../pan-guard.ts';
+import { luhnValid, containsPan } from '../../contracts/pan-guard.ts';
 import { ServiceError } from '../errors.ts';
 import type { RestrictedEntry, Storage } from '../storage/storage.ts';
 

@@ -12,6 +12,7 @@ import { cardBrand } from '../../protocol/rules/brand.ts';
 import { classifyOutcome } from '../../protocol/rules/response-codes.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
+import { checkOutcomeAt } from '../../contracts/limits.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
@@ -319,7 +320,7 @@ export class NetworkAuth {
   async recordOutcome(req: OutcomeRequest, merchant: string): Promise<{ answer: OutcomeAnswer; replay: boolean }> {
     const now = this.deps.now();
     const at = req.at ?? now;
-    if (at > now + 300) throw new ServiceError('INVALID_FIELD', 'at is in the future');
+    checkOutcomeAt(req.at, now); // the same rule the bridge applied when it accepted the report
     const token = req.token ? parseTokenHex(req.token) : null;
     const fingerprint = crypto.createHash('sha256').update(canonicalJson({ ...req, at: req.at ?? null })).digest('hex');
     // Without a token the outcome cannot be attributed to a card: routing learns from it, the

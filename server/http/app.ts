@@ -13,7 +13,8 @@ import { bearerKey, hashApiKey } from '../auth/api-keys.ts';
 import type { AuthRequest, OutcomeRequest } from '../auth/network-auth.ts';
 import { importRestricted } from '../admin/restricted-import.ts';
 import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } from '../errors.ts';
-import { findPan, scrubPans } from '../pan-guard.ts';
+import { findPan, scrubPans } from '../../contracts/pan-guard.ts';
+import { ContractError } from '../../contracts/limits.ts';
 import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
@@ -48,6 +49,7 @@ const PROTOCOL_TO_SERVICE: Record<string, ServiceErrorCode> = {
 /** Maps anything thrown by a route, hook or Fastify itself to a stable code and a safe message. */
 export function toServiceError(err: unknown): ServiceError {
   if (isServiceError(err)) return err;
+  if (err instanceof ContractError) return new ServiceError('INVALID_FIELD', err.message);
   if (isProtocolError(err)) return new ServiceError(PROTOCOL_TO_SERVICE[err.code] ?? 'BAD_REQUEST', err.message);
   const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown };
   if (e?.validation) return new ServiceError('INVALID_FIELD', e.message ?? 'invalid request');

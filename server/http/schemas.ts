@@ -1,17 +1,10 @@
 // JSON schemas of the HTTP API: validation (ajv, unknown fields rejected) and the OpenAPI document
 // (@fastify/swagger reads the same objects, so the document cannot drift from what is enforced).
 
-const hex32 = { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'card token: 32 lowercase hex characters' } as const;
-const bin = { type: 'string', pattern: '^[0-9]{6,8}$', description: 'first 6 (to 8) digits' } as const;
-const last4 = { type: 'string', pattern: '^[0-9]{4}$' } as const;
-const brand = { type: 'string', pattern: '^[a-z0-9-]{1,32}$', description: 'credit-card-type brand id' } as const;
-const currency = { type: 'string', pattern: '^[A-Z]{3}$' } as const;
-const country = { type: 'string', pattern: '^[A-Z]{2}$' } as const;
-const minor = { type: 'integer', minimum: 0, maximum: 1e13 } as const;
-const id = (max: number) => ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[A-Za-z0-9_.:/@#-]+$' }) as const;
-const lang = { type: 'string', pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$', maxLength: 16 } as const;
-const decision = { type: 'string', enum: ['approve', 'decline', 'review', 'escalate'] } as const;
-const responseCode = { type: 'string', pattern: '^[A-Za-z0-9]{1,8}$' } as const;
+import { authBody, bin, hex32, id, last4, lang, outcomeBody } from '../../contracts/schemas.ts';
+
+// The bridge ↔ service bodies are defined once, in contracts/ (the bridge uses the same limits).
+export { authBody, outcomeBody };
 
 export const errorSchema = {
   type: 'object',
@@ -26,57 +19,6 @@ export const errorSchema = {
 } as const;
 
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, { ...errorSchema, description: 'error' }]));
-
-export const authBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['bin', 'last4', 'expMonth', 'expYear', 'order'],
-  properties: {
-    token: { ...hex32, description: 'card token (32 lowercase hex) computed by the verifier device; absent when no device answered — then no card-level facts (restricted, known-good, history) are used, only BIN rules, expiry and new-card trust' },
-    bin,
-    last4,
-    brand,
-    expMonth: { type: 'integer', minimum: 1, maximum: 12 },
-    expYear: { type: 'integer', minimum: 0, maximum: 2200 },
-    order: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['id', 'amount'],
-      properties: {
-        id: id(64),
-        amount: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['value', 'currency'],
-          properties: { value: minor, currency },
-        },
-        country: { ...country, description: 'billing/shipping country (ISO 3166-1 alpha-2); a routing segment' },
-        crossBorder: { type: 'boolean', description: 'the card is issued outside the merchant country; a routing segment' },
-      },
-    },
-    customer: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        accountId: id(128),
-        deviceId: id(128),
-        ip: { type: 'string', maxLength: 64, pattern: '^[0-9A-Fa-f:.]+$' },
-        ipCountry: country,
-      },
-    },
-    local: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['decision', 'reason'],
-      properties: {
-        decision,
-        reason: { type: 'string', maxLength: 64 },
-        datasetVersion: { type: ['integer', 'null'], minimum: 0 },
-      },
-    },
-    lang,
-  },
-} as const;
 
 export const authResponse = {
   type: 'object',
@@ -107,32 +49,6 @@ export const authResponse = {
     },
     modelVersion: { type: 'string', description: 'trust model in use' },
     datasetVersion: { type: ['integer', 'null'] },
-  },
-} as const;
-
-export const outcomeBody = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['idempotencyKey', 'bin', 'last4', 'orderId', 'amount', 'currency', 'gateway', 'status'],
-  properties: {
-    idempotencyKey: id(128),
-    token: { ...hex32, description: 'card token; absent when no device produced one — the outcome then feeds gateway success rates only, never the restricted list, known-good cards or card history' },
-    bin,
-    last4,
-    brand,
-    orderId: id(64),
-    amount: minor,
-    currency,
-    gateway: id(64),
-    status: { type: 'string', enum: ['success', 'failure'] },
-    code: responseCode,
-    type: { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'] },
-    advice: { type: 'string', pattern: '^[0-9]{2}$', description: 'Mastercard Merchant Advice Code' },
-    at: { type: 'integer', minimum: 0, description: 'unix seconds; default now' },
-    country: { ...country, description: "the order's billing country; default: what the order's /v1/auth said" },
-    crossBorder: { type: 'boolean', description: "cross-border order; default: what the order's /v1/auth said" },
-    terminal: { ...id(64), description: 'verifier device (terminal) that verified the order: a success at a located terminal sends the payer a notice' },
-    account: { ...id(128), description: "the payer's account at the merchant, whose consenting notification endpoints get the notice" },
   },
 } as const;
 

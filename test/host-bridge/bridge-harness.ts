@@ -7,7 +7,7 @@ import { validateConfig, type BridgeConfig } from '../../host-bridge/config.ts';
 import { startBridge, type Bridge } from '../../host-bridge/bridge.ts';
 import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { SyncRunner } from '../../host-bridge/api/server.ts';
-import { REDACT_PATHS } from '../../host-bridge/logger.ts';
+import { createBridgeLogger } from '../../host-bridge/logger.ts';
 
 export interface TestBridge extends Bridge {
   logFile: string;
@@ -28,7 +28,7 @@ export function testConfig(dataDir: string, raw: Record<string, unknown> = {}): 
 export async function startTestBridge(opts: { dataDir: string; raw?: Record<string, unknown>; registry?: DeviceRegistry | null; syncRunner?: SyncRunner; ivr?: import('../../host-bridge/ivr/channel.ts').IvrOptions }): Promise<TestBridge> {
   const logFile = join(opts.dataDir, 'bridge.log');
   const dest = pino.destination({ dest: logFile, sync: true, append: true });
-  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, dest);
+  const logger = createBridgeLogger('debug', dest);
   const bridge = await startBridge({ config: testConfig(opts.dataDir, opts.raw), registry: opts.registry ?? null, logger, syncRunner: opts.syncRunner, ivr: opts.ivr });
   const close = bridge.close;
   return Object.assign(bridge, {

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScriptedService } from './scripted-service.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { toMinorUnits, formatMinorUnits } from '../../host-bridge/money.ts';
+import { toMinorUnits, formatMinorUnits } from '../../contracts/currency.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'precheck.js');

@@ -1,5 +1,7 @@
 // The architecture's one-way dependencies (docs/architecture.md): device/ and host-bridge/ import
-// only protocol/ of ours, never each other; server/ imports neither; protocol/ imports none of them.
+// only protocol/ and contracts/ of ours, never each other; server/ imports neither; contracts/ (the
+// bridge ↔ service bodies, limits, currency table and PAN guard) sits above protocol/ and below the
+// parts, importing protocol/ only; protocol/ imports none of them.
 // Shared link I/O (paced writer, RTU receiver, cable codecs, link errors) lives in
 // protocol/link-io/ for that reason.
 import fs from 'node:fs';
@@ -78,8 +80,27 @@ describe('layering', () => {
     expect(violations('server', ['device', 'host-bridge'])).toEqual([]);
   });
 
-  it('protocol/ imports none of the parts', () => {
-    expect(violations('protocol', ['device', 'host-bridge', 'server', 'bin'])).toEqual([]);
+  it('protocol/ imports none of the parts, nor contracts/', () => {
+    expect(violations('protocol', ['device', 'host-bridge', 'server', 'bin', 'contracts'])).toEqual([]);
+  });
+
+  it('contracts/ imports protocol/ only', () => {
+    expect(fs.existsSync(path.join(ROOT, 'contracts'))).toBe(true);
+    expect(violations('contracts', ['device', 'host-bridge', 'server', 'bin', 'test', 'bench'])).toEqual([]);
+  });
+
+  it('one currency table and one PAN guard: no second copy in the parts', () => {
+    expect(fs.existsSync(path.join(ROOT, 'host-bridge/money.ts'))).toBe(false);
+    expect(fs.existsSync(path.join(ROOT, 'server/pan-guard.ts'))).toBe(false);
+    const copies: string[] = [];
+    for (const part of ['device', 'host-bridge', 'server']) {
+      for (const file of tsFiles(part)) {
+        const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
+        // An exponent read from Intl, or a hand-written Luhn, would be a second table / guard.
+        if (/style:\s*'currency'/.test(source) || /export function luhnValid/.test(source)) copies.push(file);
+      }
+    }
+    expect(copies).toEqual([]);
   });
 
   it('the shared link I/O lives in protocol/link-io/, not under device/', () => {

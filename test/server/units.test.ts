@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containsPan, findPan, luhnValid, scrubDeep, scrubPans } from '../../server/pan-guard.ts';
+import { containsPan, findPan, luhnValid, scrubDeep, scrubPans } from '../../contracts/pan-guard.ts';
 import { importRestricted, parseImportLine, splitLines } from '../../server/admin/restricted-import.ts';
 import { isExpired, isHardOutcome, restrictionFor } from '../../server/auth/network-auth.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
@@ -61,9 +61,9 @@ describe('PAN guard', () => {
         const id = `${uuid.slice(0, 24)}${tail}`;
         expect(containsPan(id)).toBe(false);
         expect(findPan({ order: { id }, customer: { accountId: id }, idempotencyKey: id })).toBeNull();
-        // ...nor a run glued into other identifiers
-        expect(containsPan(`order-${tail}1234`)).toBe(false);
+        // ...nor a 12-digit run in other identifiers, nor a longer one glued to letters (hex ids)
         expect(containsPan(`acct:${tail}`)).toBe(false);
+        expect(containsPan(`ab${tail}1234cd`)).toBe(false);
       }),
       { numRuns: 300 },
     );
@@ -73,6 +73,22 @@ describe('PAN guard', () => {
     expect(containsPan(`please charge ${pan}, thanks`)).toBe(true);
     expect(containsPan(`"${pan}"`)).toBe(true);
     expect(containsPan('4111-1111-1111-1111')).toBe(true);
+  });
+
+  it('refuses a 13-19 digit card number standing between identifier separators', () => {
+    for (const id of ['cli-4012888888881881-x', 'order:4111111111111111', 'a/5555555555554444', '4111111111111111_1']) {
+      expect(containsPan(id), id).toBe(true);
+    }
+    expect(containsPan('ob-0123456789abcdef0123456789abcdef01234567')).toBe(false);
+    expect(containsPan('cli-4012888888881882-x')).toBe(false); // not Luhn-valid
+  });
+
+  it('finds and scrubs URL-encoded and percent-encoded card numbers', () => {
+    for (const form of ['4111+1111+1111+1111', '4111%201111%201111%201111', '%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31', '4111%2D1111%2D1111%2D1111']) {
+      expect(containsPan(form), form).toBe(true);
+      const url = `/v1/x?card=${form}&n=1`;
+      expect(scrubPans(url), form).toBe('/v1/x?card=411111…1111&n=1');
+    }
   });
 
   it('scrubs nested log objects and error messages, keeping other values', () => {

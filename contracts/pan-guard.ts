@@ -1,11 +1,17 @@
-// Detects anything that plausibly IS a card number (PAN) so the service can refuse it at the door,
+// The one PAN guard of the project, used by the bridge and the network service alike: for request
+// fields (anything the bridge acknowledges, the service would accept) and for log scrubbing.
+//
+// Detects anything that plausibly IS a card number (PAN) so a process can refuse it at the door,
 // and scrubs digit runs from logs. Refusal is deliberately narrower than scrubbing: a value is
 // refused when it is a card number — 12-19 digits, or the printed groupings (4-4-4-4[-3], Amex
 // 4-6-5, Diners 4-6-4) with spaces or dashes, passing Luhn — standing as a whole field value or as
-// a word of free text (bounded by whitespace, quotes, brackets or sentence punctuation). A digit
-// run INSIDE an identifier (a UUID's last group, "order-4111…", "a:b/4111…") is not refused: one
-// random UUID in ~2 800 ends in 12 Luhn-valid digits, and refusing those made real traffic fail at
-// random. Fields named like a card number (pan, number, cardNumber) are refused whatever they hold.
+// a word of free text (bounded by whitespace, quotes, brackets or sentence punctuation), or a
+// 13-19 digit Luhn run standing between identifier separators ("cli-4111…-x", "order:4111…").
+// A run glued to letters ("ab4111…", random hex) or a 12-digit group (a UUID's last group) is not
+// refused: one random UUID in ~2 800 ends in 12 Luhn-valid digits, and one random 24-hex id in
+// ~1 000 holds a Luhn-valid 13+ digit run between letters; refusing those made real traffic fail
+// at random. Fields named like a card number (pan, number, cardNumber) are refused whatever they
+// hold. URL-encoded forms ("4111+1111…", "%20"-separated, "%34%31…") are decoded first.
 
 // Before: start, whitespace or an opening quote/bracket/"=". After: end, whitespace, a closing
 // quote/bracket, or , ; . ! ? followed by whitespace or the end. Never - _ : / @ # or letters/digits.
@@ -31,21 +37,46 @@ export function luhnValid(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-/** True when the string is, or has as a free-standing word, a 12-19 digit Luhn-valid number. */
-export function containsPan(s: string): boolean {
+// A 13-19 digit run between identifier separators (or the value's ends), never touching a letter.
+const DELIMITED_RUN = /(?<![A-Za-z0-9])\d{13,19}(?![A-Za-z0-9])/g;
+
+/**
+ * URL / percent decoding of what could hide a card number: "%3N" → digit, "%20" and "+" → space,
+ * "%2D" → dash. Anything else is left as is (never throws, unlike decodeURIComponent).
+ */
+export function decodeUrlForms(s: string): string {
+  if (!s.includes('%') && !s.includes('+')) return s;
+  return s.replace(/%3([0-9])|%20|%2[dD]|\+/g, (m, d: string | undefined) => (d !== undefined ? d : m === '%20' || m === '+' ? ' ' : '-'));
+}
+
+function containsPanPlain(s: string): boolean {
   if (s.length < 12) return false;
   CANDIDATE.lastIndex = 0;
   for (const m of s.matchAll(CANDIDATE)) {
     const digits = m[0].replace(/[ -]/g, '');
     if (digits.length >= 12 && digits.length <= 19 && luhnValid(digits)) return true;
   }
+  DELIMITED_RUN.lastIndex = 0;
+  for (const m of s.matchAll(DELIMITED_RUN)) if (luhnValid(m[0])) return true;
   return false;
 }
 
+/**
+ * True when the string is, or has as a free-standing word or identifier part, a 12-19 digit
+ * Luhn-valid number — plain, spaced, dashed or URL-/percent-encoded.
+ */
+export function containsPan(s: string): boolean {
+  if (s.length < 12) return false;
+  if (containsPanPlain(s)) return true;
+  const decoded = decodeUrlForms(s);
+  return decoded !== s && containsPanPlain(decoded);
+}
+
 // Logs are scrubbed more eagerly than requests are refused: every maximal digit run (single
-// spaces or dashes allowed), even glued to letters. A 12-19 digit run passing Luhn keeps its BIN
-// and last four; a longer run is redacted whole if any 12-19 digit window of it passes Luhn.
-const LOG_RUN = /\d(?:[ -]?\d)*/g;
+// spaces or dashes allowed, and their URL-encoded forms: "+", "%20", "%2D", digits as "%3N"),
+// even glued to letters. A 12-19 digit run passing Luhn keeps its BIN and last four; a longer run
+// is redacted whole if any 12-19 digit window of it passes Luhn.
+const LOG_RUN = /(?:\d|%3\d)(?:(?:[ +-]|%20|%2[dDbB])?(?:\d|%3\d))*/g;
 
 function hasLuhnWindow(d: string): boolean {
   for (let len = 12; len <= 19; len++) {
@@ -59,7 +90,7 @@ export function scrubPans(s: string): string {
   if (s.length < 12) return s;
   return s.replace(LOG_RUN, (run) => {
     if (run.length < 12) return run;
-    const digits = run.replace(/[ -]/g, '');
+    const digits = run.replace(/%20|%2[dDbB]|[ +-]/g, '').replace(/%3(\d)/g, '$1');
     if (digits.length < 12) return run;
     if (digits.length <= 19) return luhnValid(digits) ? `${digits.slice(0, 6)}…${digits.slice(-4)}` : run;
     return hasLuhnWindow(digits) ? '[digits redacted]' : run;
