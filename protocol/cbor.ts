@@ -14,6 +14,8 @@
 //     false/true (and null, floats where the profile allows them); every length within the
 //     bytes that remain; valid UTF-8 text                                (MALFORMED)
 //
+// with `deterministic` (datasets, manifests): shortest-form heads and floats only as encodeCbor
+// writes them (64-bit, non-integer);
 // and, with `canonical` (messages): shortest-form heads and map keys that are unsigned integers
 // in strictly ascending order (so no duplicates), which makes the accepted encoding canonical
 // (RFC 8949 §4.2.1 core deterministic encoding for this subset): any accepted input re-encodes
@@ -49,6 +51,13 @@ export interface CborProfile {
   allowNull: boolean;
   /** Shortest-form heads, and map keys unsigned integers in strictly ascending order. */
   canonical: boolean;
+  /**
+   * Shortest-form heads only (any map keys), and floats only as the encoder writes them: 64-bit,
+   * never holding an integer value (encodeCbor writes those as integers). With it, what is
+   * accepted re-encodes to the same bytes as far as heads and floats go; the dataset codecs check
+   * key order and types themselves.
+   */
+  deterministic?: boolean;
 }
 
 export type CborOptions = CborLimits & CborProfile;
@@ -68,8 +77,11 @@ export const DEFAULT_CBOR_LIMITS: Readonly<CborLimits> = Object.freeze({
 /** Protocol messages: the deterministic subset (the default). */
 export const MESSAGE_CBOR_PROFILE: Readonly<CborProfile> = Object.freeze({ allowFloats: false, allowNull: false, canonical: true });
 
-/** Datasets, manifests, filters, firmware images: floats and null allowed, key order not checked here. */
-export const DATASET_CBOR_PROFILE: Readonly<CborProfile> = Object.freeze({ allowFloats: true, allowNull: true, canonical: false });
+/**
+ * Datasets, manifests, filters, firmware images: floats and null allowed, key order not checked
+ * here; heads and floats deterministic (a dataset re-encodes to the bytes it was decoded from).
+ */
+export const DATASET_CBOR_PROFILE: Readonly<CborProfile> = Object.freeze({ allowFloats: true, allowNull: true, canonical: false, deterministic: true });
 
 export const DEFAULT_CBOR_OPTIONS: Readonly<CborOptions> = Object.freeze({ ...DEFAULT_CBOR_LIMITS, ...MESSAGE_CBOR_PROFILE });
 
@@ -128,6 +140,7 @@ export function scanCbor(bytes: Uint8Array, options: CborOptions = DEFAULT_CBOR_
   }
   if (len === 0) throw malformed('empty input', 0);
   const canonical = options.canonical;
+  const shortest = canonical || options.deterministic === true;
 
   // Explicit stack instead of recursion: depth is bounded by options.maxDepth, and a caller that
   // raises it must not be able to blow the JS stack.
@@ -155,6 +168,11 @@ export function scanCbor(bytes: Uint8Array, options: CborOptions = DEFAULT_CBOR_
       } else if (ai >= 25 && ai <= 27) {
         if (!options.allowFloats) throw malformed('floating-point values are not allowed', start);
         if (pos + ARG_SIZE[ai] > len) throw malformed('truncated float', start);
+        if (options.deterministic) {
+          if (ai !== 27) throw malformed('non-deterministic float (16/32-bit)', start);
+          const f = new DataView(bytes.buffer, bytes.byteOffset + pos, 8).getFloat64(0);
+          if (Number.isInteger(f)) throw malformed('non-deterministic float (integer value)', start);
+        }
         pos += ARG_SIZE[ai];
       } else if (ai === 31) {
         throw malformed('unexpected break', start);
@@ -174,7 +192,7 @@ export function scanCbor(bytes: Uint8Array, options: CborOptions = DEFAULT_CBOR_
         arg = 0;
         for (let i = 0; i < size; i++) arg = arg * 256 + bytes[pos + i];
         pos += size;
-        if (canonical && arg < SHORTEST_MIN[ai]) throw malformed('non-shortest integer head', start);
+        if (shortest && arg < SHORTEST_MIN[ai]) throw malformed('non-shortest integer head', start);
       } else if (ai === 31) {
         throw malformed('indefinite length not allowed', start);
       } else {

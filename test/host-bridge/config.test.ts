@@ -25,7 +25,9 @@ function errorOf(fn: () => unknown): string {
 describe('bridge config', () => {
   it('has safe defaults', () => {
     const c = validateConfig({});
-    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 8787, names: [] });
+    expect(c.rateLimit.perMinute).toBe(6000);
+    expect(c.outbox.retentionDays).toBe(30);
     expect(c.token).toBeNull();
     expect(c.dataDir).toBe('./.precheck/bridge');
     expect(c.fallback).toEqual({ kind: 'review' });

@@ -75,6 +75,45 @@ describe('content codec', () => {
   });
 });
 
+describe('canonical CBOR on decode (issue 13 item 8)', () => {
+  const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const fromHex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
+  const valid = () => {
+    const c = emptyContent();
+    c.prompts.push({ code: 'abcd', lang: 'en', message: 'Try another card.' });
+    c.routes.push({ brand: 'visa', currency: 'USD', gateway: 'gw-a', successRate: 0.75 });
+    return encodeContent(c);
+  };
+  const refused = (h: string) => {
+    try {
+      decodeContent(fromHex(h));
+    } catch (e) {
+      return isProtocolError(e) ? e.code : `untyped ${String(e)}`;
+    }
+    return 'accepted';
+  };
+
+  it('a decoded dataset re-encodes to the same bytes: long-form heads and odd floats are refused', () => {
+    const h = hexOf(valid());
+    expect(refused(h)).toBe('accepted');
+    // 0 as 18 00 (the format key), a text head 78 04 for "abcd", a float as 32-bit, 0.75 → 1.0 as a float
+    const zeroLong = h.replace(/^(a[0-9a-f])00/, '$11800');
+    const textLong = h.replace('6461626364', '780461626364');
+    const f64 = new DataView(new ArrayBuffer(8));
+    f64.setFloat64(0, 0.75);
+    const float64 = `fb${hexOf(new Uint8Array(f64.buffer))}`;
+    const f32 = new DataView(new ArrayBuffer(4));
+    f32.setFloat32(0, 0.75);
+    const float32 = h.replace(float64, `fa${hexOf(new Uint8Array(f32.buffer))}`);
+    f64.setFloat64(0, 1);
+    const integral = h.replace(float64, `fb${hexOf(new Uint8Array(f64.buffer))}`);
+    for (const bad of [zeroLong, textLong, float32, integral]) {
+      expect(bad).not.toBe(h);
+      expect(refused(bad)).toBe('MALFORMED');
+    }
+  });
+});
+
 describe('token packing', () => {
   it('sorts like Buffer.compare, also when many tokens share a prefix', () => {
     const shared = fc.tuple(fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 14, maxLength: 14 })).map(([p, rest]) => {
