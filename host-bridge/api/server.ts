@@ -186,6 +186,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   // The one PAN guard (contracts/pan-guard.ts), as at the service: a card-number-shaped value
   // anywhere but card.number is refused here, before it reaches the outbox, the log or the service.
   app.addHook('preValidation', async (req) => {
+    // The phone-capture steps receive keyed card digits by design (like card.number); they never forward them.
+    if (req.routeOptions.url?.startsWith('/v1/ivr/s/')) return;
     const body = req.body && typeof req.body === 'object' ? { ...(req.body as Record<string, unknown>) } : req.body;
     if (body && typeof body === 'object' && req.routeOptions.url === '/v1/verify') delete (body as Record<string, unknown>).card;
     const where = findPan(req.params) ?? findPan(req.query) ?? findPan(body);

@@ -11,7 +11,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { checkCard, FormatCheckError } from '../pipeline/format-checks.ts';
 import type { VerifyPipeline, VerifyResult } from '../pipeline/verify-pipeline.ts';
-import { formatMinorUnits } from '../money.ts';
+import { formatMinorUnits } from '../../contracts/currency.ts';
 import { identityLabel, ivrPhrases, type IvrPhrases } from './prompts.ts';
 import { fieldDocument, menuDocument, sayDocument, type DocOptions } from './vxml.ts';
 

@@ -3,7 +3,7 @@
 // buildNotice refuses anything else (and the payload is checked for PAN-like text before queuing).
 import cc from 'currency-codes';
 import { ServiceError } from '../errors.ts';
-import { containsPan } from '../pan-guard.ts';
+import { containsPan } from '../../contracts/pan-guard.ts';
 import type { PersonalItem } from './rules.ts';
 
 export const NOTICE_EVENT = 'payment.notice';

@@ -10,7 +10,7 @@ import type { SmsAdapter } from '../../protocol/channels/sms-adapter.ts';
 import { cardBrand } from '../../protocol/rules/brand.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { containsPan } from '../pan-guard.ts';
+import { containsPan } from '../../contracts/pan-guard.ts';
 import { DeliveryWorker, type DeliveryOptions } from './delivery.ts';
 import { CatalogueIndex } from './geo-index.ts';
 import { buildNotice, NOTICE_EVENT, type NoticePayload } from './notice.ts';

@@ -4,7 +4,7 @@
 // Invalid lines are reported by number; text that looks like a card number is refused.
 import { splitLines } from '../admin/restricted-import.ts';
 import { ServiceError } from '../errors.ts';
-import { containsPan } from '../pan-guard.ts';
+import { containsPan } from '../../contracts/pan-guard.ts';
 import type { CatalogueMerchant, Offer } from './store.ts';
 
 export const OFFER_COLUMNS = ['merchant', 'name', 'category', 'lat', 'lon', 'item', 'price', 'currency'] as const;
