@@ -14,7 +14,7 @@
 //     false/true (and null, floats where the profile allows them); every length within the
 //     bytes that remain; valid UTF-8 text                                (MALFORMED)
 //
-// with `deterministic` (datasets, manifests): shortest-form heads and floats only as encodeCbor
+// with `deterministic` (datasets, manifests): as `canonical`, plus floats only as encodeCbor
 // writes them (64-bit, non-integer);
 // and, with `canonical` (messages): shortest-form heads and map keys that are unsigned integers
 // in strictly ascending order (so no duplicates), which makes the accepted encoding canonical
@@ -52,10 +52,9 @@ export interface CborProfile {
   /** Shortest-form heads, and map keys unsigned integers in strictly ascending order. */
   canonical: boolean;
   /**
-   * Shortest-form heads only (any map keys), and floats only as the encoder writes them: 64-bit,
-   * never holding an integer value (encodeCbor writes those as integers). With it, what is
-   * accepted re-encodes to the same bytes as far as heads and floats go; the dataset codecs check
-   * key order and types themselves.
+   * Shortest-form heads, map keys unsigned integers in strictly ascending order (no duplicates),
+   * and floats only as the encoder writes them: 64-bit, never holding an integer value (encodeCbor
+   * writes those as integers). With it, what is accepted re-encodes to the same bytes.
    */
   deterministic?: boolean;
 }
@@ -78,8 +77,8 @@ export const DEFAULT_CBOR_LIMITS: Readonly<CborLimits> = Object.freeze({
 export const MESSAGE_CBOR_PROFILE: Readonly<CborProfile> = Object.freeze({ allowFloats: false, allowNull: false, canonical: true });
 
 /**
- * Datasets, manifests, filters, firmware images: floats and null allowed, key order not checked
- * here; heads and floats deterministic (a dataset re-encodes to the bytes it was decoded from).
+ * Datasets, manifests, filters, firmware images: floats and null allowed; heads, key order and
+ * floats deterministic (a dataset re-encodes to the bytes it was decoded from).
  */
 export const DATASET_CBOR_PROFILE: Readonly<CborProfile> = Object.freeze({ allowFloats: true, allowNull: true, canonical: false, deterministic: true });
 
@@ -157,7 +156,7 @@ export function scanCbor(bytes: Uint8Array, options: CborOptions = DEFAULT_CBOR_
     const major = ib >> 5;
     const ai = ib & 0x1f;
 
-    const keyPosition = canonical && depth > 0 && isMap[depth - 1] && (remaining[depth - 1] & 1) === 0;
+    const keyPosition = shortest && depth > 0 && isMap[depth - 1] && (remaining[depth - 1] & 1) === 0;
     if (keyPosition && major !== 0) throw malformed('map key is not an unsigned integer', start);
 
     if (major === 7) {
