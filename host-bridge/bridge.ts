@@ -80,12 +80,17 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   forwarder.on('acked', () => learningLag.accepted(now()));
   const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing(), learningLag });
   // Every sync run (API or schedule) goes through here, so the lag sees each dataset a device gets.
-  const sync: SyncRunner | null = opts.syncRunner
-    ? async (req) => {
-        const report = await opts.syncRunner!(req);
-        observeSyncReport(learningLag, report, now());
-        return report;
-      }
+  // The wrapper keeps the runner's progress subscription (POST /v1/sync streams it as NDJSON).
+  const inner = opts.syncRunner;
+  const sync: SyncRunner | null = inner
+    ? Object.assign(
+        async (req: Parameters<SyncRunner>[0]) => {
+          const report = await inner(req);
+          observeSyncReport(learningLag, report, now());
+          return report;
+        },
+        inner.subscribe ? { subscribe: inner.subscribe.bind(inner) } : {},
+      )
     : null;
   const pipeline = new VerifyPipeline({
     registry,
