@@ -21,6 +21,7 @@ import { registerIvrRoutes } from '../ivr/routes.ts';
 import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
 import { productVersion } from '../../bin/cli.ts';
 import { findPan } from '../../contracts/pan-guard.ts';
+import { bearerCredentials } from '../../contracts/bearer.ts';
 
 /** Runs a dataset/firmware sync (filled in by the sync part); its result is returned as JSON. */
 export type SyncRunner = ((req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>) & {
@@ -176,10 +177,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     const want = sha(o.token);
     app.addHook('onRequest', async (req) => {
       if (o.loopbackWithoutToken && isLoopbackAddress(req.socket.remoteAddress) && isLoopbackExempt(req.url)) return;
-      // RFC 7235: the scheme is case-insensitive, separated from the credentials by one space.
-      const m = /^bearer ([^\s]+)$/i.exec(req.headers.authorization ?? '');
+      const presented = bearerCredentials(req.headers.authorization);
       // Compare digests: constant time and independent of the presented token's length.
-      if (!m || !timingSafeEqual(sha(m[1]), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');
+      if (presented === null || !timingSafeEqual(sha(presented), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');
     });
   }
 

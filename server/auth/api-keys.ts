@@ -1,6 +1,7 @@
 // Caller credentials. Keys are random (192 bits), shown once, and stored only as SHA-256 hashes:
 // a leaked database does not let anyone call the API. Bridge keys start "pk_", the admin key "ak_".
 import crypto from 'node:crypto';
+import { bearerCredentials } from '../../contracts/bearer.ts';
 
 export type KeyRole = 'bridge' | 'admin';
 
@@ -15,7 +16,6 @@ export function hashApiKey(key: string): string {
 
 /** Extracts the bearer key from an Authorization header, or null. */
 export function bearerKey(header: string | undefined): string | null {
-  if (!header) return null;
-  const m = /^Bearer\s+([A-Za-z0-9_-]{8,128})\s*$/.exec(header);
-  return m ? m[1] : null;
+  const key = bearerCredentials(header);
+  return key && /^[A-Za-z0-9_-]{8,128}$/.test(key) ? key : null;
 }
