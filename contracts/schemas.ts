@@ -16,6 +16,13 @@ export const brand = { type: 'string', pattern: '^[a-z0-9-]{1,32}$', description
 export const currency = { type: 'string', enum: CURRENCY_CODES as readonly string[], description: 'ISO 4217 currency code (the currency-codes table)' } as const;
 export const country = { type: 'string', pattern: '^[A-Z]{2}$' } as const;
 export const minor = { type: 'integer', minimum: 0, maximum: AMOUNT_MAX_MINOR, description: 'integer minor units' } as const;
+/** An order amount in the currency's minor units; the bridge's verify body and /v1/auth share it. */
+export const amount = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['value', 'currency'],
+  properties: { value: minor, currency },
+} as const;
 export const id = <N extends number>(max: N) => ({ type: 'string', minLength: 1, maxLength: max, pattern: ID_PATTERN }) as const;
 export const lang = { type: 'string', pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$', maxLength: 16 } as const;
 export const decision = { type: 'string', enum: ['approve', 'decline', 'review', 'escalate'] } as const;
@@ -48,12 +55,7 @@ export const authBody = {
       required: ['id', 'amount'],
       properties: {
         id: id(64),
-        amount: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['value', 'currency'],
-          properties: { value: minor, currency },
-        },
+        amount,
         country: { ...country, description: 'billing/shipping country (ISO 3166-1 alpha-2); a routing segment' },
         crossBorder: { type: 'boolean', description: 'the card is issued outside the merchant country; a routing segment' },
       },

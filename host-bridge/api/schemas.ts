@@ -2,7 +2,7 @@
 // @fastify/swagger turns them into /v1/openapi.json, so the document cannot drift from the code.
 // Every field forwarded to the network service uses the service's own building blocks and limits
 // (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
-import { country, currency, declineType, id, ip, lang, minor, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
+import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 
 const errorBody = {
@@ -60,15 +60,7 @@ export const verifyBody = {
       required: ['id', 'amount'],
       properties: {
         id: id(64),
-        amount: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['value', 'currency'],
-          properties: {
-            value: minor,
-            currency,
-          },
-        },
+        amount,
         country: { ...country, description: 'ISO 3166-1 alpha-2 shipping/billing country' },
       },
     },
