@@ -110,7 +110,9 @@ describe('phone capture: VoiceXML served by the bridge, verified by the same pip
     expect(device.calls.slice(before).map((c) => [c.pan, c.expMonth, c.expYear, c.amount, c.currency])).toEqual([[GOOD, 12, 2030, 12_345, 'EUR']]);
     expect(endOf(url)).toMatchObject({ end: 'completed', result: { decision: 'approve', reason: 'known_good', stage: 'local' } });
     // Values were POSTed, never put in a URL.
-    expect(log.fetched.filter((f) => f.startsWith('GET')).join()).not.toMatch(/[0-9]{12}/);
+    // (The random hex session id can hold a run of digits by chance, so it is cut out first.)
+    const gets = log.fetched.filter((f) => f.startsWith('GET')).map((f) => f.replace(/\/s\/[0-9a-f]{32}\//, '/s/<sid>/'));
+    expect(gets.join()).not.toMatch(/[0-9]{4}/);
   });
 
   it('wrong digits: grammar mismatch and a failed Luhn check are re-prompted; bad expiry too', async () => {
