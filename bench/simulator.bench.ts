@@ -7,7 +7,7 @@
 // Method. Every scenario in bench/scenarios/*.json (or the files named on the command line) is
 // played twice over the SAME order stream (same orders, amounts, cards, customers; per-order
 // random sub-streams): arm A sends every attempt to the shop's single best gateway, chosen from
-// the scenario's own gateway table (host-bridge/simulator/baseline.ts), with no precheck; arm B
+// the scenario's own gateway table (tools/simulator/baseline.ts), with no precheck; arm B
 // asks a real host bridge (POST /v1/verify) before every attempt, follows its answer (decline →
 // the customer may switch card; review → the prompt: 3-D Secure, enable international payments,
 // smaller amount, try later; approve → the recommended gateway, else the same default gateway)
@@ -15,7 +15,7 @@
 // (the firmware's DeviceCore over its SQLite store, behind the USB HID virtual cable, in this
 // process) and the real network service; all three run on the simulated clock. On the default
 // sync schedule (`precheck up`'s, in simulated time) the service publishes a dataset and the
-// bridge's own sync runner installs it on the device (host-bridge/simulator/sim-clock.ts), so the
+// bridge's own sync runner installs it on the device (tools/simulator/sim-clock.ts), so the
 // local stage answers from what the service learned. Intervals: paired bootstrap over orders,
 // 2000 resamples, percentile 95% (the success-rate difference is cross-checked with the paired
 // normal interval). BENCH_SIM_STEADY_DAYS scales the steady scenario (default 4 days; see scaled()).
@@ -23,13 +23,13 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult, SummaryRow } from './run.ts';
-import { loadScenario } from '../host-bridge/simulator/scenario.ts';
-import { simulate, type SimulationReport } from '../host-bridge/simulator/simulate.ts';
-import { deviceLoopLine, gatewayLine, markdownReport, stageLine } from '../host-bridge/simulator/report.ts';
-import { startSimDevice } from '../bin/simulate-device.ts';
-import type { Scenario } from '../host-bridge/simulator/scenario.ts';
-import { answerBreakdown, breakdownMarkdown } from '../host-bridge/simulator/breakdown.ts';
-import type { Interval } from '../host-bridge/simulator/stats.ts';
+import { loadScenario } from '../tools/simulator/scenario.ts';
+import { simulate, type SimulationReport } from '../tools/simulator/simulate.ts';
+import { deviceLoopLine, gatewayLine, markdownReport, stageLine } from '../tools/simulator/report.ts';
+import { startSimDevice } from '../tools/simulator/simulate-device.ts';
+import type { Scenario } from '../tools/simulator/scenario.ts';
+import { answerBreakdown, breakdownMarkdown } from '../tools/simulator/breakdown.ts';
+import type { Interval } from '../tools/simulator/stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json'];

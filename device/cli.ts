@@ -17,7 +17,7 @@ interface EmulateCliOptions {
 }
 
 async function usage(message: string): Promise<never> {
-  const { CliError, EXIT } = await import('../bin/cli.ts');
+  const { CliError, EXIT } = await import('../errors/cli-exit.ts');
   throw new CliError(message, EXIT.USAGE);
 }
 

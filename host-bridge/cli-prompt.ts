@@ -1,7 +1,7 @@
 // Reading the card number for `precheck verify` without it ever landing in shell history or on
 // screen: on a terminal a prompt with echo off (raw mode, nothing printed per key), otherwise the
 // first line of standard input (`--card -`, for a pipe from a secret store).
-import { CliError, EXIT } from '../bin/cli.ts';
+import { CliError, EXIT } from '../errors/cli-exit.ts';
 
 const MAX = 64;
 

@@ -6,7 +6,7 @@
 // The token comes from --token, $PRECHECK_BRIDGE_TOKEN, then the bridge config file.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, EXIT } from '../bin/cli.ts';
+import { CliError, EXIT } from '../errors/cli-exit.ts';
 
 export const RUN_FILE = path.join('run', 'endpoints.json');
 export const DEFAULT_DATA_DIR = './.precheck';

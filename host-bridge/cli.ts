@@ -8,12 +8,12 @@ export type BridgeCommandRegistrar = (program: Command) => void;
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
 async function cliError(message: string, exitCode?: number): Promise<Error> {
-  const { CliError } = await import('../bin/cli.ts');
+  const { CliError } = await import('../errors/cli-exit.ts');
   return new CliError(message, exitCode);
 }
 
 async function exitCodes() {
-  return (await import('../bin/cli.ts')).EXIT;
+  return (await import('../errors/cli-exit.ts')).EXIT;
 }
 
 interface BridgeCallOptions {
@@ -149,7 +149,7 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
       const EXIT = await exitCodes();
       const config = loadConfig({ file: opts.config });
       // checked before anything opens it: a bad dataDir is one line and exit 2, never a hang
-      const { prepareDir } = await import('../bin/paths.ts');
+      const { prepareDir } = await import('../runtime/data-dir.ts');
       prepareDir(config.dataDir, 'config dataDir');
       const logger = createBridgeLogger(config.log.level);
 

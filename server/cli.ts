@@ -24,7 +24,7 @@ async function databaseOf(cmd: Command): Promise<string | null> {
 }
 
 async function cliError(message: string, code = 2): Promise<Error> {
-  const { CliError } = await import('../bin/cli.ts');
+  const { CliError } = await import('../errors/cli-exit.ts');
   return new CliError(message, code);
 }
 
@@ -120,7 +120,7 @@ export function registerServerCommands(program: Command): void {
       const dir = dataDir(cmd);
       const fs = await import('node:fs');
       const path = await import('node:path');
-      const { prepareDir } = await import('../bin/paths.ts');
+      const { prepareDir } = await import('../runtime/data-dir.ts');
       const abs = prepareDir(dir, '--data');
       const existed = SERVICE_FILES.every((f) => fs.existsSync(path.join(abs, f)));
       if (!existed && fs.readdirSync(abs).some((f) => !f.startsWith('.'))) {

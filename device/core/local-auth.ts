@@ -1,15 +1,15 @@
 // Local authentication: the card number becomes a token (card key, HMAC) at once; every lookup
-// uses the token, the rules are the shared protocol/rules, and nothing returned or journaled
+// uses the token, the rules are the shared rules/, and nothing returned or journaled
 // holds the card number (only token, BIN, last four).
 import { ProtocolError } from '../../protocol/errors.ts';
 import { cardToken, panDigits } from '../../protocol/dataset/token.ts';
 import { datasetState } from '../../protocol/dataset/freshness.ts';
 import type { DatasetState } from '../../protocol/dataset/types.ts';
-import { cardBrand } from '../../protocol/rules/brand.ts';
-import { type Decision, type DecisionReason, decide } from '../../protocol/rules/decide.ts';
-import { resolvePrompt } from '../../protocol/rules/prompts.ts';
-import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, eliminatedAt } from '../../protocol/rules/routing.ts';
-import { amountBand, regionOf } from '../../protocol/rules/segment.ts';
+import { cardBrand } from '../../rules/brand.ts';
+import { type Decision, type DecisionReason, decide } from '../../rules/decide.ts';
+import { resolvePrompt } from '../../rules/prompts.ts';
+import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, eliminatedAt } from '../../rules/routing.ts';
+import { amountBand, regionOf } from '../../rules/segment.ts';
 import type { DatasetSlots } from '../store/dataset-slots.ts';
 
 export interface VerifyRequest {

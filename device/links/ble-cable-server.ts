@@ -1,5 +1,5 @@
 // BLE "virtual cable" (device side): a unix stream socket carrying the GATT operations the radio
-// would (record format in protocol/link-io/ble-cable-record.ts). Each accepted connection is one BLE
+// would (record format in link-io/ble-cable-record.ts). Each accepted connection is one BLE
 // central connected to the peripheral: its own LinkConnection and BleEndpoint, fed exactly the
 // fragments a control point write would deliver. Notifications flow only after the central
 // subscribes (SUBSCRIBE_STATUS), as with a CCCD on air. A record the radio could never produce
@@ -8,8 +8,8 @@
 import type net from 'node:net';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { BLE_MAX_FRAME, BLE_MIN_FRAME, encodeControlPointLength } from '../../protocol/framing/ble.ts';
-import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../protocol/link-io/ble-cable-record.ts';
-import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../link-io/ble-cable-record.ts';
+import { writeToSocket } from '../../link-io/socket-writer.ts';
 import { DriverConnection, nextDriverTag } from './connection.ts';
 import { BleEndpoint, type BleEndpointOptions } from './ble-endpoint.ts';
 import { reportRejected } from './endpoint-exchange.ts';

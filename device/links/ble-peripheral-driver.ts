@@ -24,7 +24,7 @@ import {
   encodeServiceRevision,
 } from '../../protocol/framing/ble.ts';
 import { BleEndpoint, type BleEndpointOptions } from './ble-endpoint.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
+import { LinkUnavailableError, describeCause } from '../../link-io/link-errors.ts';
 import { DriverConnection, nextDriverTag } from './connection.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';
 

@@ -7,8 +7,8 @@
 
 import type net from 'node:net';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
-import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
+import { writeToSocket } from '../../link-io/socket-writer.ts';
 import { nextDriverTag } from './connection.ts';
 import { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';

@@ -12,8 +12,8 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
+import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
+import { LinkUnavailableError, describeCause } from '../../link-io/link-errors.ts';
 import { nextDriverTag } from './connection.ts';
 import { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
 import type { LinkDriver, MessageHandler, RejectedFrame } from './types.ts';

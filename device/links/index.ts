@@ -7,6 +7,6 @@ export { BlePeripheralDriver, loadBleno, type BlePeripheralDriverOptions } from 
 export { BleCableServer, type BleCableServerOptions } from './ble-cable-server.ts';
 export { HidEndpoint, type HidEndpointOptions } from './hid-endpoint.ts';
 export { BleEndpoint, type BleEndpointOptions } from './ble-endpoint.ts';
-export { LinkUnavailableError, isLinkUnavailable, type LinkUnavailableCode } from '../../protocol/link-io/link-errors.ts';
-export { PacedSerialWriter } from '../../protocol/link-io/paced-serial-writer.ts';
-export { PRECHECK_USB_VID, PRECHECK_USB_PID } from '../../protocol/link-io/usb-ids.ts';
+export { LinkUnavailableError, isLinkUnavailable, type LinkUnavailableCode } from '../../link-io/link-errors.ts';
+export { PacedSerialWriter } from '../../link-io/paced-serial-writer.ts';
+export { PRECHECK_USB_VID, PRECHECK_USB_PID } from '../../link-io/usb-ids.ts';

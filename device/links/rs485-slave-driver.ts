@@ -21,9 +21,9 @@ import {
   RtuSlaveTransfer,
   TRANSFER_DEFAULT_MAX_MESSAGE,
 } from '../../protocol/framing/modbus-transfer.ts';
-import { PacedSerialWriter } from '../../protocol/link-io/paced-serial-writer.ts';
-import { RtuStreamReceiver, type RtuRole } from '../../protocol/link-io/rtu-stream-receiver.ts';
-import { closeSerialPort, isEmulatedSerialPath, openSerialLine, type Rs485LineOptions } from '../../protocol/link-io/serial-port.ts';
+import { PacedSerialWriter } from '../../link-io/paced-serial-writer.ts';
+import { RtuStreamReceiver, type RtuRole } from '../../link-io/rtu-stream-receiver.ts';
+import { closeSerialPort, isEmulatedSerialPath, openSerialLine, type Rs485LineOptions } from '../../link-io/serial-port.ts';
 import { DriverConnection, nextDriverTag } from './connection.ts';
 import type { LinkConnection, LinkDriver, MessageHandler, RejectedFrame, StatusProvider } from './types.ts';
 
@@ -40,7 +40,7 @@ export interface Rs485SlaveDriverOptions {
   baud: number;
   parity?: 'none' | 'even' | 'odd';
   stopBits?: 1 | 2;
-  /** Stated for the record; serialport cannot apply them (see protocol/link-io/serial-port.ts). */
+  /** Stated for the record; serialport cannot apply them (see link-io/serial-port.ts). */
   rs485?: Rs485LineOptions;
   addresses: (number | Rs485SlaveUnit)[];
   handler?: MessageHandler;

@@ -4,8 +4,8 @@
 // extend this and implement `attach`; the socket lifecycle is this class's alone.
 
 import net from 'node:net';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
-import { removeStaleSocket } from '../../protocol/link-io/socket-writer.ts';
+import { LinkUnavailableError, describeCause } from '../../link-io/link-errors.ts';
+import { removeStaleSocket } from '../../link-io/socket-writer.ts';
 
 /** What a cable server keeps per accepted socket; closed when the socket or the server ends. */
 export interface SocketSession {

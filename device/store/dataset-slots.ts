@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, GatewayHealth, HistoryEvent, Prompt, RouteBand, RouteRegion } from '../../protocol/dataset/types.ts';
-import { binPrefixes } from '../../protocol/rules/bin-rules.ts';
+import { binPrefixes } from '../../rules/bin-rules.ts';
 import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';

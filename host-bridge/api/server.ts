@@ -19,7 +19,7 @@ import * as S from './schemas.ts';
 import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
 import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
-import { productVersion } from '../../bin/cli.ts';
+import { productVersion } from '../../runtime/version.ts';
 import { findPan } from '../../contracts/pan-guard.ts';
 import { bearerCredentials } from '../../contracts/bearer.ts';
 

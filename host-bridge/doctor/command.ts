@@ -125,7 +125,7 @@ export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv })
   const fs = fsMod;
   const os = await import('node:os');
   const path = await import('node:path');
-  const { findExecutable } = await import('../up/preflight.ts');
+  const { findExecutable } = await import('../../runtime/executables.ts');
   const { loadConfig } = await import('../config.ts');
   const env = o.env ?? process.env;
   const checks: Check[] = [];
@@ -253,7 +253,7 @@ export function registerDoctorCommands(program: Command): void {
       }
       const failed = checks.filter((c) => c.level === 'fail').length;
       if (failed) {
-        const { CliError, EXIT } = await import('../../bin/cli.ts');
+        const { CliError, EXIT } = await import('../../errors/cli-exit.ts');
         throw new CliError(`${failed} check(s) failed`, EXIT.FAILURE);
       }
     });

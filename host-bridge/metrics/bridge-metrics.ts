@@ -1,6 +1,6 @@
 // The bridge's metrics: verifications by decision and stage, verification latency, device link
 // errors, network breaker state, outbox depth and each device's dataset age.
-import { processMetricsText } from '../../bin/process-metrics.ts';
+import { processMetricsText } from '../../runtime/process-metrics.ts';
 import { Counter, Gauge, Histogram, MetricsRegistry } from './prometheus.ts';
 import type { DeviceRegistry } from '../devices/types.ts';
 import type { Outbox } from '../outbox/outbox-db.ts';

@@ -11,11 +11,11 @@
 //   comes back to the gateway is the probe.
 // - Per card (token), the recent answers of each gateway, so the gateway that just declined this
 //   very card is avoided by the next local verification, before any dataset has that decline
-//   (the network path's rule: protocol/rules/routing.ts declinedGateways). Bounded (LRU).
+//   (the network path's rule: rules/routing.ts declinedGateways). Bounded (LRU).
 //
 // `route()` applies both to a device's offline pick and its alternatives. In memory only: after a
 // restart the device's dataset (history, gateway health) carries what the service learned.
-import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, type GatewayAnswer } from '../../protocol/rules/routing.ts';
+import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, type GatewayAnswer } from '../../rules/routing.ts';
 import { outcomeEffect } from './outcome-effect.ts';
 
 export interface GatewayHealthOptions {

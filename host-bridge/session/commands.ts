@@ -56,7 +56,7 @@ function withTarget(cmd: Command): Command {
 }
 
 async function cli() {
-  return import('../../bin/cli.ts');
+  return import('../../errors/cli-exit.ts');
 }
 
 /** Open config, pin store and registry; run `fn`; always stop the registry. */

@@ -9,7 +9,7 @@
 // dir stop two processes from syncing one device at once.
 import fs from 'node:fs';
 import { request } from 'undici';
-import { CliError, EXIT } from '../../bin/cli.ts';
+import { CliError, EXIT } from '../../errors/cli-exit.ts';
 import type { BridgeConfig } from '../config.ts';
 import type { SyncCommandOptions } from './command.ts';
 import type { SyncReport } from './sync-engine.ts';

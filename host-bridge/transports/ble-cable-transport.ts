@@ -6,8 +6,8 @@
 
 import { ProtocolError } from '../../protocol/errors.ts';
 import { decodeControlPointLength, negotiateBleFrameLength } from '../../protocol/framing/ble.ts';
-import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../protocol/link-io/ble-cable-record.ts';
-import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../link-io/ble-cable-record.ts';
+import { writeToSocket } from '../../link-io/socket-writer.ts';
 import { BleChannelTransport } from './ble-channel-transport.ts';
 import { connectUnix } from './hid-cable-transport.ts';
 import { PortEvents, type ReportPort } from './report-port.ts';

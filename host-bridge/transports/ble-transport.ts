@@ -17,7 +17,7 @@ import {
   decodeControlPointLength,
   negotiateBleFrameLength,
 } from '../../protocol/framing/ble.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
+import { LinkUnavailableError, describeCause } from '../../link-io/link-errors.ts';
 import { BleChannelTransport } from './ble-channel-transport.ts';
 import { ReconnectingTransport } from './reconnecting-transport.ts';
 import { PortEvents, type ReportPort } from './report-port.ts';

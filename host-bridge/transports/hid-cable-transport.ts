@@ -5,8 +5,8 @@
 import net from 'node:net';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
-import { writeToSocket } from '../../protocol/link-io/socket-writer.ts';
+import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
+import { writeToSocket } from '../../link-io/socket-writer.ts';
 import { HidChannelTransport, type HidChannelOptions } from './hid-channel-transport.ts';
 import { PortEvents, type ReportPort } from './report-port.ts';
 

@@ -11,8 +11,8 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { LinkUnavailableError, describeCause } from '../../protocol/link-io/link-errors.ts';
-import { PRECHECK_HID_USAGE_PAGE, PRECHECK_USB_PID, PRECHECK_USB_VID } from '../../protocol/link-io/usb-ids.ts';
+import { LinkUnavailableError, describeCause } from '../../link-io/link-errors.ts';
+import { PRECHECK_HID_USAGE_PAGE, PRECHECK_USB_PID, PRECHECK_USB_VID } from '../../link-io/usb-ids.ts';
 import { HidChannelTransport } from './hid-channel-transport.ts';
 import { PortEvents, type ReportPort } from './report-port.ts';
 

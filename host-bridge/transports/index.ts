@@ -8,4 +8,4 @@ export { BleTransport, loadNoble, scanBle, type BlePeripheralInfo, type BleTrans
 export { BleCableTransport, type BleCableTransportOptions } from './ble-cable-transport.ts';
 export { BleChannelTransport } from './ble-channel-transport.ts';
 export { ReconnectingTransport, type ReconnectingTransportOptions } from './reconnecting-transport.ts';
-export { LinkUnavailableError, isLinkUnavailable } from '../../protocol/link-io/link-errors.ts';
+export { LinkUnavailableError, isLinkUnavailable } from '../../link-io/link-errors.ts';

@@ -38,14 +38,14 @@ import {
   type DeviceStatusRegisters,
 } from '../../protocol/framing/modbus-registers.ts';
 import { RtuMasterTransfer, TRANSFER_DEFAULT_MAX_MESSAGE } from '../../protocol/framing/modbus-transfer.ts';
-import { PacedSerialWriter } from '../../protocol/link-io/paced-serial-writer.ts';
-import { RtuStreamReceiver } from '../../protocol/link-io/rtu-stream-receiver.ts';
+import { PacedSerialWriter } from '../../link-io/paced-serial-writer.ts';
+import { RtuStreamReceiver } from '../../link-io/rtu-stream-receiver.ts';
 import {
   closeSerialPort,
   isEmulatedSerialPath,
   openSerialLine,
   type Rs485LineOptions,
-} from '../../protocol/link-io/serial-port.ts';
+} from '../../link-io/serial-port.ts';
 import {
   SerialQueue,
   checkTimeout,
@@ -61,7 +61,7 @@ export interface Rs485BusOptions {
   baud: number;
   parity?: 'none' | 'even' | 'odd';
   stopBits?: 1 | 2;
-  /** Stated for the record: serialport cannot apply them (protocol/link-io/serial-port.ts). */
+  /** Stated for the record: serialport cannot apply them (link-io/serial-port.ts). */
   rs485?: Rs485LineOptions;
   /** Pace writes to the baud rate. Default: true on a pty, false on a real UART. */
   paced?: boolean;

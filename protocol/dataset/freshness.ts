@@ -1,5 +1,5 @@
 // Freshness: a dataset past its expiry is "stale" (it may still decline or escalate, never
-// approve: see protocol/rules); no dataset at all is "none".
+// approve: see rules/); no dataset at all is "none".
 import type { DatasetMeta, DatasetState } from './types.ts';
 
 export function datasetState(meta: DatasetMeta | null | undefined, now: number): DatasetState {

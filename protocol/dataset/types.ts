@@ -56,7 +56,7 @@ export interface Prompt {
 }
 /** Route segment: domestic or cross-border order (absent on a route = any). */
 export type RouteRegion = 'dom' | 'xb';
-/** Route segment: amount band in rough dollar-sized units (protocol/rules/segment.ts; absent = any). */
+/** Route segment: amount band in rough dollar-sized units (rules/segment.ts; absent = any). */
 export type RouteBand = 'lt20' | '20-100' | '100-500' | 'gt500';
 export const ROUTE_REGIONS: readonly RouteRegion[] = ['dom', 'xb'];
 export const ROUTE_BANDS: readonly RouteBand[] = ['lt20', '20-100', '100-500', 'gt500'];

@@ -1,22 +1,22 @@
 // Network authentication and outcome ingestion: the one place where the service gathers facts
-// from storage, asks the shared rules (protocol/rules decide, stage "network"), evaluates cards
+// from storage, asks the shared rules (rules/ decide, stage "network"), evaluates cards
 // nobody has seen, picks a gateway, and turns gateway outcomes into restricted / known-good
 // entries. New-card trust is server/trust (NewCardTrust.assess), the gateway pick server/routing
 // (GatewayRouter behind RouterRecommender); both learn from the outcomes ingested here.
 import crypto from 'node:crypto';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
 import type { Prompt } from '../../protocol/dataset/types.ts';
-import { decide, type DecisionResult } from '../../protocol/rules/decide.ts';
-import { resolvePrompt } from '../../protocol/rules/prompts.ts';
-import { cardBrand } from '../../protocol/rules/brand.ts';
-import { classifyOutcome } from '../../protocol/rules/response-codes.ts';
+import { decide, type DecisionResult } from '../../rules/decide.ts';
+import { resolvePrompt } from '../../rules/prompts.ts';
+import { cardBrand } from '../../rules/brand.ts';
+import { classifyOutcome } from '../../rules/response-codes.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
 import { checkOutcomeAt } from '../../contracts/limits.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
-import { declinedGateways } from '../../protocol/rules/routing.ts';
+import { declinedGateways } from '../../rules/routing.ts';
 
 export interface AuthRequest {
   /** Device-computed card token; absent when no device answered (the bridge holds no card key). */

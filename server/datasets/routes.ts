@@ -8,7 +8,7 @@
 // device skips an eliminated gateway until then and no longer.
 import type { GatewayHealth, Route } from '../../protocol/dataset/types.ts';
 import { ROUTE_BANDS, ROUTE_REGIONS } from '../../protocol/dataset/types.ts';
-import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../protocol/rules/segment.ts';
+import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../rules/segment.ts';
 import type { GatewayRouter } from '../routing/router.ts';
 
 export interface DatasetRoutes {

@@ -3,7 +3,7 @@
 // nothing here keeps state of its own. Add a metric by appending to `families()`.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Service } from '../service.ts';
-import { processMetricsText } from '../../bin/process-metrics.ts';
+import { processMetricsText } from '../../runtime/process-metrics.ts';
 
 export interface MetricFamily {
   name: string;
@@ -74,7 +74,7 @@ export const metricsRoute = (svc: Service): FastifyPluginAsync => async (app) =>
     schema: { summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'] },
   }, async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    // process_* and precheck_build_info: the same families the bridge exposes (bin/process-metrics.ts)
+    // process_* and precheck_build_info: the same families the bridge exposes (runtime/process-metrics.ts)
     return renderMetrics(await serviceMetrics(svc)) + processMetricsText('service');
   });
 };

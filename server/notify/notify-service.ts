@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type Database from 'better-sqlite3';
 import type { SmsAdapter } from '../../protocol/channels/sms-adapter.ts';
-import { cardBrand } from '../../protocol/rules/brand.ts';
+import { cardBrand } from '../../rules/brand.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { containsPan } from '../../contracts/pan-guard.ts';

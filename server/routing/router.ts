@@ -4,7 +4,7 @@
 // decides only between gateways whose rates a two-proportion z-test cannot tell apart (see
 // pickBest). A merchant may choose the 'value' objective instead (success × its margin − fee).
 // Pure: no I/O, time and randomness are injectable.
-import { classifyOutcome } from '../../protocol/rules/response-codes.ts';
+import { classifyOutcome } from '../../rules/response-codes.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
@@ -273,7 +273,7 @@ export class GatewayRouter {
     // Timeouts of a gateway whose breaker is already open (failed probes) are the elimination's
     // business: counting them in the rate too would keep a recovered gateway down for a whole
     // window after its outage. The failures that opened the breaker do count.
-    // The gateway's own failure per the classification table (protocol/rules/response-codes.ts):
+    // The gateway's own failure per the classification table (rules/response-codes.ts):
     // a 91 is the issuer's whether or not the gateway typed it 'technical'; a TIMEOUT is the gateway's.
     const technical = !success && classifyOutcome(o).effect === 'gateway';
     const skipRate = technical && this.elimination.health(o.gateway, o.at) !== 'healthy';

@@ -1,6 +1,6 @@
 // Routing segments: which orders are "alike" for a gateway's success rate, and the coarser
 // segments a recommendation falls back to when a fine one has too few outcomes.
-import { amountBand } from '../../protocol/rules/segment.ts';
+import { amountBand } from '../../rules/segment.ts';
 
 /** What the router knows about an order when it recommends a gateway. */
 export interface Segment {
@@ -29,8 +29,8 @@ export interface Segment {
  */
 export type RoutingObjective = { kind: 'success' } | { kind: 'value'; marginBps: number };
 
-/** Amount bands: one definition for the service and the device (protocol/rules/segment.ts). */
-export { amountBand, type AmountBand } from '../../protocol/rules/segment.ts';
+/** Amount bands: one definition for the service and the device (rules/segment.ts). */
+export { amountBand, type AmountBand } from '../../rules/segment.ts';
 
 /**
  * Fallback levels, finest first. The issuer country goes first because it is the sparsest

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../host-bridge/up/demo-data.ts';
+import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
 import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
 import { getJson, postJson, until, verifyBody } from './helpers/http.ts';
 import { processesMentioning, removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
@@ -246,7 +246,7 @@ describe('precheck up (the command) on the same data dir', () => {
 
 describe('precheck up with real hardware configured', () => {
   it('keeps the device sections the user added and drops only its emulated links with --no-emulate', async () => {
-    const { writeUpBridgeConfig, realDeviceSources } = await import('../../host-bridge/up/bridge-config.ts');
+    const { writeUpBridgeConfig, realDeviceSources } = await import('../../tools/up/bridge-config.ts');
     const file = path.join(fx.dir, 'cfg', 'config.json');
     const own = { rs485Path: '/x/run/rs485-bridge', hidSocket: '/x/run/hid.sock' };
     let issued = 0;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { RUN_FILE } from '../../host-bridge/cli-target.ts';
-import { DEMO_CARDS } from '../../host-bridge/up/demo-data.ts';
+import { DEMO_CARDS } from '../../tools/up/demo-data.ts';
 import { killAllTracked, run, spawnTracked } from '../helpers/process.ts';
 import { onceEvent, withTimeout } from '../helpers/wait.ts';
 import { getJson, postJson, verifyBody } from './helpers/http.ts';

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllTracked, run } from '../helpers/process.ts';
-import { SPARE_TEST_CARDS } from '../../host-bridge/up/demo-data.ts';
+import { SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
 import { postJson } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 

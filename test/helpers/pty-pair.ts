@@ -1,7 +1,7 @@
 // A connected pair of pseudo-terminals from socat: bytes written to one end come out of the
 // other, like two UARTs wired together (or a master and a slave on one RS485 pair). A pty
 // ignores the baud rate and moves bytes instantly, so anything about timing must be paced by the
-// writer (see protocol/link-io/paced-serial-writer.ts).
+// writer (see link-io/paced-serial-writer.ts).
 //
 //   socat -d -d pty,raw,echo=0 pty,raw,echo=0
 // prints "N PTY is /dev/pts/N" twice on stderr, then "N starting data transfer loop" once both

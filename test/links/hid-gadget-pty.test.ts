@@ -6,14 +6,14 @@ import { randomBytes } from 'node:crypto';
 import { SerialPort } from 'serialport';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HidGadgetDriver } from '../../device/links/hid-gadget-driver.ts';
-import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
+import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
 import { HidChannelTransport } from '../../host-bridge/transports/hid-channel-transport.ts';
 import { PortEvents, type ReportPort } from '../../host-bridge/transports/report-port.ts';
 import { HID_MAX_MESSAGE, HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
 import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
 import { killAllTracked } from '../helpers/process.ts';
 import { onceEvent, withTimeout } from '../helpers/wait.ts';
-import type { LinkUnavailableError } from '../../protocol/link-io/link-errors.ts';
+import type { LinkUnavailableError } from '../../link-io/link-errors.ts';
 
 async function ptyReportPort(path: string): Promise<ReportPort> {
   const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });

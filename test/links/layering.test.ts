@@ -1,9 +1,12 @@
-// The architecture's one-way dependencies (docs/architecture.md): device/ and host-bridge/ import
-// only protocol/ and contracts/ of ours, never each other; server/ imports neither; contracts/ (the
-// bridge ↔ service bodies, limits, currency table and PAN guard) sits above protocol/ and below the
-// parts, importing protocol/ only; protocol/ imports none of them.
-// Shared link I/O (paced writer, RTU receiver, cable codecs, link errors) lives in
-// protocol/link-io/ for that reason.
+// The architecture's one-way dependencies, checked for every folder edge (static, side-effect and
+// dynamic imports alike). docs/architecture.md lists the same table; a new top-level folder fails
+// the test until it is placed in a layer here.
+//   protocol/             pure wire core, imports nothing of ours
+//   rules/ link-io/ contracts/ errors/   shared policy, node link I/O, bridge↔service contract, errors
+//   runtime/              process facts shared by the long-running parts (data dirs, version, metrics)
+//   device/ host-bridge/ server/         the three parts, side by side: none imports another
+//   tools/                `precheck up` and the simulator: the only code that composes the parts
+//   cli/                  the command root and its registrar table; bin/ starts it; nothing imports either
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +17,28 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 /** Imports of another part that are known and owned by someone else (to be removed by them). */
 const KNOWN_EXCEPTIONS = new Set<string>([]);
 
+/** Which top-level folders each folder may import (relative imports; test/ and bench/ are free). */
+const ALLOWED: Record<string, string[]> = {
+  protocol: [],
+  rules: ['protocol'],
+  'link-io': ['protocol'],
+  contracts: ['protocol'],
+  errors: ['protocol'],
+  runtime: ['errors'],
+  device: ['protocol', 'rules', 'link-io', 'errors', 'runtime'],
+  'host-bridge': ['protocol', 'rules', 'link-io', 'contracts', 'errors', 'runtime'],
+  server: ['protocol', 'rules', 'contracts', 'errors', 'runtime'],
+  tools: ['protocol', 'rules', 'link-io', 'contracts', 'errors', 'runtime', 'device', 'host-bridge', 'server'],
+  cli: ['protocol', 'rules', 'link-io', 'contracts', 'errors', 'runtime', 'device', 'host-bridge', 'server', 'tools'],
+  bin: ['cli'],
+};
+
 function tsFiles(dir: string): string[] {
   const out: string[] = [];
   for (const entry of fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
     const rel = path.posix.join(dir, entry.name);
     if (entry.isDirectory()) out.push(...tsFiles(rel));
-    else if (entry.name.endsWith('.ts')) out.push(rel);
+    else if (/\.(ts|js)$/.test(entry.name)) out.push(rel);
   }
   return out;
 }
@@ -68,25 +87,34 @@ describe('layering', () => {
     ]);
   });
 
-  it('host-bridge/ imports nothing from device/', () => {
-    expect(violations('host-bridge', ['device'])).toEqual([]);
+  it('every top-level folder of product code has a place in the layer table', () => {
+    const dirs = fs
+      .readdirSync(ROOT, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !['node_modules', 'test', 'bench', 'docs', 'deploy', 'dist', 'testkit'].includes(e.name))
+      .map((e) => e.name)
+      .filter((d) => tsFiles(d).length > 0 || fs.readdirSync(path.join(ROOT, d)).some((n) => n.endsWith('.js')));
+    expect(dirs.filter((d) => !(d in ALLOWED)).sort()).toEqual([]);
   });
 
-  it('device/ imports nothing from host-bridge/ or server/', () => {
-    expect(violations('device', ['host-bridge', 'server'])).toEqual([]);
+  for (const [folder, allowed] of Object.entries(ALLOWED)) {
+    it(`${folder}/ imports only ${allowed.length ? allowed.join(', ') : 'nothing of ours'}`, () => {
+      const others = [...Object.keys(ALLOWED), 'test', 'bench', 'testkit'].filter((d) => d !== folder && !allowed.includes(d));
+      expect(violations(folder, others)).toEqual([]);
+    });
+  }
+
+  it('nothing imports cli/ or bin/ but bin/ itself, and no product folder imports test/ or bench/', () => {
+    for (const folder of Object.keys(ALLOWED)) if (folder !== 'bin') expect(ALLOWED[folder]).not.toContain('bin');
+    for (const folder of Object.keys(ALLOWED)) if (folder !== 'bin') expect(ALLOWED[folder]).not.toContain('cli');
+    expect(violations('test', ['bin']).filter((e) => !e.endsWith('bin/precheck.js'))).toEqual([]);
   });
 
-  it('server/ imports nothing from device/ or host-bridge/', () => {
-    expect(violations('server', ['device', 'host-bridge'])).toEqual([]);
-  });
-
-  it('protocol/ imports none of the parts, nor contracts/', () => {
-    expect(violations('protocol', ['device', 'host-bridge', 'server', 'bin', 'contracts'])).toEqual([]);
-  });
-
-  it('contracts/ imports protocol/ only', () => {
-    expect(fs.existsSync(path.join(ROOT, 'contracts'))).toBe(true);
-    expect(violations('contracts', ['device', 'host-bridge', 'server', 'bin', 'test', 'bench'])).toEqual([]);
+  it('docs/architecture.md lists the same table', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs/architecture.md'), 'utf8');
+    for (const [folder, allowed] of Object.entries(ALLOWED)) {
+      const line = `| \`${folder}/\` | ${allowed.length ? allowed.map((a) => `\`${a}/\``).join(', ') : '—'} |`;
+      expect(doc, `docs/architecture.md should have the row: ${line}`).toContain(line);
+    }
   });
 
   it('one currency table and one PAN guard: no second copy in the parts', () => {
@@ -103,7 +131,7 @@ describe('layering', () => {
     expect(copies).toEqual([]);
   });
 
-  it('the shared link I/O lives in protocol/link-io/, not under device/', () => {
+  it('the shared link I/O lives in link-io/, not under device/', () => {
     expect(fs.existsSync(path.join(ROOT, 'device/links/common'))).toBe(false);
     for (const name of [
       'paced-serial-writer.ts',
@@ -115,7 +143,7 @@ describe('layering', () => {
       'socket-writer.ts',
       'fixed-report-splitter.ts',
     ]) {
-      expect(fs.existsSync(path.join(ROOT, 'protocol/link-io', name)), name).toBe(true);
+      expect(fs.existsSync(path.join(ROOT, 'link-io/', name)), name).toBe(true);
     }
   });
 });

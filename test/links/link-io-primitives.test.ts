@@ -3,10 +3,10 @@
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../protocol/link-io/ble-cable-record.ts';
-import { FixedReportSplitter } from '../../protocol/link-io/fixed-report-splitter.ts';
-import { PacedSerialWriter, type SerialWriteSink } from '../../protocol/link-io/paced-serial-writer.ts';
-import { RtuStreamReceiver } from '../../protocol/link-io/rtu-stream-receiver.ts';
+import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../link-io/ble-cable-record.ts';
+import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
+import { PacedSerialWriter, type SerialWriteSink } from '../../link-io/paced-serial-writer.ts';
+import { RtuStreamReceiver } from '../../link-io/rtu-stream-receiver.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { aduWireTimeUs, encodeAdu, type RtuAdu } from '../../protocol/framing/modbus-rtu.ts';
 import { encodeReadInputRegistersRequest } from '../../protocol/framing/modbus-registers.ts';

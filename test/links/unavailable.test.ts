@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { BlePeripheralDriver, loadBleno } from '../../device/links/ble-peripheral-driver.ts';
-import { LinkUnavailableError, isLinkUnavailable } from '../../protocol/link-io/link-errors.ts';
+import { LinkUnavailableError, isLinkUnavailable } from '../../link-io/link-errors.ts';
 import { HidGadgetDriver } from '../../device/links/hid-gadget-driver.ts';
 import { Rs485SlaveDriver } from '../../device/links/rs485-slave-driver.ts';
 import { BleTransport, loadNoble, scanBle } from '../../host-bridge/transports/ble-transport.ts';

@@ -1,10 +1,10 @@
 // The accounting on a tiny scenario computed by hand: one deterministic gateway (always accepts,
 // never times out), four orders with known cards, and a scripted in-process Precheck.
 import { describe, expect, it } from 'vitest';
-import { parseScenario, type Scenario } from '../../host-bridge/simulator/scenario.ts';
-import type { Market, SimCard, SimCustomer, SimOrder } from '../../host-bridge/simulator/market.ts';
-import { runArm, type PrecheckPort, type ReportedOutcome, type VerifyDecision, type VerifyRequest } from '../../host-bridge/simulator/engine.ts';
-import { armMetrics, compareArms } from '../../host-bridge/simulator/stats.ts';
+import { parseScenario, type Scenario } from '../../tools/simulator/scenario.ts';
+import type { Market, SimCard, SimCustomer, SimOrder } from '../../tools/simulator/market.ts';
+import { runArm, type PrecheckPort, type ReportedOutcome, type VerifyDecision, type VerifyRequest } from '../../tools/simulator/engine.ts';
+import { armMetrics, compareArms } from '../../tools/simulator/stats.ts';
 
 const scenario: Scenario = parseScenario(
   {

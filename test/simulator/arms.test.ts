@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import cardValidator from 'card-validator';
 import { describe, expect, it } from 'vitest';
-import { parseScenario } from '../../host-bridge/simulator/scenario.ts';
-import { buildMarket } from '../../host-bridge/simulator/market.ts';
-import { runArm, type PrecheckPort, type ReportedOutcome, type VerifyRequest } from '../../host-bridge/simulator/engine.ts';
+import { parseScenario } from '../../tools/simulator/scenario.ts';
+import { buildMarket } from '../../tools/simulator/market.ts';
+import { runArm, type PrecheckPort, type ReportedOutcome, type VerifyRequest } from '../../tools/simulator/engine.ts';
 
 const raw = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../bench/scenarios/fraud-wave.json'), 'utf8'));
 const scenario = parseScenario(raw, 'fraud-wave.json');

@@ -1,10 +1,10 @@
 // Arm A is the shop's single best gateway, computed from the scenario's own gateway table.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { baselineGateway, bestGateway, expectedAcceptance, gatewayTable, parseBaseline } from '../../host-bridge/simulator/baseline.ts';
-import { loadScenario, parseScenario, type Scenario } from '../../host-bridge/simulator/scenario.ts';
-import { buildMarket } from '../../host-bridge/simulator/market.ts';
-import { runArm } from '../../host-bridge/simulator/engine.ts';
+import { baselineGateway, bestGateway, expectedAcceptance, gatewayTable, parseBaseline } from '../../tools/simulator/baseline.ts';
+import { loadScenario, parseScenario, type Scenario } from '../../tools/simulator/scenario.ts';
+import { buildMarket } from '../../tools/simulator/market.ts';
+import { runArm } from '../../tools/simulator/engine.ts';
 
 const calm = loadScenario(path.resolve(import.meta.dirname, '../../bench/scenarios/calm.json'));
 

@@ -3,10 +3,10 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { registerSimulateCommand } from '../../host-bridge/simulator/command.ts';
-import { CliError, EXIT } from '../../bin/cli.ts';
-import { loadScenario } from '../../host-bridge/simulator/scenario.ts';
-import { buildMarket } from '../../host-bridge/simulator/market.ts';
+import { registerSimulateCommand } from '../../tools/simulator/command.ts';
+import { CliError, EXIT } from '../../errors/cli-exit.ts';
+import { loadScenario } from '../../tools/simulator/scenario.ts';
+import { buildMarket } from '../../tools/simulator/market.ts';
 
 const calm = path.resolve(import.meta.dirname, '../../bench/scenarios/calm.json');
 

@@ -3,9 +3,9 @@
 // synced on the simulated clock. After a sync the device answers returning customers itself.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadScenario, parseScenario } from '../../host-bridge/simulator/scenario.ts';
-import { simulate } from '../../host-bridge/simulator/simulate.ts';
-import { startSimDevice } from '../../bin/simulate-device.ts';
+import { loadScenario, parseScenario } from '../../tools/simulator/scenario.ts';
+import { simulate } from '../../tools/simulator/simulate.ts';
+import { startSimDevice } from '../../tools/simulator/simulate-device.ts';
 
 const calm = loadScenario(path.resolve(import.meta.dirname, '../../bench/scenarios/calm.json'));
 

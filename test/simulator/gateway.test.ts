@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { attemptFee, cardCanPay, decideAttempt, inOutage, rateKey, successRate, type AttemptDraws } from '../../host-bridge/simulator/gateway.ts';
-import type { SimCard } from '../../host-bridge/simulator/market.ts';
-import type { GatewaySpec } from '../../host-bridge/simulator/scenario.ts';
+import { attemptFee, cardCanPay, decideAttempt, inOutage, rateKey, successRate, type AttemptDraws } from '../../tools/simulator/gateway.ts';
+import type { SimCard } from '../../tools/simulator/market.ts';
+import type { GatewaySpec } from '../../tools/simulator/scenario.ts';
 
 const gw: GatewaySpec = {
   name: 'g',

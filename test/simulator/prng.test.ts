@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DrawBook, Rng, cyrb128 } from '../../host-bridge/simulator/prng.ts';
+import { DrawBook, Rng, cyrb128 } from '../../tools/simulator/prng.ts';
 
 describe('simulator PRNG (sfc32 seeded by cyrb128)', () => {
   it('gives the same sequence for the same seed and labels', () => {

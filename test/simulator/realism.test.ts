@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseScenario } from '../../host-bridge/simulator/scenario.ts';
-import { buildMarket, type SimOrder } from '../../host-bridge/simulator/market.ts';
-import { ISSUER_SPELL_SECONDS, runArm, type PrecheckPort } from '../../host-bridge/simulator/engine.ts';
-import { answerBreakdown, breakdownMarkdown } from '../../host-bridge/simulator/breakdown.ts';
+import { parseScenario } from '../../tools/simulator/scenario.ts';
+import { buildMarket, type SimOrder } from '../../tools/simulator/market.ts';
+import { ISSUER_SPELL_SECONDS, runArm, type PrecheckPort } from '../../tools/simulator/engine.ts';
+import { answerBreakdown, breakdownMarkdown } from '../../tools/simulator/breakdown.ts';
 
 const raw = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../bench/scenarios/calm.json'), 'utf8'));
 

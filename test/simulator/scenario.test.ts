@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ScenarioError, loadScenario, parseScenario } from '../../host-bridge/simulator/scenario.ts';
+import { ScenarioError, loadScenario, parseScenario } from '../../tools/simulator/scenario.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../bench/scenarios');
 const calm = () => JSON.parse(fs.readFileSync(path.join(dir, 'calm.json'), 'utf8')) as Record<string, any>;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { STATS, armMetrics, compareArms, pairedBootstrap, pairedNormalInterval, percentile } from '../../host-bridge/simulator/stats.ts';
-import type { OrderResult } from '../../host-bridge/simulator/engine.ts';
-import { Rng } from '../../host-bridge/simulator/prng.ts';
+import { STATS, armMetrics, compareArms, pairedBootstrap, pairedNormalInterval, percentile } from '../../tools/simulator/stats.ts';
+import type { OrderResult } from '../../tools/simulator/engine.ts';
+import { Rng } from '../../tools/simulator/prng.ts';
 
 const result = (i: number, paid: boolean, fees: number, attempts = 1, fraud = false): OrderResult => ({
   orderId: `o${i}`,

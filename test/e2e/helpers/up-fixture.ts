@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startUp, type UpOptions, type UpOrchestrator } from '../../../host-bridge/up/orchestrator.ts';
+import { startUp, type UpOptions, type UpOrchestrator } from '../../../tools/up/orchestrator.ts';
 
 export interface UpFixture {
   up: UpOrchestrator;

@@ -1,13 +1,12 @@
 // Checks `precheck up` makes before starting anything, so the usual problems are one clear line
 // instead of a child's stack trace: a port already taken, socat missing.
-import fs from 'node:fs';
+import { findExecutable } from '../../runtime/executables.ts';
 import net from 'node:net';
-import path from 'node:path';
 
 export class UpError extends Error {
   constructor(
     message: string,
-    /** Exit code (bin/cli.ts EXIT): 2 usage, 3 unavailable, 1 failure. */
+    /** Exit code (errors/cli-exit.ts EXIT): 2 usage, 3 unavailable, 1 failure. */
     readonly exitCode: number = 1,
   ) {
     super(message);
@@ -30,20 +29,6 @@ export async function checkPortFree(host: string, port: number, what: string): P
 }
 
 /** Absolute path of an executable on PATH, or null. */
-export function findExecutable(name: string, envPath = process.env.PATH ?? ''): string | null {
-  for (const dir of envPath.split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, name);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
-
 export function requireSocat(envPath?: string): string {
   const p = findExecutable('socat', envPath);
   if (!p) {

@@ -4,7 +4,7 @@
 // amount bands means about the same order size in JPY, KRW or EUR. A band edge that moves by 20%
 // with exchange rates changes nothing important, and routing must not depend on a live feed. One
 // copy here, so a device files an order in the same band the service learned it in.
-import type { RouteBand, RouteRegion } from '../dataset/types.ts';
+import type { RouteBand, RouteRegion } from '../protocol/dataset/types.ts';
 
 const minorDigitsCache = new Map<string, number>();
 

@@ -16,7 +16,7 @@
 //
 // Shared by device/links (BleCableServer) and host-bridge/transports (BleCableTransport).
 
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError } from '../protocol/errors.ts';
 
 export const BLE_CABLE_OP = {
   WRITE_CONTROL_POINT: 0x01,

@@ -28,7 +28,7 @@ export function registerUpCommand(program: Command): void {
     .option('--no-seed', 'do not seed the demo data on first run')
     .option('--rate-limit <n>', "the network service's requests per minute per API key (its --rate-limit; default the service's)")
     .action(async (o: UpCliOptions) => {
-      const { CliError, EXIT } = await import('../../bin/cli.ts');
+      const { CliError, EXIT } = await import('../../errors/cli-exit.ts');
       const port = (v: string, name: string): number => {
         if (!/^[0-9]{1,5}$/.test(v) || Number(v) > 65535) throw new CliError(`${name} must be a port number 0..65535 (got "${v}")`, EXIT.USAGE);
         return Number(v);

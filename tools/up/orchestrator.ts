@@ -26,8 +26,8 @@ import { httpJson } from './http-json.ts';
 import { ChildExitedError, ManagedChild } from './managed-child.ts';
 import { UpError, checkPortFree, requireSocat } from './preflight.ts';
 import { RunLock } from './run-lock.ts';
-import { prepareDir } from '../../bin/paths.ts';
-import { removeRunFile, writeRunFile } from '../cli-target.ts';
+import { prepareDir } from '../../runtime/data-dir.ts';
+import { removeRunFile, writeRunFile } from '../../host-bridge/cli-target.ts';
 import { STATE_FILE, readUpState, writeUpState, type UpState } from './up-state.ts';
 
 export const DEFAULT_UP_DATA_DIR = './.precheck';

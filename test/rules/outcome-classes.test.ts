@@ -1,9 +1,9 @@
-// The one outcome classification table (protocol/rules/response-codes.ts): code first, the
+// The one outcome classification table (rules/response-codes.ts): code first, the
 // gateway's type only where the code says nothing; the shared rules follow it.
 import { describe, expect, it } from 'vitest';
-import { decide, type DecisionInput } from '../../../protocol/rules/decide.ts';
-import { classifyOutcome } from '../../../protocol/rules/response-codes.ts';
-import type { HistoryEvent } from '../../../protocol/dataset/types.ts';
+import { decide, type DecisionInput } from '../../rules/decide.ts';
+import { classifyOutcome } from '../../rules/response-codes.ts';
+import type { HistoryEvent } from '../../protocol/dataset/types.ts';
 
 const NOW = 1_800_000_000;
 const fail = (code: string | undefined, ago: number, extra: Partial<HistoryEvent> = {}): HistoryEvent => ({ at: NOW - ago, amount: 2500, currency: 'EUR', status: 'failure', ...(code ? { code } : {}), ...extra });

@@ -1,6 +1,6 @@
 // BIN rule lookup: the longest prefix (1–8 digits) matching the card number wins, so a specific
 // range can override a broader one.
-import type { BinRule } from '../dataset/types.ts';
+import type { BinRule } from '../protocol/dataset/types.ts';
 
 export function matchBinRule(rules: readonly BinRule[], panDigits: string): BinRule | null {
   let best: BinRule | null = null;

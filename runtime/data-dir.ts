@@ -3,7 +3,7 @@
 // pseudo file systems (`mkdir -p /proc/x`), so missing levels are created one at a time.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CliError, EXIT } from './cli.ts';
+import { CliError, EXIT } from '../errors/cli-exit.ts';
 
 const WHY: Record<string, string> = {
   EACCES: 'permission denied',

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { HistoryEvent } from '../../../protocol/dataset/types.ts';
-import { type DecisionInput, decide } from '../../../protocol/rules/decide.ts';
-import { matchBinRule } from '../../../protocol/rules/bin-rules.ts';
-import { PROMPT_CODES, resolvePrompt } from '../../../protocol/rules/prompts.ts';
+import type { HistoryEvent } from '../../protocol/dataset/types.ts';
+import { type DecisionInput, decide } from '../../rules/decide.ts';
+import { matchBinRule } from '../../rules/bin-rules.ts';
+import { PROMPT_CODES, resolvePrompt } from '../../rules/prompts.ts';
 
 const NOW = 1_750_000_000;
 const DAY = 86400;

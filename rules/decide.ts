@@ -4,7 +4,7 @@
 // decline in history (with the cross-border 57/62 exception) → retry limits → filter hit
 // ("possibly restricted": escalate, never a decline by itself) → recent soft decline → known-good
 // on fresh data → otherwise escalate. Stale or missing data never approves.
-import type { BinAction, DatasetState, HistoryEvent } from '../dataset/types.ts';
+import type { BinAction, DatasetState, HistoryEvent } from '../protocol/dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
 import { classifyOutcome, RETRY_LIMITS } from './response-codes.ts';
 

@@ -4,7 +4,7 @@
 // port, the data dir, the service URL, and the emulated links (which --no-emulate removes).
 import fs from 'node:fs';
 import path from 'node:path';
-import { validateConfig } from '../config.ts';
+import { validateConfig } from '../../host-bridge/config.ts';
 import { UpError } from './preflight.ts';
 
 /** The sync schedule `precheck up` gives the bridge (the market simulator plays it on its clock). */

@@ -14,17 +14,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startServer } from '../../server/start.ts';
-import { startBridge } from '../bridge.ts';
-import { validateConfig } from '../config.ts';
-import { DEFAULT_PROMPTS } from '../../protocol/rules/prompts.ts';
+import { startBridge } from '../../host-bridge/bridge.ts';
+import { validateConfig } from '../../host-bridge/config.ts';
+import { DEFAULT_PROMPTS } from '../../rules/prompts.ts';
 import { TokenOnlyRegistry } from './token-verifier.ts';
 import type { Scenario } from './scenario.ts';
 import { SimulatorHttpError } from './bridge-client.ts';
-import { createDeviceRegistry } from '../discovery/index.ts';
-import { createSyncRunner, type SyncReport, type SyncRunnerFn } from '../sync/index.ts';
-import type { DeviceRegistry } from '../devices/types.ts';
+import { createDeviceRegistry } from '../../host-bridge/discovery/index.ts';
+import { createSyncRunner, type SyncReport, type SyncRunnerFn } from '../../host-bridge/sync/index.ts';
+import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { Logger } from 'pino';
-import { createBridgeLogger } from '../logger.ts';
+import { createBridgeLogger } from '../../host-bridge/logger.ts';
 
 /** The simulated clock shared by the service and the bridge; never goes backwards. */
 export class SimClock {
@@ -45,7 +45,7 @@ export class SimClock {
 
 export type VerifierMode = 'token' | 'none' | 'device';
 
-/** Starts a provisioned verifier device on `hidSocket` (bin/simulate-device.ts is the real one). */
+/** Starts a provisioned verifier device on `hidSocket` (tools/simulator/simulate-device.ts is the real one). */
 export type SimDeviceStarter = (o: {
   dataDir: string;
   hidSocket: string;
@@ -100,7 +100,7 @@ export async function issueBridgeKey(serverUrl: string, adminKey: string, mercha
 
 export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number; startDevice?: SimDeviceStarter } = {}): Promise<SelfContained> {
   const verifier = opts.verifier ?? 'token';
-  if (verifier === 'device' && !opts.startDevice) throw new SimulatorHttpError('NOT_CONFIGURED', 'verifier "device" needs a device starter (bin/simulate-device.ts)');
+  if (verifier === 'device' && !opts.startDevice) throw new SimulatorHttpError('NOT_CONFIGURED', 'verifier "device" needs a device starter (tools/simulator/simulate-device.ts)');
   const clock = new SimClock(opts.startAt ?? Math.floor(Date.now() / 1000));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-sim-'));
   let server: Awaited<ReturnType<typeof startServer>> | null = null;

@@ -42,7 +42,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--resamples <n>', 'bootstrap resamples for the intervals', '2000')
     .option('--json', 'print the report as JSON')
     .action(async (flags: SimulateFlags) => {
-      const { CliError, EXIT } = await import('../../bin/cli.ts');
+      const { CliError, EXIT } = await import('../../errors/cli-exit.ts');
       const usage = (m: string) => new CliError(m, EXIT.USAGE);
       let orders: number | undefined;
       let seed: number | undefined;
@@ -82,7 +82,7 @@ export function registerSimulateCommand(program: Command): void {
         throw usage(`--baseline: ${(e as Error).message}`);
       }
       // The device lives at the CLI root (host-bridge/ does not import device/).
-      const startDevice = flags.verifier === 'device' ? (await import('../../bin/simulate-device.ts')).startSimDevice : undefined;
+      const startDevice = flags.verifier === 'device' ? (await import('./simulate-device.ts')).startSimDevice : undefined;
       const progress = !flags.json && process.stderr.isTTY;
       try {
         const run = await simulate({

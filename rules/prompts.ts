@@ -1,6 +1,6 @@
 // Customer-facing prompt texts. A dataset may carry its own texts (per code and language); these
 // are the built-in defaults so a device always has something to show.
-import type { Prompt } from '../dataset/types.ts';
+import type { Prompt } from '../protocol/dataset/types.ts';
 
 export const PROMPT_CODES = [
   'use_another_card',

@@ -15,7 +15,7 @@
 //
 // Shared by the device's slave driver and the host bridge's master.
 
-import { aduWireTimeUs, interFrameGapUs } from '../framing/modbus-rtu.ts';
+import { aduWireTimeUs, interFrameGapUs } from '../protocol/framing/modbus-rtu.ts';
 
 /** The part of serialport's SerialPort the writer uses (also satisfied by a test double). */
 export interface SerialWriteSink {

@@ -2,7 +2,7 @@
 // They are not protocol errors (nothing was said on a wire), so they carry their own codes; the
 // CLI maps them to "service/device could not be reached" (exit 3).
 //
-// Shared by device/links and host-bridge/transports (protocol/link-io/ holds link I/O primitives that
+// Shared by device/links and host-bridge/transports (link-io/ holds link I/O primitives that
 // depend only on node and protocol/).
 
 export type LinkUnavailableCode = 'BLUETOOTH_UNAVAILABLE' | 'HID_UNAVAILABLE' | 'SERIAL_UNAVAILABLE' | 'SOCKET_UNAVAILABLE';

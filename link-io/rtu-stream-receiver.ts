@@ -16,8 +16,8 @@
 //      tail (garbage glued in front of a good frame) is salvaged.
 // RtuFrameSplitter (framing) implements rule 2 alone; it cannot cut merged reads, hence this.
 
-import { ProtocolError } from '../errors.ts';
-import { crc16Modbus } from '../framing/crc16-modbus.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import { crc16Modbus } from '../protocol/framing/crc16-modbus.ts';
 import {
   RTU_MAX_ADU,
   RTU_MIN_ADU,
@@ -25,7 +25,7 @@ import {
   decodeAdu,
   interFrameGapUs,
   type RtuAdu,
-} from '../framing/modbus-rtu.ts';
+} from '../protocol/framing/modbus-rtu.ts';
 
 /** Which side is listening: a slave receives requests, a master receives responses. */
 export type RtuRole = 'slave' | 'master';

@@ -8,7 +8,7 @@
 // card it has seen before (no restricted list, no history, no known-good).
 import { EventEmitter } from 'node:events';
 import { cardToken, tokenHex } from '../../protocol/dataset/token.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../devices/types.ts';
+import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
 
 export class TokenOnlyVerifier implements DeviceHandle {
   readonly id = 'sim-token-verifier';

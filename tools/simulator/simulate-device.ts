@@ -2,8 +2,8 @@
 // SQLite store + SessionDispatcher) behind the USB HID virtual cable, in this process so that it
 // runs on the simulator's clock. Lives here, at the CLI root that composes the parts, because
 // host-bridge/ (where the simulator is) must not import device/ (test/links/layering.test.ts).
-import { isProvisioned, provision } from '../device/core/identity.ts';
-import { startEmulator } from '../device/emulator/emulate.ts';
+import { isProvisioned, provision } from '../../device/core/identity.ts';
+import { startEmulator } from '../../device/emulator/emulate.ts';
 
 export interface SimDeviceOptions {
   dataDir: string;

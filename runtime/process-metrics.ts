@@ -2,7 +2,7 @@
 // exposition format, for the bridge's and the service's /metrics alike. Read at scrape time from
 // process.* and, on Linux, /proc/self; a value the platform cannot give is left out, not zeroed.
 import fs from 'node:fs';
-import { productVersion } from './cli.ts';
+import { productVersion } from './version.ts';
 
 const startedAtS = Math.round((Date.now() - process.uptime() * 1000) / 1000);
 let version: string | null = null;
