@@ -26,7 +26,10 @@ export interface StartBridgeOptions {
   /** Start the registry now and stop it on close (default true). */
   manageRegistry?: boolean;
   now?: () => number;
-  /** Phone capture by VoiceXML and call-back campaigns (host-bridge/ivr); off when absent. */
+  /**
+   * Phone capture by VoiceXML and call-back campaigns (host-bridge/ivr): on when given here or when
+   * `config.ivr.enabled`; what is given here (the dialler, the SMS adapter) overrides the config.
+   */
   ivr?: IvrOptions | null;
 }
 
@@ -108,7 +111,8 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     now,
   });
 
-  const ivr = opts.ivr ? new IvrChannel(opts.ivr, { pipeline, logger, dataDir: config.dataDir, merchantCountry: config.merchant.country, lang: config.lang }) : null;
+  const ivrOptions = ivrOptionsOf(config, opts.ivr);
+  const ivr = ivrOptions ? new IvrChannel(ivrOptions, { pipeline, logger, dataDir: config.dataDir, merchantCountry: config.merchant.country, lang: config.lang }) : null;
   let app: FastifyInstance | null = null;
   try {
     if (registry && manage) await registry.start();
@@ -193,6 +197,19 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       })();
       return closing;
     },
+  };
+}
+
+/** The phone channel's options: the config's `ivr` section under what the caller passed in code; null = off. */
+export function ivrOptionsOf(config: BridgeConfig, given: IvrOptions | null | undefined): IvrOptions | null {
+  if (!given && !config.ivr.enabled) return null;
+  const c = config.ivr;
+  return {
+    ...given,
+    publicUrl: given?.publicUrl ?? c.publicUrl ?? undefined,
+    defaultLang: given?.defaultLang ?? c.defaultLang ?? undefined,
+    capture: { ...c.capture, ...given?.capture },
+    campaigns: { ...c.campaigns, ...given?.campaigns },
   };
 }
 

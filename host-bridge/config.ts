@@ -62,7 +62,38 @@ export interface BridgeConfig {
   merchant: { country: string | null };
   lang: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /**
+   * Card capture by phone (host-bridge/ivr): VoiceXML under /v1/ivr/… when enabled. The dialler
+   * (call-backs) and SMS adapter are provider integrations passed in code (`startBridge({ ivr })`).
+   */
+  ivr: IvrConfig;
 }
+
+export interface IvrConfig {
+  enabled: boolean;
+  /** Base URL the telephony platform reaches this bridge at; null = the bridge's own URL. */
+  publicUrl: string | null;
+  /** Caller language when a session gives none; null = `lang`. */
+  defaultLang: string | null;
+  capture: { sessionTtlMs: number; maxErrors: number; maxCards: number; maxNoInput: number };
+  campaigns: { lines: number; maxAttempts: number; baseBackoffMs: number; maxBackoffMs: number; defaultWindowMs: number };
+}
+
+/**
+ * The integer keys of the `ivr` section as data: [default, min, max]. Validation, the known-key
+ * check and the defaults all read this table (defaults = the channel's own).
+ */
+export const IVR_INT_SCHEMA = {
+  'ivr.capture.sessionTtlMs': [600_000, 10_000, 3_600_000],
+  'ivr.capture.maxErrors': [3, 1, 10],
+  'ivr.capture.maxCards': [2, 1, 10],
+  'ivr.capture.maxNoInput': [3, 1, 10],
+  'ivr.campaigns.lines': [4, 1, 1000],
+  'ivr.campaigns.maxAttempts': [3, 1, 20],
+  'ivr.campaigns.baseBackoffMs': [300_000, 1, 86_400_000],
+  'ivr.campaigns.maxBackoffMs': [3_600_000, 1, 86_400_000],
+  'ivr.campaigns.defaultWindowMs': [86_400_000, 60_000, 30 * 86_400_000],
+} as const satisfies Record<string, readonly [number, number, number]>;
 
 export const DEFAULT_PORT = 8787;
 
@@ -96,13 +127,15 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_MERCHANT_COUNTRY: 'merchant.country',
   PRECHECK_LANG: 'lang',
   PRECHECK_LOG_LEVEL: 'log.level',
+  PRECHECK_IVR_ENABLED: 'ivr.enabled',
+  PRECHECK_IVR_PUBLIC_URL: 'ivr.publicUrl',
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Obj = Record<string, unknown>;
 
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['listen', 'token', 'loopbackWithoutToken', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log'],
+  '': ['listen', 'token', 'loopbackWithoutToken', 'dataDir', 'network', 'fallback', 'verify', 'rateLimit', 'outbox', 'devices', 'sync', 'merchant', 'lang', 'log', 'ivr'],
   listen: ['host', 'port', 'names'],
   network: ['serviceUrl', 'apiKey', 'timeoutMs', 'retries', 'backoffMs', 'backoffMaxMs', 'breaker'],
   'network.breaker': ['failureThreshold', 'resetMs'],
@@ -117,7 +150,14 @@ const KNOWN_KEYS: Record<string, string[]> = {
   sync: ['schedule'],
   merchant: ['country'],
   log: ['level'],
+  ivr: ['enabled', 'publicUrl', 'defaultLang', 'capture', 'campaigns'],
+  'ivr.capture': leafKeys('ivr.capture'),
+  'ivr.campaigns': leafKeys('ivr.campaigns'),
 };
+
+function leafKeys(section: string): string[] {
+  return Object.keys(IVR_INT_SCHEMA).filter((k) => k.startsWith(`${section}.`)).map((k) => k.slice(section.length + 1));
+}
 
 function fail(key: string, what: string, got?: unknown): never {
   const shown = got === undefined ? '' : ` (got ${JSON.stringify(got)?.slice(0, 60)})`;
@@ -282,6 +322,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
     }
   }
 
+  const ivr = ivrConfig(raw);
   const level = str(raw, 'log.level', 'info', /^(fatal|error|warn|info|debug|trace|silent)$/, 'must be one of fatal, error, warn, info, debug, trace, silent')!;
 
   return {
@@ -324,6 +365,49 @@ export function validateConfig(raw: unknown): BridgeConfig {
     merchant: { country: str(raw, 'merchant.country', null, /^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as "DE"') },
     lang: str(raw, 'lang', 'en', /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a language tag such as "en" or "pt-BR"')!,
     log: { level: level as BridgeConfig['log']['level'] },
+    ivr,
+  };
+}
+
+const LANG_TAG = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+function httpUrl(raw: Obj, key: string): string | null {
+  const v = str(raw, key, null);
+  if (v === null) return null;
+  let u: URL | null = null;
+  try {
+    u = new URL(v);
+  } catch {
+    /* reported below */
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail(key, 'must be an http(s) URL', v);
+  return v.replace(/\/+$/, '');
+}
+
+function ivrConfig(raw: Obj): IvrConfig {
+  const n = (k: keyof typeof IVR_INT_SCHEMA) => {
+    const [def, min, max] = IVR_INT_SCHEMA[k];
+    return int(raw, k, def, min, max);
+  };
+  const campaigns = {
+    lines: n('ivr.campaigns.lines'),
+    maxAttempts: n('ivr.campaigns.maxAttempts'),
+    baseBackoffMs: n('ivr.campaigns.baseBackoffMs'),
+    maxBackoffMs: n('ivr.campaigns.maxBackoffMs'),
+    defaultWindowMs: n('ivr.campaigns.defaultWindowMs'),
+  };
+  if (campaigns.maxBackoffMs < campaigns.baseBackoffMs) fail('ivr.campaigns.maxBackoffMs', `must be at least ivr.campaigns.baseBackoffMs (${campaigns.baseBackoffMs})`, campaigns.maxBackoffMs);
+  return {
+    enabled: bool(raw, 'ivr.enabled', false),
+    publicUrl: httpUrl(raw, 'ivr.publicUrl'),
+    defaultLang: str(raw, 'ivr.defaultLang', null, LANG_TAG, 'must be a language tag such as "en" or "pt-BR"'),
+    capture: {
+      sessionTtlMs: n('ivr.capture.sessionTtlMs'),
+      maxErrors: n('ivr.capture.maxErrors'),
+      maxCards: n('ivr.capture.maxCards'),
+      maxNoInput: n('ivr.capture.maxNoInput'),
+    },
+    campaigns,
   };
 }
 
