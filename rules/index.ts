@@ -5,3 +5,6 @@ export * from './bin-rules.ts';
 export * from './brand.ts';
 export * from './routing.ts';
 export * from './segment.ts';
+export * from './expiry.ts';
+export * from './cross-border.ts';
+export * from './restriction.ts';

@@ -119,7 +119,7 @@ export const SOFT_DECLINE_WINDOW_SECONDS = Math.max(...[...SOFT_DECLINE_RULES.va
 
 // ---------------------------------------------------------------------------------------------
 // The outcome classification table: ONE answer, used by the device and the network service
-// (rules/decide.ts, server/auth/network-auth.ts) and by the bridge, to "what does this
+// (rules/decide.ts, rules/restriction.ts) and by the bridge, to "what does this
 // gateway outcome say, and about whom?". The response code decides; the gateway's `type` only
 // refines what the code does not say (no code, or a code not in the table), except that
 // `type: 'fraud'` always marks fraud. So a 91 is the same outcome with or without

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { generateApiKey } from './auth/api-keys.ts';
 import { ApiKeyCache } from './auth/key-cache.ts';
-import { NetworkAuth } from './auth/network-auth.ts';
+import { NetworkAuth } from './decision/network-auth.ts';
 import { RouterRecommender } from './routing/recommender.ts';
 import { MerchantObjectives } from './routing/objectives.ts';
 import { NewCardTrust } from './trust/new-card-service.ts';

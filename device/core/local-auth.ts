@@ -7,6 +7,7 @@ import { datasetState } from '../../protocol/dataset/freshness.ts';
 import type { DatasetState } from '../../protocol/dataset/types.ts';
 import { cardBrand } from '../../rules/brand.ts';
 import { type Decision, type DecisionReason, decide } from '../../rules/decide.ts';
+import { isCrossBorder } from '../../rules/cross-border.ts';
 import { resolvePrompt } from '../../rules/prompts.ts';
 import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, eliminatedAt } from '../../rules/routing.ts';
 import { amountBand, regionOf } from '../../rules/segment.ts';
@@ -59,18 +60,6 @@ export interface LocalAuthContext {
   now: number;
 }
 
-/**
- * Cross-border: the order country differs from the issuing country when that is known, else
- * from the merchant country configured on the device; unknown → domestic (false), which only
- * turns the 57/62 "enable international payments" review into a decline-or-escalate path that
- * is never an approval.
- */
-export function isCrossBorder(req: Pick<VerifyRequest, 'country' | 'issuerCountry'>, merchantCountry: string | null): boolean {
-  if (!req.country) return false;
-  const ref = req.issuerCountry ?? merchantCountry;
-  return ref ? req.country.toUpperCase() !== ref.toUpperCase() : false;
-}
-
 function checkRequest(req: VerifyRequest): string {
   if (typeof req !== 'object' || req === null) throw new ProtocolError('INVALID_FIELD', 'verify request expected');
   const digits = panDigits(req.pan);
@@ -92,11 +81,14 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
   const facts = slot ? ctx.slots.facts(slot, token) : { restricted: null, restrictedMaybe: false, knownGood: false, history: null };
   const binRule = slot ? ctx.slots.binRule(slot, digits) : null;
   const brand = facts.history?.brand ?? cardBrand(digits);
-  const crossBorder = isCrossBorder(req, ctx.merchantCountry);
+  // Unknown counts as domestic here: it can only turn a 57/62 review into a decline, never an approval.
+  const crossBorder = isCrossBorder(req.country, req.issuerCountry, ctx.merchantCountry) ?? false;
+  const card = req.expMonth !== undefined && req.expYear !== undefined ? { card: { expMonth: req.expMonth, expYear: req.expYear } } : {};
 
   const r = decide({
     facts: { restricted: facts.restricted, restrictedMaybe: facts.restrictedMaybe, binRule, knownGood: facts.knownGood, history: facts.history?.events ?? [], brand },
     order: { amount: req.amount, currency: req.currency, crossBorder },
+    ...card,
     now: ctx.now,
     dataState: state,
     stage: 'local',

@@ -3,6 +3,7 @@
 // (maintained by Braintree), never hand-written. Pure: no I/O, the clock is a parameter.
 import cardValidator from 'card-validator';
 import luhn10 from 'card-validator/dist/luhn-10.js';
+import { expiredFrom } from '../../rules/expiry.ts';
 
 export type FormatErrorCode = 'CARD_NUMBER_INVALID' | 'CARD_EXPIRED' | 'EXPIRY_INVALID' | 'CVC_INVALID';
 
@@ -69,11 +70,9 @@ export function checkCard(card: CardInput, now: Date = new Date()): CheckedCard 
     throw new FormatCheckError('EXPIRY_INVALID', 'card.expYear', 'card.expYear must be two or four digits');
   }
   if (expYear < 100) expYear += 2000;
-  // Valid through the last day of the expiry month; one day of grace covers the time zones ahead
-  // of UTC. Hand-written rather than card-validator's expirationDate, which reads the wall clock
-  // (the pipeline's clock is injected so the rule is testable at month boundaries).
-  const endOfExpiry = Date.UTC(expYear, expMonth /* = next month, 0-based */, 1) + 24 * 3600_000;
-  if (now.getTime() >= endOfExpiry) throw new FormatCheckError('CARD_EXPIRED', 'card.expYear', 'the card has expired');
+  // The shared expiry rule (rules/expiry.ts), not card-validator's expirationDate, which reads the
+  // wall clock (the pipeline's clock is injected so the rule is testable at month boundaries).
+  if (now.getTime() >= expiredFrom(expMonth, expYear) * 1000) throw new FormatCheckError('CARD_EXPIRED', 'card.expYear', 'the card has expired');
   if (expYear > now.getUTCFullYear() + MAX_YEARS_AHEAD) {
     throw new FormatCheckError('EXPIRY_INVALID', 'card.expYear', `card.expYear is more than ${MAX_YEARS_AHEAD} years ahead`);
   }

@@ -16,8 +16,10 @@ import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse, t
 import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import type { GatewayHealth } from '../routing/gateway-health.ts';
+import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
+import { isCrossBorder } from '../../rules/cross-border.ts';
 
-export type FinalDecision = 'approve' | 'decline' | 'review';
+export type { FinalDecision };
 export type Stage = 'local' | 'network' | 'fallback';
 
 export interface VerifyInput {
@@ -72,7 +74,7 @@ export interface PipelineOptions {
   now?: () => number;
 }
 
-const LOCAL_DECISIONS = new Set(['approve', 'decline', 'review', 'escalate']);
+const LOCAL_DECISIONS: ReadonlySet<string> = new Set(DECISIONS);
 const TOKEN_RE = /^[0-9a-f]{32}$/;
 
 interface LocalOutcome {
@@ -219,10 +221,9 @@ export class VerifyPipeline {
     return this.finish(result, input, token, reconcile);
   }
 
-  /** Order country ≠ merchant country; null when either is unknown. */
+  /** The shared rule with the merchant country as reference (the bridge never knows the issuer's); null when unknown. */
   private crossBorderOf(input: VerifyInput): boolean | null {
-    const country = input.order.country;
-    return country && this.o.merchantCountry ? country !== this.o.merchantCountry : null;
+    return isCrossBorder(input.order.country, null, this.o.merchantCountry);
   }
 
   /** What the configured policy decides when the network cannot. */

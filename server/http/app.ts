@@ -10,7 +10,7 @@ import { isProtocolError } from '../../protocol/errors.ts';
 import { keyIdOf } from '../../protocol/dataset/manifest.ts';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
 import { bearerKey, hashApiKey } from '../auth/api-keys.ts';
-import type { AuthRequest, OutcomeRequest } from '../auth/network-auth.ts';
+import type { AuthRequest, OutcomeRequest } from '../decision/network-auth.ts';
 import { importRestricted } from '../admin/restricted-import.ts';
 import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } from '../errors.ts';
 import { findPan, scrubPans } from '../../contracts/pan-guard.ts';

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../protocol/dataset/types.ts';
-import { type DecisionInput, decide } from '../../rules/decide.ts';
+import { type DecisionInput, type Rule, RULES, RULES_VERSION, decide } from '../../rules/decide.ts';
+import { isCrossBorder } from '../../rules/cross-border.ts';
 import { matchBinRule } from '../../rules/bin-rules.ts';
 import { PROMPT_CODES, resolvePrompt } from '../../rules/prompts.ts';
 
@@ -207,5 +208,40 @@ describe('prompts and BIN rules', () => {
     expect(matchBinRule(rules, '4111111111111111')?.reason).toBe('specific');
     expect(matchBinRule(rules, '4000000000000002')?.reason).toBe('all-visa');
     expect(matchBinRule(rules, '5555555555554444')).toBeNull();
+  });
+});
+
+describe('the rule table', () => {
+  it('is ordered: the first rule that answers decides (an expired card before a restricted one)', () => {
+    expect(RULES.map((r) => r.id)).toEqual([
+      'card_expired',
+      'restricted',
+      'bin_rule',
+      'hard_decline',
+      'retry_limit',
+      'possibly_restricted',
+      'soft_decline',
+      'known_good',
+      'data_state',
+    ]);
+    const expired = { ...input({ facts: { restricted: { reason: 'stolen' } } }), card: { expMonth: 1, expYear: 2020 } };
+    expect(decide(expired)).toMatchObject({ decision: 'decline', reason: 'card_expired', promptCode: 'check_card_details' });
+    expect(decide({ ...expired, card: { expMonth: 12, expYear: 2099 } })).toMatchObject({ reason: 'restricted' });
+    expect(Number.isInteger(RULES_VERSION) && RULES_VERSION >= 1).toBe(true);
+  });
+  it('a new rule is one entry in the table; the stale-data guard still holds after it', () => {
+    const approveAll: Rule = { id: 'always_approve', apply: () => ({ decision: 'approve', reason: 'known_good', promptCode: null }) };
+    expect(decide(input(), [approveAll, ...RULES])).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ dataState: 'stale' }), [approveAll, ...RULES])).toMatchObject({ decision: 'escalate', reason: 'stale_data' });
+  });
+});
+
+describe('cross-border (one rule for device, bridge and service)', () => {
+  it('compares the order country with the issuer country when known, else the reference country', () => {
+    expect(isCrossBorder('US', 'US', 'CN')).toBe(false);
+    expect(isCrossBorder('US', null, 'CN')).toBe(true);
+    expect(isCrossBorder('us', null, 'US')).toBe(false);
+    expect(isCrossBorder('US', null, null)).toBeNull();
+    expect(isCrossBorder(undefined, 'US', 'CN')).toBeNull();
   });
 });

@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { containsPan, findPan, luhnValid, scrubDeep, scrubPans } from '../../contracts/pan-guard.ts';
 import { importRestricted, parseImportLine, splitLines } from '../../server/admin/restricted-import.ts';
-import { isExpired, isHardOutcome, restrictionFor } from '../../server/auth/network-auth.ts';
+import { isHardOutcome, restrictionFor } from '../../rules/restriction.ts';
+import { EXPIRY_GRACE_SECONDS, isExpired } from '../../rules/expiry.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import { MIGRATIONS } from '../../server/storage/migrations.ts';
 import { openService } from '../../server/service.ts';
@@ -149,11 +150,11 @@ describe('outcome classification', () => {
     expect(isHardOutcome({ status: 'failure', code: '51' })).toBe(false);
   });
 
-  it('expiry is the end of the expiry month', () => {
-    const endOfMarch2030 = Date.UTC(2030, 3, 1) / 1000;
-    expect(isExpired(3, 2030, endOfMarch2030 - 1)).toBe(false);
-    expect(isExpired(3, 2030, endOfMarch2030)).toBe(true);
-    expect(isExpired(3, 30, endOfMarch2030)).toBe(true);
+  it('expiry is the end of the expiry month, plus one day of grace (time zones behind UTC)', () => {
+    const expiredFrom = Date.UTC(2030, 3, 1) / 1000 + EXPIRY_GRACE_SECONDS;
+    expect(isExpired(3, 2030, expiredFrom - 1)).toBe(false);
+    expect(isExpired(3, 2030, expiredFrom)).toBe(true);
+    expect(isExpired(3, 30, expiredFrom)).toBe(true);
   });
 });
 

@@ -53,6 +53,16 @@ describe('local authentication through the core (real SQLite file)', () => {
     expect(core.status().verificationsServed).toBe(10);
   });
 
+  it('an expired card is declined by the shared expiry rule, before anything the dataset knows', () => {
+    syncAll(core, snapshot(baseContent(), 1));
+    const d = new Date(NOW * 1000);
+    const lastMonth = d.getUTCMonth() === 0 ? { expMonth: 12, expYear: d.getUTCFullYear() - 1 } : { expMonth: d.getUTCMonth(), expYear: d.getUTCFullYear() };
+    // NOW is more than a day into its month, so last month's card is past its grace day
+    expect(d.getUTCDate()).toBeGreaterThan(1);
+    expect(core.verify({ pan: PANS.knownGood, ...order, ...lastMonth })).toMatchObject({ decision: 'decline', reason: 'card_expired', promptCode: 'check_card_details', gateway: null });
+    expect(core.verify({ pan: PANS.knownGood, ...order, expMonth: d.getUTCMonth() + 1, expYear: d.getUTCFullYear() })).toMatchObject({ decision: 'approve' });
+  });
+
   it('stale data never approves, but still declines', () => {
     syncAll(core, snapshot(baseContent(), 1));
     clock.now = NOW + 8 * DAY; // past expiresAt

@@ -6,10 +6,11 @@
 import crypto from 'node:crypto';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
 import type { Prompt } from '../../protocol/dataset/types.ts';
-import { decide, type DecisionResult } from '../../rules/decide.ts';
+import { decide, type DecisionResult, type FinalDecision } from '../../rules/decide.ts';
+import { isCrossBorder } from '../../rules/cross-border.ts';
+import { isHardOutcome, restrictionFor } from '../../rules/restriction.ts';
 import { resolvePrompt } from '../../rules/prompts.ts';
 import { cardBrand } from '../../rules/brand.ts';
-import { classifyOutcome } from '../../rules/response-codes.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
 import { checkOutcomeAt } from '../../contracts/limits.ts';
@@ -33,7 +34,7 @@ export interface AuthRequest {
 }
 
 export interface AuthAnswer {
-  decision: 'approve' | 'decline' | 'review';
+  decision: FinalDecision;
   reason: string;
   /** Machine detail (restricted reason, response code, limit); never card data. */
   detail: string | null;
@@ -96,32 +97,6 @@ export interface NetworkAuthDeps {
   contextFlushMs?: number;
   /** Called when a write-behind batch fails (the rows are retried with the next one). */
   onBackgroundError?: (e: unknown) => void;
-}
-
-/** Gateways whose latest issuer answer for this card was a decline: one rule with the device and bridge. */
-export { declinedGateways };
-
-/** Card expired after the last day of its expiry month (UTC). */
-export function isExpired(expMonth: number, expYear: number, now: number): boolean {
-  const year = expYear < 100 ? 2000 + expYear : expYear;
-  return now >= Date.UTC(year, expMonth, 1) / 1000; // Date.UTC month is 0-based: this is the 1st of the next month
-}
-
-/**
- * Whether an outcome puts the card on the restricted list: fraud, a no-retry advice code, or a
- * hard decline code — except 57/62, which usually mean "international payments not enabled"
- * and stay in the history so the rules can answer review + "enable international".
- */
-export function restrictionFor(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): { reason: string } | null {
-  const c = classifyOutcome(o);
-  if (c.fraud) return { reason: o.code ? `fraud:${o.code}` : 'fraud' };
-  if (!c.hard || c.internationalOnly) return null;
-  return { reason: o.code ?? (o.advice ? `mac:${o.advice}` : 'hard_decline') };
-}
-
-/** Hard for the history digest (kept forever): what the rules treat as hard (the classification table). */
-export function isHardOutcome(o: Pick<OutcomeRequest, 'status' | 'code' | 'type' | 'advice'>): boolean {
-  return classifyOutcome(o).hard;
 }
 
 function canonicalJson(v: unknown): string {
@@ -223,10 +198,10 @@ export class NetworkAuth {
     const token = req.token ? parseTokenHex(req.token) : null;
     const amount = req.order.amount.value;
     const currency = req.order.amount.currency;
-    const crossBorder =
-      req.order.crossBorder ?? (!!req.order.country && !!req.customer?.ipCountry && req.order.country !== req.customer.ipCountry);
+    // The bridge's flag when it sent one; else the shared rule with the customer's IP country as
+    // reference (the service knows no merchant country); unknown counts as domestic.
+    const crossBorder = req.order.crossBorder ?? isCrossBorder(req.order.country, null, req.customer?.ipCountry) ?? false;
 
-    let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
     let trust: AuthAnswer['trust'] = null;
 
     // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
@@ -256,35 +231,33 @@ export class NetworkAuth {
       await this.queueOrderContext({ merchant, orderId: req.order.id, ctx: { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, at: now });
     }
 
-    if (isExpired(req.expMonth, req.expYear, now)) {
-      result = { decision: 'decline', reason: 'card_expired', detail: null, promptCode: 'check_card_details' };
+    let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
+    const d: DecisionResult = decide({
+      facts: { restricted, binRule, knownGood, history: rows.map(historyEvent), brand },
+      order: { amount, currency, crossBorder },
+      card: { expMonth: req.expMonth, expYear: req.expYear },
+      now,
+      dataState: 'fresh',
+      stage: 'network',
+    });
+    if (d.decision === 'escalate') {
+      // Nothing against the card and new to this merchant: the trust level sets the limit;
+      // over it, or at the lowest level, the customer is asked for 3-D Secure ('authenticate');
+      // only fraud evidence declines (server/trust/policy.ts). The card's own record (any
+      // merchant) counts: successful payments, fraud outcomes.
+      const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
+      const nc = this.deps.trust.withCard(assessed, { amount, currency }, card);
+      trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
+      result = {
+        decision: nc.decision,
+        reason: nc.reason,
+        detail: nc.decision === 'decline' ? nc.evidence : nc.promptCode,
+        promptCode: nc.decision === 'review' ? 'authenticate' : nc.decision === 'decline' ? 'use_another_card' : null,
+      };
+      // Learning only (the false-decline report): never delays or fails the answer.
+      this.deps.trust.applied({ merchant, orderId: req.order.id, at: now }, nc).catch(() => undefined);
     } else {
-      const d: DecisionResult = decide({
-        facts: { restricted, binRule, knownGood, history: rows.map(historyEvent), brand },
-        order: { amount, currency, crossBorder },
-        now,
-        dataState: 'fresh',
-        stage: 'network',
-      });
-      if (d.decision === 'escalate') {
-        // Nothing against the card and new to this merchant: the trust level sets the limit;
-        // over it, or at the lowest level, the customer is asked for 3-D Secure ('authenticate');
-        // only fraud evidence declines (server/trust/policy.ts). The card's own record (any
-        // merchant) counts: successful payments, fraud outcomes.
-        const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
-        const nc = this.deps.trust.withCard(assessed, { amount, currency }, card);
-        trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
-        result = {
-          decision: nc.decision,
-          reason: nc.reason,
-          detail: nc.decision === 'decline' ? nc.evidence : nc.promptCode,
-          promptCode: nc.decision === 'review' ? 'authenticate' : nc.decision === 'decline' ? 'use_another_card' : null,
-        };
-        // Learning only (the false-decline report): never delays or fails the answer.
-        this.deps.trust.applied({ merchant, orderId: req.order.id, at: now }, nc).catch(() => undefined);
-      } else {
-        result = { decision: d.decision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
-      }
+      result = { decision: d.decision as FinalDecision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
     }
 
     const prompt = result.promptCode ? resolvePrompt(result.promptCode, req.lang, await this.promptTable()) : null;
