@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Entry point. Registers tsx so the TypeScript sources run without a build step, then hands over
-// to the CLI root (which loads each command's module lazily).
-import { register } from 'tsx/esm/api';
+// Entry point: runs the built product (dist/, compiled by `npm run build`; `npm ci`, `npm install`,
+// `npm start` and `npm test` build it) with plain node — no TypeScript loader at run time.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../cli/program.ts');
-await main(process.argv);
+const entry = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(entry)) {
+  process.stderr.write('precheck: the built product (dist/) is missing; run `npm run build` (npm ci does it)\n');
+  process.exit(1);
+}
+await import(entry.href);

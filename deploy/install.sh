@@ -2,7 +2,7 @@
 # Install Precheck on a Debian/Ubuntu shop PC or server, from a checkout of this repository:
 #   sudo deploy/install.sh [--service] [--bridge] [--prefix /opt/precheck]
 # Layout (docs/operations.md "Deployment"):
-#   /opt/precheck            the code (a copy of this checkout, production dependencies only)
+#   /opt/precheck            the code (a copy of this checkout, built to dist/, production dependencies only)
 #   /etc/precheck/           bridge.json (mode 0640, root:precheck: it holds the bridge's API key)
 #   /var/lib/precheck/server the service's keys and database   (precheck server init)
 #   /var/lib/precheck/bridge the bridge's pins.json, outbox and sync cache
@@ -34,7 +34,8 @@ usermod -aG dialout,plugdev precheck 2>/dev/null || true
 install -d -m 0755 "$PREFIX"
 # the code: everything but local state, then production dependencies
 tar -C "$SRC" --exclude=./.precheck --exclude=./node_modules --exclude=./.git -cf - . | tar -C "$PREFIX" -xf -
-(cd "$PREFIX" && npm ci --omit=dev --no-audit --no-fund)
+# npm ci builds dist/ (what runs) with the dev dependencies' compiler; the prune then drops them
+(cd "$PREFIX" && npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund)
 if [ "$PREFIX" != /opt/precheck ]; then
   sed -i "s#/opt/precheck#$PREFIX#g" "$PREFIX"/deploy/systemd/*.service
 fi

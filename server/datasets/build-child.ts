@@ -1,4 +1,4 @@
-// Entry of a dataset build child process (spawned by DatasetPublisher with `--import tsx`): reads
+// Entry of a dataset build child process (DatasetPublisher runs the built build-child.js with plain node): reads
 // one JSON job on stdin, opens the service's store (the same SQLite file — WAL allows it next to
 // the service — or the same PostGreSQL database) and the key files, runs the build, and writes
 // one JSON line: {ok: result} or {error: {code, message}}.

@@ -6,7 +6,6 @@
 // of cards never stalls the service's event loop (auth requests keep being answered).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../protocol/dataset/types.ts';
 import type { DatasetRoutes } from './routes.ts';
@@ -17,10 +16,10 @@ import { ServiceError, type ServiceErrorCode, SERVICE_ERROR_STATUS } from '../er
 import { readContent, runBuildJob, storedContent, type BuildJob, type BuildJobResult, type BuilderOptions } from './builder.ts';
 import type { ChildRequest } from './build-child.ts';
 import type { StoreSpec } from '../storage/open.ts';
+import { builtFile } from '../../runtime/built.ts';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CHILD = path.join(HERE, 'build-child.ts');
-const REPO_ROOT = path.resolve(HERE, '..', '..');
+// Plain node runs the built child (next to this module in dist/): no loader, no repository root.
+const CHILD = builtFile('server/datasets/build-child.js');
 
 /** Milliseconds clock and timers; tests inject a manual one to drive the schedule. */
 export interface PublishClock {
@@ -226,8 +225,7 @@ export class DatasetPublisher {
     if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job);
     const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), store: bp.store, options: this.builderOptions, job };
     return new Promise<BuildJobResult>((resolve, reject) => {
-      // `--import tsx` resolves from the repository root, where tsx is installed.
-      const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { readConfigFile, realDeviceSources, writeUpBridgeConfig } from './bridge-config.ts';
 import {
   DEMO_CARDS,
@@ -27,6 +26,7 @@ import { ChildExitedError, ManagedChild } from './managed-child.ts';
 import { UpError, checkPortFree, requireSocat } from './preflight.ts';
 import { RunLock } from './run-lock.ts';
 import { prepareDir } from '../../runtime/data-dir.ts';
+import { CLI_ENTRY } from '../../runtime/built.ts';
 import { removeRunFile, writeRunFile } from '../../host-bridge/cli-target.ts';
 import { STATE_FILE, readUpState, writeUpState, type UpState } from './up-state.ts';
 
@@ -121,7 +121,6 @@ export interface PairingEvent {
   deviceCode: string;
 }
 
-const BIN = fileURLToPath(new URL('../../bin/precheck.js', import.meta.url));
 
 export function upPaths(dataDir: string): UpPaths {
   const d = path.resolve(dataDir);
@@ -228,7 +227,7 @@ export class UpOrchestrator {
     const child = new ManagedChild({
       name,
       command: program ?? process.execPath,
-      args: program ? args : [BIN, ...args],
+      args: program ? args : [CLI_ENTRY, ...args],
       logFile: path.join(this.paths.logDir, `${name}.log`),
       env: childEnv(this.o.env),
     });
