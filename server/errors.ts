@@ -8,6 +8,7 @@ export const SERVICE_ERROR_STATUS = {
   PAN_REJECTED: 400, // something that looks like a card number was sent
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
+  WEBHOOK_HOST_NOT_ALLOWED: 403, // a webhook URL's host is outside notify.webhookHosts (or not public)
   NOT_FOUND: 404,
   DATASET_NOT_FOUND: 404,
   DELTA_UNAVAILABLE: 404, // base version too old / unknown: take the snapshot

@@ -25,6 +25,8 @@ export interface DeliveryOptions {
   pollMs: number;
   clockMs: () => number;
   random: () => number;
+  /** Why a webhook URL may no longer be called (the host policy of today), or null: refused → dead-lettered. */
+  refuseUrl: (url: string) => string | null;
 }
 
 export const DELIVERY_DEFAULTS: DeliveryOptions = {
@@ -36,6 +38,7 @@ export const DELIVERY_DEFAULTS: DeliveryOptions = {
   pollMs: 1000,
   clockMs: () => Date.now(),
   random: Math.random,
+  refuseUrl: () => null,
 };
 
 export interface DeliveryEvent {
@@ -163,6 +166,8 @@ export class DeliveryWorker extends EventEmitter<{ delivered: [DeliveryEvent]; r
   private async postWebhook(m: ClaimedMessage): Promise<void> {
     const { url, secret } = m.endpoint;
     if (!url || !secret) throw new PermanentFailure('endpoint has no URL or secret');
+    const refused = this.o.refuseUrl(url);
+    if (refused) throw new PermanentFailure(refused);
     const sentAt = new Date(this.o.clockMs());
     const signature = new Webhook(secret).sign(m.id, sentAt, m.payload);
     let status: number;

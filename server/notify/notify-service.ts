@@ -4,6 +4,7 @@
 // every consenting endpoint of the payer's account, and delivered by the DeliveryWorker.
 // Nothing here decides anything about a card: it only listens to outcomes the core accepted.
 import crypto from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type Database from 'better-sqlite3';
 import type { SmsAdapter } from '../../protocol/channels/sms-adapter.ts';
@@ -21,8 +22,15 @@ import { newWebhookSecret, NotifyStore, type Endpoint, type MessageState, type Q
 export interface NotifyConfig {
   /** SMS provider adapter; without one, SMS endpoints cannot be registered. */
   sms?: SmsAdapter | null;
-  /** Accept http:// webhook URLs (tests, a receiver on the same host). Default: https only. */
+  /** Accept http:// webhook URLs to a loopback host (tests, a receiver on the same host). Default: https only. */
   allowHttp?: boolean;
+  /**
+   * Hosts a webhook URL may name: exact names (`hooks.shop.example`), `*.shop.example` (any name
+   * under it) or IP literals; other hosts are refused with WEBHOOK_HOST_NOT_ALLOWED. Absent: any
+   * host, except loopback, private, link-local and other non-public address literals (and
+   * `localhost`), so a merchant cannot point the service's requests into its own network.
+   */
+  webhookHosts?: readonly string[] | null;
   delivery?: Partial<DeliveryOptions>;
 }
 
@@ -55,6 +63,46 @@ export interface EndpointInput {
   consent: { granted: boolean; text: string; at?: number };
 }
 
+/** URL hostnames keep IPv6 literals in brackets; compare without them, lower case. */
+const bareHost = (h: string): string => h.replace(/^\[|\]$/g, '').toLowerCase();
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && LOOPBACK.check(host, isIP(host) === 6 ? 'ipv6' : 'ipv4'));
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** Address ranges a webhook must not reach by default (RFC 6890 special-purpose, non-global); the IPv4 ranges also hold for IPv4-mapped IPv6 (BlockList checks both). */
+const INTERNAL = new BlockList();
+for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) INTERNAL.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) INTERNAL.addSubnet(net, bits, 'ipv6');
+
+function isInternalHost(host: string): boolean {
+  const v = isIP(host);
+  if (v === 0) return isLoopbackHost(host);
+  return INTERNAL.check(host, v === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** `pattern`: an exact host, or `*.domain` for any name under domain (not domain itself). */
+function hostMatches(host: string, pattern: string): boolean {
+  const p = bareHost(pattern.trim());
+  return p.startsWith('*.') ? host.endsWith(p.slice(1)) && host.length > p.length - 1 : host === p;
+}
+
+/** Refuses a malformed allow-list at start (an entry like `https://x/` would silently match nothing). */
+export function checkWebhookHosts(list: readonly string[] | null | undefined): void {
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list)) throw new TypeError('notify.webhookHosts must be an array of host names');
+  for (const p of list) {
+    const h = typeof p === 'string' ? bareHost(p.trim()) : '';
+    if (!(isIP(h) !== 0 || /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(h))) {
+      throw new TypeError(`notify.webhookHosts: ${JSON.stringify(p)} is not a host name, *.domain or IP address`);
+    }
+  }
+}
+
 export type PublicEndpoint = Omit<Endpoint, 'secret'>;
 const publicEndpoint = ({ secret: _s, ...e }: Endpoint): PublicEndpoint => e;
 
@@ -71,9 +119,11 @@ export class NotifyService {
     private readonly now: () => number,
     private readonly config: NotifyConfig = {},
   ) {
+    checkWebhookHosts(config.webhookHosts);
     this.clockMs = config.delivery?.clockMs ?? (() => Date.now());
     this.store = new NotifyStore(db);
-    this.worker = new DeliveryWorker(this.store, log, config.sms ?? null, config.delivery);
+    // The host policy holds at delivery too: a narrowed allow-list stops endpoints registered before it.
+    this.worker = new DeliveryWorker(this.store, log, config.sms ?? null, { ...config.delivery, refuseUrl: (url) => (this.hostRefusal(new URL(url)) ? 'webhook host no longer allowed (notify.webhookHosts)' : null) });
   }
 
   /** Starts delivering (the running server only; CLI commands open the queue without sending). */
@@ -145,10 +195,27 @@ export class NotifyService {
     } catch {
       throw new ServiceError('INVALID_FIELD', 'url is not a valid absolute URL');
     }
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && this.config.allowHttp)) throw new ServiceError('INVALID_FIELD', 'url must be https');
+    const loopbackForTests = this.config.allowHttp === true && isLoopbackHost(bareHost(u.hostname));
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopbackForTests)) {
+      throw new ServiceError('INVALID_FIELD', this.config.allowHttp ? 'url must be https (http only to a loopback host)' : 'url must be https');
+    }
     if (u.username || u.password) throw new ServiceError('INVALID_FIELD', 'url must not carry credentials');
     if (u.href.length > 2048) throw new ServiceError('INVALID_FIELD', 'url is too long');
+    const refused = this.hostRefusal(u);
+    if (refused) {
+      const host = bareHost(u.hostname);
+      throw new ServiceError('WEBHOOK_HOST_NOT_ALLOWED', refused === 'unlisted' ? `webhook host ${host} is not in this service's allow-list (notify.webhookHosts)` : `webhook host ${host} is not a public address; list it in notify.webhookHosts to allow it`);
+    }
     return u.href;
+  }
+
+  /** The webhook host policy (notify.webhookHosts, else public hosts only): why `u` is refused, or null. */
+  private hostRefusal(u: URL): 'unlisted' | 'internal' | null {
+    const host = bareHost(u.hostname);
+    const list = this.config.webhookHosts;
+    if (list) return list.some((pattern) => hostMatches(host, pattern)) ? null : 'unlisted';
+    const loopbackForTests = this.config.allowHttp === true && isLoopbackHost(host);
+    return !loopbackForTests && isInternalHost(host) ? 'internal' : null;
   }
 
   endpoints(merchant: string, account?: string): PublicEndpoint[] {
