@@ -10,12 +10,13 @@
 // returns but does not exit within BENCH_EXIT_GRACE_S (default 10 s) keeps its figures and is
 // flagged (something it started is still open).
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ChildMessage } from './lib/bench-child.ts';
 import type { BenchResult, SummaryRow } from './lib/report-types.ts';
+import { keptFromReport } from './lib/report-merge.ts';
 
 export type { BenchResult, SummaryRow } from './lib/report-types.ts';
 
@@ -144,10 +145,14 @@ const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
 
 export async function main(argv: string[]): Promise<void> {
   const only = argv;
-  const files = readdirSync(benchDir)
+  const all = readdirSync(benchDir)
     .filter((f) => f.endsWith('.bench.ts'))
-    .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
     .sort();
+  const files = all.filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
+  // Benchmarks not run now keep their figures from the existing report (with the run that made them).
+  const reportPath = path.join(benchDir, 'REPORT.md');
+  const kept = keptFromReport(existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '', new Set(all.filter((f) => !files.includes(f))));
+  const described = gitDescribe();
   const timeoutS = envSeconds('BENCH_TIMEOUT_S', 900);
   const graceS = envSeconds('BENCH_EXIT_GRACE_S', 10);
   const startedAt = new Date();
@@ -166,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   const header = `# Precheck benchmark report
 
-Generated ${startedAt.toISOString()} by \`npm run bench\` (${gitDescribe()}) in ${totalS.toFixed(0)} s.
+Generated ${startedAt.toISOString()} by \`npm run bench${only.length ? ` -- ${only.join(' ')}` : ''}\` (${described}) in ${totalS.toFixed(0)} s.${kept.sections.length ? ` This run covered ${files.map((f) => f.replace(/\.bench\.ts$/, '')).join(', ')}; the other sections are kept from earlier runs (the line under each section says which).` : ''}
 
 **Machine.** ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.type()} ${os.release()},
 Node.js ${process.version}. Load average (1/5/15 min) ${loadBefore} at the start and ${loadAfter} at the end: the machine
@@ -188,7 +193,7 @@ Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file n
 \`node --import tsx bench/NAME.bench.ts\`.
 `;
 
-  const summaryRows: string[] = [];
+  const summaryRows: string[] = [...kept.summaryRows];
   for (const o of outcomes) {
     const short = o.file.replace(/\.bench\.ts$/, '');
     for (const s of o.result?.summary ?? []) {
@@ -199,11 +204,11 @@ Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file n
     ? `\n## Summary\n\n| bench | figure | value | bound / alternative | ratio (measured ÷ bound) |\n|---|---|---|---|---|\n${summaryRows.join('\n')}\n`
     : '\n## Summary\n\nNo benchmark produced summary figures.\n';
 
-  const statusTable = `\n## Benchmarks run\n\n| bench | section | status | time | notes |\n|---|---|---|---|---|\n${outcomes
+  const statusTable = `\n## Benchmarks run\n\n| bench | section | status | time | notes |\n|---|---|---|---|---|\n${[...kept.statusRows, ...outcomes
     .map(
       (o) =>
         `| ${o.file} | ${cell(o.result?.title ?? '')} | ${o.status === 'ok' ? 'ok' : `**${o.status.toUpperCase()}**`} | ${o.seconds.toFixed(1)} s | ${cell([o.status === 'skipped' ? o.error ?? '' : '', ...o.notes].filter(Boolean).join('; '))} |`,
-    )
+    )]
     .join('\n')}\n`;
 
   const failed = outcomes.filter((o) => o.status === 'failed' || o.status === 'timeout');
@@ -211,13 +216,16 @@ Reproduce: \`npm run bench\` (all), \`npm run bench -- verify-links\` (by file n
     ? `\n## Failures\n\n${failed.map((o) => `### ${o.file}: ${o.status}\n\n\`\`\`\n${(o.error ?? '').trim()}\n\`\`\`\n`).join('\n')}`
     : '';
 
-  const sections = outcomes
-    .filter((o) => o.status === 'ok' && o.result)
-    .map((o) => `## ${o.result!.title ?? o.file}\n\n${o.result!.markdown.trim()}\n\n_${o.file}, ${o.seconds.toFixed(1)} s_\n`);
+  const sections = [
+    ...kept.sections.map((s) => `${s}\n`),
+    ...outcomes
+      .filter((o) => o.status === 'ok' && o.result)
+      .map((o) => `## ${o.result!.title ?? o.file}\n\n${o.result!.markdown.trim()}\n\n_${o.file}, ${o.seconds.toFixed(1)} s, run of ${startedAt.toISOString()} (${described}), load average ${loadBefore} → ${loadAfter}_\n`),
+  ];
 
-  writeFileSync(path.join(benchDir, 'REPORT.md'), `${header}${summary}${statusTable}${failures}\n${sections.join('\n')}`);
+  writeFileSync(reportPath, `${header}${summary}${statusTable}${failures}\n${sections.join('\n')}`);
   process.stderr.write(
-    `bench: wrote ${path.relative(process.cwd(), path.join(benchDir, 'REPORT.md'))} (${outcomes.filter((o) => o.status === 'ok').length}/${outcomes.length} ok${failed.length ? `; failed: ${failed.map((o) => o.file).join(', ')}` : ''})\n`,
+    `bench: wrote ${path.relative(process.cwd(), reportPath)} (${outcomes.filter((o) => o.status === 'ok').length}/${outcomes.length} ok${failed.length ? `; failed: ${failed.map((o) => o.file).join(', ')}` : ''})\n`,
   );
   if (failed.length) process.exitCode = 1;
 }

@@ -2,6 +2,7 @@
 // inside the actions, so `precheck --help` stays fast and other parts never pay for SQLite/Fastify.
 import type { Command } from 'commander';
 import { registerNotifyCommands } from './notify/cli.ts';
+import { DATABASE_HELP } from './cli-options.ts';
 
 const DEFAULT_DATA = './.precheck/server';
 
@@ -80,7 +81,7 @@ export function registerServerCommands(program: Command): void {
     .command('server')
     .description('Run the network service, or manage its data directly (subcommands)')
     .option('--data <dir>', 'data directory (key files; the SQLite database unless --database)', DEFAULT_DATA)
-    .option('--database <url>', 'PostgreSQL URL (postgres://user:pass@host:port/db) shared by several instances; default PRECHECK_DATABASE_URL, else SQLite in --data')
+    .option('--database <url>', DATABASE_HELP)
     .option('--port <n>', 'TCP port', '8700')
     .option('--host <h>', 'listen address', '127.0.0.1')
     .option('--log-level <level>', 'pino log level', 'info')
@@ -123,6 +124,7 @@ export function registerServerCommands(program: Command): void {
     .command('init')
     .description('Create a service data dir: card key, signing key, admin key and database (mode 0700/0600). Every other server command refuses a directory that is not one')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--json', 'print {dataDir, signingPublicKey, adminKey} as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const dir = dataDir(cmd);
@@ -153,6 +155,7 @@ export function registerServerCommands(program: Command): void {
     .command('import-restricted <file>')
     .description('Import restricted cards from FILE (one PAN per line, or CSV number,reason); tokenised as read, numbers never stored')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--reason <reason>', 'reason for lines without one', 'imported')
     .option('--no-progress', 'no progress bar')
     .action(async (file: string, o: { reason: string; progress: boolean }, cmd: Command) => {
@@ -207,6 +210,7 @@ export function registerServerCommands(program: Command): void {
     .command('add-gateway <name>')
     .description('Add or update a gateway and its fees')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--fee <minor>', 'fee per attempt in minor units', '0')
     .option('--bps <bps>', 'fee in basis points of the amount', '0')
     .action(async (name: string, o: { fee: string; bps: string }, cmd: Command) => {
@@ -220,6 +224,7 @@ export function registerServerCommands(program: Command): void {
     .command('routing')
     .description("Show or set the routing objective: success (default: the probability the order gets paid) or value (success × the merchant's margin − fee)")
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--merchant <id>', 'the merchant (default: the setting for every merchant without its own)')
     .option('--objective <kind>', 'success | value')
     .option('--margin-bps <n>', "value objective: the merchant's margin on a paid order, basis points of the amount")
@@ -250,6 +255,7 @@ export function registerServerCommands(program: Command): void {
     .command('add-prompt <code> <lang> <message>')
     .description('Add or replace the prompt text for a code in a language')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .action(async (code: string, lang: string, message: string, _o: unknown, cmd: Command) => {
       if (!/^[a-z0-9_]{1,64}$/.test(code)) throw await cliError('prompt code: 1-64 characters of a-z 0-9 _');
       if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(lang) || lang.length > 16) throw await cliError('lang: a BCP 47 tag such as en or zh-CN');
@@ -264,6 +270,7 @@ export function registerServerCommands(program: Command): void {
     .command('add-bin-rule <prefix> <action> <reason>')
     .description('Add or replace a BIN rule (action: decline | review)')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .action(async (prefix: string, action: string, reason: string, _o: unknown, cmd: Command) => {
       if (!/^[0-9]{1,8}$/.test(prefix)) throw await cliError('prefix: 1-8 digits');
       if (action !== 'decline' && action !== 'review') throw await cliError('action: decline or review');
@@ -276,6 +283,7 @@ export function registerServerCommands(program: Command): void {
     .command('issue-key <merchant>')
     .description('Issue a bridge API key for a merchant (printed once; stored hashed)')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--label <label>', 'a note for the key')
     .action(async (merchant: string, o: { label?: string }, cmd: Command) => {
       if (!ID_RE.test(merchant)) throw await cliError('merchant: 1-64 characters of A-Z a-z 0-9 _ . : / @ # -');
@@ -288,6 +296,7 @@ export function registerServerCommands(program: Command): void {
     .command('train')
     .description('Train the new-card trust model on stored outcomes; stores it with its version and held-out metrics')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const { r, falseDeclines } = await withService(cmd, async (svc) => ({ r: await svc.trust.train(), falseDeclines: await svc.trust.falseDeclines(svc.opts.now() - 180 * 86_400) }));
@@ -307,6 +316,7 @@ export function registerServerCommands(program: Command): void {
     .command('publish')
     .description('Build and sign a dataset version now')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--force', 'publish even if nothing changed')
     .action(async (o: { force?: boolean }, cmd: Command) => {
       const r = await withService(cmd, (svc) => svc.publisher.publish('cli', !!o.force));

@@ -3,6 +3,7 @@
 // directory directly; a running server's delivery worker picks replayed messages up on its next poll.
 import type { Command } from 'commander';
 import type { Service } from '../service.ts';
+import { DATABASE_HELP } from '../cli-options.ts';
 
 type WithService = <T>(cmd: Command, fn: (svc: Service) => Promise<T>) => Promise<T>;
 type CliError = (message: string, code?: number) => Promise<Error>;
@@ -12,6 +13,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('set-location <device>')
     .description("Set a verifier device's terminal location and merchant category (ISO 18245 code)")
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .requiredOption('--lat <deg>', 'latitude, -90..90')
     .requiredOption('--lon <deg>', 'longitude, -180..180')
     .requiredOption('--category <mcc>', 'merchant category code, 4 digits')
@@ -33,6 +35,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('devices')
     .description('List registered devices with their paired hosts and terminal locations')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const devices = await withService(cmd, async (svc) => svc.notify.withLocations(await svc.storage.listDevices()));
@@ -50,6 +53,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('import-offers <file>')
     .description('Import the merchant-offers catalogue from CSV (merchant,name,category,lat,lon,item,price,currency)')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .action(async (file: string, _o: unknown, cmd: Command) => {
       const fs = await import('node:fs');
       if (!fs.existsSync(file)) throw await cliError(`cannot read ${file}`, 1);
@@ -62,6 +66,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('notice-rules [file]')
     .description('Show the notice rule set, or store FILE (JSON) as its next version')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .action(async (file: string | undefined, _o: unknown, cmd: Command) => {
       const fs = await import('node:fs');
       let doc: unknown;
@@ -87,6 +92,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('list')
     .description('List messages (metadata only) and counts per state')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--state <state>', 'pending | sending | delivered | dead')
     .option('--limit <n>', 'at most N messages', '100')
     .option('--json', 'print JSON')
@@ -109,6 +115,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('replay [id]')
     .description('Queue a dead (or delivered) message again with the same webhook-id; --dead for all dead ones')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--dead', 'every dead-lettered message')
     .action(async (id: string | undefined, o: { dead?: boolean }, cmd: Command) => {
       if (!id && !o.dead) throw await cliError('give a message id or --dead');
@@ -121,6 +128,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
     .command('purge [id]')
     .description('Delete one message, or all delivered / dead messages older than --older-than seconds')
     .option('--data <dir>', 'data directory')
+    .option('--database <url>', DATABASE_HELP)
     .option('--state <state>', 'delivered | dead')
     .option('--older-than <seconds>', 'only messages created before now minus this', '0')
     .action(async (id: string | undefined, o: { state?: string; olderThan: string }, cmd: Command) => {

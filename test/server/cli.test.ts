@@ -132,4 +132,26 @@ describe('precheck server (CLI)', () => {
       blocker.close();
     }
   }, 180_000);
+  it('every command that opens the data takes --database after its own name (not only the environment)', async () => {
+    // The command tree: each server command with --data has --database too.
+    const { Command } = await import('commander');
+    const { registerServerCommands } = await import('../../server/cli.ts');
+    const program = new Command('precheck');
+    registerServerCommands(program);
+    const all = (c: InstanceType<typeof Command>, prefix: string): [string, InstanceType<typeof Command>][] =>
+      c.commands.flatMap((s) => [[`${prefix} ${s.name()}`, s] as [string, InstanceType<typeof Command>], ...all(s, `${prefix} ${s.name()}`)]);
+    const withData = all(program, '').filter(([, c]) => c.options.some((o) => o.long === '--data'));
+    expect(withData.length).toBeGreaterThan(10);
+    for (const [name, c] of withData) expect(c.options.some((o) => o.long === '--database'), name).toBe(true);
+    // ...and a real command reads it there: a URL that is not PostgreSQL's is refused by the
+    // option's own check (an unknown option would be commander's "unknown option" instead).
+    const d = tmp();
+    const data = path.join(d, 'data');
+    expect((await cli('server', 'init', '--data', data)).code).toBe(0);
+    for (const args of [['issue-key', 'shop-1'], ['notify', 'list']]) {
+      const r = await cli('server', ...args, '--data', data, '--database', 'mysql://db.example/x');
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim()).toBe('precheck: --database: database must be a postgres:// or postgresql:// URL');
+    }
+  }, 180_000);
 });
