@@ -17,6 +17,7 @@ import { GatewayHealth } from './routing/gateway-health.ts';
 import { LearningLag } from './metrics/learning-lag.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
 import { IvrChannel, type IvrOptions } from './ivr/channel.ts';
+import { DatasetFollower, type FollowClock, type FollowRunReport } from './sync/follower.ts';
 
 export interface StartBridgeOptions {
   config: BridgeConfig;
@@ -31,6 +32,8 @@ export interface StartBridgeOptions {
    * `config.ivr.enabled`; what is given here (the dialler, the SMS adapter) overrides the config.
    */
   ivr?: IvrOptions | null;
+  /** Clock and timers of the sync follower (default: the real ones; the simulator's are simulated). */
+  followClock?: FollowClock;
 }
 
 export interface Bridge {
@@ -48,6 +51,8 @@ export interface Bridge {
   learningLag: LearningLag;
   /** The sync runner as the API runs it (measures the learning lag); null without one. */
   sync: SyncRunner | null;
+  /** Syncs devices when the service has a newer dataset (`sync.follow`); null when off or not possible. */
+  follower: DatasetFollower | null;
   registry: DeviceRegistry | null;
   logger: Logger;
   ivr: IvrChannel | null;
@@ -85,16 +90,48 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   // Every sync run (API or schedule) goes through here, so the lag sees each dataset a device gets.
   // The wrapper keeps the runner's progress subscription (POST /v1/sync streams it as NDJSON).
   const inner = opts.syncRunner;
+  const observed = async (req: Parameters<SyncRunner>[0]) => {
+    const report = await inner!(req);
+    observeSyncReport(learningLag, report, now());
+    return report;
+  };
+  // Runs asked for by the API or the schedule wait for a follow run in flight, and no follow run
+  // starts while one of them is waiting or running: the two never race for a device's lock.
+  let follower: DatasetFollower | null = null;
+  let othersRunning = 0;
   const sync: SyncRunner | null = inner
     ? Object.assign(
         async (req: Parameters<SyncRunner>[0]) => {
-          const report = await inner(req);
-          observeSyncReport(learningLag, report, now());
-          return report;
+          othersRunning++;
+          try {
+            await follower?.idle();
+            return await observed(req);
+          } finally {
+            othersRunning--;
+          }
         },
         inner.subscribe ? { subscribe: inner.subscribe.bind(inner) } : {},
       )
     : null;
+  const canFollow = inner?.latestDataset && inner.busy ? { latest: inner.latestDataset, busy: inner.busy } : null;
+  if (config.sync.follow && canFollow && registry && network) {
+    follower = new DatasetFollower({
+      devices: () =>
+        registry
+          .list()
+          .map((h) => h.summary())
+          .filter((d) => d.paired)
+          .map((d) => ({ id: d.id, datasetVersion: d.datasetVersion })),
+      latest: canFollow.latest,
+      busy: (id) => othersRunning > 0 || canFollow.busy(id),
+      run: (devices) => observed({ devices, dataset: true }) as Promise<FollowRunReport>,
+      pollMs: config.sync.pollSeconds * 1000,
+      clock: opts.followClock,
+      logger: { info: (m, f) => logger.info(f ?? {}, m), warn: (m, f) => logger.warn(f ?? {}, m), error: (m, f) => logger.error(f ?? {}, m) },
+    });
+    const f = follower;
+    network.onDatasetVersion((v) => f.hint(v));
+  }
   const pipeline = new VerifyPipeline({
     registry,
     network,
@@ -146,6 +183,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     throw e;
   }
   forwarder.start();
+  follower?.start();
 
   // Retention of the verification journal: pruned at start and then hourly, off the request path.
   const retentionS = config.outbox.retentionDays * 86_400;
@@ -182,12 +220,15 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     gatewayHealth,
     learningLag,
     sync,
+    follower,
     registry,
     logger,
     ivr,
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        follower?.stop();
+        await follower?.idle();
         await finalApp.close();
         await ivr?.close();
         await forwarder.stop();

@@ -58,7 +58,12 @@ export interface BridgeConfig {
     cables: { hidSocket: string | null; bleSocket: string | null };
     ble: { enabled: boolean };
   };
-  sync: { schedule: string | null };
+  /**
+   * schedule: cron of the full sync job (dataset + firmware checks). follow: sync devices as soon
+   * as the service has a newer dataset (its Precheck-Dataset-Version header, and a poll of
+   * GET /v1/datasets/latest every pollSeconds; 0 = header only). host-bridge/sync/follower.ts.
+   */
+  sync: { schedule: string | null; follow: boolean; pollSeconds: number };
   merchant: { country: string | null };
   lang: string;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -96,6 +101,8 @@ export const IVR_INT_SCHEMA = {
 } as const satisfies Record<string, readonly [number, number, number]>;
 
 export const DEFAULT_PORT = 8787;
+/** How often the sync follower asks the service for its newest dataset when no answer said it. */
+export const DEFAULT_SYNC_POLL_SECONDS = 20;
 
 /** Environment variable → config key path (dotted). Values are strings; parsed per key below. */
 export const ENV_KEYS: Record<string, string> = {
@@ -124,6 +131,8 @@ export const ENV_KEYS: Record<string, string> = {
   PRECHECK_BLE_SOCKET: 'devices.cables.bleSocket',
   PRECHECK_BLE_ENABLED: 'devices.ble.enabled',
   PRECHECK_SYNC_SCHEDULE: 'sync.schedule',
+  PRECHECK_SYNC_FOLLOW: 'sync.follow',
+  PRECHECK_SYNC_POLL_SECONDS: 'sync.pollSeconds',
   PRECHECK_MERCHANT_COUNTRY: 'merchant.country',
   PRECHECK_LANG: 'lang',
   PRECHECK_LOG_LEVEL: 'log.level',
@@ -147,7 +156,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   'devices.usb': ['vid', 'pid'],
   'devices.cables': ['hidSocket', 'bleSocket'],
   'devices.ble': ['enabled'],
-  sync: ['schedule'],
+  sync: ['schedule', 'follow', 'pollSeconds'],
   merchant: ['country'],
   log: ['level'],
   ivr: ['enabled', 'publicUrl', 'defaultLang', 'capture', 'campaigns'],
@@ -361,7 +370,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
       cables: { hidSocket: str(raw, 'devices.cables.hidSocket', null), bleSocket: str(raw, 'devices.cables.bleSocket', null) },
       ble: { enabled: bool(raw, 'devices.ble.enabled', false) },
     },
-    sync: { schedule },
+    sync: { schedule, follow: bool(raw, 'sync.follow', true), pollSeconds: int(raw, 'sync.pollSeconds', DEFAULT_SYNC_POLL_SECONDS, 0, 3600) },
     merchant: { country: str(raw, 'merchant.country', null, /^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as "DE"') },
     lang: str(raw, 'lang', 'en', /^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a language tag such as "en" or "pt-BR"')!,
     log: { level: level as BridgeConfig['log']['level'] },

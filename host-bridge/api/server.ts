@@ -27,6 +27,9 @@ import { bearerCredentials } from '../../contracts/bearer.ts';
 export type SyncRunner = ((req: { devices?: string[]; force?: boolean; firmware?: boolean; dataset?: boolean }) => Promise<unknown>) & {
   /** Progress events while subscribed; POST /v1/sync with Accept: application/x-ndjson streams them. */
   subscribe?: (listener: (p: unknown) => void) => () => void;
+  /** With these two the bridge follows the service's new datasets (host-bridge/sync/follower.ts). */
+  latestDataset?: () => Promise<number | null>;
+  busy?: (deviceId: string) => boolean;
 };
 
 export const NDJSON = 'application/x-ndjson';

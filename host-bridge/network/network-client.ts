@@ -3,6 +3,7 @@
 // to the service (so a dead service costs one fast failure, not a timeout per checkout).
 import { Agent, request } from 'undici';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.ts';
+import { DATASET_VERSION_HEADER, parseDatasetVersionHeader } from '../../contracts/dataset-version.ts';
 
 export type NetworkErrorCode = 'NETWORK_UNAVAILABLE' | 'NETWORK_REJECTED';
 export type NetworkFailureKind = 'timeout' | 'connect' | 'status' | 'breaker' | 'bad-response' | 'not-configured' | 'rate-limited';
@@ -64,6 +65,7 @@ export class NetworkClient {
   private readonly agent: Agent;
   private readonly random: () => number;
   private closed = false;
+  private readonly datasetListeners = new Set<(version: number) => void>();
   /** Counts by outcome for metrics: ok, rejected, unavailable, retry. */
   readonly stats = { ok: 0, rejected: 0, unavailable: 0, retries: 0, rateLimited: 0 };
 
@@ -76,6 +78,15 @@ export class NetworkClient {
   /** The service this client talks to (shown by /v1/health so `precheck status` can probe it). */
   get serviceUrl(): string {
     return this.opts.baseUrl;
+  }
+
+  /**
+   * Called with the service's newest dataset version whenever an answer carries it
+   * (Precheck-Dataset-Version): the bridge's sync follower learns of new data at no extra cost.
+   */
+  onDatasetVersion(fn: (version: number) => void): () => void {
+    this.datasetListeners.add(fn);
+    return () => void this.datasetListeners.delete(fn);
   }
 
   breakerState(): BreakerState {
@@ -147,6 +158,16 @@ export class NetworkClient {
       signal,
       dispatcher: this.agent,
     });
+    const announced = parseDatasetVersionHeader(res.headers[DATASET_VERSION_HEADER]);
+    if (announced !== null) {
+      for (const l of this.datasetListeners) {
+        try {
+          l(announced);
+        } catch {
+          /* a listener's fault never fails the call that carried the news */
+        }
+      }
+    }
     const max = this.opts.maxResponseBytes ?? 1 << 20;
     const chunks: Buffer[] = [];
     let size = 0;

@@ -18,6 +18,7 @@ export { ChunkCache } from './chunk-cache.ts';
 export { SyncError, type SyncErrorCode } from './errors.ts';
 export { startSyncScheduler, type SyncScheduler, type SyncSchedulerOptions } from './scheduler.ts';
 export { deviceDatasetAges, type DeviceDatasetAge } from './freshness.ts';
+export { DatasetFollower, realFollowClock, type DatasetFollowerOptions, type FollowClock, type FollowTarget, type FollowerStats } from './follower.ts';
 
 /** pino-like logger (object first, message second) as the engine's string logger. */
 export function syncLoggerFrom(log: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void } | null | undefined): SyncLogger | undefined {
@@ -59,6 +60,10 @@ export type SyncRunnerFn = ((req?: SyncRequest & { force?: boolean }) => Promise
   close(): Promise<void>;
   /** Progress of every run while subscribed (POST /v1/sync streams it); returns the unsubscribe. */
   subscribe(listener: (p: SyncProgress) => void): () => void;
+  /** The service's newest dataset version, null when none (the sync follower polls this). */
+  latestDataset(): Promise<number | null>;
+  /** True while a sync of the device runs, in this process or another (its lock is held). */
+  busy(deviceId: string): boolean;
 };
 
 /**
@@ -123,5 +128,10 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
       listeners.add(listener);
       return () => void listeners.delete(listener);
     },
+    latestDataset: async () => {
+      setup();
+      return (await fetcher!.latestDataset())?.version ?? null;
+    },
+    busy: (deviceId: string) => locks.holder(deviceId) !== null,
   });
 }

@@ -15,6 +15,7 @@ import { importRestricted } from '../admin/restricted-import.ts';
 import { ServiceError, httpStatusFor, isServiceError, type ServiceErrorCode } from '../errors.ts';
 import { findPan, scrubPans } from '../../contracts/pan-guard.ts';
 import { ContractError } from '../../contracts/limits.ts';
+import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import type { Service } from '../service.ts';
 import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
@@ -134,6 +135,15 @@ export async function buildApp(svc: Service) {
     req.caller = { keyId: rec.id, role: rec.role, merchant: rec.merchant };
   });
 
+  // Bridges learn from answers they get anyway that a newer dataset exists, and sync their devices
+  // then instead of on their schedule (docs/architecture.md, "Following new datasets").
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (req.routeOptions.config?.role !== 'bridge') return payload;
+    const v = svc.datasetVersion();
+    if (v !== null) reply.header(DATASET_VERSION_HEADER, String(v));
+    return payload;
+  });
+
   // No card numbers accepted anywhere: a PAN-looking field or value is refused before validation.
   app.addHook('preValidation', async (req) => {
     const where = findPan(req.query) ?? (req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && !('pipe' in (req.body as object)) ? findPan(req.body) : null);
@@ -168,12 +178,12 @@ export async function buildApp(svc: Service) {
   // ---------------------------------------------------------------- bridge API
   app.post('/v1/auth', {
     config: { role: 'bridge' },
-    schema: { summary: 'Network authentication of a card (token, never the PAN)', security: bearer, body: S.authBody, response: { 200: S.authResponse, ...S.errors(400, 401, 403, 413, 429) } },
+    schema: { summary: 'Network authentication of a card (token, never the PAN)', security: bearer, body: S.authBody, response: { 200: { ...S.authResponse, headers: S.datasetVersionHeader }, ...S.errors(400, 401, 403, 413, 429) } },
   }, async (req) => auth.authorize(req.body as AuthRequest, merchantOf(req)));
 
   app.post('/v1/outcomes', {
     config: { role: 'bridge' },
-    schema: { summary: 'Report a gateway outcome (idempotent per idempotencyKey)', security: bearer, body: S.outcomeBody, response: { 200: S.outcomeResponse, ...S.errors(400, 401, 409, 429) } },
+    schema: { summary: 'Report a gateway outcome (idempotent per idempotencyKey)', security: bearer, body: S.outcomeBody, response: { 200: { ...S.outcomeResponse, headers: S.datasetVersionHeader }, ...S.errors(400, 401, 409, 429) } },
   }, async (req, reply) => {
     const { answer, replay } = await auth.recordOutcome(req.body as OutcomeRequest, merchantOf(req));
     if (replay) reply.header('idempotent-replay', 'true');

@@ -2,6 +2,7 @@
 // (@fastify/swagger reads the same objects, so the document cannot drift from what is enforced).
 
 import { authBody, bin, hex32, id, last4, lang, outcomeBody } from '../../contracts/schemas.ts';
+import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 
 // The bridge ↔ service bodies are defined once, in contracts/ (the bridge uses the same limits).
 export { authBody, outcomeBody };
@@ -59,6 +60,11 @@ export const outcomeResponse = {
     restricted: { type: 'boolean' },
     knownGood: { type: 'boolean' },
   },
+} as const;
+
+/** On bridge answers: the newest dataset the service has published (absent before the first). */
+export const datasetVersionHeader = {
+  [DATASET_VERSION_HEADER]: { type: 'integer', description: 'Newest dataset version this service has published; a bridge whose devices hold an older one syncs them now' },
 } as const;
 
 export const versionParam = { type: 'string', pattern: '^[0-9]{1,10}$' } as const;

@@ -70,6 +70,9 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
       verify: { deviceTimeoutMs: 3000 },
       devices: { rs485: { ports: [{ path: bus.bridgeSide, baud: 115200, addresses: { from: 1, to: 2 } }] }, cables: { hidSocket: tmp.file('hid.sock') } },
       log: { level: 'info' },
+      // This story drives every sync itself (and asserts what each run brought): the bridge must
+      // not follow the service's new datasets on its own (sync.follow, test/sync/follow-bridge.test.ts).
+      sync: { follow: false },
     };
     cfg = writeConfig(tmp.file('bridge.json'), config);
     // Pair the three devices once (as `precheck pair` does), then hand the links to the bridge.

@@ -61,6 +61,13 @@ describe('bridge config', () => {
     expect(c.merchant.country).toBe('DE');
   });
 
+  it('follows new datasets by default (header and a 20 s poll); both settable, also from the environment', () => {
+    expect(validateConfig({}).sync).toEqual({ schedule: null, follow: true, pollSeconds: 20 });
+    expect(loadConfig({ env: { PRECHECK_SYNC_FOLLOW: 'false', PRECHECK_SYNC_POLL_SECONDS: '0' } }).sync).toMatchObject({ follow: false, pollSeconds: 0 });
+    expect(errorOf(() => validateConfig({ sync: { pollSeconds: 4000 } }))).toContain('sync.pollSeconds must be an integer from 0 to 3600');
+    expect(errorOf(() => validateConfig({ sync: { follow: 'sometimes' } }))).toContain('sync.follow must be true or false');
+  });
+
   it('requires a bearer token when bound beyond loopback', () => {
     expect(errorOf(() => validateConfig({ listen: { host: '0.0.0.0' } }))).toMatch(/^config: token is required when listen.host is not loopback/);
     expect(validateConfig({ listen: { host: '0.0.0.0' }, token: 'x'.repeat(32) }).token).toHaveLength(32);
