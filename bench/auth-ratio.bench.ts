@@ -15,54 +15,20 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
-import { killAllTracked, killAndWait, spawnTracked, waitForOutput } from './lib/child-process.ts';
+import { killAllTracked } from './lib/child-process.ts';
+import { dropPgDatabase, freshPgDatabase, pgBenchUrl } from './lib/pg-bench.ts';
+import { bridgeKey, combine, startBare, startService } from './lib/service-process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
 import { benchScale } from './lib/scale.ts';
-import { markdownTable, summarize } from './lib/stats.ts';
+import { markdownTable } from './lib/stats.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CLI = path.join(here, '..', 'bin', 'precheck.js');
-const BARE = path.join(here, 'lib', 'bare-auth-route.ts');
 const CONNECTIONS = 16;
 const ROUNDS = 3;
 
-/** Several load runs as one: requests over total time, latency over all samples. */
-function combine(runs: LoadResult[]): LoadResult {
-  const requests = runs.reduce((a, r) => a + r.requests, 0);
-  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
-  const statuses: Record<string, number> = {};
-  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
-  return { requests, seconds, rps: requests / seconds, latency: summarize(runs.flatMap((r) => r.samples)), statuses, samples: runs.flatMap((r) => r.samples) };
-}
 
-interface Target {
-  urls: string[];
-  stop(): Promise<void>;
-}
 
-async function startChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const m = await waitForOutput(child, /listening on (http:\/\/\S+)/, { stream: 'stdout', timeoutMs: 120_000 });
-  return {
-    url: m[1],
-    stop: () => killAndWait(child, 10_000),
-  };
-}
 
-async function startBare(): Promise<Target> {
-  const c = await startChild(['--import', 'tsx', BARE]);
-  return { urls: [c.url], stop: () => c.stop() };
-}
 
-async function startService(dataDir: string, database: string | null, instances: number): Promise<Target> {
-  const cs: { url: string; stop(): Promise<void> }[] = [];
-  for (let i = 0; i < instances; i++) {
-    const args = [CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--rate-limit', '100000000', '--train-schedule', 'off'];
-    if (database) args.push('--database', database);
-    cs.push(await startChild(args));
-  }
-  return { urls: cs.map((c) => c.url), stop: async () => void (await Promise.all(cs.map((c) => c.stop()))) };
-}
 
 /** Seeds restricted cards and history rows straight through Storage (the service is not running). */
 async function seed(dataDir: string, database: string | null, restricted: number, history: number): Promise<void> {
@@ -95,16 +61,6 @@ async function seed(dataDir: string, database: string | null, restricted: number
   }
 }
 
-async function bridgeKey(dataDir: string, database: string | null): Promise<string> {
-  const svc = await openService({ dataDir, database: database ?? undefined, logLevel: 'warn', publishDebounceMs: -1, publishOnStart: false, train: { schedule: null } } as Parameters<typeof openService>[0]);
-  try {
-    await svc.storage.upsertGateway({ name: 'gw-a', feePerAttempt: 10, feeBps: 200 });
-    await svc.storage.upsertGateway({ name: 'gw-b', feePerAttempt: 5, feeBps: 250 });
-    return (await svc.issueKey('bench-shop')).key;
-  } finally {
-    await svc.close();
-  }
-}
 
 function authLoad(urls: string[], key: string, seconds: number, run: string, decisions?: Record<string, number>): Promise<LoadResult> {
   // New cards (random tokens) with a customer context drawn from 20 000 accounts, devices and IPs.
@@ -144,7 +100,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   const scale = benchScale();
   const seconds = Number(process.env.AUTH_BENCH_SECONDS ?? 15);
   const ROWS = Math.round(1_000_000 * scale);
-  const pgUrl = process.env.PRECHECK_BENCH_DATABASE_URL ?? process.env.PRECHECK_TEST_DATABASE_URL ?? null;
+  const pgUrl = pgBenchUrl();
   const variants: Variant[] = [
     { backend: 'SQLite', database: null, instances: 1, rows: 0 },
     { backend: 'SQLite', database: null, instances: 1, rows: ROWS },
@@ -194,7 +150,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
           `${bound.rps.toFixed(0)} req/s`, `${bound.latency.median.toFixed(2)} / ${bound.latency.p99.toFixed(2)} ms`,
           ratio.toFixed(2), String(non200),
         ]);
-        const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : '10^6/10^6 rows'}`;
+        const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} restricted + history rows`}`;
         summary.push({ figure: `auth ratio to bare Fastify (${label})`, value: `${ratio.toFixed(2)} (${r.rps.toFixed(0)} vs ${bound.rps.toFixed(0)} req/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms)` });
         notes.push(`${label}: seeded in ${seedS.toFixed(1)} s; answers ${Object.entries(decisions).map(([k, n]) => `${k} ${n}`).join(', ')}`);
         if (database) await dropPgDatabase(v.database!, database);
@@ -217,33 +173,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   };
 }
 
-/** A fresh database per variant on the bench PostgreSQL server (dropped afterwards). */
-async function freshPgDatabase(url: string): Promise<string> {
-  const { default: pg } = await import('pg');
-  const name = `precheck_bench_${process.pid}_${crypto.randomBytes(3).toString('hex')}`;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await c.end();
-  }
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
-async function dropPgDatabase(adminUrl: string, url: string): Promise<void> {
-  const { default: pg } = await import('pg');
-  const name = new URL(url).pathname.slice(1);
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  } finally {
-    await c.end();
-  }
-}
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const r = await run();

@@ -149,9 +149,7 @@ export async function main(argv: string[]): Promise<void> {
     .filter((f) => f.endsWith('.bench.ts'))
     .sort();
   const files = all.filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
-  // Benchmarks not run now keep their figures from the existing report (with the run that made them).
   const reportPath = path.join(benchDir, 'REPORT.md');
-  const kept = keptFromReport(existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '', new Set(all.filter((f) => !files.includes(f))));
   const described = gitDescribe();
   const timeoutS = envSeconds('BENCH_TIMEOUT_S', 900);
   const graceS = envSeconds('BENCH_EXIT_GRACE_S', 10);
@@ -166,6 +164,9 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`bench: ${f} ${o.status} in ${o.seconds.toFixed(1)} s${o.notes.length ? ` (${o.notes.join('; ')})` : ''}\n`);
   }
   const loadAfter = load();
+  // Benchmarks not run now keep their figures from the report as it is now (read at the end, so
+  // a run that finished meanwhile is kept too), with the run that made them.
+  const kept = keptFromReport(existsSync(reportPath) ? readFileSync(reportPath, 'utf8') : '', new Set(all.filter((f) => !files.includes(f))));
   const totalS = (Date.now() - startedAt.getTime()) / 1000;
 
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';

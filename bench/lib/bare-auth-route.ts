@@ -1,5 +1,5 @@
 // Child entry for the auth-ratio benchmark: the bound the service is measured against. A bare
-// Fastify app with the service's ajv options and ONE route, POST /v1/auth, validating the same
+// Fastify app with the service's ajv options and one route per measured path (POST /v1/auth, POST /v1/outcomes), validating the same
 // request schema and serialising the same response schema, answering a constant. No storage, no
 // key lookup, no logging: what the HTTP stack alone costs on this machine.
 // Prints "listening on <url>" on stdout.
@@ -23,6 +23,9 @@ const answer = {
   datasetVersion: 1,
 };
 app.post('/v1/auth', { schema: { body: S.authBody, response: { 200: S.authResponse } } }, async () => answer);
+// The bound of bench/outcomes.bench.ts: the outcome body validated, a constant answer.
+const outcomeAnswer = { outcomeId: '00000000-0000-4000-8000-000000000000', restricted: false, knownGood: true };
+app.post('/v1/outcomes', { schema: { body: S.outcomeBody, response: { 200: S.outcomeResponse } } }, async () => outcomeAnswer);
 const url = await app.listen({ port: 0, host: '127.0.0.1' });
 process.stdout.write(`listening on ${url}\n`);
 const stop = () => void app.close().then(() => process.exit(0));

@@ -1,0 +1,71 @@
+// The network service as the service benchmarks run it: `precheck server` processes on one data
+// dir and database (a reverse proxy's view: the load is split across them), the bare Fastify
+// bound (bare-auth-route.ts) in its own process, a bridge key, and load runs combined.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openService } from '../../server/service.ts';
+import { killAndWait, spawnTracked, waitForOutput } from './child-process.ts';
+import type { LoadResult } from './http-load.ts';
+import { summarize } from './stats.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CLI = path.join(here, '..', '..', 'bin', 'precheck.js');
+const BARE = path.join(here, 'bare-auth-route.ts');
+
+export interface Target {
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+async function startChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const m = await waitForOutput(child, /listening on (http:\/\/\S+)/, { stream: 'stdout', timeoutMs: 120_000 });
+  return { url: m[1], stop: () => killAndWait(child, 10_000) };
+}
+
+export async function startBare(): Promise<Target> {
+  const c = await startChild(['--import', 'tsx', BARE]);
+  return { urls: [c.url], stop: () => c.stop() };
+}
+
+/** `instances` × `precheck server`; `rateLimit` null = the service's default limit. */
+export async function startService(dataDir: string, database: string | null, instances: number, rateLimit: number | null = 100_000_000): Promise<Target> {
+  const cs: { url: string; stop(): Promise<void> }[] = [];
+  try {
+    for (let i = 0; i < instances; i++) {
+      const args = [CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--train-schedule', 'off'];
+      if (rateLimit !== null) args.push('--rate-limit', String(rateLimit));
+      if (database) args.push('--database', database);
+      cs.push(await startChild(args));
+    }
+  } catch (e) {
+    await Promise.all(cs.map((c) => c.stop()));
+    throw e;
+  }
+  return { urls: cs.map((c) => c.url), stop: async () => void (await Promise.all(cs.map((c) => c.stop()))) };
+}
+
+type OpenOptions = Parameters<typeof openService>[0];
+export const quietService = (dataDir: string, database: string | null): OpenOptions =>
+  ({ dataDir, database: database ?? undefined, logLevel: 'warn', publishDebounceMs: -1, publishOnStart: false, train: { schedule: null } }) as OpenOptions;
+
+/** Creates the data dir (keys, schema), two gateways and a bridge key; returns the key. */
+export async function bridgeKey(dataDir: string, database: string | null): Promise<string> {
+  const svc = await openService(quietService(dataDir, database));
+  try {
+    await svc.storage.upsertGateway({ name: 'gw-a', feePerAttempt: 10, feeBps: 200 });
+    await svc.storage.upsertGateway({ name: 'gw-b', feePerAttempt: 5, feeBps: 250 });
+    return (await svc.issueKey('bench-shop')).key;
+  } finally {
+    await svc.close();
+  }
+}
+
+/** Several load runs as one: requests over total time, latency over all samples. */
+export function combine(runs: LoadResult[]): LoadResult {
+  const requests = runs.reduce((a, r) => a + r.requests, 0);
+  const seconds = runs.reduce((a, r) => a + r.seconds, 0);
+  const statuses: Record<string, number> = {};
+  for (const r of runs) for (const [k, n] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + n;
+  return { requests, seconds, rps: requests / seconds, latency: summarize(runs.flatMap((r) => r.samples)), statuses, samples: runs.flatMap((r) => r.samples) };
+}
