@@ -12,6 +12,7 @@ interface EmulateCliOptions {
   autoConfirm?: boolean;
   maxHosts?: string;
   merchantCountry?: string;
+  rulesVersion?: string;
   hidGadget?: string;
   bleRadio?: string | boolean;
 }
@@ -73,6 +74,7 @@ export function registerDeviceCommands(program: Command): void {
     .option('--auto-confirm', 'accept every pairing code on the device side (else type y on stdin)')
     .option('--max-hosts <n>', 'paired hosts allowed per device', '4')
     .option('--merchant-country <CC>', "merchant's country (ISO 3166-1 alpha-2); orders from elsewhere are cross-border (kept in the data dir)")
+    .option('--rules-version <n|none>', 'report this decision rules version in INFO_RES (none: as firmware from before rules versions), to stand for a device still running older rules')
     .action(async (o: EmulateCliOptions) => {
       const { startEmulator, parseAddresses, parseRs485Arg } = await import('./emulator/emulate.ts');
       if (o.address && !o.rs485) await usage('--address needs --rs485');
@@ -88,6 +90,7 @@ export function registerDeviceCommands(program: Command): void {
         autoConfirm: o.autoConfirm === true,
         maxHosts: intArg(o.maxHosts, '--max-hosts', 1, 255),
         merchantCountry: o.merchantCountry === undefined ? undefined : await countryArg(o.merchantCountry),
+        ...(o.rulesVersion === undefined ? {} : { rulesVersion: o.rulesVersion === 'none' ? null : intArg(o.rulesVersion, '--rules-version', 1, 0xffff) }),
       });
       await new Promise<void>((resolve) => {
         const stop = (sig: NodeJS.Signals): void => {

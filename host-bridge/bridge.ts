@@ -15,6 +15,7 @@ import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { GatewayHealth } from './routing/gateway-health.ts';
 import { LearningLag } from './metrics/learning-lag.ts';
+import { RulesReference } from './devices/rules-reference.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
 import { IvrChannel, type IvrOptions } from './ivr/channel.ts';
 import { DatasetFollower, type FollowClock, type FollowRunReport } from './sync/follower.ts';
@@ -85,6 +86,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, now });
   const gatewayHealth = new GatewayHealth({ now });
   const learningLag = new LearningLag();
+  const rules = new RulesReference();
   forwarder.on('acked', () => learningLag.accepted(now()));
   const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing(), learningLag });
   // Every sync run (API or schedule) goes through here, so the lag sees each dataset a device gets.
@@ -93,6 +95,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const observed = async (req: Parameters<SyncRunner>[0]) => {
     const report = await inner!(req);
     observeSyncReport(learningLag, report, now());
+    rules.observeSyncReport(report);
     return report;
   };
   // Runs asked for by the API or the schedule wait for a follow run in flight, and no follow run
@@ -164,6 +167,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       loopbackWithoutToken: config.loopbackWithoutToken,
       fallback: fallbackToString(config.fallback),
       syncRunner: sync,
+      rules,
       onOutcomeQueued: (report) => {
         forwarder.kick();
         gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);

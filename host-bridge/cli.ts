@@ -123,6 +123,9 @@ export function healthProblems(h: any, service: ServiceProbe | null): string[] {
     if (!d.paired) p.push(`device ${d.id} is not paired (precheck pair ${d.id})`);
     else if (!d.healthy) p.push(`device ${d.id} is unhealthy${d.lastError ? `: ${d.lastError}` : ''}`);
     else if (d.datasetState && d.datasetState !== 'fresh') p.push(`device ${d.id} dataset is ${d.datasetState} (precheck sync)`);
+    if (d.rulesCurrent === false && h.rules) {
+      p.push(`device ${d.id} runs decision rules ${d.rulesVersion === null ? 'from before rules versions' : `v${d.rulesVersion}`}, the service v${h.rules.version}: update its firmware`);
+    }
   }
   if (h.outbox.outcomesRejected + h.outbox.reconciliationsRejected > 0) p.push(`${h.outbox.outcomesRejected + h.outbox.reconciliationsRejected} outbox row(s) rejected by the service (see the bridge log)`);
   if (h.status !== 'ok' && p.length === 0) p.push(`the bridge reports ${h.status}`);

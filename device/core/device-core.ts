@@ -15,6 +15,7 @@ import { FirmwareReceiver, type BootCheckResult, type FirmwareInfo, type Firmwar
 import { type DeviceIdentity, type ProvisionOptions, isProvisioned, loadIdentity, provision } from './identity.ts';
 import { type VerifyRequest, type VerifyResult, verifyLocally } from './local-auth.ts';
 import { SyncReceiver } from './sync-receiver.ts';
+import { RULES_VERSION } from '../../rules/decide.ts';
 import type { TransferState } from './transfer-receiver.ts';
 
 export interface DeviceCoreOptions {
@@ -28,8 +29,12 @@ export interface DeviceCoreOptions {
   journalRows?: number;
   /** journal flush interval (ms); 0 disables the timer (flush on batch/close only) */
   journalFlushMs?: number;
-  /** test hooks */
-  hooks?: { beforeDatasetSwitch?: () => void };
+  /**
+   * test hooks. rulesVersion: the decision rules version INFO_RES reports instead of RULES_VERSION
+   * (null: none, as firmware from before rules versions), so an emulated device stands for one
+   * still running older rules.
+   */
+  hooks?: { beforeDatasetSwitch?: () => void; rulesVersion?: number | null };
 }
 
 /** INFO_RES fields the core knows (the link layer adds protocolVersion and maxMessageSize). */
@@ -43,6 +48,8 @@ export interface DeviceInfo {
   staticKey: Uint8Array;
   pairedHosts: number;
   maxPairedHosts: number;
+  /** the decision rules version this firmware runs (rules/ RULES_VERSION); null: not reported */
+  rulesVersion: number | null;
 }
 
 /** STATUS_RES fields (enums as strings: FIRMWARE_STATES / DATASET_STATES of the catalogue). */
@@ -87,6 +94,7 @@ export class DeviceCore {
   private readonly fw: FirmwareReceiver;
   private readonly now: () => number;
   private merchantCountryCache: string | null;
+  private readonly rulesVersion: number | null;
   private closed = false;
 
   private constructor(dataDir: string, identity: DeviceIdentity, db: Db, opts: DeviceCoreOptions) {
@@ -94,6 +102,7 @@ export class DeviceCore {
     this.identity = identity;
     this.db = db;
     this.now = opts.now ?? unixNow;
+    this.rulesVersion = opts.hooks?.rulesVersion !== undefined ? opts.hooks.rulesVersion : RULES_VERSION;
     this.slots = new DatasetSlots(db);
     this.settings = new DeviceSettings(db);
     this.journal = new Journal(db, { maxRows: opts.journalRows ?? DEFAULT_JOURNAL_ROWS, flushMs: opts.journalFlushMs });
@@ -174,6 +183,7 @@ export class DeviceCore {
       staticKey: Uint8Array.from(this.identity.staticKeyPair.publicKey),
       pairedHosts: this.pairedHosts.count(),
       maxPairedHosts: this.pairedHosts.max,
+      rulesVersion: this.rulesVersion,
     };
   }
 

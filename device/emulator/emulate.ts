@@ -43,6 +43,8 @@ export interface EmulateOptions {
   maxHosts?: number;
   /** ISO 3166-1 alpha-2 country of the merchant; orders from another country are cross-border. Persisted. */
   merchantCountry?: string;
+  /** Stand in for firmware running other decision rules: the rules version INFO_RES reports (null: none, firmware from before rules versions). */
+  rulesVersion?: number | null;
   /** Where the status lines go (default stdout). */
   out?: (line: string) => void;
   /** Device clock in unix seconds (the market simulator runs devices on its simulated clock). */
@@ -115,7 +117,12 @@ export async function startEmulator(opts: EmulateOptions): Promise<RunningEmulat
   try {
     for (const { dir, address } of instanceDirs(opts.dataDir, addresses)) {
       if (dir !== opts.dataDir) provisionFromBase(opts.dataDir, dir);
-      const core = await openSessionCore(dir, { maxPairedHosts: opts.maxHosts, merchantCountry: opts.merchantCountry, now: opts.now });
+      const core = await openSessionCore(dir, {
+        maxPairedHosts: opts.maxHosts,
+        merchantCountry: opts.merchantCountry,
+        now: opts.now,
+        ...(opts.rulesVersion !== undefined ? { hooks: { rulesVersion: opts.rulesVersion } } : {}),
+      });
       const deviceId = core.info().deviceId;
       const boot = core.core.bootResult;
       if (boot.rolledBack) out(`${PREFIX} firmware rolled back to ${boot.info.version} (${boot.reason}) device ${deviceId}`);

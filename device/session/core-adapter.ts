@@ -74,6 +74,7 @@ export function adaptDeviceCore(first: DeviceCore, reopen?: () => DeviceCore): O
         datasetVersion: i.datasetVersion,
         datasetState: idx(DATASET_STATES, i.datasetState),
         datasetExpiresAt: i.datasetExpiresAt,
+        ...(i.rulesVersion !== null ? { rulesVersion: i.rulesVersion } : {}),
       };
     },
     status(): StatusBody {
@@ -103,6 +104,6 @@ export function adaptDeviceCore(first: DeviceCore, reopen?: () => DeviceCore): O
 }
 
 /** Open the device in `dataDir` (provisioned) for the session layer. */
-export async function openSessionCore(dataDir: string, opts: Pick<DeviceCoreOptions, 'maxPairedHosts' | 'now' | 'merchantCountry'> = {}): Promise<OpenedCore> {
+export async function openSessionCore(dataDir: string, opts: Pick<DeviceCoreOptions, 'maxPairedHosts' | 'now' | 'merchantCountry' | 'hooks'> = {}): Promise<OpenedCore> {
   return adaptDeviceCore(DeviceCore.open(dataDir, opts), () => DeviceCore.open(dataDir, opts));
 }

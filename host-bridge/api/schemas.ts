@@ -141,6 +141,8 @@ export const deviceSummary = {
     datasetState: { type: 'string', enum: ['fresh', 'stale', 'none'] },
     datasetCreatedAt: { type: ['integer', 'null'] },
     datasetExpiresAt: { type: ['integer', 'null'] },
+    rulesVersion: { type: ['integer', 'null'], description: 'Decision rules version the device runs (INFO_RES); null: firmware from before rules versions' },
+    rulesCurrent: { type: 'boolean', description: "false: the device answers by other rules than the service's (health's rules.version); update its firmware" },
     lastError: { type: 'string' },
   },
 } as const;
@@ -222,9 +224,16 @@ export const healthResponse = {
           datasetVersion: { type: 'integer' },
           datasetState: { type: 'string' },
           datasetAgeS: { type: ['integer', 'null'] },
+          rulesVersion: { type: ['integer', 'null'] },
+          rulesCurrent: { type: 'boolean' },
           lastError: { type: 'string' },
         },
       },
+    },
+    rules: {
+      type: 'object',
+      description: "The decision rules version devices should run: the newest synced dataset's (source dataset), else this bridge's own (source bridge)",
+      properties: { version: { type: 'integer' }, source: { type: 'string', enum: ['dataset', 'bridge'] } },
     },
     network: {
       type: 'object',

@@ -19,6 +19,7 @@ import * as S from './schemas.ts';
 import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
 import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
+import { RulesReference } from '../devices/rules-reference.ts';
 import { productVersion } from '../../runtime/version.ts';
 import { findPan } from '../../contracts/pan-guard.ts';
 import { bearerCredentials } from '../../contracts/bearer.ts';
@@ -61,6 +62,8 @@ export interface ApiOptions {
   now?: () => number;
   /** Phone capture (VoiceXML) and call-backs, when enabled. */
   ivr?: IvrChannel | null;
+  /** The decision rules devices should run (default: this bridge's own). */
+  rules?: RulesReference;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
@@ -96,6 +99,7 @@ export function hostOf(header: string | undefined): string | null {
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const now = o.now ?? Date.now;
   const startedAt = now();
+  const rules = o.rules ?? new RulesReference();
   const app = Fastify({
     loggerInstance: o.logger,
     // No per-request logs: the pipeline logs one line per verification (BIN + last four only).
@@ -234,7 +238,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
 
   app.get('/v1/devices', { schema: { summary: 'Attached verifier devices', response: { 200: { type: 'object', properties: { devices: { type: 'array', items: S.deviceSummary } } }, 401: S.errorResponses[401], 500: S.errorResponses[500] } } }, async () => ({
-    devices: (o.registry?.list() ?? []).map((h) => h.summary()),
+    devices: (o.registry?.list() ?? []).map((h) => {
+      const s = h.summary();
+      return { ...s, rulesCurrent: rules.current(s.rulesVersion) };
+    }),
   }));
 
   app.post<{ Params: { id: string }; Body: { confirm?: boolean; code?: string } | undefined }>(
@@ -316,6 +323,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         datasetVersion: s.datasetVersion,
         datasetState: s.datasetState,
         datasetAgeS: s.datasetCreatedAt === null ? null : Math.max(0, nowS - s.datasetCreatedAt),
+        rulesVersion: s.rulesVersion,
+        rulesCurrent: rules.current(s.rulesVersion),
         ...(s.lastError ? { lastError: s.lastError } : {}),
       };
     });
@@ -332,6 +341,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       uptimeS: Math.floor((now() - startedAt) / 1000),
       fallback: o.fallback,
       devices,
+      rules: { version: rules.version, source: rules.source },
       network: { configured: o.network !== null, breaker, ...(o.network ? { serviceUrl: o.network.serviceUrl } : {}) },
       outbox,
     };

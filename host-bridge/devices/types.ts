@@ -22,6 +22,8 @@ export interface DeviceSummary {
   datasetCreatedAt: number | null;
   /** Unix seconds. */
   datasetExpiresAt: number | null;
+  /** The decision rules version the device reports (INFO_RES); null: firmware from before rules versions. */
+  rulesVersion: number | null;
   lastError?: string;
 }
 

@@ -3,6 +3,7 @@
 // says) both go through its API: GET /v1/devices, POST /v1/devices/{id}/pair. With no bridge they
 // open the configured links themselves (--local forces that), so they work before the bridge is
 // set up. Only commander types at top level; the rest loads inside the actions.
+import { RulesReference } from '../devices/rules-reference.ts';
 import type { Command } from 'commander';
 
 interface CommonOptions {
@@ -26,10 +27,10 @@ async function runningBridge(o: CommonOptions): Promise<{ url: string; token: st
   return null;
 }
 
-type DeviceRow = { id: string; link: string; address: string; paired: boolean; healthy: boolean; firmwareVersion: number; firmwareState?: string; datasetVersion: number; datasetState: string; lastError?: string };
+type DeviceRow = { id: string; link: string; address: string; paired: boolean; healthy: boolean; firmwareVersion: number; firmwareState?: string; datasetVersion: number; datasetState: string; rulesVersion?: number | null; rulesCurrent?: boolean; lastError?: string };
 
 function deviceRows(devices: Array<DeviceRow & { links?: { link: string; address: string }[] }>): string[][] {
-  const rows = [['ID', 'LINK', 'ADDRESS', 'PAIRED', 'FIRMWARE', 'DATASET', 'STATE', 'HEALTH']];
+  const rows = [['ID', 'LINK', 'ADDRESS', 'PAIRED', 'FIRMWARE', 'RULES', 'DATASET', 'STATE', 'HEALTH']];
   for (const d of devices) {
     for (const l of d.links?.length ? d.links : [{ link: d.link, address: d.address }]) {
       rows.push([
@@ -38,6 +39,8 @@ function deviceRows(devices: Array<DeviceRow & { links?: { link: string; address
         l.address,
         d.paired ? 'yes' : 'no',
         `${d.firmwareVersion}${d.firmwareState === 'trial' ? ' (trial)' : ''}`,
+        // "old": the device decides by other rules than the service (update its firmware)
+        `${d.rulesVersion == null ? 'none' : `v${d.rulesVersion}`}${d.rulesCurrent === false ? ' (old)' : ''}`,
         d.datasetVersion === 0 ? '-' : `v${d.datasetVersion}`,
         d.datasetState,
         d.healthy ? 'ok' : (d.lastError ?? 'unhealthy'),
@@ -119,9 +122,10 @@ export function registerSessionCommands(program: Command): void {
       }
       await withRegistry(o, async (registry, pins) => {
         const links = registry.links();
+        const rules = new RulesReference();
         const devices = registry.clients().map((c) => {
           const s = c.summary();
-          return { ...s, links: links.filter((l) => l.id === s.id).map((l) => ({ link: l.link, address: l.address })) };
+          return { ...s, rulesCurrent: rules.current(s.rulesVersion), links: links.filter((l) => l.id === s.id).map((l) => ({ link: l.link, address: l.address })) };
         });
         const found = new Set(devices.map((d) => d.id));
         const absent = pins.list().filter((p) => !found.has(p.deviceId)).map((p) => ({ id: p.deviceId, link: p.link, address: p.address, pairedAt: p.pairedAt }));

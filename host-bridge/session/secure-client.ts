@@ -149,6 +149,7 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
       datasetState,
       datasetCreatedAt: created === 0 ? null : created,
       datasetExpiresAt: expires === 0 ? null : expires,
+      rulesVersion: i?.rulesVersion ?? null,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }

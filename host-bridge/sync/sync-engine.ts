@@ -89,6 +89,8 @@ export interface DeviceSyncResult {
   code?: string;
   /** dataset rows: when the service created the version the device holds now (unix s, service clock) */
   createdAt?: number;
+  /** updated dataset rows: the decision rules version the dataset was built for (its manifest's) */
+  rulesVersion?: number;
 }
 
 /** The dataset side of a run: what the service has and, when nothing was new, how old it is. */
@@ -314,6 +316,7 @@ export class SyncEngine {
       }
       row.result = 'updated';
       row.createdAt = rel.manifest.createdAt;
+      if (rel.manifest.rulesVersion !== undefined) row.rulesVersion = rel.manifest.rulesVersion;
       this.log.info(`sync: ${t.id} dataset ${row.from} → ${row.to} (${row.via}, ${row.bytesSent} bytes)`);
     } catch (e) {
       // another bridge finished this device meanwhile: its version is now not older than ours

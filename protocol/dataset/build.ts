@@ -14,6 +14,8 @@ export interface BuildOptions {
   expiresAt: number;
   /** bytes per chunk including the 32-byte link to the next one; default 4096 (one protocol message) */
   chunkSize?: number;
+  /** the builder's decision rules version (rules/ RULES_VERSION), carried in the manifest */
+  rulesVersion?: number;
 }
 export interface DeltaBuildOptions extends BuildOptions {
   baseVersion: number;
@@ -45,7 +47,7 @@ function release(
   kind: ManifestKind,
   payload: Uint8Array,
   hash: Uint8Array,
-  opts: { version: number; baseVersion?: number; createdAt: number; expiresAt: number; chunkSize?: number },
+  opts: { version: number; baseVersion?: number; createdAt: number; expiresAt: number; chunkSize?: number; rulesVersion?: number },
   key: SigningKey,
 ): BuiltRelease {
   const chunkSize = pickChunkSize(opts.chunkSize);
@@ -64,6 +66,7 @@ function release(
     keyId: keyIdOf(publicKeyOfSigningKey(key)),
   };
   if (kind === 'delta') m.baseVersion = opts.baseVersion;
+  if (opts.rulesVersion !== undefined) m.rulesVersion = opts.rulesVersion;
   const manifest = validateManifest(m);
   return { manifestBytes: signManifest(manifest, key), manifest, chunks };
 }

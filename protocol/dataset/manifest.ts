@@ -1,7 +1,8 @@
 // Signed manifests. The manifest is a canonical CBOR map with integer keys:
 //   1 format (1), 2 kind ("snapshot"|"delta"|"firmware"), 3 version (u32), 4 baseVersion (delta
 //   only), 5 createdAt, 6 expiresAt (unix s), 7 size, 8 chunkSize, 9 chunkCount, 10 firstChunkHash
-//   (32 bytes; chunks are hash-chained, see chunks.ts), 11 contentHash (32 bytes), 12 keyId (16 hex).
+//   (32 bytes; chunks are hash-chained, see chunks.ts), 11 contentHash (32 bytes), 12 keyId (16 hex),
+//   13 rulesVersion (datasets only, optional: the decision rules version of the service that built it).
 // Its size is constant (~170 bytes) whatever the dataset size.
 // The signed envelope is the CBOR map {1: manifest bytes, 2: Ed25519 signature (64 bytes)}; the
 // signature covers "precheck/manifest/v1\0" || manifest bytes (domain separation, so no other
@@ -113,6 +114,10 @@ export function validateManifest(m: DatasetManifest): DatasetManifest {
   if (typeof m.keyId !== 'string' || !/^[0-9a-f]{16}$/.test(m.keyId)) bad('keyId', '16 lowercase hex characters expected');
   const out: DatasetManifest = { format: 1, kind: m.kind, version, createdAt, expiresAt, size, chunkSize, chunkCount, firstChunkHash, contentHash, keyId: m.keyId };
   if (baseVersion !== undefined) out.baseVersion = baseVersion;
+  if (m.rulesVersion !== undefined) {
+    if (m.kind === 'firmware') bad('rulesVersion', 'only allowed for datasets');
+    out.rulesVersion = uint(m.rulesVersion, 'rulesVersion', 1, 0xffff);
+  }
   return out;
 }
 
@@ -132,6 +137,7 @@ export function encodeManifest(manifest: DatasetManifest): Uint8Array {
   map.set(10, m.firstChunkHash);
   map.set(11, m.contentHash);
   map.set(12, m.keyId);
+  if (m.rulesVersion !== undefined) map.set(13, m.rulesVersion);
   return encodeCbor(map);
 }
 
@@ -139,7 +145,7 @@ export function decodeManifest(bytes: Uint8Array): DatasetManifest {
   const v = decodeDatasetCbor(bytes, { maxBytes: MAX_MANIFEST_BYTES, maxDepth: 2 });
   if (!(v instanceof Map)) throw new ProtocolError('MALFORMED', 'manifest: CBOR map expected');
   for (const k of v.keys()) {
-    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 12) throw new ProtocolError('INVALID_FIELD', 'manifest: unknown key', String(k));
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > 13) throw new ProtocolError('INVALID_FIELD', 'manifest: unknown key', String(k));
   }
   const m = {
     format: v.get(1),
@@ -154,8 +160,10 @@ export function decodeManifest(bytes: Uint8Array): DatasetManifest {
     firstChunkHash: v.get(10),
     contentHash: v.get(11),
     keyId: v.get(12),
+    rulesVersion: v.get(13),
   } as DatasetManifest;
   if (!v.has(4)) delete m.baseVersion;
+  if (!v.has(13)) delete m.rulesVersion;
   return validateManifest(m);
 }
 

@@ -157,6 +157,8 @@ export interface DatasetManifest {
   contentHash: Uint8Array;
   /** first 8 bytes (16 hex chars) of SHA-256 of the raw Ed25519 signing public key */
   keyId: string;
+  /** datasets only: the decision rules version (rules/ RULES_VERSION) of the service that built it; absent in older manifests */
+  rulesVersion?: number;
 }
 
 /** What datasetState() needs: a manifest or the slot metadata a device keeps. */

@@ -120,6 +120,7 @@ export const CATALOGUE = {
       req(9, 'staticKey', fixedBytes(32), "device's Noise static public key (X25519)"),
       req(10, 'pairedHosts', uint8()),
       req(11, 'maxPairedHosts', uint8()),
+      opt(12, 'rulesVersion', uint16(), 'version of the decision rules the firmware runs (rules/ RULES_VERSION); absent: firmware from before rules versions'),
     ),
     'Answer to INFO_REQ.',
   ),

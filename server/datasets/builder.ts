@@ -2,6 +2,7 @@
 // Pure of timers and listeners so it can run either in the service process or in a build child
 // (build-child.ts) that keeps a large build off the service's event loop.
 import { assemble, buildDelta, buildSnapshot, openSignedManifest } from '../../protocol/dataset/index.ts';
+import { RULES_VERSION } from '../../rules/decide.ts';
 import type { DatasetContent } from '../../protocol/dataset/types.ts';
 import type { DatasetRoutes } from './routes.ts';
 import { ServiceError } from '../errors.ts';
@@ -73,7 +74,7 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
   const latest = await storage.latestDataset();
   const version = Math.max(latest?.version ?? 0, Number((await storage.getMeta('dataset.lastVersion')) ?? 0)) + 1;
   const createdAt = Math.max(job.now, latest?.createdAt ?? 0);
-  const built = buildSnapshot(content, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize }, keys.signingPrivateKey);
+  const built = buildSnapshot(content, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
   const counts = { restricted: content.restricted.length, history: content.history.length };
   if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
@@ -116,7 +117,7 @@ async function storeDelta(
   from: number,
   to: DatasetVersionInfo,
 ): Promise<{ bytes: number; chunks: number }> {
-  const built = buildDelta(a, b, { version: to.version, baseVersion: from, createdAt: to.createdAt, expiresAt: to.expiresAt, chunkSize: o.chunkSize }, keys.signingPrivateKey);
+  const built = buildDelta(a, b, { version: to.version, baseVersion: from, createdAt: to.createdAt, expiresAt: to.expiresAt, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   await storage.saveDelta(from, to.version, { manifest: built.manifestBytes, chunks: built.chunks });
   return { bytes: built.manifest.size, chunks: built.chunks.length };
 }

@@ -1,5 +1,6 @@
 // In-memory DeviceHandle / DeviceRegistry test doubles whose behaviour each test scripts.
 // Tokens are real HMAC-SHA-256 (first 16 bytes) of the PAN, like a device computes them.
+import { RULES_VERSION } from '../../rules/decide.ts';
 import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
@@ -36,6 +37,7 @@ export class ScriptedDevice implements DeviceHandle {
       datasetState: 'fresh',
       datasetCreatedAt: Math.floor(Date.now() / 1000) - 3600,
       datasetExpiresAt: Math.floor(Date.now() / 1000) + 86400,
+      rulesVersion: RULES_VERSION,
       ...status,
     };
   }

@@ -333,6 +333,29 @@ describe('ERROR helpers', () => {
   });
 });
 
+describe('INFO_RES rulesVersion (key 12, optional)', () => {
+  const info = {
+    type: 'INFO_RES' as const,
+    id: 1,
+    deviceId: 'pc-0123456789ab',
+    protocolVersion: 1,
+    firmwareVersion: 3,
+    maxMessageSize: 7609,
+    datasetVersion: 0,
+    datasetState: 2,
+    datasetExpiresAt: 0,
+    staticKey: new Uint8Array(32).fill(7),
+    pairedHosts: 0,
+    maxPairedHosts: 4,
+  };
+  it('an older device without it still decodes; a newer one carries it', () => {
+    const old = decodeMessage(encodeMessage(info));
+    expect(old).toEqual(info);
+    expect('rulesVersion' in old).toBe(false);
+    expect(decodeMessage(encodeMessage({ ...info, rulesVersion: 2 }))).toEqual({ ...info, rulesVersion: 2 });
+  });
+});
+
 describe('specification (docs/protocol.md)', () => {
   const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
 

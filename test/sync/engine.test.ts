@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../protocol/errors.ts';
+import { RULES_VERSION } from '../../rules/decide.ts';
 import { buildSnapshot, emptyContent, generateSigningKeyPair } from '../../protocol/dataset/index.ts';
 import { DeviceLocks } from '../../host-bridge/sync/device-lock.ts';
 import { SyncFetcher } from '../../host-bridge/sync/fetcher.ts';
@@ -70,7 +71,8 @@ describe('sync engine: datasets', () => {
     const { engine } = st.engine();
     const r1 = await engine.run([dev.client]);
     expect(r1.exitCode).toBe(0);
-    expect(row(r1, dev.client.id)).toMatchObject({ result: 'updated', from: 0, to: v1, via: 'snapshot', resumedFrom: 0 });
+    // the service's manifest names the rules it built the dataset for
+    expect(row(r1, dev.client.id)).toMatchObject({ result: 'updated', from: 0, to: v1, via: 'snapshot', resumedFrom: 0, rulesVersion: RULES_VERSION });
     expect(row(r1, dev.client.id).bytesSent).toBeGreaterThan(0);
     expect(decision(dev, PANS.a)).toBe('decline');
     expect(dev.core.status()).toMatchObject({ datasetVersion: v1, datasetState: 'fresh', syncVersion: 0 });
@@ -93,7 +95,7 @@ describe('sync engine: datasets', () => {
     const v2 = await st.svc.restrict([PANS.b]);
     expect(v2).toBeGreaterThan(v1);
     const r = await engine.run([dev.client]);
-    expect(row(r, dev.client.id)).toMatchObject({ result: 'updated', from: v1, to: v2, via: 'delta' });
+    expect(row(r, dev.client.id)).toMatchObject({ result: 'updated', from: v1, to: v2, via: 'delta', rulesVersion: RULES_VERSION });
     expect(row(r, dev.client.id).bytesSent).toBeLessThan(snapshotBytes);
     expect(decision(dev, PANS.b)).toBe('decline');
     expect(decision(dev, PANS.a)).toBe('decline');

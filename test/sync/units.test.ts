@@ -144,6 +144,7 @@ describe('dataset ages for /v1/health and /metrics', () => {
         datasetState: 'fresh',
         datasetCreatedAt: now - 600,
         datasetExpiresAt: now + 100,
+        rulesVersion: null,
         ...over,
       }),
     });

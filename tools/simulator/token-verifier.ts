@@ -6,6 +6,7 @@
 // dataset are exercised: this is the simulator's market model, not a device test. Without it a
 // bridge with no device sends the network service no token, and the service cannot recognise a
 // card it has seen before (no restricted list, no history, no known-good).
+import { RULES_VERSION } from '../../rules/decide.ts';
 import { EventEmitter } from 'node:events';
 import { cardToken, tokenHex } from '../../protocol/dataset/token.ts';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
@@ -31,6 +32,7 @@ export class TokenOnlyVerifier implements DeviceHandle {
       datasetState: 'none',
       datasetCreatedAt: null,
       datasetExpiresAt: null,
+      rulesVersion: RULES_VERSION,
     };
   }
 

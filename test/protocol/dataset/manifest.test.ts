@@ -207,3 +207,31 @@ describe('signed manifests', () => {
     );
   });
 });
+
+describe('rules version in dataset manifests (key 13)', () => {
+  it('travels signed in snapshots and deltas; manifests from before it decode without it', () => {
+    const snap = buildSnapshot(bigContent(), { ...opts, rulesVersion: 3 }, kp.privateKey);
+    expect(openSignedManifest(snap.manifestBytes, [kp.publicKey]).rulesVersion).toBe(3);
+    const delta = buildDelta(emptyContent(), bigContent(), { ...opts, version: 8, baseVersion: 7, rulesVersion: 3 }, kp.privateKey);
+    expect(openSignedManifest(delta.manifestBytes, [kp.publicKey]).rulesVersion).toBe(3);
+    const older = buildSnapshot(bigContent(), opts, kp.privateKey);
+    const m = openSignedManifest(older.manifestBytes, [kp.publicKey]);
+    expect('rulesVersion' in m).toBe(false);
+    expect(decodeManifest(encodeManifest(m))).toEqual(m);
+  });
+  it('is refused on firmware manifests and out of range', () => {
+    const fw = buildFirmwareRelease(new Uint8Array(100).fill(1), { version: 2, createdAt: 1_700_000_000 }, kp.privateKey);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isProtocolError(e) ? e.code : 'other';
+      }
+      return 'none';
+    };
+    expect(code(() => encodeManifest({ ...fw.manifest, rulesVersion: 3 }))).toBe('INVALID_FIELD');
+    const snap = buildSnapshot(bigContent(), opts, kp.privateKey);
+    expect(code(() => encodeManifest({ ...snap.manifest, rulesVersion: 0 }))).toBe('INVALID_FIELD');
+    expect(code(() => encodeManifest({ ...snap.manifest, rulesVersion: 0x10000 }))).toBe('INVALID_FIELD');
+  });
+});
