@@ -34,7 +34,7 @@ const DEFAULT_LIMIT_PER_MIN = 60_000;
 class EscalatingDevice implements DeviceHandle {
   readonly id = 'bench-dev';
   summary(): DeviceSummary {
-    return { id: this.id, link: 'usb', address: 'bench', paired: true, healthy: true, firmwareVersion: 1, firmwareState: 'confirmed', datasetVersion: 1, datasetState: 'fresh', datasetCreatedAt: Math.floor(Date.now() / 1000), datasetExpiresAt: null };
+    return { id: this.id, link: 'usb', address: 'bench', paired: true, healthy: true, firmwareVersion: 1, firmwareState: 'confirmed', datasetVersion: 1, datasetState: 'fresh', datasetCreatedAt: Math.floor(Date.now() / 1000), datasetExpiresAt: null, rulesVersion: null };
   }
   async verify(req: LocalVerifyRequest): Promise<LocalVerifyResult> {
     const token = createHmac('sha256', KEY).update(`precheck/token/v1:${req.pan}`).digest().subarray(0, 16).toString('hex');
