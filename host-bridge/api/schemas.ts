@@ -188,7 +188,7 @@ const syncFailureBody = { ...errorBody, additionalProperties: true } as const;
 
 /** Sync failures (host-bridge/sync/errors.ts codes, mapped in error-map.ts). */
 export const syncErrorResponses = {
-  409: { description: 'A sync is already running, or a device refused the update (body: error + the report)', ...syncFailureBody },
+  409: { description: 'Another process is syncing the devices (a sync this bridge already runs is waited for), or a device refused the update (body: error + the report)', ...syncFailureBody },
   501: { description: 'No sync runner / dataset source configured', ...syncFailureBody },
   502: { description: 'The network service answered with something unusable (signature, hash, rejection), or a device refused or rolled back (body: error + the report)', ...syncFailureBody },
   503: { description: 'Network service or device unavailable (body: error + the report)', ...syncFailureBody },

@@ -1,9 +1,13 @@
 // Two guards so one device is never synced twice at once:
 //
-// - in process: a Set of device ids (the scheduler, POST /v1/sync and the CLI share one engine);
+// - in process: the device ids this process is syncing (the scheduler, POST /v1/sync and the CLI
+//   share one engine). A second request of the same process waits for the run in progress
+//   (`acquireAfterOwn`) instead of failing: right after a device re-attaches, the bridge's own
+//   run is still resuming its transfer, and a POST /v1/sync or a cron `sync --all` must not
+//   report that as SYNC_BUSY (exit 4);
 // - across processes: a lock file per device in the bridge data dir (`<dataDir>/sync/locks/`),
 //   created with O_EXCL and holding {pid, hostname, startedAt}. A second process finds it and fails
-//   with SYNC_BUSY naming the holder. A lock whose holder died (bridge killed mid-sync, SIGKILL)
+//   at once with SYNC_BUSY naming the holder (it cannot see when the other process is done). A lock whose holder died (bridge killed mid-sync, SIGKILL)
 //   is stale: same host and the pid is gone. It is taken over by renaming it aside first, so of two
 //   processes racing for a stale lock only one rename succeeds.
 //
@@ -52,7 +56,8 @@ function readLock(file: string): LockInfo | null {
 }
 
 export class DeviceLocks {
-  private readonly held = new Set<string>();
+  /** device id → settles when this process's sync of it releases the lock */
+  private readonly held = new Map<string, Promise<void>>();
   readonly dir: string;
 
   constructor(lockDir: string) {
@@ -75,6 +80,21 @@ export class DeviceLocks {
     return info.hostname === os.hostname() && info.pid !== process.pid && !pidAlive(info.pid);
   }
 
+  /**
+   * Take the device; if this process is syncing it already, wait until that run releases it first
+   * (any number of waiters, each gets the lock in turn). `onWait` is called once when it waits.
+   * Another process's lock still fails at once with SYNC_BUSY.
+   */
+  async acquireAfterOwn(deviceId: string, purpose = 'sync', onWait?: () => void): Promise<HeldLock> {
+    let told = false;
+    for (let own = this.held.get(deviceId); own; own = this.held.get(deviceId)) {
+      if (!told) onWait?.();
+      told = true;
+      await own;
+    }
+    return this.acquire(deviceId, purpose);
+  }
+
   /** Take the device or throw SYNC_BUSY naming who has it. */
   acquire(deviceId: string, purpose = 'sync'): HeldLock {
     if (this.held.has(deviceId)) {
@@ -91,7 +111,8 @@ export class DeviceLocks {
         } finally {
           fs.closeSync(fd);
         }
-        this.held.add(deviceId);
+        let settle!: () => void;
+        this.held.set(deviceId, new Promise<void>((r) => (settle = r)));
         let released = false;
         return {
           deviceId,
@@ -100,8 +121,12 @@ export class DeviceLocks {
             if (released) return;
             released = true;
             this.held.delete(deviceId);
-            const now = readLock(file);
-            if (now && now.pid === mine.pid && now.startedAt === mine.startedAt) fs.rmSync(file, { force: true });
+            try {
+              const now = readLock(file);
+              if (now && now.pid === mine.pid && now.startedAt === mine.startedAt) fs.rmSync(file, { force: true });
+            } finally {
+              settle();
+            }
           },
         };
       } catch (e) {

@@ -15,7 +15,8 @@
 //   result is then 'rolled-back' with the device's reason.
 //
 // Never two syncs of one device at once: DeviceLocks (in process and a lock file across
-// processes); the loser gets SYNC_BUSY at once, nothing is sent. Verification keeps working
+// processes). A second run of this process waits for the first to finish with the device and then
+// checks it again (usually: up to date); another process's run gets SYNC_BUSY at once, nothing sent. Verification keeps working
 // during a sync: every request to a device goes through its client's one-exchange-at-a-time
 // queue, so a VERIFY waits for at most one chunk exchange.
 import { DATASET_STATES, FIRMWARE_STATES } from '../../protocol/messages/catalogue.ts';
@@ -259,7 +260,7 @@ export class SyncEngine {
     let lock: HeldLock;
     try {
       if (t.paired === false) throw new ProtocolError('NOT_PAIRED', `device ${t.id} is not paired with this bridge (run: precheck pair ${t.id})`);
-      lock = this.o.locks.acquire(t.id);
+      lock = await this.o.locks.acquireAfterOwn(t.id, 'sync', () => this.log.info(`sync: ${t.id} waits for the sync of it already running in this process`));
     } catch (e) {
       this.log.warn(`sync: ${t.id}: ${describeError(e)}`);
       return [failedRow(t.id, t.link, latestDs !== undefined ? 'dataset' : 'firmware', e)];

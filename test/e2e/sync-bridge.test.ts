@@ -165,15 +165,14 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
     for (const id of all()) expect(await verify(PANS.d, id)).toMatchObject({ decision: 'decline', stage: 'local' });
   });
 
-  it('two syncs of the same devices at once: one wins, the other fails clearly naming the devices (exit 4)', async () => {
-    await svc.restrict(testPans(1000, 4)); // long enough on the paced bus for a second process to start
+  it('two syncs of the same devices at once through the bridge: the second waits for the first and finds every device up to date (exit 0)', async () => {
+    const v = await svc.restrict(testPans(1000, 4)); // long enough on the paced bus for a second process to start
     const first = precheckSync(['--all', '--config', cfg, '--json'], syncEnv());
     await bridge.next(new RegExp(`sync: (${ids.rs1}|${ids.rs2}) dataset \\d+ chunk \\d+/\\d+`));
     const second = await precheckSync(['--all', '--config', cfg, '--json'], syncEnv());
-    expect(second.code).toBe(4);
-    const busy = second.report!.results.filter((x) => x.code === 'SYNC_BUSY');
-    expect(busy.map((x) => x.device)).toEqual(expect.arrayContaining([ids.rs1, ids.rs2]));
-    expect(second.stderr).toMatch(/SYNC_BUSY/);
+    expect(second.code, `${second.stdout}\n${second.stderr}`).toBe(0);
+    for (const id of all()) expect(second.report!.results.find((x) => x.device === id)).toMatchObject({ result: 'up-to-date', from: v, to: v, bytesSent: 0 });
+    expect(bridge.log()).toMatch(new RegExp(`sync: (${ids.rs1}|${ids.rs2}) waits for the sync of it already running in this process`));
     const a = await first;
     expect(a.code).toBe(0);
   });
@@ -219,6 +218,7 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
     expect(good.code, good.stderr).toBe(0);
     for (const id of all()) {
       const fw = good.report!.results.find((x) => x.device === id && x.kind === 'firmware')!;
+      expect(fw, `${id}: ${good.stdout}\n${good.stderr}`).toBeDefined();
       expect(fw.to).toBe(2);
       expect(['updated', 'up-to-date']).toContain(fw.result);
     }

@@ -9,10 +9,10 @@ import { RULES_VERSION } from '../../rules/decide.ts';
 import { buildSnapshot, emptyContent, generateSigningKeyPair } from '../../protocol/dataset/index.ts';
 import { DeviceLocks } from '../../host-bridge/sync/device-lock.ts';
 import { SyncFetcher } from '../../host-bridge/sync/fetcher.ts';
-import { SyncEngine, type SyncProgress, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
+import { SyncEngine, type SyncLogger, type SyncProgress, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
 import { syncLockDir } from '../../host-bridge/sync/index.ts';
 import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { deferred, withTimeout } from '../helpers/wait.ts';
 import { run } from '../helpers/process.ts';
 import { PANS, order, secondHost, startDevice, startService, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
 
@@ -25,7 +25,7 @@ interface Setup {
   svc: Service;
   bridge: TempDir;
   devices: TestDevice[];
-  engine(opts?: { url?: string; onProgress?: (p: SyncProgress) => void; linkRetries?: number; locks?: DeviceLocks }): { engine: SyncEngine; fetcher: SyncFetcher };
+  engine(opts?: { url?: string; onProgress?: (p: SyncProgress) => void; linkRetries?: number; locks?: DeviceLocks; logger?: SyncLogger }): { engine: SyncEngine; fetcher: SyncFetcher };
 }
 
 async function setup(nDevices = 1, chunkSize = 256): Promise<Setup> {
@@ -50,6 +50,7 @@ async function setup(nDevices = 1, chunkSize = 256): Promise<Setup> {
         fetcher,
         locks: o.locks ?? new DeviceLocks(syncLockDir(bridge.dir)),
         onProgress: o.onProgress,
+        logger: o.logger,
         linkRetries: o.linkRetries ?? 2,
         linkRetryDelayMs: 5,
         rebootTimeoutMs: 5_000,
@@ -310,18 +311,25 @@ describe('sync engine: one sync per device at a time', () => {
     expect(row(await engineB.run([b.client]), dev.client.id).result).toBe('up-to-date');
   });
 
-  it('the same engine asked twice at once (schedule + API): the second gets SYNC_BUSY', async () => {
+  it('the same engine asked twice at once (schedule + API): the second waits for the first, then finds the device up to date', async () => {
     const st = await setup(1, 128);
-    await st.svc.restrict([PANS.a, PANS.b]);
+    const v = await st.svc.restrict([PANS.a, PANS.b]);
     const [dev] = st.devices;
-    const { engine } = st.engine();
+    const waits = deferred<string>();
+    const logger: SyncLogger = { info: (m) => void (/waits for the sync/.test(m) && waits.resolve(m)), warn: () => undefined, error: () => undefined };
+    const { engine } = st.engine({ logger });
     const hold = dev.link.holdAt(4);
     const a = engine.run([dev.client]);
     await withTimeout(hold.reached, 10_000, 'first sync mid-transfer');
-    const b = await engine.run([dev.client]);
-    expect(row(b, dev.client.id)).toMatchObject({ result: 'failed', code: 'SYNC_BUSY' });
+    let bDone = false;
+    const b = engine.run([dev.client]).finally(() => (bDone = true));
+    expect(await withTimeout(waits.promise, 10_000, 'the second run waiting')).toMatch(new RegExp(`sync: ${dev.client.id} waits for the sync of it already running in this process`));
+    expect(bDone).toBe(false);
     hold.release();
     expect(row(await a, dev.client.id).result).toBe('updated');
+    const rb = await b;
+    expect(row(rb, dev.client.id)).toMatchObject({ result: 'up-to-date', from: v, to: v, bytesSent: 0 });
+    expect(rb.exitCode).toBe(0);
   });
 
   it('a lock left by a process that died (bridge killed mid-sync) is taken over', async () => {
