@@ -39,25 +39,29 @@ export function registerDeviceCommands(program: Command): void {
 
   device
     .command('provision')
-    .description('Create a device identity (device id, Noise static key, card key, trusted server signing key) in DIR')
+    .description(
+      "Create a device identity (device id, Noise static key, card key, trusted server signing key) in DIR. The keys are the service's: fetched with --service URL --admin-key, or given with --server-key and --card-key; it refuses to run without them",
+    )
     .requiredOption('--data <dir>', 'device data directory')
-    .requiredOption('--server-key <hex|file>', "the network service's Ed25519 dataset-signing public key (64 hex chars, or a file)")
-    .option('--card-key <hex|file>', "the service's card key (HMAC key for card tokens; 64 hex chars or a 32-byte file); random when absent")
+    .option('--service <url>', 'network service to fetch both keys from (GET /v1/admin/provisioning; needs the admin key)')
+    .option('--admin-key <key|file>', "the service's admin key, or its admin.key file (default $PRECHECK_ADMIN_KEY); with --service")
+    .option('--server-key <hex|file>', "the network service's Ed25519 dataset-signing public key (64 hex chars, or a file); without --service")
+    .option('--card-key <hex|file>', "the service's card key (HMAC key for card tokens; 64 hex chars or a 32-byte file, the service's card.key); without --service")
     .option('--device-id <id>', 'device id, "pc-" + 12 hex characters (default: random)')
     .option('--if-missing', 'succeed without changes when DIR already holds an identity (for scripts that run on every start)')
-    .action(async (o: { data: string; serverKey: string; cardKey?: string; deviceId?: string; ifMissing?: boolean }) => {
-      const { readKeyArg } = await import('./emulator/key-arg.ts');
+    .action(async (o: { data: string; serverKey?: string; cardKey?: string; service?: string; adminKey?: string; deviceId?: string; ifMissing?: boolean }) => {
       const { provision, isProvisioned, loadIdentity } = await import('./core/identity.ts');
       if (o.ifMissing && isProvisioned(o.data)) {
         process.stdout.write(`precheck-device: already provisioned ${loadIdentity(o.data).deviceId} data ${o.data}\n`);
         return;
       }
-      const serverKey = readKeyArg(o.serverKey, '--server-key');
-      const cardKey = o.cardKey ? readKeyArg(o.cardKey, '--card-key') : undefined;
-      const id = provision(o.data, { serverSigningPublicKey: serverKey, cardKey, deviceId: o.deviceId });
+      const { provisionKeys } = await import('./emulator/provision-keys.ts');
+      const keys = await provisionKeys(o);
+      const id = provision(o.data, { serverSigningPublicKey: keys.serverKey, cardKey: keys.cardKey, deviceId: o.deviceId });
       process.stdout.write(
         `precheck-device: provisioned ${id.deviceId} data ${o.data} static-key ${Buffer.from(id.staticKeyPair.publicKey).toString('hex')}\n`,
       );
+      if (o.service) process.stderr.write(`precheck-device: keys from the network service at ${keys.source}\n`);
     });
 
   device

@@ -209,6 +209,8 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   ivr?.start(url);
   logger.info({ url, devices: registry?.list().length ?? 0, network: config.network.serviceUrl ?? null, fallback: fallbackToString(config.fallback) }, 'bridge listening');
+  const plain = bridgePlainHttpWarning(config.listen.host, port);
+  if (plain) logger.warn({ host: config.listen.host, port }, plain);
 
   let closing: Promise<void> | null = null;
   const finalApp = app;
@@ -280,4 +282,18 @@ export function allowedHostNames(listenHost: string, names: readonly string[]): 
     for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.toLowerCase().replace(/%.*$/, ''));
   }
   return out;
+}
+
+/**
+ * The bridge API is plain HTTP: beyond loopback its bearer token and the card numbers of
+ * /v1/verify bodies cross the network readable by anyone on the path (the config already refuses a
+ * non-loopback listen address without a token). Said at every start, on stderr and in the log.
+ */
+export function bridgePlainHttpWarning(listenHost: string, port: number): string | null {
+  if (isLoopback(listenHost)) return null;
+  return (
+    `WARNING: the bridge API listens on ${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port} beyond loopback over plain HTTP: ` +
+    'its bearer token and the card numbers of /v1/verify requests cross the network unencrypted. Keep listen.host on 127.0.0.1, ' +
+    'or put a TLS reverse proxy in front; see docs/operations.md "Remote service behind TLS"'
+  );
 }

@@ -184,6 +184,9 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
         });
       }
       process.stderr.write(`precheck bridge listening on ${bridge.url}\n`);
+      const { bridgePlainHttpWarning } = await import('./bridge.ts');
+      const plain = bridgePlainHttpWarning(config.listen.host, Number(new URL(bridge.url).port));
+      if (plain) process.stderr.write(`${plain}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);

@@ -71,6 +71,25 @@ async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Ser
 
 const ID_RE = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
 
+function isLoopbackAddress(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
+}
+
+/**
+ * The service speaks plain HTTP: beyond loopback, bridge keys, the admin key and order data cross
+ * the network readable by anyone on the path. Said loudly at every start; the fix is a TLS reverse
+ * proxy in front and the service on 127.0.0.1 (docs/operations.md, "Remote service behind TLS").
+ */
+export function plainHttpWarning(host: string, port: number): string | null {
+  if (isLoopbackAddress(host)) return null;
+  return (
+    `WARNING: the network service listens on ${host.includes(':') ? `[${host}]` : host}:${port} beyond loopback over plain HTTP: ` +
+    'API keys, the admin key and order data cross the network unencrypted. Put a TLS reverse proxy in front ' +
+    '(deploy/nginx) and listen on 127.0.0.1 (--host 127.0.0.1); see docs/operations.md "Remote service behind TLS"'
+  );
+}
+
 async function parseUint(v: string, what: string, max = 1e12): Promise<number> {
   if (!/^[0-9]{1,13}$/.test(v) || Number(v) > max) throw await cliError(`${what} must be an integer 0..${max}`);
   return Number(v);
@@ -103,12 +122,19 @@ export function registerServerCommands(program: Command): void {
         throw await cliError(`--webhook-hosts: ${(e as Error).message.replace(/^notify\.webhookHosts: /, '')}`);
       }
       await requireServiceDir(o.data);
+      const path = await import('node:path');
       const { startServer } = await import('./start.ts');
       const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
       const s = await startServer({ dataDir: o.data, database, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay), notify: { webhookHosts } });
       const { redactUrl } = await import('./storage/open.ts');
       process.stdout.write(`precheck server listening on ${s.url} (data ${o.data}${database ? `, database ${redactUrl(database)}` : ''})\n`);
-      if (s.adminKeyCreated) process.stdout.write(`admin key (shown once; also in ${o.data}/admin.key, mode 0600): ${s.adminKey}\n`);
+      // The key itself never goes to stdout (a service's stdout lands in the journal): the file only.
+      if (s.adminKeyCreated) process.stdout.write(`admin key written to ${path.resolve(o.data, 'admin.key')} (mode 0600)\n`);
+      const plain = plainHttpWarning(s.host, s.port);
+      if (plain) {
+        process.stderr.write(`${plain}\n`);
+        s.service.log.warn({ host: s.host, port: s.port }, plain);
+      }
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
@@ -140,7 +166,9 @@ export function registerServerCommands(program: Command): void {
       const { createLogger } = await import('./log.ts');
       const { pino } = await import('pino');
       const svc = await openService({ dataDir: abs, database: await databaseOf(cmd), publishDebounceMs: -1, buildInChild: false, train: { schedule: null }, logger: createLogger({ level: 'warn', destination: pino.destination(2) }) });
-      const info = { dataDir: abs, created: !existed, signingPublicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'), adminKey: svc.adminKeyCreated ? svc.adminKey : undefined };
+      // the admin key stays in its 0600 file: printed output ends up in terminals' scrollback and journals
+      const adminKeyFile = path.join(abs, 'admin.key');
+      const info = { dataDir: abs, created: !existed, signingPublicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'), adminKeyFile, adminKeyCreated: svc.adminKeyCreated };
       await svc.close();
       if (o.json) {
         process.stdout.write(`${JSON.stringify(info)}\n`);
@@ -148,7 +176,7 @@ export function registerServerCommands(program: Command): void {
       }
       process.stdout.write(existed ? `${abs} is already a service data dir (kept as it is)\n` : `created service data dir ${abs}\n`);
       process.stdout.write(`dataset signing key (provision devices with it): ${info.signingPublicKey}\n`);
-      if (info.adminKey) process.stdout.write(`admin key (shown once; also in ${path.join(abs, 'admin.key')}, mode 0600): ${info.adminKey}\n`);
+      if (info.adminKeyCreated) process.stdout.write(`admin key written to ${adminKeyFile} (mode 0600; read it from there)\n`);
     });
 
   server

@@ -447,6 +447,18 @@ export async function buildApp(svc: Service) {
     });
     admin.get('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('List devices, their paired hosts and terminal locations') }, async () => ({ devices: svc.notify.withLocations(await storage.listDevices()) }));
 
+    // What `precheck device provision --service URL` needs: the dataset-signing public key and the
+    // card key (devices turn PANs into the same tokens as the service). Admin only, never cached.
+    admin.get('/v1/admin/provisioning', {
+      config: { role: 'admin' },
+      schema: adminSchema("Keys a verifier device is provisioned with: the service's dataset-signing public key and its card key (hex)", {
+        response: { 200: { type: 'object', required: ['signingPublicKey', 'cardKey'], properties: { signingPublicKey: { type: 'string', pattern: '^[0-9a-f]{64}$' }, cardKey: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } },
+      }),
+    }, async (_req, reply) => {
+      reply.header('cache-control', 'no-store');
+      return { signingPublicKey: Buffer.from(svc.keys.signingPublicKey).toString('hex'), cardKey: Buffer.from(svc.keys.cardKey).toString('hex') };
+    });
+
     admin.post('/v1/admin/publish', {
       config: { role: 'admin' },
       schema: adminSchema('Build and sign a dataset now', { response: { 200: { type: 'object', properties: { version: { type: 'integer' }, created: { type: 'boolean' }, bytes: { type: 'integer' }, chunkCount: { type: 'integer' }, buildMs: { type: 'number' } } } } }),

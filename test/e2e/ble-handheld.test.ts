@@ -33,7 +33,8 @@ beforeAll(async () => {
   deviceDir = tmp.file('device');
   socket = tmp.file('ble.sock');
   const serverKey = crypto.randomBytes(32).toString('hex');
-  const prov = await run(process.execPath, [BIN, 'device', 'provision', '--data', deviceDir, '--server-key', serverKey], { timeoutMs: 30_000 });
+  // no service here: any card key will do, but one must be given (provision never invents it)
+  const prov = await run(process.execPath, [BIN, 'device', 'provision', '--data', deviceDir, '--server-key', serverKey, '--card-key', crypto.randomBytes(32).toString('hex')], { timeoutMs: 30_000 });
   expect(prov.code).toBe(0);
   deviceId = /provisioned (pc-[0-9a-f]{12})/.exec(prov.stdout)![1];
 

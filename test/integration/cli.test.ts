@@ -35,7 +35,7 @@ describe('integration: devices / pair / forget-host CLI', () => {
   });
 
   it('provision refuses to overwrite an identity and a bad key is a one-line usage error', async () => {
-    const again = await run(process.execPath, [BIN, 'device', 'provision', '--data', tmp.file('dev'), '--server-key', '00'.repeat(32)], { cwd: ROOT });
+    const again = await run(process.execPath, [BIN, 'device', 'provision', '--data', tmp.file('dev'), '--server-key', '00'.repeat(32), '--card-key', '00'.repeat(32)], { cwd: ROOT });
     expect(again.code).not.toBe(0);
     expect(again.stderr.trim().split('\n')).toHaveLength(1);
     const bad = await run(process.execPath, [BIN, 'device', 'provision', '--data', tmp.file('x'), '--server-key', 'nothex'], { cwd: ROOT });

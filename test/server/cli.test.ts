@@ -44,7 +44,10 @@ describe('precheck server (CLI)', () => {
     expect(fs.existsSync(data)).toBe(false);
     const init = await cli('server', 'init', '--data', data);
     expect(init.code).toBe(0);
-    expect(init.stdout).toMatch(/^created service data dir .*\ndataset signing key \(provision devices with it\): [0-9a-f]{64}\nadmin key \(shown once/);
+    expect(init.stdout).toMatch(/^created service data dir .*\ndataset signing key \(provision devices with it\): [0-9a-f]{64}\nadmin key written to .*admin\.key \(mode 0600; read it from there\)\n$/);
+    // the key itself is in the 0600 file only, never on stdout (a service's stdout lands in journals)
+    expect(init.stdout).not.toContain(fs.readFileSync(path.join(data, 'admin.key'), 'utf8').trim());
+    expect((fs.statSync(path.join(data, 'admin.key')).mode & 0o777).toString(8)).toBe('600');
     expect((fs.statSync(path.join(data, 'card.key')).mode & 0o777).toString(8)).toBe('600');
     const again = await cli('server', 'init', '--data', data);
     expect(again.stdout).toContain('is already a service data dir (kept as it is)');
@@ -75,12 +78,14 @@ describe('precheck server (CLI)', () => {
     expect([b.code, b.stderr.trim()]).toEqual([2, 'precheck: prefix: 1-8 digits']);
   });
 
-  it('runs the service, prints its URL and the admin key once, stops on SIGTERM', async () => {
+  it('runs the service, prints its URL (never the admin key), no plain-HTTP warning on loopback, stops on SIGTERM', async () => {
     const data = path.join(tmp(), 'd');
     const init = await cli('server', 'init', '--data', data);
     const child = spawn(process.execPath, [CLI, 'server', '--data', data, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
+    let err = '';
+    child.stderr!.on('data', (b) => (err += b));
     const url = await new Promise<string>((resolve, reject) => {
       child.stdout!.on('data', (b) => {
         out += b;
@@ -90,13 +95,43 @@ describe('precheck server (CLI)', () => {
       child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}`)));
     });
     const adminKey = fs.readFileSync(path.join(data, 'admin.key'), 'utf8').trim();
-    expect(init.stdout).toContain(adminKey); // shown once, by init
+    expect(init.stdout).not.toContain(adminKey);
+    expect(init.stdout).toContain(`admin key written to ${path.resolve(data, 'admin.key')}`);
     expect(out).not.toContain(adminKey);
     const health = await fetch(`${url}/v1/health`);
     expect(await health.json()).toEqual({ status: 'ok', datasetVersion: 1, oldestUnpublishedChangeAgeSeconds: null });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    expect(err).not.toMatch(/WARNING/);
+  }, 180_000);
+
+  it('beyond loopback it warns loudly that it speaks plain HTTP (stderr and its log) and names the fix', async () => {
+    const data = path.join(tmp(), 'd');
+    expect((await cli('server', 'init', '--data', data)).code).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'server', '--data', data, '--host', '0.0.0.0', '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let out = '';
+    let err = '';
+    // both: the line on stderr and the same warning in the service's own log (pino JSON on stdout)
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (/WARNING: the network service listens on 0\.0\.0\.0:\d+ beyond loopback over plain HTTP/.test(err) && /"level":40.*beyond loopback over plain HTTP/.test(out)) resolve();
+      };
+      child.stdout!.on('data', (b) => {
+        out += b;
+        check();
+      });
+      child.stderr!.on('data', (b) => {
+        err += b;
+        check();
+      });
+      child.once('exit', (c) => reject(new Error(`exited ${c}: ${out}\n${err}`)));
+    });
+    expect(err).toMatch(/TLS reverse proxy/);
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
   }, 180_000);
 
   it('a directory that is not a service data dir is refused by every command; bad paths are one line, exit 2, fast', async () => {
