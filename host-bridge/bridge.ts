@@ -201,7 +201,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   };
   const pruneTimer = setInterval(prune, 3_600_000);
   pruneTimer.unref();
-  setImmediate(prune);
+  const firstPrune = setImmediate(prune);
 
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
@@ -233,6 +233,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     close() {
       closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearImmediate(firstPrune); // a bridge closed at once must not prune a closed outbox
         follower?.stop();
         await follower?.idle();
         await finalApp.close();
