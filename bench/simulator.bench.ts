@@ -13,10 +13,10 @@
 // smaller amount, try later; approve → the recommended gateway, else the same default gateway)
 // and reports every gateway outcome (POST /v1/outcomes). The bridge has one real verifier device
 // (the firmware's DeviceCore over its SQLite store, behind the USB HID virtual cable, in this
-// process) and the real network service; all three run on the simulated clock. On the default
-// sync schedule (`precheck up`'s, in simulated time) the service publishes a dataset and the
-// bridge's own sync runner installs it on the device (tools/simulator/sim-clock.ts), so the
-// local stage answers from what the service learned. Intervals: paired bootstrap over orders,
+// process) and the real network service; all three run on the simulated clock. The service's
+// publisher and the bridge's sync follower run with their timers on the simulated clock, and the
+// default sync schedule (`precheck up`'s) too (tools/simulator/sim-clock.ts), so the local stage
+// answers from what the service learned, as soon as production would. Intervals: paired bootstrap over orders,
 // 2000 resamples, percentile 95% (the success-rate difference is cross-checked with the paired
 // normal interval). BENCH_SIM_STEADY_DAYS scales the steady scenario (default 4 days; see scaled()).
 import { readdirSync } from 'node:fs';
@@ -36,9 +36,10 @@ const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json
 
 /**
  * The bench plays `steady` scaled to BENCH_SIM_STEADY_DAYS simulated days (default 4; 30 = the
- * whole scenario), same orders per day. Why: every scheduled sync rebuilds the whole dataset on
- * the service (the builder's cost grows with the data, not with the change), so the month's 2 880
- * syncs cost hours of CPU on this machine. The gateway events keep their length and their
+ * whole scenario), same orders per day. Why: every publish rebuilds the whole dataset on the
+ * service (the builder's cost grows with the data, not with the change), and with the bridge's
+ * sync follower there is about one publish and one sync per order, so the month's 30 000 cost
+ * hours of CPU on this machine. The gateway events keep their length and their
  * relative place in the run (day 12 of 30 → day 1.6 of 4).
  */
 const STEADY_DAYS_DEFAULT = 4;
@@ -52,7 +53,7 @@ function scaled(s: Scenario): { scenario: Scenario; note: string } {
   const orders = Math.round(s.orders * f);
   return {
     scenario: { ...s, durationHours: days * 24, orders, gateways },
-    note: ` **Scaled** to ${days} of its ${s.durationHours / 24} simulated days (BENCH_SIM_STEADY_DAYS, default ${STEADY_DAYS_DEFAULT}): ${orders} orders, the same rate per day; the gateway's bad day keeps its 24 hours and its relative place in the run (starts at hour ${(s.gateways.flatMap((g) => g.outages)[0]?.fromHour ?? 0) * f}). Every scheduled sync rebuilds the whole dataset on the service, so the full month costs hours of CPU here.`,
+    note: ` **Scaled** to ${days} of its ${s.durationHours / 24} simulated days (BENCH_SIM_STEADY_DAYS, default ${STEADY_DAYS_DEFAULT}): ${orders} orders, the same rate per day; the gateway's bad day keeps its 24 hours and its relative place in the run (starts at hour ${(s.gateways.flatMap((g) => g.outages)[0]?.fromHour ?? 0) * f}). Every publish (one per quiet gap in the outcomes, about one per order at this rate) rebuilds the whole dataset on the service, so the full month costs hours of CPU here.`,
   };
 }
 
@@ -130,7 +131,7 @@ export async function run(files: string[] = []): Promise<BenchResult> {
       `### ${report.scenario}: ${report.description}\n\nSeed ${report.seed}, ${report.orders} orders (${report.arms.A.legitOrders} legitimate, ${report.arms.A.fraudOrders} fraud) over ${scenario.durationHours} simulated hours.${note} Arm B ${(report.durationMs.B / 1000).toFixed(1)} s wall time${report.deviceLoop ? ` (of which publishing ${(report.deviceLoop.wallMs.publish / 1000).toFixed(1)} s and syncing ${(report.deviceLoop.wallMs.sync / 1000).toFixed(1)} s)` : ''}. Money in major units of the merchant currency.\n\nArm A: ${report.baseline.label}. Gateway table it was chosen from (expected approval of one attempt by a payable card, over this scenario's card mix and hours): ${report.baseline.table.map((g) => `${g.name} ${pct(g.acceptance)} (fee ${major(g.feeAtMedian)} at the median amount)`).join(', ')}.\n\n${markdownReport(report)}\n\n${report.deviceLoop ? `${deviceLoopLine(report)}.\n\n` : ''}Precheck answers by stage: ${stages}. Most frequent decision:reason: ${reasons}.\n\nGateways, A: ${gatewayLine(report.gateways.A)}. B: ${gatewayLine(report.gateways.B)}.\n\nLegitimate orders by the FIRST Precheck answer in B:\n\n${breakdownMarkdown(answerBreakdown(a, b, 'first'), 'first answer')}\n\n...and by the LAST answer (the one the order ended on):\n\n${breakdownMarkdown(answerBreakdown(a, b, 'last'), 'last answer')}${warn}`,
     );
   }
-  const method = `Same orders played twice: **A** no precheck, every attempt to the shop's single best gateway (chosen from the scenario's own gateway table: highest expected approval of one attempt by a payable card over the scenario's card mix and hours, outages and drift included, i.e. the best single gateway in hindsight); **B** every attempt verified first through a real host bridge (\`POST /v1/verify\`) with one real verifier device (the firmware's DeviceCore and store behind the USB HID virtual cable, Noise session, in process) and the real network service, every gateway outcome reported (\`POST /v1/outcomes\`); all on loopback and on the simulated clock. On \`precheck up\`'s sync schedule, in simulated time, the service publishes a dataset (its own publish(); the publisher's wall-clock debounce is off, so its delay counts as 0 against the schedule) and the bridge's own sync runner installs it on the device (delta or snapshot). An answer without a gateway goes to the same default gateway as A. 95% intervals: paired bootstrap over orders (2000 resamples, percentile; for conversion cross-checked by the paired normal interval). Order conversion = paid legitimate orders ÷ legitimate orders; gateway attempt success rate = approved attempts ÷ attempts (all orders, as the gateway sees them); attempts and fees per paid order = all attempts/fees (fraud included) ÷ paid legitimate orders; false-decline rate = Precheck declines of a legitimate card that could have paid ÷ verifications of such cards; stage mix = the bridge's \`stage\` of each answer; outcome → device lag = simulated time from the service accepting an outcome to the device running a dataset built after it. Scenarios and the sources of their numbers: \`bench/scenarios/README.md\`.`;
+  const method = `Same orders played twice: **A** no precheck, every attempt to the shop's single best gateway (chosen from the scenario's own gateway table: highest expected approval of one attempt by a payable card over the scenario's card mix and hours, outages and drift included, i.e. the best single gateway in hindsight); **B** every attempt verified first through a real host bridge (\`POST /v1/verify\`) with one real verifier device (the firmware's DeviceCore and store behind the USB HID virtual cable, Noise session, in process) and the real network service, every gateway outcome reported (\`POST /v1/outcomes\`); all on loopback and on the simulated clock. Datasets reach the device as in production, on the simulated clock: the service's own publisher (2 s debounce, at most 10 s) builds them, the bridge's sync follower (the service's Precheck-Dataset-Version answer header, a poll every 20 s, 1 s debounce) has its own sync runner install them (delta or snapshot), and \`precheck up\`'s 15-minute schedule runs too. An answer without a gateway goes to the same default gateway as A. 95% intervals: paired bootstrap over orders (2000 resamples, percentile; for conversion cross-checked by the paired normal interval). Order conversion = paid legitimate orders ÷ legitimate orders; gateway attempt success rate = approved attempts ÷ attempts (all orders, as the gateway sees them); attempts and fees per paid order = all attempts/fees (fraud included) ÷ paid legitimate orders; false-decline rate = Precheck declines of a legitimate card that could have paid ÷ verifications of such cards; stage mix = the bridge's \`stage\` of each answer; outcome → device lag = simulated time from the service accepting an outcome to the device running a dataset built after it. Scenarios and the sources of their numbers: \`bench/scenarios/README.md\`.`;
   const targets = `### Against the issue's "done when" (issue 11)\n\n| scenario | target | measured | |\n|---|---|---|---|\n${reports.flatMap(doneWhenRows).join('\n')}`;
   return { title: "Market simulator: Precheck vs the shop's best gateway", markdown: `${method}\n\n${targets}\n\n${sections.join('\n\n')}`, summary: reports.flatMap(summaryRows) };
 }

@@ -4,6 +4,7 @@ import type { DestinationStream } from 'pino';
 import type { RouterOptions } from './routing/router.ts';
 import type { TrustLevel } from './trust/model.ts';
 import type { NotifyConfig } from './notify/notify-service.ts';
+import type { PublishClock } from './datasets/publisher.ts';
 
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
@@ -29,6 +30,8 @@ export interface ServerOptions {
   publishDebounceMs?: number;
   /** `publish.maxDelay`: a change is in a published dataset within this long, however steady the traffic. */
   publishMaxDelayMs?: number;
+  /** Clock and timers of the publish schedule (default: the real ones; the market simulator's are simulated). */
+  publishClock?: PublishClock;
   /** Build a dataset at start when none exists. Default true. */
   publishOnStart?: boolean;
   /** Snapshots kept for deltas. */
@@ -61,8 +64,8 @@ export interface ServerOptions {
   notify?: NotifyConfig;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, 'logger' | 'logDestination'>> &
-  Pick<ServerOptions, 'logger' | 'logDestination'>;
+export type ResolvedOptions = Required<Omit<ServerOptions, 'logger' | 'logDestination' | 'publishClock'>> &
+  Pick<ServerOptions, 'logger' | 'logDestination' | 'publishClock'>;
 
 export const DEFAULTS = {
   dataDir: './.precheck/server',
@@ -106,6 +109,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     datasetTtlSeconds: def('datasetTtlSeconds'),
     publishDebounceMs: def('publishDebounceMs'),
     publishMaxDelayMs: def('publishMaxDelayMs'),
+    publishClock: o.publishClock,
     publishOnStart: def('publishOnStart'),
     keepVersions: def('keepVersions'),
     deltaBases: def('deltaBases'),

@@ -118,6 +118,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       ttlSeconds: opts.datasetTtlSeconds,
       debounceMs: opts.publishDebounceMs,
       maxDelayMs: opts.publishMaxDelayMs,
+      clock: opts.publishClock,
       keepVersions: opts.keepVersions,
       deltaBases: opts.deltaBases,
       chunkSize: opts.chunkSize,

@@ -181,6 +181,11 @@ export class DatasetPublisher {
     return run;
   }
 
+  /** Resolves once no build is queued or running (the market simulator waits here on its clock). */
+  async idle(): Promise<void> {
+    while (this.jobs > 0) await this.chain;
+  }
+
   /** Observe every completed publish (tests wait on this instead of sleeping). */
   onPublished(fn: (r: PublishResult) => void): () => void {
     this.listeners.add(fn);

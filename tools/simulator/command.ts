@@ -16,6 +16,7 @@ interface SimulateFlags {
   resamples?: string;
   baseline: string;
   syncSchedule?: string;
+  syncFollow: boolean;
 }
 
 function positiveInt(name: string, v: string | undefined, max: number): number | undefined {
@@ -37,6 +38,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--verifier <mode>', 'self-contained: "device" (a real verifier device on the HID cable, datasets published and synced on the simulated clock), "token" (in-process stand-in that only computes card tokens, then escalates: network stage only, faster) or "none" (no device at all)', 'device')
     .option('--baseline <arm-a>', 'arm A: "best" (every attempt to the scenario\'s single best gateway), "random" (a random gateway per attempt) or a gateway name', 'best')
     .option('--sync-schedule <cron>', 'verifier device: the bridge\'s sync schedule in simulated time (default: the one `precheck up` sets)')
+    .option('--no-sync-follow', "verifier device: no sync follower (the bridge syncs on the schedule only, each tick publishing first): the loop before the follower, for comparison")
     .option('--orders <n>', "number of orders (default: the scenario's)")
     .option('--seed <n>', "override the scenario's seed")
     .option('--resamples <n>', 'bootstrap resamples for the intervals', '2000')
@@ -58,6 +60,7 @@ export function registerSimulateCommand(program: Command): void {
       if (flags.bridge && flags.selfContained) throw usage('--self-contained and --bridge exclude each other');
       if (flags.verifier !== 'token' && flags.verifier !== 'none' && flags.verifier !== 'device') throw usage(`--verifier must be "device", "token" or "none" (got "${flags.verifier}")`);
       if (flags.syncSchedule !== undefined && flags.verifier !== 'device') throw usage('--sync-schedule is only used with --verifier device');
+      if (flags.syncFollow === false && flags.verifier !== 'device') throw usage('--no-sync-follow is only used with --verifier device');
       const adminKey = flags.adminKey ?? process.env.PRECHECK_ADMIN_KEY;
       if (flags.server && !adminKey) throw usage('--server needs --admin-key (or PRECHECK_ADMIN_KEY) to register gateways and prompts');
       if (flags.server && !flags.bridge) throw usage('--server is only used with --bridge (self-contained runs start their own)');
@@ -92,7 +95,7 @@ export function registerSimulateCommand(program: Command): void {
           baseline,
           target: flags.bridge
             ? { kind: 'bridge', bridgeUrl: flags.bridge, bridgeToken: flags.bridgeToken ?? process.env.PRECHECK_BRIDGE_TOKEN ?? null, serverUrl: flags.server ?? null, adminKey: adminKey ?? null }
-            : { kind: 'self-contained', verifier: flags.verifier as 'token' | 'none' | 'device', startDevice, syncSchedule: flags.syncSchedule },
+            : { kind: 'self-contained', verifier: flags.verifier as 'token' | 'none' | 'device', startDevice, syncSchedule: flags.syncSchedule, syncFollow: flags.syncFollow },
           onProgress: progress ? (arm, done, total) => process.stderr.write(`\rarm ${arm}: ${done}/${total} orders${done === total ? '\n' : ''}`) : undefined,
         });
         process.stdout.write(flags.json ? `${JSON.stringify(run.report, null, 2)}\n` : `${textReport(run.report)}\n`);

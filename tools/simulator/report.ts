@@ -87,5 +87,6 @@ export function deviceLoopLine(r: SimulationReport): string {
   const d = r.deviceLoop;
   if (!d) return '';
   const l = d.lag;
-  return `device ${d.deviceId}: ${d.ticks} scheduled syncs on "${d.schedule}" (simulated clock), ${d.syncsUpdated} installed a new dataset, ${d.syncFailures} failed; outcome → device lag p50 ${l.p50.toFixed(0)} s, p99 ${l.p99.toFixed(0)} s, max ${l.max.toFixed(0)} s (${l.delivered}/${l.outcomes} outcomes on the device by the end)${d.bridgeLag ? `; the bridge's own metric (precheck_bridge_outcome_lag_seconds, its last outcomes): p50 ${d.bridgeLag.p50.toFixed(0)} s, p99 ${d.bridgeLag.p99.toFixed(0)} s` : ''}`;
+  const follow = d.follow ? `${d.follow.runs} follow runs of the bridge (${d.follow.updated} installed a new dataset, ${d.follow.failed} failed) and ` : 'no sync follower, ';
+  return `device ${d.deviceId}: ${follow}${d.ticks} scheduled syncs on "${d.schedule}" (simulated clock), ${d.syncsUpdated} installed a new dataset, ${d.syncFailures} failed; outcome → device lag p50 ${l.p50.toFixed(0)} s, p99 ${l.p99.toFixed(0)} s, max ${l.max.toFixed(0)} s (${l.delivered}/${l.outcomes} outcomes on the device by the end)${d.bridgeLag ? `; the bridge's own metric (precheck_bridge_outcome_lag_seconds, its last outcomes): p50 ${d.bridgeLag.p50.toFixed(0)} s, p99 ${d.bridgeLag.p99.toFixed(0)} s` : ''}`;
 }

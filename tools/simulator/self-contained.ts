@@ -25,6 +25,7 @@ import { createSyncRunner, type SyncReport, type SyncRunnerFn } from '../../host
 import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { Logger } from 'pino';
 import { createBridgeLogger } from '../../host-bridge/logger.ts';
+import type { DatasetFollower } from '../../host-bridge/sync/follower.ts';
 
 /** The simulated clock shared by the service and the bridge; never goes backwards. */
 export class SimClock {
@@ -61,14 +62,71 @@ export interface SimPublishResult {
   created: boolean;
 }
 
+/**
+ * Timers on the simulated clock: the service's publisher and the bridge's sync follower set them
+ * (the same code that runs on wall-clock timers in production); the caller fires the due ones in
+ * time order as the simulation moves the clock (sim-clock.ts). Each entry keeps its source's tag,
+ * so the caller can account the wall time of publishing and of syncing.
+ */
+export class SimTimers {
+  private queue: { at: number; seq: number; tag: string; fn: () => void }[] = [];
+  private seq = 0;
+  constructor(readonly clock: SimClock) {}
+
+  /** A {nowMs, setTimer, clearTimer} view for one source (PublishClock / FollowClock shape). */
+  view(tag: string): { nowMs(): number; setTimer(fn: () => void, ms: number): unknown; clearTimer(h: unknown): void } {
+    return {
+      nowMs: () => this.clock.nowMs(),
+      setTimer: (fn, ms) => {
+        const e = { at: this.clock.nowMs() + Math.max(0, ms), seq: ++this.seq, tag, fn };
+        this.queue.push(e);
+        return e.seq;
+      },
+      clearTimer: (h) => {
+        this.queue = this.queue.filter((e) => e.seq !== h);
+      },
+    };
+  }
+
+  /** When the earliest timer is due (ms), or null. */
+  nextAt(): number | null {
+    let best: number | null = null;
+    for (const e of this.queue) if (best === null || e.at < best) best = e.at;
+    return best;
+  }
+
+  /** Removes and returns the earliest timer (ties: the first set), or null. */
+  take(): { at: number; tag: string; fn: () => void } | null {
+    if (this.queue.length === 0) return null;
+    let i = 0;
+    for (let k = 1; k < this.queue.length; k++) {
+      const a = this.queue[k];
+      const b = this.queue[i];
+      if (a.at < b.at || (a.at === b.at && a.seq < b.seq)) i = k;
+    }
+    return this.queue.splice(i, 1)[0];
+  }
+}
+
 export interface SelfContained {
   bridgeUrl: string;
   serverUrl: string;
   adminKey: string;
   clock: SimClock;
   verifier: VerifierMode;
-  /** verifier 'device': the device's id, a dataset publish now (simulated time), and the bridge's sync runner. */
-  device: { id: string; publish(): Promise<SimPublishResult>; sync(): Promise<SyncReport>; metrics(): Promise<string> } | null;
+  /**
+   * verifier 'device': the device's id, a dataset publish now (simulated time), the bridge's sync
+   * runner, and with `follow` the production loop on simulated timers: the service's publisher
+   * (its debounce and maximum delay) and the bridge's sync follower (header, poll, debounce).
+   */
+  device: {
+    id: string;
+    publish(): Promise<SimPublishResult>;
+    sync(): Promise<SyncReport>;
+    metrics(): Promise<string>;
+    /** null when the run plays the schedule alone (`follow: false`). */
+    follow: { timers: SimTimers; follower: DatasetFollower; publisherIdle(): Promise<void> } | null;
+  } | null;
   close(): Promise<void>;
 }
 
@@ -98,10 +156,14 @@ export async function issueBridgeKey(serverUrl: string, adminKey: string, mercha
   return r.key;
 }
 
-export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number; startDevice?: SimDeviceStarter } = {}): Promise<SelfContained> {
+export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number; startDevice?: SimDeviceStarter; follow?: boolean } = {}): Promise<SelfContained> {
   const verifier = opts.verifier ?? 'token';
+  // With a device, datasets follow production: the publisher's schedule and the bridge's follower
+  // on simulated timers (default), or (follow: false) a publish + sync at each schedule tick only.
+  const follow = verifier === 'device' && opts.follow !== false;
   if (verifier === 'device' && !opts.startDevice) throw new SimulatorHttpError('NOT_CONFIGURED', 'verifier "device" needs a device starter (tools/simulator/simulate-device.ts)');
   const clock = new SimClock(opts.startAt ?? Math.floor(Date.now() / 1000));
+  const timers = new SimTimers(clock);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-sim-'));
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
   let bridge: Awaited<ReturnType<typeof startBridge>> | null = null;
@@ -124,10 +186,11 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       // One simulated shop sends thousands of requests a minute: the per-key limit is for the
       // internet, not for this loopback run.
       rateLimitMax: 10_000_000,
-      // The publisher's debounce timer runs on wall time, which means nothing on the simulated
-      // clock: without a device datasets are not used; with one, publishes happen on the
-      // simulated clock (sim-clock.ts calls the same publish() before each scheduled sync).
-      publishDebounceMs: -1,
+      // Without a device datasets are not used: no publishing. With one, the publisher's own
+      // debounce and maximum delay run on simulated timers (sim-clock.ts fires them), or, with
+      // follow off, sim-clock.ts calls the same publish() before each scheduled sync.
+      publishDebounceMs: follow ? undefined : -1,
+      publishClock: follow ? timers.view('publish') : undefined,
       buildInChild: false,
     });
     await seedService(server.url, server.adminKey, s);
@@ -142,6 +205,7 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       // The simulated shop calls as fast as the machine allows: no per-address limit.
       rateLimit: { perMinute: 0 },
       log: { level: 'silent' },
+      sync: { follow },
       ...(verifier === 'device' ? { devices: { cables: { hidSocket } } } : {}),
     });
     let registry: DeviceRegistry | null = null;
@@ -162,7 +226,8 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       await reg.pair(device.deviceId, async () => true);
       registry = reg;
       syncRunner = createSyncRunner({ config, registry: reg, logger });
-      bridge = await startBridge({ config, registry, logger, syncRunner, manageRegistry: false, now: () => clock.nowMs() });
+      bridge = await startBridge({ config, registry, logger, syncRunner, manageRegistry: false, now: () => clock.nowMs(), followClock: timers.view('follow') });
+      if (follow && !bridge.follower) throw new SimulatorHttpError('NOT_CONFIGURED', 'the bridge did not start its sync follower');
       const regToStop = reg;
       const closeBridge = bridge.close.bind(bridge);
       bridge.close = async () => {
@@ -204,6 +269,7 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
               return report;
             },
             metrics: async () => (await fetch(`${br.url}/metrics`)).text(),
+            follow: follow ? { timers, follower: br.follower!, publisherIdle: () => srv.service.publisher.idle() } : null,
           }
         : null,
     close: cleanup,

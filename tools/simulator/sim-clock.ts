@@ -1,24 +1,31 @@
 // Arm B with a verifier device: production's dataset loop played on the simulated clock.
 //
-// In production the service publishes a dataset within its debounce / maximum delay (seconds) of a
-// change, and the bridge syncs its devices on `sync.schedule` (`precheck up`: every 15 minutes).
-// Both run on wall-clock timers, and a simulation plays a month in minutes, so here the simulated
-// clock drives them: before any request at simulated time t, every scheduled sync tick T ≤ t runs,
-// in order, with the clock set to T: the service's own publisher builds a dataset (the same
-// publish() its timer calls; at T everything reported before T is in it, i.e. the publisher's
-// delay is taken as 0 against a 15-minute schedule), then POST /v1/sync on the bridge (its own sync
-// runner, as the schedule and operators run it) brings the
-// device up to date over the HID cable (delta or snapshot, as it chooses). Only then does the
-// clock move on to t.
+// In production the service's publisher builds a dataset 2 s after the changes stop and at the
+// latest `publish.maxDelay` (10 s) after the oldest one; the bridge's sync follower hears of it
+// from the Precheck-Dataset-Version header on the service's next answer, or from its poll of
+// GET /v1/datasets/latest (every 20 s), and syncs the device 1 s later; the bridge also runs a full
+// sync on `sync.schedule` (`precheck up`: every 15 minutes). All of these run on timers, and a
+// simulation plays a month in minutes, so here the simulated clock drives them: the publisher and
+// the follower are the real ones with their timers on the simulated clock (SimTimers), and before
+// any request at simulated time t every timer and schedule tick due at or before t fires, in time
+// order, with the clock set to its time, and its work (a build, a poll, a sync over the HID cable)
+// is awaited. Only then does the clock move on to t. A schedule tick is POST /v1/sync on the
+// bridge, as the schedule runs it.
+//
+// With follow off (`--no-sync-follow`, the loop before issue 11), a tick first has the service
+// publish (the same publish() its timer calls; its delay taken as 0), then syncs: the lag is then
+// set by the schedule alone.
 //
 // Lag: an outcome is "accepted" at the simulated moment the bridge's outbox has forwarded it to the
-// service (the port waits for that after every report); the device "has it" at the first sync tick
-// after which the device runs a dataset built at or after that moment. lag = has − accepted.
+// service (the port waits for that after every report); the device "has it" at the first sync
+// (follow run or tick) after which the device runs a dataset built after that moment.
+// lag = has − accepted.
 import { Cron } from 'croner';
 import type { PrecheckPort, ReportedOutcome, VerifyDecision, VerifyRequest } from './engine.ts';
 import type { BridgeClient } from './bridge-client.ts';
 import type { SelfContained } from './self-contained.ts';
 import { percentile } from './stats.ts';
+import type { FollowRunReport } from '../../host-bridge/sync/follower.ts';
 
 export interface SyncTickRecord {
   /** Simulated unix seconds of the tick. */
@@ -42,8 +49,6 @@ export class ScheduledSyncPort implements PrecheckPort {
   private target: number;
   private nextTick: number;
   private readonly cron: Cron;
-  /** dataset version → simulated creation time */
-  private readonly createdAt = new Map<number, number>();
   /** Simulated acceptance times of forwarded outcomes, in order. */
   readonly accepted: number[] = [];
   /** For each accepted outcome (same index), the simulated time the device had it, or null. */
@@ -52,6 +57,8 @@ export class ScheduledSyncPort implements PrecheckPort {
   private pending = 0;
   readonly ticks: SyncTickRecord[] = [];
   syncFailures = 0;
+  /** Follow runs (the bridge's follower) and how many installed a new dataset. */
+  readonly follow = { runs: 0, updated: 0, failed: 0 };
   /** Wall time spent publishing and syncing (the run's cost of the loop). */
   readonly wallMs = { publish: 0, sync: 0 };
 
@@ -65,6 +72,21 @@ export class ScheduledSyncPort implements PrecheckPort {
     // UTC keeps the run independent of the machine's zone; the default schedule is zone-free anyway.
     this.cron = new Cron(schedule, { paused: true, timezone: 'UTC' });
     this.nextTick = this.after(this.target);
+    const f = sc.device.follow;
+    if (f) {
+      f.follower.on('run', (e: { report: FollowRunReport | null }) => {
+        this.follow.runs++;
+        const row = e.report?.results.find((r) => r.device === sc.device!.id && (r.kind ?? 'dataset') === 'dataset');
+        if (row?.result === 'updated') this.follow.updated++;
+        else if (row?.result !== 'up-to-date') this.follow.failed++;
+        this.delivered(row as { result?: string; createdAt?: number } | undefined, this.sc.clock.nowSeconds());
+      });
+    }
+  }
+
+  /** Whether the production follow loop runs (else the schedule alone). */
+  get following(): boolean {
+    return this.sc.device!.follow !== null;
   }
 
   private after(unixSeconds: number): number {
@@ -79,25 +101,44 @@ export class ScheduledSyncPort implements PrecheckPort {
 
   /** The first sync: the device starts the run with the service's current dataset, as after `precheck up`. */
   async start(): Promise<void> {
-    await this.tick(this.sc.clock.nowSeconds());
+    await this.tick(this.sc.clock.nowSeconds(), true);
   }
 
-  /** Runs every tick up to the target time, then moves the clock there. */
+  /** Fires every timer and schedule tick up to the target time, in time order, then moves the clock there. */
   private async settle(): Promise<void> {
-    while (this.nextTick <= this.target) {
+    const f = this.sc.device!.follow;
+    for (;;) {
+      const timerAt = f?.timers.nextAt() ?? null;
+      const timerS = timerAt === null ? null : Math.ceil(timerAt / 1000);
+      if (timerS !== null && timerS <= this.target && timerS <= this.nextTick) {
+        // a timer first at the same second as a tick: the publish the tick would find
+        const t = f!.timers.take()!;
+        this.sc.clock.advanceTo(timerS);
+        const w0 = performance.now();
+        t.fn();
+        if (t.tag === 'publish') {
+          await f!.publisherIdle();
+          this.wallMs.publish += performance.now() - w0;
+        } else {
+          await f!.follower.idle();
+          this.wallMs.sync += performance.now() - w0;
+        }
+        continue;
+      }
+      if (this.nextTick > this.target) break;
       const t = this.nextTick;
       this.sc.clock.advanceTo(t);
-      await this.tick(t);
+      await this.tick(t, false);
       this.nextTick = this.after(t);
     }
     this.sc.clock.advanceTo(this.target);
   }
 
-  private async tick(t: number): Promise<void> {
+  /** A schedule tick: POST /v1/sync (first, without follow, the service publishes). */
+  private async tick(t: number, first: boolean): Promise<void> {
     const dev = this.sc.device!;
     const w0 = performance.now();
-    const p = await dev.publish();
-    this.createdAt.set(p.version, p.createdAt);
+    const p = dev.follow && !first ? null : await dev.publish();
     const w1 = performance.now();
     const report = await dev.sync();
     this.wallMs.publish += w1 - w0;
@@ -106,9 +147,14 @@ export class ScheduledSyncPort implements PrecheckPort {
     let installed: number | null = null;
     if (row && (row.result === 'updated' || row.result === 'up-to-date')) installed = row.to;
     else this.syncFailures++;
-    this.ticks.push({ at: t, published: p.version, installed, result: row?.result ?? 'missing', ...(row?.via ? { via: row.via } : {}) });
-    const built = installed === null ? undefined : this.createdAt.get(installed);
-    if (built === undefined) return;
+    this.ticks.push({ at: t, published: p?.version ?? report.latest.dataset ?? 0, installed, result: row?.result ?? 'missing', ...(row?.via ? { via: row.via } : {}) });
+    this.delivered(row, t);
+  }
+
+  /** A sync left the device on a dataset created at `row.createdAt`: what was accepted before it is there. */
+  private delivered(row: { result?: string; createdAt?: number } | undefined, t: number): void {
+    if (!row || (row.result !== 'updated' && row.result !== 'up-to-date') || typeof row.createdAt !== 'number') return;
+    const built = row.createdAt;
     // A build at T runs before any request at T: it holds the outcomes accepted strictly before T.
     while (this.pending < this.accepted.length && this.accepted[this.pending] < built) {
       this.hadAt[this.pending] = t;
@@ -131,12 +177,20 @@ export class ScheduledSyncPort implements PrecheckPort {
   }
 
   /**
-   * Runs the ticks up to `unixSeconds` (the end of the run), then, for outcomes of the last orders
-   * (retries can run past the end), up to two more ticks so they get their chance.
+   * Runs the timers and ticks up to `unixSeconds` (the end of the run), then, for outcomes of the
+   * last orders (retries can run past the end), on until they reach the device: a few minutes of
+   * the follow loop, or up to two more schedule ticks without it.
    */
   async finish(unixSeconds: number): Promise<void> {
     this.advanceTo(unixSeconds);
     await this.settle();
+    if (this.following) {
+      for (let extra = 0; extra < 10 && this.pending < this.accepted.length; extra++) {
+        this.advanceTo(this.target + 30);
+        await this.settle();
+      }
+      return;
+    }
     for (let extra = 0; extra < 2 && this.pending < this.accepted.length; extra++) {
       this.advanceTo(this.nextTick);
       await this.settle();

@@ -13,7 +13,7 @@ import { ScheduledSyncPort, type LagStats, type SyncTickRecord } from './sim-clo
 import { UP_SYNC_SCHEDULE } from '../up/bridge-config.ts';
 
 export type SimulationTarget =
-  | { kind: 'self-contained'; verifier?: VerifierMode; startDevice?: SimDeviceStarter; syncSchedule?: string }
+  | { kind: 'self-contained'; verifier?: VerifierMode; startDevice?: SimDeviceStarter; syncSchedule?: string; /** the bridge's sync follower and the publisher's own schedule (default true) */ syncFollow?: boolean }
   | { kind: 'bridge'; bridgeUrl: string; bridgeToken?: string | null; serverUrl?: string | null; adminKey?: string | null }
   | { kind: 'in-process'; precheck: PrecheckPort; label?: string };
 
@@ -37,7 +37,19 @@ export interface SimulationReport {
   /** Arm A in words, the gateway it uses (null = random) and the scenario's gateway table it was chosen from. */
   baseline: { label: string; gateway: string | null; table: GatewayExpectation[] };
   /** Arm B with a device: the simulated sync schedule, its ticks and the outcome → device lag (simulated seconds). */
-  deviceLoop: { deviceId: string; schedule: string; ticks: number; syncsUpdated: number; syncFailures: number; lag: LagStats; lastTicks: SyncTickRecord[]; wallMs: { publish: number; sync: number }; bridgeLag: { p50: number; p99: number } | null } | null;
+  deviceLoop: {
+    deviceId: string;
+    schedule: string;
+    ticks: number;
+    syncsUpdated: number;
+    syncFailures: number;
+    /** The bridge's follow runs (null: the schedule alone, `--no-sync-follow`). */
+    follow: { runs: number; updated: number; failed: number } | null;
+    lag: LagStats;
+    lastTicks: SyncTickRecord[];
+    wallMs: { publish: number; sync: number };
+    bridgeLag: { p50: number; p99: number } | null;
+  } | null;
   arms: { A: ArmMetrics; B: ArmMetrics };
   comparison: Comparison;
   precheck: BridgeClientStats | null;
@@ -121,13 +133,15 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     targetLabel = o.target.label ?? 'in-process';
     b = await runArm(market, o.target.precheck, { onOrder: progress('B'), defaultGateway });
   } else if (o.target.kind === 'self-contained') {
-    const sc = await startSelfContained(s, { verifier: o.target.verifier, startDevice: o.target.startDevice });
+    const sc = await startSelfContained(s, { verifier: o.target.verifier, startDevice: o.target.startDevice, follow: o.target.syncFollow });
     const client = new BridgeClient({ bridgeUrl: sc.bridgeUrl, sendTimes: true });
     const startAt = sc.clock.nowSeconds();
     try {
       if (sc.device) {
         const schedule = o.target.syncSchedule ?? UP_SYNC_SCHEDULE;
-        targetLabel = `self-contained (verifier device ${sc.device.id} on the HID cable; dataset published and synced on "${schedule}" in simulated time)`;
+        targetLabel = sc.device.follow
+          ? `self-contained (verifier device ${sc.device.id} on the HID cable; datasets published on the service's own schedule and synced by the bridge's follower, plus "${schedule}", in simulated time)`
+          : `self-contained (verifier device ${sc.device.id} on the HID cable; dataset published and synced on "${schedule}" in simulated time)`;
         const port = new ScheduledSyncPort(client, sc, schedule);
         await port.start();
         b = await runArm(market, port, { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
@@ -139,6 +153,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
           ticks: port.ticks.length,
           syncsUpdated: port.ticks.filter((t) => t.result === 'updated').length,
           syncFailures: port.syncFailures,
+          follow: port.following ? { ...port.follow } : null,
           lag: port.lag(),
           lastTicks: port.ticks.slice(-3),
           wallMs: { publish: Math.round(port.wallMs.publish), sync: Math.round(port.wallMs.sync) },
