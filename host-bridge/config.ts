@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Cron } from 'croner';
+import { PrecheckError } from '../errors/precheck-error.ts';
 
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class ConfigError extends PrecheckError<'CONFIG_INVALID'> {
   constructor(message: string) {
-    super(message);
+    super('CONFIG_INVALID', message);
     this.name = 'ConfigError';
   }
 }

@@ -1,39 +1,44 @@
-// Service errors: stable string codes for the HTTP API ({"error":{"code","message"}}) and the one
-// function that maps a code to an HTTP status. Messages never carry card data.
+// Service errors: the codes the network service answers with ({"error":{"code","message"}}).
+// Their HTTP statuses (and who raises each) are in the one catalogue, errors/catalogue.ts.
+// Messages never carry card data.
+import { ERRORS, httpStatusOf } from '../errors/catalogue.ts';
+import { PrecheckError } from '../errors/precheck-error.ts';
 
-export const SERVICE_ERROR_STATUS = {
-  BAD_REQUEST: 400,
-  INVALID_FIELD: 400, // JSON-schema validation failed
-  MALFORMED: 400, // body is not valid JSON / CBOR
-  PAN_REJECTED: 400, // something that looks like a card number was sent
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  WEBHOOK_HOST_NOT_ALLOWED: 403, // a webhook URL's host is outside notify.webhookHosts (or not public)
-  NOT_FOUND: 404,
-  DATASET_NOT_FOUND: 404,
-  DELTA_UNAVAILABLE: 404, // base version too old / unknown: take the snapshot
-  FIRMWARE_NOT_FOUND: 404,
-  CONFLICT: 409, // idempotency key reused with a different body, duplicate resource
-  TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-} as const;
+/** The codes a ServiceError may carry. */
+const SERVICE_CODES = [
+  'BAD_REQUEST',
+  'INVALID_FIELD', // JSON-schema validation failed
+  'MALFORMED', // body is not valid JSON / CBOR
+  'PAN_REJECTED', // something that looks like a card number was sent
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'WEBHOOK_HOST_NOT_ALLOWED',
+  'NOT_FOUND',
+  'DATASET_NOT_FOUND',
+  'DELTA_UNAVAILABLE', // base version too old / unknown: take the snapshot
+  'FIRMWARE_NOT_FOUND',
+  'CONFLICT', // idempotency key reused with a different body, duplicate resource
+  'TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
+  'INTERNAL',
+  'UNAVAILABLE',
+] as const satisfies readonly (keyof typeof ERRORS)[];
 
-export type ServiceErrorCode = keyof typeof SERVICE_ERROR_STATUS;
+export type ServiceErrorCode = (typeof SERVICE_CODES)[number];
 
-export class ServiceError extends Error {
-  readonly code: ServiceErrorCode;
+/** Status per service code, read from the catalogue. */
+export const SERVICE_ERROR_STATUS = Object.fromEntries(SERVICE_CODES.map((c) => [c, ERRORS[c].http])) as Record<ServiceErrorCode, number>;
+
+export class ServiceError extends PrecheckError<ServiceErrorCode> {
   constructor(code: ServiceErrorCode, message: string) {
-    super(message);
+    super(code, message);
     this.name = 'ServiceError';
-    this.code = code;
   }
 }
 
 export function httpStatusFor(code: string): number {
-  return (SERVICE_ERROR_STATUS as Record<string, number>)[code] ?? 500;
+  return httpStatusOf(code);
 }
 
 export function isServiceError(e: unknown): e is ServiceError {

@@ -1,70 +1,22 @@
-// The one place the bridge's error codes become HTTP statuses and `{"error":{"code","message"}}`
-// bodies. Messages of unknown errors are never echoed (a library message could quote the request
-// body, and with it a card number): they become a generic INTERNAL / MALFORMED.
+// The one place the bridge's errors become HTTP statuses (from the catalogue, errors/catalogue.ts)
+// and `{"error":{"code","message"}}` bodies. Messages of unknown errors are never echoed (a library
+// message could quote the request body, and with it a card number): they become a generic
+// INTERNAL / MALFORMED.
+import { ERRORS, httpStatusOf, type ErrorCode } from '../../errors/catalogue.ts';
+import { isEchoable, PrecheckError } from '../../errors/precheck-error.ts';
 
-export const HTTP_STATUS_BY_CODE: Record<string, number> = {
-  // request shape
-  BAD_REQUEST: 400,
-  INVALID_FIELD: 400,
-  MALFORMED: 400,
-  PAN_REJECTED: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  MISDIRECTED: 421,
-  TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  RATE_LIMITED: 429,
-  // card format (well-formed request, impossible card)
-  CARD_NUMBER_INVALID: 422,
-  CARD_EXPIRED: 422,
-  EXPIRY_INVALID: 422,
-  CVC_INVALID: 422,
-  // resources
-  DEVICE_NOT_FOUND: 404,
-  ORDER_NOT_FOUND: 404,
-  // pairing and devices (ProtocolError codes)
-  PAIRING_NOT_STARTED: 409,
-  PAIRING_IN_PROGRESS: 409,
-  PAIRING_REJECTED: 409,
-  PAIRING_FULL: 409,
-  NOT_PAIRED: 409,
-  IDENTITY_MISMATCH: 409,
-  HANDSHAKE_FAILED: 502,
-  BUSY: 503,
-  DISCONNECTED: 503,
-  TIMEOUT: 504,
-  // sync (host-bridge/sync/errors.ts SyncError codes)
-  SYNC_BUSY: 409,
-  NOT_CONFIGURED: 501,
-  SERVICE_UNAVAILABLE: 503,
-  SERVICE_REJECTED: 502,
-  SIGNATURE_INVALID: 502,
-  SIGNING_KEY_CHANGED: 502,
-  MANIFEST_REJECTED: 502,
-  CHUNK_HASH: 502,
-  DEVICE_UNAVAILABLE: 503,
-  DEVICE_REFUSED: 409,
-  FIRMWARE_NOT_HEALTHY: 409,
-  // features and upstream
-  SYNC_NOT_CONFIGURED: 501,
-  UNSUPPORTED: 501,
-  NETWORK_UNAVAILABLE: 503,
-  NETWORK_REJECTED: 502,
-  INTERNAL: 500,
-};
+/** Status per code the bridge answers with, read from the catalogue (errors/catalogue.ts). */
+export const HTTP_STATUS_BY_CODE: Record<string, number> = Object.fromEntries(
+  Object.entries(ERRORS).flatMap(([code, spec]) => (spec.http === null ? [] : [[code, spec.http]])),
+);
 
-/** Codes whose error message is ours (built without card data) and safe to return. */
-const OWN_ERROR_NAMES = new Set(['FormatCheckError', 'PipelineError', 'OutcomeError', 'ApiError', 'ProtocolError', 'NetworkError', 'SyncError']);
-
-export class ApiError extends Error {
+export class ApiError extends PrecheckError {
   constructor(
-    readonly code: string,
+    code: ErrorCode,
     message: string,
     readonly field?: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'ApiError';
   }
 }
@@ -74,7 +26,7 @@ export interface ErrorBody {
 }
 
 export function statusFor(code: string): number {
-  return HTTP_STATUS_BY_CODE[code] ?? 500;
+  return httpStatusOf(code);
 }
 
 /** The parts of a sync report (host-bridge/sync SyncReport) that decide its HTTP status. */
@@ -156,7 +108,7 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     return { status: 400, body: { error: { code: 'INVALID_FIELD', message: validationMessage(e.validation[0], field), field } } };
   }
   const code = typeof e?.code === 'string' ? e.code : '';
-  if (e && OWN_ERROR_NAMES.has(e.name ?? '') && code) {
+  if (isEchoable(err)) {
     const field = e.field;
     return { status: statusFor(code), body: { error: { code, message: e.message ?? code, ...(field ? { field } : {}) } } };
   }

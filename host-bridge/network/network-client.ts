@@ -4,6 +4,7 @@
 import { Agent, request } from 'undici';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker.ts';
 import { DATASET_VERSION_HEADER, parseDatasetVersionHeader } from '../../contracts/dataset-version.ts';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export type NetworkErrorCode = 'NETWORK_UNAVAILABLE' | 'NETWORK_REJECTED';
 export type NetworkFailureKind = 'timeout' | 'connect' | 'status' | 'breaker' | 'bad-response' | 'not-configured' | 'rate-limited';
@@ -12,15 +13,15 @@ export type NetworkFailureKind = 'timeout' | 'connect' | 'status' | 'breaker' | 
  * Unavailable: timeout, connection failure, 5xx after retries, circuit open, or rate limited (429,
  * with the service's Retry-After in `retryAfterMs`). Rejected: other 4xx.
  */
-export class NetworkError extends Error {
+export class NetworkError extends PrecheckError<NetworkErrorCode> {
   constructor(
-    readonly code: NetworkErrorCode,
+    code: NetworkErrorCode,
     readonly kind: NetworkFailureKind,
     message: string,
     readonly status?: number,
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'NetworkError';
   }
 }

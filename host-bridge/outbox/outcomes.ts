@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Outbox, VerificationRow } from './outbox-db.ts';
 import type { NetworkOutcome } from '../network/network-types.ts';
 import { checkOutcomeAt } from '../../contracts/limits.ts';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export interface OutcomeReport {
   orderId: string;
@@ -22,13 +23,13 @@ export interface OutcomeReport {
 // The service's id rule: a device id outside it is not sent (it would make the whole outcome invalid).
 const SERVICE_ID = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
 
-export class OutcomeError extends Error {
+export class OutcomeError extends PrecheckError<'ORDER_NOT_FOUND' | 'CONFLICT' | 'INVALID_FIELD'> {
   constructor(
-    readonly code: 'ORDER_NOT_FOUND' | 'CONFLICT' | 'INVALID_FIELD',
+    code: 'ORDER_NOT_FOUND' | 'CONFLICT' | 'INVALID_FIELD',
     message: string,
     readonly field: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'OutcomeError';
   }
 }

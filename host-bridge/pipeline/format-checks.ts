@@ -4,17 +4,18 @@
 import cardValidator from 'card-validator';
 import luhn10 from 'card-validator/dist/luhn-10.js';
 import { expiredFrom } from '../../rules/expiry.ts';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export type FormatErrorCode = 'CARD_NUMBER_INVALID' | 'CARD_EXPIRED' | 'EXPIRY_INVALID' | 'CVC_INVALID';
 
 /** A card that is well-formed JSON but cannot be a valid card. Messages never contain card data. */
-export class FormatCheckError extends Error {
+export class FormatCheckError extends PrecheckError<FormatErrorCode> {
   constructor(
-    readonly code: FormatErrorCode,
+    code: FormatErrorCode,
     readonly field: string,
     message: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'FormatCheckError';
   }
 }

@@ -18,6 +18,7 @@ import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import type { GatewayHealth } from '../routing/gateway-health.ts';
 import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export type { FinalDecision };
 export type Stage = 'local' | 'network' | 'fallback';
@@ -44,13 +45,13 @@ export interface VerifyResult {
 }
 
 /** Errors the pipeline raises before deciding (the API maps `code` to an HTTP status). */
-export class PipelineError extends Error {
+export class PipelineError extends PrecheckError<'DEVICE_NOT_FOUND' | 'INTERNAL'> {
   constructor(
-    readonly code: 'DEVICE_NOT_FOUND' | 'INTERNAL',
+    code: 'DEVICE_NOT_FOUND' | 'INTERNAL',
     message: string,
     readonly field?: string,
   ) {
-    super(message);
+    super(code, message);
     this.name = 'PipelineError';
   }
 }

@@ -1,5 +1,7 @@
 // Typed errors of the bridge's sync job. Codes are stable (the CLI maps them to exit codes, the
-// report shows them); messages never carry card data (datasets hold tokens only anyway).
+// report shows them); messages never carry card data (datasets hold tokens only anyway). Their
+// statuses and exit codes are in the catalogue (errors/catalogue.ts).
+import { codeOf, PrecheckError } from '../../errors/precheck-error.ts';
 
 export const SYNC_ERROR_CODES = [
   'SERVICE_UNAVAILABLE', // network down, timeout, 5xx after retries
@@ -18,12 +20,10 @@ export const SYNC_ERROR_CODES = [
 
 export type SyncErrorCode = (typeof SYNC_ERROR_CODES)[number];
 
-export class SyncError extends Error {
-  readonly code: SyncErrorCode;
+export class SyncError extends PrecheckError<SyncErrorCode> {
   constructor(code: SyncErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'SyncError';
-    this.code = code;
   }
 }
 
@@ -34,13 +34,12 @@ export function isSyncError(e: unknown): e is SyncError {
 /** "CODE: message" for any error (ProtocolError, SyncError, Node errors). */
 export function describeError(e: unknown): string {
   if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return typeof code === 'string' ? `${code}: ${e.message}` : e.message;
+    const code = codeOf(e);
+    return code !== undefined ? `${code}: ${e.message}` : e.message;
   }
   return String(e);
 }
 
 export function errorCode(e: unknown): string {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : 'INTERNAL';
+  return codeOf(e) ?? 'INTERNAL';
 }

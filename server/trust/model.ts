@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { TRUST_FEATURE_NAMES } from './features.ts';
 import { fitLogistic, sigmoid } from './logistic.ts';
 import { badClassMetrics, bestF1Threshold, rocAuc } from './metrics.ts';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export type TrustLevel = 'high' | 'medium' | 'low' | 'block';
 
@@ -53,10 +54,9 @@ export interface TrainOptions {
   featureNames?: readonly string[]; // default TRUST_FEATURE_NAMES
 }
 
-export class TrustTrainingError extends Error {
-  readonly code = 'TRUST_TRAINING';
+export class TrustTrainingError extends PrecheckError<'TRUST_TRAINING'> {
   constructor(message: string) {
-    super(message);
+    super('TRUST_TRAINING', message);
     this.name = 'TrustTrainingError';
   }
 }

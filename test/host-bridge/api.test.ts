@@ -7,6 +7,7 @@ import { ScriptedService } from './scripted-service.ts';
 import { makeTempDir } from './temp-dir.ts';
 import { startTestBridge, type TestBridge } from './bridge-harness.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
+import { SyncError } from '../../host-bridge/sync/errors.ts';
 
 const PAN = '4111111111111111';
 const PAN2 = '5555555555554444';
@@ -270,8 +271,7 @@ describe('sync, health, metrics, OpenAPI', () => {
   });
 
   it('typed sync errors map to their status; unknown errors never leak their message', async () => {
-    // shaped like host-bridge/sync/errors.ts SyncError (not imported: that module is the sync part's)
-    let err: Error = Object.assign(new Error('dev-1 is being synced by pid 42'), { name: 'SyncError', code: 'SYNC_BUSY' });
+    let err: Error = new SyncError('SYNC_BUSY', 'dev-1 is being synced by pid 42');
     await start({}, { syncRunner: async () => Promise.reject(err) });
     const busy = await call('POST', '/v1/sync', {});
     expect(busy.status).toBe(409);

@@ -4,6 +4,7 @@ import { RULES_VERSION } from '../../rules/decide.ts';
 import { EventEmitter } from 'node:events';
 import { createHmac } from 'node:crypto';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
+import { ProtocolError } from '../../protocol/errors.ts';
 
 export const TEST_CARD_KEY = Buffer.alloc(32, 7);
 
@@ -87,9 +88,9 @@ export class FakeRegistry extends EventEmitter implements DeviceRegistry {
   }
   async pair(id: string, confirm: (code: string) => Promise<boolean>): Promise<DeviceSummary> {
     const d = this.devices.find((x) => x.id === id);
-    if (!d) throw Object.assign(new Error(`no device ${id}`), { name: 'ProtocolError', code: 'DISCONNECTED' });
+    if (!d) throw new ProtocolError('DISCONNECTED', `no device ${id}`);
     const ok = await confirm(d.pairCode);
-    if (!ok) throw Object.assign(new Error('pairing rejected'), { name: 'ProtocolError', code: 'PAIRING_REJECTED' });
+    if (!ok) throw new ProtocolError('PAIRING_REJECTED', 'pairing rejected');
     d.status.paired = true;
     return d.summary();
   }

@@ -4,11 +4,11 @@
 //   "calm.json: cards.states.good must be a number from 0 to 1 (got "x")".
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { PrecheckError } from '../../errors/precheck-error.ts';
 
-export class ScenarioError extends Error {
-  readonly code = 'INVALID_FIELD';
+export class ScenarioError extends PrecheckError<'INVALID_FIELD'> {
   constructor(message: string) {
-    super(message);
+    super('INVALID_FIELD', message);
     this.name = 'ScenarioError';
   }
 }
