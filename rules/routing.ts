@@ -10,6 +10,12 @@
 //   is often the issuer's view of that merchant/acquirer pair, and the retry belongs elsewhere.
 //   If every remaining gateway declined the card, the best of them is still recommended: the
 //   decision rules, not routing, decide whether the card may be tried again at all.
+// - The mirror image: a gateway that APPROVED this card last time (its latest card-level answer
+//   for the card was a success) takes the card again while its segment success rate is within
+//   AFFINITY_MAX_GAP of the best gateway's. The issuer's view of the card × acquirer pair that made
+//   a decline sticky makes an approval sticky too, and a shop that sends every attempt to one
+//   gateway gets this for free: the simulator showed returning customers' cards, moved to the
+//   segment's best gateway, losing more orders than they won against such a shop.
 
 import { classifyOutcome } from './response-codes.ts';
 
@@ -48,6 +54,47 @@ export function declinedGateways(events: ReadonlyArray<GatewayAnswer>, since: nu
     .filter(([, v]) => v.status === 'failure' && v.at >= since)
     .map(([g]) => g)
     .sort();
+}
+
+/** How long an approval keeps its gateway preferred for the card. */
+export const AFFINITY_SECONDS = 90 * 86400;
+/**
+ * Largest success-rate gap (the best gateway's rate minus the approving gateway's, in the order's
+ * segment) at which the gateway that approved the card last time is still preferred. Two points:
+ * well inside what a repeat approval at the same acquirer is worth, and small enough that a
+ * gateway which drifted away (or an outage) moves the card to the better one.
+ */
+export const AFFINITY_MAX_GAP = 0.02;
+
+/**
+ * The gateway whose latest card-level answer for this card was a success at or after `since`, the
+ * most recent such if several; null when none. Same classification as declinedGateways.
+ */
+export function approvedGateway(events: ReadonlyArray<GatewayAnswer>, since: number): string | null {
+  const latest = new Map<string, { status: string; at: number }>();
+  for (const e of [...events].sort((a, b) => a.at - b.at)) {
+    if (!e.gateway) continue;
+    const effect = classifyOutcome(e).effect;
+    if (e.status !== 'success' && (effect === 'gateway' || effect === 'issuer')) continue;
+    latest.set(e.gateway, { status: e.status, at: e.at });
+  }
+  let best: { gateway: string; at: number } | null = null;
+  for (const [gateway, v] of latest) if (v.status === 'success' && v.at >= since && (!best || v.at > best.at)) best = { gateway, at: v.at };
+  return best?.gateway ?? null;
+}
+
+/**
+ * `ranked` (best first, with each gateway's segment success rate) with the card's approving
+ * gateway moved to the front when its rate is within AFFINITY_MAX_GAP of the first one's; unchanged
+ * otherwise (or when the gateway is not ranked, or a rate is unknown).
+ */
+export function withAffinity<T extends { gateway: string; successRate: number | null }>(ranked: readonly T[], approved: string | null): T[] {
+  const i = approved === null ? -1 : ranked.findIndex((r) => r.gateway === approved);
+  if (i <= 0) return [...ranked];
+  const top = ranked[0].successRate;
+  const mine = ranked[i].successRate;
+  if (top === null || mine === null || top - mine > AFFINITY_MAX_GAP + 1e-9) return [...ranked];
+  return [ranked[i], ...ranked.slice(0, i), ...ranked.slice(i + 1)];
 }
 
 export interface RouteChoice {

@@ -9,7 +9,7 @@ import { cardBrand } from '../../rules/brand.ts';
 import { type Decision, type DecisionReason, decide } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { resolvePrompt } from '../../rules/prompts.ts';
-import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, eliminatedAt } from '../../rules/routing.ts';
+import { AFFINITY_SECONDS, AVOID_DECLINED_SECONDS, approvedGateway, chooseGateway, declinedGateways, eliminatedAt, withAffinity } from '../../rules/routing.ts';
 import { amountBand, regionOf } from '../../rules/segment.ts';
 import type { DatasetSlots } from '../store/dataset-slots.ts';
 
@@ -96,11 +96,14 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
   const prompt = r.promptCode ? resolvePrompt(r.promptCode, req.lang, slot ? ctx.slots.prompts(slot, r.promptCode) : []) : null;
   // The route for the order's segment (brand × currency × domestic/cross-border × amount band, or
   // the finest coarser one the dataset has), skipping gateways the service had eliminated until a
-  // time not yet passed and, while another can take the order, those that declined this card.
+  // time not yet passed and, while another can take the order, those that declined this card;
+  // the gateway that approved this card last goes first while its rate is close to the best's.
   let gateway: string | null = null;
   let alternatives: string[] = [];
   if (slot && brand && r.decision !== 'decline') {
-    const ranked = ctx.slots.segmentRoutes(slot, brand, req.currency, regionOf(crossBorder), amountBand(req.amount, req.currency)).map((x) => x.gateway);
+    const events = facts.history?.events ?? [];
+    const routes = ctx.slots.segmentRoutes(slot, brand, req.currency, regionOf(crossBorder), amountBand(req.amount, req.currency));
+    const ranked = withAffinity(routes, approvedGateway(events, ctx.now - AFFINITY_SECONDS)).map((x) => x.gateway);
     const eliminated = eliminatedAt(ctx.slots.gatewayHealth(slot), ctx.now);
     const declined = declinedGateways(facts.history?.events ?? [], ctx.now - AVOID_DECLINED_SECONDS);
     gateway = chooseGateway(ranked, eliminated, declined).gateway;

@@ -17,7 +17,7 @@ import { checkOutcomeAt } from '../../contracts/limits.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
-import { declinedGateways } from '../../rules/routing.ts';
+import { AFFINITY_SECONDS, approvedGateway, declinedGateways } from '../../rules/routing.ts';
 
 export interface AuthRequest {
   /** Device-computed card token; absent when no device answered (the bridge holds no card key). */
@@ -268,8 +268,10 @@ export class NetworkAuth {
       // attempts with the same card (BIN + last four; the only link when there is no token).
       const sameCard = orderRows.filter((r) => r.bin === req.bin && r.last4 === req.last4);
       const avoid = declinedGateways([...rows, ...sameCard], now - (this.deps.avoidDeclinedSeconds ?? 30 * 86400));
+      // ...and the one that approved it last (kept while its rate is close to the best's).
+      const prefer = approvedGateway([...rows, ...sameCard], now - AFFINITY_SECONDS);
       const rec = await this.deps.router.recommend(
-        { brand: brand ?? null, issuerCountry: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null, currency, amount, avoid },
+        { brand: brand ?? null, issuerCountry: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null, currency, amount, avoid, prefer },
         now,
         merchant,
       );

@@ -15,6 +15,8 @@ export interface RecommendSegment {
   crossBorder?: boolean | null;
   /** Gateways that declined this card recently: skipped while another gateway can take it. */
   avoid?: readonly string[];
+  /** The gateway that approved this card last (kept while its rate is close to the best's). */
+  prefer?: string | null;
   currency: string;
   amount: number;
 }
@@ -68,6 +70,7 @@ export class RouterRecommender {
         issuerCountry: seg.issuerCountry && /^[A-Za-z]{2}$/.test(seg.issuerCountry) ? seg.issuerCountry : null,
         crossBorder: typeof seg.crossBorder === 'boolean' ? seg.crossBorder : null,
         avoid: seg.avoid,
+        prefer: seg.prefer ?? null,
         currency: seg.currency,
         amount: seg.amount,
         objective,

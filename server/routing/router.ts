@@ -5,6 +5,7 @@
 // pickBest). A merchant may choose the 'value' objective instead (success × its margin − fee).
 // Pure: no I/O, time and randomness are injectable.
 import { classifyOutcome } from '../../rules/response-codes.ts';
+import { withAffinity } from '../../rules/routing.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
@@ -133,6 +134,7 @@ export interface RouterStats {
   probes: number;
   warmups: number; // explored picks made to bring a gateway to minSamples in a segment
   avoided: number; // recommendations that skipped a gateway which had declined the card
+  affinity: number; // recommendations of the gateway that approved the card last (Segment.prefer)
   segments: number; // segment keys currently tracked (all levels)
   gateways: string[];
   eliminated: string[]; // not routable now (cool-down running or probe in flight)
@@ -190,7 +192,7 @@ export class GatewayRouter {
   /** brand+currency keys → their parts, for routesTable */
   private readonly brandCurrency = new Map<string, { brand: string; currency: string; amountSum: number; orders: number }>();
   private readonly elimination: EliminationTracker;
-  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0 };
+  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0, affinity: 0 };
 
   constructor(opts: RouterOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & RouterOptions;
@@ -377,6 +379,27 @@ export class GatewayRouter {
       best = { ...best, rate: null };
       level = 'none';
       byGateway = new Map();
+    }
+
+    // The gateway that approved this card last keeps it while its rate is close to the best's
+    // (rules/routing.ts withAffinity), and such an order is neither warm-up nor exploration: its
+    // proven card × acquirer pairing is worth more than a measurement.
+    const prefer = seg.prefer;
+    if (prefer && chosen && available.includes(prefer) && !avoid.has(prefer)) {
+      const c = byGateway.get(prefer);
+      const rateOf = (x: Candidate | undefined) => (!x || x.n === 0 ? null : chosen!.smoothed ? (x.s + 1) / (x.n + 2) : x.n >= this.minSamples ? x.rate : null);
+      const bestRate = rateOf(byGateway.get(best.gateway)) ?? best.rate;
+      const ranked = withAffinity(
+        [
+          { gateway: best.gateway, successRate: bestRate },
+          { gateway: prefer, successRate: prefer === best.gateway ? bestRate : rateOf(c) },
+        ],
+        prefer,
+      );
+      if (ranked[0].gateway === prefer) {
+        this.counters.affinity++;
+        return { gateway: prefer, successRate: c?.rate ?? null, explored: false, eliminated, segmentLevel: level };
+      }
     }
 
     if (this.explorationShare > 0 && available.length > 1) {

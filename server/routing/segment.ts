@@ -17,6 +17,11 @@ export interface Segment {
    * gateway is available.
    */
   avoid?: readonly string[];
+  /**
+   * The gateway that approved this card last (rules/routing.ts approvedGateway): recommended while
+   * its rate in the order's segment is within AFFINITY_MAX_GAP of the best, without exploration.
+   */
+  prefer?: string | null;
   /** The merchant's routing objective; default: the router's (success first). */
   objective?: RoutingObjective;
 }

@@ -77,6 +77,19 @@ describe('segment routes on the device', () => {
     expect(core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' }).gateway).toBe('gw-a');
   });
 
+  it('keeps a card on the gateway that approved it last while its rate is within 2 points of the best', () => {
+    const c = marketContent();
+    const card = '4000000000000010';
+    c.history.push({ token: tok(card), brand: 'visa', events: [{ at: NOW - 7200, amount: 4000, currency: 'USD', status: 'success', gateway: 'gw-b' }] });
+    syncAll(core, snapshot(c, 1));
+    // cross-border $50 → brand × currency: gw-a 0.90, gw-b 0.88 — gw-b approved this card: gw-b
+    expect(core.verify({ pan: card, amount: 5000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a', 'gw-c'] });
+    // another card without that history: the ranking's first
+    expect(core.verify({ pan: '4000000000000002', amount: 5000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-a');
+    // cross-border $800 → (xb, gt500): gw-c 0.93 first, gw-b not in that segment: gw-c
+    expect(core.verify({ pan: card, amount: 80000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-c');
+  });
+
   it('health and segment routes arrive by delta too; the device hash check passes', () => {
     syncAll(core, snapshot(baseContent(), 1));
     const c = marketContent();
