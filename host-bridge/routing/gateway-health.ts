@@ -3,7 +3,8 @@
 // dataset can tell a device. Two things:
 //
 // - A small sliding window of recent outcomes per gateway. A gateway is "failing now" when, among
-//   its outcomes of the last `windowMs` (at most `windowSize` of them), at least `minFailures` are
+//   its outcomes of the last `windowMs` (default 15 min: until the next scheduled dataset can tell
+//   the device; at most `windowSize` of them), at least `minFailures` are
 //   gateway failures and they are at least `failShare` of the window — or its last `minFailures`
 //   outcomes in a row were. A gateway failure is what the outcome classification says counts
 //   against the gateway (technical: timeouts, gateway errors), never an issuer's decline, which
@@ -19,7 +20,12 @@ import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, type GatewayAn
 import { outcomeEffect } from './outcome-effect.ts';
 
 export interface GatewayHealthOptions {
-  windowMs?: number; // default 60 s
+  /**
+   * Default 15 min, `precheck up`'s sync interval. It was 60 s: a shop with an order every minute
+   * or two never had 3 outcomes of one gateway in it, so the bridge never saw an outage and the
+   * device kept sending orders into it until the next dataset (the simulator's drift-outage run).
+   */
+  windowMs?: number;
   windowSize?: number; // default 20 outcomes per gateway
   minFailures?: number; // default 3
   failShare?: number; // default 0.5
@@ -59,7 +65,7 @@ export class GatewayHealth {
   readonly counters = { observed: 0, overriddenFailing: 0, overriddenDeclined: 0 };
 
   constructor(o: GatewayHealthOptions = {}) {
-    this.windowMs = o.windowMs ?? 60_000;
+    this.windowMs = o.windowMs ?? 15 * 60_000;
     this.windowSize = o.windowSize ?? 20;
     this.minFailures = o.minFailures ?? 3;
     this.failShare = o.failShare ?? 0.5;
