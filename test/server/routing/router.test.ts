@@ -119,15 +119,45 @@ describe('GatewayRouter', () => {
     clock.t = T0 + 10 + 300;
     expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', explored: true, eliminated: [] });
     expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'B', eliminated: ['A'] }); // probe in flight
-    // The probe times out again: eliminated again at once, not after 5 more.
+    // The probe times out again: eliminated again at once, not after 5 more, and for twice as long
+    // (a probe is a customer's attempt).
     router.record({ ...tech, at: clock.t });
     expect(router.recommend(VISA_EUR).eliminated).toEqual(['A']);
+    clock.t += 599;
+    expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'B', eliminated: ['A'] });
     // Next cool-down: the probe succeeds and A is back as the best gateway.
-    clock.t += 300;
+    clock.t += 1;
     expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', explored: true });
     router.record({ ...VISA_EUR, gateway: 'A', status: 'success', at: clock.t });
     expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', explored: false, eliminated: [] });
     expect(router.stats().probes).toBe(2);
+  });
+
+  it('doubles the cool-down after each failed probe up to three cool-downs, and starts over after a confirmed recovery', () => {
+    const { clock, router } = setup({ consecutiveFailures: 5, coolDownSeconds: 300 });
+    feed(router, 'A', 200, 0.9, T0, VISA_EUR);
+    feed(router, 'B', 200, 0.8, T0, VISA_EUR);
+    const tech = { ...VISA_EUR, gateway: 'A', status: 'failure' as const, type: 'technical' as const, code: 'timeout' };
+    clock.t = T0 + 10;
+    for (let i = 0; i < 5; i++) router.record({ ...tech, at: clock.t });
+    const probeAfter = (wait: number) => {
+      clock.t += wait - 1;
+      expect(router.recommend(VISA_EUR).gateway).toBe('B');
+      clock.t += 1;
+      expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', explored: true });
+    };
+    probeAfter(300);
+    router.record({ ...tech, at: clock.t });
+    probeAfter(600);
+    router.record({ ...tech, at: clock.t });
+    probeAfter(900); // capped: 3 × 300
+    router.record({ ...tech, at: clock.t });
+    probeAfter(900);
+    // recovered: three processed answers in a row
+    for (let i = 0; i < 3; i++) router.record({ ...VISA_EUR, gateway: 'A', status: 'success', at: clock.t });
+    // a new outage starts over at one cool-down
+    for (let i = 0; i < 5; i++) router.record({ ...tech, at: clock.t });
+    probeAfter(300);
   });
 
   it('interleaved non-technical outcomes reset the consecutive count', () => {
