@@ -53,6 +53,14 @@ export interface RouterOptions {
   /** Outcomes a gateway needs in a segment before its rate there is trusted; default 20. */
   minSamples?: number;
   /**
+   * Prior strength, in outcomes, of a gateway's rate one level coarser on its rate in a finer
+   * segment (hierarchical shrinkage: (rate × n + k × parent) / (n + k)); default 50, 0 = off.
+   * 20–40 outcomes put a rate within ±10–15 points, so without it the "best" gateway of a fine
+   * segment (issuer country × amount band) was mostly the luckiest: the simulator's calm market
+   * sent 40 % of domestic orders to its worst gateway.
+   */
+  shrinkage?: number;
+  /**
    * Share of recommendations sent to a non-best, non-eliminated gateway (under-sampled ones
    * first); default 0.05. Above 0 it also turns on warm-up: while fewer than two gateways have
    * minSamples in the order's brand × region × currency segment, the least-sampled one is
@@ -155,6 +163,7 @@ const DEFAULTS = {
   minWindowOutcomes: 200,
   maxLookbackSeconds: 7 * 86400,
   minSamples: 20,
+  shrinkage: 50,
   explorationShare: 0.05,
   tieTolerance: 0.001,
   successTieGap: 0.005,
@@ -176,6 +185,7 @@ export class GatewayRouter {
   private readonly lookbackBuckets: number;
   private readonly minWindowOutcomes: number;
   private readonly minSamples: number;
+  private readonly shrinkage: number;
   private readonly explorationShare: number;
   private readonly tieTolerance: number;
   private readonly successTieGap: number;
@@ -219,6 +229,8 @@ export class GatewayRouter {
     this.lookbackBuckets = new BucketWindow(this.win).lookbackBuckets;
     this.minWindowOutcomes = o.minWindowOutcomes;
     this.minSamples = o.minSamples;
+    if (!(Number.isFinite(o.shrinkage) && o.shrinkage >= 0)) throw new RangeError('router option shrinkage must be >= 0');
+    this.shrinkage = o.shrinkage;
     this.explorationShare = o.explorationShare;
     this.tieTolerance = o.tieTolerance;
     this.valueBps = o.valueBps;
@@ -355,8 +367,9 @@ export class GatewayRouter {
     let chosen: Level | null = null;
     let qualifiedFallback: Level | null = null;
     let sparseFallback: Level | null = null;
+    const levelRates = new Map(available.map((g) => [g, this.levelRates(keys, g, now)]));
     for (let i = 0; i < keys.length && !chosen; i++) {
-      const all = available.map((g) => this.rateAt(keys[i], g, now));
+      const all = available.map((g) => levelRates.get(g)![i]);
       const qualified = all.filter((c) => c.n >= this.minSamples);
       if (qualified.length >= needed) chosen = { level: SEGMENT_LEVELS[i], all, ranked: qualified, smoothed: false };
       else if (!qualifiedFallback && qualified.length > 0) qualifiedFallback = { level: SEGMENT_LEVELS[i], all, ranked: qualified, smoothed: false };
@@ -495,8 +508,9 @@ export class GatewayRouter {
       let pick: Pick | null = null;
       let qualifiedFallback: Pick | null = null;
       let sparseFallback: Pick | null = null;
+      const levelRates = new Map(left.map((g) => [g, this.levelRates(keys, g, now)]));
       for (let i = 0; i < keys.length && !pick; i++) {
-        const all = left.map((g) => this.rateAt(keys[i], g, now));
+        const all = left.map((g) => levelRates.get(g)![i]);
         const qualified = all.filter((c) => c.n >= this.minSamples);
         const level = SEGMENT_LEVELS[i];
         if (qualified.length >= needed) pick = { c: qualified[0], level, smoothed: false, ranked: qualified };
@@ -528,6 +542,28 @@ export class GatewayRouter {
     const f = this.fees.get(gateway);
     if (!f) return Number.POSITIVE_INFINITY;
     return (f.feeFixedMinor ?? 0) + (amount * (f.feeBps ?? 0)) / 10_000;
+  }
+
+  /**
+   * The gateway's candidate at every level of `keys` (finest first), each rate shrunk towards the
+   * gateway's (shrunk) rate one level coarser with a prior of `shrinkage` outcomes; raw counts kept.
+   */
+  private levelRates(keys: readonly string[], gateway: string, now: number): Candidate[] {
+    const raw = keys.map((k) => this.rateAt(k, gateway, now));
+    if (this.shrinkage === 0) return raw;
+    const out: Candidate[] = new Array(raw.length);
+    let parent: number | null = null;
+    for (let i = raw.length - 1; i >= 0; i--) {
+      const c = raw[i];
+      if (c.rate === null || c.n === 0) {
+        out[i] = c;
+        continue;
+      }
+      const rate: number = parent === null ? c.rate : (c.rate * c.n + this.shrinkage * parent) / (c.n + this.shrinkage);
+      out[i] = { ...c, rate };
+      parent = rate;
+    }
+    return out;
   }
 
   private rateAt(key: string, gateway: string, now: number): Candidate {

@@ -161,3 +161,27 @@ describe('card affinity', () => {
     expect(r.recommend({ ...SEG, prefer: 'B' }).gateway).not.toBe('B');
   });
 });
+
+describe('hierarchical shrinkage', () => {
+  it("a fine segment's few lucky outcomes do not beat what the coarser segment clearly shows", () => {
+    const make = (shrinkage?: number) => {
+      const { r } = router({ explorationShare: 0, shrinkage });
+      const rec = (g: string, country: string, ok: boolean) => r.record({ ...SEG, issuerCountry: country, crossBorder: false, gateway: g, status: ok ? 'success' : 'failure', type: ok ? null : 'soft', code: ok ? null : '05', at: T0 });
+      // other issuers of the same brand, region, currency and band: A 85 %, B 95 % over 400 each
+      for (let i = 0; i < 400; i++) {
+        rec('A', 'FR', i % 20 >= 3);
+        rec('B', 'FR', i % 20 >= 1);
+      }
+      // this issuer: A 24/25, B 23/25 — chance at these counts
+      for (let i = 0; i < 25; i++) {
+        rec('A', 'DE', i !== 0);
+        rec('B', 'DE', i > 1);
+      }
+      return r.recommend({ ...SEG, issuerCountry: 'DE', crossBorder: false });
+    };
+    expect(make(0)).toMatchObject({ gateway: 'A', segmentLevel: 'brand+country+currency+band' }); // the old behaviour
+    const r = make();
+    expect(r).toMatchObject({ gateway: 'B', segmentLevel: 'brand+country+currency+band' });
+    expect(r.successRate!).toBeGreaterThan(0.93);
+  });
+});
