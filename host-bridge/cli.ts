@@ -1,6 +1,7 @@
 // `precheck bridge`, `precheck verify`, `precheck status`. Only commander types at top level:
 // everything heavy is imported inside the actions so `precheck --help` stays fast.
 import type { Command } from 'commander';
+import { codeOf } from '../errors/precheck-error.ts';
 
 /** Other parts add bridge-side commands (devices, pair, sync) through registrars like this. */
 export type BridgeCommandRegistrar = (program: Command) => void;
@@ -48,7 +49,7 @@ export async function callUrl(base: string, token: string | undefined, method: '
   try {
     res = await request(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    const code = (e as { code?: string }).code ?? (e as Error).name;
+    const code = codeOf(e) ?? (e as Error).name;
     const why = code === 'TimeoutError' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' ? `no answer within ${Math.round(timeoutMs / 1000)} s` : code;
     throw await cliError(`cannot reach the bridge at ${base} (${why}${source && source !== 'default' ? `; from ${source}` : ''}); is \`precheck up\` or \`precheck bridge\` running?`, EXIT.UNAVAILABLE);
   }
@@ -106,7 +107,7 @@ export async function probeService(url: string, timeoutMs = 3_000): Promise<Serv
     return { url, ok: true, datasetVersion: j.datasetVersion ?? null, ms: Date.now() - t0 };
   } catch (e) {
     const name = (e as Error).name;
-    const code = (e as { code?: string }).code;
+    const code = codeOf(e);
     if (name === 'TimeoutError' || name === 'AbortError') return { url, ok: false, error: `no answer within ${timeoutMs / 1000} s (hung or overloaded)` };
     if (code === 'ECONNREFUSED') return { url, ok: false, error: 'connection refused (not running?)' };
     return { url, ok: false, error: code ?? (e as Error).message };
@@ -165,7 +166,7 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
       try {
         bridge = await startBridge({ config, registry, logger, syncRunner });
       } catch (e) {
-        const code = (e as { code?: string }).code;
+        const code = codeOf(e);
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
           throw await cliError(`cannot listen on ${config.listen.host}:${config.listen.port} (${code})`, EXIT.UNAVAILABLE);
         }
@@ -338,7 +339,7 @@ async function optionalFactory<T>(path: string, factory: string, arg: unknown, l
   try {
     mod = (await import(path)) as Record<string, unknown>;
   } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(2))) {
+    if (codeOf(e) === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(2))) {
       logger.warn({ module: path }, `${path} is not available; running without it`);
       return null;
     }

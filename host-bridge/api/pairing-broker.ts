@@ -4,6 +4,7 @@
 import { scrubPans } from '../../contracts/pan-guard.ts';
 import type { DeviceRegistry, DeviceSummary } from '../devices/types.ts';
 import { ApiError } from './error-map.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 interface Pending {
   code: string;
@@ -57,7 +58,7 @@ export class PairingBroker {
       const device = await p.done;
       return { status: 'paired', device };
     } catch (e) {
-      if ((e as { code?: string }).code === 'PAIRING_REJECTED' || !ok) {
+      if (codeOf(e) === 'PAIRING_REJECTED' || !ok) {
         if (accept && !ok) throw new ApiError('PAIRING_REJECTED', 'the code does not match the one the device shows; pairing refused');
         return { status: 'rejected' };
       }

@@ -23,6 +23,7 @@ import type { PinStore } from '../session/pin-store.ts';
 import { SecureDeviceClient } from '../session/secure-client.ts';
 import type { SessionTransport } from '../session/exchange.ts';
 import { AddressRescanner, DEFAULT_RESCAN, type AddressRescanOptions } from './address-rescan.ts';
+import { codeOf as codeOfError } from '../../errors/precheck-error.ts';
 
 export interface RegistryLogger {
   info(msg: string): void;
@@ -282,7 +283,7 @@ export class DeviceRegistryImpl extends EventEmitter implements DeviceRegistry {
       delete s.code;
       delete s.message;
     } else {
-      s.code = codeOf(err);
+      s.code = codeOrProtocol(err);
       s.message = err instanceof Error ? err.message : String(err);
     }
   }
@@ -462,13 +463,12 @@ async function openCable(kind: 'hid-cable' | 'ble-cable', socketPath: string, ti
   return BleCableTransport.open({ socketPath, connectTimeoutMs: timeoutMs });
 }
 
-function codeOf(e: unknown): string {
-  const c = (e as { code?: unknown } | null)?.code;
-  return typeof c === 'string' ? c : asProtocolError(e).code;
+function codeOrProtocol(e: unknown): string {
+  return codeOfError(e) ?? asProtocolError(e).code;
 }
 
 function describe(e: unknown): string {
-  return `${codeOf(e)}: ${e instanceof Error ? e.message : String(e)}`;
+  return `${codeOrProtocol(e)}: ${e instanceof Error ? e.message : String(e)}`;
 }
 
 const hex4 = (n: number): string => n.toString(16).padStart(4, '0');

@@ -14,6 +14,7 @@ import type { VerifyPipeline, VerifyResult } from '../pipeline/verify-pipeline.t
 import { formatMinorUnits } from '../../contracts/currency.ts';
 import { identityLabel, ivrPhrases, type IvrPhrases } from './prompts.ts';
 import { fieldDocument, menuDocument, sayDocument, type DocOptions } from './vxml.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 export interface CaptureOrder {
   id: string;
@@ -295,7 +296,7 @@ export class CaptureFlow extends EventEmitter<{ ended: [SessionEnd] }> {
     } catch (e) {
       wipe(s);
       if (e instanceof FormatCheckError) return this.wrong(s, { kind: 'card' }, p.badCard);
-      this.deps.logger.error({ ivrSession: s.id.slice(0, 8), code: (e as { code?: string }).code ?? 'INTERNAL' }, 'ivr verification failed');
+      this.deps.logger.error({ ivrSession: s.id.slice(0, 8), code: codeOf(e) ?? 'INTERNAL' }, 'ivr verification failed');
       this.end(s, 'failed');
       return { status: 200, vxml: sayDocument(this.docOpts(s), [p.unavailable], 'disconnect') };
     }

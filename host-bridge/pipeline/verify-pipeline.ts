@@ -18,7 +18,7 @@ import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import type { GatewayHealth } from '../routing/gateway-health.ts';
 import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
-import { PrecheckError } from '../../errors/precheck-error.ts';
+import { codeOf, PrecheckError } from '../../errors/precheck-error.ts';
 
 export type { FinalDecision };
 export type Stage = 'local' | 'network' | 'fallback';
@@ -102,7 +102,7 @@ export class VerifyPipeline {
     try {
       card = checkCard(input.card, new Date(this.now()));
     } catch (e) {
-      this.o.metrics?.verifyErrors.inc({ code: (e as { code?: string }).code ?? 'INTERNAL' });
+      this.o.metrics?.verifyErrors.inc({ code: codeOf(e) ?? 'INTERNAL' });
       throw e;
     }
     const formatMs = ms(t0);
@@ -288,7 +288,7 @@ export class VerifyPipeline {
       }
       return { device, result, error: null, datasetVersion: result.datasetVersion };
     } catch (e) {
-      const code = typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : 'INTERNAL';
+      const code = codeOf(e) ?? 'INTERNAL';
       const message = e instanceof Error ? e.message : String(e);
       this.o.metrics?.deviceErrors.inc({ device: device.id, code });
       this.o.logger.warn({ device: device.id, code, err: message, orderId: input.order.id, bin: card.bin, last4: card.last4 }, 'local authentication failed; asking the network');

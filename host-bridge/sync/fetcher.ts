@@ -32,6 +32,7 @@ import type { DatasetManifest, ManifestKind } from '../../protocol/dataset/types
 import { isProtocolError } from '../../protocol/errors.ts';
 import { ChunkCache } from './chunk-cache.ts';
 import { SyncError } from './errors.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 export interface FetcherOptions {
   /** Base URL of the network service, e.g. http://127.0.0.1:8700 */
@@ -173,7 +174,7 @@ export class SyncFetcher {
       }
     }
     if (last instanceof SyncError) throw last;
-    const code = (last as { code?: string } | null)?.code ?? (last as Error | null)?.name ?? 'ERROR';
+    const code = codeOf(last) ?? (last as Error | null)?.name ?? 'ERROR';
     throw new SyncError('SERVICE_UNAVAILABLE', `network service ${this.base} unreachable (${code}) after ${this.retries + 1} attempt(s)`, { cause: last });
   }
 

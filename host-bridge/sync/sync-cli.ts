@@ -14,6 +14,7 @@ import type { BridgeConfig } from '../config.ts';
 import type { SyncCommandOptions } from './command.ts';
 import type { SyncReport } from './sync-engine.ts';
 import { failureLine, formatSummaryTable } from './summary-table.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 export async function runSyncCommand(o: SyncCommandOptions): Promise<void> {
   if (o.all && o.device.length > 0) throw new CliError('give --device ID or --all, not both', EXIT.USAGE);
@@ -80,7 +81,7 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
       bodyTimeout: 0,
     });
   } catch (e) {
-    throw new CliError(`cannot reach the bridge at ${url} (${(e as { code?: string }).code ?? (e as Error).message})`, EXIT.UNAVAILABLE);
+    throw new CliError(`cannot reach the bridge at ${url} (${codeOf(e) ?? (e as Error).message})`, EXIT.UNAVAILABLE);
   }
   if (res.statusCode === 200 && String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')) return streamed(res.body, url, o);
   const text = await res.body.text();
@@ -133,7 +134,7 @@ async function streamed(body: AsyncIterable<Buffer>, url: string, o: SyncCommand
       }
     }
   } catch (e) {
-    failure = `the bridge at ${url} stopped answering mid-sync (${(e as { code?: string }).code ?? (e as Error).message})`;
+    failure = `the bridge at ${url} stopped answering mid-sync (${codeOf(e) ?? (e as Error).message})`;
   } finally {
     view?.stop();
   }

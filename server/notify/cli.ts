@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { Service } from '../service.ts';
 import { DATABASE_HELP } from '../cli-options.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 type WithService = <T>(cmd: Command, fn: (svc: Service) => Promise<T>) => Promise<T>;
 type CliError = (message: string, code?: number) => Promise<Error>;
@@ -25,7 +26,7 @@ export function registerNotifyCommands(server: Command, withService: WithService
         try {
           return svc.notify.setTerminal(device, { lat: Number(o.lat), lon: Number(o.lon), category: o.category, merchantName: o.name ?? null });
         } catch (e) {
-          throw await cliError((e as Error).message, (e as { code?: string }).code === 'NOT_FOUND' ? 1 : 2);
+          throw await cliError((e as Error).message, codeOf(e) === 'NOT_FOUND' ? 1 : 2);
         }
       });
       process.stdout.write(`device ${device}: ${t.lat},${t.lon} category ${t.category}${t.merchantName ? ` (${t.merchantName})` : ''}\n`);

@@ -9,6 +9,7 @@
 // outbox's latency instead of Precheck.
 import { Agent, request } from 'undici';
 import type { PrecheckPort, ReportedOutcome, VerifyDecision, VerifyRequest } from './engine.ts';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 export class SimulatorHttpError extends Error {
   constructor(
@@ -71,7 +72,7 @@ export class BridgeClient implements PrecheckPort {
       });
     } catch (e) {
       // Never echo the request (it may hold a card number): the code and the URL path only.
-      const code = (e as { code?: string }).code ?? 'NETWORK_ERROR';
+      const code = codeOf(e) ?? 'NETWORK_ERROR';
       throw new SimulatorHttpError('UNAVAILABLE', `bridge ${method} ${path} failed: ${code}`);
     }
     const text = await res.body.text();

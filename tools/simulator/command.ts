@@ -1,6 +1,7 @@
 // `precheck simulate`: the market simulator on the command line. Only commander is imported at
 // the top; the simulator, server and bridge load inside the action.
 import type { Command } from 'commander';
+import { codeOf } from '../../errors/precheck-error.ts';
 
 interface SimulateFlags {
   scenario: string;
@@ -101,7 +102,7 @@ export function registerSimulateCommand(program: Command): void {
         process.stdout.write(flags.json ? `${JSON.stringify(run.report, null, 2)}\n` : `${textReport(run.report)}\n`);
       } catch (e) {
         if (e instanceof SimulatorHttpError) throw new CliError(e.message, e.code === 'UNAVAILABLE' ? EXIT.UNAVAILABLE : EXIT.FAILURE);
-        if ((e as { code?: string }).code === 'CONFIG_INVALID') throw usage((e as Error).message);
+        if (codeOf(e) === 'CONFIG_INVALID') throw usage((e as Error).message);
         throw e;
       }
     });
