@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
-import { killAllTracked } from './lib/child-process.ts';
+import { killAllTracked } from '../testkit/process.ts';
 import { dropPgDatabase, freshPgDatabase, pgBenchUrl } from './lib/pg-bench.ts';
 import { bridgeKey, combine, startBare, startService } from './lib/service-process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';

@@ -21,10 +21,10 @@ import { Pool } from 'undici';
 import { startBridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../host-bridge/devices/types.ts';
-import { killAllTracked } from './lib/child-process.ts';
+import { killAllTracked } from '../testkit/process.ts';
 import { bridgeKey, startService } from './lib/service-process.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
-import { panFor } from './lib/test-cards.ts';
+import { panFor } from '../testkit/cards.ts';
 
 const KEY = Buffer.alloc(32, 9);
 const CHECKOUTS = 16;

@@ -16,7 +16,7 @@ import { buildFuseFilter, buildSnapshot, generateSigningKeyPair } from '../proto
 import { cardToken } from '../protocol/dataset/token.ts';
 import type { DatasetContent } from '../protocol/dataset/types.ts';
 import { formatSi, markdownTable, median, p99 } from './lib/stats.ts';
-import { panFor } from './lib/test-cards.ts';
+import { panFor } from '../testkit/cards.ts';
 
 const CHUNK_SIZE = 4096; // one protocol message (CHUNK_MAX in protocol/messages)
 const VERIFY_CALLS = 20_000;

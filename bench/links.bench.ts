@@ -35,11 +35,11 @@ import type { MessageTransport } from '../host-bridge/transports/types.ts';
 import { bleFragmentCount } from '../protocol/framing/ble.ts';
 import { hidReportCount } from '../protocol/framing/hid.ts';
 import { interFrameGapUs } from '../protocol/framing/modbus-rtu.ts';
-import { openPtyPair } from './lib/pty-pair.ts';
+import { openPtyPair } from '../testkit/pty-pair.ts';
 import { timeRoundTrips } from './lib/round-trips.ts';
 import { scaled } from './lib/scale.ts';
 import { formatSi, markdownTable, summarize } from './lib/stats.ts';
-import { makeTempDir } from './lib/tmp-dir.ts';
+import { makeTempDir } from '../testkit/tmp.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 
 const SIZES = [128, 4096] as const;

@@ -40,11 +40,11 @@ import type { SessionTransport } from '../host-bridge/session/exchange.ts';
 import { buildSnapshot, cardToken, generateSigningKeyPair } from '../protocol/dataset/index.ts';
 import { bleFragmentCount } from '../protocol/framing/ble.ts';
 import { hidReportCount } from '../protocol/framing/hid.ts';
-import { openPtyPair } from './lib/pty-pair.ts';
+import { openPtyPair } from '../testkit/pty-pair.ts';
 import { timeRoundTrips } from './lib/round-trips.ts';
 import { scaled } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
-import { makeTempDir, type TempDir } from './lib/tmp-dir.ts';
+import { makeTempDir, type TempDir } from '../testkit/tmp.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 import { randomBytes } from 'node:crypto';
 

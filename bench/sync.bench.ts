@@ -39,12 +39,12 @@ import { syncLockDir, syncTargetsOf } from '../host-bridge/sync/index.ts';
 import { SyncEngine, type DeviceSyncResult, type SyncProgress } from '../host-bridge/sync/sync-engine.ts';
 import { provision } from '../device/core/identity.ts';
 import { startServer, type RunningServer } from '../server/start.ts';
-import { killAllTracked } from './lib/child-process.ts';
+import { killAllTracked } from '../testkit/process.ts';
 import { startEmulatorProcess, type EmulatorProcess } from './lib/emulator-process.ts';
-import { openPtyPair } from './lib/pty-pair.ts';
+import { openPtyPair } from '../testkit/pty-pair.ts';
 import { scaled } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
-import { makeTempDir } from './lib/tmp-dir.ts';
+import { makeTempDir } from '../testkit/tmp.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
 
 const CHUNK = 4096;

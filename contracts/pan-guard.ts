@@ -13,6 +13,8 @@
 // at random. Fields named like a card number (pan, number, cardNumber) are refused whatever they
 // hold. URL-encoded forms ("4111+1111…", "%20"-separated, "%34%31…") are decoded first.
 
+import luhn10 from 'card-validator/dist/luhn-10.js';
+
 // Before: start, whitespace or an opening quote/bracket/"=". After: end, whitespace, a closing
 // quote/bracket, or , ; . ! ? followed by whitespace or the end. Never - _ : / @ # or letters/digits.
 const CANDIDATE = new RegExp(
@@ -21,20 +23,15 @@ const CANDIDATE = new RegExp(
 );
 const PAN_KEYS = new Set(['pan', 'number', 'cardnumber', 'card_number', 'primaryaccountnumber', 'accountnumber']);
 
+/** The Luhn check (card-validator's, as the bridge's format checks use); false for anything but digits. */
 export function luhnValid(digits: string): boolean {
-  let sum = 0;
-  let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return false;
-    if (double) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    double = !double;
-  }
-  return sum % 10 === 0;
+  return luhn10(digits);
+}
+
+/** `body` plus its Luhn check digit (synthetic cards: the simulator, tests, benchmarks). */
+export function luhnComplete(body: string): string {
+  for (let d = 0; d < 10; d++) if (luhn10(body + d)) return body + d;
+  throw new Error('luhnComplete: digits expected');
 }
 
 // A 13-19 digit run between identifier separators (or the value's ends), never touching a letter.

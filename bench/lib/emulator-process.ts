@@ -5,7 +5,8 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EmulateOptions } from '../../device/emulator/emulate.ts';
-import { exited, killAndWait, track, waitForOutput, withTimeout } from './child-process.ts';
+import { exited, killAndWait, track, waitForOutput } from '../../testkit/process.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '../..');

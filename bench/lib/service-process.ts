@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openService } from '../../server/service.ts';
-import { killAndWait, spawnTracked, waitForOutput } from './child-process.ts';
+import { killAndWait, spawnTracked, waitForOutput } from '../../testkit/process.ts';
 import type { LoadResult } from './http-load.ts';
 import { summarize } from './stats.ts';
 

@@ -10,7 +10,7 @@
 import crypto from 'node:crypto';
 import { DeviceCore } from '../../device/core/device-core.ts';
 import { buildSnapshot, cardToken, generateSigningKeyPair, type DatasetContent, type HistoryEntry } from '../../protocol/dataset/index.ts';
-import { panFor } from './test-cards.ts';
+import { panFor } from '../../testkit/cards.ts';
 
 export interface DatasetSizes {
   restricted: number;

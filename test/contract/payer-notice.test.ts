@@ -9,7 +9,7 @@ import { startServer } from '../../server/start.ts';
 import { FakeRegistry, ScriptedDevice } from '../host-bridge/device-double.ts';
 import { startTestBridge, type TestBridge } from '../host-bridge/bridge-harness.ts';
 import { makeTempDir } from '../host-bridge/temp-dir.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 
 const PAN = '4000056655665556';
 

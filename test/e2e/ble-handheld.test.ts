@@ -7,8 +7,8 @@ import crypto from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exited, killAllTracked, killAndWait, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
+import { exited, killAllTracked, killAndWait, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { getJson, getText, postJson, until, verifyBody } from './helpers/http.ts';
 import { writeFileSync } from 'node:fs';
 

@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
-import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
+import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
 import { getJson, postJson, until, verifyBody } from './helpers/http.ts';
 import { processesMentioning, removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { RUN_FILE } from '../../host-bridge/cli-target.ts';
 import { DEMO_CARDS } from '../../tools/up/demo-data.ts';
-import { killAllTracked, run, spawnTracked } from '../helpers/process.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { killAllTracked, run, spawnTracked } from '../../testkit/process.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { getJson, postJson, verifyBody } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 

@@ -3,7 +3,7 @@
 // outcome: 0 when every device is up to date, non-zero naming the device that could not be synced.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllTracked, run } from '../helpers/process.ts';
+import { killAllTracked, run } from '../../testkit/process.ts';
 import { SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
 import { postJson } from './helpers/http.ts';
 import { removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';

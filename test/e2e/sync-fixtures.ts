@@ -5,9 +5,9 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { SerialPort } from 'serialport';
 import { BIN, ROOT } from '../integration/fixtures.ts';
-import { killAndWait, run, spawnTracked, waitForOutput, type RunResult } from '../helpers/process.ts';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { killAndWait, run, spawnTracked, waitForOutput, type RunResult } from '../../testkit/process.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 
 export interface NoisyBus {
   /** The bridge opens this end. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Outbox, type VerificationRecord } from '../../host-bridge/outbox/outbox-db.ts';
 import { startTestBridge, testConfig, type TestBridge } from './bridge-harness.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 
 const DAY = 86_400;
 let bridge: TestBridge | null = null;

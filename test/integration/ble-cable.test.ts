@@ -6,9 +6,9 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { createDeviceRegistry, type DeviceRegistryImpl } from '../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
-import { killAllTracked } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { onceEvent } from '../helpers/wait.ts';
+import { killAllTracked } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { onceEvent } from '../../testkit/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset, type Emulator } from './fixtures.ts';
 
 describe('integration: BLE cable', () => {

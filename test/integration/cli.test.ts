@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllTracked, run, spawnTracked, waitForOutput, exited } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { killAllTracked, run, spawnTracked, waitForOutput, exited } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 import { BIN, ROOT, provisionDevice, serviceKeys, startEmulator, type Emulator } from './fixtures.ts';
 
 

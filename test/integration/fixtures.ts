@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { buildSnapshot, cardToken, generateSigningKeyPair, type BuiltRelease, type DatasetContent } from '../../protocol/dataset/index.ts';
 import { validateConfig, type BridgeConfig } from '../../host-bridge/config.ts';
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
-import { killAndWait, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
+import { killAndWait, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
 import { randomBytes } from 'node:crypto';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

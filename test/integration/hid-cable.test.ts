@@ -10,11 +10,11 @@ import { HidCableTransport } from '../../host-bridge/transports/hid-cable-transp
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
 import type { SessionTransport } from '../../host-bridge/session/exchange.ts';
-import { killAllTracked, waitForOutput } from '../helpers/process.ts';
+import { killAllTracked, waitForOutput } from '../../testkit/process.ts';
 import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
 import { encodeFirmwareImage } from '../../device/core/index.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset, type Emulator } from './fixtures.ts';
 
 async function code(p: Promise<unknown>): Promise<string> {

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllTracked, run, spawnTracked, waitForOutput } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { killAllTracked, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 let tmp: TempDir;

@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllTracked, run } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
+import { killAllTracked, run } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { startService, type Service } from '../sync/harness.ts';
 import { BIN, ROOT } from './fixtures.ts';
 

@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeviceRegistry, type DeviceRegistryImpl } from '../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
-import { killAllTracked } from '../helpers/process.ts';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { onceEvent } from '../helpers/wait.ts';
+import { killAllTracked } from '../../testkit/process.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { onceEvent } from '../../testkit/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset } from './fixtures.ts';
 
 describe('integration: RS485 rescan finds a device powered on after the bridge', () => {

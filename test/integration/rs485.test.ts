@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { createDeviceRegistry, type DeviceRegistryImpl } from '../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
-import { killAllTracked, run } from '../helpers/process.ts';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { killAllTracked, run } from '../../testkit/process.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, startEmulator, testDataset, type Emulator } from './fixtures.ts';
 
 describe('integration: RS485 bus with two devices', () => {

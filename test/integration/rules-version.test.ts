@@ -9,8 +9,8 @@ import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { healthProblems } from '../../host-bridge/cli.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
-import { killAllTracked } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
+import { killAllTracked } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { startTestBridge, type TestBridge } from '../host-bridge/bridge-harness.ts';
 import { bridgeConfig, provisionDevice, serviceKeys, startEmulator } from './fixtures.ts';
 

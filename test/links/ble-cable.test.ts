@@ -10,7 +10,7 @@ import { BleCableTransport } from '../../host-bridge/transports/ble-cable-transp
 import type { BleChannelTransport } from '../../host-bridge/transports/ble-channel-transport.ts';
 import { BLE_CMD, BLE_DEFAULT_MAX_MESSAGE, BLE_ERR } from '../../protocol/framing/ble.ts';
 import { BLE_CABLE_OP, BleCableRecordDecoder, encodeBleCableRecord } from '../../link-io/ble-cable-record.ts';
-import { deferred, onceEvent, withTimeout } from '../helpers/wait.ts';
+import { deferred, onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { CableRig, cableExchangeCases } from './cable-cases.ts';
 
 describe('BLE cable: BleCableTransport ↔ BleCableServer', () => {

@@ -8,8 +8,8 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { LinkConnection, MessageHandler } from '../../device/links/types.ts';
 import type { MessageTransport } from '../../host-bridge/transports/types.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { Counter, deferred, onceEvent, withTimeout } from '../helpers/wait.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { Counter, deferred, onceEvent, withTimeout } from '../../testkit/wait.ts';
 
 export type CableTransport = MessageTransport & EventEmitter & { ping(payload: Uint8Array): Promise<Uint8Array> };
 

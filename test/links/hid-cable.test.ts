@@ -9,7 +9,7 @@ import { HidCableServer } from '../../device/links/hid-cable-server.ts';
 import { HidCableTransport } from '../../host-bridge/transports/hid-cable-transport.ts';
 import type { HidChannelTransport } from '../../host-bridge/transports/hid-channel-transport.ts';
 import { HID_CMD, HID_ERR, HID_MAX_MESSAGE } from '../../protocol/framing/hid.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { CableRig, cableExchangeCases } from './cable-cases.ts';
 
 describe('HID cable: HidCableTransport ↔ HidCableServer', () => {

@@ -10,9 +10,9 @@ import { FixedReportSplitter } from '../../link-io/fixed-report-splitter.ts';
 import { HidChannelTransport } from '../../host-bridge/transports/hid-channel-transport.ts';
 import { PortEvents, type ReportPort } from '../../host-bridge/transports/report-port.ts';
 import { HID_MAX_MESSAGE, HID_REPORT_SIZE } from '../../protocol/framing/hid.ts';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
-import { killAllTracked } from '../helpers/process.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
+import { killAllTracked } from '../../testkit/process.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import type { LinkUnavailableError } from '../../link-io/link-errors.ts';
 
 async function ptyReportPort(path: string): Promise<ReportPort> {

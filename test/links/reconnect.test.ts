@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BleCableServer } from '../../device/links/ble-cable-server.ts';
 import { BleCableTransport } from '../../host-bridge/transports/ble-cable-transport.ts';
 import { ReconnectingTransport } from '../../host-bridge/transports/reconnecting-transport.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
-import { deferred, onceEvent, withTimeout } from '../helpers/wait.ts';
+import { makeTempDir } from '../../testkit/tmp.ts';
+import { deferred, onceEvent, withTimeout } from '../../testkit/wait.ts';
 
 describe('ReconnectingTransport', () => {
   const tmp = makeTempDir('precheck-reconn-');

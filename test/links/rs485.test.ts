@@ -10,9 +10,9 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { encodeAdu } from '../../protocol/framing/modbus-rtu.ts';
 import { encodeTransferPdu, FC_PRECHECK_TRANSFER, TRANSFER_OP } from '../../protocol/framing/modbus-transfer.ts';
 import { encodeReadInputRegistersRequest } from '../../protocol/framing/modbus-registers.ts';
-import { openPtyPair, type PtyPair } from '../helpers/pty-pair.ts';
-import { killAllTracked, run } from '../helpers/process.ts';
-import { Counter, onceEvent } from '../helpers/wait.ts';
+import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
+import { killAllTracked, run } from '../../testkit/process.ts';
+import { Counter, onceEvent } from '../../testkit/wait.ts';
 
 const BAUD = 115200;
 

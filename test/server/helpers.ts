@@ -58,21 +58,7 @@ export async function startHarness(extra: Partial<ServerOptions> = {}): Promise<
   };
 }
 
-/** A random Luhn-valid PAN with the given prefix and length. */
-export function luhnPan(prefix = '4', length = 16, rnd: () => number = Math.random): string {
-  let body = prefix;
-  while (body.length < length - 1) body += Math.floor(rnd() * 10).toString();
-  let sum = 0;
-  for (let i = 0; i < body.length; i++) {
-    let d = body.charCodeAt(body.length - 1 - i) - 48;
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + ((10 - (sum % 10)) % 10).toString();
-}
+export { luhnPan } from '../../testkit/cards.ts';
 
 export const randomToken = (): string => crypto.randomBytes(16).toString('hex');
 

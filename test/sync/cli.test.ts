@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
+import { run } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { BIN, ROOT } from '../integration/fixtures.ts';
 
 async function deadPort(): Promise<number> {

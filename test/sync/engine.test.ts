@@ -11,10 +11,11 @@ import { DeviceLocks } from '../../host-bridge/sync/device-lock.ts';
 import { SyncFetcher } from '../../host-bridge/sync/fetcher.ts';
 import { SyncEngine, type SyncLogger, type SyncProgress, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
 import { syncLockDir } from '../../host-bridge/sync/index.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { deferred, withTimeout } from '../helpers/wait.ts';
-import { run } from '../helpers/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { deferred, withTimeout } from '../../testkit/wait.ts';
+import { run } from '../../testkit/process.ts';
 import { PANS, order, secondHost, startDevice, startService, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
+import { luhnComplete } from '../../testkit/cards.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -385,16 +386,4 @@ describe('sync engine: firmware', () => {
 });
 
 /** Make a 16-digit number Luhn-valid by fixing its last digit. */
-function luhn(num15or16: string): string {
-  const body = num15or16.slice(0, 15);
-  let sum = 0;
-  for (let i = 0; i < body.length; i++) {
-    let d = Number(body[body.length - 1 - i]);
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return body + String((10 - (sum % 10)) % 10);
-}
+const luhn = (num15or16: string): string => luhnComplete(num15or16.slice(0, 15));

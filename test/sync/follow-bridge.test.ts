@@ -11,8 +11,8 @@ import type { DeviceHandle, DeviceRegistry, DeviceSummary } from '../../host-bri
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { startTestBridge, testConfig, type TestBridge } from '../host-bridge/bridge-harness.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
-import { withTimeout } from '../helpers/wait.ts';
+import { makeTempDir } from '../../testkit/tmp.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 import { PANS, startDevice, startService, type Service, type TestDevice } from './harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

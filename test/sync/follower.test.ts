@@ -4,7 +4,7 @@
 // skipped while answers carry the version. No wall-clock timing: the test moves the clock.
 import { describe, expect, it } from 'vitest';
 import { DatasetFollower, type FollowClock, type FollowRunReport } from '../../host-bridge/sync/follower.ts';
-import { deferred } from '../helpers/wait.ts';
+import { deferred } from '../../testkit/wait.ts';
 
 class ManualClock implements FollowClock {
   t = 1_000_000;

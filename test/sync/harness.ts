@@ -14,8 +14,8 @@ import { startServer, type RunningServer } from '../../server/start.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { pairDevice } from '../../host-bridge/session/pairing.ts';
 import { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
-import { deferred } from '../helpers/wait.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
+import { deferred } from '../../testkit/wait.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 
 export interface Service {
   s: RunningServer;

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSyncRunner } from '../../host-bridge/sync/index.ts';
 import { testConfig, startTestBridge, type TestBridge } from '../host-bridge/bridge-harness.ts';
-import { makeTempDir } from '../helpers/tmp.ts';
+import { makeTempDir } from '../../testkit/tmp.ts';
 import { startDevice, startService, type Service, type TestDevice } from './harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -13,9 +13,9 @@ import { failureLine, formatSummaryTable } from '../../host-bridge/sync/summary-
 import { createProgressView } from '../../host-bridge/sync/progress-view.ts';
 import { exitCodeOf, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
 import type { DeviceSummary } from '../../host-bridge/devices/types.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { deferred, withTimeout } from '../helpers/wait.ts';
-import { run } from '../helpers/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { deferred, withTimeout } from '../../testkit/wait.ts';
+import { run } from '../../testkit/process.ts';
 
 const dirs: TempDir[] = [];
 afterEach(() => {

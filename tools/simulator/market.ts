@@ -5,6 +5,7 @@
 // memory: they go into HTTP requests to the local bridge, never to a file or a log.
 import { Rng } from './prng.ts';
 import type { Brand, CardState, LegitCardState, Scenario } from './scenario.ts';
+import { luhnComplete } from '../../contracts/pan-guard.ts';
 
 export interface SimCard {
   /** Stable id for accounting and logs (c17); never the number. */
@@ -56,19 +57,6 @@ export interface Market {
   orders: SimOrder[];
 }
 
-function luhnCheckDigit(body: string): number {
-  let sum = 0;
-  for (let i = 0; i < body.length; i++) {
-    let d = body.charCodeAt(body.length - 1 - i) - 48;
-    if (i % 2 === 0) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return (10 - (sum % 10)) % 10;
-}
-
 /** A BIN per brand × issuing country, so cards of one issuer country share a range, as real BINs do. */
 function binFor(brand: Brand, country: string, seed: number): string {
   const r = new Rng(seed, 'bin', brand, country);
@@ -82,7 +70,7 @@ function makePan(brand: Brand, bin: string, r: Rng): string {
   const len = brand === 'american-express' ? 15 : 16;
   let body = bin;
   while (body.length < len - 1) body += String(r.int(10));
-  return body + String(luhnCheckDigit(body));
+  return luhnComplete(body);
 }
 
 /** Fraud share at simulated hour h: the base share, or the highest wave covering h. */

@@ -8,8 +8,8 @@ import { DriverConnection } from '../../../device/links/connection.ts';
 import { SessionDispatcher } from '../../../device/session/dispatcher.ts';
 import { openSessionCore, type OpenedCore } from '../../../device/session/core-adapter.ts';
 import { DeviceCore } from '../../../device/core/index.ts';
-import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
-import { deferred } from '../../helpers/wait.ts';
+import { makeTempDir, type TempDir } from '../../../testkit/tmp.ts';
+import { deferred } from '../../../testkit/wait.ts';
 
 let n = 0;
 const conn = () => new DriverConnection(`test:${++n}`, 'hid-cable');

@@ -13,7 +13,7 @@ import { DEFAULT_TRANSFER_IDLE_MS, SessionDispatcher } from '../../../device/ses
 import { openSessionCore, type OpenedCore } from '../../../device/session/core-adapter.ts';
 import { DeviceCore } from '../../../device/core/index.ts';
 import { ERROR_CODES } from '../../../protocol/errors.ts';
-import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
+import { makeTempDir, type TempDir } from '../../../testkit/tmp.ts';
 
 const OWNED = ERROR_CODES.TRANSFER_OWNED;
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;

@@ -5,7 +5,7 @@ import type { CallRecord, Dialler } from '../../../host-bridge/ivr/campaigns.ts'
 import { FakeRegistry, ScriptedDevice } from '../device-double.ts';
 import { startTestBridge } from '../bridge-harness.ts';
 import { makeTempDir } from '../temp-dir.ts';
-import { onceEvent } from '../../helpers/wait.ts';
+import { onceEvent } from '../../../testkit/wait.ts';
 import { runCall } from './vxml-caller.ts';
 
 describe('call-back queue across a bridge restart', () => {

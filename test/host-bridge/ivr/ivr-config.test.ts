@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IVR_INT_SCHEMA, loadConfig, validateConfig } from '../../../host-bridge/config.ts';
 import { ivrOptionsOf } from '../../../host-bridge/bridge.ts';
-import { killAllTracked, killAndWait, spawnTracked, waitForOutput } from '../../helpers/process.ts';
+import { killAllTracked, killAndWait, spawnTracked, waitForOutput } from '../../../testkit/process.ts';
 import { makeTempDir } from '../temp-dir.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');

@@ -12,7 +12,7 @@ import type { SessionEnd } from '../../../host-bridge/ivr/capture-flow.ts';
 import { FakeRegistry, ScriptedDevice } from '../device-double.ts';
 import { startTestBridge, type TestBridge } from '../bridge-harness.ts';
 import { makeTempDir } from '../temp-dir.ts';
-import { onceEvent, withTimeout } from '../../helpers/wait.ts';
+import { onceEvent, withTimeout } from '../../../testkit/wait.ts';
 import { HANGUP, SILENCE, parseXml, runCall, srgsToRegExp, type Answer, type CallLog } from './vxml-caller.ts';
 
 const GOOD = '4000056655665556';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../../protocol/errors.ts';
 import { PinStore, PIN_FILE } from '../../../host-bridge/session/pin-store.ts';
-import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
+import { makeTempDir, type TempDir } from '../../../testkit/tmp.ts';
 
 describe('PinStore', () => {
   let tmp: TempDir;

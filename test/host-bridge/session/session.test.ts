@@ -8,7 +8,7 @@ import { SessionDispatcher } from '../../../device/session/dispatcher.ts';
 import { PinStore } from '../../../host-bridge/session/pin-store.ts';
 import { pairDevice } from '../../../host-bridge/session/pairing.ts';
 import { SecureDeviceClient } from '../../../host-bridge/session/secure-client.ts';
-import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
+import { makeTempDir, type TempDir } from '../../../testkit/tmp.ts';
 import { stubCore, type StubCore } from '../../device/session/stub-core.ts';
 import { LoopbackTransport } from './loopback.ts';
 

@@ -10,7 +10,7 @@ import { Webhook } from 'standardwebhooks';
 import type { SmsAdapter, SmsMessage } from '../../../protocol/channels/sms-adapter.ts';
 import type { DeliveryEvent } from '../../../server/notify/delivery.ts';
 import { outcomeBody, randomToken, startHarness, type Harness } from '../helpers.ts';
-import { onceEvent, withTimeout } from '../../helpers/wait.ts';
+import { onceEvent, withTimeout } from '../../../testkit/wait.ts';
 
 interface Received {
   headers: http.IncomingHttpHeaders;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkWebhookHosts } from '../../../server/notify/notify-service.ts';
 import type { DeliveryEvent } from '../../../server/notify/delivery.ts';
-import { onceEvent } from '../../helpers/wait.ts';
+import { onceEvent } from '../../../testkit/wait.ts';
 import { startHarness, type Harness } from '../helpers.ts';
 
 const body = (url: string) => ({ account: 'acct-wh', kind: 'webhook', url, lang: 'en', consent: { granted: true, text: 'I agree' } });

@@ -1,7 +1,7 @@
-// Child-process helpers for tests: run a command to completion with a timeout, start a
-// long-running one and wait for a line of its output, and stop it (SIGTERM, then SIGKILL) while
-// awaiting its exit. Every started child is tracked so `killAllTracked()` in afterAll/afterEach
-// leaves nothing behind even when a test fails half-way.
+// Child-process helpers for tests and benchmarks: run a command to completion with a timeout,
+// start a long-running one and wait for a line of its output, and stop it (SIGTERM, then SIGKILL)
+// while awaiting its exit. Every started child is tracked so `killAllTracked()` in
+// afterAll/afterEach (or a benchmark's finally) leaves nothing behind even when it fails half-way.
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { withTimeout } from './wait.ts';
@@ -38,13 +38,17 @@ export async function run(
   }
 }
 
-/** spawn() and remember the child for killAllTracked(). */
-export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
-  const child = spawn(cmd, args, opts);
+/** Remember a child started elsewhere for killAllTracked(). */
+export function track(child: ChildProcess): ChildProcess {
   tracked.add(child);
   child.once('exit', () => tracked.delete(child));
   child.once('error', () => tracked.delete(child));
   return child;
+}
+
+/** spawn() and remember the child for killAllTracked(). */
+export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions = {}): ChildProcess {
+  return track(spawn(cmd, args, opts));
 }
 
 /** Resolves with the exit code/signal; rejects if the process could not be spawned. */

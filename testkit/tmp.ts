@@ -1,4 +1,4 @@
-// Temporary directories and unix-socket paths for tests, removed on cleanup.
+// Temporary directories and unix-socket paths for tests and benchmarks, removed on cleanup.
 
 import fs from 'node:fs';
 import os from 'node:os';
