@@ -14,9 +14,9 @@ import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
 import { validateConfig } from '../../host-bridge/config.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { startServer, type RunningServer } from '../../server/start.ts';
-import { killAllTracked } from '../helpers/process.ts';
-import { makeTempDir, type TempDir } from '../helpers/tmp.ts';
-import { onceEvent, withTimeout } from '../helpers/wait.ts';
+import { killAllTracked } from '../../testkit/process.ts';
+import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { onceEvent, withTimeout } from '../../testkit/wait.ts';
 import { provisionDevice, startEmulator, type Emulator } from '../integration/fixtures.ts';
 import { startBridgeProcess, testPans, writeConfig, type BridgeProcess } from './sync-fixtures.ts';
 
