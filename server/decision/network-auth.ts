@@ -207,23 +207,18 @@ export class NetworkAuth {
     // Every attempt is recorded for trust (velocity counts need all of them); the answer is used
     // only for cards new to the merchant. Token-less attempts are counted under a keyed
     // fingerprint of BIN + last four + expiry (a card seen both ways is counted in two series).
-    // Started first: its reads overlap the card's (one round trip less on PostgreSQL).
+    // The card's facts and the attempt's trust counts are read together (one round trip on
+    // PostgreSQL); BIN rules come from the cache.
     const c = req.customer ?? {};
     const trustKey = token ?? this.deps.trust.cardFingerprint(req.bin, req.last4, req.expMonth, req.expYear);
-    const assessing = this.deps.trust.assess(
-      { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now },
-      { amount, currency },
-    );
+    const attempt = { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now };
     const since = now - this.deps.historyWindowSeconds;
-    const [restricted, binRule, knownGood, recent, hard, orderRows, assessed] = await Promise.all([
-      token ? storage.getRestricted(token, now) : null,
+    const [facts, binRule] = await Promise.all([
+      storage.authFacts({ token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: this.deps.trust.trustKeys(attempt) }),
       this.matchBinRule(req.bin),
-      token ? storage.isKnownGood(merchant, token) : false,
-      token ? storage.history(token, since, 1000) : [],
-      token ? storage.hardDeclines(token) : [],
-      storage.orderOutcomes(merchant, req.order.id),
-      assessing,
     ]);
+    const { restricted, knownGood, history: recent, hard, orderRows } = facts;
+    const assessed = await this.deps.trust.assess(attempt, { amount, currency }, facts.trust);
     const rows = [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
     // Outcomes reported for an order carry no country; remember what this authentication knew.

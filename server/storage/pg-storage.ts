@@ -12,6 +12,8 @@ import pg from 'pg';
 import { PG_MIGRATIONS } from './pg-migrations.ts';
 import type {
   ApiKeyRecord,
+  AuthFacts,
+  AuthFactsQuery,
   BinRule,
   DatasetTables,
   DatasetVersionInfo,
@@ -93,6 +95,40 @@ function datasetInfo(r: Row): DatasetVersionInfo {
     contentHash: r.content_hash as string,
     chunkCount: r.chunk_count as number,
     bytes: r.bytes as number,
+  };
+}
+
+// The trust counts of an attempt as single-row subqueries over trust_attempts; parameters $1..$5 =
+// account, device, ip, token, at (trustParams). Shared by trustCounts and authFacts.
+const TRUST_SELECT = 'SELECT a.*, d.*, df.*, i.*, va.*, vc.*, vi.*, ca.*, cdv.*, ci.*';
+const TRUST_FROM = `          (SELECT min(at) AS first_at, count(*) FILTER (WHERE status = 'success') AS successes, count(*) FILTER (WHERE status = 'failure') AS failures,
+                  count(*) FILTER (WHERE type = 'fraud') AS fraud, count(*) FILTER (WHERE type = 'chargeback') AS chargebacks
+             FROM trust_attempts WHERE account = $1 AND at < $5::bigint) a,
+          (SELECT count(DISTINCT account) AS d_accounts, coalesce(bool_or(account = $1), false) AS d_mine
+             FROM trust_attempts WHERE device = $2 AND at < $5::bigint) d,
+          (SELECT count(*) AS d_fraud FROM trust_attempts WHERE device = $2 AND type IN ('fraud', 'chargeback')) df,
+          (SELECT count(DISTINCT account) AS i_accounts, coalesce(bool_or(account = $1), false) AS i_mine
+             FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 2592000 AND at < $5::bigint) i,
+          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ah, count(*) AS ad FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) va,
+          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ch, count(*) AS cd FROM trust_attempts WHERE token = $4 AND at >= $5::bigint - 86400 AND at < $5::bigint) vc,
+          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ih, count(*) AS id FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 86400 AND at < $5::bigint) vi,
+          (SELECT count(DISTINCT token) AS ca_n, coalesce(bool_or(token = $4), false) AS ca_mine FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) ca,
+          (SELECT count(DISTINCT token) AS cdv_n, coalesce(bool_or(token = $4), false) AS cdv_mine FROM trust_attempts WHERE device = $2 AND at >= $5::bigint - 86400 AND at < $5::bigint) cdv,
+          (SELECT count(DISTINCT token) AS ci_n, coalesce(bool_or(token = $4), false) AS ci_mine FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 3600 AND at < $5::bigint) ci`;
+const trustParams = (k: TrustKeys): unknown[] => [k.account, k.device, k.ip, buf(k.token), k.at];
+
+function trustCountsOf(r: Row, k: TrustKeys): TrustCounts {
+  const n = (v: unknown) => Number(v ?? 0);
+  return {
+    account: k.account === null ? null : { firstAt: (r.first_at as number | null) ?? null, successes: n(r.successes), failures: n(r.failures), fraud: n(r.fraud), chargebacks: n(r.chargebacks) },
+    device: k.device === null ? null : { withAccount: k.account !== null && r.d_mine === true, accounts: n(r.d_accounts), mine: r.d_mine === true, fraud: n(r.d_fraud) },
+    ip: k.ip === null ? null : { accounts: n(r.i_accounts), mine: r.i_mine === true },
+    attempts: { accountHour: n(r.ah), accountDay: n(r.ad), cardHour: n(r.ch), cardDay: n(r.cd), ipHour: n(r.ih), ipDay: n(r.id) },
+    cards: {
+      accountDay: { n: n(r.ca_n), mine: r.ca_mine === true },
+      deviceDay: { n: n(r.cdv_n), mine: r.cdv_mine === true },
+      ipHour: { n: n(r.ci_n), mine: r.ci_mine === true },
+    },
   };
 }
 
@@ -230,6 +266,36 @@ export class PgStorage implements Storage {
 
   async countRestricted(): Promise<number> {
     return Number((await this.q('SELECT count(*) AS n FROM restricted')).rows[0].n);
+  }
+
+  async authFacts(q: AuthFactsQuery): Promise<AuthFacts> {
+    // One round trip for everything an authentication reads: the card's facts as JSON columns next
+    // to the trust counts ($1..$5 as in trustCounts; a null token matches no row).
+    const r = (
+      await this.q(
+        `${TRUST_SELECT},
+          (SELECT json_build_object('bin', bin, 'last4', last4, 'reason', reason, 'source', source, 'added_at', added_at, 'expires_at', expires_at)
+             FROM restricted WHERE token = $6 AND (expires_at IS NULL OR expires_at > $7::bigint)) AS f_restricted,
+          EXISTS (SELECT 1 FROM known_good WHERE merchant = $8 AND token = $6) AS f_known_good,
+          (SELECT coalesce(json_agg(h ORDER BY h.at), '[]') FROM (SELECT ${HISTORY_COLS} FROM outcomes WHERE token = $6 AND at >= $9::bigint ORDER BY at DESC LIMIT $10) h) AS f_history,
+          (SELECT coalesce(json_agg(h ORDER BY h.at), '[]') FROM (SELECT ${HISTORY_COLS} FROM outcomes WHERE token = $6 AND hard ORDER BY at) h) AS f_hard,
+          (SELECT coalesce(json_agg(o ORDER BY o.at, o.id), '[]') FROM (SELECT id, ${HISTORY_COLS}, bin, last4 FROM outcomes WHERE merchant = $8 AND order_id = $11 ORDER BY at, id LIMIT 256) o) AS f_order
+        FROM ${TRUST_FROM}`,
+        [...trustParams(q.trust), q.token ? buf(q.token) : null, q.now, q.merchant, q.since, q.historyLimit, q.orderId],
+      )
+    ).rows[0];
+    const rr = r.f_restricted as Row | null;
+    return {
+      restricted:
+        rr && q.token
+          ? { token: q.token, bin: (rr.bin as string | null) ?? null, last4: (rr.last4 as string | null) ?? null, reason: rr.reason as string, source: rr.source as string, addedAt: Number(rr.added_at), expiresAt: rr.expires_at === null ? null : Number(rr.expires_at) }
+          : null,
+      knownGood: r.f_known_good === true,
+      history: (r.f_history as Row[]).map(historyRow),
+      hard: (r.f_hard as Row[]).map(historyRow),
+      orderRows: (r.f_order as Row[]).map((x) => ({ ...historyRow(x), bin: x.bin as string, last4: x.last4 as string })),
+      trust: trustCountsOf(r, q.trust),
+    };
   }
 
   async isKnownGood(merchant: string, token: Uint8Array): Promise<boolean> {
@@ -615,38 +681,7 @@ export class PgStorage implements Storage {
   // ---------------------------------------------------------------- trust
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
     // One round trip: every count as a single-row subquery.
-    const r = (
-      await this.q(
-        `SELECT a.*, d.*, df.*, i.*, va.*, vc.*, vi.*, ca.*, cdv.*, ci.* FROM
-          (SELECT min(at) AS first_at, count(*) FILTER (WHERE status = 'success') AS successes, count(*) FILTER (WHERE status = 'failure') AS failures,
-                  count(*) FILTER (WHERE type = 'fraud') AS fraud, count(*) FILTER (WHERE type = 'chargeback') AS chargebacks
-             FROM trust_attempts WHERE account = $1 AND at < $5::bigint) a,
-          (SELECT count(DISTINCT account) AS d_accounts, coalesce(bool_or(account = $1), false) AS d_mine
-             FROM trust_attempts WHERE device = $2 AND at < $5::bigint) d,
-          (SELECT count(*) AS d_fraud FROM trust_attempts WHERE device = $2 AND type IN ('fraud', 'chargeback')) df,
-          (SELECT count(DISTINCT account) AS i_accounts, coalesce(bool_or(account = $1), false) AS i_mine
-             FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 2592000 AND at < $5::bigint) i,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ah, count(*) AS ad FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) va,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ch, count(*) AS cd FROM trust_attempts WHERE token = $4 AND at >= $5::bigint - 86400 AND at < $5::bigint) vc,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ih, count(*) AS id FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 86400 AND at < $5::bigint) vi,
-          (SELECT count(DISTINCT token) AS ca_n, coalesce(bool_or(token = $4), false) AS ca_mine FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) ca,
-          (SELECT count(DISTINCT token) AS cdv_n, coalesce(bool_or(token = $4), false) AS cdv_mine FROM trust_attempts WHERE device = $2 AND at >= $5::bigint - 86400 AND at < $5::bigint) cdv,
-          (SELECT count(DISTINCT token) AS ci_n, coalesce(bool_or(token = $4), false) AS ci_mine FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 3600 AND at < $5::bigint) ci`,
-        [k.account, k.device, k.ip, buf(k.token), k.at],
-      )
-    ).rows[0];
-    const n = (v: unknown) => Number(v ?? 0);
-    return {
-      account: k.account === null ? null : { firstAt: (r.first_at as number | null) ?? null, successes: n(r.successes), failures: n(r.failures), fraud: n(r.fraud), chargebacks: n(r.chargebacks) },
-      device: k.device === null ? null : { withAccount: k.account !== null && r.d_mine === true, accounts: n(r.d_accounts), mine: r.d_mine === true, fraud: n(r.d_fraud) },
-      ip: k.ip === null ? null : { accounts: n(r.i_accounts), mine: r.i_mine === true },
-      attempts: { accountHour: n(r.ah), accountDay: n(r.ad), cardHour: n(r.ch), cardDay: n(r.cd), ipHour: n(r.ih), ipDay: n(r.id) },
-      cards: {
-        accountDay: { n: n(r.ca_n), mine: r.ca_mine === true },
-        deviceDay: { n: n(r.cdv_n), mine: r.cdv_mine === true },
-        ipHour: { n: n(r.ci_n), mine: r.ci_mine === true },
-      },
-    };
+    return trustCountsOf((await this.q(`${TRUST_SELECT} FROM ${TRUST_FROM}`, trustParams(k))).rows[0], k);
   }
 
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {

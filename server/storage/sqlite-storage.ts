@@ -10,6 +10,8 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import type {
   ApiKeyRecord,
+  AuthFacts,
+  AuthFactsQuery,
   BinRule,
   DatasetTables,
   DatasetVersionInfo,
@@ -320,6 +322,19 @@ export class SqliteStorage implements Storage {
 
   async countRestricted(): Promise<number> {
     return (this.s.countRestricted.get() as { n: number }).n;
+  }
+
+  async authFacts(q: AuthFactsQuery): Promise<AuthFacts> {
+    // Synchronous statements: one call is as good as a combined query here.
+    const t = q.token;
+    return {
+      restricted: t ? await this.getRestricted(t, q.now) : null,
+      knownGood: t ? await this.isKnownGood(q.merchant, t) : false,
+      history: t ? await this.history(t, q.since, q.historyLimit) : [],
+      hard: t ? await this.hardDeclines(t) : [],
+      orderRows: await this.orderOutcomes(q.merchant, q.orderId),
+      trust: await this.trustCounts(q.trust),
+    };
   }
 
   async isKnownGood(merchant: string, token: Uint8Array): Promise<boolean> {

@@ -325,8 +325,40 @@ export interface MetaStore {
   setMeta(key: string, value: string): Promise<void>;
 }
 
+/** What one network authentication reads (the card, the order, the customer context). */
+export interface AuthFactsQuery {
+  /** Null without a device token: no card-level facts (restricted, known-good, history). */
+  token: Uint8Array | null;
+  merchant: string;
+  orderId: string;
+  now: number;
+  /** History window start and row limit (`history`). */
+  since: number;
+  historyLimit: number;
+  /** The trust counts of the attempt (`trustCounts`). */
+  trust: TrustKeys;
+}
+
+export interface AuthFacts {
+  restricted: RestrictedEntry | null;
+  knownGood: boolean;
+  /** `history(token, since, historyLimit)`, oldest first. */
+  history: HistoryRow[];
+  /** `hardDeclines(token)`. */
+  hard: HistoryRow[];
+  /** `orderOutcomes(merchant, orderId)`. */
+  orderRows: (HistoryRow & { bin: string; last4: string })[];
+  trust: TrustCounts;
+}
+
 export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, GatewayStore, KeyStore, DeviceStore, DatasetStore, TrustStore, MetaStore {
   /** 'sqlite' | 'postgres' */
   readonly dialect: string;
+  /**
+   * Everything /v1/auth reads, at once: the same answers as getRestricted, isKnownGood, history,
+   * hardDeclines, orderOutcomes and trustCounts. PostgreSQL answers it in one round trip (a
+   * request used to take six pooled connections at once, which capped throughput at the pool).
+   */
+  authFacts(q: AuthFactsQuery): Promise<AuthFacts>;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@
 // for cards new to the merchant with the current model, labels attempts with gateway outcomes,
 // and trains (CLI and schedule) into the model store.
 import crypto from 'node:crypto';
-import type { TrustStore } from '../storage/storage.ts';
+import type { TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
 import { StorageTrustModelStore } from './model-store.ts';
 import { evaluateNewCard, type CardEvidence, type NewCardDecision } from './policy.ts';
@@ -65,6 +65,11 @@ export class NewCardTrust {
     return new Uint8Array(mac.subarray(0, 16));
   }
 
+  /** What the store counts for an attempt (read with the card's facts: Storage.authFacts). */
+  trustKeys(attempt: TrustAttemptInput): TrustKeys {
+    return this.signals.keysOf(attempt);
+  }
+
   /** The model answers are made with (the prior until the first training). */
   currentModel(): TrustModel {
     return this.model;
@@ -73,11 +78,12 @@ export class NewCardTrust {
   /**
    * Records the attempt (every network authentication: velocity needs all of them) and returns the
    * new-card answer for it; the caller uses the answer only when the card is new to the merchant.
+   * `counts`: the store's trust counts for trustKeys(attempt), when the caller read them already.
    */
-  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
     this.checkForNewModel();
     const model = this.model;
-    const { context } = await this.signals.recordAttempt(attempt, model.version);
+    const { context } = await this.signals.recordAttempt(attempt, model.version, counts);
     return { ...evaluateNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }), context, model };
   }
 

@@ -10,7 +10,7 @@
 // once. Distinct-account counts may count an account twice while it is queued (at most flushMs):
 // that errs towards less trust. A label first flushes the queue, so it always finds its attempt.
 import crypto from 'node:crypto';
-import type { TrustAttemptRow, TrustStore } from '../storage/storage.ts';
+import type { TrustAttemptRow, TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
 import { extractTrustFeatures, TRUST_FEATURE_NAMES, type TrustContext } from './features.ts';
 import { trustLabelFromOutcome, type TrustRow } from './model.ts';
 
@@ -80,8 +80,14 @@ export class TrustSignals {
     return this.contextOf(a, this.hash('account', a.merchant, a.accountId), this.hash('device', a.merchant, a.deviceId), this.hash('ip', a.merchant, a.ip));
   }
 
-  private async contextOf(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null): Promise<TrustContext> {
-    const c = await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at });
+  /** What the store counts for this attempt (Storage.trustCounts, or authFacts with the card's facts). */
+  keysOf(a: TrustAttemptInput): TrustKeys {
+    return { account: this.hash('account', a.merchant, a.accountId), device: this.hash('device', a.merchant, a.deviceId), ip: this.hash('ip', a.merchant, a.ip), token: a.token, at: a.at };
+  }
+
+  /** `counts`: the store's counts for keysOf(a) when the caller read them already. */
+  private async contextOf(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null, counts?: TrustCounts): Promise<TrustContext> {
+    const c = counts ?? (await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at }));
     // Attempts still queued for writing count too.
     let firstAt = c.account?.firstAt ?? null;
     let withAccount = c.device?.withAccount ?? false;
@@ -164,11 +170,11 @@ export class TrustSignals {
   }
 
   /** Builds the context, queues the attempt with its features for writing, and returns both. */
-  async recordAttempt(a: TrustAttemptInput, modelVersion: string | null): Promise<{ context: TrustContext; features: Float64Array }> {
+  async recordAttempt(a: TrustAttemptInput, modelVersion: string | null, counts?: TrustCounts): Promise<{ context: TrustContext; features: Float64Array }> {
     const account = this.hash('account', a.merchant, a.accountId);
     const device = this.hash('device', a.merchant, a.deviceId);
     const ip = this.hash('ip', a.merchant, a.ip);
-    const context = await this.contextOf(a, account, device, ip);
+    const context = await this.contextOf(a, account, device, ip, counts);
     const features = extractTrustFeatures(context);
     this.pending.push({
       merchant: a.merchant,

@@ -143,6 +143,53 @@ for (const backend of backends.filter((b) => b.name !== 'PostgreSQL' || PG_URL))
       expect(await storage.pruneTrustAttempts(T + 5)).toBe(1);
     });
 
+    it('authFacts answers what getRestricted, isKnownGood, history, hardDeclines, orderOutcomes and trustCounts answer', async () => {
+      await storage.addRestricted([{ token: tok(1), bin: '411111', last4: '1111', reason: 'fraud', source: 'test', addedAt: T, expiresAt: null }, { token: tok(3), bin: null, last4: null, reason: 'lost', source: 'test', addedAt: T, expiresAt: T + 5 }]);
+      await storage.addKnownGood('m1', tok(1), T);
+      await storage.importOutcomes([
+        outcome({ at: T - 100, code: '05', status: 'failure', type: 'soft', country: 'DE', crossBorder: true }),
+        outcome({ at: T - 50, orderId: 'o2', gateway: 'gw-b', amount: 9_000_000_000_000 }),
+        outcome({ at: T - 10 * 86_400, code: '14', status: 'failure', type: 'hard', hard: true }),
+        outcome({ at: T - 20, token: tok(2), orderId: 'o2', bin: '555555', last4: '4444' }),
+        outcome({ at: T - 20, token: null, orderId: 'o2', bin: '555555', last4: '4444' }),
+      ]);
+      await storage.insertTrustAttempts([
+        { merchant: 'm1', orderId: 'o1', token: tok(1), account: 'acc', device: 'dev', ip: 'ip1', ipCountry: 'DE', cardCountry: null, at: T - 30, features: [1], modelVersion: 'prior' },
+        { merchant: 'm1', orderId: 'o2', token: tok(2), account: 'acc', device: 'dev', ip: 'ip2', ipCountry: 'DE', cardCountry: null, at: T - 20, features: [1], modelVersion: 'prior' },
+      ]);
+      const cases = [
+        { token: tok(1), merchant: 'm1', orderId: 'o2', now: T, since: T - 86_400, historyLimit: 1000, trust: { account: 'acc', device: 'dev', ip: 'ip1', token: tok(1), at: T } },
+        { token: tok(1), merchant: 'm1', orderId: 'o1', now: T, since: T - 86_400, historyLimit: 1, trust: { account: null, device: null, ip: null, token: tok(1), at: T } },
+        { token: tok(3), merchant: 'm2', orderId: 'none', now: T + 4, since: 0, historyLimit: 10, trust: { account: 'x', device: null, ip: 'ip2', token: tok(3), at: T + 4 } },
+        { token: null, merchant: 'm1', orderId: 'o2', now: T, since: 0, historyLimit: 10, trust: { account: 'acc', device: 'dev', ip: null, token: tok(9), at: T } },
+      ];
+      for (const q of cases) {
+        const t = q.token;
+        const expected = {
+          restricted: t ? await storage.getRestricted(t, q.now) : null,
+          knownGood: t ? await storage.isKnownGood(q.merchant, t) : false,
+          history: t ? await storage.history(t, q.since, q.historyLimit) : [],
+          hard: t ? await storage.hardDeclines(t) : [],
+          orderRows: await storage.orderOutcomes(q.merchant, q.orderId),
+          trust: await storage.trustCounts(q.trust),
+        };
+        const got = await storage.authFacts(q);
+        expect(got).toEqual(expected);
+      }
+      // The cases above are not vacuous.
+      const first = await storage.authFacts(cases[0]);
+      expect(first.restricted?.reason).toBe('fraud');
+      expect(first.knownGood).toBe(true);
+      expect(first.history.map((h) => h.at)).toEqual([T - 100, T - 50]);
+      expect(first.history[0]).toMatchObject({ code: '05', status: 'failure' });
+      expect(first.history[1].amount).toBe(9_000_000_000_000);
+      expect(first.hard.map((h) => h.code)).toEqual(['14']);
+      expect(first.orderRows.map((r) => r.last4).sort()).toEqual(['1111', '4444', '4444']);
+      expect(first.trust.attempts.accountDay).toBe(2);
+      expect((await storage.authFacts(cases[2])).restricted?.expiresAt).toBe(T + 5);
+      expect((await storage.authFacts({ ...cases[2], now: T + 5 })).restricted).toBeNull();
+    });
+
     it('stores order contexts in batches and reads them back', async () => {
       await storage.saveOrderContexts([
         { merchant: 'm1', orderId: 'a', ctx: { country: 'DE', crossBorder: true }, at: T },
