@@ -35,7 +35,7 @@ export const ERRORS = {
   FORBIDDEN: { http: 403, exit: FAILURE, safe: true, raisedBy: 'server/http, server/keys: a key of the wrong role' },
   WEBHOOK_HOST_NOT_ALLOWED: { http: 403, exit: FAILURE, safe: true, raisedBy: 'server/notify: a webhook URL whose host notify.webhookHosts (or the public-address default) refuses' },
   NOT_FOUND: { http: 404, exit: FAILURE, safe: true, raisedBy: 'both APIs: no such route or resource; server/notify; bridge ivr' },
-  METHOD_NOT_ALLOWED: { http: 405, exit: FAILURE, safe: true, raisedBy: 'bridge api: a known path with another method' },
+  METHOD_NOT_ALLOWED: { http: 405, exit: FAILURE, safe: true, raisedBy: 'both APIs: a known path with another method' },
   CONFLICT: { http: 409, exit: FAILURE, safe: true, raisedBy: 'server (idempotency key reused with another body, firmware version, publisher); bridge OutcomeError' },
   TOO_LARGE: { wire: WIRE.TOO_LARGE, http: 413, exit: FAILURE, safe: true, raisedBy: 'protocol decoders and framings (ProtocolError); both APIs: body over the limit; server restricted-card import' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: FAILURE, safe: true, raisedBy: 'both APIs: a body content type the route does not take' },

@@ -17,6 +17,7 @@ const SERVICE_CODES = [
   'DATASET_NOT_FOUND',
   'DELTA_UNAVAILABLE', // base version too old / unknown: take the snapshot
   'FIRMWARE_NOT_FOUND',
+  'METHOD_NOT_ALLOWED', // known path, other method (with Allow)
   'CONFLICT', // idempotency key reused with a different body, duplicate resource
   'TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',

@@ -5,7 +5,7 @@
 import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 
-const errorBody = {
+export const errorBody = {
   type: 'object',
   properties: {
     error: {

@@ -123,7 +123,17 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       },
       servers: [{ url: 'http://127.0.0.1:8787', description: 'The bridge on this machine (config listen.host / listen.port; `precheck up` may choose another port)' }],
       // Security is stated per operation (onRoute below): bearer when a token is configured.
-      ...(o.token ? { components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The bridge token (config `token`)' } } } } : {}),
+      components: {
+        ...(o.token ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The bridge token (config `token`)' } } } : {}),
+        // not tied to one operation: any known path asked with a method it does not have
+        responses: {
+          MethodNotAllowed: {
+            description: 'METHOD_NOT_ALLOWED: a known path asked with another method; the Allow header lists the methods it takes',
+            headers: { Allow: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: structuredClone(S.errorBody) as unknown as Record<string, never> } },
+          },
+        },
+      },
     },
   });
 
@@ -135,6 +145,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     if (!op || !r.schema) return;
     const response = { ...(r.schema.response as Record<string, Record<string, unknown>> | undefined) };
     for (const [status, desc] of Object.entries(op.ok)) if (response[status]) response[status] = { description: desc, ...response[status] };
+    // every route that reads a body can answer 413 and 415 (the error handler's shape)
+    if ([r.method].flat().some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')) {
+      response[413] ??= { description: 'Request body over 16 KiB', ...S.errorBody };
+      response[415] ??= { description: 'Body not sent as application/json', ...S.errorBody };
+    }
     const openMetrics = r.url === '/metrics' && o.loopbackWithoutToken && o.token;
     r.schema = { ...r.schema, operationId: op.id, response, security: openMetrics ? [...bearer, {}] : bearer };
   });

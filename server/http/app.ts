@@ -100,13 +100,49 @@ export async function buildApp(svc: Service) {
     if (status === 429) reply.header('retry-after', Math.ceil(opts.rateLimitWindowMs / 1000));
     return reply.code(status).send({ error: { code: se.code, message: scrubPans(se.message) } });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${scrubPans(req.url.split('?')[0])}` } }));
+  // Routes by path pattern, so a known path asked with another method is 405 with Allow (as the
+  // bridge answers), not 404.
+  const routes: Array<{ re: RegExp; method: string }> = [];
+  app.addHook('onRoute', (r) => {
+    const re = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}$`);
+    for (const m of [r.method].flat()) if (m !== 'HEAD') routes.push({ re, method: m });
+    // Every route that reads a body can answer 413 and 415 (the error handler's shape): say so in
+    // the OpenAPI document.
+    const withBody = [r.method].flat().some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH');
+    if (withBody && r.schema && !(r.schema as { hide?: boolean }).hide) {
+      const response = { ...(r.schema.response as Record<string, unknown> | undefined) };
+      response[413] ??= { ...S.errorSchema, description: `TOO_LARGE: body over the limit (${opts.bodyLimit} bytes for JSON)` };
+      response[415] ??= { ...S.errorSchema, description: 'UNSUPPORTED_MEDIA_TYPE: body not in a content type this route reads' };
+      r.schema = { ...r.schema, response };
+    }
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0];
+    const allow = [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))];
+    if (allow.length > 0) {
+      return reply.code(405).header('allow', allow.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `use ${allow.join(' or ')} on this route` } });
+    }
+    return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${scrubPans(path)}` } });
+  });
+  // JSON routes only take JSON: Fastify parses text/plain by default, which then failed the schema
+  // as 400; it is 415 now. The admin imports add text/plain and text/csv for their own routes.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'Precheck network service', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+        // not tied to one operation: any known path asked with a method it does not have
+        responses: {
+          MethodNotAllowed: {
+            description: 'METHOD_NOT_ALLOWED: a known path asked with another method; the Allow header lists the methods it takes',
+            headers: { Allow: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: structuredClone(S.errorSchema) as unknown as Record<string, never> } },
+          },
+        },
+      },
     },
   });
 

@@ -114,4 +114,13 @@ describe('bridge HTTP edges', () => {
     const big = await request(url, { method: 'POST', path: '/v1/verify', headers: { 'content-type': 'application/json' }, chunks: Array.from({ length: 40 }, () => 'x'.repeat(1024)) });
     expect([big.status, big.json.error.code]).toEqual([413, 'TOO_LARGE']);
   });
+
+  it('the OpenAPI document states 413 and 415 on every route that reads a body, and 405 (with Allow) once', async () => {
+    const url = await start();
+    const doc = (await request(url, { path: '/v1/openapi.json' })).json;
+    const posts = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, any> }>>).flatMap(([p, ops]) => (ops.post ? [[p, ops.post.responses] as const] : []));
+    expect(posts.length).toBeGreaterThan(3);
+    for (const [p, responses] of posts) for (const s of ['413', '415']) expect(responses[s]?.content?.['application/json']?.schema?.properties?.error, `${p} ${s}`).toBeDefined();
+    expect(doc.components.responses.MethodNotAllowed).toMatchObject({ headers: { Allow: expect.any(Object) } });
+  });
 });
