@@ -4,8 +4,9 @@
 
 import type { ProtocolError } from '../../protocol/errors.ts';
 import type { DeviceStatusRegisters } from '../../protocol/framing/modbus-registers.ts';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
-export type LinkKind = 'rs485' | 'usb' | 'ble' | 'hid-cable' | 'ble-cable';
+export type { LinkKind };
 
 /**
  * One logical peer: one HID channel, one BLE connection, or one RS485 (master, address) pair.

@@ -4,6 +4,7 @@
 // (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
 import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
+import { LINK_KINDS } from '../../link-io/link-kind.ts';
 
 export const errorBody = {
   type: 'object',
@@ -131,7 +132,7 @@ export const deviceSummary = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    link: { type: 'string', enum: ['usb', 'rs485', 'ble', 'hid-cable', 'ble-cable'] },
+    link: { type: 'string', enum: LINK_KINDS },
     address: { type: 'string' },
     paired: { type: 'boolean' },
     healthy: { type: 'boolean' },

@@ -4,8 +4,7 @@
 // (protocol/errors.ts) with codes such as TIMEOUT, DISCONNECTED, BUSY, NOT_PAIRED,
 // IDENTITY_MISMATCH, PAIRING_REJECTED.
 import type { EventEmitter } from 'node:events';
-
-export type LinkKind = 'usb' | 'rs485' | 'ble' | 'hid-cable' | 'ble-cable';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
 export interface DeviceSummary {
   id: string;

@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { SerialQueue, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
 import type { ReportPort } from './report-port.ts';
-import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions, type TransportLink } from './types.ts';
+import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
 /** A reassembled message from the device. */
 export interface FramedAnswer {
@@ -28,7 +29,7 @@ export interface FramedChannelSetup {
 /** Events: 'disconnect' (ProtocolError), 'keepalive' (the device said it is still working). */
 export abstract class FramedChannelTransport<A extends FramedAnswer> extends EventEmitter implements MessageTransport {
   readonly address: string;
-  abstract readonly link: TransportLink;
+  abstract readonly link: LinkKind;
   abstract readonly maxMessageSize: number;
   protected current: Exchange<A> | null = null;
   protected gone: ProtocolError | null = null;

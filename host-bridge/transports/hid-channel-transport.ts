@@ -23,10 +23,10 @@ import {
 import { startExchange } from './exchange.ts';
 import { FramedChannelTransport } from './framed-channel-transport.ts';
 import type { ReportPort } from './report-port.ts';
-import type { TransportLink } from './types.ts';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
 export interface HidChannelOptions {
-  link: Extract<TransportLink, 'usb' | 'hid-cable'>;
+  link: Extract<LinkKind, 'usb' | 'hid-cable'>;
   address: string;
   /** INIT answer timeout (ms, default 2000). */
   initTimeoutMs?: number;

@@ -1,5 +1,5 @@
 // Host transports: what discovery and device sessions use.
-export { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions, type TransportLink } from './types.ts';
+export { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
 export { Rs485Bus, Rs485DeviceTransport, type Rs485BusOptions } from './rs485-bus.ts';
 export { HidTransport, HidHotplugWatcher, enumerateHid, loadNodeHid, type HidDeviceInfo, type HidFilter, type HidTransportOptions } from './hid-transport.ts';
 export { HidCableTransport, type HidCableTransportOptions } from './hid-cable-transport.ts';

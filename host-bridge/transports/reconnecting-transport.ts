@@ -7,10 +7,11 @@
 import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { checkTimeout } from './exchange.ts';
-import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions, type TransportLink } from './types.ts';
+import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
 export interface ReconnectingTransportOptions {
-  link: TransportLink;
+  link: LinkKind;
   address: string;
   connect: () => Promise<MessageTransport>;
   /** Backoff between reconnect attempts: starts at minMs, doubles up to maxMs (default 100..5000). */
@@ -19,7 +20,7 @@ export interface ReconnectingTransportOptions {
 
 /** Events: 'disconnect' (ProtocolError), 'reconnect' (), 'reconnect-failed' (error of one attempt). */
 export class ReconnectingTransport extends EventEmitter implements MessageTransport {
-  readonly link: TransportLink;
+  readonly link: LinkKind;
   readonly address: string;
   private inner: MessageTransport | null = null;
   private lastMax = 0;

@@ -2,8 +2,7 @@
 // sessions, discovery): move one opaque protocol message to a device and bring its answer back.
 
 import type { EventEmitter } from 'node:events';
-
-export type TransportLink = 'rs485' | 'usb' | 'ble' | 'hid-cable' | 'ble-cable';
+import type { LinkKind } from '../../link-io/link-kind.ts';
 
 export interface RequestOptions {
   /**
@@ -22,7 +21,7 @@ export interface RequestOptions {
  * Events: 'disconnect' (err: ProtocolError) once, when the device or the link goes away.
  */
 export interface MessageTransport extends EventEmitter {
-  readonly link: TransportLink;
+  readonly link: LinkKind;
   /** Human-readable and stable: "rs485:/dev/ttyUSB0#3", "hid:/dev/hidraw2", "ble:aa:bb:..". */
   readonly address: string;
   /** Largest message request() accepts and the device may answer with. */

@@ -45,7 +45,7 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
   const devicesNow = async () => ((await (await fetch(`${bridge.url}/v1/devices`)).json()) as { devices: { id: string; datasetVersion: number; firmwareVersion: number }[] }).devices;
   const syncEnv = () => ({ PRECHECK_BRIDGE_URL: bridge.url });
   // A device that misses the bridge's start-up scan of the RS485 bus (its answer late on a loaded
-  // machine) is found by the registry's background rescan (host-bridge/discovery/address-rescan.ts):
+  // machine) is found by the registry's background rescan (host-bridge/links/address-rescan.ts):
   // start once and wait until the bridge has logged every device.
   const startBridgeSeeingAll = async (): Promise<BridgeProcess> => {
     const b = await startBridgeProcess(cfg);

@@ -1,7 +1,7 @@
-// Backoff and pacing of the RS485 rescan (host-bridge/discovery/address-rescan.ts), on a manual
+// Backoff and pacing of the RS485 rescan (host-bridge/links/address-rescan.ts), on a manual
 // clock: no bus, no real timers.
 import { describe, expect, it } from 'vitest';
-import { AddressRescanner, type RescanTimers } from '../../../host-bridge/discovery/address-rescan.ts';
+import { AddressRescanner, type RescanTimers } from '../../../host-bridge/links/address-rescan.ts';
 
 class ManualTimers implements RescanTimers {
   t = 0;
