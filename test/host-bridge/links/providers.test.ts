@@ -10,7 +10,7 @@ import { LINK_PROVIDERS } from '../../../host-bridge/links/table.ts';
 import { bleCable } from '../../../host-bridge/links/ble-cable.ts';
 import { createDeviceRegistry, type DeviceRegistryImpl } from '../../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../../host-bridge/session/pin-store.ts';
-import { makeTempDir, type TempDir } from '../../helpers/tmp.ts';
+import { makeTempDir, type TempDir } from '../../../testkit/tmp.ts';
 import { CARDS, bridgeConfig, order, provisionDevice, pushDataset, serviceKeys, testDataset } from '../../integration/fixtures.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
