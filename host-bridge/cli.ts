@@ -3,9 +3,6 @@
 import type { Command } from 'commander';
 import { codeOf } from '../errors/precheck-error.ts';
 
-/** Other parts add bridge-side commands (devices, pair, sync) through registrars like this. */
-export type BridgeCommandRegistrar = (program: Command) => void;
-
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
 async function cliError(message: string, exitCode?: number): Promise<Error> {
@@ -141,7 +138,8 @@ function age(seconds: number | null): string {
   return `${Math.round(seconds / 86400)}d`;
 }
 
-export function registerBridgeCommands(program: Command, extra: BridgeCommandRegistrar[] = []): void {
+/** `devices`, `pair` and `sync` have their own rows in cli/program.ts's registrar table. */
+export function registerBridgeCommands(program: Command): void {
   program
     .command('bridge')
     .description('Run the host bridge: local HTTP API, verifier devices, network client, outbox')
@@ -174,15 +172,9 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
       }
       let cron: { stop(): void } | null = null;
       if (config.sync.schedule && bridge.sync) {
-        const { Cron } = await import('croner');
+        const { startSyncScheduler, syncLoggerFrom } = await import('./sync/index.ts');
         const runSync = bridge.sync;
-        cron = new Cron(config.sync.schedule, { protect: true }, async () => {
-          try {
-            await runSync({});
-          } catch (e) {
-            logger.error({ err: (e as Error).message }, 'scheduled sync failed');
-          }
-        });
+        cron = startSyncScheduler({ schedule: config.sync.schedule, run: () => runSync({}), logger: syncLoggerFrom(logger) });
       }
       process.stderr.write(`precheck bridge listening on ${bridge.url}\n`);
       const { bridgePlainHttpWarning } = await import('./bridge.ts');
@@ -327,10 +319,6 @@ export function registerBridgeCommands(program: Command, extra: BridgeCommandReg
     if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     else process.stdout.write(`${r.duplicate ? 'already reported' : 'queued'}: ${o.order} ${o.gateway} ${o.status}${o.code ? ` ${o.code}` : ''} (idempotency key ${r.idempotencyKey})\n`);
   });
-
-  // HOOK: `devices`, `pair` and `sync` are registered by the device-side and sync engineers,
-  // either by passing registrars here or by adding their register call below this line.
-  for (const register of extra) register(program);
 }
 
 /** Load `path` and call its `factory(arg)` if the module exists; otherwise run without it. */

@@ -13,7 +13,7 @@
 //   again" and MAC 21 "payment cancellation" forbid any retry; MAC 24–30 give retry-after times.
 //   Mastercard's Excessive Authorization Attempts rule charges from the 11th decline of the same
 //   card within 24 hours, i.e. stop at 10.
-// - The product design (docs/architecture, DESIGN.md) additionally treats 59 (suspected fraud)
+// - Precheck (docs/architecture.md) additionally treats 59 (suspected fraud)
 //   and 62 (restricted card) as hard: retrying them only adds fraud-monitoring attempts.
 
 /** Hard declines: never retry the card. */
@@ -60,7 +60,7 @@ export const NO_RETRY_ADVICE_CODES: ReadonlySet<string> = new Set(['03', '21']);
  * 05 "do not honor" is deliberately NOT here. Visa classes it as category 4, "generic response
  * codes": the issuer gave no specific reason, reattempts are allowed (within the 15-in-30-days
  * limit), unlike category 2 "issuer cannot approve at this time" (51, 61, 65, 91, 96 ...), which is
- * what DESIGN.md lists as soft declines (Visa Core Rules reattempt rules, effective April 2021;
+ * what these rules treat as soft declines (Visa Core Rules reattempt rules, effective April 2021;
  * Stripe's decline-code table likewise lists `do_not_honor` as "declined for an unknown reason").
  * A 05 is often the issuer's risk view of that merchant/acquirer pair, so the useful reaction is
  * routing — the next attempt goes to a gateway that has not declined the card (server/routing:
@@ -97,9 +97,6 @@ export const SOFT_DECLINE_RULES: ReadonlyMap<string, SoftDeclineRule> = new Map(
   ['82', details()], // negative CAM, dCVV, iCVV or CVV results
   ['N7', details()], // decline for CVV2 failure
 ]);
-
-/** Soft declines and the prompt that fits each (SOFT_DECLINE_RULES without windows). */
-export const SOFT_DECLINE_PROMPTS: ReadonlyMap<string, string> = new Map([...SOFT_DECLINE_RULES].map(([code, r]) => [code, r.prompt]));
 
 /** Retry limits per brand (credit-card-type brand ids). */
 export interface RetryLimit {

@@ -20,6 +20,7 @@ import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
 import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
 import { RulesReference } from '../devices/rules-reference.ts';
+import { datasetAgeOf } from '../devices/freshness.ts';
 import { productVersion } from '../../runtime/version.ts';
 import { findPan } from '../../contracts/pan-guard.ts';
 import { bearerCredentials } from '../../contracts/bearer.ts';
@@ -327,17 +328,18 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
 
   app.get('/v1/health', { schema: { summary: 'Devices, dataset age, network breaker, outbox depth', response: { 200: S.healthResponse, 401: S.errorResponses[401], 500: S.errorResponses[500] } } }, async () => {
-    const nowS = Math.floor(now() / 1000);
+    const nowMs = now();
     const devices = (o.registry?.list() ?? []).map((h) => {
       const s = h.summary();
+      const age = datasetAgeOf(s, nowMs);
       return {
         id: s.id,
         link: s.link,
         paired: s.paired,
         healthy: s.healthy,
         datasetVersion: s.datasetVersion,
-        datasetState: s.datasetState,
-        datasetAgeS: s.datasetCreatedAt === null ? null : Math.max(0, nowS - s.datasetCreatedAt),
+        datasetState: age.datasetState,
+        datasetAgeS: age.ageSeconds,
         rulesVersion: s.rulesVersion,
         rulesCurrent: rules.current(s.rulesVersion),
         ...(s.lastError ? { lastError: s.lastError } : {}),

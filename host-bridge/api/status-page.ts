@@ -10,6 +10,7 @@ import type { Outbox } from '../outbox/outbox-db.ts';
 import type { NetworkClient } from '../network/network-client.ts';
 import type { VerifyResult } from '../pipeline/verify-pipeline.ts';
 import type { PairingBroker, PairStep } from './pairing-broker.ts';
+import { datasetAgeOf } from '../devices/freshness.ts';
 
 export function isLoopbackAddress(a: string | undefined): boolean {
   return a === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a ?? '');
@@ -95,11 +96,11 @@ async function serviceProbe(network: NetworkClient | null): Promise<{ text: stri
 function deviceRows(devices: DeviceSummary[], nowS: number): string {
   if (devices.length === 0) return '<p class="muted">No verifier device found on the configured links.</p>';
   const rows = devices.map((d) => {
-    const dsAge = d.datasetCreatedAt === null ? null : Math.max(0, nowS - d.datasetCreatedAt);
+    const { ageSeconds: dsAge, datasetState } = datasetAgeOf(d, nowS * 1000);
     return `<tr data-device="${esc(d.id)}"><td>${esc(d.id)}</td><td>${esc(d.link)}</td><td class="muted">${esc(d.address)}</td>
 <td class="${d.paired ? 'ok' : 'bad'}">${d.paired ? 'paired' : 'not paired'}</td>
 <td>${esc(d.firmwareVersion)}${d.firmwareState === 'trial' ? ' (trial)' : ''}</td>
-<td>${d.datasetVersion ? `v${esc(d.datasetVersion)}` : '-'} <span class="${d.datasetState === 'fresh' ? 'ok' : 'bad'}">${esc(d.datasetState)}</span></td>
+<td>${d.datasetVersion ? `v${esc(d.datasetVersion)}` : '-'} <span class="${datasetState === 'fresh' ? 'ok' : 'bad'}">${esc(datasetState)}</span></td>
 <td>${esc(age(dsAge))}</td>
 <td class="${d.healthy ? 'ok' : 'bad'}">${d.healthy ? 'ok' : esc(d.lastError ?? 'unhealthy')}</td>
 <td><form method="post" action="/ui/devices/${encodeURIComponent(d.id)}/pair"><button type="submit">${d.paired ? 'Pair again' : 'Pair'}</button></form></td></tr>`;

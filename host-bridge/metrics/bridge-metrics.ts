@@ -6,6 +6,7 @@ import type { DeviceRegistry } from '../devices/types.ts';
 import type { Outbox } from '../outbox/outbox-db.ts';
 import type { NetworkClient } from '../network/network-client.ts';
 import type { LearningLag } from './learning-lag.ts';
+import { deviceDatasetAges } from '../devices/freshness.ts';
 
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
@@ -58,10 +59,7 @@ export class BridgeMetrics {
     );
     this.registry.register(
       new Gauge('precheck_bridge_dataset_age_seconds', 'Age of each device dataset (now - created).', () =>
-        (src.registry?.list() ?? []).flatMap((h) => {
-          const s = h.summary();
-          return s.datasetCreatedAt === null ? [] : [{ labels: { device: s.id }, value: Math.max(0, Math.floor(now() / 1000) - s.datasetCreatedAt) }];
-        }),
+        deviceDatasetAges(src.registry?.list() ?? [], now()).flatMap((a) => (a.ageSeconds === null ? [] : [{ labels: { device: a.device }, value: a.ageSeconds }])),
       ),
     );
     if (src.learningLag) {

@@ -1,5 +1,5 @@
 // One request/response exchange of protocol messages over a host transport, and the structural
-// transport type the session layer needs (the links engineer's MessageTransport satisfies it).
+// transport type the session layer needs (host-bridge/transports' MessageTransport satisfies it).
 
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import {

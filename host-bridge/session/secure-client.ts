@@ -262,7 +262,7 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
   }
 
   /**
-   * One inner request through the session. Public for the sync engineer and tests; the typed
+   * One inner request through the session. Public for the sync engine and tests; the typed
    * methods above are the normal way in.
    */
   call<R extends InnerRequestName>(req: InnerRequest<R>, timeoutMs?: number): Promise<MessageOf<ResponseTo<R>>> {

@@ -17,7 +17,6 @@ export { DeviceLocks, type HeldLock, type LockInfo } from './device-lock.ts';
 export { ChunkCache } from './chunk-cache.ts';
 export { SyncError, type SyncErrorCode } from './errors.ts';
 export { startSyncScheduler, type SyncScheduler, type SyncSchedulerOptions } from './scheduler.ts';
-export { deviceDatasetAges, type DeviceDatasetAge } from './freshness.ts';
 export { DatasetFollower, realFollowClock, type DatasetFollowerOptions, type FollowClock, type FollowTarget, type FollowerStats } from './follower.ts';
 
 /** pino-like logger (object first, message second) as the engine's string logger. */

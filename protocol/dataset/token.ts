@@ -39,10 +39,6 @@ export function parseTokenHex(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
-export function isToken(v: unknown): v is Uint8Array {
-  return v instanceof Uint8Array && v.length === TOKEN_BYTES;
-}
-
 /**
  * BIN as shown in logs and sent to the server: always the first 6 digits, whatever the PAN
  * length (PCI DSS allows first 6 + last 4 to be displayed for every length; 8-digit BINs would

@@ -294,6 +294,13 @@ describe('sync, health, metrics, OpenAPI', () => {
     expect((await call('GET', '/v1/health')).json.status).toBe('degraded');
   });
 
+  it('GET /v1/health judges expiry by the bridge clock: a status read while fresh is stale once past expiresAt', async () => {
+    device.status.datasetExpiresAt = Math.floor(Date.now() / 1000) - 60;
+    expect(device.status.datasetState).toBe('fresh');
+    await start();
+    expect((await call('GET', '/v1/health')).json.devices[0]).toMatchObject({ id: 'dev-1', datasetState: 'stale' });
+  });
+
   it('GET /metrics is valid Prometheus text with verifications, latency, link errors, outbox, dataset age', async () => {
     svc.handler = () => ({ status: 503 });
     await start({ fallback: 'decline' });

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSyncScheduler } from '../../host-bridge/sync/scheduler.ts';
 import { DeviceLocks } from '../../host-bridge/sync/device-lock.ts';
 import { ChunkCache } from '../../host-bridge/sync/chunk-cache.ts';
-import { deviceDatasetAges } from '../../host-bridge/sync/freshness.ts';
+import { deviceDatasetAges } from '../../host-bridge/devices/freshness.ts';
 import { failureLine, formatSummaryTable } from '../../host-bridge/sync/summary-table.ts';
 import { createProgressView } from '../../host-bridge/sync/progress-view.ts';
 import { exitCodeOf, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
