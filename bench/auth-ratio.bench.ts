@@ -21,6 +21,7 @@ import { bridgeKey, combine, startBare, startService } from './lib/service-proce
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
 import { benchScale } from './lib/scale.ts';
 import { markdownTable } from './lib/stats.ts';
+import { cpuCell, cpuDuring, pgServerPids } from './lib/cpu.ts';
 
 const CONNECTIONS = 16;
 const ROUNDS = 3;
@@ -96,7 +97,7 @@ interface Variant {
   rows: number; // restricted cards = history rows
 }
 
-export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string }[] }> {
+export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string; bound?: string }[] }> {
   const scale = benchScale();
   const seconds = Number(process.env.AUTH_BENCH_SECONDS ?? 15);
   const ROWS = Math.round(1_000_000 * scale);
@@ -109,7 +110,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     for (const rows of [0, ROWS]) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: pgUrl, instances, rows });
   }
   const table: string[][] = [];
-  const summary: { figure: string; value: string }[] = [];
+  const summary: { figure: string; value: string; bound?: string }[] = [];
   const notes: string[] = [];
   try {
     for (const v of variants) {
@@ -131,10 +132,17 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         const decisions: Record<string, number> = {};
         const bareRuns: LoadResult[] = [];
         const svcRuns: LoadResult[] = [];
+        const cpu = { bare: 0, svc: 0 };
         try {
+          // CPU of the server processes (and of the PostgreSQL server when it runs here) per request.
+          const svcPids = () => [...svc.pids, ...(database ? (pgServerPids() ?? []) : [])];
           for (let round = 0; round < ROUNDS; round++) {
-            bareRuns.push(await authLoad(bare.urls, key, seconds / ROUNDS, `bare${round}`));
-            svcRuns.push(await authLoad(svc.urls, key, seconds / ROUNDS, `svc${round}`, decisions));
+            const b = await cpuDuring(() => bare.pids, () => authLoad(bare.urls, key, seconds / ROUNDS, `bare${round}`));
+            bareRuns.push(b.result);
+            cpu.bare += b.cpuMs;
+            const x = await cpuDuring(svcPids, () => authLoad(svc.urls, key, seconds / ROUNDS, `svc${round}`, decisions));
+            svcRuns.push(x.result);
+            cpu.svc += x.cpuMs;
           }
         } finally {
           await Promise.all([bare.stop(), svc.stop()]);
@@ -148,10 +156,10 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
           v.backend, String(v.instances), rows,
           `${r.rps.toFixed(0)} req/s`, `${r.latency.median.toFixed(2)} / ${r.latency.p99.toFixed(2)} ms`,
           `${bound.rps.toFixed(0)} req/s`, `${bound.latency.median.toFixed(2)} / ${bound.latency.p99.toFixed(2)} ms`,
-          ratio.toFixed(2), String(non200),
+          ratio.toFixed(2), cpuCell(cpu, bareRuns, svcRuns), String(non200),
         ]);
         const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} restricted + history rows`}`;
-        summary.push({ figure: `auth ratio to bare Fastify (${label})`, value: `${ratio.toFixed(2)} (${r.rps.toFixed(0)} vs ${bound.rps.toFixed(0)} req/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms)` });
+        summary.push({ figure: `auth ratio to bare Fastify (${label})`, value: `${ratio.toFixed(2)} (${r.rps.toFixed(0)} vs ${bound.rps.toFixed(0)} req/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms)`, bound: `CPU per request: ${cpuCell(cpu, bareRuns, svcRuns)}` });
         notes.push(`${label}: seeded in ${seedS.toFixed(1)} s; answers ${Object.entries(decisions).map(([k, n]) => `${k} ${n}`).join(', ')}`);
         if (database) await dropPgDatabase(v.database!, database);
       } finally {
@@ -165,9 +173,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   return {
     title: 'Network service: /v1/auth next to a bare Fastify route',
     markdown:
-      `${markdownTable(['backend', 'instances', 'rows', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'non-200'], table)}\n\n` +
+      `${markdownTable(['backend', 'instances', 'rows', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'CPU ms/request: service (+PostgreSQL) vs bare → ratio', 'non-200'], table)}\n\n` +
       `New cards (random tokens) with a customer context, ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round); ` +
-      `the load generator shares the machine's ${os.cpus().length} cores with the server(s). Bare route: Fastify with the same ajv options validating the same request schema, constant answer, in its own process.\n\n` +
+      `the load generator shares the machine's ${os.cpus().length} cores with the server(s). CPU per request: user+system CPU of the server processes (and of the PostgreSQL server's processes when PRECHECK_BENCH_PG_DATADIR names its data directory here) over the rounds, warm-ups included, divided by the requests answered; its ratio (bare ÷ service) is what throughput would be on an otherwise idle machine where the service is CPU-bound, and depends far less than req/s on other jobs' load. Bare route: Fastify with the same ajv options validating the same request schema, constant answer, in its own process.\n\n` +
       notes.map((n) => `- ${n}`).join('\n'),
     summary,
   };

@@ -20,6 +20,7 @@ import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
 import { dropPgDatabase, freshPgDatabase, pgBenchUrl } from './lib/pg-bench.ts';
 import { bridgeKey, combine, quietService, startBare, startService } from './lib/service-process.ts';
 import { markdownTable } from './lib/stats.ts';
+import { cpuCell, cpuDuring, pgServerPids } from './lib/cpu.ts';
 
 const CONNECTIONS = 16;
 const ROUNDS = 3;
@@ -68,12 +69,19 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         });
         const bareRuns: LoadResult[] = [];
         const svcRuns: LoadResult[] = [];
+        const cpu = { bare: 0, svc: 0 };
         let replayed = 0;
         let replays = 0;
         try {
+          // CPU of the server processes (and of the PostgreSQL server when it runs here) per request.
+          const svcPids = () => [...svc.pids, ...(database ? (pgServerPids() ?? []) : [])];
           for (let round = 0; round < ROUNDS; round++) {
-            bareRuns.push(await load(bare.urls, key, seconds / ROUNDS, `bare${round}`));
-            svcRuns.push(await load(svc.urls, key, seconds / ROUNDS, `svc${round}`));
+            const b = await cpuDuring(() => bare.pids, () => load(bare.urls, key, seconds / ROUNDS, `bare${round}`));
+            bareRuns.push(b.result);
+            cpu.bare += b.cpuMs;
+            const x = await cpuDuring(svcPids, () => load(svc.urls, key, seconds / ROUNDS, `svc${round}`));
+            svcRuns.push(x.result);
+            cpu.svc += x.cpuMs;
           }
           // Re-send acknowledged outcomes (round 0's first ones, all sent and answered; on every
           // instance in turn): each must be answered from the stored row (Idempotent-Replay).
@@ -98,9 +106,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         const r = combine(svcRuns);
         const ratio = r.rps / bound.rps;
         const non200 = r.requests - (r.statuses['200'] ?? 0);
-        table.push([v.backend, String(v.instances), `${r.rps.toFixed(0)} /s`, `${r.latency.median.toFixed(2)} / ${r.latency.p99.toFixed(2)} ms`, `${bound.rps.toFixed(0)} /s`, `${bound.latency.median.toFixed(2)} / ${bound.latency.p99.toFixed(2)} ms`, ratio.toFixed(3), String(non200), `${replayed}/${replays}`]);
+        table.push([v.backend, String(v.instances), `${r.rps.toFixed(0)} /s`, `${r.latency.median.toFixed(2)} / ${r.latency.p99.toFixed(2)} ms`, `${bound.rps.toFixed(0)} /s`, `${bound.latency.median.toFixed(2)} / ${bound.latency.p99.toFixed(2)} ms`, ratio.toFixed(3), cpuCell(cpu, bareRuns, svcRuns), String(non200), `${replayed}/${replays}`]);
         const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}`;
-        summary.push({ figure: `outcomes ingested per second (${label})`, value: `${r.rps.toFixed(0)}/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms`, bound: `bare Fastify route ${bound.rps.toFixed(0)}/s`, ratio: ratio.toFixed(3) });
+        summary.push({ figure: `outcomes ingested per second (${label})`, value: `${r.rps.toFixed(0)}/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms`, bound: `bare Fastify route ${bound.rps.toFixed(0)}/s; CPU per request ${cpuCell(cpu, bareRuns, svcRuns)}`, ratio: ratio.toFixed(3) });
         const acked = svcRuns.reduce((a, x) => a + (x.statuses['200'] ?? 0), 0);
         notes.push(`${label}: ${acked.toLocaleString('en')} outcomes acknowledged in the measured windows, ${stored.toLocaleString('en')} rows stored after the run (warm-ups add theirs; ${stored >= acked ? 'none lost' : '**FEWER than acknowledged**'}); ${replayed} of ${replays} re-sent acknowledged outcomes answered from the stored row (Idempotent-Replay), so no second row`);
       } finally {
@@ -115,7 +123,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   return {
     title: 'Network service: outcomes ingested per second',
     markdown:
-      `${markdownTable(['backend', 'instances', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'non-200', 'replays'], table)}\n\n` +
+      `${markdownTable(['backend', 'instances', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'CPU ms/request: service (+PostgreSQL) vs bare → ratio', 'non-200', 'replays'], table)}\n\n` +
       `Unique idempotency keys (each a new outcome: insert, gateway statistics, known-good or restricted effects, trust label), ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round), the service with its default publishing (a dataset build 2 s after changes stop, at least every 10 s) and the load generator on the same 2 cores. ` +
       `An outcome is answered only once it is committed (SQLite: synchronous=FULL group commit; PostgreSQL: synchronous_commit on).\n\n` +
       notes.map((n) => `- ${n}`).join('\n'),

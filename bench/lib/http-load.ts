@@ -25,6 +25,8 @@ export interface LoadResult {
   statuses: Record<string, number>;
   /** Every measured latency (ms). */
   samples: number[];
+  /** Requests answered including the warm-up (for CPU per request over the whole run). */
+  total?: number;
 }
 
 export async function closedLoopLoad(o: LoadOptions): Promise<LoadResult> {
@@ -34,11 +36,13 @@ export async function closedLoopLoad(o: LoadOptions): Promise<LoadResult> {
   const statuses: Record<string, number> = {};
   let measuring = false;
   let stopAt = Number.POSITIVE_INFINITY;
+  let total = 0;
   const one = async (pool: Pool): Promise<void> => {
     const i = next++;
     const t = performance.now();
     const res = await pool.request({ path: o.path, method: 'POST', headers: o.headers, body: o.body(i) });
     const json = await res.body.json();
+    total++;
     if (!measuring) return;
     lat.push(performance.now() - t);
     statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
@@ -57,5 +61,5 @@ export async function closedLoopLoad(o: LoadOptions): Promise<LoadResult> {
   await Promise.all(workers);
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all(pools.map((p) => p.close()));
-  return { requests: lat.length, seconds, rps: lat.length / seconds, latency: summarize(lat), statuses, samples: lat };
+  return { requests: lat.length, seconds, rps: lat.length / seconds, latency: summarize(lat), statuses, samples: lat, total };
 }

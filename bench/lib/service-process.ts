@@ -14,23 +14,25 @@ const BARE = path.join(here, 'bare-auth-route.ts');
 
 export interface Target {
   urls: string[];
+  /** The server processes (for their CPU time). */
+  pids: number[];
   stop(): Promise<void>;
 }
 
-async function startChild(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
+async function startChild(args: string[]): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const m = await waitForOutput(child, /listening on (http:\/\/\S+)/, { stream: 'stdout', timeoutMs: 120_000 });
-  return { url: m[1], stop: () => killAndWait(child, 10_000) };
+  return { url: m[1], pid: child.pid!, stop: () => killAndWait(child, 10_000) };
 }
 
 export async function startBare(): Promise<Target> {
   const c = await startChild(['--import', 'tsx', BARE]);
-  return { urls: [c.url], stop: () => c.stop() };
+  return { urls: [c.url], pids: [c.pid], stop: () => c.stop() };
 }
 
 /** `instances` × `precheck server`; `rateLimit` null = the service's default limit. */
 export async function startService(dataDir: string, database: string | null, instances: number, rateLimit: number | null = 100_000_000): Promise<Target> {
-  const cs: { url: string; stop(): Promise<void> }[] = [];
+  const cs: { url: string; pid: number; stop(): Promise<void> }[] = [];
   try {
     for (let i = 0; i < instances; i++) {
       const args = [CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--train-schedule', 'off'];
@@ -42,7 +44,7 @@ export async function startService(dataDir: string, database: string | null, ins
     await Promise.all(cs.map((c) => c.stop()));
     throw e;
   }
-  return { urls: cs.map((c) => c.url), stop: async () => void (await Promise.all(cs.map((c) => c.stop()))) };
+  return { urls: cs.map((c) => c.url), pids: cs.map((c) => c.pid), stop: async () => void (await Promise.all(cs.map((c) => c.stop()))) };
 }
 
 type OpenOptions = Parameters<typeof openService>[0];

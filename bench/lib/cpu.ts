@@ -1,0 +1,61 @@
+// CPU time of processes (Linux /proc), for a figure the machine's other load does not skew as much
+// as wall-clock throughput: CPU milliseconds per request of the service next to the bare route's.
+// On a shared machine req/s drops with everyone else's load; CPU per request mostly does not.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { LoadResult } from './http-load.ts';
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** utime + stime of a process in ms (0 when it is gone or /proc is not there). */
+export function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 (state) on
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The PostgreSQL server's processes (postmaster and its children) when PRECHECK_BENCH_PG_DATADIR
+ * names its data directory on this machine; else null (a remote server: its CPU is not counted).
+ */
+export function pgServerPids(): number[] | null {
+  const dir = process.env.PRECHECK_BENCH_PG_DATADIR;
+  if (!dir) return null;
+  try {
+    const master = Number(fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const pids = [master];
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === master) pids.push(Number(e));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return pids;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU ms used by `pids` (re-listed by `list` at the end, for servers that fork) while `fn` runs. */
+export async function cpuDuring<T>(list: () => number[], fn: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
+  const before = new Map(list().map((p) => [p, processCpuMs(p)]));
+  const result = await fn();
+  let cpuMs = 0;
+  for (const p of new Set([...before.keys(), ...list()])) cpuMs += processCpuMs(p) - (before.get(p) ?? 0);
+  return { result, cpuMs };
+}
+
+/** "service vs bare → ratio" in CPU ms per request answered (warm-ups included). */
+export function cpuCell(cpu: { bare: number; svc: number }, bare: LoadResult[], svc: LoadResult[]): string {
+  const per = (ms: number, runs: LoadResult[]) => ms / Math.max(1, runs.reduce((a, r) => a + (r.total ?? r.requests), 0));
+  const b = per(cpu.bare, bare);
+  const x = per(cpu.svc, svc);
+  return `${x.toFixed(2)} vs ${b.toFixed(3)} → ${(b / x).toFixed(2)}`;
+}
