@@ -3,25 +3,12 @@
 // currency has and a deliberately rough conversion to "dollar-sized" major units, so one set of
 // amount bands means about the same order size in JPY, KRW or EUR. A band edge that moves by 20%
 // with exchange rates changes nothing important, and routing must not depend on a live feed. One
-// copy here, so a device files an order in the same band the service learned it in.
+// copy here, so a device files an order in the same band the service learned it in. The minor-unit
+// digits are the one ISO 4217 table's (contracts/currency.ts).
 import type { RouteBand, RouteRegion } from '../protocol/dataset/types.ts';
+import { minorDigits } from '../contracts/currency.ts';
 
-const minorDigitsCache = new Map<string, number>();
-
-/** ISO 4217 minor-unit digits (JPY 0, EUR 2, KWD 3), from the runtime's ICU data (no table to keep). */
-export function minorDigits(currency: string): number {
-  const c = currency.toUpperCase();
-  const hit = minorDigitsCache.get(c);
-  if (hit !== undefined) return hit;
-  let d = 2;
-  try {
-    d = new Intl.NumberFormat('en', { style: 'currency', currency: c }).resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    d = 2; // unknown code: assume cents, the common case
-  }
-  minorDigitsCache.set(c, d);
-  return d;
-}
+export { minorDigits };
 
 /**
  * Approximate US dollars per one major unit, for currencies whose unit is far from a dollar.

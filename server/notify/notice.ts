@@ -1,7 +1,7 @@
 // The payment notice: what was paid, where and when, in the payer's language, plus the
 // personalised items the rules chose. Card data is the brand and the last four digits, never more:
 // buildNotice refuses anything else (and the payload is checked for PAN-like text before queuing).
-import cc from 'currency-codes';
+import { minorDigits } from '../../contracts/currency.ts';
 import { ServiceError } from '../errors.ts';
 import { containsPan } from '../../contracts/pan-guard.ts';
 import type { PersonalItem } from './rules.ts';
@@ -74,7 +74,7 @@ function formatter(key: string, make: () => { format(n: number | Date): string }
 }
 
 export function formatMoney(minor: number, currency: string, lang: string): string {
-  const digits = cc.code(currency)?.digits ?? 2;
+  const digits = minorDigits(currency);
   try {
     return formatter(`m\u0000${lang}\u0000${currency}`, () => new Intl.NumberFormat(lang, { style: 'currency', currency })).format(minor / 10 ** digits);
   } catch {
