@@ -151,18 +151,22 @@ async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: 
   // logs on stderr, quiet unless asked: stdout carries the table
   const level = process.env.PRECHECK_LOG_LEVEL ?? 'warn';
   const logger = createBridgeLogger(level, pino.destination({ dest: 2, sync: true }));
-  const registry = createDeviceRegistry({ config, logger, registry: { statusIntervalMs: 0 } });
+  // A short-lived run rescans silent RS485 addresses every second (the bridge's 5 s → 60 s backoff
+  // is for a process that stays up), so a device that missed the one start-up scan is found.
+  const registry = createDeviceRegistry({ config, logger, registry: { statusIntervalMs: 0, rs485Rescan: { minMs: 1_000, maxMs: 1_000 } } });
   const view = o.json ? null : createProgressView(process.stderr);
   const runner = createSyncRunner({ config, registry, logger, signingKey, onProgress: view ? (p) => view.update(p) : undefined });
   try {
     await registry.start();
+    const { PinStore } = await import('../session/pin-store.ts');
+    const wanted = o.device.length > 0 ? o.device : PinStore.open(config.dataDir).list().map((p) => p.deviceId);
+    await waitForDevices(registry, wanted, LOCAL_FIND_MS);
     for (const s of registry.sources()) {
       if (s.state !== 'connected') process.stderr.write(`sync: ${s.kind} ${s.target} ${s.state}${s.code ? ` (${s.code}: ${s.message ?? ''})` : ''}\n`);
     }
     const report = await runner({ devices: o.device.length > 0 ? o.device : undefined, firmware: o.firmware === true });
     if (o.device.length === 0) {
       // --all: a paired device that no link found is not "up to date"; say so (cron sees exit 4)
-      const { PinStore } = await import('../session/pin-store.ts');
       const { failedRow, exitCodeOf } = await import('./sync-engine.ts');
       const { SyncError } = await import('./errors.ts');
       const seen = new Set(registry.list().map((h) => h.id));
@@ -179,6 +183,31 @@ async function locally(config: BridgeConfig, o: SyncCommandOptions, signingKey: 
     await runner.close();
     await registry.stop();
   }
+}
+
+/** How long `sync --local` waits for paired devices that a link is still looking for. */
+const LOCAL_FIND_MS = 10_000;
+
+/**
+ * Resolves once every wanted device is attached, or at the deadline; at once when no RS485 address
+ * is being searched (nothing more can turn up). Event-driven: on a loaded machine an RS485 device can miss
+ * the single start-up scan and answer the background rescan a moment later.
+ */
+async function waitForDevices(registry: import('../discovery/registry.ts').DeviceRegistryImpl, wanted: string[], deadlineMs: number): Promise<void> {
+  const missing = () => wanted.filter((id) => !registry.get(id));
+  if (missing().length === 0 || registry.rescanning().length === 0) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      registry.off('attached', check);
+      resolve();
+    };
+    const check = () => {
+      if (missing().length === 0) done();
+    };
+    const timer = setTimeout(done, deadlineMs);
+    registry.on('attached', check);
+  });
 }
 
 function readKeyArg(v: string): Uint8Array {
