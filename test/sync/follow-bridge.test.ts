@@ -12,7 +12,7 @@ import type { SecureDeviceClient } from '../../host-bridge/session/secure-client
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { startTestBridge, testConfig, type TestBridge } from '../host-bridge/bridge-harness.ts';
 import { makeTempDir } from '../../testkit/tmp.ts';
-import { withTimeout } from '../../testkit/wait.ts';
+import { deferred, withTimeout } from '../../testkit/wait.ts';
 import { PANS, startDevice, startService, type Service, type TestDevice } from './harness.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -121,7 +121,16 @@ describe('the bridge follows new datasets (sync.follow)', () => {
     bridge.follower!.hint(v);
     await withTimeout(hold.reached, 60_000, 'the follow run to reach the device');
     expect(bridge.follower!.isRunning()).toBe(true);
+    // release the follow run only once the API's run is waiting for it
+    const apiWaits = deferred<void>();
+    const idle = bridge.follower!.idle.bind(bridge.follower!);
+    bridge.follower!.idle = () => {
+      apiWaits.resolve();
+      return idle();
+    };
     const api = fetch(`${bridge.url}/v1/sync`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).then(async (r) => ({ status: r.status, json: (await r.json()) as { results: { device: string; result: string; to: number }[] } }));
+    await withTimeout(apiWaits.promise, 60_000, 'POST /v1/sync to wait for the follow run');
+    expect(bridge.follower!.isRunning()).toBe(true);
     hold.release();
     const r = await withTimeout(api, 60_000, 'POST /v1/sync');
     expect(r.status).toBe(200);
