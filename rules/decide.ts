@@ -10,16 +10,13 @@
 // A new rule is one entry in RULES and one step of RULES_VERSION: devices report the version
 // they run (INFO_RES) and datasets the version they were built for (manifest), so the bridge
 // shows a device whose rules are older than the service's.
-import { DECISIONS, type Decision } from '../protocol/messages/catalogue.ts';
+import { DECISIONS, FINAL_DECISIONS, type Decision, type FinalDecision } from '../protocol/messages/catalogue.ts';
 import type { BinAction, DatasetState, HistoryEvent } from '../protocol/dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
 import { classifyOutcome, RETRY_LIMITS } from './response-codes.ts';
 import { isExpired } from './expiry.ts';
 
-export { DECISIONS, type Decision };
-/** What the bridge answers the shop: a device's or the service's decision; "escalate" never leaves the bridge. */
-export type FinalDecision = Exclude<Decision, 'escalate'>;
-export const FINAL_DECISIONS: readonly FinalDecision[] = DECISIONS.filter((d): d is FinalDecision => d !== 'escalate');
+export { DECISIONS, FINAL_DECISIONS, type Decision, type FinalDecision };
 
 export type DecisionStage = 'local' | 'network';
 export type DecisionReason =

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import { DeviceCore } from '../../device/core/device-core.ts';
 import { buildSnapshot, cardToken, generateSigningKeyPair, type DatasetContent, type HistoryEntry } from '../../protocol/dataset/index.ts';
 import { panFor } from '../../testkit/cards.ts';
+import type { FinalDecision } from '../../rules/decide.ts';
 
 export interface DatasetSizes {
   restricted: number;
@@ -23,7 +24,7 @@ export const DEFAULT_SIZES: DatasetSizes = { restricted: 100_000, knownGood: 200
 export type CardClass = 'restricted' | 'knownGood' | 'softHistory' | 'hardHistory';
 
 /** What the device must answer for each class (checked on every sample). */
-export const EXPECTED: Record<CardClass, 'approve' | 'decline' | 'review'> = {
+export const EXPECTED: Record<CardClass, FinalDecision> = {
   restricted: 'decline',
   knownGood: 'approve',
   softHistory: 'review',

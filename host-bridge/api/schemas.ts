@@ -5,6 +5,7 @@
 import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 import { LINK_KINDS } from '../../link-io/link-kind.ts';
+import { FINAL_DECISIONS } from '../../rules/decide.ts';
 
 export const errorBody = {
   type: 'object',
@@ -82,7 +83,7 @@ export const verifyResponse = {
   required: ['orderId', 'decision', 'reason', 'stage', 'prompt', 'gateway', 'card', 'device', 'timings'],
   properties: {
     orderId: { type: 'string' },
-    decision: { type: 'string', enum: ['approve', 'decline', 'review'] },
+    decision: { type: 'string', enum: FINAL_DECISIONS },
     reason: { type: 'string' },
     stage: { type: 'string', enum: ['local', 'network', 'fallback'] },
     prompt,

@@ -4,6 +4,7 @@
 // (protocol/errors.ts) with codes such as TIMEOUT, DISCONNECTED, BUSY, NOT_PAIRED,
 // IDENTITY_MISMATCH, PAIRING_REJECTED.
 import type { EventEmitter } from 'node:events';
+import type { Decision } from '../../rules/decide.ts';
 import type { LinkKind } from '../../link-io/link-kind.ts';
 
 export interface DeviceSummary {
@@ -42,7 +43,7 @@ export interface LocalVerifyRequest {
   orderId?: string;
 }
 
-export type LocalDecision = 'approve' | 'decline' | 'review' | 'escalate';
+export type LocalDecision = Decision;
 
 export interface LocalVerifyResult {
   decision: LocalDecision;

@@ -1,6 +1,7 @@
 // The bridge ↔ network service contract for authentication and outcomes (JSON over HTTP).
 // Never carries a PAN or a security code: only the device-computed token, BIN, last four.
 import type { AuthBody, OutcomeBody } from '../../contracts/schemas.ts';
+import { FINAL_DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 
 /**
  * Body of `POST {serviceUrl}/v1/auth`: the type derived from the one schema the service validates
@@ -13,12 +14,12 @@ export type NetworkAuthRequest = AuthBody;
 /** A fallback decision kept in the outbox for reconciliation: the request plus what the policy decided offline. */
 export interface ReconcileRecord {
   request: NetworkAuthRequest;
-  fallback: { decision: 'approve' | 'decline' | 'review'; policy: string; at: number };
+  fallback: { decision: FinalDecision; policy: string; at: number };
 }
 
 /** Response of `/v1/auth`. */
 export interface NetworkAuthResponse {
-  decision: 'approve' | 'decline' | 'review';
+  decision: FinalDecision;
   reason: string;
   prompt: { code: string; message: string; lang: string } | null;
   gateway: string | null;
@@ -27,7 +28,7 @@ export interface NetworkAuthResponse {
 /** Body of `POST {serviceUrl}/v1/outcomes` (also sent as the Idempotency-Key header), from contracts/schemas.ts `outcomeBody`. */
 export type NetworkOutcome = OutcomeBody & { at: number };
 
-const DECISIONS = new Set(['approve', 'decline', 'review']);
+const DECISIONS: ReadonlySet<string> = new Set(FINAL_DECISIONS);
 
 /** Validate the service's answer; anything unexpected is a protocol problem, not a decision. */
 export function parseAuthResponse(body: unknown): NetworkAuthResponse {

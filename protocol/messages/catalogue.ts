@@ -44,6 +44,9 @@ function msg<const C extends number, const S extends Scope, B extends BodySchema
 
 export const DECISIONS = ['approve', 'decline', 'review', 'escalate'] as const;
 export type Decision = (typeof DECISIONS)[number];
+/** What the bridge answers the shop (a device's or the service's decision): "escalate" never leaves the bridge. */
+export const FINAL_DECISIONS = ['approve', 'decline', 'review'] as const satisfies readonly Decision[];
+export type FinalDecision = (typeof FINAL_DECISIONS)[number];
 export const DATASET_STATES = ['fresh', 'stale', 'none'] as const;
 export type DatasetState = (typeof DATASET_STATES)[number];
 export const FIRMWARE_STATES = ['confirmed', 'trial'] as const;

@@ -3,6 +3,7 @@
 
 import { authBody, bin, hex32, id, last4, lang, outcomeBody } from '../../contracts/schemas.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
+import { FINAL_DECISIONS } from '../../rules/decide.ts';
 
 // The bridge ↔ service bodies are defined once, in contracts/ (the bridge uses the same limits).
 export { authBody, outcomeBody };
@@ -25,7 +26,7 @@ export const authResponse = {
   type: 'object',
   required: ['decision', 'reason', 'prompt', 'gateway', 'modelVersion', 'datasetVersion'],
   properties: {
-    decision: { type: 'string', enum: ['approve', 'decline', 'review'] },
+    decision: { type: 'string', enum: FINAL_DECISIONS },
     reason: { type: 'string' },
     detail: { type: ['string', 'null'] },
     prompt: {

@@ -13,6 +13,7 @@ import { DrawBook, Rng } from './prng.ts';
 import { attemptFee, cardCanPay, decideAttempt, type GatewayOutcome } from './gateway.ts';
 import type { Market, SimCard, SimOrder } from './market.ts';
 import type { Behaviour, GatewaySpec, Scenario } from './scenario.ts';
+import type { FinalDecision } from '../../rules/decide.ts';
 
 export interface VerifyRequest {
   /** Order id as the arm sends it (the run may prefix the market's id). */
@@ -28,7 +29,7 @@ export interface VerifyRequest {
 }
 
 export interface VerifyDecision {
-  decision: 'approve' | 'decline' | 'review';
+  decision: FinalDecision;
   reason: string;
   promptCode: string | null;
   gateway: string | null;

@@ -3,6 +3,7 @@
 // written to a file or log: the service tokenises the restricted ones on arrival, and the history
 // is made by verifying the cards through the bridge (which sends only token, BIN and last four)
 // and reporting outcomes for those orders.
+import type { FinalDecision } from '../../rules/decide.ts';
 
 export type DemoPath = 'approve' | 'restricted' | 'hard' | 'soft' | 'new';
 
@@ -11,7 +12,7 @@ export interface DemoCard {
   /** Public test number (Visa/Mastercard test ranges). */
   pan: string;
   /** What the first verification after seeding answers, for the summary and the tests. */
-  expect: { decision: 'approve' | 'decline' | 'review'; stage: 'local' | 'network'; reason?: string };
+  expect: { decision: FinalDecision; stage: 'local' | 'network'; reason?: string };
   what: string;
 }
 
