@@ -4,6 +4,7 @@
 // shell, and `status` says when something is degraded. Then `up` as a supervisor: the service
 // killed with SIGKILL comes back by itself while the bridge keeps answering.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
@@ -32,7 +33,13 @@ function precheck(args: string[], input?: string) {
 
 beforeAll(async () => {
   // a 5 s first backoff leaves a clear window in which the service is down
-  fx = await startUpFixture({ restartBaseMs: 5000 });
+  // The bridge follows new datasets by itself (sync.follow); off here, so the `sync` test below is
+  // the one that brings the devices up to date and its progress can be seen. `up` keeps what the
+  // bridge config file already says.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-e2e-'));
+  fs.mkdirSync(path.join(root, 'd', 'bridge'), { recursive: true });
+  fs.writeFileSync(path.join(root, 'd', 'bridge', 'config.json'), JSON.stringify({ sync: { follow: false } }));
+  fx = await startUpFixture({ restartBaseMs: 5000 }, root);
   dataDir = fx.up.paths.dataDir;
 }, 180_000);
 
