@@ -25,6 +25,11 @@ export interface StartBridgeOptions {
   registry?: DeviceRegistry | null;
   logger?: Logger;
   syncRunner?: SyncRunner | null;
+  /**
+   * The service client (createNetworkClient(config)) when the caller shares it with the sync
+   * runner; the bridge closes it on close. Default: one made from the config.
+   */
+  network?: NetworkClient | null;
   /** Start the registry now and stop it on close (default true). */
   manageRegistry?: boolean;
   now?: () => number;
@@ -82,7 +87,8 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const now = opts.now ?? Date.now;
 
   const outbox = Outbox.open(config.dataDir);
-  const network = createNetworkClient(config);
+  // One client for every call to the service (verify, outcomes, sync): one breaker, one retry policy.
+  const network = opts.network !== undefined ? opts.network : createNetworkClient(config);
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, now });
   const gatewayHealth = new GatewayHealth({ now });
   const learningLag = new LearningLag();

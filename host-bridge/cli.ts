@@ -146,7 +146,7 @@ export function registerBridgeCommands(program: Command): void {
     .option('-c, --config <file>', 'JSON config file (PRECHECK_* environment variables override it)')
     .action(async (opts: { config?: string }) => {
       const { loadConfig } = await import('./config.ts');
-      const { startBridge } = await import('./bridge.ts');
+      const { startBridge, createNetworkClient } = await import('./bridge.ts');
       const { createBridgeLogger } = await import('./logger.ts');
       const EXIT = await exitCodes();
       const config = loadConfig({ file: opts.config });
@@ -158,11 +158,13 @@ export function registerBridgeCommands(program: Command): void {
       // HOOK (device side): host-bridge/discovery/index.ts exports createDeviceRegistry({config, logger}).
       const registry = await optionalFactory<import('./devices/types.ts').DeviceRegistry>('./discovery/index.ts', 'createDeviceRegistry', { config, logger }, logger);
       // HOOK (sync): host-bridge/sync/index.ts exports createSyncRunner({config, registry, logger}).
-      const syncRunner = await optionalFactory<import('./api/server.ts').SyncRunner>('./sync/index.ts', 'createSyncRunner', { config, registry, logger }, logger);
+      // One service client for the bridge and its sync runner: one breaker, one retry policy.
+      const network = createNetworkClient(config);
+      const syncRunner = await optionalFactory<import('./api/server.ts').SyncRunner>('./sync/index.ts', 'createSyncRunner', { config, registry, logger, network }, logger);
 
       let bridge;
       try {
-        bridge = await startBridge({ config, registry, logger, syncRunner });
+        bridge = await startBridge({ config, registry, logger, syncRunner, network });
       } catch (e) {
         const code = codeOf(e);
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {

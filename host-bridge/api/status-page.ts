@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DeviceRegistry, DeviceSummary } from '../devices/types.ts';
 import type { Outbox } from '../outbox/outbox-db.ts';
-import type { NetworkClient } from '../network/network-client.ts';
+import { NetworkError, type NetworkClient } from '../network/network-client.ts';
 import type { VerifyResult } from '../pipeline/verify-pipeline.ts';
 import type { PairingBroker, PairStep } from './pairing-broker.ts';
 import { datasetAgeOf } from '../devices/freshness.ts';
@@ -84,12 +84,18 @@ ${refreshS ? `<meta http-equiv="refresh" content="${refreshS}">` : ''}<title>${e
 async function serviceProbe(network: NetworkClient | null): Promise<{ text: string; ok: boolean }> {
   if (!network) return { text: 'not configured: every question the device cannot settle gets the fallback policy', ok: false };
   try {
-    const res = await fetch(`${network.serviceUrl.replace(/\/+$/, '')}/v1/health`, { signal: AbortSignal.timeout(1500) });
-    const j = (await res.json()) as { status?: string; datasetVersion?: number | null };
-    if (res.ok && j.status === 'ok') return { text: `reachable, dataset ${j.datasetVersion ? `v${j.datasetVersion}` : 'none published'}`, ok: true };
+    // Through the bridge's service client: its breaker knows a dead service without waiting.
+    const res = await network.get('/v1/health', { retries: 0, timeoutMs: 1500, accept: 'application/json', maxResponseBytes: 64 << 10 });
+    const j = JSON.parse(res.body.toString('utf8')) as { status?: string; datasetVersion?: number | null };
+    if (j.status === 'ok') return { text: `reachable, dataset ${j.datasetVersion ? `v${j.datasetVersion}` : 'none published'}`, ok: true };
     return { text: `answers HTTP ${res.status}`, ok: false };
   } catch (e) {
-    return { text: (e as Error).name === 'TimeoutError' ? 'no answer within 1.5 s' : 'unreachable', ok: false };
+    if (e instanceof NetworkError) {
+      if (e.kind === 'breaker') return { text: 'unreachable (circuit open after repeated failures)', ok: false };
+      if (e.kind === 'timeout') return { text: 'no answer within 1.5 s', ok: false };
+      if (e.status !== undefined) return { text: `answers HTTP ${e.status}`, ok: false };
+    }
+    return { text: 'unreachable', ok: false };
   }
 }
 

@@ -59,6 +59,22 @@ export interface JsonResponse {
   body: unknown;
 }
 
+export interface GetOptions {
+  /** Statuses returned as answers (default [200]); e.g. [200, 404] when "none" is an answer. */
+  okStatuses?: readonly number[];
+  retries?: number;
+  timeoutMs?: number;
+  accept?: string;
+  /** Largest body accepted (default 64 MiB: firmware chunks). */
+  maxResponseBytes?: number;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 
 export class NetworkClient {
@@ -102,10 +118,48 @@ export class NetworkClient {
 
   async postJson(path: string, body: unknown, o: PostOptions = {}): Promise<JsonResponse> {
     const retries = o.idempotent === false ? 0 : (o.retries ?? this.opts.retries);
+    return this.call({ retries, deadlineMs: o.deadlineMs }, async (left) => {
+      const res = await this.attempt(path, body, { ...o, timeoutMs: Math.max(1, Math.ceil(Math.min(o.timeoutMs ?? this.opts.timeoutMs, left))) });
+      if (res.status >= 200 && res.status < 300) return res;
+      const code = (res.body as { error?: { code?: string } } | null)?.error?.code;
+      throw new NetworkError('NETWORK_REJECTED', 'status', `network service answered ${res.status}${code ? ` ${code}` : ''}`, res.status);
+    });
+  }
+
+  /**
+   * GET from the service (datasets, chunks, manifests, keys, health): the same breaker, retries
+   * and backoff as every other call. An answer with a status in `okStatuses` is returned as is;
+   * 429 and 5xx are retried; any other status fails NETWORK_REJECTED (message "PATH: HTTP status
+   * CODE: message" from the service's error body).
+   */
+  async get(path: string, o: GetOptions = {}): Promise<RawResponse> {
+    const ok = o.okStatuses ?? [200];
+    return this.call({ retries: o.retries ?? this.opts.retries }, async (left) => {
+      const res = await request(this.opts.baseUrl + path, {
+        method: 'GET',
+        headers: this.headers({ accept: o.accept ?? '*/*' }),
+        signal: AbortSignal.timeout(Math.max(1, Math.ceil(Math.min(o.timeoutMs ?? this.opts.timeoutMs, left)))),
+        dispatcher: this.agent,
+      });
+      this.announce(res.headers);
+      const body = await readCapped(res.body, o.maxResponseBytes ?? 64 << 20);
+      if (ok.includes(res.statusCode)) return { status: res.statusCode, headers: res.headers, body };
+      if (res.statusCode === 429) throw new NetworkError('NETWORK_UNAVAILABLE', 'rate-limited', `${path}: HTTP 429 ${errorText(body)}`.trim(), 429, retryAfterMs(res.headers['retry-after']));
+      if (res.statusCode >= 500) throw new NetworkError('NETWORK_UNAVAILABLE', 'status', `${path}: HTTP ${res.statusCode} ${errorText(body)}`.trim(), res.statusCode);
+      throw new NetworkError('NETWORK_REJECTED', 'status', `${path}: HTTP ${res.statusCode} ${errorText(body)}`.trim(), res.statusCode);
+    });
+  }
+
+  /**
+   * The one retry loop of every service call: breaker, attempts, exponential backoff with jitter
+   * (a 429's Retry-After instead), one optional deadline over it all. `once` makes one attempt
+   * with the time left; it returns the answer or throws a NetworkError (REJECTED: not retried).
+   */
+  private async call<T>(o: { retries: number; deadlineMs?: number }, once: (leftMs: number) => Promise<T>): Promise<T> {
     const deadline = o.deadlineMs !== undefined ? performance.now() + o.deadlineMs : Number.POSITIVE_INFINITY;
     const left = () => deadline - performance.now();
     let last: NetworkError | undefined;
-    for (let attempt = 0; attempt <= retries; attempt++) {
+    for (let attempt = 0; attempt <= o.retries; attempt++) {
       if (attempt > 0) {
         // A 429 says when to come back (Retry-After); anything else backs off exponentially.
         const wait = last?.kind === 'rate-limited' && last.retryAfterMs !== undefined ? last.retryAfterMs : this.backoffDelay(attempt);
@@ -120,18 +174,17 @@ export class NetworkClient {
         throw new NetworkError('NETWORK_UNAVAILABLE', 'breaker', `circuit open: network service failed repeatedly; retry in ${this.breaker.retryInMs()} ms`);
       }
       try {
-        const res = await this.attempt(path, body, { ...o, timeoutMs: Math.max(1, Math.ceil(Math.min(o.timeoutMs ?? this.opts.timeoutMs, left()))) });
+        const res = await once(left());
         this.breaker.success();
-        if (res.status >= 200 && res.status < 300) {
-          this.stats.ok++;
-          return res;
-        }
-        // A 4xx proves the service is up: report it, do not retry, do not trip the breaker.
-        this.stats.rejected++;
-        const code = (res.body as { error?: { code?: string } } | null)?.error?.code;
-        throw new NetworkError('NETWORK_REJECTED', 'status', `network service answered ${res.status}${code ? ` ${code}` : ''}`, res.status);
+        this.stats.ok++;
+        return res;
       } catch (e) {
-        if (e instanceof NetworkError && e.code === 'NETWORK_REJECTED') throw e;
+        if (e instanceof NetworkError && e.code === 'NETWORK_REJECTED') {
+          // A 4xx proves the service is up: report it, do not retry, do not trip the breaker.
+          this.breaker.success();
+          this.stats.rejected++;
+          throw e;
+        }
         if (e instanceof NetworkError && e.kind === 'rate-limited') {
           // Back-pressure from a healthy service, not a failure: it never opens the breaker.
           this.stats.rateLimited++;
@@ -147,9 +200,27 @@ export class NetworkClient {
     throw last;
   }
 
+  private headers(extra: Record<string, string>): Record<string, string> {
+    const h: Record<string, string> = { ...extra };
+    if (this.opts.apiKey) h.authorization = `Bearer ${this.opts.apiKey}`;
+    return h;
+  }
+
+  /** Tell the listeners the newest dataset version an answer names (Precheck-Dataset-Version). */
+  private announce(headers: Record<string, string | string[] | undefined>): void {
+    const announced = parseDatasetVersionHeader(headers[DATASET_VERSION_HEADER]);
+    if (announced === null) return;
+    for (const l of this.datasetListeners) {
+      try {
+        l(announced);
+      } catch {
+        /* a listener's fault never fails the call that carried the news */
+      }
+    }
+  }
+
   private async attempt(path: string, body: unknown, o: PostOptions): Promise<JsonResponse> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    const headers = this.headers({ 'content-type': 'application/json', accept: 'application/json' });
     if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
     const signal = AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs);
     const res = await request(this.opts.baseUrl + path, {
@@ -159,16 +230,7 @@ export class NetworkClient {
       signal,
       dispatcher: this.agent,
     });
-    const announced = parseDatasetVersionHeader(res.headers[DATASET_VERSION_HEADER]);
-    if (announced !== null) {
-      for (const l of this.datasetListeners) {
-        try {
-          l(announced);
-        } catch {
-          /* a listener's fault never fails the call that carried the news */
-        }
-      }
-    }
+    this.announce(res.headers);
     const max = this.opts.maxResponseBytes ?? 1 << 20;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -202,6 +264,31 @@ export class NetworkClient {
     this.closed = true;
     await this.agent.close();
   }
+}
+
+async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > max) {
+      body.destroy();
+      throw new NetworkError('NETWORK_UNAVAILABLE', 'bad-response', `response over ${max} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** "CODE: message" of a service error body, or ''. */
+function errorText(body: Buffer): string {
+  try {
+    const j = JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } };
+    if (j.error?.code) return `${j.error.code}: ${String(j.error.message ?? '').slice(0, 200)}`;
+  } catch {
+    /* not JSON */
+  }
+  return '';
 }
 
 /** Retry-After as delay-seconds or an HTTP date; 1 s when absent or unreadable, at most 10 min. */

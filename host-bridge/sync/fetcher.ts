@@ -25,14 +25,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { Agent, request } from 'undici';
+import { NetworkClient, NetworkError } from '../network/network-client.ts';
 import { chunkPiece, expectedChunkLength, nextChunkHash } from '../../protocol/dataset/chunks.ts';
 import { keyIdOf, openSignedManifest } from '../../protocol/dataset/manifest.ts';
 import type { DatasetManifest, ManifestKind } from '../../protocol/dataset/types.ts';
 import { isProtocolError } from '../../protocol/errors.ts';
 import { ChunkCache } from './chunk-cache.ts';
 import { SyncError } from './errors.ts';
-import { codeOf } from '../../errors/precheck-error.ts';
 
 export interface FetcherOptions {
   /** Base URL of the network service, e.g. http://127.0.0.1:8700 */
@@ -46,6 +45,11 @@ export interface FetcherOptions {
   timeoutMs?: number;
   retries?: number;
   backoffMs?: number;
+  /**
+   * The bridge's service client: its breaker and retry policy hold for sync too (a dead service
+   * is one fast failure for checkouts and syncs alike). Without one the fetcher makes its own.
+   */
+  client?: NetworkClient | null;
   /** Parallel chunk downloads (default 8). */
   concurrency?: number;
   /** unix seconds */
@@ -108,7 +112,8 @@ export class SyncFetcher {
   readonly cache: ChunkCache;
   private readonly base: string;
   private readonly dir: string;
-  private readonly agent: Agent;
+  private readonly client: NetworkClient;
+  private readonly ownsClient: boolean;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly backoffMs: number;
@@ -131,7 +136,10 @@ export class SyncFetcher {
     this.backoffMs = opts.backoffMs ?? 200;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
-    this.agent = new Agent({ connect: { timeout: this.timeoutMs }, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, keepAliveTimeout: 2_000 });
+    this.ownsClient = !opts.client;
+    this.client =
+      opts.client ??
+      new NetworkClient({ baseUrl: this.base, apiKey: opts.apiKey, timeoutMs: this.timeoutMs, retries: this.retries, backoffMs: this.backoffMs, backoffMaxMs: 5_000, breaker: { failureThreshold: 5, resetMs: 30_000 } });
     if (opts.signingKey) {
       if (opts.signingKey.length !== 32) throw new SyncError('NOT_CONFIGURED', 'the configured signing key must be 32 bytes (64 hex characters)');
       this.trust = { key: Uint8Array.from(opts.signingKey), source: 'configured' };
@@ -143,43 +151,27 @@ export class SyncFetcher {
   }
 
   async close(): Promise<void> {
-    await this.agent.close().catch(() => undefined);
+    if (this.ownsClient) await this.client.close().catch(() => undefined);
   }
 
   // ------------------------------------------------------------------ HTTP
 
-  private async get(p: string, okStatuses: number[] = [200]): Promise<HttpAnswer> {
-    const url = this.base + p;
-    const headers: Record<string, string> = { accept: '*/*' };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
-    let last: unknown = null;
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
-      if (attempt > 0) await delay(Math.min(this.backoffMs * 2 ** (attempt - 1), 5_000));
-      try {
-        const res = await request(url, { method: 'GET', headers, dispatcher: this.agent, signal: AbortSignal.timeout(this.timeoutMs) });
-        const body = Buffer.from(await res.body.arrayBuffer());
-        if (okStatuses.includes(res.statusCode)) return { status: res.statusCode, headers: res.headers, body };
-        if (res.statusCode === 429 || res.statusCode >= 500) {
-          last = new SyncError('SERVICE_UNAVAILABLE', `${p}: HTTP ${res.statusCode} ${errorText(body)}`);
-          continue;
-        }
-        throw new SyncError('SERVICE_REJECTED', `${p}: HTTP ${res.statusCode} ${errorText(body)}`);
-      } catch (e) {
-        if (e instanceof SyncError) {
-          if (e.code !== 'SERVICE_UNAVAILABLE') throw e;
-          last = e;
-          continue;
-        }
-        last = e;
-      }
+  /** GET through the service client (breaker, retries); its failures become SyncErrors. */
+  private async get(p: string, okStatuses: number[] = [200], retries = this.retries): Promise<HttpAnswer> {
+    try {
+      return await this.client.get(p, { okStatuses, timeoutMs: this.timeoutMs, retries });
+    } catch (e) {
+      if (!(e instanceof NetworkError)) throw e;
+      if (e.code === 'NETWORK_REJECTED') throw new SyncError('SERVICE_REJECTED', e.message, { cause: e });
+      // The service answered 429/5xx ("PATH: HTTP 503 …"), or did not answer at all.
+      if (e.kind === 'status' || e.kind === 'rate-limited') throw new SyncError('SERVICE_UNAVAILABLE', e.message, { cause: e });
+      const why = /\(([^()]+)\)$/.exec(e.message)?.[1] ?? e.message;
+      throw new SyncError('SERVICE_UNAVAILABLE', `network service ${this.base} unreachable (${why}) after ${e.kind === 'breaker' ? 0 : retries + 1} attempt(s)`, { cause: e });
     }
-    if (last instanceof SyncError) throw last;
-    const code = codeOf(last) ?? (last as Error | null)?.name ?? 'ERROR';
-    throw new SyncError('SERVICE_UNAVAILABLE', `network service ${this.base} unreachable (${code}) after ${this.retries + 1} attempt(s)`, { cause: last });
   }
 
-  private async getJson<T>(p: string): Promise<T | null> {
-    const r = await this.get(p, [200, 404]);
+  private async getJson<T>(p: string, retries = this.retries): Promise<T | null> {
+    const r = await this.get(p, [200, 404], retries);
     if (r.status === 404) return null;
     try {
       return JSON.parse(r.body.toString('utf8')) as T;
@@ -261,9 +253,13 @@ export class SyncFetcher {
 
   // ------------------------------------------------------------------ metadata
 
-  /** Newest dataset, or null when the service has published none yet. */
-  async latestDataset(): Promise<LatestDataset | null> {
-    const d = await this.getJson<LatestDataset>('/v1/datasets/latest');
+  /**
+   * Newest dataset, or null when the service has published none yet. `retries: 0` for a poll that
+   * asks again soon anyway (the follower): a dead service then costs the shared breaker one failure
+   * per poll, not one per attempt.
+   */
+  async latestDataset(o: { retries?: number } = {}): Promise<LatestDataset | null> {
+    const d = await this.getJson<LatestDataset>('/v1/datasets/latest', o.retries);
     if (!d) return null;
     if (!isU32(d.version)) throw new SyncError('SERVICE_REJECTED', '/v1/datasets/latest: no valid version in the answer');
     return d;
@@ -422,16 +418,6 @@ function headerOf(h: HttpAnswer['headers'], name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function errorText(body: Buffer): string {
-  try {
-    const j = JSON.parse(body.toString('utf8')) as { error?: { code?: string; message?: string } };
-    if (j.error?.code) return `${j.error.code}: ${String(j.error.message ?? '').slice(0, 200)}`;
-  } catch {
-    /* not JSON */
-  }
-  return '';
-}
-
 function readJson<T>(file: string): T | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
@@ -444,8 +430,4 @@ function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
   fs.renameSync(tmp, file);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -9,6 +9,7 @@ import { DeviceLocks } from './device-lock.ts';
 import { SyncFetcher } from './fetcher.ts';
 import { SyncEngine, failedRow, exitCodeOf, type SyncLogger, type SyncProgress, type SyncReport, type SyncRequest, type SyncTarget } from './sync-engine.ts';
 import { SyncError } from './errors.ts';
+import type { NetworkClient } from '../network/network-client.ts';
 
 export { SyncEngine, exitCodeOf, failedRow } from './sync-engine.ts';
 export type { DatasetSummary, DeviceSyncResult, SyncLogger, SyncProgress, SyncReport, SyncRequest, SyncTarget, SyncEngineOptions, DeviceStatusLike } from './sync-engine.ts';
@@ -51,6 +52,8 @@ export interface CreateSyncRunnerOptions {
   /** Trusted dataset signing key (raw 32 bytes); default: pinned on first contact. */
   signingKey?: Uint8Array | null;
   onProgress?: (p: SyncProgress) => void;
+  /** The bridge's service client (shared breaker and retries); without one the fetcher makes its own. */
+  network?: NetworkClient | null;
   /** Engine tuning (tests). */
   engine?: { linkRetries?: number; linkRetryDelayMs?: number; rebootTimeoutMs?: number; commitTimeoutMs?: number };
 }
@@ -92,6 +95,7 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
       timeoutMs: Math.max(n.timeoutMs, 10_000),
       retries: n.retries,
       backoffMs: n.backoffMs,
+      client: o.network ?? null,
     });
     engine = new SyncEngine({ fetcher, locks, logger: log, onProgress, ...o.engine });
     return engine;
@@ -129,7 +133,8 @@ export function createSyncRunner(o: CreateSyncRunnerOptions): SyncRunnerFn {
     },
     latestDataset: async () => {
       setup();
-      return (await fetcher!.latestDataset())?.version ?? null;
+      // The follower polls every sync.pollSeconds: one attempt per poll (see SyncFetcher.latestDataset).
+      return (await fetcher!.latestDataset({ retries: 0 }))?.version ?? null;
     },
     busy: (deviceId: string) => locks.holder(deviceId) !== null,
   });
