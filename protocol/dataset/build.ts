@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 import { contentHash, decodeContent, decodeDelta, encodeContent, encodeDelta, sha256 } from './codec.ts';
 import { joinChunks, makeChunks } from './chunks.ts';
-import { applyDelta, diffContent } from './delta.ts';
+import { diffContent } from './delta.ts';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, type SigningKey, keyIdOf, publicKeyOfSigningKey, signManifest, validateManifest } from './manifest.ts';
 import type { DatasetContent, DatasetDelta, DatasetManifest, ManifestKind } from './types.ts';
 
@@ -90,8 +90,8 @@ export function buildFirmwareRelease(image: Uint8Array, opts: FirmwareBuildOptio
 
 export type Assembled =
   | { kind: 'snapshot'; content: DatasetContent }
-  /** content is the applied result when a base was given (its contentHash checked), else null */
-  | { kind: 'delta'; delta: DatasetDelta; content: DatasetContent | null }
+  /** a delta is applied where the base lives (the device's store), which checks the contentHash */
+  | { kind: 'delta'; delta: DatasetDelta }
   | { kind: 'firmware'; image: Uint8Array };
 
 function sameHash(a: Uint8Array, b: Uint8Array): boolean {
@@ -99,18 +99,17 @@ function sameHash(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Check every chunk, the total size and the content hash, then decode. For a delta, pass the
- * base content (the device's active dataset, whose version must be manifest.baseVersion) to get
- * the applied result; its contentHash is checked against the manifest.
+ * Check every chunk, the total size and (snapshots, firmware) the content hash, then decode. A
+ * delta's contentHash is that of the content after applying it: the device's store checks it.
  * Errors: CHUNK_HASH (chunk or content hash), SYNC_STATE (missing chunks), MALFORMED/INVALID_FIELD.
  */
-export function assemble(manifest: DatasetManifest, chunks: Uint8Array[], base?: DatasetContent): Assembled {
+export function assemble(manifest: DatasetManifest, chunks: Uint8Array[]): Assembled {
   const payload = joinChunks(manifest, chunks);
-  return assemblePayload(manifest, payload, base);
+  return assemblePayload(manifest, payload);
 }
 
 /** As assemble(), for a payload already joined (e.g. read back from a device's chunk store). */
-export function assemblePayload(manifest: DatasetManifest, payload: Uint8Array, base?: DatasetContent): Assembled {
+export function assemblePayload(manifest: DatasetManifest, payload: Uint8Array): Assembled {
   if (payload.length !== manifest.size) throw new ProtocolError('CHUNK_HASH', 'payload size differs from the manifest');
   switch (manifest.kind) {
     case 'firmware':
@@ -120,14 +119,7 @@ export function assemblePayload(manifest: DatasetManifest, payload: Uint8Array, 
       // The payload is the canonical encoding, so its digest is the content hash.
       if (!sameHash(sha256(payload), manifest.contentHash)) throw new ProtocolError('CHUNK_HASH', 'snapshot content hash mismatch');
       return { kind: 'snapshot', content: decodeContent(payload) };
-    case 'delta': {
-      const delta = decodeDelta(payload);
-      if (!base) return { kind: 'delta', delta, content: null };
-      const content = applyDelta(base, delta);
-      if (!sameHash(contentHash(content), manifest.contentHash)) {
-        throw new ProtocolError('CHUNK_HASH', 'content hash after applying the delta does not match the manifest');
-      }
-      return { kind: 'delta', delta, content };
-    }
+    case 'delta':
+      return { kind: 'delta', delta: decodeDelta(payload) };
   }
 }

@@ -74,36 +74,6 @@ export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta 
   return d;
 }
 
-function applySection<T, K>(base: T[], remove: K[], upsert: T[], key: (x: T) => string, removeKey: (k: K) => string): T[] {
-  const m = new Map<string, T>();
-  for (const x of base) m.set(key(x), x);
-  for (const k of remove) m.delete(removeKey(k));
-  for (const y of upsert) m.set(key(y), y);
-  return [...m.values()];
-}
-
-/**
- * Apply a delta; the result is normalised (canonical order). Removing an absent key is ignored:
- * a delta is only ever applied to its exact base version, and the caller checks the result's
- * contentHash, which catches any divergence.
- */
-export function applyDelta(a: DatasetContent, d: DatasetDelta): DatasetContent {
-  const tk = (t: Uint8Array) => tokenKey(t);
-  const result: DatasetContent = {
-    restricted: applySection(a.restricted, d.restricted.remove, d.restricted.upsert, (r) => tk(r.token), tk),
-    knownGood: applySection(a.knownGood, d.knownGood.remove, d.knownGood.upsert, (r) => tk(r.token), tk),
-    history: applySection(a.history, d.history.remove, d.history.upsert, (r) => tk(r.token), tk),
-    binRules: applySection(a.binRules, d.binRules.remove, d.binRules.upsert, (r) => r.prefix, (k) => k),
-    prompts: applySection(a.prompts, d.prompts.remove, d.prompts.upsert, (r) => joinKey(KEYED.PROMPT.key(r)), (k) => joinKey([k.code, k.lang])),
-    routes: applySection(a.routes, d.routes.remove, d.routes.upsert, (r) => joinKey(KEYED.ROUTE.key(r)), (k) => joinKey(KEYED.ROUTE.key({ ...k, successRate: 0 }))),
-  };
-  const filter = d.restrictedFilter === undefined ? a.restrictedFilter : d.restrictedFilter;
-  if (filter) result.restrictedFilter = filter;
-  const health = d.gatewayHealth === undefined ? a.gatewayHealth : d.gatewayHealth;
-  if (health && health.length > 0) result.gatewayHealth = health;
-  return normalizeContent(result);
-}
-
 export function isEmptyDelta(d: DatasetDelta): boolean {
   const sections = [d.restricted, d.knownGood, d.history, d.binRules, d.prompts, d.routes] as { remove: unknown[]; upsert: unknown[] }[];
   return d.restrictedFilter === undefined && d.gatewayHealth === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);

@@ -15,7 +15,7 @@ export {
   sha256,
   tokenKey,
 } from './codec.ts';
-export { applyDelta, diffContent, isEmptyDelta } from './delta.ts';
+export { diffContent, isEmptyDelta } from './delta.ts';
 export * from './manifest.ts';
 export * from './chunks.ts';
 export * from './build.ts';

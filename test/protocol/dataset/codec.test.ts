@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isProtocolError } from '../../../protocol/errors.ts';
 import {
-  applyDelta,
   contentHash,
   decodeContent,
   decodeDelta,
@@ -15,6 +14,7 @@ import {
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
 import { packTokens } from '../../../protocol/dataset/codec.ts';
 import { contentArb, tokenArb } from './arbitraries.ts';
+import { applyDelta } from '../../../testkit/dataset-model.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const t = (n: number) => new Uint8Array(16).fill(n);

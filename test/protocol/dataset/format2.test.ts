@@ -5,8 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCbor, decodeDatasetCbor } from '../../../protocol/cbor.ts';
 import { isProtocolError } from '../../../protocol/errors.ts';
-import { applyDelta, decodeContent, decodeDelta, diffContent, emptyContent, encodeContent, encodeDelta } from '../../../protocol/dataset/index.ts';
+import { decodeContent, decodeDelta, diffContent, emptyContent, encodeContent, encodeDelta } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
+import { applyDelta } from '../../../testkit/dataset-model.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const v1: DatasetContent = { ...emptyContent(), routes: [{ brand: 'visa', currency: 'USD', gateway: 'gw-a', successRate: 0.5 }] };
