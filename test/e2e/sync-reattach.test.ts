@@ -108,6 +108,8 @@ describe('sync after a device re-attaches (issue 13 item 9)', () => {
       network: { serviceUrl: svc.s.url, apiKey: svc.bridgeKey, timeoutMs: 10_000, retries: 1, backoffMs: 50 },
       verify: { deviceTimeoutMs: 10_000 },
       devices: { cables: { hidSocket: relay.path } },
+      // the runs here are the test's own: no follow run may start one on its own poll
+      sync: { follow: false },
     });
     // the bridge's log, line by line, so the test can wait on what the bridge says
     const lines: string[] = [];
