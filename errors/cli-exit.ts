@@ -25,6 +25,28 @@ export function exitCodeFor(err: unknown): number {
   return code === undefined ? EXIT.FAILURE : exitCodeOf(code);
 }
 
+/**
+ * A command that called a running bridge got an error answer (`precheck verify|outcome|devices|
+ * pair|status`): bad input or key → USAGE, bridge or device unavailable/timed out → UNAVAILABLE,
+ * pairing refused or identity changed → REFUSED, anything else FAILURE.
+ */
+export function exitCodeForBridgeAnswer(status: number, code: string): number {
+  if (status === 400 || status === 422 || status === 401) return EXIT.USAGE;
+  if (status === 503 || status === 504) return EXIT.UNAVAILABLE;
+  if (code === 'PAIRING_REJECTED' || code === 'IDENTITY_MISMATCH') return EXIT.REFUSED;
+  return EXIT.FAILURE;
+}
+
+/**
+ * `precheck sync` got an error answer from the bridge's POST /v1/sync without a sync report:
+ * a refused token → USAGE, no service configured or a service/bridge unavailable → UNAVAILABLE.
+ */
+export function exitCodeForSyncAnswer(status: number): number {
+  if (status === 401) return EXIT.USAGE;
+  if (status === 501 || status >= 503) return EXIT.UNAVAILABLE;
+  return EXIT.FAILURE;
+}
+
 export function errorLine(err: unknown): string {
   if (err instanceof Error) {
     const code = codeOf(err);

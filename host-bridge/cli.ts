@@ -61,15 +61,8 @@ export async function callUrl(base: string, token: string | undefined, method: '
     const err = json?.error;
     const code: string = err?.code ?? `HTTP_${res.statusCode}`;
     const msg = err?.message ?? text.slice(0, 200);
-    const exit =
-      res.statusCode === 400 || res.statusCode === 422 || res.statusCode === 401
-        ? EXIT.USAGE
-        : res.statusCode === 503 || res.statusCode === 504
-          ? EXIT.UNAVAILABLE
-          : code === 'PAIRING_REJECTED' || code === 'IDENTITY_MISMATCH'
-            ? EXIT.REFUSED
-            : EXIT.FAILURE;
-    throw await cliError(`${code}: ${msg}`, exit);
+    const { exitCodeForBridgeAnswer } = await import('../errors/cli-exit.ts');
+    throw await cliError(`${code}: ${msg}`, exitCodeForBridgeAnswer(res.statusCode, code));
   }
   return json;
 }

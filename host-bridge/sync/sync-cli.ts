@@ -9,7 +9,7 @@
 // dir stop two processes from syncing one device at once.
 import fs from 'node:fs';
 import { request } from 'undici';
-import { CliError, EXIT } from '../../errors/cli-exit.ts';
+import { CliError, EXIT, exitCodeForSyncAnswer } from '../../errors/cli-exit.ts';
 import type { BridgeConfig } from '../config.ts';
 import type { SyncCommandOptions } from './command.ts';
 import type { SyncReport } from './sync-engine.ts';
@@ -99,8 +99,7 @@ async function viaBridge(url: string, token: string | undefined, o: SyncCommandO
     if (o.firmware && res.statusCode === 400 && /firmware/.test(String(msg))) {
       throw new CliError(`the running bridge does not take firmware sync requests (${code}: ${msg}); update it, or stop it and run with --local`, EXIT.FAILURE);
     }
-    const exit = res.statusCode === 401 ? EXIT.USAGE : res.statusCode === 501 || res.statusCode >= 503 ? EXIT.UNAVAILABLE : EXIT.FAILURE;
-    throw new CliError(`the bridge refused the sync: ${code}: ${msg}`, exit);
+    throw new CliError(`the bridge refused the sync: ${code}: ${msg}`, exitCodeForSyncAnswer(res.statusCode));
   }
   if (!isReport) throw new CliError('the bridge answered POST /v1/sync without a sync report', EXIT.FAILURE);
   const { error: _error, ...report } = json;

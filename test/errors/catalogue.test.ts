@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERRORS, errorSpec, exitCodeOf, httpStatusOf, isErrorCode } from '../../errors/catalogue.ts';
-import { CliError, EXIT, exitCodeFor } from '../../errors/cli-exit.ts';
+import { CliError, EXIT, exitCodeFor, exitCodeForBridgeAnswer, exitCodeForSyncAnswer } from '../../errors/cli-exit.ts';
 import { codeOf, isEchoable, PrecheckError } from '../../errors/precheck-error.ts';
 import { ERROR_CODES, ProtocolError } from '../../protocol/errors.ts';
 import { LinkUnavailableError } from '../../link-io/link-errors.ts';
@@ -111,6 +111,11 @@ describe('error catalogue', () => {
       expect(exitCodeFor(Object.assign(new Error('x'), { code })), code).toBe(want);
     }
     expect(exitCodeFor(new CliError('x', 4))).toBe(4);
+    // Error answers of a running bridge, as the bridge commands and `precheck sync` read them.
+    for (const [status, code, want] of [[400, 'INVALID_FIELD', 2], [422, 'CARD_EXPIRED', 2], [401, 'UNAUTHORIZED', 2], [503, 'BUSY', 3], [504, 'TIMEOUT', 3], [409, 'PAIRING_REJECTED', 5], [409, 'IDENTITY_MISMATCH', 5], [409, 'NOT_PAIRED', 1], [404, 'DEVICE_NOT_FOUND', 1], [502, 'SIGNATURE_INVALID', 1], [501, 'NOT_CONFIGURED', 1]] as const) {
+      expect(exitCodeForBridgeAnswer(status, code), `${status} ${code}`).toBe(want);
+    }
+    for (const [status, want] of [[401, 2], [400, 1], [409, 1], [502, 1], [501, 3], [503, 3], [504, 3]] as const) expect(exitCodeForSyncAnswer(status), String(status)).toBe(want);
     expect(exitCodeFor(new Error('no code'))).toBe(EXIT.FAILURE);
   });
 });
