@@ -7,7 +7,9 @@
 // process, as its build child does), so its peak resident memory is the build's.
 // Seeding is SQL on the server (tokens = md5 of a counter: 16 bytes, deterministic), not timed.
 // Needs PRECHECK_BENCH_DATABASE_URL (or PRECHECK_TEST_DATABASE_URL): a server where the user may
-// CREATE DATABASE. DATASET_BENCH_SIZES=1000000,10000000 (default; BENCH_SCALE scales them).
+// CREATE DATABASE. DATASET_BENCH_SIZES=1000000,10000000 (default; BENCH_SCALE scales them);
+// DATASET_BENCH_CHURN_UP_TO=N runs the churn + delta step only at sizes up to N. A failed build
+// (e.g. out of memory) is reported as such, and the next size still runs.
 // Standalone: node --import tsx bench/dataset-pg.bench.ts
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -43,6 +45,13 @@ async function publishInChild(dataDir: string, database: string): Promise<Built>
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Built;
 }
 
+/** What a failed build child said: Node's heap exhaustion, or the error's first line. */
+function firstLine(e: unknown): string {
+  const m = String((e as Error)?.message ?? e);
+  if (/heap out of memory|allocation failure|Mark-Compact/.test(m)) return 'the building process ran out of heap (Node\'s default limit, ~4 GB here)';
+  return m.split('\n')[0].slice(0, 200);
+}
+
 async function sql(url: string, text: string, params: unknown[] = []): Promise<void> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -66,6 +75,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   const summary: { figure: string; value: string; bound?: string; ratio?: string }[] = [];
   const notes: string[] = [];
   const now = Math.floor(Date.now() / 1000);
+  const churnUpTo = Number(process.env.DATASET_BENCH_CHURN_UP_TO ?? Number.POSITIVE_INFINITY);
   for (const n of sizes) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-bench-dspg-'));
     const db = await freshPgDatabase(admin);
@@ -76,19 +86,39 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
       for (let i = 1; i <= n; i += 1_000_000) await sql(db, seedSql, [i, Math.min(n, i + 999_999), now]);
       await sql(db, 'VACUUM ANALYZE restricted');
       const seedS = (performance.now() - t0) / 1000;
-      const full = await publishInChild(dir, db);
+      const label = n.toLocaleString('en');
+      let full: Built;
+      try {
+        full = await publishInChild(dir, db);
+      } catch (e) {
+        rows.push([`${label} restricted`, 'full snapshot', `**failed**: ${firstLine(e)}`, '', '', '', '']);
+        summary.push({ figure: `dataset build on PostgreSQL, ${label} restricted`, value: `FAILED: ${firstLine(e)}` });
+        notes.push(`${label}: seeded in ${seedS.toFixed(0)} s`);
+        continue;
+      }
+      rows.push([`${label} restricted`, 'full snapshot', `${(full.buildMs / 1000).toFixed(1)} s`, mib(full.bytes), `${full.chunks}`, mib(full.maxRss), mib(full.rssBefore)]);
+      summary.push({ figure: `dataset build on PostgreSQL, ${label} restricted`, value: `${(full.buildMs / 1000).toFixed(1)} s, peak RSS ${mib(full.maxRss)}, ${mib(full.bytes)}` });
+      if (n > churnUpTo) {
+        notes.push(`${label}: seeded in ${seedS.toFixed(0)} s (SQL on the server); churn and delta not run at this size (DATASET_BENCH_CHURN_UP_TO=${churnUpTo})`);
+        continue;
+      }
       // 1 % churn: the first 1 % removed, as many new cards added.
       const churn = Math.round(n / 100);
       t0 = performance.now();
       await sql(db, `DELETE FROM restricted WHERE token IN (SELECT decode(md5('precheck-bench-' || g), 'hex') FROM generate_series(1, $1::bigint) g)`, [churn]);
       await sql(db, seedSql, [n + 1, n + churn, now]);
       const churnS = (performance.now() - t0) / 1000;
-      const second = await publishInChild(dir, db);
+      let second: Built;
+      try {
+        second = await publishInChild(dir, db);
+      } catch (e) {
+        rows.push([`${label} restricted`, `after 1 % churn (${churn.toLocaleString('en')} out, ${churn.toLocaleString('en')} in): snapshot + delta`, `**failed**: ${firstLine(e)}`, '', '', '', '']);
+        summary.push({ figure: `delta for 1 % churn of ${label} restricted (PostgreSQL)`, value: `FAILED: ${firstLine(e)}` });
+        notes.push(`${label}: seeded in ${seedS.toFixed(0)} s (SQL on the server), churn applied in ${churnS.toFixed(1)} s`);
+        continue;
+      }
       const delta = second.deltas.find((d) => d.from === full.version);
-      const label = n.toLocaleString('en');
-      rows.push([`${label} restricted`, 'full snapshot', `${(full.buildMs / 1000).toFixed(1)} s`, mib(full.bytes), `${full.chunks}`, mib(full.maxRss), mib(full.rssBefore)]);
       rows.push([`${label} restricted`, `after 1 % churn (${churn.toLocaleString('en')} out, ${churn.toLocaleString('en')} in): snapshot + delta`, `${(second.buildMs / 1000).toFixed(1)} s`, `${mib(second.bytes)}; delta ${delta ? `${(delta.bytes / 1024).toFixed(0)} KiB (${((delta.bytes / second.bytes) * 100).toFixed(2)} % of the snapshot), built in ${(delta.ms / 1000).toFixed(1)} s` : 'not built'}`, `${second.chunks}`, mib(second.maxRss), mib(second.rssBefore)]);
-      summary.push({ figure: `dataset build on PostgreSQL, ${label} restricted`, value: `${(full.buildMs / 1000).toFixed(1)} s, peak RSS ${mib(full.maxRss)}, ${mib(full.bytes)}` });
       if (delta) summary.push({ figure: `delta for 1 % churn of ${label} restricted (PostgreSQL)`, value: `${(delta.bytes / 1024).toFixed(0)} KiB`, bound: `snapshot ${mib(second.bytes)}`, ratio: `${(delta.bytes / second.bytes).toFixed(4)}` });
       notes.push(`${label}: seeded in ${seedS.toFixed(0)} s (SQL on the server), churn applied in ${churnS.toFixed(1)} s`);
       if (n === sizes[0]) {

@@ -131,6 +131,8 @@ async function runOne(file: string, timeoutS: number, graceS: number): Promise<O
 }
 
 function gitDescribe(): string {
+  // A copy outside git (a snapshot taken so that edits meanwhile cannot leak into a long run) names its commit.
+  if (process.env.BENCH_COMMIT) return `commit ${process.env.BENCH_COMMIT}`;
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
