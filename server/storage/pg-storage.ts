@@ -36,17 +36,12 @@ import type {
   TrustDeclineReport,
   TrustKeys,
 } from './storage.ts';
+import { type Row, apiKeyRow, buf, bytes, datasetInfo, historyRow } from './rows.ts';
 
-type Row = Record<string, unknown>;
 const MIGRATION_LOCK = 0x70726563_0001n; // 'prec' + 1
 const PUBLISH_LOCK = 0x70726563_0002n;
 const PAGE = 20_000;
 
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-const bytes = (v: unknown): Uint8Array => {
-  const b = v as Buffer;
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-};
 
 // BIGINT and count(*) come back as numbers: every value here is below 2^53 (unix seconds,
 // minor units up to 10^13, row counts).
@@ -57,46 +52,8 @@ const types = {
   },
 };
 
-function historyRow(r: Row): HistoryRow {
-  return {
-    at: r.at as number,
-    merchant: r.merchant as string,
-    amount: r.amount as number,
-    currency: r.currency as string,
-    gateway: r.gateway as string,
-    status: r.status as 'success' | 'failure',
-    code: (r.code as string | null) ?? null,
-    type: (r.type as string | null) ?? null,
-    advice: (r.advice as string | null) ?? null,
-    hard: r.hard === true,
-    brand: (r.brand as string | null) ?? null,
-    country: (r.country as string | null | undefined) ?? null,
-    crossBorder: (r.cross_border as boolean | null | undefined) ?? null,
-  };
-}
 
-function apiKeyRow(r: Row): ApiKeyRecord {
-  return {
-    id: r.id as string,
-    hash: r.hash as string,
-    role: r.role as 'bridge' | 'admin',
-    merchant: (r.merchant as string | null) ?? null,
-    label: (r.label as string | null) ?? null,
-    createdAt: r.created_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-  };
-}
 
-function datasetInfo(r: Row): DatasetVersionInfo {
-  return {
-    version: r.version as number,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    contentHash: r.content_hash as string,
-    chunkCount: r.chunk_count as number,
-    bytes: r.bytes as number,
-  };
-}
 
 // The trust counts of an attempt as single-row subqueries over trust_attempts; parameters $1..$5 =
 // account, device, ip, token, at (trustParams). Shared by trustCounts and authFacts.

@@ -8,6 +8,7 @@
 // and one fsync of the WAL, and each caller is answered only after it.
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
+import { type Row, apiKeyRow, buf, bytes, datasetInfo, historyRow } from './rows.ts';
 import type {
   ApiKeyRecord,
   AuthFacts,
@@ -35,13 +36,7 @@ import type {
   TrustKeys,
 } from './storage.ts';
 
-type Row = Record<string, unknown>;
 
-function bytes(v: unknown): Uint8Array {
-  const b = v as Buffer;
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 function outcomeParams(r: OutcomeRow, fingerprint: string | null, response: string | null): Record<string, unknown> {
   return {
@@ -57,46 +52,8 @@ function outcomeParams(r: OutcomeRow, fingerprint: string | null, response: stri
   };
 }
 
-function historyRow(r: Row): HistoryRow {
-  return {
-    at: r.at as number,
-    merchant: r.merchant as string,
-    amount: r.amount as number,
-    currency: r.currency as string,
-    gateway: r.gateway as string,
-    status: r.status as 'success' | 'failure',
-    code: (r.code as string | null) ?? null,
-    type: (r.type as string | null) ?? null,
-    advice: (r.advice as string | null) ?? null,
-    hard: r.hard === 1,
-    brand: (r.brand as string | null) ?? null,
-    country: (r.country as string | null | undefined) ?? null,
-    crossBorder: r.cross_border === null || r.cross_border === undefined ? null : r.cross_border === 1,
-  };
-}
 
-function apiKeyRow(r: Row): ApiKeyRecord {
-  return {
-    id: r.id as string,
-    hash: r.hash as string,
-    role: r.role as 'bridge' | 'admin',
-    merchant: (r.merchant as string | null) ?? null,
-    label: (r.label as string | null) ?? null,
-    createdAt: r.created_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-  };
-}
 
-function datasetInfo(r: Row): DatasetVersionInfo {
-  return {
-    version: r.version as number,
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-    contentHash: r.content_hash as string,
-    chunkCount: r.chunk_count as number,
-    bytes: r.bytes as number,
-  };
-}
 
 interface QueuedOutcome {
   row: OutcomeRow;
