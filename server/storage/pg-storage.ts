@@ -398,7 +398,7 @@ export class PgStorage implements Storage {
   }
 
   async orderContext(merchant: string, orderId: string): Promise<OrderContext | null> {
-    const r = (await this.q('SELECT country, cross_border FROM order_context WHERE merchant = $1 AND order_id = $2', [merchant, orderId])).rows[0];
+    const r = (await this.qn('order-context', 'SELECT country, cross_border FROM order_context WHERE merchant = $1 AND order_id = $2', [merchant, orderId])).rows[0];
     if (!r) return null;
     return { country: (r.country as string | null) ?? null, crossBorder: (r.cross_border as boolean | null) ?? null };
   }
@@ -441,7 +441,7 @@ export class PgStorage implements Storage {
     await this.q('INSERT INTO api_keys (id, hash, role, merchant, label, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', [k.id, k.hash, k.role, k.merchant, k.label, k.createdAt, k.revokedAt]);
   }
   async findApiKey(hash: string): Promise<ApiKeyRecord | null> {
-    const r = (await this.q('SELECT * FROM api_keys WHERE hash = $1', [hash])).rows[0];
+    const r = (await this.qn('api-key-by-hash', 'SELECT * FROM api_keys WHERE hash = $1', [hash])).rows[0];
     return r ? apiKeyRow(r) : null;
   }
   async listApiKeys(): Promise<ApiKeyRecord[]> {
@@ -652,7 +652,8 @@ export class PgStorage implements Storage {
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
     if (rows.length === 0) return;
     const col = <K extends keyof TrustAttemptRow>(key: K) => rows.map((r) => r[key]);
-    await this.q(
+    await this.qn(
+      'insert-trust-attempts',
       `INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version, decision, reason)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])`,
       [
@@ -663,7 +664,8 @@ export class PgStorage implements Storage {
   }
 
   async labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean> {
-    const r = await this.q(
+    const r = await this.qn(
+      'label-trust-attempt',
       `UPDATE trust_attempts SET status = $3, type = $4, label = $5, labelled_at = $6 WHERE id = (
          SELECT id FROM trust_attempts WHERE merchant = $1 AND order_id = $2 AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)`,
       [o.merchant, o.orderId, o.status, o.type, o.label, o.at],
