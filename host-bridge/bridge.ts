@@ -92,9 +92,11 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, now });
   const gatewayHealth = new GatewayHealth({ now });
   const learningLag = new LearningLag();
+  let follower: DatasetFollower | null = null;
   const rules = new RulesReference();
   forwarder.on('acked', () => learningLag.accepted(now()));
-  const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing(), learningLag });
+  // `follower` is assigned below; the metrics read it at scrape time.
+  const metrics = new BridgeMetrics({ registry, outbox, network, now, failingGateways: () => gatewayHealth.failing(), learningLag, serviceDatasetVersion: () => follower?.stats.known ?? null });
   // Every sync run (API or schedule) goes through here, so the lag sees each dataset a device gets.
   // The wrapper keeps the runner's progress subscription (POST /v1/sync streams it as NDJSON).
   const inner = opts.syncRunner;
@@ -106,7 +108,6 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   };
   // Runs asked for by the API or the schedule wait for a follow run in flight, and no follow run
   // starts while one of them is waiting or running: the two never race for a device's lock.
-  let follower: DatasetFollower | null = null;
   let othersRunning = 0;
   const sync: SyncRunner | null = inner
     ? Object.assign(
@@ -140,6 +141,9 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     });
     const f = follower;
     network.onDatasetVersion((v) => f.hint(v));
+    f.on('run', (e: { report: FollowRunReport | null }) => {
+      for (const r of e.report?.results ?? []) if ((r.kind ?? 'dataset') === 'dataset') metrics.followSyncs.inc({ device: r.device, result: r.result });
+    });
   }
   const pipeline = new VerifyPipeline({
     registry,

@@ -18,6 +18,8 @@ export interface BridgeMetricSources {
   failingGateways?: () => string[];
   /** Outcome accepted by the service → device holds a dataset with it. */
   learningLag?: LearningLag;
+  /** The newest dataset version the network service announced to the sync follower (null: none yet or no follower). */
+  serviceDatasetVersion?: () => number | null;
   now?: () => number;
 }
 
@@ -29,6 +31,8 @@ export class BridgeMetrics {
     new Histogram('precheck_bridge_verify_duration_seconds', 'Verification latency through the pipeline, by stage.', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
   );
   readonly deviceErrors = this.registry.register(new Counter('precheck_bridge_device_link_errors_total', 'Device errors during local authentication, by device and code.'));
+  /** Device rows of the sync follower's runs, by result (updated, up-to-date, failed). */
+  readonly followSyncs = this.registry.register(new Counter('precheck_bridge_sync_follow_total', 'Device syncs started because the network service had a newer dataset (sync.follow), by device and result.'));
   readonly outcomes = this.registry.register(new Counter('precheck_bridge_outcomes_received_total', 'Gateway outcomes reported by the shop (duplicate="true" when already queued).'));
   readonly routeOverrides = this.registry.register(
     new Counter('precheck_bridge_route_overrides_total', "Local answers whose device-recommended gateway the bridge replaced: reason failing (failing now) or declined (it just declined this card)."),
@@ -81,6 +85,15 @@ export class BridgeMetrics {
         new Gauge('precheck_bridge_outcomes_not_on_device', 'Outcomes the network service accepted that the device does not hold yet.', () =>
           lag.devices().map((device) => ({ labels: { device }, value: lag.pending(device) })),
         ),
+      );
+    }
+    if (src.serviceDatasetVersion) {
+      const v = src.serviceDatasetVersion;
+      this.registry.register(
+        new Gauge('precheck_bridge_service_dataset_version', "Newest dataset version the network service announced (Precheck-Dataset-Version header or poll); compare with each device's.", () => {
+          const n = v();
+          return n === null ? [] : [{ value: n }];
+        }),
       );
     }
     if (src.failingGateways) {

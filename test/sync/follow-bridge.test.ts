@@ -99,7 +99,10 @@ describe('the bridge follows new datasets (sync.follow)', () => {
     expect(bridge.follower!.stats).toMatchObject({ known: v, polls: 0 });
     expect(bridge.follower!.stats.hints).toBeGreaterThan(0);
     // and the sync went through the bridge's runner: the learning-lag metric saw the device
-    expect(await (await fetch(`${bridge.url}/metrics`)).text()).toContain(`device="${dev.client.id}"`);
+    const metrics = await (await fetch(`${bridge.url}/metrics`)).text();
+    expect(metrics).toContain(`precheck_bridge_outcome_lag_count{device="${dev.client.id}"}`);
+    expect(metrics).toContain(`precheck_bridge_service_dataset_version ${v}`);
+    expect(metrics).toContain(`precheck_bridge_sync_follow_total{device="${dev.client.id}",result="updated"} 1`);
   }, 180_000);
 
   it('with no traffic, the poll of GET /v1/datasets/latest finds the publish', async () => {
