@@ -68,8 +68,10 @@ describe('network client (real HTTP server on loopback)', () => {
   });
 
   it('times out a hanging service and retries', async () => {
+    // 2 s, not less: on a loaded machine a shorter deadline can pass before the request reaches the
+    // hanging service, and the test would count fewer requests than were attempted
     svc.handler = () => 'hang';
-    const e = await failure(makeClient({ timeoutMs: 100, retries: 1 }).postJson('/v1/auth', {}));
+    const e = await failure(makeClient({ timeoutMs: 2_000, retries: 1 }).postJson('/v1/auth', {}));
     expect(e.kind).toBe('timeout');
     expect(svc.requests).toHaveLength(2);
   });
