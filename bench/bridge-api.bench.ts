@@ -18,12 +18,11 @@
 //   figure includes the bridge's network client (undici, breaker) and a second HTTP hop.
 
 import { createServer } from 'node:http';
-import { once, EventEmitter } from 'node:events';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { Pool } from 'undici';
@@ -32,46 +31,9 @@ import type { BenchResult, SummaryRow } from './run.ts';
 import { markdownTable, summarize, summaryTable } from './lib/stats.ts';
 import { startBridge, type Bridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../host-bridge/devices/types.ts';
+import { InstantDevice, OneDeviceRegistry } from './lib/instant-device.ts';
 
 const PAN = '4111111111111111';
-const KEY = Buffer.alloc(32, 9);
-
-class InstantDevice implements DeviceHandle {
-  readonly id = 'bench-dev';
-  constructor(private readonly decision: LocalVerifyResult['decision']) {}
-  summary(): DeviceSummary {
-    return { id: this.id, link: 'usb', address: 'bench', paired: true, healthy: true, firmwareVersion: 1, firmwareState: 'confirmed', datasetVersion: 1, datasetState: 'fresh', datasetCreatedAt: Math.floor(Date.now() / 1000), datasetExpiresAt: null, rulesVersion: null };
-  }
-  async verify(req: LocalVerifyRequest): Promise<LocalVerifyResult> {
-    const token = createHmac('sha256', KEY).update(`precheck/token/v1:${req.pan}`).digest().subarray(0, 16).toString('hex');
-    return { decision: this.decision, reason: 'bench', prompt: null, token, bin: req.pan.slice(0, 6), last4: req.pan.slice(-4), brand: 'visa', datasetVersion: 1, gateway: null };
-  }
-  async refreshStatus(): Promise<DeviceSummary> {
-    return this.summary();
-  }
-  async close(): Promise<void> {}
-}
-
-class OneDeviceRegistry extends EventEmitter implements DeviceRegistry {
-  constructor(private readonly dev: DeviceHandle) {
-    super();
-  }
-  list() {
-    return [this.dev];
-  }
-  get(id: string) {
-    return id === this.dev.id ? this.dev : undefined;
-  }
-  pick() {
-    return this.dev;
-  }
-  async pair(): Promise<DeviceSummary> {
-    return this.dev.summary();
-  }
-  async start() {}
-  async stop() {}
-}
 
 let seq = 0;
 function body() {

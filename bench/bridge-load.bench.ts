@@ -9,8 +9,6 @@
 // and other failures are counted separately. Also: 429s the bridge received, whether its breaker
 // opened, outcomes forwarded and the outbox backlog at the end.
 // BRIDGE_LOAD_SECONDS (default 60). Standalone: node --import tsx bench/bridge-load.bench.ts
-import { createHmac } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,51 +18,14 @@ import pino from 'pino';
 import { Pool } from 'undici';
 import { startBridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../host-bridge/devices/types.ts';
+import { InstantDevice, OneDeviceRegistry } from './lib/instant-device.ts';
 import { killAllTracked } from '../testkit/process.ts';
 import { bridgeKey, startService } from './lib/service-process.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
 import { panFor } from '../testkit/cards.ts';
 
-const KEY = Buffer.alloc(32, 9);
 const CHECKOUTS = 16;
 const DEFAULT_LIMIT_PER_MIN = 60_000;
-
-/** A verifier that answers at once and escalates every card (so every verify goes to the network). */
-class EscalatingDevice implements DeviceHandle {
-  readonly id = 'bench-dev';
-  summary(): DeviceSummary {
-    return { id: this.id, link: 'usb', address: 'bench', paired: true, healthy: true, firmwareVersion: 1, firmwareState: 'confirmed', datasetVersion: 1, datasetState: 'fresh', datasetCreatedAt: Math.floor(Date.now() / 1000), datasetExpiresAt: null, rulesVersion: null };
-  }
-  async verify(req: LocalVerifyRequest): Promise<LocalVerifyResult> {
-    const token = createHmac('sha256', KEY).update(`precheck/token/v1:${req.pan}`).digest().subarray(0, 16).toString('hex');
-    return { decision: 'escalate', reason: 'bench', prompt: null, token, bin: req.pan.slice(0, 6), last4: req.pan.slice(-4), brand: 'visa', datasetVersion: 1, gateway: null };
-  }
-  async refreshStatus(): Promise<DeviceSummary> {
-    return this.summary();
-  }
-  async close(): Promise<void> {}
-}
-
-class OneDeviceRegistry extends EventEmitter implements DeviceRegistry {
-  constructor(private readonly dev: DeviceHandle) {
-    super();
-  }
-  list() {
-    return [this.dev];
-  }
-  get(id: string) {
-    return id === this.dev.id ? this.dev : undefined;
-  }
-  pick() {
-    return this.dev;
-  }
-  async pair(): Promise<DeviceSummary> {
-    return this.dev.summary();
-  }
-  async start() {}
-  async stop() {}
-}
 
 export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string; bound?: string; ratio?: string }[] }> {
   const seconds = Number(process.env.BRIDGE_LOAD_SECONDS ?? 60);
@@ -90,7 +51,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     const svc = await startService(svcDir, null, 1, null); // the default per-key limit
     const bridge = await startBridge({
       config: validateConfig({ listen: { port: 0 }, rateLimit: { perMinute: 0 }, dataDir: path.join(dir, 'bridge'), network: { serviceUrl: svc.urls[0], apiKey: key }, log: { level: 'warn' } }),
-      registry: new OneDeviceRegistry(new EscalatingDevice()),
+      registry: new OneDeviceRegistry(new InstantDevice('escalate')),
       logger,
     });
     let acked = 0;

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CliError, EXIT } from '../errors/cli-exit.ts';
+import { pidAlive } from '../runtime/pid.ts';
 
 export const RUN_FILE = path.join('run', 'endpoints.json');
 export const DEFAULT_DATA_DIR = './.precheck';
@@ -40,15 +41,6 @@ export interface BridgeTarget {
   serviceUrl: string | undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export function writeRunFile(dataDir: string, rf: Omit<RunFile, 'format'>): void {
   const file = path.join(dataDir, RUN_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
@@ -75,7 +67,7 @@ export function readRunFile(dataDir: string): RunFile | null {
   } catch {
     return null;
   }
-  if (rf.format !== 1 || typeof rf.pid !== 'number' || typeof rf.bridgeUrl !== 'string' || !alive(rf.pid)) return null;
+  if (rf.format !== 1 || typeof rf.pid !== 'number' || typeof rf.bridgeUrl !== 'string' || !pidAlive(rf.pid)) return null;
   return rf as RunFile;
 }
 

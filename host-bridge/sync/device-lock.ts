@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SyncError } from './errors.ts';
+import { pidAlive } from '../../runtime/pid.ts';
 
 export interface LockInfo {
   pid: number;
@@ -35,15 +36,6 @@ export interface HeldLock {
 function safeName(deviceId: string): string {
   // device ids are "pc-" + hex, but the file name must never escape the lock dir whatever they are
   return deviceId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128) || '_';
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function readLock(file: string): LockInfo | null {

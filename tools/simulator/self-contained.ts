@@ -26,6 +26,7 @@ import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { Logger } from 'pino';
 import { createBridgeLogger } from '../../host-bridge/logger.ts';
 import type { DatasetFollower } from '../../host-bridge/sync/follower.ts';
+import type { SimDevice, SimDeviceOptions } from './simulate-device.ts';
 
 /** The simulated clock shared by the service and the bridge; never goes backwards. */
 export class SimClock {
@@ -46,15 +47,8 @@ export class SimClock {
 
 export type VerifierMode = 'token' | 'none' | 'device';
 
-/** Starts a provisioned verifier device on `hidSocket` (tools/simulator/simulate-device.ts is the real one). */
-export type SimDeviceStarter = (o: {
-  dataDir: string;
-  hidSocket: string;
-  serverSigningPublicKey: Uint8Array;
-  cardKey: Uint8Array;
-  merchantCountry: string;
-  now: () => number;
-}) => Promise<{ deviceId: string; close(): Promise<void> }>;
+/** Starts a provisioned verifier device on `hidSocket` (startSimDevice, loaded only when wanted: it brings device/ in). */
+export type SimDeviceStarter = (o: SimDeviceOptions) => Promise<SimDevice>;
 
 export interface SimPublishResult {
   version: number;

@@ -1,7 +1,6 @@
 // The market simulator's verifier device: the real firmware (device/emulator: DeviceCore over its
 // SQLite store + SessionDispatcher) behind the USB HID virtual cable, in this process so that it
-// runs on the simulator's clock. Lives here, at the CLI root that composes the parts, because
-// host-bridge/ (where the simulator is) must not import device/ (test/links/layering.test.ts).
+// runs on the simulator's clock.
 import { isProvisioned, provision } from '../../device/core/identity.ts';
 import { startEmulator } from '../../device/emulator/emulate.ts';
 

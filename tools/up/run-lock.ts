@@ -5,19 +5,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UpError } from './preflight.ts';
+import { pidAlive } from '../../runtime/pid.ts';
 
 interface RunRecord {
   pid: number;
   children: number[];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function cmdline(pid: number): string {
@@ -49,11 +41,11 @@ export class RunLock {
     } catch {
       prev = null;
     }
-    if (prev && typeof prev.pid === 'number' && prev.pid !== process.pid && alive(prev.pid) && / up( |$)/.test(cmdline(prev.pid))) {
+    if (prev && typeof prev.pid === 'number' && prev.pid !== process.pid && pidAlive(prev.pid) && / up( |$)/.test(cmdline(prev.pid))) {
       throw new UpError(`another precheck up (pid ${prev.pid}) is using ${dataDir}; stop it first (Ctrl-C in its terminal, or kill ${prev.pid})`, 3);
     }
     for (const pid of Array.isArray(prev?.children) ? prev!.children : []) {
-      if (typeof pid === 'number' && pid > 1 && alive(pid) && cmdline(pid).includes(dataDir)) {
+      if (typeof pid === 'number' && pid > 1 && pidAlive(pid) && cmdline(pid).includes(dataDir)) {
         try {
           process.kill(-pid, 'SIGTERM'); // each child leads its own process group
         } catch {
@@ -68,8 +60,8 @@ export class RunLock {
     }
     // Wait (bounded) for the leftovers to release their ports and files.
     const deadline = Date.now() + 5000;
-    while (cleaned.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const pid of cleaned.filter(alive)) {
+    while (cleaned.some(pidAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of cleaned.filter(pidAlive)) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
