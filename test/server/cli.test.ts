@@ -1,15 +1,14 @@
 // `precheck server ...` through the real CLI entry point (child processes, temp data dirs).
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { luhnPan } from './helpers.ts';
+import { PRECHECK_BIN, precheck } from '../../testkit/cli.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../bin/precheck.js');
-const run = promisify(execFile);
+const CLI = PRECHECK_BIN;
 const dirs: string[] = [];
 const children: ReturnType<typeof spawn>[] = [];
 afterEach(() => {
@@ -21,15 +20,7 @@ function tmp() {
   dirs.push(d);
   return d;
 }
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const cli = precheck;
 
 describe('precheck server (CLI)', () => {
   it('imports restricted cards directly, manages tables and publishes', async () => {

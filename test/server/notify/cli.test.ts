@@ -1,24 +1,13 @@
 // `precheck server set-location | devices | import-offers | notice-rules | notify list|replay|purge`
 // through the real CLI entry, on a data directory whose queue holds a dead-lettered notice.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openService } from '../../../server/service.ts';
+import { precheck } from '../../../testkit/cli.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../../../bin/precheck.js');
-const run = promisify(execFile);
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const cli = precheck;
 
 describe('precheck server notification commands', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-notify-cli-'));
