@@ -1,25 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { STATS, armMetrics, compareArms, pairedBootstrap, pairedNormalInterval, percentile } from '../../tools/simulator/stats.ts';
-import type { OrderResult } from '../../tools/simulator/engine.ts';
+import { newOrderResult, type OrderResult } from '../../tools/simulator/engine.ts';
 import { Rng } from '../../tools/simulator/prng.ts';
 
 const result = (i: number, paid: boolean, fees: number, attempts = 1, fraud = false): OrderResult => ({
-  orderId: `o${i}`,
-  fraud,
+  ...newOrderResult(`o${i}`, fraud),
   paid,
   paidAmount: paid ? 100 : 0,
   attempts,
   fees,
-  verifies: 0,
-  declines: 0,
-  reviews: 0,
-  falseDeclines: 0,
-  payableVerifies: 0,
-  verifyErrors: 0,
-  attemptLog: [],
-  precheckLog: [],
-  falseDeclineReasons: {},
-  cardsUsed: [],
   end: paid ? 'paid' : 'gave_up',
 });
 

@@ -92,6 +92,29 @@ export interface OrderResult {
   end: 'paid' | 'gave_up' | 'max_attempts';
 }
 
+/** An order before its first attempt: nothing paid, nothing counted. */
+export function newOrderResult(orderId: string, fraud: boolean): OrderResult {
+  return {
+    orderId,
+    fraud,
+    paid: false,
+    paidAmount: 0,
+    attempts: 0,
+    fees: 0,
+    verifies: 0,
+    declines: 0,
+    reviews: 0,
+    falseDeclines: 0,
+    payableVerifies: 0,
+    verifyErrors: 0,
+    attemptLog: [],
+    precheckLog: [],
+    falseDeclineReasons: {},
+    cardsUsed: [],
+    end: 'gave_up',
+  };
+}
+
 export interface ArmOptions {
   /** Prefix for order ids sent to Precheck (unique per run on a long-lived bridge). */
   orderIdPrefix?: string;
@@ -159,25 +182,7 @@ export class ArmRunner {
     const b: Behaviour = order.fraud ? s.fraud : s.customers;
     const orderId = `${this.opts.orderIdPrefix ?? ''}${order.id}`;
     const startAt = this.opts.startAt ?? 0;
-    const r: OrderResult = {
-      orderId: order.id,
-      fraud: order.fraud,
-      paid: false,
-      paidAmount: 0,
-      attempts: 0,
-      fees: 0,
-      verifies: 0,
-      declines: 0,
-      reviews: 0,
-      falseDeclines: 0,
-      payableVerifies: 0,
-      verifyErrors: 0,
-      attemptLog: [],
-      precheckLog: [],
-      falseDeclineReasons: {},
-      cardsUsed: [],
-      end: 'gave_up',
-    };
+    const r = newOrderResult(order.id, order.fraud);
     let cardPos = 0;
     let amount = order.amount;
     let amountReporting = order.amountReporting;
