@@ -74,13 +74,13 @@ export async function startBridgeProcess(configFile: string): Promise<BridgeProc
   const child = spawnTracked(process.execPath, [BIN, 'bridge', '--config', configFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const m = await waitForOutput(child, /precheck bridge listening on (http:\/\/\S+)/, { stream: 'stderr', timeoutMs: 40_000 });
+  const m = await waitForOutput(child, /precheck bridge listening on (http:\/\/\S+)/, { stream: 'stderr', timeoutMs: 90_000 });
   return {
     child,
     url: m[1],
     log: () => out,
-    next: (re, timeoutMs = 30_000) => waitForOutput(child, re, { stream: 'stdout', timeoutMs }),
-    seen: (re, timeoutMs = 30_000) => {
+    next: (re, timeoutMs = 90_000) => waitForOutput(child, re, { stream: 'stdout', timeoutMs }),
+    seen: (re, timeoutMs = 90_000) => {
       const m = out.match(re);
       if (m) return Promise.resolve(m);
       // `out` is appended by the listener above, registered first, so it already holds each chunk.

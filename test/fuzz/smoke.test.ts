@@ -20,7 +20,7 @@ let out: TempDir;
 beforeAll(async () => {
   out = makeTempDir('precheck-fuzz-smoke-');
   targets = await allTargets(SEED);
-}, 120_000);
+}, 300_000);
 afterAll(() => {
   for (const t of targets) t.close?.();
   out?.cleanup();

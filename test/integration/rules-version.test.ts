@@ -32,7 +32,7 @@ describe('integration: decision rules versions', () => {
     const config = bridgeConfig(tmp.file('bridge'), { cables: { hidSocket: tmp.file('hid.sock'), bleSocket: tmp.file('ble.sock') } });
     const registry = createDeviceRegistry(config, PinStore.open(tmp.file('bridge')), { statusIntervalMs: 0, reconnectMs: 0 });
     bridge = await startTestBridge({ dataDir: tmp.file('bridge'), registry, syncRunner: async () => syncReport });
-  }, 90_000);
+  }, 180_000);
 
   afterAll(async () => {
     await bridge?.close();

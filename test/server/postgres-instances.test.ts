@@ -44,7 +44,7 @@ if (!PG_URL) {
       a = await startServer({ ...common, publishOnStart: true });
       b = await startServer({ ...common, publishOnStart: true });
       key = (await a.issueKey('shop-pg')).key;
-    }, 120_000);
+    }, 180_000);
     afterAll(async () => {
       await a?.close();
       await b?.close();
