@@ -4,7 +4,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { BridgeConfig } from './config.ts';
-import { fallbackToString, isLoopback } from './config.ts';
+import { fallbackToString } from './config.ts';
+import { isLoopback, plainHttpWarning } from '../runtime/loopback.ts';
 import { hostname, networkInterfaces } from 'node:os';
 import type { DeviceRegistry } from './devices/types.ts';
 import { createBridgeLogger } from './logger.ts';
@@ -301,10 +302,11 @@ export function allowedHostNames(listenHost: string, names: readonly string[]): 
  * non-loopback listen address without a token). Said at every start, on stderr and in the log.
  */
 export function bridgePlainHttpWarning(listenHost: string, port: number): string | null {
-  if (isLoopback(listenHost)) return null;
-  return (
-    `WARNING: the bridge API listens on ${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port} beyond loopback over plain HTTP: ` +
-    'its bearer token and the card numbers of /v1/verify requests cross the network unencrypted. Keep listen.host on 127.0.0.1, ' +
-    'or put a TLS reverse proxy in front; see docs/operations.md "Remote service behind TLS"'
+  return plainHttpWarning(
+    'the bridge API',
+    listenHost,
+    port,
+    'its bearer token and the card numbers of /v1/verify requests',
+    'Keep listen.host on 127.0.0.1, or put a TLS reverse proxy in front; see docs/operations.md "Remote service behind TLS"',
   );
 }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { Cron } from 'croner';
 import { PrecheckError } from '../errors/precheck-error.ts';
+import { isLoopback } from '../runtime/loopback.ts';
 
 export class ConfigError extends PrecheckError<'CONFIG_INVALID'> {
   constructor(message: string) {
@@ -263,9 +264,6 @@ function hostNames(v: unknown): string[] {
   return (list as string[]).map((n) => n.toLowerCase());
 }
 
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
 
 function parseHexOrInt(obj: Obj, key: string): number {
   const v = get(obj, key);

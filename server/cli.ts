@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { registerNotifyCommands } from './notify/cli.ts';
 import { DATABASE_HELP } from './cli-options.ts';
+import { plainHttpWarning as warnPlainHttp } from '../runtime/loopback.ts';
 
 const DEFAULT_DATA = './.precheck/server';
 
@@ -71,22 +72,18 @@ async function withService<T>(cmd: Command, fn: (svc: import('./service.ts').Ser
 
 const ID_RE = /^[A-Za-z0-9_.:/@#-]{1,64}$/;
 
-function isLoopbackAddress(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || /^::ffff:127\./.test(h);
-}
-
 /**
  * The service speaks plain HTTP: beyond loopback, bridge keys, the admin key and order data cross
  * the network readable by anyone on the path. Said loudly at every start; the fix is a TLS reverse
  * proxy in front and the service on 127.0.0.1 (docs/operations.md, "Remote service behind TLS").
  */
 export function plainHttpWarning(host: string, port: number): string | null {
-  if (isLoopbackAddress(host)) return null;
-  return (
-    `WARNING: the network service listens on ${host.includes(':') ? `[${host}]` : host}:${port} beyond loopback over plain HTTP: ` +
-    'API keys, the admin key and order data cross the network unencrypted. Put a TLS reverse proxy in front ' +
-    '(deploy/nginx) and listen on 127.0.0.1 (--host 127.0.0.1); see docs/operations.md "Remote service behind TLS"'
+  return warnPlainHttp(
+    'the network service',
+    host,
+    port,
+    'API keys, the admin key and order data',
+    'Put a TLS reverse proxy in front (deploy/nginx) and listen on 127.0.0.1 (--host 127.0.0.1); see docs/operations.md "Remote service behind TLS"',
   );
 }
 

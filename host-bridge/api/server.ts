@@ -18,7 +18,8 @@ import { PairingBroker } from './pairing-broker.ts';
 import * as S from './schemas.ts';
 import type { IvrChannel } from '../ivr/channel.ts';
 import { registerIvrRoutes } from '../ivr/routes.ts';
-import { RecentDecisions, isLoopbackAddress, statusPageRoutes } from './status-page.ts';
+import { RecentDecisions, statusPageRoutes } from './status-page.ts';
+import { isLoopback } from '../../runtime/loopback.ts';
 import { RulesReference } from '../devices/rules-reference.ts';
 import { datasetAgeOf } from '../devices/freshness.ts';
 import { productVersion } from '../../runtime/version.ts';
@@ -199,7 +200,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   if (o.token) {
     const want = sha(o.token);
     app.addHook('onRequest', async (req) => {
-      if (o.loopbackWithoutToken && isLoopbackAddress(req.socket.remoteAddress) && isLoopbackExempt(req.url)) return;
+      if (o.loopbackWithoutToken && isLoopback(req.socket.remoteAddress) && isLoopbackExempt(req.url)) return;
       const presented = bearerCredentials(req.headers.authorization);
       // Compare digests: constant time and independent of the presented token's length.
       if (presented === null || !timingSafeEqual(sha(presented), want)) throw new ApiError('UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>)');

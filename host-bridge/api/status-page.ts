@@ -11,10 +11,8 @@ import { NetworkError, type NetworkClient } from '../network/network-client.ts';
 import type { VerifyResult } from '../pipeline/verify-pipeline.ts';
 import type { PairingBroker, PairStep } from './pairing-broker.ts';
 import { datasetAgeOf } from '../devices/freshness.ts';
+import { isLoopback } from '../../runtime/loopback.ts';
 
-export function isLoopbackAddress(a: string | undefined): boolean {
-  return a === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a ?? '');
-}
 
 export interface RecentDecision {
   at: number;
@@ -173,7 +171,7 @@ export function statusPageRoutes(o: StatusPageOptions) {
     // anyway; this also covers a misconfigured proxy). With one, the token hook already checked it
     // unless loopbackWithoutToken let a loopback client in.
     app.addHook('onRequest', async (req, reply) => {
-      if (!o.token && !isLoopbackAddress(req.socket.remoteAddress)) {
+      if (!o.token && !isLoopback(req.socket.remoteAddress)) {
         return reply.status(403).type('text/plain; charset=utf-8').send('the status page answers loopback clients only\n');
       }
     });

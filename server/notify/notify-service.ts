@@ -12,6 +12,7 @@ import { cardBrand } from '../../rules/brand.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { containsPan } from '../../contracts/pan-guard.ts';
+import { isLoopback } from '../../runtime/loopback.ts';
 import { DeliveryWorker, type DeliveryOptions } from './delivery.ts';
 import { CatalogueIndex } from './geo-index.ts';
 import { buildNotice, NOTICE_EVENT, type NoticePayload } from './notice.ts';
@@ -66,14 +67,6 @@ export interface EndpointInput {
 /** URL hostnames keep IPv6 literals in brackets; compare without them, lower case. */
 const bareHost = (h: string): string => h.replace(/^\[|\]$/g, '').toLowerCase();
 
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && LOOPBACK.check(host, isIP(host) === 6 ? 'ipv6' : 'ipv4'));
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
 /** Address ranges a webhook must not reach by default (RFC 6890 special-purpose, non-global); the IPv4 ranges also hold for IPv4-mapped IPv6 (BlockList checks both). */
 const INTERNAL = new BlockList();
 for (const [net, bits] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) INTERNAL.addSubnet(net, bits, 'ipv4');
@@ -81,7 +74,7 @@ for (const [net, bits] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 
 
 function isInternalHost(host: string): boolean {
   const v = isIP(host);
-  if (v === 0) return isLoopbackHost(host);
+  if (v === 0) return isLoopback(host);
   return INTERNAL.check(host, v === 6 ? 'ipv6' : 'ipv4');
 }
 
@@ -195,7 +188,7 @@ export class NotifyService {
     } catch {
       throw new ServiceError('INVALID_FIELD', 'url is not a valid absolute URL');
     }
-    const loopbackForTests = this.config.allowHttp === true && isLoopbackHost(bareHost(u.hostname));
+    const loopbackForTests = this.config.allowHttp === true && isLoopback(bareHost(u.hostname));
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopbackForTests)) {
       throw new ServiceError('INVALID_FIELD', this.config.allowHttp ? 'url must be https (http only to a loopback host)' : 'url must be https');
     }
@@ -214,7 +207,7 @@ export class NotifyService {
     const host = bareHost(u.hostname);
     const list = this.config.webhookHosts;
     if (list) return list.some((pattern) => hostMatches(host, pattern)) ? null : 'unlisted';
-    const loopbackForTests = this.config.allowHttp === true && isLoopbackHost(host);
+    const loopbackForTests = this.config.allowHttp === true && isLoopback(host);
     return !loopbackForTests && isInternalHost(host) ? 'internal' : null;
   }
 
