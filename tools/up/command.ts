@@ -36,7 +36,6 @@ export function registerUpCommand(program: Command): void {
       if (o.rateLimit !== undefined && !/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw new CliError(`--rate-limit must be a positive integer (got "${o.rateLimit}")`, EXIT.USAGE);
       const opts = { dataDir: o.data, port: port(o.port, '--port'), serverPort: port(o.serverPort, '--server-port'), host: o.host, emulate: o.emulate, seed: o.seed, rateLimit: o.rateLimit === undefined ? undefined : Number(o.rateLimit) };
       const { UpOrchestrator } = await import('./orchestrator.ts');
-      const { UpError } = await import('./preflight.ts');
       const up = new UpOrchestrator(opts);
 
       let signalled: NodeJS.Signals | null = null;
@@ -68,8 +67,7 @@ export function registerUpCommand(program: Command): void {
           process.stdout.write('precheck up: stopped\n');
           return;
         }
-        if (e instanceof UpError) throw new CliError(e.message, e.exitCode);
-        throw e;
+        throw e; // an UpError is a CliError: one line and its exit code
       }
       for (const l of up.summary()) process.stdout.write(`${l}\n`);
 

@@ -1,17 +1,12 @@
 // Checks `precheck up` makes before starting anything, so the usual problems are one clear line
 // instead of a child's stack trace: a port already taken, socat missing.
+import { CliError } from '../../errors/cli-exit.ts';
 import { findExecutable } from '../../runtime/executables.ts';
 import net from 'node:net';
 
-export class UpError extends Error {
-  constructor(
-    message: string,
-    /** Exit code (errors/cli-exit.ts EXIT): 2 usage, 3 unavailable, 1 failure. */
-    readonly exitCode: number = 1,
-  ) {
-    super(message);
-    this.name = 'UpError';
-  }
+/** A failure of `precheck up`: one line and its exit code (EXIT: 2 usage, 3 unavailable, 1 failure). */
+export class UpError extends CliError {
+  override name = 'UpError';
 }
 
 /** Resolves when `port` on `host` can be bound right now; UpError (exit 3) when it is taken. */
