@@ -3,12 +3,12 @@
 // Host checked against the listen addresses and configured names (DNS rebinding), a default rate
 // limit, RFC 7235 bearer parsing, 415 for text/plain, 405 for a known path with another method,
 // 413 (an answer, not a dropped connection) for an oversize chunked body.
-import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestBridge, testConfig, type TestBridge } from './bridge-harness.ts';
 import { makeTempDir } from './temp-dir.ts';
 import { allowedHostNames } from '../../host-bridge/bridge.ts';
 import { hostOf } from '../../host-bridge/api/server.ts';
+import { rawRequest, type RawRequest, type RawResponse } from '../../testkit/http-request.ts';
 
 let bridge: TestBridge | null = null;
 let dir: ReturnType<typeof makeTempDir> | null = null;
@@ -25,33 +25,7 @@ async function start(raw: Record<string, unknown> = {}) {
   return new URL(bridge.url);
 }
 
-interface Raw {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  json: any;
-}
-
-/** One request; `chunks` are written one by one (chunked transfer encoding when no length is set). */
-function request(url: URL, o: { method?: string; path: string; headers?: Record<string, string>; body?: string; chunks?: string[] }): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method: o.method ?? 'GET', path: o.path, headers: o.headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: text ? JSON.parse(text) : null }));
-    });
-    req.on('error', reject);
-    if (o.chunks) {
-      const write = (i: number): void => {
-        if (i === o.chunks!.length) return void req.end();
-        // Keep writing after the server answered: a dropped connection would show as 'error'.
-        if (!req.write(o.chunks![i])) req.once('drain', () => write(i + 1));
-        else setImmediate(() => write(i + 1));
-      };
-      write(0);
-    } else req.end(o.body);
-  });
-}
+const request = (url: URL, o: RawRequest): Promise<RawResponse> => rawRequest(url, o);
 
 describe('bridge HTTP edges', () => {
   it('item 5: a Host that is not a listen address or configured name is refused (DNS rebinding)', async () => {

@@ -3,9 +3,9 @@
 // (text/plain included), 405 with Allow for a known path with another method, 413 for a body over
 // the limit, also when it comes chunked (an answer, not a dropped connection). Raw node:http
 // requests: fetch would not stream a chunked body as the test likes.
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authBody, randomToken, startHarness, type Harness } from './helpers.ts';
+import { rawRequest, type RawRequest, type RawResponse } from '../../testkit/http-request.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -15,36 +15,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-interface Raw {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  json: any;
-}
-
-function request(o: { method?: string; path: string; headers?: Record<string, string>; body?: string; chunks?: string[] }): Promise<Raw> {
-  const url = new URL(h.s.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method: o.method ?? 'GET', path: o.path, headers: o.headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, json: text ? JSON.parse(text) : null }));
-    });
-    req.on('error', reject);
-    if (o.chunks) {
-      const write = (i: number): void => {
-        if (i === o.chunks!.length) return void req.end();
-        // keep writing after the server answered: a dropped connection would show as 'error'
-        if (!req.write(o.chunks![i])) req.once('drain', () => write(i + 1));
-        else setImmediate(() => write(i + 1));
-      };
-      write(0);
-    } else req.end(o.body);
-  });
-}
+const request = (o: RawRequest): Promise<RawResponse> => rawRequest(h.s.url, o);
 
 const bridge = () => ({ authorization: `Bearer ${h.bridgeKey}` });
-const errorShape = (r: Raw, status: number, code: string) => {
+const errorShape = (r: RawResponse, status: number, code: string) => {
   expect([r.status, r.json?.error?.code], JSON.stringify(r.json)).toEqual([status, code]);
   expect(typeof r.json.error.message).toBe('string');
   expect(Object.keys(r.json)).toEqual(['error']);

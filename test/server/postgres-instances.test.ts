@@ -6,22 +6,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../server/start.ts';
 import { authBody, outcomeBody, randomToken } from './helpers.ts';
+import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
 
 const PG_URL = process.env.PRECHECK_TEST_DATABASE_URL ?? '';
-
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 if (!PG_URL) {
   describe('two service instances on PostgreSQL', () => {
@@ -29,18 +19,16 @@ if (!PG_URL) {
   });
 } else {
   describe('two service instances on PostgreSQL', () => {
-    const name = `precheck_inst_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+    let dbUrl: string;
     let dir: string;
     let a: RunningServer;
     let b: RunningServer;
     let key: string;
     beforeAll(async () => {
-      await admin(`CREATE DATABASE ${name}`);
-      const u = new URL(PG_URL);
-      u.pathname = `/${name}`;
+      dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-pg-'));
       // Both instances share the key files (card.key, signing.key): same tokens, same signatures.
-      const common = { dataDir: dir, database: u.toString(), port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, train: { schedule: null } };
+      const common = { dataDir: dir, database: dbUrl, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, train: { schedule: null } };
       a = await startServer({ ...common, publishOnStart: true });
       b = await startServer({ ...common, publishOnStart: true });
       key = (await a.issueKey('shop-pg')).key;
@@ -49,7 +37,7 @@ if (!PG_URL) {
       await a?.close();
       await b?.close();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
-      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
     });
 
     const post = async (s: RunningServer, p: string, body: unknown, k = key) => {

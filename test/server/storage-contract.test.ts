@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { PgStorage } from '../../server/storage/pg-storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import type { OutcomeRow, Storage } from '../../server/storage/storage.ts';
+import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
 
 const T = 1_700_000_000;
 const tok = (n: number) => new Uint8Array(16).fill(n);
@@ -21,16 +21,6 @@ interface Backend {
 }
 
 const PG_URL = process.env.PRECHECK_TEST_DATABASE_URL ?? '';
-
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 const backends: Backend[] = [
   {
@@ -48,15 +38,11 @@ const backends: Backend[] = [
   {
     name: 'PostgreSQL',
     async open() {
-      const name = `precheck_contract_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-      await adminQuery(`CREATE DATABASE ${name}`);
-      const u = new URL(PG_URL);
-      u.pathname = `/${name}`;
-      const url = u.toString();
+      const url = await freshPgDatabase(PG_URL, 'precheck_contract');
       return {
         storage: await PgStorage.open(url),
         reopen: () => PgStorage.open(url),
-        cleanup: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+        cleanup: () => dropPgDatabase(PG_URL, url),
       };
     },
   },
