@@ -33,6 +33,11 @@ describe('RS485: Rs485Bus master ↔ Rs485SlaveDriver (addresses 1, 2) on a pty 
   let bus: Rs485Bus;
   const handledBy: number[] = [];
   const rejected = { 1: new Counter(), 2: new Counter() };
+  // Frames the slave has finished serving. It emits 'frame' only after its answer is written, so
+  // the master can hold an answer before the slave is done with that frame: tests that look at
+  // the slave's counters first wait until every frame it has begun is finished.
+  const served = new Counter();
+  const slaveIdle = (): Promise<void> => served.reach(slave.stats.framesIn);
 
   beforeAll(async () => {
     pty = await openPtyPair();
@@ -49,6 +54,7 @@ describe('RS485: Rs485Bus master ↔ Rs485SlaveDriver (addresses 1, 2) on a pty 
         return msg.slice();
       },
     });
+    slave.on('frame', served.bump);
     await slave.start();
     bus = await Rs485Bus.open({ path: pty.a, baud: BAUD });
   });
@@ -91,6 +97,7 @@ describe('RS485: Rs485Bus master ↔ Rs485SlaveDriver (addresses 1, 2) on a pty 
   });
 
   it('a frame to address 3 is heard but ignored by addresses 1 and 2', async () => {
+    await slaveIdle();
     const heard = onceEvent<[{ address: number; answered: boolean }]>(slave, 'frame', 5000);
     const before = { ...slave.stats };
     const err = await bus.readInputRegisters(3, 0, 1, { retries: 0 }).catch((e: unknown) => e);
@@ -106,6 +113,7 @@ describe('RS485: Rs485Bus master ↔ Rs485SlaveDriver (addresses 1, 2) on a pty 
   });
 
   it('never answers a broadcast', async () => {
+    await slaveIdle();
     const heard = onceEvent<[{ address: number; answered: boolean }]>(slave, 'frame', 5000);
     await bus.broadcast(0x04, encodeReadInputRegistersRequest(0, 10));
     const [frame] = await heard;
