@@ -10,8 +10,8 @@
 // A new rule is one entry in RULES and one step of RULES_VERSION: devices report the version
 // they run (INFO_RES) and datasets the version they were built for (manifest), so the bridge
 // shows a device whose rules are older than the service's.
-import { DECISIONS, FINAL_DECISIONS, type Decision, type FinalDecision } from '../protocol/messages/catalogue.ts';
-import type { BinAction, DatasetState, HistoryEvent } from '../protocol/dataset/types.ts';
+import { DECISIONS, FINAL_DECISIONS, type DatasetState, type Decision, type FinalDecision } from '../protocol/messages/catalogue.ts';
+import type { BinAction, HistoryEvent } from '../protocol/dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
 import { classifyOutcome, RETRY_LIMITS } from './response-codes.ts';
 import { isExpired } from './expiry.ts';

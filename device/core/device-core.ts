@@ -3,7 +3,7 @@
 // ProtocolErrors whose code the session maps onto an ERROR message.
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { datasetState, unixNow } from '../../protocol/dataset/freshness.ts';
-import type { DatasetState } from '../../protocol/dataset/types.ts';
+import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import type { RawKeyPair } from '../../protocol/secure/x25519.ts';
 import { type Db, openDatabase } from '../store/database.ts';
 import { DatasetSlots, type SlotMeta } from '../store/dataset-slots.ts';

@@ -4,7 +4,7 @@
 import { ProtocolError } from '../../protocol/errors.ts';
 import { cardToken, panDigits } from '../../protocol/dataset/token.ts';
 import { datasetState } from '../../protocol/dataset/freshness.ts';
-import type { DatasetState } from '../../protocol/dataset/types.ts';
+import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import { cardBrand } from '../../rules/brand.ts';
 import { type Decision, type DecisionReason, decide } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';

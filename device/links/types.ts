@@ -4,7 +4,7 @@
 
 import type { ProtocolError } from '../../protocol/errors.ts';
 import type { DeviceStatusRegisters } from '../../protocol/framing/modbus-registers.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 export type { LinkKind };
 

@@ -4,7 +4,7 @@
 // (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
 import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
-import { LINK_KINDS } from '../../link-io/link-kind.ts';
+import { LINK_KINDS } from '../../protocol/link-kind.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
 
 export const errorBody = {

@@ -5,7 +5,7 @@
 // IDENTITY_MISMATCH, PAIRING_REJECTED.
 import type { EventEmitter } from 'node:events';
 import type { Decision } from '../../rules/decide.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 export interface DeviceSummary {
   id: string;

@@ -1,7 +1,7 @@
 // The state of every configured link target (a bus, a socket, a VID:PID, the radio), for
 // `precheck devices`, doctor, sync and the status page: connected, absent, unavailable (no
 // hardware, library or permission — reported, never a crash) or error, with the last error's code.
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 import { errorCode, type TargetState } from '../links/provider.ts';
 
 export interface SourceState {

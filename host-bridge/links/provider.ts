@@ -4,7 +4,7 @@
 // device at an address (`open`), and looks for devices at a target for as long as the bridge runs
 // (`listen`: a scan, hotplug events, a cable that comes and goes), handing each transport it
 // opens to `ctx.attach`.
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 import { asProtocolError } from '../../protocol/errors.ts';
 import { codeOf } from '../../errors/precheck-error.ts';
 import type { BridgeConfig } from '../config.ts';

@@ -34,7 +34,7 @@ import {
 } from '../../protocol/messages/index.ts';
 import { SessionInitiator, type SecureChannel } from '../../protocol/secure/index.ts';
 import type { DeviceHandle, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../devices/types.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, RequestIds, exchange, isCode, type SessionTransport } from './exchange.ts';
 import { sameBytes } from './pairing.ts';
 import type { PinStore } from './pin-store.ts';

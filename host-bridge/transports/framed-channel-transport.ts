@@ -9,7 +9,7 @@ import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { SerialQueue, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
 import type { ReportPort } from './report-port.ts';
 import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 /** A reassembled message from the device. */
 export interface FramedAnswer {

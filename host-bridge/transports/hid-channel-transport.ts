@@ -23,7 +23,7 @@ import {
 import { startExchange } from './exchange.ts';
 import { FramedChannelTransport } from './framed-channel-transport.ts';
 import type { ReportPort } from './report-port.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 export interface HidChannelOptions {
   link: Extract<LinkKind, 'usb' | 'hid-cable'>;

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { checkTimeout } from './exchange.ts';
 import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 export interface ReconnectingTransportOptions {
   link: LinkKind;

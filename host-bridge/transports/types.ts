@@ -2,7 +2,7 @@
 // sessions, discovery): move one opaque protocol message to a device and bring its answer back.
 
 import type { EventEmitter } from 'node:events';
-import type { LinkKind } from '../../link-io/link-kind.ts';
+import type { LinkKind } from '../../protocol/link-kind.ts';
 
 export interface RequestOptions {
   /**

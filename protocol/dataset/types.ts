@@ -168,8 +168,6 @@ export interface DatasetMeta {
   expiresAt: number;
 }
 
-export type DatasetState = 'fresh' | 'stale' | 'none';
-
 export function emptyContent(): DatasetContent {
   return { restricted: [], knownGood: [], history: [], binRules: [], prompts: [], routes: [] };
 }

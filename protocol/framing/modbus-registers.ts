@@ -11,6 +11,7 @@
 //   8-9   frames rejected (u32, wraps at 2^32)
 
 import { ProtocolError } from '../errors.ts';
+import { DATASET_STATES, type DatasetState } from '../messages/catalogue.ts';
 import { MODBUS_EXCEPTION, type ModbusExceptionCode } from './modbus-rtu.ts';
 
 export const FC_READ_INPUT_REGISTERS = 0x04;
@@ -27,14 +28,11 @@ export const STATUS_REGISTER = {
 } as const;
 export const STATUS_REGISTER_COUNT = 10;
 
-export const DATASET_STATE = { fresh: 0, stale: 1, none: 2 } as const;
-export type DatasetState = keyof typeof DATASET_STATE;
-
 export interface DeviceStatusRegisters {
   protocolVersion: number; // u16
   firmwareVersion: number; // u32
   datasetVersion: number; // u32 (0 when there is none)
-  datasetState: DatasetState;
+  datasetState: DatasetState; // register 5: its index in the catalogue's DATASET_STATES
   verificationsServed: number; // u32, counters wrap
   framesRejected: number; // u32, counters wrap
 }
@@ -49,7 +47,8 @@ export function encodeStatusRegisters(s: DeviceStatusRegisters): Uint16Array {
   checkUint('protocolVersion', s.protocolVersion, 0xffff);
   checkUint('firmwareVersion', s.firmwareVersion, 0xffffffff);
   checkUint('datasetVersion', s.datasetVersion, 0xffffffff);
-  if (!Object.hasOwn(DATASET_STATE, s.datasetState)) {
+  const stateNumber = DATASET_STATES.indexOf(s.datasetState);
+  if (stateNumber < 0) {
     throw new ProtocolError('INVALID_FIELD', 'status register datasetState unknown', String(s.datasetState));
   }
   // Counters are monotonic totals that may pass 2^32 on a long-lived device: wrap, as a Modbus
@@ -60,7 +59,7 @@ export function encodeStatusRegisters(s: DeviceStatusRegisters): Uint16Array {
   w[0] = s.protocolVersion;
   putU32(w, 1, s.firmwareVersion);
   putU32(w, 3, s.datasetVersion);
-  w[5] = DATASET_STATE[s.datasetState];
+  w[5] = stateNumber;
   putU32(w, 6, served);
   putU32(w, 8, rejected);
   return w;
@@ -71,7 +70,7 @@ export function decodeStatusRegisters(words: ArrayLike<number>): DeviceStatusReg
     throw new ProtocolError('BAD_FRAME', `status needs ${STATUS_REGISTER_COUNT} registers`, String(words.length));
   }
   const state = words[5];
-  const name = (Object.keys(DATASET_STATE) as DatasetState[]).find((k) => DATASET_STATE[k] === state);
+  const name = DATASET_STATES[state];
   if (!name) throw new ProtocolError('INVALID_FIELD', 'dataset state register unknown', String(state));
   return {
     protocolVersion: words[0] & 0xffff,

@@ -4,6 +4,7 @@
 import { authBody, bin, hex32, id, last4, lang, outcomeBody } from '../../contracts/schemas.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
+import { LINK_KINDS } from '../../protocol/link-kind.ts';
 
 // The bridge ↔ service bodies are defined once, in contracts/ (the bridge uses the same limits).
 export { authBody, outcomeBody };
@@ -170,7 +171,9 @@ export const deviceBody = {
   properties: {
     id: id(64),
     merchant: id(64),
-    kind: { type: 'string', enum: ['usb', 'rs485', 'ble', 'emulator'] },
+    // the link kinds; 'emulator' stays accepted for registrations from before the emulator's cables
+    // had their own names (hid-cable, ble-cable)
+    kind: { type: 'string', enum: [...LINK_KINDS, 'emulator'] },
     label: { type: 'string', maxLength: 128 },
     publicKey: { type: 'string', pattern: '^[0-9a-f]{64}$' },
   },

@@ -117,7 +117,7 @@ export interface ApiKeyRecord {
 export interface DeviceRecord {
   id: string;
   merchant: string;
-  kind: string; // 'usb' | 'rs485' | 'ble' | 'emulator'
+  kind: string; // a LinkKind (protocol/link-kind.ts) or 'emulator' (server/http/schemas.ts deviceBody)
   label: string | null;
   publicKey: string | null; // hex, the device's static key
   createdAt: number;

@@ -94,6 +94,13 @@ describe('caller authentication', () => {
       expect.objectContaining({ id: 'dev-1', kind: 'rs485', hosts: [expect.objectContaining({ hostId: 'host-1', publicKey: 'ab'.repeat(32) })] }),
     ]);
   });
+
+  it("a device's kind is one of the link kinds (protocol/link-kind.ts), or the older 'emulator'", async () => {
+    for (const kind of ['hid-cable', 'ble-cable', 'usb', 'emulator']) {
+      expect((await h.admin('POST', '/v1/admin/devices', { id: `dev-${kind}`, merchant: 'merchant-a', kind })).status, kind).toBe(200);
+    }
+    expect((await h.admin('POST', '/v1/admin/devices', { id: 'dev-x', merchant: 'merchant-a', kind: 'hid' })).status).toBe(400);
+  });
 });
 
 describe('outcomes are idempotent', () => {

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LINK_KINDS } from '../../../link-io/link-kind.ts';
+import { LINK_KINDS } from '../../../protocol/link-kind.ts';
 import { LINK_PROVIDERS } from '../../../host-bridge/links/table.ts';
 import { bleCable } from '../../../host-bridge/links/ble-cable.ts';
 import { createDeviceRegistry, type DeviceRegistryImpl } from '../../../host-bridge/discovery/registry.ts';
@@ -31,11 +31,11 @@ function importsOf(file: string): string[] {
 }
 
 describe('link providers', () => {
-  it('one provider per link kind, in one table; the kinds have one home (link-io/link-kind.ts)', () => {
+  it('one provider per link kind, in one table; the kinds have one home (protocol/link-kind.ts)', () => {
     expect(LINK_PROVIDERS.map((p) => p.kind).sort()).toEqual([...LINK_KINDS].sort());
     // no second copy of the union (as a type or a list) anywhere in the product
     const copy = /'(usb|rs485|ble|hid-cable|ble-cable)'(\s*[|,]\s*'(usb|rs485|ble|hid-cable|ble-cable)'){4}/;
-    const copies = PRODUCT.flatMap(tsFiles).filter((f) => f !== 'link-io/link-kind.ts' && copy.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
+    const copies = PRODUCT.flatMap(tsFiles).filter((f) => f !== 'protocol/link-kind.ts' && copy.test(fs.readFileSync(path.join(ROOT, f), 'utf8')));
     expect(copies).toEqual([]);
   });
 

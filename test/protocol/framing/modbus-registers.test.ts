@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../protocol/errors.ts';
 import { decodeAdu } from '../../../protocol/framing/modbus-rtu.ts';
+import { DATASET_STATES } from '../../../protocol/messages/catalogue.ts';
 import {
-  DATASET_STATE,
   decodeReadInputRegistersRequest,
   decodeReadInputRegistersResponse,
   decodeStatusRegisters,
@@ -60,7 +60,7 @@ describe('status registers', () => {
           protocolVersion: fc.integer({ min: 0, max: 0xffff }),
           firmwareVersion: fc.integer({ min: 0, max: 0xffffffff }),
           datasetVersion: fc.integer({ min: 0, max: 0xffffffff }),
-          datasetState: fc.constantFrom(...(Object.keys(DATASET_STATE) as (keyof typeof DATASET_STATE)[])),
+          datasetState: fc.constantFrom(...DATASET_STATES),
           verificationsServed: fc.integer({ min: 0, max: 0xffffffff }),
           framesRejected: fc.integer({ min: 0, max: 0xffffffff }),
         }),

@@ -1,5 +1,6 @@
 // The links a verifier is reached on: the one list of their names, shared by the device's link
-// drivers and the bridge's transports, link providers, API and status. The words are the bridge
+// drivers, the bridge's transports, link providers, API and status, and the service's device
+// registry (here in protocol/, the one folder all three may import). The words are the bridge
 // API's and config's: `usb` is a real USB HID verifier (config `devices.usb`), `hid-cable` and
 // `ble-cable` the emulator's virtual cables over unix sockets (`devices.cables.hidSocket`,
 // `bleSocket`), `ble` a real Bluetooth LE handheld, `rs485` a Modbus RTU bus.
