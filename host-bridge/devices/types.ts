@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Decision } from '../../rules/decide.ts';
 import type { LinkKind } from '../../protocol/link-kind.ts';
+import type { Deadline } from '../../runtime/deadline.ts';
 
 export interface DeviceSummary {
   id: string;
@@ -64,7 +65,12 @@ export interface DeviceHandle {
   readonly id: string;
   /** Last known status, without I/O. */
   summary(): DeviceSummary;
-  verify(req: LocalVerifyRequest, opts?: { timeoutMs?: number }): Promise<LocalVerifyResult>;
+  /**
+   * Local authentication. `deadline` is the whole call's budget, made once by the caller: the
+   * device side fits session setup, the exchange and any resend inside it and fails with
+   * TIMEOUT when it is spent. `timeoutMs` overrides the idle timeout of one exchange.
+   */
+  verify(req: LocalVerifyRequest, opts?: { deadline?: Deadline; timeoutMs?: number }): Promise<LocalVerifyResult>;
   /** Ask the device for its status now. */
   refreshStatus(): Promise<DeviceSummary>;
   close(): Promise<void>;

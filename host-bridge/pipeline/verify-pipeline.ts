@@ -19,6 +19,7 @@ import type { GatewayHealth } from '../routing/gateway-health.ts';
 import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { codeOf, PrecheckError } from '../../errors/precheck-error.ts';
+import { Deadline } from '../../runtime/deadline.ts';
 
 export type { FinalDecision };
 export type Stage = 'local' | 'network' | 'fallback';
@@ -63,6 +64,7 @@ export interface PipelineOptions {
   fallback: FallbackPolicy;
   merchantCountry: string | null;
   lang: string;
+  /** The local step's one budget, ms: made once per verification and handed down to the device call. */
   deviceTimeoutMs: number;
   /** One deadline for the network authentication, retries included (default 1500 ms); then the fallback answers. */
   networkDeadlineMs?: number;
@@ -258,8 +260,11 @@ export class VerifyPipeline {
     } catch {
       // summary is local state; a broken one is treated like an unhealthy device below
     }
+    // One budget for the whole device call: session setup, exchange, resend and transport waits
+    // all fit inside it, and the race below holds a handle that ignores it to the same instant.
+    const deadline = Deadline.after(this.o.deviceTimeoutMs);
     try {
-      const result = await withTimeout(
+      const result = await withDeadline(
         device.verify(
           {
             pan: card.pan,
@@ -271,10 +276,9 @@ export class VerifyPipeline {
             lang,
             orderId: input.order.id,
           },
-          { timeoutMs: this.o.deviceTimeoutMs },
+          { deadline },
         ),
-        // The device side enforces timeoutMs itself; this is the bridge's backstop against a hang.
-        this.o.deviceTimeoutMs + 1000,
+        deadline,
       );
       if (!result || !LOCAL_DECISIONS.has(result.decision) || !TOKEN_RE.test(result.token ?? '')) {
         throw Object.assign(new Error('device returned a malformed verification result'), { code: 'MALFORMED' });
@@ -341,10 +345,10 @@ export class VerifyPipeline {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, timeoutMs: number): Promise<T> {
+function withDeadline<T>(p: Promise<T>, deadline: Deadline): Promise<T> {
   let timer: NodeJS.Timeout;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`device did not answer within ${timeoutMs} ms`), { code: 'TIMEOUT' })), timeoutMs);
+    timer = setTimeout(() => reject(Object.assign(new Error(`device did not answer within ${deadline.budgetMs} ms`), { code: 'TIMEOUT' })), deadline.remainingMs());
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -2,6 +2,7 @@
 // transport type the session layer needs (host-bridge/transports' MessageTransport satisfies it).
 
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
+import type { Deadline } from '../../runtime/deadline.ts';
 import {
   decodeMessage,
   encodeMessage,
@@ -18,7 +19,8 @@ export interface SessionTransport {
   readonly link: string;
   readonly address: string;
   readonly maxMessageSize?: number;
-  request(msg: Uint8Array, opts?: { timeoutMs?: number }): Promise<Uint8Array>;
+  /** `timeoutMs`: idle timeout of this exchange; `deadline`: the whole call's budget, which caps it. */
+  request(msg: Uint8Array, opts?: { timeoutMs?: number; deadline?: Deadline }): Promise<Uint8Array>;
   close(): Promise<void> | void;
   on?(event: 'disconnect' | 'reconnect', cb: (...args: unknown[]) => void): unknown;
   off?(event: 'disconnect' | 'reconnect', cb: (...args: unknown[]) => void): unknown;
@@ -46,11 +48,12 @@ export async function exchange<R extends PlainRequestName>(
   t: SessionTransport,
   req: PlainRequest<R>,
   timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
+  deadline?: Deadline,
 ): Promise<MessageOf<ResponseTo<R>>> {
   const bytes = encodeMessage(req as unknown as PlainMessage);
   let answer: Uint8Array;
   try {
-    answer = await t.request(bytes, { timeoutMs });
+    answer = await t.request(bytes, { timeoutMs, ...(deadline ? { deadline } : {}) });
   } catch (e) {
     throw asProtocolError(e, 'DISCONNECTED');
   }

@@ -2,9 +2,12 @@
 // a Noise KK session opened on first use (docs/protocol.md, "Sessions" and "Encrypted transport").
 //
 // - One exchange at a time per device (the channel's nonces must go out in order).
-// - A SECURE that got no answer (TIMEOUT) is resent once with the same bytes: the device either
-//   never saw it (and runs it now) or answers from its cache; never re-sealed, so a request is
-//   executed at most once.
+// - A SECURE that got no answer (TIMEOUT) is resent once with the same bytes, if the call's
+//   budget has time left: the device either never saw it (and runs it now) or answers from its
+//   cache; never re-sealed, so a request is executed at most once.
+// - A call may carry a Deadline (runtime/deadline.ts; the pipeline's verify does): every
+//   exchange inside it — INFO, SESSION_INIT, the SECURE and its resend — waits at most what the
+//   budget has left, and nothing is sent once it is spent.
 // - NO_SESSION from the device (it rebooted) or a transport disconnect drops the session; the
 //   next request opens a new one (NO_SESSION: the request is retried once in the new session,
 //   the device cannot have executed it).
@@ -38,6 +41,7 @@ import type { LinkKind } from '../../protocol/link-kind.ts';
 import { DEFAULT_REQUEST_TIMEOUT_MS, RequestIds, exchange, isCode, type SessionTransport } from './exchange.ts';
 import { sameBytes } from './pairing.ts';
 import type { PinStore } from './pin-store.ts';
+import type { Deadline } from '../../runtime/deadline.ts';
 
 export type TransferState = BodyOf<'SYNC_STATE'>;
 export type FirmwareDone = BodyOf<'FW_DONE'>;
@@ -45,11 +49,25 @@ export type FirmwareDone = BodyOf<'FW_DONE'>;
 type InnerRequestName = Extract<RequestName, InnerMessage['type']>;
 type InnerRequest<R extends InnerRequestName> = { type: R } & BodyOf<R>;
 
+/** One device call's waits: `timeoutMs` idles each exchange; `deadline` bounds the whole call. */
+export interface CallOptions {
+  timeoutMs?: number;
+  deadline?: Deadline;
+}
+type Wait = { timeoutMs: number; deadline?: Deadline };
+
+/** TIMEOUT when the call's budget is spent: nothing more is sent for it. */
+function budgetLeft(wait: Wait, when: string): void {
+  const d = wait.deadline;
+  if (d?.expired) throw new ProtocolError('TIMEOUT', `the call's ${d.budgetMs} ms budget is spent ${when}`);
+}
+
 export interface SecureDeviceClientOptions {
   transport: SessionTransport;
   pinStore: PinStore;
   /** INFO_RES already read by discovery (skips one exchange). */
   info?: InfoRes;
+  /** Idle timeout of one exchange, ms (default 3000); a call's Deadline cuts it shorter. */
   requestTimeoutMs?: number;
   /** Loud reporting of security events (identity mismatch). Defaults to stderr. */
   onSecurityEvent?: (line: string) => void;
@@ -189,7 +207,7 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
 
   // ---- secure -------------------------------------------------------------------------------
 
-  async verify(req: LocalVerifyRequest, opts: { timeoutMs?: number } = {}): Promise<LocalVerifyResult> {
+  async verify(req: LocalVerifyRequest, opts: CallOptions = {}): Promise<LocalVerifyResult> {
     const body: VerifyReqBody = {
       pan: req.pan,
       expMonth: req.expMonth,
@@ -200,12 +218,12 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
       ...(req.lang !== undefined ? { lang: req.lang } : {}),
       ...(req.orderId !== undefined ? { orderId: req.orderId } : {}),
     };
-    const res = await this.call({ type: 'VERIFY_REQ', ...body }, opts.timeoutMs);
+    const res = await this.call({ type: 'VERIFY_REQ', ...body }, opts);
     return toLocalResult(res);
   }
 
-  async verifyBatch(reqs: VerifyReqBody[], opts: { timeoutMs?: number } = {}): Promise<LocalVerifyResult[]> {
-    const res = await this.call({ type: 'VERIFY_BATCH_REQ', items: reqs }, opts.timeoutMs);
+  async verifyBatch(reqs: VerifyReqBody[], opts: CallOptions = {}): Promise<LocalVerifyResult[]> {
+    const res = await this.call({ type: 'VERIFY_BATCH_REQ', items: reqs }, opts);
     return res.items.map(toLocalResult);
   }
 
@@ -265,21 +283,23 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
    * One inner request through the session. Public for the sync engine and tests; the typed
    * methods above are the normal way in.
    */
-  call<R extends InnerRequestName>(req: InnerRequest<R>, timeoutMs?: number): Promise<MessageOf<ResponseTo<R>>> {
-    return this.serial(() => this.callNow(req, timeoutMs ?? this.timeoutMs));
+  call<R extends InnerRequestName>(req: InnerRequest<R>, opts: CallOptions = {}): Promise<MessageOf<ResponseTo<R>>> {
+    // The budget runs from here: time queued behind another call is spent too.
+    return this.serial(() => this.callNow(req, { timeoutMs: opts.timeoutMs ?? this.timeoutMs, ...(opts.deadline ? { deadline: opts.deadline } : {}) }));
   }
 
-  private async callNow<R extends InnerRequestName>(req: InnerRequest<R>, timeoutMs: number): Promise<MessageOf<ResponseTo<R>>> {
+  private async callNow<R extends InnerRequestName>(req: InnerRequest<R>, wait: Wait): Promise<MessageOf<ResponseTo<R>>> {
     if (this.closed) throw new ProtocolError('DISCONNECTED', 'device handle closed');
     for (let attempt = 0; ; attempt++) {
-      const channel = await this.ensureSession(timeoutMs);
+      budgetLeft(wait, 'before sending');
+      const channel = await this.ensureSession(wait);
       const inner = { ...req, id: this.ids.next() } as unknown as InnerMessage;
       const sealed = channel.seal(encodeMessage(inner));
       const outerReq = { type: 'SECURE' as const, id: this.ids.next(), nonce: sealed.nonce, ciphertext: sealed.ciphertext };
       const bytes = encodeMessage(outerReq);
       let answer: Uint8Array;
       try {
-        answer = await this.send(bytes, timeoutMs);
+        answer = await this.send(bytes, wait);
       } catch (e) {
         throw this.noteFailure(e);
       }
@@ -308,37 +328,39 @@ export class SecureDeviceClient extends EventEmitter implements DeviceHandle {
     }
   }
 
-  /** Send SECURE bytes; on TIMEOUT resend the very same bytes once. */
-  private async send(bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  /** Send SECURE bytes; on TIMEOUT resend the very same bytes once, while the budget lasts. */
+  private async send(bytes: Uint8Array, wait: Wait): Promise<Uint8Array> {
     try {
-      return await this.transport.request(bytes, { timeoutMs });
+      return await this.transport.request(bytes, wait);
     } catch (e) {
       if (!isCode(e, 'TIMEOUT')) throw asProtocolError(e, 'DISCONNECTED');
+      if (wait.deadline?.expired) throw asProtocolError(e);
     }
     try {
-      return await this.transport.request(bytes, { timeoutMs });
+      return await this.transport.request(bytes, wait);
     } catch (e) {
       throw asProtocolError(e, 'DISCONNECTED');
     }
   }
 
-  private async ensureSession(timeoutMs: number): Promise<SecureChannel> {
+  private async ensureSession(wait: Wait): Promise<SecureChannel> {
+    const { timeoutMs, deadline } = wait;
     if (this.mismatch) throw this.mismatch;
     if (this.channel) return this.channel;
     if (!this.infoRes) {
-      this.infoRes = await this.track(exchange(this.transport, { type: 'INFO_REQ', id: this.ids.next() }, timeoutMs));
+      this.infoRes = await this.track(exchange(this.transport, { type: 'INFO_REQ', id: this.ids.next() }, timeoutMs, deadline));
     }
     const pin = this.pins.get(this.id);
     if (!pin) throw new ProtocolError('NOT_PAIRED', `device ${this.id} is not paired with this host (run: precheck pair ${this.id})`);
     if (!sameBytes(pin.staticKey, this.infoRes.staticKey)) {
       // Re-read INFO once: a stale cached INFO must not condemn a genuine device.
-      this.infoRes = await this.track(exchange(this.transport, { type: 'INFO_REQ', id: this.ids.next() }, timeoutMs));
+      this.infoRes = await this.track(exchange(this.transport, { type: 'INFO_REQ', id: this.ids.next() }, timeoutMs, deadline));
       if (!sameBytes(pin.staticKey, this.infoRes.staticKey)) throw this.identityMismatch('announces a static key different from the one pinned at pairing');
     }
     const init = new SessionInitiator({ staticKeyPair: this.pins.hostKeyPair(), deviceStatic: pin.staticKey });
     let resp;
     try {
-      resp = await this.track(exchange(this.transport, { type: 'SESSION_INIT', id: this.ids.next(), noise: init.init() }, timeoutMs));
+      resp = await this.track(exchange(this.transport, { type: 'SESSION_INIT', id: this.ids.next(), noise: init.init() }, timeoutMs, deadline));
     } catch (e) {
       if (isCode(e, 'HANDSHAKE_FAILED')) throw this.identityMismatch('could not authenticate a session with the pinned key');
       throw e;

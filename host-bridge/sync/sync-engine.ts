@@ -63,7 +63,7 @@ export interface SyncTarget {
   /** Authenticated status (session round trip): the firmware health check uses it when present. */
   secureStatus?(): Promise<DeviceStatusLike>;
   /** One inner request with its own timeout (long commits); used when present. */
-  call?(req: { type: 'SYNC_COMMIT' | 'FW_COMMIT'; version: number }, timeoutMs?: number): Promise<unknown>;
+  call?(req: { type: 'SYNC_COMMIT' | 'FW_COMMIT'; version: number }, opts?: { timeoutMs?: number }): Promise<unknown>;
   /** Refresh the cached summary (health, metrics) after a sync. */
   refreshStatus?(): Promise<unknown>;
 }
@@ -337,7 +337,7 @@ export class SyncEngine {
 
   private async commitDataset(t: SyncTarget, version: number): Promise<void> {
     try {
-      if (t.call) await t.call({ type: 'SYNC_COMMIT', version }, this.commitTimeoutMs);
+      if (t.call) await t.call({ type: 'SYNC_COMMIT', version }, { timeoutMs: this.commitTimeoutMs });
       else await t.syncCommit(version);
     } catch (e) {
       // The answer may be lost while the commit happened (link fault after the switch).
@@ -376,7 +376,7 @@ export class SyncEngine {
         await this.transfer(t, rel, { kind: 'firmware', begin: (m) => t.fwBegin(m), chunk: (v, i, d) => t.fwChunk(v, i, d) }, row);
         this.progress(t, 'firmware', 'commit', row.from, row.to, rel.manifest.chunkCount, rel.manifest.chunkCount, row.bytesSent, rel.bytes);
         try {
-          if (t.call) await t.call({ type: 'FW_COMMIT', version: latest.version }, this.commitTimeoutMs);
+          if (t.call) await t.call({ type: 'FW_COMMIT', version: latest.version }, { timeoutMs: this.commitTimeoutMs });
           else await t.fwCommit(latest.version);
         } catch (e) {
           if (!TRANSIENT.has(errorCode(e))) throw e; // the device reboots: a lost answer is expected

@@ -3,6 +3,7 @@
 // flight and every later one with DISCONNECTED instead of letting them hang.
 
 import { ProtocolError } from '../../protocol/errors.ts';
+import type { Deadline } from '../../runtime/deadline.ts';
 
 /** Runs async jobs strictly one after another, in call order. */
 export class SerialQueue {
@@ -27,6 +28,8 @@ export interface Exchange<T> {
 
 export interface ExchangeOptions {
   timeoutMs: number;
+  /** The call's budget: each idle wait is cut to what it has left. */
+  deadline?: Deadline;
   signal?: AbortSignal;
   /** Called once when the exchange ends by timeout or abort (e.g. to send CANCEL / ABORT). */
   onGiveUp?: (reason: ProtocolError) => void;
@@ -66,7 +69,10 @@ export function startExchange<T>(opts: ExchangeOptions): Exchange<T> {
   };
   const arm = (): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => giveUp(new ProtocolError('TIMEOUT', `${label}: no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    const d = opts.deadline;
+    const wait = d ? d.cap(opts.timeoutMs) : opts.timeoutMs;
+    const why = d && wait < opts.timeoutMs ? `the call's ${d.budgetMs} ms budget is spent` : `no answer within ${opts.timeoutMs} ms`;
+    timer = setTimeout(() => giveUp(new ProtocolError('TIMEOUT', `${label}: ${why}`)), wait);
   };
   const onAbort = (): void => giveUp(new ProtocolError('CANCELLED', `${label}: cancelled`));
   if (opts.signal?.aborted) {
@@ -100,6 +106,11 @@ export function startExchange<T>(opts: ExchangeOptions): Exchange<T> {
 export function disconnectedError(what: string, cause?: unknown): ProtocolError {
   const why = cause instanceof Error ? `: ${cause.message}` : '';
   return new ProtocolError('DISCONNECTED', `${what} disconnected${why}`);
+}
+
+/** TIMEOUT, without sending anything, when the call's budget is already spent (e.g. while queued). */
+export function checkBudget(deadline: Deadline | undefined, label: string): void {
+  if (deadline?.expired) throw new ProtocolError('TIMEOUT', `${label}: the call's ${deadline.budgetMs} ms budget is spent`);
 }
 
 export function checkTimeout(ms: number | undefined, dflt: number): number {

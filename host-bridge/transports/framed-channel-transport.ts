@@ -6,7 +6,7 @@
 
 import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
-import { SerialQueue, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
+import { SerialQueue, checkBudget, checkTimeout, disconnectedError, startExchange, type Exchange } from './exchange.ts';
 import type { ReportPort } from './report-port.ts';
 import { DEFAULT_EXCHANGE_TIMEOUT_MS, type MessageTransport, type RequestOptions } from './types.ts';
 import type { LinkKind } from '../../protocol/link-kind.ts';
@@ -67,13 +67,13 @@ export abstract class FramedChannelTransport<A extends FramedAnswer> extends Eve
     if (msg.length > this.maxMessageSize) {
       return Promise.reject(new ProtocolError('TOO_LARGE', `message over ${this.maxMessageSize} bytes`, String(msg.length)));
     }
-    return this.queue.run(async () => (await this.transact(this.setup.cmd.MSG, msg, timeoutMs, opts.signal)).payload);
+    return this.queue.run(async () => (await this.transact(this.setup.cmd.MSG, msg, timeoutMs, opts)).payload);
   }
 
   /** PING: the device echoes the payload. */
   ping(payload: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
     const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
-    return this.queue.run(async () => (await this.transact(this.setup.cmd.PING, payload, timeoutMs, opts.signal)).payload);
+    return this.queue.run(async () => (await this.transact(this.setup.cmd.PING, payload, timeoutMs, opts)).payload);
   }
 
   async close(): Promise<void> {
@@ -81,14 +81,17 @@ export abstract class FramedChannelTransport<A extends FramedAnswer> extends Eve
     await this.port.close().catch(() => undefined);
   }
 
-  private async transact(cmd: number, payload: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<A> {
+  private async transact(cmd: number, payload: Uint8Array, timeoutMs: number, opts: RequestOptions): Promise<A> {
     if (this.drain) await this.drain;
     if (this.gone) throw this.gone;
+    const label = `${this.setup.name} exchange with ${this.address}`;
+    checkBudget(opts.deadline, label);
     this.resetReassembly();
     const ex = startExchange<A>({
       timeoutMs,
-      signal,
-      label: `${this.setup.name} exchange with ${this.address}`,
+      deadline: opts.deadline,
+      signal: opts.signal,
+      label,
       onGiveUp: () => this.cancel(),
     });
     this.current = ex;

@@ -2,7 +2,7 @@
 // A loss fails the exchange in flight with DISCONNECTED (it is never replayed: the device may
 // have acted on it, and the session layer must decide), emits 'disconnect', and reconnects in
 // the background with exponential backoff; 'reconnect' is emitted when the link is back. A
-// request made while disconnected waits for the link up to its own timeout.
+// request made while disconnected waits for the link up to its timeout, within its budget.
 
 import { EventEmitter } from 'node:events';
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
@@ -52,7 +52,8 @@ export class ReconnectingTransport extends EventEmitter implements MessageTransp
   async request(msg: Uint8Array, opts: RequestOptions = {}): Promise<Uint8Array> {
     const timeoutMs = checkTimeout(opts.timeoutMs, DEFAULT_EXCHANGE_TIMEOUT_MS);
     if (this.closed) throw new ProtocolError('DISCONNECTED', `${this.address} closed`);
-    if (!this.inner) await this.waitConnected(timeoutMs, opts.signal);
+    // The wait for the link comes out of the call's budget too.
+    if (!this.inner) await this.waitConnected(opts.deadline ? opts.deadline.cap(timeoutMs) : timeoutMs, opts.signal);
     return this.inner!.request(msg, opts);
   }
 

@@ -48,6 +48,7 @@ import {
 } from '../../link-io/serial-port.ts';
 import {
   SerialQueue,
+  checkBudget,
   checkTimeout,
   delay,
   disconnectedError,
@@ -365,7 +366,7 @@ export class Rs485DeviceTransport extends EventEmitter implements MessageTranspo
     if (msg.length > this.maxMessageSize) {
       return Promise.reject(new ProtocolError('TOO_LARGE', `message over ${this.maxMessageSize} bytes`, String(msg.length)));
     }
-    return this.queue.run(() => this.exchange(msg, timeoutMs, opts.signal));
+    return this.queue.run(() => this.exchange(msg, timeoutMs, opts));
   }
 
   get isClosed(): boolean {
@@ -386,9 +387,11 @@ export class Rs485DeviceTransport extends EventEmitter implements MessageTranspo
     }
   }
 
-  private async exchange(msg: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
+  private async exchange(msg: Uint8Array, timeoutMs: number, opts: RequestOptions): Promise<Uint8Array> {
     const gone = this.closed ?? this.bus.disconnected;
     if (gone) throw gone;
+    const label = `RS485 exchange with ${this.address}`;
+    checkBudget(opts.deadline, label);
     this.tid = (this.tid + 1) & 0xff;
     const t = new RtuMasterTransfer({
       address: this.slaveAddress,
@@ -398,8 +401,9 @@ export class Rs485DeviceTransport extends EventEmitter implements MessageTranspo
     });
     const ex = startExchange<Uint8Array>({
       timeoutMs,
-      signal,
-      label: `RS485 exchange with ${this.address}`,
+      deadline: opts.deadline,
+      signal: opts.signal,
+      label,
       onGiveUp: () => {
         // Tell the slave to drop the transfer; best effort, nobody waits for it.
         this.bus.transact(t.abortAdu(), this.slaveAddress, () => true, { retries: 0 }).catch(() => undefined);

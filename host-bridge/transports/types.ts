@@ -3,6 +3,7 @@
 
 import type { EventEmitter } from 'node:events';
 import type { LinkKind } from '../../protocol/link-kind.ts';
+import type { Deadline } from '../../runtime/deadline.ts';
 
 export interface RequestOptions {
   /**
@@ -10,6 +11,11 @@ export interface RequestOptions {
    * (a fragment, an ACK, a KEEPALIVE, a PENDING) before it fails with ProtocolError('TIMEOUT').
    */
   timeoutMs?: number;
+  /**
+   * The whole call's budget (runtime/deadline.ts): the idle timeout never runs past it, and an
+   * exchange that would start with nothing left fails with TIMEOUT without sending.
+   */
+  deadline?: Deadline;
   /** Abort the exchange: it fails with ProtocolError('CANCELLED') and the device is told. */
   signal?: AbortSignal;
 }

@@ -12,7 +12,7 @@ export function testToken(pan: string): string {
   return createHmac('sha256', TEST_CARD_KEY).update(`precheck/token/v1:${pan}`).digest().subarray(0, 16).toString('hex');
 }
 
-export type Script = (req: LocalVerifyRequest, opts?: { timeoutMs?: number }) => Partial<LocalVerifyResult> | Error | Promise<Partial<LocalVerifyResult> | Error>;
+export type Script = (req: LocalVerifyRequest, opts?: { deadline?: unknown; timeoutMs?: number }) => Partial<LocalVerifyResult> | Error | Promise<Partial<LocalVerifyResult> | Error>;
 
 export class ScriptedDevice implements DeviceHandle {
   readonly calls: LocalVerifyRequest[] = [];
@@ -47,7 +47,7 @@ export class ScriptedDevice implements DeviceHandle {
     return { ...this.status };
   }
 
-  async verify(req: LocalVerifyRequest, opts?: { timeoutMs?: number }): Promise<LocalVerifyResult> {
+  async verify(req: LocalVerifyRequest, opts?: { deadline?: unknown; timeoutMs?: number }): Promise<LocalVerifyResult> {
     this.calls.push({ ...req });
     const out = await this.script(req, opts);
     if (out instanceof Error) throw out;

@@ -373,7 +373,7 @@ describe('sync engine: firmware', () => {
     await st.svc.firmware(2, 'fail');
     // reboot between commit and confirm: the device's boot check runs the self-test
     const origCommit = dev.client.call.bind(dev.client);
-    (dev.client as unknown as { call: typeof origCommit }).call = (async (req: Parameters<typeof origCommit>[0], t?: number) => {
+    (dev.client as unknown as { call: typeof origCommit }).call = (async (req: Parameters<typeof origCommit>[0], t?: Parameters<typeof origCommit>[1]) => {
       const res = await origCommit(req, t);
       if (req.type === 'FW_COMMIT') dev.restart();
       return res;
