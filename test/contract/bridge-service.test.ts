@@ -51,6 +51,33 @@ describe('bridge → network service contract (both real, on loopback)', () => {
       }),
     }).then((r) => r.json() as Promise<Record<string, unknown>>);
 
+  /** Verify one order with the device answering `script` instead of escalating. */
+  const verifyWithDevice = async (orderId: string, script: typeof device.script) => {
+    device.script = script;
+    try {
+      return await verify(orderId);
+    } finally {
+      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
+    }
+  };
+
+  /** Post outcomes to the bridge (each accepted, 202) and count what the service acked or rejected. */
+  const forwardOutcomes = async (bodies: Record<string, unknown>[]) => {
+    let acked = 0;
+    let rejected = 0;
+    const settled = waitForPass(bridge.forwarder, (p) => {
+      acked += p.acked;
+      rejected += p.rejected;
+      return acked + rejected >= bodies.length;
+    });
+    for (const body of bodies) {
+      const res = await fetch(`${bridge.url}/v1/outcomes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(202);
+    }
+    await settled;
+    return { acked, rejected };
+  };
+
   it('an escalated card is answered by the network stage, not the fallback', async () => {
     const r = await verify('contract-1');
     expect(r.stage).toBe('network');
@@ -58,61 +85,18 @@ describe('bridge → network service contract (both real, on loopback)', () => {
   });
 
   it('a device error still reaches the network stage (as an escalation, without a token)', async () => {
-    device.script = () => Object.assign(new Error('link down'), { code: 'DISCONNECTED' });
-    try {
-      const r = await verify('contract-2');
-      expect(r.stage).toBe('network');
-    } finally {
-      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
-    }
+    const r = await verifyWithDevice('contract-2', () => Object.assign(new Error('link down'), { code: 'DISCONNECTED' }));
+    expect(r.stage).toBe('network');
   });
 
   it('outcomes of an order verified without a device (no token) are accepted too', async () => {
-    device.script = () => Object.assign(new Error('link down'), { code: 'DISCONNECTED' });
-    try {
-      expect((await verify('contract-4')).stage).toBe('network');
-    } finally {
-      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
-    }
-    let acked = 0;
-    let rejected = 0;
-    const settled = waitForPass(bridge.forwarder, (p) => {
-      acked += p.acked;
-      rejected += p.rejected;
-      return acked + rejected >= 1;
-    });
-    const res = await fetch(`${bridge.url}/v1/outcomes`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ orderId: 'contract-4', gateway: 'gw-a', status: 'failure', code: '43', type: 'hard', attempt: 1 }),
-    });
-    expect(res.status).toBe(202);
-    await settled;
-    expect({ acked, rejected }).toEqual({ acked: 1, rejected: 0 });
+    expect((await verifyWithDevice('contract-4', () => Object.assign(new Error('link down'), { code: 'DISCONNECTED' }))).stage).toBe('network');
+    expect(await forwardOutcomes([{ orderId: 'contract-4', gateway: 'gw-a', status: 'failure', code: '43', type: 'hard', attempt: 1 }])).toEqual({ acked: 1, rejected: 0 });
   });
 
   it('an outcome of a locally-decided cross-border order (with its segment) is accepted', async () => {
-    device.script = () => ({ decision: 'decline', reason: 'restricted' });
-    try {
-      expect((await verify('contract-5')).stage).toBe('local');
-    } finally {
-      device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
-    }
-    let acked = 0;
-    let rejected = 0;
-    const settled = waitForPass(bridge.forwarder, (p) => {
-      acked += p.acked;
-      rejected += p.rejected;
-      return acked + rejected >= 1;
-    });
-    const res = await fetch(`${bridge.url}/v1/outcomes`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ orderId: 'contract-5', gateway: 'gw-a', status: 'failure', code: '05', type: 'hard', attempt: 1 }),
-    });
-    expect(res.status).toBe(202);
-    await settled;
-    expect({ acked, rejected }).toEqual({ acked: 1, rejected: 0 });
+    expect((await verifyWithDevice('contract-5', () => ({ decision: 'decline', reason: 'restricted' }))).stage).toBe('local');
+    expect(await forwardOutcomes([{ orderId: 'contract-5', gateway: 'gw-a', status: 'failure', code: '05', type: 'hard', attempt: 1 }])).toEqual({ acked: 1, rejected: 0 });
     // The service stored the outcome in the order's segment (DE order, US merchant), though it
     // never authenticated the order itself. Read through its own database file, read-only.
     const db = new Database(join(serverDir.path, 'precheck.db'), { readonly: true });
@@ -125,21 +109,10 @@ describe('bridge → network service contract (both real, on loopback)', () => {
 
   it('success and failure outcomes are accepted by the service (acked, none rejected)', async () => {
     await verify('contract-3');
-    let acked = 0;
-    let rejected = 0;
-    const settled = waitForPass(bridge.forwarder, (p) => {
-      acked += p.acked;
-      rejected += p.rejected;
-      return acked + rejected >= 2;
-    });
-    for (const body of [
+    const outcomes = [
       { orderId: 'contract-3', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft', attempt: 1 },
       { orderId: 'contract-3', gateway: 'gw-b', status: 'success', attempt: 2 },
-    ]) {
-      const res = await fetch(`${bridge.url}/v1/outcomes`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      expect(res.status).toBe(202);
-    }
-    await settled;
-    expect({ acked, rejected }).toEqual({ acked: 2, rejected: 0 });
+    ];
+    expect(await forwardOutcomes(outcomes)).toEqual({ acked: 2, rejected: 0 });
   });
 });

@@ -8,6 +8,9 @@ import { startBridge, type Bridge } from '../../host-bridge/bridge.ts';
 import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { SyncRunner } from '../../host-bridge/api/server.ts';
 import { createBridgeLogger } from '../../host-bridge/logger.ts';
+import { request } from 'undici';
+import { afterEach } from 'vitest';
+import { makeTempDir } from './temp-dir.ts';
 
 export interface TestBridge extends Bridge {
   logFile: string;
@@ -40,6 +43,34 @@ export async function startTestBridge(opts: { dataDir: string; raw?: Record<stri
       dest.end();
     },
   });
+}
+
+/** Temp dirs and bridges a test opens, closed and removed after each test of the calling file. */
+export function bridgesEachTest(): { tempDir(prefix?: string): ReturnType<typeof makeTempDir>; start(opts: Parameters<typeof startTestBridge>[0]): Promise<TestBridge> } {
+  const bridges: TestBridge[] = [];
+  const dirs: ReturnType<typeof makeTempDir>[] = [];
+  afterEach(async () => {
+    for (const b of bridges.splice(0)) await b.close();
+    for (const d of dirs.splice(0)) d.remove();
+  });
+  return {
+    tempDir(prefix) {
+      const d = makeTempDir(prefix);
+      dirs.push(d);
+      return d;
+    },
+    async start(opts) {
+      const b = await startTestBridge(opts);
+      bridges.push(b);
+      return b;
+    },
+  };
+}
+
+/** POST a JSON body to the bridge: the status and the parsed JSON answer. */
+export async function postJson(baseUrl: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
+  const res = await request(baseUrl + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.statusCode, json: (await res.body.json()) as any };
 }
 
 /** Resolve on the first forwarder pass matching `pred` (events, not sleeps). */

@@ -1,20 +1,12 @@
 // Issue 13 item 11, bridge side: beyond loopback the bridge API needs a token (config refuses to
 // start without one) and, because it speaks plain HTTP, says loudly at start that the token and
 // card numbers cross the network unencrypted; on loopback it says nothing.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { validateConfig } from '../../host-bridge/config.ts';
 import { bridgePlainHttpWarning } from '../../host-bridge/bridge.ts';
-import { startTestBridge, type TestBridge } from './bridge-harness.ts';
-import { makeTempDir } from './temp-dir.ts';
+import { bridgesEachTest } from './bridge-harness.ts';
 
-let bridge: TestBridge | null = null;
-let dir: ReturnType<typeof makeTempDir> | null = null;
-afterEach(async () => {
-  await bridge?.close();
-  dir?.remove();
-  bridge = null;
-  dir = null;
-});
+const scope = bridgesEachTest();
 
 describe('bridge listening beyond loopback', () => {
   it('without a token: refused at config time, naming the fix', () => {
@@ -22,8 +14,8 @@ describe('bridge listening beyond loopback', () => {
   });
 
   it('with a token: starts, and warns in its log that the API is plain HTTP (token and card numbers readable)', async () => {
-    dir = makeTempDir('precheck-exposure-');
-    bridge = await startTestBridge({ dataDir: dir.path, raw: { listen: { host: '0.0.0.0', port: 0 }, token: 't'.repeat(24) } });
+    const dir = scope.tempDir('precheck-exposure-');
+    const bridge = await scope.start({ dataDir: dir.path, raw: { listen: { host: '0.0.0.0', port: 0 }, token: 't'.repeat(24) } });
     const warn = bridge
       .readLog()
       .split('\n')
@@ -35,8 +27,8 @@ describe('bridge listening beyond loopback', () => {
   });
 
   it('on loopback: no warning', async () => {
-    dir = makeTempDir('precheck-exposure-');
-    bridge = await startTestBridge({ dataDir: dir.path });
+    const dir = scope.tempDir('precheck-exposure-');
+    const bridge = await scope.start({ dataDir: dir.path });
     expect(bridge.readLog()).not.toMatch(/plain HTTP/);
     expect(bridgePlainHttpWarning('127.0.0.1', 1)).toBeNull();
     expect(bridgePlainHttpWarning('::1', 1)).toBeNull();

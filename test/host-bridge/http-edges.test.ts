@@ -3,25 +3,17 @@
 // Host checked against the listen addresses and configured names (DNS rebinding), a default rate
 // limit, RFC 7235 bearer parsing, 415 for text/plain, 405 for a known path with another method,
 // 413 (an answer, not a dropped connection) for an oversize chunked body.
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestBridge, testConfig, type TestBridge } from './bridge-harness.ts';
-import { makeTempDir } from './temp-dir.ts';
+import { describe, expect, it } from 'vitest';
+import { bridgesEachTest, testConfig } from './bridge-harness.ts';
 import { allowedHostNames } from '../../host-bridge/bridge.ts';
 import { hostOf } from '../../host-bridge/api/server.ts';
 import { rawRequest, type RawRequest, type RawResponse } from '../../testkit/http-request.ts';
 
-let bridge: TestBridge | null = null;
-let dir: ReturnType<typeof makeTempDir> | null = null;
-afterEach(async () => {
-  await bridge?.close();
-  dir?.remove();
-  bridge = null;
-  dir = null;
-});
+const scope = bridgesEachTest();
 
 async function start(raw: Record<string, unknown> = {}) {
-  dir = makeTempDir('precheck-http-edges-');
-  bridge = await startTestBridge({ dataDir: dir.path, raw });
+  const dir = scope.tempDir('precheck-http-edges-');
+  const bridge = await scope.start({ dataDir: dir.path, raw });
   return new URL(bridge.url);
 }
 

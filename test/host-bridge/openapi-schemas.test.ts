@@ -8,16 +8,13 @@ import * as S from '../../host-bridge/api/schemas.ts';
 import { outcomeBody as serviceOutcomeBody, authBody as serviceAuthBody } from '../../server/http/schemas.ts';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, type TestBridge } from './bridge-harness.ts';
+import { startTestBridge, type TestBridge, postJson } from './bridge-harness.ts';
 
 const dir = makeTempDir();
 let bridge: TestBridge;
 let doc: any;
 
-async function post(path: string, body: unknown) {
-  const res = await request(bridge.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.statusCode, json: (await res.body.json()) as any };
-}
+const post = (path: string, body: unknown) => postJson(bridge.url, path, body);
 
 beforeAll(async () => {
   const device = new ScriptedDevice('dev-1', () => ({ decision: 'decline', reason: 'restricted' }));

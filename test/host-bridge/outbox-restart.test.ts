@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { FakeRegistry, ScriptedDevice, testToken } from './device-double.ts';
 import { ScriptedService } from './scripted-service.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, waitForPass, type TestBridge } from './bridge-harness.ts';
+import { startTestBridge, waitForPass, type TestBridge, postJson } from './bridge-harness.ts';
 import { Outbox } from '../../host-bridge/outbox/outbox-db.ts';
 
 const PAN = '5555555555554444';
@@ -14,10 +14,7 @@ let dir: ReturnType<typeof makeTempDir>;
 let svc: ScriptedService;
 let bridge: TestBridge | null = null;
 
-async function post(path: string, body: unknown) {
-  const res = await request(bridge!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.statusCode, json: (await res.body.json()) as any };
-}
+const post = (path: string, body: unknown) => postJson(bridge!.url, path, body);
 
 beforeEach(async () => {
   dir = makeTempDir();

@@ -4,11 +4,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
 import { ScriptedService } from './scripted-service.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, type TestBridge } from './bridge-harness.ts';
+import { startTestBridge, type TestBridge, postJson } from './bridge-harness.ts';
 import { Outbox } from '../../host-bridge/outbox/outbox-db.ts';
 import { queueOutcome } from '../../host-bridge/outbox/outcomes.ts';
 
@@ -17,10 +16,7 @@ let dir: ReturnType<typeof makeTempDir>;
 let svc: ScriptedService;
 let bridge: TestBridge | null = null;
 
-async function post(path: string, body: unknown) {
-  const res = await request(bridge!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.statusCode, json: (await res.body.json()) as any };
-}
+const post = (path: string, body: unknown) => postJson(bridge!.url, path, body);
 
 beforeEach(async () => {
   dir = makeTempDir();

@@ -1,20 +1,12 @@
 // Issue 13 item 7: the bridge's verification journal is pruned (default 30 days), in the
 // background, without touching rows the service has not settled yet.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Outbox, type VerificationRecord } from '../../host-bridge/outbox/outbox-db.ts';
-import { startTestBridge, testConfig, type TestBridge } from './bridge-harness.ts';
-import { makeTempDir } from './temp-dir.ts';
+import { bridgesEachTest, testConfig } from './bridge-harness.ts';
 import { withTimeout } from '../../testkit/wait.ts';
 
 const DAY = 86_400;
-let bridge: TestBridge | null = null;
-let dir: ReturnType<typeof makeTempDir> | null = null;
-afterEach(async () => {
-  await bridge?.close();
-  dir?.remove();
-  bridge = null;
-  dir = null;
-});
+const scope = bridgesEachTest();
 
 const row = (orderId: string, at: number): VerificationRecord => ({
   orderId, token: null, bin: '411111', last4: '1111', brand: 'visa', amount: 100, currency: 'USD', decision: 'approve', stage: 'local',
@@ -28,7 +20,7 @@ describe('verification journal retention', () => {
   });
 
   it('prunes old verifications, reconciled fallbacks and acked outcomes in batches; keeps what is unsettled', () => {
-    dir = makeTempDir('precheck-retention-');
+    const dir = scope.tempDir('precheck-retention-');
     const outbox = Outbox.open(dir.path);
     try {
       const now = Math.floor(Date.now() / 1000);
@@ -48,14 +40,13 @@ describe('verification journal retention', () => {
   });
 
   it('a running bridge prunes in the background', async () => {
-    dir = makeTempDir('precheck-retention-');
+    const dir = scope.tempDir('precheck-retention-');
     const outbox = Outbox.open(dir.path);
     const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 50; i++) outbox.recordVerification(row(`old-${i}`, now - 31 * DAY));
     outbox.recordVerification(row('recent', now - 29 * DAY));
     outbox.close();
-    bridge = await startTestBridge({ dataDir: dir.path });
-    const b = bridge;
+    const b = await scope.start({ dataDir: dir.path });
     await withTimeout(
       new Promise<void>((resolve) => {
         const check = () => (b.readLog().includes('journal pruned') ? resolve() : setTimeout(check, 20));

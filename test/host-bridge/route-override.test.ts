@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
 import { ScriptedService } from './scripted-service.ts';
 import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, type TestBridge } from './bridge-harness.ts';
+import { startTestBridge, type TestBridge, postJson } from './bridge-harness.ts';
 
 let dir: ReturnType<typeof makeTempDir>;
 let svc: ScriptedService;
@@ -18,10 +18,7 @@ let n = 0;
 const PAN = '4111111111111111';
 const OTHER = ['4012888888881881', '4000056655665556', '4242424242424242', '4000000000000002', '4000000000000010'];
 
-async function post(path: string, body: unknown) {
-  const res = await fetch(bridge.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, json: (await res.json()) as any };
-}
+const post = (path: string, body: unknown) => postJson(bridge.url, path, body);
 async function verify(pan = PAN): Promise<{ orderId: string; gateway: string | null; stage: string }> {
   const id = `o-${++n}`;
   const r = await post('/v1/verify', { card: { number: pan, expMonth: 12, expYear: 2031 }, order: { id, amount: { value: 2500, currency: 'USD' }, country: 'US' } });

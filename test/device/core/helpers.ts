@@ -5,6 +5,7 @@ import path from 'node:path';
 import { buildDelta, buildSnapshot, generateSigningKeyPair, type BuiltRelease } from '../../../protocol/dataset/index.ts';
 import { cardToken } from '../../../protocol/dataset/token.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
+import { afterEach, beforeEach } from 'vitest';
 import { DeviceCore, type DeviceCoreOptions } from '../../../device/core/device-core.ts';
 
 export const NOW = 1_760_000_000;
@@ -80,4 +81,27 @@ export function syncAll(core: DeviceCore, r: BuiltRelease): { activeVersion: num
 
 export function rmrf(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+export interface CoreFixture {
+  dir: string;
+  /** the open core; a test may close it and open another on the same dir */
+  core: DeviceCore;
+  /** the core's clock, back at NOW before each test */
+  clock: { now: number };
+}
+
+/** Each test of the calling describe gets a core on a fresh temp dir, closed and removed after it. */
+export function coreEachTest(opts: DeviceCoreOptions = {}): CoreFixture {
+  const t: CoreFixture = { dir: '', core: undefined as unknown as DeviceCore, clock: { now: NOW } };
+  beforeEach(() => {
+    t.dir = tempDir();
+    t.clock.now = NOW;
+    t.core = openCore(t.dir, { ...opts, clock: t.clock });
+  });
+  afterEach(() => {
+    t.core.close();
+    rmrf(t.dir);
+  });
+  return t;
 }

@@ -4,10 +4,9 @@
 // avoids the gateway that declined this very card, as the service's network path does.
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DeviceCore } from '../../../device/core/device-core.ts';
+import { describe, expect, it } from 'vitest';
 import type { DatasetContent, Route } from '../../../protocol/dataset/types.ts';
-import { NOW, PANS, baseContent, delta, openCore, rmrf, snapshot, syncAll, tempDir, tok } from './helpers.ts';
+import { NOW, PANS, baseContent, delta, openCore, snapshot, syncAll, tok, coreEachTest } from './helpers.ts';
 
 // Visa USD: gw-a wins in general, gw-b for domestic orders of $20–100, gw-c cross-border above $500.
 function marketContent(): DatasetContent {
@@ -28,96 +27,85 @@ function marketContent(): DatasetContent {
 }
 
 describe('segment routes on the device', () => {
-  let dir: string;
-  let core: DeviceCore;
-  const clock = { now: NOW };
-  beforeEach(() => {
-    dir = tempDir();
-    clock.now = NOW;
-    core = openCore(dir, { clock, merchantCountry: 'US' });
-  });
-  afterEach(() => {
-    core.close();
-    rmrf(dir);
-  });
+  const t = coreEachTest({ merchantCountry: 'US' });
 
   it("takes the route of the order's segment, else the brand × currency route", () => {
-    syncAll(core, snapshot(marketContent(), 1));
+    syncAll(t.core, snapshot(marketContent(), 1));
     // a currency without routes: no recommendation
-    expect(core.verify({ pan: '4000000000000002', amount: 5000, currency: 'EUR' }).gateway).toBeNull();
+    expect(t.core.verify({ pan: '4000000000000002', amount: 5000, currency: 'EUR' }).gateway).toBeNull();
     const visa = '4000000000000002';
     // domestic $50 → the (dom, 20-100) segment's first choice
-    expect(core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a'] });
+    expect(t.core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a'] });
     // cross-border $800 → (xb, gt500)
-    expect(core.verify({ pan: visa, amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: ['gw-a'] });
+    expect(t.core.verify({ pan: visa, amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: ['gw-a'] });
     // cross-border $50: no segment rows → brand × currency
-    expect(core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-a', alternatives: ['gw-b', 'gw-c'] });
+    expect(t.core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-a', alternatives: ['gw-b', 'gw-c'] });
   });
 
   it('skips a gateway eliminated until a time not yet passed, and uses it again after', () => {
     const c = marketContent();
     c.gatewayHealth = [{ gateway: 'gw-b', eliminatedUntil: NOW + 300 }];
-    syncAll(core, snapshot(c, 1));
+    syncAll(t.core, snapshot(c, 1));
     const visa = '4000000000000002';
-    expect(core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-a', alternatives: [] });
-    clock.now = NOW + 301;
-    expect(core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a'] });
+    expect(t.core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-a', alternatives: [] });
+    t.clock.now = NOW + 301;
+    expect(t.core.verify({ pan: visa, amount: 5000, currency: 'USD', country: 'US' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a'] });
   });
 
   it('avoids the gateway that declined this card (latest answer there), like the network path', () => {
-    syncAll(core, snapshot(marketContent(), 1));
+    syncAll(t.core, snapshot(marketContent(), 1));
     // PANS.unknown was declined (05) at gw-b: a domestic $50 order goes to gw-a instead
-    const r = core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' });
+    const r = t.core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' });
     expect(r.decision).not.toBe('decline');
     expect(r.gateway).toBe('gw-a');
     // a technical failure at gw-a later says nothing about the card: still gw-a over gw-b
     const c = marketContent();
     c.history[c.history.length - 1].events.push({ at: NOW - 60, amount: 5000, currency: 'USD', status: 'failure', type: 'technical', code: '68', gateway: 'gw-a' });
-    syncAll(core, delta(marketContent(), c, 1, 2));
-    expect(core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' }).gateway).toBe('gw-a');
+    syncAll(t.core, delta(marketContent(), c, 1, 2));
+    expect(t.core.verify({ pan: PANS.unknown, amount: 5000, currency: 'USD', country: 'US' }).gateway).toBe('gw-a');
   });
 
   it('keeps a card on the gateway that approved it last while its rate is within 2 points of the best', () => {
     const c = marketContent();
     const card = '4000000000000010';
     c.history.push({ token: tok(card), brand: 'visa', events: [{ at: NOW - 7200, amount: 4000, currency: 'USD', status: 'success', gateway: 'gw-b' }] });
-    syncAll(core, snapshot(c, 1));
+    syncAll(t.core, snapshot(c, 1));
     // cross-border $50 → brand × currency: gw-a 0.90, gw-b 0.88 — gw-b approved this card: gw-b
-    expect(core.verify({ pan: card, amount: 5000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a', 'gw-c'] });
+    expect(t.core.verify({ pan: card, amount: 5000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-b', alternatives: ['gw-a', 'gw-c'] });
     // another card without that history: the ranking's first
-    expect(core.verify({ pan: '4000000000000002', amount: 5000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-a');
+    expect(t.core.verify({ pan: '4000000000000002', amount: 5000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-a');
     // cross-border $800 → (xb, gt500): gw-c 0.93 first, gw-b not in that segment: gw-c
-    expect(core.verify({ pan: card, amount: 80000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-c');
+    expect(t.core.verify({ pan: card, amount: 80000, currency: 'USD', country: 'DE' }).gateway).toBe('gw-c');
   });
 
   it('health and segment routes arrive by delta too; the device hash check passes', () => {
-    syncAll(core, snapshot(baseContent(), 1));
+    syncAll(t.core, snapshot(baseContent(), 1));
     const c = marketContent();
     c.gatewayHealth = [{ gateway: 'gw-a', eliminatedUntil: NOW + 600 }];
-    expect(syncAll(core, delta(baseContent(), c, 1, 2)).activeVersion).toBe(2);
-    expect(core.verify({ pan: '4000000000000002', amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: [] });
+    expect(syncAll(t.core, delta(baseContent(), c, 1, 2)).activeVersion).toBe(2);
+    expect(t.core.verify({ pan: '4000000000000002', amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: [] });
     // health cleared by the next delta
     const d = marketContent();
-    expect(syncAll(core, delta(c, d, 2, 3)).activeVersion).toBe(3);
-    expect(core.verify({ pan: '4000000000000002', amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: ['gw-a'] });
+    expect(syncAll(t.core, delta(c, d, 2, 3)).activeVersion).toBe(3);
+    expect(t.core.verify({ pan: '4000000000000002', amount: 80000, currency: 'USD', country: 'DE' })).toMatchObject({ gateway: 'gw-c', alternatives: ['gw-a'] });
   });
 
   it('a device database from before segment routes (schema v2) keeps its routes after the upgrade', () => {
-    syncAll(core, snapshot(baseContent(), 1));
-    core.close();
+    syncAll(t.core, snapshot(baseContent(), 1));
+    t.core.close();
     // back to the v2 shape: routes keyed (brand, currency, gateway), no health table
-    const db = new Database(path.join(dir, 'device.db'));
+    const db = new Database(path.join(t.dir, 'device.db'));
     for (const s of ['a', 'b']) {
       db.exec(`CREATE TABLE r2 (brand TEXT NOT NULL, currency TEXT NOT NULL, gateway TEXT NOT NULL, success_rate REAL NOT NULL, PRIMARY KEY (brand, currency, gateway)) WITHOUT ROWID;
         INSERT INTO r2 SELECT brand, currency, gateway, success_rate FROM routes_${s}; DROP TABLE routes_${s}; ALTER TABLE r2 RENAME TO routes_${s}; DROP TABLE health_${s};`);
     }
     db.pragma('user_version = 2');
     db.close();
-    core = openCore(dir, { clock, merchantCountry: 'US' });
-    expect(core.verify({ pan: '4000000000000002', amount: 5000, currency: 'USD' }).gateway).toBe('gw-west');
+    t.core = openCore(t.dir, { clock: t.clock, merchantCountry: 'US' });
+    expect(t.core.verify({ pan: '4000000000000002', amount: 5000, currency: 'USD' }).gateway).toBe('gw-west');
     // and a delta from that version still applies (same canonical content, same hash)
     const next = { ...baseContent(), prompts: [...baseContent().prompts, { code: 'x', lang: 'en', message: 'y' }] };
-    expect(syncAll(core, delta(baseContent(), next, 1, 2)).activeVersion).toBe(2);
+    expect(syncAll(t.core, delta(baseContent(), next, 1, 2)).activeVersion).toBe(2);
   });
 });
 
