@@ -19,3 +19,11 @@ export function makeTempDir(prefix = 'precheck-'): TempDir {
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** Every file below `dir`, recursively (the places a "no card number at rest" test reads). */
+export function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : e.isFile() ? [p] : [];
+  });
+}

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
 import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
+import { filesUnder } from '../../testkit/tmp.ts';
 import { getJson, postJson, until, verifyBody } from './helpers/http.ts';
 import { processesMentioning, removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 
@@ -130,15 +131,7 @@ describe('merchant desktop: precheck up, verify over HTTP', () => {
 
   it('writes no card number to any file under the data dir (databases, WAL, logs, config)', () => {
     const pans = [...Object.values(DEMO_CARDS).map((c) => c.pan), ...Object.values(SPARE_TEST_CARDS)];
-    const files: string[] = [];
-    const walk = (d: string): void => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.isFile()) files.push(p);
-      }
-    };
-    walk(fx.up.paths.dataDir);
+    const files = filesUnder(fx.up.paths.dataDir);
     expect(files.some((f) => f.endsWith('.log'))).toBe(true);
     expect(files.some((f) => /\.(db|sqlite)(-wal)?$/.test(f))).toBe(true);
     for (const f of files) {

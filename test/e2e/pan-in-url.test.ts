@@ -10,7 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllTracked, killAndWait, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
-import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { filesUnder, makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { luhnComplete } from '../../testkit/cards.ts';
 import { BIN, ROOT } from '../integration/fixtures.ts';
 
@@ -109,15 +109,7 @@ describe('e2e: card numbers in URLs never reach the service’s log or data file
     expect(lines.length).toBeGreaterThanOrEqual(requests);
     for (const pan of PANS) expect(log).toContain(`${pan.slice(0, 6)}…${pan.slice(-4)}`);
 
-    const files: string[] = [];
-    const walk = (d: string) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(data);
+    const files = filesUnder(data);
     expect(files.some((f) => f.endsWith('precheck.db'))).toBe(true);
     const haystacks: Array<[string, Buffer]> = [['request log', Buffer.from(log)], ['responses', Buffer.from(answers.join('\n'))], ...files.map((f) => [path.relative(data, f), fs.readFileSync(f)] as [string, Buffer])];
     for (const pan of PANS) {

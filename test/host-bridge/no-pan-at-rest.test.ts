@@ -2,8 +2,8 @@
 // bridge wrote (SQLite database, WAL, log) and every byte the network service received for the
 // test card numbers and their security codes: none may appear.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { filesUnder } from '../../testkit/tmp.ts';
 import { request } from 'undici';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
 import { ScriptedService } from './scripted-service.ts';
@@ -27,10 +27,6 @@ afterEach(async () => {
   await svc.close();
   dir.remove();
 });
-
-function filesUnder(path: string): string[] {
-  return readdirSync(path, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(path, e.name)) : [join(path, e.name)]));
-}
 
 describe('no card number at rest or on the network', () => {
   it('SQLite files, logs and network bodies hold BIN/last four only', async () => {

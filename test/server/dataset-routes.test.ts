@@ -2,29 +2,17 @@
 // brand × currency ranking, the ranking of each domestic/cross-border × amount-band segment where
 // it differs, and the gateways it has eliminated with the time each elimination ends. Real
 // service over HTTP, real SQLite, the published snapshot read back through its signed manifest.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../server/start.ts';
+import { describe, expect, it } from 'vitest';
+import { serversEachTest, uid } from './helpers.ts';
 
-const uid = (): string => `id-${crypto.randomBytes(12).toString('hex')}`;
 const T0 = 1_700_000_000;
-const dirs: string[] = [];
-const servers: RunningServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
-});
+const scope = serversEachTest();
 
 describe('dataset routes per segment and gateway health', () => {
   it('publishes segment rankings where they differ from brand × currency, and the eliminated gateway with its expiry', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-dsroutes-'));
-    dirs.push(dir);
     const clock = { t: T0 };
-    const s = await startServer({ dataDir: dir, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, now: () => clock.t, routing: { explorationShare: 0 }, train: { schedule: null } });
-    servers.push(s);
+    const s = await scope.start({ dataDir: scope.tempDir('precheck-dsroutes-'), now: () => clock.t, routing: { explorationShare: 0 } });
     const key = (await s.issueKey('merchant-ds')).key;
     const call = async (p: string, body: unknown, k = key) =>
       (await fetch(s.url + p, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).status;

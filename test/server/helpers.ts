@@ -6,6 +6,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { startServer, type RunningServer } from '../../server/start.ts';
 import type { ServerOptions } from '../../server/config.ts';
+import { afterEach } from 'vitest';
 
 export interface Harness {
   s: RunningServer;
@@ -59,6 +60,43 @@ export async function startHarness(extra: Partial<ServerOptions> = {}): Promise<
 }
 
 export { luhnPan } from '../../testkit/cards.ts';
+
+/** A random id: hex glued to letters, which the PAN guard never refuses (contracts/pan-guard.ts). */
+export const uid = (): string => `id-${crypto.randomBytes(12).toString('hex')}`;
+
+/**
+ * Services a test starts (quiet, on a free loopback port, no publish debounce, no training
+ * schedule) and their temp data dirs, closed and removed after each test of the calling file.
+ */
+export function serversEachTest(): {
+  tempDir(prefix: string): string;
+  start(opts: Partial<ServerOptions> & { dataDir: string }): Promise<RunningServer>;
+  /** close one before the test ends (a restart on the same data) */
+  stop(s: RunningServer): Promise<void>;
+} {
+  const dirs: string[] = [];
+  const servers: RunningServer[] = [];
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+    while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
+  });
+  return {
+    tempDir(prefix) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+    async start(opts) {
+      const s = await startServer({ port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, train: { schedule: null }, ...opts });
+      servers.push(s);
+      return s;
+    },
+    async stop(s) {
+      await s.close();
+      servers.splice(servers.indexOf(s), 1);
+    },
+  };
+}
 
 export const randomToken = (): string => crypto.randomBytes(16).toString('hex');
 

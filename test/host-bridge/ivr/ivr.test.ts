@@ -13,6 +13,7 @@ import { FakeRegistry, ScriptedDevice } from '../device-double.ts';
 import { startTestBridge, type TestBridge } from '../bridge-harness.ts';
 import { makeTempDir } from '../temp-dir.ts';
 import { onceEvent, withTimeout } from '../../../testkit/wait.ts';
+import { filesUnder } from '../../../testkit/tmp.ts';
 import { HANGUP, SILENCE, parseXml, runCall, srgsToRegExp, type Answer, type CallLog } from './vxml-caller.ts';
 
 const GOOD = '4000056655665556';
@@ -214,15 +215,7 @@ describe('phone capture: VoiceXML served by the bridge, verified by the same pip
 
   it('no test card number in any log line or data file afterwards', async () => {
     bridge.ivr!.campaigns!.db.pragma('wal_checkpoint(TRUNCATE)');
-    const files: string[] = [];
-    const walk = (d: string) => {
-      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-        const p = path.join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else files.push(p);
-      }
-    };
-    walk(dir.path);
+    const files = filesUnder(dir.path);
     expect(files.some((f) => f.endsWith('bridge.log'))).toBe(true);
     expect(files.some((f) => f.endsWith('ivr-campaigns.db'))).toBe(true);
     for (const f of files) {

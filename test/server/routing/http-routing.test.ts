@@ -1,27 +1,15 @@
 // Gateway routing through the real network service: outcomes ingested by POST /v1/outcomes move
 // the recommendation in /v1/auth answers; an outage eliminates a gateway; a restart rebuilds the
 // window from the stored outcomes; the dataset's routes come from the same router.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../../server/start.ts';
+import { describe, expect, it } from 'vitest';
+import { serversEachTest, uid } from '../helpers.ts';
 
-// Random ids without a bare 12-19 digit group: a UUID whose last group is all digits and passes
-// Luhn (~1 in 2 800) is refused by the service's PAN guard, which would make the test flaky.
-const uid = (): string => `id-${crypto.randomBytes(12).toString('hex')}`;
 const T0 = 1_700_000_000;
-const dirs: string[] = [];
-const servers: RunningServer[] = [];
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close();
-  while (dirs.length) fs.rmSync(dirs.pop()!, { recursive: true, force: true });
-});
+const scope = serversEachTest();
 
 async function boot(dir: string, clock: { t: number }) {
-  const s = await startServer({ dataDir: dir, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, now: () => clock.t, routing: { explorationShare: 0 }, train: { schedule: null } });
-  servers.push(s);
+  const s = await scope.start({ dataDir: dir, now: () => clock.t, routing: { explorationShare: 0 } });
   const key = (await s.issueKey('merchant-r')).key;
   const call = async (method: string, p: string, body: unknown, k = key) => {
     const res = await fetch(s.url + p, { method, headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -42,8 +30,7 @@ const outcome = (gateway: string, status: 'success' | 'failure', at: number, ext
 
 describe('gateway routing through the HTTP service', () => {
   it('recommends by success rate, eliminates on an outage, and rebuilds from stored outcomes after a restart', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-routing-'));
-    dirs.push(dir);
+    const dir = scope.tempDir('precheck-routing-');
     const clock = { t: T0 };
     let svc = await boot(dir, clock);
     await svc.admin('POST', '/v1/admin/gateways', { name: 'gw-a', feePerAttempt: 30, feeBps: 0 });
@@ -64,8 +51,7 @@ describe('gateway routing through the HTTP service', () => {
     expect(a2.json).toMatchObject({ gateway: 'gw-b', route: { eliminated: ['gw-a'] } });
 
     // Restart on the same data: the window (and the elimination) is rebuilt from stored outcomes.
-    await svc.s.close();
-    servers.splice(servers.indexOf(svc.s), 1);
+    await scope.stop(svc.s);
     svc = await boot(dir, clock);
     const a3 = await svc.call('POST', '/v1/auth', authBody());
     expect(a3.json).toMatchObject({ gateway: 'gw-b', route: { eliminated: ['gw-a'] } });
