@@ -18,6 +18,7 @@ import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { encodeCbor } from '../../protocol/cbor.ts';
 import { encodeContent } from '../../protocol/dataset/codec.ts';
+import { cborHead, splitSmall } from '../../protocol/dataset/dataset-index.ts';
 import type { DatasetContent, GatewayHealth, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
 import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
 import type { Db } from './database.ts';
@@ -25,32 +26,11 @@ import type { Slot } from './schema.ts';
 
 const HISTORY_BATCH = 1024;
 
-/** CBOR head (major type, length) in the shortest form, as cbor-x writes it. */
-export function cborHead(major: number, length: number): Uint8Array {
-  const m = major << 5;
-  if (length < 24) return Uint8Array.of(m | length);
-  if (length < 0x100) return Uint8Array.of(m | 24, length);
-  if (length < 0x10000) return Uint8Array.of(m | 25, length >> 8, length & 0xff);
-  if (length < 0x100000000) return Uint8Array.of(m | 26, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff);
-  throw new ProtocolError('TOO_LARGE', 'dataset section too large to hash');
-}
 const ARRAY = 4;
 const BYTES = 2;
 
 function emptySections(): DatasetContent {
   return { restricted: [], knownGood: [], history: [], binRules: [], prompts: [], routes: [] };
-}
-
-/**
- * encodeContent of a content whose restricted, knownGood and history are empty is
- *   MAP(n) 00 <format> | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>] [08 <health>]
- * (the format depends only on the routes and health, which are among the small sections here)
- * Returns the head (map + format) and the tail (from key 4 on), checking the fixed bytes between.
- */
-function splitSmall(encoded: Uint8Array): { head: Uint8Array; tail: Uint8Array } {
-  const mid = [0x01, 0x80, 0x02, 0x40, 0x03, 0x80];
-  if (encoded.length < 9 || mid.some((b, i) => encoded[3 + i] !== b)) throw new ProtocolError('INTERNAL', 'unexpected dataset encoding layout');
-  return { head: encoded.subarray(0, 3), tail: encoded.subarray(9) };
 }
 
 /** The bytes of `entries` inside encodeContent({history: entries}) (the entries are in token order). */

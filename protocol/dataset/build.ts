@@ -76,6 +76,16 @@ export function buildSnapshot(content: DatasetContent, opts: BuildOptions, signi
   return release('snapshot', payload, sha256(payload), opts, signingKey);
 }
 
+/** A snapshot of content already in its canonical encoding (dataset-index.ts builds it incrementally). */
+export function buildSnapshotFromPayload(payload: Uint8Array, opts: BuildOptions, signingKey: SigningKey): BuiltRelease {
+  return release('snapshot', payload, sha256(payload), opts, signingKey);
+}
+
+/** A delta already encoded (encodeDelta), with the content hash of the version it leads to. */
+export function buildDeltaFromPayload(payload: Uint8Array, toContentHash: Uint8Array, opts: DeltaBuildOptions, signingKey: SigningKey): BuiltRelease {
+  return release('delta', payload, toContentHash, opts, signingKey);
+}
+
 /** Delta from `from` (version opts.baseVersion) to `to`; contentHash is that of `to`. */
 export function buildDelta(from: DatasetContent, to: DatasetContent, opts: DeltaBuildOptions, signingKey: SigningKey): BuiltRelease {
   const payload = encodeDelta(diffContent(from, to));

@@ -104,14 +104,18 @@ function cmpPacked(buf: Uint8Array, i: number, j: number): number {
  */
 export function sortPacked(buf: Uint8Array): Uint8Array {
   const n = buf.length / TOKEN_BYTES;
+  const order = sortPackedOrder(buf);
+  const out = new Uint8Array(buf.length);
+  for (let i = 0; i < n; i++) out.set(buf.subarray(order[i] * TOKEN_BYTES, (order[i] + 1) * TOKEN_BYTES), i * TOKEN_BYTES);
+  return out;
+}
+
+/** The permutation that sorts a packed buffer's tokens (order[i] = index of the i-th smallest). */
+export function sortPackedOrder(buf: Uint8Array): Uint32Array {
+  const n = buf.length / TOKEN_BYTES;
   // Small inputs (most deltas, every fuzzed dataset): the 65 536 buckets would cost more than the
   // sort, about 0.3 ms per call — a plain comparator sort is cheaper below a few thousand tokens.
-  if (n < 2048) {
-    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => cmpPacked(buf, x, y));
-    const out = new Uint8Array(buf.length);
-    for (let i = 0; i < n; i++) out.set(buf.subarray(order[i] * TOKEN_BYTES, (order[i] + 1) * TOKEN_BYTES), i * TOKEN_BYTES);
-    return out;
-  }
+  if (n < 2048) return Uint32Array.from(Array.from({ length: n }, (_, i) => i).sort((x, y) => cmpPacked(buf, x, y)));
   const count = new Uint32Array(65537);
   for (let i = 0; i < n; i++) count[((buf[i * TOKEN_BYTES] << 8) | buf[i * TOKEN_BYTES + 1]) + 1]++;
   for (let k = 1; k <= 65536; k++) count[k] += count[k - 1];
@@ -137,9 +141,7 @@ export function sortPacked(buf: Uint8Array): Uint8Array {
       order[j + 1] = v;
     }
   }
-  const out = new Uint8Array(buf.length);
-  for (let i = 0; i < n; i++) out.set(buf.subarray(order[i] * TOKEN_BYTES, (order[i] + 1) * TOKEN_BYTES), i * TOKEN_BYTES);
-  return out;
+  return order;
 }
 
 /** Index of the first token equal to its predecessor in a sorted packed buffer, or -1. */
@@ -159,7 +161,7 @@ export function packTokens(tokens: Uint8Array[], field: string): Uint8Array {
 }
 
 /** Duplicate check across several individually valid packed buffers. */
-function checkDisjoint(packs: Uint8Array[], field: string): void {
+export function checkDisjoint(packs: Uint8Array[], field: string): void {
   if (packs.length < 2) return;
   const all = new Uint8Array(packs.reduce((a, p) => a + p.length, 0));
   let pos = 0;
@@ -181,6 +183,15 @@ export function unpackTokens(v: unknown, field: string): Uint8Array[] {
     out[i] = copy.subarray(i * TOKEN_BYTES, (i + 1) * TOKEN_BYTES);
   }
   return out;
+}
+
+/** A copy of a packed, strictly ascending token string, checked like unpackTokens but without a view per token. */
+export function checkPackedAscending(v: unknown, field: string): Uint8Array {
+  if (!(v instanceof Uint8Array) || v.length % TOKEN_BYTES !== 0) fail(field, `packed ${TOKEN_BYTES}-byte tokens expected`);
+  const copy = new Uint8Array(v);
+  const n = copy.length / TOKEN_BYTES;
+  for (let i = 1; i < n; i++) if (cmpPacked(copy, i - 1, i) >= 0) fail(field, 'tokens not strictly ascending');
+  return copy;
 }
 
 // ---------------------------------------------------------------- events
@@ -227,7 +238,7 @@ function copyToken(t: Uint8Array): Uint8Array {
   return new Uint8Array(t);
 }
 
-function normRestricted(list: RestrictedEntry[], field: string): Map<string, Uint8Array[]> {
+export function normRestricted(list: RestrictedEntry[], field: string): Map<string, Uint8Array[]> {
   if (!Array.isArray(list) || list.length > LIMITS.entriesPerSection) fail(field, 'array expected');
   const groups = new Map<string, Uint8Array[]>();
   list.forEach((r, i) => {
@@ -267,14 +278,22 @@ function restrictedFromCbor(v: unknown, field: string): RestrictedEntry[] {
   return out;
 }
 
+/** One history entry validated and copied, its events in canonical order. */
+export function normHistoryEntry(h: HistoryEntry, field: string): HistoryEntry {
+  const e = checkHistoryEntry(h, field);
+  const n: HistoryEntry = { token: copyToken(e.token), events: e.events.slice().sort(compareEvents) };
+  if (e.brand !== undefined) n.brand = e.brand;
+  return n;
+}
+
+/** The bytes one normalised entry has inside a content's history array (cbor-x writes array items context-free). */
+export function historyEntryBytes(h: HistoryEntry): Uint8Array {
+  return encodeCbor([h.token, h.brand ?? null, h.events.map(eventToArray)]);
+}
+
 function normHistory(list: HistoryEntry[], field: string): HistoryEntry[] {
   if (!Array.isArray(list) || list.length > LIMITS.entriesPerSection) fail(field, 'array expected');
-  const out = list.map((h, i) => {
-    const e = checkHistoryEntry(h, `${field}[${i}]`);
-    const n: HistoryEntry = { token: copyToken(e.token), events: e.events.slice().sort(compareEvents) };
-    if (e.brand !== undefined) n.brand = e.brand;
-    return n;
-  });
+  const out = list.map((h, i) => normHistoryEntry(h, `${field}[${i}]`));
   out.sort((a, b) => compareBytes(a.token, b.token));
   for (let i = 1; i < out.length; i++) if (compareBytes(out[i - 1].token, out[i].token) === 0) fail(field, 'duplicate token');
   return out;
@@ -492,6 +511,46 @@ export function decodeContent(bytes: Uint8Array): DatasetContent {
   // Canonical: format 2 only for content format 1 cannot carry (so it re-encodes to these bytes).
   if (format !== formatFor(out.routes, out.gatewayHealth)) fail('format', `format ${format} for content of format ${formatFor(out.routes, out.gatewayHealth)}`);
   return out;
+}
+
+/**
+ * decodeContent for big datasets: the same checks, but the token sections stay packed (one byte
+ * string per reason group, one for knownGood) instead of one object per card, and the other
+ * sections come back as a content whose restricted and knownGood are empty.
+ */
+export function decodeContentPacked(bytes: Uint8Array): { restricted: { reason: string; packed: Uint8Array }[]; knownGood: Uint8Array; rest: DatasetContent } {
+  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
+  const R = routesKeyed(format);
+  const g = m.get(1);
+  if (!Array.isArray(g)) fail('restricted', 'array expected');
+  const restricted: { reason: string; packed: Uint8Array }[] = [];
+  let prev: string | null = null;
+  for (let i = 0; i < g.length; i++) {
+    const x = g[i];
+    if (!Array.isArray(x) || x.length !== 2) fail(`restricted[${i}]`, '[reason, tokens] expected');
+    const reason = checkString(x[0], `restricted[${i}].reason`, LIMITS.reason);
+    if (prev !== null && compareStrings(prev, reason) >= 0) fail('restricted', 'reason groups not strictly ascending');
+    prev = reason;
+    restricted.push({ reason, packed: checkPackedAscending(x[1], `restricted[${i}].tokens`) });
+  }
+  checkDisjoint(restricted.map((r) => r.packed), 'restricted');
+  const knownGood = checkPackedAscending(m.get(2), 'knownGood');
+  const rest: DatasetContent = {
+    restricted: [],
+    knownGood: [],
+    history: historyFromCbor(m.get(3), 'history'),
+    binRules: keyedFromCbor(m.get(4), 'binRules', BIN),
+    prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
+    routes: keyedFromCbor(m.get(6), 'routes', R),
+  };
+  if (m.has(7)) rest.restrictedFilter = fuseFilterFromCbor(m.get(7), 'restrictedFilter');
+  if (m.has(8)) {
+    const health = keyedFromCbor(m.get(8), 'gatewayHealth', HEALTH);
+    if (health.length === 0 || health.length > LIMITS.gateways) fail('gatewayHealth', `1..${LIMITS.gateways} entries expected`);
+    rest.gatewayHealth = health;
+  }
+  if (format !== formatFor(rest.routes, rest.gatewayHealth)) fail('format', `format ${format} for content of format ${formatFor(rest.routes, rest.gatewayHealth)}`);
+  return { restricted, knownGood, rest };
 }
 
 export function sha256(data: Uint8Array): Uint8Array {

@@ -11,7 +11,7 @@ function sameFilter(a: FuseFilter, b: FuseFilter): boolean {
   return Buffer.compare(encodeFuseFilter(a), encodeFuseFilter(b)) === 0;
 }
 
-function sameEvents(a: HistoryEvent[], b: HistoryEvent[]): boolean {
+export function sameEvents(a: HistoryEvent[], b: HistoryEvent[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i];

@@ -1,7 +1,18 @@
 // The CPU-heavy half of publishing: read the tables, build + sign a snapshot or a delta, store it.
-// Pure of timers and listeners so it can run either in the service process or in a build child
+// Pure of timers and listeners so it can run either in the service process or in the build child
 // (build-child.ts) that keeps a large build off the service's event loop.
-import { assemble, buildDelta, buildSnapshot, openSignedManifest } from '../../protocol/dataset/index.ts';
+//
+// Incremental: the process that builds keeps the newest versions in memory (BuildCache, as
+// DatasetIndex: packed token sections, each history entry with its encoding). A build reads the
+// tables, re-encodes only the history entries that differ from the newest kept version, splices
+// the snapshot from the cached pieces, and builds its deltas by walking the kept versions' sorted
+// sections against the new one; nothing is decoded back from storage. A version not in memory
+// (first build of the process, or published by another instance) is indexed once from its stored
+// payload, with the token sections kept packed (no object per card: the 10^7-card delta used to
+// hold both versions as objects and ran out of heap). The bytes are those of a full build
+// (test/protocol/dataset/dataset-index.test.ts).
+import { assemble, buildDeltaFromPayload, buildSnapshotFromPayload, encodeDelta, joinChunks, openSignedManifest, sha256 } from '../../protocol/dataset/index.ts';
+import { DatasetIndex } from '../../protocol/dataset/dataset-index.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
 import type { DatasetContent } from '../../protocol/dataset/types.ts';
 import type { DatasetRoutes } from './routes.ts';
@@ -56,25 +67,83 @@ export async function storedContent(storage: Storage, keys: ServiceKeys, version
   return a.content;
 }
 
-export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: BuilderOptions, job: BuildJob): Promise<BuildJobResult> {
+/**
+ * The versions the building process holds in memory: the newest `keep` it built or indexed. A
+ * kept version is used only while its content hash is the stored one (another instance may have
+ * published in between; then it is indexed from storage).
+ */
+export class BuildCache {
+  private readonly kept = new Map<number, { hash: string; index: DatasetIndex }>();
+  constructor(private readonly keep = 3) {}
+
+  get(version: number, hashHex: string): DatasetIndex | null {
+    const k = this.kept.get(version);
+    return k && k.hash === hashHex ? k.index : null;
+  }
+
+  put(version: number, hashHex: string, index: DatasetIndex): void {
+    this.kept.set(version, { hash: hashHex, index });
+    const versions = [...this.kept.keys()].sort((a, b) => b - a);
+    for (const v of versions.slice(Math.max(1, this.keep))) this.kept.delete(v);
+  }
+
+  get versions(): number[] {
+    return [...this.kept.keys()].sort((a, b) => a - b);
+  }
+}
+
+/** A stored snapshot as a DatasetIndex, checked against its own signed manifest (null: not kept). */
+export async function storedIndex(storage: Storage, keys: ServiceKeys, version: number): Promise<DatasetIndex | null> {
+  const manifestBytes = await storage.datasetManifest(version);
+  const chunks = await storage.datasetChunks(version);
+  if (!manifestBytes || !chunks) return null;
+  const manifest = openSignedManifest(manifestBytes, [keys.signingPublicKey]);
+  if (manifest.kind !== 'snapshot') throw new ServiceError('INTERNAL', `version ${version} is not a snapshot`);
+  const payload = joinChunks(manifest, chunks);
+  if (payload.length !== manifest.size || Buffer.compare(sha256(payload), manifest.contentHash) !== 0) {
+    throw new ServiceError('INTERNAL', `stored dataset version ${version} does not match its manifest`);
+  }
+  return DatasetIndex.fromPayload(payload);
+}
+
+/** A version from the cache, else indexed from storage (and kept when `keepIt`). */
+async function indexOf(storage: Storage, keys: ServiceKeys, cache: BuildCache, info: DatasetVersionInfo, keepIt: boolean): Promise<DatasetIndex | null> {
+  const hit = cache.get(info.version, info.contentHash);
+  if (hit) return hit;
+  const idx = await storedIndex(storage, keys, info.version);
+  if (idx && keepIt) cache.put(info.version, info.contentHash, idx);
+  return idx;
+}
+
+/** The cache of builds run in this process (the publisher's, when it builds in process). */
+export function newBuildCache(o: BuilderOptions): BuildCache {
+  return new BuildCache(Math.max(1, o.deltaBases ?? 2));
+}
+
+export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: BuilderOptions, job: BuildJob, cache: BuildCache = newBuildCache(o)): Promise<BuildJobResult> {
   if (job.kind === 'delta') {
     const { from, to } = job;
     if (await storage.deltaManifest(from, to)) return { kind: 'delta', bytes: 0, chunks: 0 };
     if (from >= to) throw new ServiceError('DELTA_UNAVAILABLE', `no delta from version ${from} to ${to}: base must be older`);
-    const a = await storedContent(storage, keys, from);
+    const versions = await storage.listDatasets();
+    const fromInfo = versions.find((d) => d.version === from);
+    const a = fromInfo ? await indexOf(storage, keys, cache, fromInfo, false) : null;
     if (!a) throw new ServiceError('DELTA_UNAVAILABLE', `version ${from} is too old for a delta; fetch the snapshot`);
-    const b = await storedContent(storage, keys, to);
-    if (!b) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${to} not found`);
-    const info = (await storage.listDatasets()).find((d) => d.version === to)!;
+    const info = versions.find((d) => d.version === to);
+    const b = info ? await indexOf(storage, keys, cache, info, false) : null;
+    if (!b || !info) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${to} not found`);
     const built = await storeDelta(storage, keys, o, a, b, from, info);
     return { kind: 'delta', bytes: built.bytes, chunks: built.chunks };
   }
 
   const content = await readContent(storage, o, job.now, job.routes);
   const latest = await storage.latestDataset();
+  const prev = latest ? await indexOf(storage, keys, cache, latest, true) : null;
+  const next = DatasetIndex.build(content, prev);
+  const payload = next.encode();
   const version = Math.max(latest?.version ?? 0, Number((await storage.getMeta('dataset.lastVersion')) ?? 0)) + 1;
   const createdAt = Math.max(job.now, latest?.createdAt ?? 0);
-  const built = buildSnapshot(content, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
+  const built = buildSnapshotFromPayload(payload, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
   const counts = { restricted: content.restricted.length, history: content.history.length };
   if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
@@ -89,22 +158,22 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
   await storage.saveDataset(info, { manifest: built.manifestBytes, chunks: built.chunks });
   await storage.setMeta('dataset.lastVersion', String(version));
   const pruned = await storage.pruneDatasets(o.keepVersions);
-  // Deltas to the new version are built now, with the new content still in memory, rather than
-  // on a device's first request (at 10^6 cards that request used to wait ~24 s). Devices that
-  // synced one of the last versions are the common case; older bases stay lazy.
+  // Deltas to the new version are built now, from the kept versions in memory, rather than on a
+  // device's first request (at 10^6 cards that request used to wait ~24 s). Devices that synced
+  // one of the last versions are the common case; older bases stay lazy.
   const deltas: { from: number; bytes: number; ms: number }[] = [];
   const bases = (await storage.listDatasets())
-    .map((d) => d.version)
-    .filter((v) => v < version)
-    .sort((x, y) => y - x)
+    .filter((d) => d.version < version)
+    .sort((x, y) => y.version - x.version)
     .slice(0, Math.max(0, o.deltaBases ?? 2));
-  for (const from of bases) {
+  for (const base of bases) {
     const t0 = performance.now();
-    const base = await storedContent(storage, keys, from);
-    if (!base) continue;
-    const built = await storeDelta(storage, keys, o, base, content, from, info);
-    deltas.push({ from, bytes: built.bytes, ms: Math.round(performance.now() - t0) });
+    const idx = await indexOf(storage, keys, cache, base, true);
+    if (!idx) continue;
+    const d = await storeDelta(storage, keys, o, idx, next, base.version, info);
+    deltas.push({ from: base.version, bytes: d.bytes, ms: Math.round(performance.now() - t0) });
   }
+  cache.put(version, hashHex, next);
   return { kind: 'snapshot', info, created: true, pruned, deltas, ...counts };
 }
 
@@ -112,12 +181,13 @@ async function storeDelta(
   storage: Storage,
   keys: ServiceKeys,
   o: BuilderOptions,
-  a: DatasetContent,
-  b: DatasetContent,
+  a: DatasetIndex,
+  b: DatasetIndex,
   from: number,
   to: DatasetVersionInfo,
 ): Promise<{ bytes: number; chunks: number }> {
-  const built = buildDelta(a, b, { version: to.version, baseVersion: from, createdAt: to.createdAt, expiresAt: to.expiresAt, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
+  const payload = encodeDelta(b.deltaFrom(a));
+  const built = buildDeltaFromPayload(payload, Buffer.from(to.contentHash, 'hex'), { version: to.version, baseVersion: from, createdAt: to.createdAt, expiresAt: to.expiresAt, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   await storage.saveDelta(from, to.version, { manifest: built.manifestBytes, chunks: built.chunks });
   return { bytes: built.manifest.size, chunks: built.chunks.length };
 }

@@ -3,8 +3,12 @@
 // previous `deltaBases` versions with each publish (in the same build job), and deltas from older
 // kept versions on first request (then serves them from storage). Builds run one at a time; with
 // `buildProcess` set they run in a child process (build-child.ts) so that a build over millions
-// of cards never stalls the service's event loop (auth requests keep being answered).
-import { spawn } from 'node:child_process';
+// of cards never stalls the service's event loop (auth requests keep being answered). The child
+// lives as long as the publisher and keeps the newest versions in memory, so a publish costs what
+// changed (builder.ts); if it dies, the next build starts a new one (which indexes the stored
+// versions once).
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { buildFirmwareRelease } from '../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../protocol/dataset/types.ts';
@@ -13,7 +17,7 @@ import type { ServiceKeys } from '../keys.ts';
 import type { Logger } from '../log.ts';
 import type { DatasetVersionInfo, FirmwareInfo, Storage } from '../storage/storage.ts';
 import { ServiceError, type ServiceErrorCode, SERVICE_ERROR_STATUS } from '../errors.ts';
-import { readContent, runBuildJob, storedContent, type BuildJob, type BuildJobResult, type BuilderOptions } from './builder.ts';
+import { newBuildCache, readContent, runBuildJob, storedContent, type BuildCache, type BuildJob, type BuildJobResult, type BuilderOptions } from './builder.ts';
 import type { ChildRequest } from './build-child.ts';
 import type { StoreSpec } from '../storage/open.ts';
 import { builtFile } from '../../runtime/built.ts';
@@ -103,6 +107,10 @@ export class DatasetPublisher {
   private failuresInRow = 0;
   private retryNotBefore = 0;
   private readonly stats = { published: 0, builds: 0, failures: 0, lastBuildMs: null as number | null };
+  /** Versions kept in memory by in-process builds (the child keeps its own). */
+  private cache: BuildCache | null = null;
+  /** The build child (buildProcess): one job at a time (the chain), answers one JSON line each. */
+  private child: { proc: ChildProcessWithoutNullStreams; out: string; err: string; waiting: ((line: string | null) => void) | null } | null = null;
 
   constructor(
     private readonly storage: Storage,
@@ -181,6 +189,11 @@ export class DatasetPublisher {
     return run;
   }
 
+  /** The running build child (buildProcess), null when none runs; tests watch it. */
+  get buildChild(): ChildProcessWithoutNullStreams | null {
+    return this.child?.proc ?? null;
+  }
+
   /** Resolves once no build is queued or running (the market simulator waits here on its clock). */
   async idle(): Promise<void> {
     while (this.jobs > 0) await this.chain;
@@ -227,32 +240,63 @@ export class DatasetPublisher {
 
   private async executeDefault(job: BuildJob): Promise<BuildJobResult> {
     const bp = this.opts.buildProcess;
-    if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job);
+    if (!bp) return runBuildJob(this.storage, this.keys, this.builderOptions, job, (this.cache ??= newBuildCache(this.builderOptions)));
     const request: ChildRequest = { dataDir: path.resolve(bp.dataDir), store: bp.store, options: this.builderOptions, job };
-    return new Promise<BuildJobResult>((resolve, reject) => {
-      const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-      child.once('error', (e) => reject(new ServiceError('INTERNAL', `dataset build process failed to start: ${e.message}`)));
-      child.once('close', (code) => {
-        const line = out.trim().split('\n').pop() ?? '';
-        let msg: { ok?: BuildJobResult; error?: { code: string; message: string } } | null = null;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          msg = null;
-        }
-        if (msg?.ok && code === 0) return resolve(msg.ok);
-        if (msg?.error) {
-          const c = (msg.error.code in SERVICE_ERROR_STATUS ? msg.error.code : 'INTERNAL') as ServiceErrorCode;
-          return reject(new ServiceError(c, msg.error.message));
-        }
-        reject(new ServiceError('INTERNAL', `dataset build process exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}`));
-      });
-      child.stdin.end(JSON.stringify(request));
+    const c = this.startChild();
+    const line = await new Promise<string | null>((resolve) => {
+      c.waiting = resolve;
+      c.proc.ref();
+      (c.proc.stdout as unknown as Socket).ref();
+      c.proc.stdin.write(`${JSON.stringify(request)}\n`);
     });
+    c.waiting = null;
+    // Idle, the child must not keep the service's process alive.
+    if (line !== null) this.idleChild(c);
+    let msg: { ok?: BuildJobResult; error?: { code: string; message: string } } | null = null;
+    try {
+      msg = line === null ? null : JSON.parse(line);
+    } catch {
+      msg = null;
+    }
+    if (msg?.ok) return msg.ok;
+    if (msg?.error) {
+      const code = (msg.error.code in SERVICE_ERROR_STATUS ? msg.error.code : 'INTERNAL') as ServiceErrorCode;
+      throw new ServiceError(code, msg.error.message);
+    }
+    throw new ServiceError('INTERNAL', `dataset build process ended: ${c.err.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}`);
+  }
+
+  private idleChild(c: NonNullable<DatasetPublisher['child']>): void {
+    c.proc.unref();
+    // The pipes are sockets (stdio 'pipe'); their handles would keep the event loop alive too.
+    for (const s of [c.proc.stdout, c.proc.stderr, c.proc.stdin]) (s as unknown as Socket).unref();
+  }
+
+  private startChild(): NonNullable<DatasetPublisher['child']> {
+    if (this.child) return this.child;
+    const proc = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c: NonNullable<DatasetPublisher['child']> = { proc, out: '', err: '', waiting: null };
+    this.child = c;
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => {
+      c.out += d;
+      let nl: number;
+      while ((nl = c.out.indexOf('\n')) >= 0) {
+        const line = c.out.slice(0, nl);
+        c.out = c.out.slice(nl + 1);
+        if (line.trim()) c.waiting?.(line);
+      }
+    });
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (c.err = (c.err + d).slice(-4000)));
+    proc.stdin.on('error', () => undefined); // a dead child: reported by 'close'
+    const gone = (why: string) => {
+      if (this.child === c) this.child = null;
+      if (c.err === '') c.err = why;
+      c.waiting?.(null);
+    };
+    proc.once('error', (e) => gone(`failed to start: ${e.message}`));
+    proc.once('close', (code, signal) => gone(`exited ${code ?? signal}`));
+    this.idleChild(c);
+    return c;
   }
 
   private async build(why: string, force: boolean): Promise<PublishResult> {
@@ -335,5 +379,15 @@ export class DatasetPublisher {
     this.timer = null;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
     await this.chain;
+    this.cache = null;
+    const c = this.child;
+    if (c) {
+      // End of input ends the child once it has closed its store.
+      const exited = new Promise<void>((resolve) => c.proc.once('close', () => resolve()));
+      c.proc.ref();
+      c.proc.stdin.end();
+      if (c.proc.exitCode === null && c.proc.signalCode === null) await exited;
+      this.child = null;
+    }
   }
 }

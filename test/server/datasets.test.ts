@@ -192,6 +192,45 @@ describe('datasets', () => {
     expect(built.created).toBe(true);
   });
 
+  it('one build child serves the publishes and keeps the previous version in memory; a new one takes over when it dies', async () => {
+    h = await startHarness();
+    const pub = h.s.service.publisher;
+    const row = (n: number) => ({ token: new Uint8Array(16).fill(n), bin: null, last4: null, reason: 'fraud', source: 'test', addedAt: 1, expiresAt: null });
+    await h.s.service.storage.addRestricted([row(1)]);
+    const v2 = await pub.publish('test');
+    const child = pub.buildChild!;
+    expect(child).not.toBeNull();
+    await h.s.service.storage.addRestricted([row(2)]);
+    const v3 = await pub.publish('test');
+    expect(pub.buildChild).toBe(child);
+    expect(v3.info.version).toBe(v2.info.version + 1);
+    expect(v3.deltas.map((d) => d.from)).toEqual([v2.info.version, v2.info.version - 1]);
+    const key = await trustedKey(h);
+    const { content } = await snapshot(h, v3.info.version, key);
+    expect(content.restricted.map((r) => r.token[0]).sort()).toEqual([1, 2]);
+
+    const gone = new Promise((resolve) => child.once('close', resolve));
+    child.kill('SIGKILL');
+    await gone;
+    expect(pub.buildChild).toBeNull();
+    await h.s.service.storage.addRestricted([row(3)]);
+    const v4 = await pub.publish('test');
+    expect(pub.buildChild).not.toBeNull();
+    expect(pub.buildChild).not.toBe(child);
+    expect(v4.info.version).toBe(v3.info.version + 1);
+    // the new child indexed v3 from storage: its delta v3 → v4 applied to v3 is v4
+    const a = v3.info.version;
+    const b = v4.info.version;
+    const d = await h.call('GET', `/v1/datasets/delta?from=${a}&to=${b}`);
+    expect(d.status).toBe(200);
+    const dm = openSignedManifest(d.bytes, [key]);
+    const applied = assemble(dm, await fetchChunks(h, `/v1/datasets/delta/${a}-${b}/chunks/`, dm));
+    if (applied.kind !== 'delta') throw new Error('not a delta');
+    const B = (await snapshot(h, b, key)).content;
+    expect(hex(contentHash(applyOnto(dm, applied.delta, content)))).toBe(hex(contentHash(B)));
+    expect(B.restricted.map((r) => r.token[0]).sort()).toEqual([1, 2, 3]);
+  });
+
   it('history digest keeps 30 days of events plus hard declines ever', async () => {
     let now = 1_800_000_000;
     h = await startHarness({ now: () => now });

@@ -11,7 +11,8 @@ import { buildFuseFilter } from '../../../protocol/dataset/fuse-filter.ts';
 import type { DatasetContent, HistoryEntry } from '../../../protocol/dataset/types.ts';
 import { type Db, openDatabase } from '../../../device/store/database.ts';
 import { DatasetSlots } from '../../../device/store/dataset-slots.ts';
-import { cborHead, slotContentHash } from '../../../device/store/slot-content-hash.ts';
+import { slotContentHash } from '../../../device/store/slot-content-hash.ts';
+import { cborHead } from '../../../protocol/dataset/dataset-index.ts';
 import { NOW, baseContent, delta, rmrf, snapshot, tempDir } from './helpers.ts';
 
 const rnd = (n: number) => new Uint8Array(crypto.randomBytes(n));
