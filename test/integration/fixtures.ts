@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { buildSnapshot, cardToken, generateSigningKeyPair, type BuiltRelease, type DatasetContent } from '../../protocol/dataset/index.ts';
 import { validateConfig, type BridgeConfig } from '../../host-bridge/config.ts';
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
+import { expect } from 'vitest';
+import { ProtocolError } from '../../protocol/errors.ts';
 import { killAndWait, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 import { randomBytes } from 'node:crypto';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -23,6 +26,20 @@ export const CARDS = {
 
 export function order(pan: string) {
   return { pan, expMonth: 12, expYear: new Date().getFullYear() + 3, amount: 2500, currency: 'EUR', country: 'DE' };
+}
+
+/** The code of the ProtocolError `p` rejects with; fails the test if it resolves, throws anything else or takes over `ms`. */
+export async function failureCode(p: Promise<unknown>, label = 'the request to fail', ms = 30_000): Promise<string> {
+  const e = await withTimeout(
+    p.then(
+      () => null,
+      (err: unknown) => err,
+    ),
+    ms,
+    label,
+  );
+  expect(e).toBeInstanceOf(ProtocolError);
+  return (e as ProtocolError).code;
 }
 
 export interface ServiceKeys {

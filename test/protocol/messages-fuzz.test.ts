@@ -10,51 +10,10 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import { decodeInner, decodeMessage, encodeMessage, type Message } from '../../protocol/messages/index.ts';
 import { mulberry32 as prng } from '../../server/routing/rng.ts'; // seeded, so the fuzz corpus is reproducible without storing it
 import { anyMessageArb } from './messages-arbitraries.ts';
+import { mutate } from '../fuzz/run.ts'; // the fuzz harness's mutations (bit flips, CBOR heads, truncation, splices, ...)
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const TOTAL = 20_000;
-
-// Bytes that are CBOR heads with special meaning: long-form lengths, indefinite, tags, floats, break.
-const INTERESTING = [0x00, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1f, 0x20, 0x40, 0x5f, 0x60, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xd8, 0xf4, 0xf5, 0xf6, 0xf7, 0xf9, 0xfb, 0xff];
-
-function mutate(src: Uint8Array, corpus: Uint8Array[], rnd: () => number): Uint8Array {
-  const int = (n: number) => Math.floor(rnd() * n);
-  let b = Uint8Array.from(src);
-  const rounds = 1 + int(4);
-  for (let r = 0; r < rounds; r++) {
-    const at = b.length ? int(b.length) : 0;
-    switch (int(7)) {
-      case 0: // bit flip
-        if (b.length) b[at] ^= 1 << int(8);
-        break;
-      case 1: // interesting byte
-        if (b.length) b[at] = INTERESTING[int(INTERESTING.length)];
-        break;
-      case 2: // truncate
-        b = b.subarray(0, int(b.length + 1));
-        break;
-      case 3: {
-        // insert random bytes
-        const ins = Uint8Array.from({ length: 1 + int(4) }, () => int(256));
-        b = Uint8Array.from([...b.subarray(0, at), ...ins, ...b.subarray(at)]);
-        break;
-      }
-      case 4: // delete a run
-        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + 1 + int(4))]);
-        break;
-      case 5: {
-        // splice the tail of another valid message
-        const other = corpus[int(corpus.length)];
-        b = Uint8Array.from([...b.subarray(0, at), ...other.subarray(int(other.length))]);
-        break;
-      }
-      case 6: // random byte
-        if (b.length) b[at] = int(256);
-        break;
-    }
-  }
-  return b;
-}
 
 describe('message decoder fuzz', () => {
   it(`${TOTAL} random and mutated inputs: valid message or ProtocolError, nothing else`, () => {

@@ -48,6 +48,16 @@ describe('SessionDispatcher on the real DeviceCore', () => {
   });
 
   const send = async (m: Message, c: DriverConnection): Promise<Message> => decodeMessage(await d.handle(encodeMessage(m), c)) as Message;
+  /** A paired host opens a session on a new link: the host key, the link and the session's channel. */
+  const openSession = async () => {
+    const host = generateStaticKeyPair();
+    core.pairedHosts.add(host.publicKey);
+    const c = conn();
+    const si = new SessionInitiator({ staticKeyPair: host, deviceStatic: core.staticKeyPair().publicKey });
+    const resp = await send({ type: 'SESSION_INIT', id: 1, noise: si.init() }, c);
+    if (resp.type !== 'SESSION_RESP') throw new Error('expected SESSION_RESP');
+    return { host, c, ch: si.finish(resp.noise).channel };
+  };
 
   /** Run XX up to PAIR_STATUS pending; returns the host key pair and the code. */
   async function startPairing(c: DriverConnection, host: StaticKeyPair = generateStaticKeyPair()) {
@@ -119,13 +129,7 @@ describe('SessionDispatcher on the real DeviceCore', () => {
   });
 
   it('a forged SESSION_INIT does not end the current session; a paired host opens one per link', async () => {
-    const host = generateStaticKeyPair();
-    core.pairedHosts.add(host.publicKey);
-    const c = conn();
-    const si = new SessionInitiator({ staticKeyPair: host, deviceStatic: core.staticKeyPair().publicKey });
-    const resp = await send({ type: 'SESSION_INIT', id: 1, noise: si.init() }, c);
-    if (resp.type !== 'SESSION_RESP') throw new Error('expected SESSION_RESP');
-    const ch = si.finish(resp.noise).channel;
+    const { host, c, ch } = await openSession();
     // right hint, but encrypted to another device key: does not authenticate
     const forged = new SessionInitiator({ staticKeyPair: host, deviceStatic: generateStaticKeyPair().publicKey }).init();
     expect(await send({ type: 'SESSION_INIT', id: 2, noise: forged }, c)).toMatchObject({ type: 'ERROR', code: 0x23 });
@@ -140,13 +144,7 @@ describe('SessionDispatcher on the real DeviceCore', () => {
   });
 
   it('inner errors travel sealed (e.g. SYNC_STATE from the core), and the device keeps answering', async () => {
-    const host = generateStaticKeyPair();
-    core.pairedHosts.add(host.publicKey);
-    const c = conn();
-    const si = new SessionInitiator({ staticKeyPair: host, deviceStatic: core.staticKeyPair().publicKey });
-    const resp = await send({ type: 'SESSION_INIT', id: 1, noise: si.init() }, c);
-    if (resp.type !== 'SESSION_RESP') throw new Error('expected SESSION_RESP');
-    const ch = si.finish(resp.noise).channel;
+    const { c, ch } = await openSession();
     const sealed = ch.seal(encodeMessage({ type: 'SYNC_COMMIT', id: 11, version: 7 }));
     const r = await send({ type: 'SECURE', id: 2, ...sealed }, c);
     if (r.type !== 'SECURE_RES') throw new Error('expected SECURE_RES');
