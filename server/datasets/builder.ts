@@ -136,16 +136,16 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
     return { kind: 'delta', bytes: built.bytes, chunks: built.chunks };
   }
 
-  const content = await readContent(storage, o, job.now, job.routes);
   const latest = await storage.latestDataset();
   const prev = latest ? await indexOf(storage, keys, cache, latest, true) : null;
-  const next = DatasetIndex.build(content, prev);
+  // The tables' rows (one object per card) are dropped once indexed: only packed tokens stay.
+  const next = DatasetIndex.build(await readContent(storage, o, job.now, job.routes), prev);
   const payload = next.encode();
   const version = Math.max(latest?.version ?? 0, Number((await storage.getMeta('dataset.lastVersion')) ?? 0)) + 1;
   const createdAt = Math.max(job.now, latest?.createdAt ?? 0);
   const built = buildSnapshotFromPayload(payload, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
-  const counts = { restricted: content.restricted.length, history: content.history.length };
+  const counts = { restricted: next.counts.restricted, history: next.counts.history };
   if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
   const info: DatasetVersionInfo = {
     version,
