@@ -36,7 +36,7 @@ import type {
   TrustDeclineReport,
   TrustKeys,
 } from './storage.ts';
-import { type Row, apiKeyRow, buf, bytes, datasetInfo, historyRow } from './rows.ts';
+import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
 
 const MIGRATION_LOCK = 0x70726563_0001n; // 'prec' + 1
 const PUBLISH_LOCK = 0x70726563_0002n;
@@ -191,16 +191,7 @@ export class PgStorage implements Storage {
   // ---------------------------------------------------------------- restricted and known-good
   async getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null> {
     const r = (await this.q('SELECT * FROM restricted WHERE token = $1 AND (expires_at IS NULL OR expires_at > $2)', [buf(token), now])).rows[0];
-    if (!r) return null;
-    return {
-      token: bytes(r.token),
-      bin: (r.bin as string | null) ?? null,
-      last4: (r.last4 as string | null) ?? null,
-      reason: r.reason as string,
-      source: r.source as string,
-      addedAt: r.added_at as number,
-      expiresAt: (r.expires_at as number | null) ?? null,
-    };
+    return r ? restrictedRow(r) : null;
   }
 
   async addRestricted(rows: RestrictedEntry[]): Promise<number> {
@@ -470,15 +461,7 @@ export class PgStorage implements Storage {
     const out: DeviceRecord[] = [];
     for (const r of devs.rows) {
       const hosts = await this.q('SELECT host_id, public_key, paired_at FROM device_hosts WHERE device_id = $1 ORDER BY host_id', [r.id]);
-      out.push({
-        id: r.id as string,
-        merchant: r.merchant as string,
-        kind: r.kind as string,
-        label: (r.label as string | null) ?? null,
-        publicKey: (r.public_key as string | null) ?? null,
-        createdAt: r.created_at as number,
-        hosts: hosts.rows.map((h) => ({ hostId: h.host_id as string, publicKey: (h.public_key as string | null) ?? null, pairedAt: h.paired_at as number })),
-      });
+      out.push(deviceRow(r, hosts.rows));
     }
     return out;
   }
@@ -530,13 +513,7 @@ export class PgStorage implements Storage {
         key = [l.token as Buffer, l.at as number, l.id as number];
       }
       if (cur) history.push(cur);
-      for (const h of history) {
-        if (h.events.length > maxEventsPerToken) {
-          const hard = h.events.filter((e) => e.hard);
-          const recent = h.events.filter((e) => !e.hard).slice(-Math.max(0, maxEventsPerToken - hard.length));
-          h.events = [...hard, ...recent].sort((a, b) => a.at - b.at);
-        }
-      }
+      trimHistory(history, maxEventsPerToken);
       const binRules = (await c.query('SELECT prefix, action, reason FROM bin_rules ORDER BY prefix')).rows as BinRule[];
       const prompts = (await c.query('SELECT code, lang, message FROM prompts ORDER BY code, lang')).rows as Prompt[];
       return { restricted, knownGood, history, binRules, prompts };
@@ -571,12 +548,10 @@ export class PgStorage implements Storage {
     return (await this.q('SELECT version, created_at, expires_at, content_hash, chunk_count, bytes FROM datasets ORDER BY version')).rows.map(datasetInfo);
   }
   async datasetManifest(version: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT manifest FROM datasets WHERE version = $1', [version])).rows[0];
-    return r ? bytes(r.manifest) : null;
+    return blobOf((await this.q('SELECT manifest FROM datasets WHERE version = $1', [version])).rows[0], 'manifest');
   }
   async datasetChunk(version: number, index: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT data FROM dataset_chunks WHERE version = $1 AND idx = $2', [version, index])).rows[0];
-    return r ? bytes(r.data) : null;
+    return blobOf((await this.q('SELECT data FROM dataset_chunks WHERE version = $1 AND idx = $2', [version, index])).rows[0], 'data');
   }
   async datasetChunks(version: number): Promise<Uint8Array[] | null> {
     if (!(await this.datasetManifest(version))) return null;
@@ -600,12 +575,10 @@ export class PgStorage implements Storage {
     });
   }
   async deltaManifest(from: number, to: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT manifest FROM deltas WHERE from_version = $1 AND to_version = $2', [from, to])).rows[0];
-    return r ? bytes(r.manifest) : null;
+    return blobOf((await this.q('SELECT manifest FROM deltas WHERE from_version = $1 AND to_version = $2', [from, to])).rows[0], 'manifest');
   }
   async deltaChunk(from: number, to: number, index: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT data FROM delta_chunks WHERE from_version = $1 AND to_version = $2 AND idx = $3', [from, to, index])).rows[0];
-    return r ? bytes(r.data) : null;
+    return blobOf((await this.q('SELECT data FROM delta_chunks WHERE from_version = $1 AND to_version = $2 AND idx = $3', [from, to, index])).rows[0], 'data');
   }
   async saveFirmware(info: FirmwareInfo, release: StoredRelease): Promise<void> {
     await this.tx(async (c) => {
@@ -615,15 +588,13 @@ export class PgStorage implements Storage {
   }
   async latestFirmware(): Promise<FirmwareInfo | null> {
     const r = (await this.q('SELECT version, name, created_at, chunk_count, bytes FROM firmware ORDER BY version DESC LIMIT 1')).rows[0];
-    return r ? { version: r.version as number, name: (r.name as string | null) ?? null, createdAt: r.created_at as number, chunkCount: r.chunk_count as number, bytes: r.bytes as number } : null;
+    return r ? firmwareInfo(r) : null;
   }
   async firmwareManifest(version: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT manifest FROM firmware WHERE version = $1', [version])).rows[0];
-    return r ? bytes(r.manifest) : null;
+    return blobOf((await this.q('SELECT manifest FROM firmware WHERE version = $1', [version])).rows[0], 'manifest');
   }
   async firmwareChunk(version: number, index: number): Promise<Uint8Array | null> {
-    const r = (await this.q('SELECT data FROM firmware_chunks WHERE version = $1 AND idx = $2', [version, index])).rows[0];
-    return r ? bytes(r.data) : null;
+    return blobOf((await this.q('SELECT data FROM firmware_chunks WHERE version = $1 AND idx = $2', [version, index])).rows[0], 'data');
   }
 
   async withPublishLock<T>(fn: () => Promise<T>, opts: { wait?: boolean } = {}): Promise<T | null> {

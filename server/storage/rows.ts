@@ -1,7 +1,7 @@
-// Row ↔ domain mapping shared by the SQLite and PostgreSQL storages: one copy of each mapper.
-// The backends differ only in how a boolean comes back (SQLite 0/1, PostgreSQL true/false):
-// flag() reads both.
-import type { ApiKeyRecord, DatasetVersionInfo, HistoryRow } from './storage.ts';
+// Row ↔ domain mapping shared by the SQLite and PostgreSQL storages: one copy of each mapper (and
+// the one history trimming rule of the dataset tables). The backends differ only in how a boolean
+// comes back (SQLite 0/1, PostgreSQL true/false): flag() reads both.
+import type { ApiKeyRecord, DatasetTables, DatasetVersionInfo, DeviceRecord, FirmwareInfo, HistoryRow, RestrictedEntry } from './storage.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -12,6 +12,11 @@ export function bytes(v: unknown): Uint8Array {
 }
 /** A Uint8Array as a Buffer view for a statement parameter (no copy). */
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/** The manifest or chunk BLOB of a release row (dataset, delta, firmware); null without a row. */
+export function blobOf(r: Row | undefined, column: 'manifest' | 'data'): Uint8Array | null {
+  return r ? bytes(r[column]) : null;
+}
 
 /** A boolean column of either backend; null/absent stays null. */
 export function flag(v: unknown): boolean | null {
@@ -57,4 +62,44 @@ export function datasetInfo(r: Row): DatasetVersionInfo {
     chunkCount: r.chunk_count as number,
     bytes: r.bytes as number,
   };
+}
+
+export function firmwareInfo(r: Row): FirmwareInfo {
+  return { version: r.version as number, name: (r.name as string | null) ?? null, createdAt: r.created_at as number, chunkCount: r.chunk_count as number, bytes: r.bytes as number };
+}
+
+export function restrictedRow(r: Row): RestrictedEntry {
+  return {
+    token: bytes(r.token),
+    bin: (r.bin as string | null) ?? null,
+    last4: (r.last4 as string | null) ?? null,
+    reason: r.reason as string,
+    source: r.source as string,
+    addedAt: r.added_at as number,
+    expiresAt: (r.expires_at as number | null) ?? null,
+  };
+}
+
+/** A devices row with its device_hosts rows. */
+export function deviceRow(r: Row, hosts: Row[]): DeviceRecord {
+  return {
+    id: r.id as string,
+    merchant: r.merchant as string,
+    kind: r.kind as string,
+    label: (r.label as string | null) ?? null,
+    publicKey: (r.public_key as string | null) ?? null,
+    createdAt: r.created_at as number,
+    hosts: hosts.map((h) => ({ hostId: h.host_id as string, publicKey: (h.public_key as string | null) ?? null, pairedAt: h.paired_at as number })),
+  };
+}
+
+/** Keep the newest `max` events per token, but never drop a hard decline (in place). */
+export function trimHistory(history: DatasetTables['history'], max: number): void {
+  for (const h of history) {
+    if (h.events.length > max) {
+      const hard = h.events.filter((e) => e.hard);
+      const recent = h.events.filter((e) => !e.hard).slice(-Math.max(0, max - hard.length));
+      h.events = [...hard, ...recent].sort((a, b) => a.at - b.at);
+    }
+  }
 }

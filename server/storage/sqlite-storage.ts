@@ -8,7 +8,7 @@
 // and one fsync of the WAL, and each caller is answered only after it.
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
-import { type Row, apiKeyRow, buf, bytes, datasetInfo, historyRow } from './rows.ts';
+import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import type {
   ApiKeyRecord,
   AuthFacts,
@@ -245,16 +245,7 @@ export class SqliteStorage implements Storage {
 
   async getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null> {
     const r = this.s.getRestricted.get(buf(token), now) as Row | undefined;
-    if (!r) return null;
-    return {
-      token: bytes(r.token),
-      bin: (r.bin as string | null) ?? null,
-      last4: (r.last4 as string | null) ?? null,
-      reason: r.reason as string,
-      source: r.source as string,
-      addedAt: r.added_at as number,
-      expiresAt: (r.expires_at as number | null) ?? null,
-    };
+    return r ? restrictedRow(r) : null;
   }
 
   private readonly addRestrictedTx = (rows: RestrictedEntry[]): number => {
@@ -490,19 +481,7 @@ export class SqliteStorage implements Storage {
   }
   async listDevices(merchant?: string): Promise<DeviceRecord[]> {
     const rows = (merchant === undefined ? this.s.listDevices.all() : this.s.listDevicesOf.all(merchant)) as Row[];
-    return rows.map((r) => ({
-      id: r.id as string,
-      merchant: r.merchant as string,
-      kind: r.kind as string,
-      label: (r.label as string | null) ?? null,
-      publicKey: (r.public_key as string | null) ?? null,
-      createdAt: r.created_at as number,
-      hosts: (this.s.deviceHosts.all(r.id) as Row[]).map((h) => ({
-        hostId: h.host_id as string,
-        publicKey: (h.public_key as string | null) ?? null,
-        pairedAt: h.paired_at as number,
-      })),
-    }));
+    return rows.map((r) => deviceRow(r, this.s.deviceHosts.all(r.id) as Row[]));
   }
 
   async readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables> {
@@ -528,14 +507,7 @@ export class SqliteStorage implements Storage {
         if (!cur!.brand && r.brand) cur!.brand = r.brand as string;
       }
       if (cur) history.push(cur);
-      // Keep the newest events per token, but never drop a hard decline.
-      for (const h of history) {
-        if (h.events.length > maxEventsPerToken) {
-          const hard = h.events.filter((e) => e.hard);
-          const recent = h.events.filter((e) => !e.hard).slice(-Math.max(0, maxEventsPerToken - hard.length));
-          h.events = [...hard, ...recent].sort((a, b) => a.at - b.at);
-        }
-      }
+      trimHistory(history, maxEventsPerToken);
       return {
         restricted,
         knownGood,
@@ -560,12 +532,10 @@ export class SqliteStorage implements Storage {
     return (this.s.listDatasets.all() as Row[]).map(datasetInfo);
   }
   async datasetManifest(version: number): Promise<Uint8Array | null> {
-    const r = this.s.datasetManifest.get(version) as Row | undefined;
-    return r ? bytes(r.manifest) : null;
+    return blobOf(this.s.datasetManifest.get(version) as Row | undefined, 'manifest');
   }
   async datasetChunk(version: number, index: number): Promise<Uint8Array | null> {
-    const r = this.s.datasetChunk.get(version, index) as Row | undefined;
-    return r ? bytes(r.data) : null;
+    return blobOf(this.s.datasetChunk.get(version, index) as Row | undefined, 'data');
   }
   async datasetChunks(version: number): Promise<Uint8Array[] | null> {
     if (this.s.datasetManifest.get(version) === undefined) return null;
@@ -589,12 +559,10 @@ export class SqliteStorage implements Storage {
     })();
   }
   async deltaManifest(from: number, to: number): Promise<Uint8Array | null> {
-    const r = this.s.deltaManifest.get(from, to) as Row | undefined;
-    return r ? bytes(r.manifest) : null;
+    return blobOf(this.s.deltaManifest.get(from, to) as Row | undefined, 'manifest');
   }
   async deltaChunk(from: number, to: number, index: number): Promise<Uint8Array | null> {
-    const r = this.s.deltaChunk.get(from, to, index) as Row | undefined;
-    return r ? bytes(r.data) : null;
+    return blobOf(this.s.deltaChunk.get(from, to, index) as Row | undefined, 'data');
   }
   async saveFirmware(info: FirmwareInfo, release: StoredRelease): Promise<void> {
     this.db.transaction(() => {
@@ -604,17 +572,13 @@ export class SqliteStorage implements Storage {
   }
   async latestFirmware(): Promise<FirmwareInfo | null> {
     const r = this.s.latestFirmware.get() as Row | undefined;
-    return r
-      ? { version: r.version as number, name: (r.name as string | null) ?? null, createdAt: r.created_at as number, chunkCount: r.chunk_count as number, bytes: r.bytes as number }
-      : null;
+    return r ? firmwareInfo(r) : null;
   }
   async firmwareManifest(version: number): Promise<Uint8Array | null> {
-    const r = this.s.firmwareManifest.get(version) as Row | undefined;
-    return r ? bytes(r.manifest) : null;
+    return blobOf(this.s.firmwareManifest.get(version) as Row | undefined, 'manifest');
   }
   async firmwareChunk(version: number, index: number): Promise<Uint8Array | null> {
-    const r = this.s.firmwareChunk.get(version, index) as Row | undefined;
-    return r ? bytes(r.data) : null;
+    return blobOf(this.s.firmwareChunk.get(version, index) as Row | undefined, 'data');
   }
 
   async withPublishLock<T>(fn: () => Promise<T>, _opts: { wait?: boolean } = {}): Promise<T | null> {

@@ -41,21 +41,10 @@ export interface OutcomeRow {
   crossBorder?: boolean | null;
 }
 
-export interface HistoryRow {
-  at: number;
-  merchant: string;
-  amount: number;
-  currency: string;
-  gateway: string;
-  status: 'success' | 'failure';
-  code: string | null;
-  type: string | null;
+/** An outcome as the card's history reads it: without its card and order identity. */
+export type HistoryRow = Pick<OutcomeRow, 'at' | 'merchant' | 'amount' | 'currency' | 'gateway' | 'status' | 'code' | 'type' | 'hard' | 'brand' | 'country' | 'crossBorder'> & {
   advice: string | null;
-  hard: boolean;
-  brand: string | null;
-  country?: string | null;
-  crossBorder?: boolean | null;
-}
+};
 
 /** What network authentication knew about an order, for its outcomes (reported without it). */
 export interface OrderContext {
