@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { registerNotifyCommands } from './notify/cli.ts';
 import { DATABASE_HELP } from './cli-options.ts';
 import { plainHttpWarning as warnPlainHttp } from '../runtime/loopback.ts';
+import { toUnixSeconds } from '../runtime/clock.ts';
 
 const DEFAULT_DATA = './.precheck/server';
 
@@ -208,7 +209,7 @@ export function registerServerCommands(program: Command): void {
         const r = await importRestricted(counted(), {
           cardKey: svc.keys.cardKey,
           storage: svc.storage,
-          now: svc.opts.now(),
+          now: toUnixSeconds(svc.opts.now()),
           defaultReason: o.reason,
           maxLineBytes: svc.opts.importMaxLineBytes,
           onProgress: (p) => {
@@ -324,7 +325,7 @@ export function registerServerCommands(program: Command): void {
     .option('--database <url>', DATABASE_HELP)
     .option('--json', 'print the result as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
-      const { r, falseDeclines } = await withService(cmd, async (svc) => ({ r: await svc.trust.train(), falseDeclines: await svc.trust.falseDeclines(svc.opts.now() - 180 * 86_400) }));
+      const { r, falseDeclines } = await withService(cmd, async (svc) => ({ r: await svc.trust.train(), falseDeclines: await svc.trust.falseDeclines(toUnixSeconds(svc.opts.now()) - 180 * 86_400) }));
       if (o.json) process.stdout.write(`${JSON.stringify(r.trained ? { trained: true, rows: r.rows, version: r.model.version, metrics: r.model.metrics, falseDeclines } : { ...r, falseDeclines })}\n`);
       if (!r.trained) throw await cliError(`not trained: ${r.reason}`, 1);
       const m = r.model.metrics;

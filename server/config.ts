@@ -5,6 +5,7 @@ import type { RouterOptions } from './routing/router.ts';
 import type { TrustLevel } from './trust/model.ts';
 import type { NotifyConfig } from './notify/notify-service.ts';
 import type { PublishClock } from './datasets/publisher.ts';
+import { systemNowMs, type NowMs } from '../runtime/clock.ts';
 
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
@@ -22,8 +23,8 @@ export interface ServerOptions {
   logger?: Logger;
   logLevel?: string;
   logDestination?: DestinationStream;
-  /** Clock in unix seconds (tests move time). */
-  now?: () => number;
+  /** Wall clock, ms (runtime/clock.ts; tests move time). Stored and sent instants are Unix seconds. */
+  now?: NowMs;
   /** Dataset lifetime after creation (no-freeze: devices stop approving locally after it). */
   datasetTtlSeconds?: number;
   /** Wait this long after the last data change before rebuilding the dataset; <0 disables. */
@@ -105,7 +106,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     logger: o.logger,
     logLevel: def('logLevel'),
     logDestination: o.logDestination,
-    now: o.now ?? (() => Math.floor(Date.now() / 1000)),
+    now: o.now ?? systemNowMs,
     datasetTtlSeconds: def('datasetTtlSeconds'),
     publishDebounceMs: def('publishDebounceMs'),
     publishMaxDelayMs: def('publishMaxDelayMs'),

@@ -20,6 +20,7 @@ import { openStorage, redactUrl, sqliteSpec, type StoreSpec } from './storage/op
 import { SqliteStorage } from './storage/sqlite-storage.ts';
 import { NotifyService } from './notify/notify-service.ts';
 import type { Storage } from './storage/storage.ts';
+import { toUnixSeconds } from '../runtime/clock.ts';
 
 export interface Service {
   opts: ResolvedOptions;
@@ -74,7 +75,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     const k = generateApiKey('admin');
     fs.rmSync(adminFile, { force: true });
     loadOrCreateSecret(adminFile, () => Buffer.from(`${k.key}\n`));
-    await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'admin', merchant: null, label: 'admin', createdAt: opts.now(), revokedAt: null });
+    await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'admin', merchant: null, label: 'admin', createdAt: toUnixSeconds(opts.now()), revokedAt: null });
     adminKey = k.key;
     adminKeyCreated = true;
   } else {
@@ -85,7 +86,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
   const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now }, new MerchantObjectives(storage));
   // Rebuild the routing window from stored outcomes (older ones would be dropped anyway).
   router.replay(
-    (await storage.outcomesSince(router.router.windowStart(opts.now()))).map((o) => ({
+    (await storage.outcomesSince(router.router.windowStart(toUnixSeconds(opts.now())))).map((o) => ({
       gateway: o.gateway,
       brand: o.brand ?? 'unknown',
       issuerCountry: o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null,
@@ -112,7 +113,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
   const publisher = new DatasetPublisher(
     storage,
     keys,
-    async () => datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), opts.now()),
+    async () => datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), toUnixSeconds(opts.now())),
     {
       now: opts.now,
       ttlSeconds: opts.datasetTtlSeconds,
@@ -172,7 +173,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     datasetVersion: () => currentVersion,
     async issueKey(merchant, label = null) {
       const k = generateApiKey('bridge');
-      await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'bridge', merchant, label, createdAt: opts.now(), revokedAt: null });
+      await storage.insertApiKey({ id: k.id, hash: k.hash, role: 'bridge', merchant, label, createdAt: toUnixSeconds(opts.now()), revokedAt: null });
       log.info({ keyId: k.id, merchant }, 'bridge key issued');
       return { id: k.id, key: k.key, merchant };
     },

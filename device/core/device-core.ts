@@ -2,7 +2,8 @@
 // knows nothing of links. Every method is synchronous (SQLite via better-sqlite3); errors are
 // ProtocolErrors whose code the session maps onto an ERROR message.
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
-import { datasetState, unixNow } from '../../protocol/dataset/freshness.ts';
+import { datasetState } from '../../protocol/dataset/freshness.ts';
+import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import type { RawKeyPair } from '../../protocol/secure/x25519.ts';
 import { type Db, openDatabase } from '../store/database.ts';
@@ -19,8 +20,8 @@ import { RULES_VERSION } from '../../rules/decide.ts';
 import type { TransferState } from './transfer-receiver.ts';
 
 export interface DeviceCoreOptions {
-  /** clock in unix seconds (tests pin it) */
-  now?: () => number;
+  /** Wall clock, ms (runtime/clock.ts; tests pin it). Stored and sent instants are Unix seconds. */
+  now?: NowMs;
   /** provision the data dir on first open with these settings */
   provision?: ProvisionOptions;
   maxPairedHosts?: number;
@@ -92,7 +93,7 @@ export class DeviceCore {
   private readonly journal: Journal;
   private readonly sync: SyncReceiver;
   private readonly fw: FirmwareReceiver;
-  private readonly now: () => number;
+  private readonly now: NowMs;
   private merchantCountryCache: string | null;
   private readonly rulesVersion: number | null;
   private closed = false;
@@ -101,7 +102,7 @@ export class DeviceCore {
     this.dataDir = dataDir;
     this.identity = identity;
     this.db = db;
-    this.now = opts.now ?? unixNow;
+    this.now = opts.now ?? systemNowMs;
     this.rulesVersion = opts.hooks?.rulesVersion !== undefined ? opts.hooks.rulesVersion : RULES_VERSION;
     this.slots = new DatasetSlots(db);
     this.settings = new DeviceSettings(db);
@@ -127,7 +128,7 @@ export class DeviceCore {
     const hosts = new PairedHostStore(db, opts.maxPairedHosts ?? DEFAULT_MAX_PAIRED_HOSTS);
     this.pairedHosts = {
       list: () => this.guard(() => hosts.list()),
-      add: (k, name) => this.guard(() => hosts.add(k, name, this.now())),
+      add: (k, name) => this.guard(() => hosts.add(k, name, toUnixSeconds(this.now()))),
       remove: (k) => this.guard(() => hosts.remove(k)),
       isPaired: (k) => this.guard(() => hosts.isPaired(k)),
       count: () => this.guard(() => hosts.count()),
@@ -178,7 +179,7 @@ export class DeviceCore {
       deviceId: this.identity.deviceId,
       firmwareVersion: this.fw.info().version,
       datasetVersion: meta?.version ?? 0,
-      datasetState: datasetState(meta, this.now()),
+      datasetState: datasetState(meta, toUnixSeconds(this.now())),
       datasetExpiresAt: meta?.expiresAt ?? 0,
       staticKey: Uint8Array.from(this.identity.staticKeyPair.publicKey),
       pairedHosts: this.pairedHosts.count(),
@@ -200,7 +201,7 @@ export class DeviceCore {
       firmwareVersion: fw.version,
       firmwareState: fw.state,
       datasetVersion: meta?.version ?? 0,
-      datasetState: datasetState(meta, this.now()),
+      datasetState: datasetState(meta, toUnixSeconds(this.now())),
       datasetCreatedAt: meta?.createdAt ?? 0,
       datasetExpiresAt: meta?.expiresAt ?? 0,
       verificationsServed: this.journal.counter('verifications_served'),
@@ -217,7 +218,7 @@ export class DeviceCore {
   }
 
   private verify_(req: VerifyRequest): VerifyResult {
-    const now = this.now();
+    const now = toUnixSeconds(this.now());
     const r = verifyLocally({ slots: this.slots, cardKey: this.identity.cardKey, merchantCountry: this.merchantCountry(), now }, req);
     this.journal.record({ at: now, token: r.token, decision: r.decision, reason: r.reason, datasetVersion: r.datasetVersion });
     return r;

@@ -16,6 +16,7 @@ import { type Slot, otherSlot } from '../store/schema.ts';
 import type { TransferStore } from '../store/transfers.ts';
 import { decodeFirmwareImage } from './firmware-image.ts';
 import { TransferReceiver, type TransferState } from './transfer-receiver.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export const FACTORY_FIRMWARE_VERSION = 1;
 
@@ -43,7 +44,8 @@ export interface FirmwareReceiverDeps {
   dataDir: string;
   transfers: TransferStore;
   trustedKeys: () => Uint8Array[];
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts). */
+  now: NowMs;
   onRollback?: (reason: RollbackReason) => void;
 }
 
@@ -194,7 +196,7 @@ export class FirmwareReceiver {
            previous_slot = NULL, previous_version = NULL, state = 'confirmed', trial_booted = 0,
            last_rollback_reason = ?, last_rollback_at = ? WHERE id = 1`,
       )
-      .run(FACTORY_FIRMWARE_VERSION, reason, this.d.now());
+      .run(FACTORY_FIRMWARE_VERSION, reason, toUnixSeconds(this.d.now()));
     this.d.onRollback?.(reason);
   }
 }

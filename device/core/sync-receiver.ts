@@ -8,13 +8,15 @@ import type { Db } from '../store/database.ts';
 import type { DatasetSlots, InstallHooks } from '../store/dataset-slots.ts';
 import type { TransferStore } from '../store/transfers.ts';
 import { TransferReceiver, type TransferState } from './transfer-receiver.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface SyncReceiverDeps {
   db: Db;
   slots: DatasetSlots;
   transfers: TransferStore;
   trustedKeys: () => Uint8Array[];
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts). */
+  now: NowMs;
   hooks?: InstallHooks;
 }
 
@@ -59,7 +61,7 @@ export class SyncReceiver {
       const install = assembled.kind === 'snapshot' ? { kind: 'snapshot' as const, content: assembled.content } : { kind: 'delta' as const, delta: assembled.delta };
       try {
         this.d.db.transaction(() => {
-          this.d.slots.install(manifest, install, this.d.now(), this.d.hooks);
+          this.d.slots.install(manifest, install, toUnixSeconds(this.d.now()), this.d.hooks);
           this.rx.finish();
         })();
       } finally {

@@ -6,6 +6,7 @@ import { joinChunks, verifyChunk } from '../../protocol/dataset/chunks.ts';
 import { openSignedManifest } from '../../protocol/dataset/manifest.ts';
 import type { DatasetManifest } from '../../protocol/dataset/types.ts';
 import type { TransferKind, TransferStore } from '../store/transfers.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface TransferState {
   /** version being received, 0 = none */
@@ -20,7 +21,8 @@ export interface TransferReceiverDeps {
   kind: TransferKind;
   transfers: TransferStore;
   trustedKeys: () => Uint8Array[];
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts). */
+  now: NowMs;
   /** version currently installed (0 = none) */
   currentVersion: () => number;
   /** extra checks on a verified manifest (kind, base version...) */
@@ -62,7 +64,7 @@ export class TransferReceiver {
     if (m.version <= current) {
       throw new ProtocolError('DATASET_OLDER', `version ${m.version} is not newer than the installed ${current}`);
     }
-    if (this.d.now() >= m.expiresAt) throw new ProtocolError('DATASET_EXPIRED', `version ${m.version} expired at ${m.expiresAt}`);
+    if (toUnixSeconds(this.d.now()) >= m.expiresAt) throw new ProtocolError('DATASET_EXPIRED', `version ${m.version} expired at ${m.expiresAt}`);
     this.d.check(m);
   }
 
@@ -78,7 +80,7 @@ export class TransferReceiver {
       throw e;
     }
     if (existing && sameBytes(existing.manifestBytes, signedManifest)) return this.state(); // resume
-    this.d.transfers.start(this.d.kind, signedManifest, manifest.version, manifest.chunkCount, manifest.firstChunkHash, this.d.now());
+    this.d.transfers.start(this.d.kind, signedManifest, manifest.version, manifest.chunkCount, manifest.firstChunkHash, toUnixSeconds(this.d.now()));
     return this.state();
   }
 

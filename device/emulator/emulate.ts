@@ -26,6 +26,7 @@ import type { LinkDriver } from '../links/types.ts';
 import { SessionDispatcher } from '../session/dispatcher.ts';
 import { openSessionCore, type OpenedCore } from '../session/core-adapter.ts';
 import { isProvisioned, loadIdentity, provision } from '../core/identity.ts';
+import type { NowMs } from '../../runtime/clock.ts';
 
 export interface EmulateOptions {
   dataDir: string;
@@ -47,8 +48,8 @@ export interface EmulateOptions {
   rulesVersion?: number | null;
   /** Where the status lines go (default stdout). */
   out?: (line: string) => void;
-  /** Device clock in unix seconds (the market simulator runs devices on its simulated clock). */
-  now?: () => number;
+  /** Device wall clock, ms (runtime/clock.ts; the market simulator runs devices on its simulated clock). */
+  now?: NowMs;
   /** Device-side confirmation when not auto-confirming (default: a `y` line on stdin). */
   ask?: (code: string, deviceId: string, signal: AbortSignal) => Promise<boolean>;
 }

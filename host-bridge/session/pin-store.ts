@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { generateStaticKeyPair, type StaticKeyPair } from '../../protocol/secure/index.ts';
+import { toUnixSeconds } from '../../runtime/clock.ts';
 
 export const PIN_FILE = 'pins.json';
 const FORMAT = 1;
@@ -112,7 +113,7 @@ export class PinStore {
       staticKey: Uint8Array.from(d.staticKey),
       link: d.link,
       address: d.address,
-      pairedAt: d.pairedAt ?? Math.floor(Date.now() / 1000),
+      pairedAt: d.pairedAt ?? toUnixSeconds(Date.now()),
     };
     this.devices.set(deviceId, rec);
     this.save();

@@ -32,6 +32,7 @@ import type { DatasetManifest, ManifestKind } from '../../protocol/dataset/types
 import { isProtocolError } from '../../protocol/errors.ts';
 import { ChunkCache } from './chunk-cache.ts';
 import { SyncError } from './errors.ts';
+import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface FetcherOptions {
   /** Base URL of the network service, e.g. http://127.0.0.1:8700 */
@@ -52,8 +53,8 @@ export interface FetcherOptions {
   client?: NetworkClient | null;
   /** Parallel chunk downloads (default 8). */
   concurrency?: number;
-  /** unix seconds */
-  now?: () => number;
+  /** Wall clock, ms (runtime/clock.ts); manifests' expiresAt are Unix seconds. */
+  now?: NowMs;
 }
 
 export interface LatestDataset {
@@ -118,7 +119,7 @@ export class SyncFetcher {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly concurrency: number;
-  private readonly now: () => number;
+  private readonly now: NowMs;
   private trust: { key: Uint8Array; source: TrustSource } | null = null;
   /** Releases verified in this process, by cache key (several devices share one download). */
   private readonly releases = new Map<string, Promise<PreparedRelease>>();
@@ -135,7 +136,7 @@ export class SyncFetcher {
     this.retries = opts.retries ?? 2;
     this.backoffMs = opts.backoffMs ?? 200;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
-    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.now = opts.now ?? systemNowMs;
     this.ownsClient = !opts.client;
     this.client =
       opts.client ??
@@ -346,7 +347,7 @@ export class SyncFetcher {
     if (m.version !== version) {
       throw new SyncError('MANIFEST_REJECTED', `${what}: the signed manifest is for version ${m.version} (a replayed or mixed-up release); refused`);
     }
-    if (family === 'dataset' && this.now() >= m.expiresAt) {
+    if (family === 'dataset' && toUnixSeconds(this.now()) >= m.expiresAt) {
       throw new SyncError('MANIFEST_REJECTED', `${what}: expired at ${new Date(m.expiresAt * 1000).toISOString()}; refused (the service should publish a fresh one)`);
     }
     const seen = this.highest(family);

@@ -24,6 +24,7 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import type { DeviceLocks, HeldLock } from './device-lock.ts';
 import { SyncError, describeError, errorCode } from './errors.ts';
 import type { LatestDataset, LatestFirmware, PreparedRelease, SyncFetcher } from './fetcher.ts';
+import { toUnixSeconds } from '../../runtime/clock.ts';
 
 /** STATUS_RES fields the engine reads (SecureDeviceClient.status() returns them). */
 export interface DeviceStatusLike {
@@ -551,7 +552,7 @@ function deviceRefusal(e: unknown, kind: SyncKind, version: number): unknown {
 }
 
 /** The report's dataset summary: says so when nothing was new, and how old the service's data is. */
-export function datasetSummary(latest: LatestDataset | null, rows: DeviceSyncResult[], nowS = Math.floor(Date.now() / 1000)): DatasetSummary {
+export function datasetSummary(latest: LatestDataset | null, rows: DeviceSyncResult[], nowS = toUnixSeconds(Date.now())): DatasetSummary {
   const ageSeconds = latest ? (typeof latest.ageSeconds === 'number' ? latest.ageSeconds : Math.max(0, nowS - latest.createdAt)) : null;
   const pendingSeconds = typeof latest?.oldestUnpublishedChangeAgeSeconds === 'number' ? latest.oldestUnpublishedChangeAgeSeconds : null;
   const nothingNew = rows.length > 0 && rows.every((r) => r.result === 'up-to-date');

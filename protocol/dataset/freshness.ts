@@ -7,8 +7,3 @@ export function datasetState(meta: DatasetMeta | null | undefined, now: number):
   if (!meta) return 'none';
   return now < meta.expiresAt ? 'fresh' : 'stale';
 }
-
-/** Unix seconds now. */
-export function unixNow(): number {
-  return Math.floor(Date.now() / 1000);
-}

@@ -21,6 +21,7 @@ import { newBuildCache, readContent, runBuildJob, storedContent, type BuildCache
 import type { ChildRequest } from './build-child.ts';
 import type { StoreSpec } from '../storage/open.ts';
 import { builtFile } from '../../runtime/built.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 // Plain node runs the built child (next to this module in dist/): no loader, no repository root.
 const CHILD = builtFile('server/datasets/build-child.js');
@@ -57,7 +58,8 @@ export interface PublisherStatus {
 }
 
 export interface PublisherOptions {
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts); dataset createdAt/expiresAt are Unix seconds. */
+  now: NowMs;
   ttlSeconds: number;
   /** Quiet time after the last change before a rebuild; <0 disables change-driven builds. */
   debounceMs: number;
@@ -212,7 +214,7 @@ export class DatasetPublisher {
 
   private async refreshIfAging(): Promise<void> {
     const latest = await this.storage.latestDataset();
-    if (latest && this.opts.now() >= latest.createdAt + this.opts.ttlSeconds / 2) {
+    if (latest && toUnixSeconds(this.opts.now()) >= latest.createdAt + this.opts.ttlSeconds / 2) {
       await this.publish('refresh', true).catch((e) => this.log.error({ err: e }, 'dataset refresh failed'));
     }
   }
@@ -230,7 +232,7 @@ export class DatasetPublisher {
   }
 
   async currentContent(): Promise<DatasetContent> {
-    return readContent(this.storage, this.builderOptions, this.opts.now(), await this.routes());
+    return readContent(this.storage, this.builderOptions, toUnixSeconds(this.opts.now()), await this.routes());
   }
 
   /** Runs a build job here or in a child process. */
@@ -308,7 +310,7 @@ export class DatasetPublisher {
     const t0 = performance.now();
     let r: BuildJobResult;
     try {
-      r = await this.execute({ kind: 'snapshot', force, now: this.opts.now(), routes: await this.routes() });
+      r = await this.execute({ kind: 'snapshot', force, now: toUnixSeconds(this.opts.now()), routes: await this.routes() });
       if (r.kind !== 'snapshot') throw new ServiceError('INTERNAL', 'unexpected build result');
     } catch (e) {
       // Not published: the changes are pending again, from their original time.
@@ -365,7 +367,7 @@ export class DatasetPublisher {
     if (latest && version <= latest.version) {
       throw new ServiceError('CONFLICT', `firmware version must be above the latest (${latest.version})`);
     }
-    const createdAt = this.opts.now();
+    const createdAt = toUnixSeconds(this.opts.now());
     const built = buildFirmwareRelease(image, { version, createdAt, chunkSize: this.opts.chunkSize }, this.keys.signingPrivateKey);
     const info: FirmwareInfo = { version, name, createdAt, chunkCount: built.chunks.length, bytes: image.length };
     await this.storage.saveFirmware(info, { manifest: built.manifestBytes, chunks: built.chunks });

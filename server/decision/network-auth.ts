@@ -18,6 +18,7 @@ import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from 
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
 import { AFFINITY_SECONDS, approvedGateway, declinedGateways } from '../../rules/routing.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface AuthRequest {
   /** Device-computed card token; absent when no device answered (the bridge holds no card key). */
@@ -80,7 +81,8 @@ export interface NetworkAuthDeps {
   storage: Storage;
   router: RouterRecommender;
   trust: NewCardTrust;
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts); stored and sent instants are Unix seconds. */
+  now: NowMs;
   historyWindowSeconds: number;
   maxEventsPerToken: number;
   datasetVersion: () => number | null;
@@ -192,7 +194,7 @@ export class NetworkAuth {
 
   async authorize(req: AuthRequest, merchant: string): Promise<AuthAnswer> {
     const { storage, now: clock } = this.deps;
-    const now = clock();
+    const now = toUnixSeconds(clock());
     // Without a token (no device answered) nothing card-level is known: no restricted entry, no
     // known-good, no history. BIN rules, expiry and new-card trust still apply.
     const token = req.token ? parseTokenHex(req.token) : null;
@@ -288,7 +290,7 @@ export class NetworkAuth {
 
   /** Idempotent per (merchant, idempotencyKey): a retry gets the first answer, no second row. */
   async recordOutcome(req: OutcomeRequest, merchant: string): Promise<{ answer: OutcomeAnswer; replay: boolean }> {
-    const now = this.deps.now();
+    const now = toUnixSeconds(this.deps.now());
     const at = req.at ?? now;
     checkOutcomeAt(req.at, now); // the same rule the bridge applied when it accepted the report
     const token = req.token ? parseTokenHex(req.token) : null;

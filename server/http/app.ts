@@ -21,6 +21,7 @@ import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
 import { metricsRoute } from './metrics.ts';
 import { DEFAULT_MERCHANT, parseObjectiveSetting } from '../routing/objectives.ts';
+import { toUnixSeconds } from '../../runtime/clock.ts';
 
 type Role = 'bridge' | 'admin' | 'any' | 'public';
 
@@ -223,7 +224,7 @@ export async function buildApp(svc: Service) {
   }, async (req, reply) => {
     const { answer, replay } = await auth.recordOutcome(req.body as OutcomeRequest, merchantOf(req));
     if (replay) reply.header('idempotent-replay', 'true');
-    else svc.notify.onOutcome(merchantOf(req), { ...(req.body as OutcomeRequest & { terminal?: string; account?: string }), at: (req.body as OutcomeRequest).at ?? opts.now() });
+    else svc.notify.onOutcome(merchantOf(req), { ...(req.body as OutcomeRequest & { terminal?: string; account?: string }), at: (req.body as OutcomeRequest).at ?? toUnixSeconds(opts.now()) });
     return answer;
   });
 
@@ -240,7 +241,7 @@ export async function buildApp(svc: Service) {
     return {
       ...d,
       manifestUrl: `/v1/datasets/${d.version}/manifest`,
-      ageSeconds: Math.max(0, opts.now() - d.createdAt),
+      ageSeconds: Math.max(0, toUnixSeconds(opts.now()) - d.createdAt),
       oldestUnpublishedChangeAgeSeconds: pending === null ? null : pending / 1000,
     };
   });
@@ -346,7 +347,7 @@ export async function buildApp(svc: Service) {
       const report = await importRestricted(req.body as AsyncIterable<Uint8Array>, {
         cardKey: svc.keys.cardKey,
         storage,
-        now: opts.now(),
+        now: toUnixSeconds(opts.now()),
         source: 'import',
         defaultReason: q.reason ?? 'imported',
         expiresAt: q.expiresAt ? int(q.expiresAt) : null,
@@ -381,7 +382,7 @@ export async function buildApp(svc: Service) {
       schema: adminSchema('Add one restricted card by token', { body: S.restrictedBody, response: { 200: ok } }),
     }, async (req) => {
       const b = req.body as { token: string; reason: string; bin?: string; last4?: string; expiresAt?: number };
-      await storage.addRestricted([{ token: parseTokenHex(b.token), bin: b.bin ?? null, last4: b.last4 ?? null, reason: b.reason, source: 'admin', addedAt: opts.now(), expiresAt: b.expiresAt ?? null }]);
+      await storage.addRestricted([{ token: parseTokenHex(b.token), bin: b.bin ?? null, last4: b.last4 ?? null, reason: b.reason, source: 'admin', addedAt: toUnixSeconds(opts.now()), expiresAt: b.expiresAt ?? null }]);
       changed();
       return { ok: true };
     });
@@ -461,7 +462,7 @@ export async function buildApp(svc: Service) {
       keys: (await storage.listApiKeys()).map(({ hash: _h, ...k }) => k),
     }));
     admin.delete('/v1/admin/keys/:id', { config: { role: 'admin' }, schema: adminSchema('Revoke an API key', { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9a-f]{1,32}$' } } } }) }, async (req) => {
-      const done = await storage.revokeApiKey((req.params as { id: string }).id, opts.now());
+      const done = await storage.revokeApiKey((req.params as { id: string }).id, toUnixSeconds(opts.now()));
       svc.apiKeys.invalidate();
       if (!done) throw new ServiceError('NOT_FOUND', 'no such active key');
       return { ok: true };
@@ -469,7 +470,7 @@ export async function buildApp(svc: Service) {
 
     admin.post('/v1/admin/devices', { config: { role: 'admin' }, schema: adminSchema('Register a device / terminal', { body: S.deviceBody, response: { 200: ok } }) }, async (req) => {
       const b = req.body as { id: string; merchant: string; kind: string; label?: string; publicKey?: string };
-      await storage.upsertDevice({ id: b.id, merchant: b.merchant, kind: b.kind, label: b.label ?? null, publicKey: b.publicKey ?? null, createdAt: opts.now() });
+      await storage.upsertDevice({ id: b.id, merchant: b.merchant, kind: b.kind, label: b.label ?? null, publicKey: b.publicKey ?? null, createdAt: toUnixSeconds(opts.now()) });
       return { ok: true };
     });
     admin.post('/v1/admin/devices/:id/hosts', {
@@ -477,7 +478,7 @@ export async function buildApp(svc: Service) {
       schema: adminSchema('Record a host paired with a device', { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } }, body: S.deviceHostBody, response: { 200: ok } }),
     }, async (req) => {
       const b = req.body as { hostId: string; publicKey?: string };
-      const okk = await storage.addDeviceHost((req.params as { id: string }).id, b.hostId, b.publicKey ?? null, opts.now());
+      const okk = await storage.addDeviceHost((req.params as { id: string }).id, b.hostId, b.publicKey ?? null, toUnixSeconds(opts.now()));
       if (!okk) throw new ServiceError('NOT_FOUND', 'no such device');
       return { ok: true };
     });

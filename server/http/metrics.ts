@@ -4,6 +4,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Service } from '../service.ts';
 import { processMetricsText } from '../../runtime/process-metrics.ts';
+import { toUnixSeconds } from '../../runtime/clock.ts';
 
 export interface MetricFamily {
   name: string;
@@ -33,7 +34,7 @@ export function renderMetrics(families: MetricFamily[]): string {
 export async function serviceMetrics(svc: Service): Promise<MetricFamily[]> {
   const p = svc.publisher.status();
   const latest = await svc.storage.latestDataset();
-  const now = svc.opts.now();
+  const now = toUnixSeconds(svc.opts.now());
   const declines = await svc.trust.falseDeclines(now - 30 * 86_400);
   return [
     {

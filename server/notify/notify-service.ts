@@ -19,6 +19,7 @@ import { buildNotice, NOTICE_EVENT, type NoticePayload } from './notice.ts';
 import { importOffersCsv, splitRows, validOffer, type OfferRow, type OffersImportReport } from './offers-csv.ts';
 import { DEFAULT_RULE_SET, evaluateRules, parseRuleSet, type RuleSet } from './rules.ts';
 import { newWebhookSecret, NotifyStore, type Endpoint, type MessageState, type QueuedMessage, type TerminalLocation } from './store.ts';
+import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface NotifyConfig {
   /** SMS provider adapter; without one, SMS endpoints cannot be registered. */
@@ -109,7 +110,8 @@ export class NotifyService {
   constructor(
     db: Database.Database,
     private readonly log: Logger,
-    private readonly now: () => number,
+    /** Wall clock, ms (runtime/clock.ts); stored instants are Unix seconds. */
+    private readonly now: NowMs,
     private readonly config: NotifyConfig = {},
   ) {
     checkWebhookHosts(config.webhookHosts);
@@ -133,7 +135,7 @@ export class NotifyService {
     if (this.store.deviceMerchant(deviceId) === null) throw new ServiceError('NOT_FOUND', 'no such device; register it first (POST /v1/admin/devices)');
     if (!(Math.abs(loc.lat) <= 90) || !(Math.abs(loc.lon) <= 180)) throw new ServiceError('INVALID_FIELD', 'lat must be -90..90 and lon -180..180');
     if (!/^[0-9]{4}$/.test(loc.category)) throw new ServiceError('INVALID_FIELD', 'category must be a 4-digit merchant category code (ISO 18245)');
-    const t: TerminalLocation = { deviceId, lat: loc.lat, lon: loc.lon, category: loc.category, merchantName: loc.merchantName ?? null, updatedAt: this.now() };
+    const t: TerminalLocation = { deviceId, lat: loc.lat, lon: loc.lon, category: loc.category, merchantName: loc.merchantName ?? null, updatedAt: toUnixSeconds(this.now()) };
     this.store.upsertTerminal(t);
     return t;
   }
@@ -173,8 +175,8 @@ export class NotifyService {
       secret,
       lang: b.lang,
       consentText: b.consent.text,
-      consentAt: b.consent.at ?? this.now(),
-      createdAt: this.now(),
+      consentAt: b.consent.at ?? toUnixSeconds(this.now()),
+      createdAt: toUnixSeconds(this.now()),
     };
     this.store.insertEndpoint(e);
     this.log.info({ endpoint: e.id, kind: e.kind }, 'notification endpoint registered with consent');
@@ -269,7 +271,7 @@ export class NotifyService {
 
   putRuleSet(doc: unknown): { version: number; set: RuleSet } {
     const set = parseRuleSet(doc);
-    const version = this.store.saveRuleSet(JSON.stringify(set), this.now());
+    const version = this.store.saveRuleSet(JSON.stringify(set), toUnixSeconds(this.now()));
     this.log.info({ version, rules: set.rules.length }, 'notice rule set stored');
     return { version, set };
   }
@@ -293,7 +295,7 @@ export class NotifyService {
         items,
         ruleSetVersion: version,
       },
-      new Date(this.now() * 1000),
+      new Date(this.now()),
     );
   }
 

@@ -9,6 +9,7 @@ import { withAffinity } from '../../rules/routing.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
+import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export type { RoutingObjective, Segment, SegmentLevel } from './segment.ts';
 
@@ -95,7 +96,7 @@ export interface RouterOptions {
   /** Outcomes stamped further in the future than this are refused; default 300 s. */
   maxFutureSkewSeconds?: number;
   rng?: () => number; // [0, 1); default Math.random
-  clock?: () => number; // unix seconds; default wall clock
+  clock?: NowMs; // wall clock, ms (runtime/clock.ts); outcome times and windows are Unix seconds
 }
 
 export interface RoutingOutcome {
@@ -194,7 +195,7 @@ export class GatewayRouter {
   private readonly coolDown: number;
   private readonly maxFutureSkew: number;
   private readonly rng: () => number;
-  private readonly clock: () => number;
+  private readonly clock: NowMs;
   private readonly fees = new Map<string, GatewayConfig>();
   private readonly known = new Set<string>();
   /** segment key → gateway → window */
@@ -239,7 +240,7 @@ export class GatewayRouter {
     this.coolDown = o.coolDownSeconds;
     this.maxFutureSkew = o.maxFutureSkewSeconds;
     this.rng = o.rng ?? Math.random;
-    this.clock = o.clock ?? (() => Math.floor(Date.now() / 1000));
+    this.clock = o.clock ?? systemNowMs;
     this.elimination = new EliminationTracker({ consecutiveFailures: o.consecutiveFailures, coolDownSeconds: o.coolDownSeconds });
     for (const g of o.gateways ?? []) {
       if (typeof g.id !== 'string' || g.id.length === 0) throw new RangeError('gateway id must be a non-empty string');
@@ -262,7 +263,7 @@ export class GatewayRouter {
    * Oldest time (unix s) an outcome can still count at `now`: the start of the lookback (the time
    * window when minWindowOutcomes is 0). Older outcomes are dropped; replay starts here.
    */
-  windowStart(now: number = this.clock()): number {
+  windowStart(now: number = toUnixSeconds(this.clock())): number {
     return (BucketWindow.bucketIndex(now, this.win.bucketSeconds) - this.lookbackBuckets + 1) * this.win.bucketSeconds;
   }
 
@@ -272,7 +273,7 @@ export class GatewayRouter {
    */
   record(o: RoutingOutcome): void {
     validateOutcome(o);
-    const now = this.clock();
+    const now = toUnixSeconds(this.clock());
     if (o.at < this.windowStart(now)) {
       this.counters.droppedStale++;
       return;
@@ -327,7 +328,7 @@ export class GatewayRouter {
     for (const o of sorted) this.record(o);
   }
 
-  recommend(seg: Segment, now: number = this.clock()): Recommendation {
+  recommend(seg: Segment, now: number = toUnixSeconds(this.clock())): Recommendation {
     validateSegment(seg);
     const objective = seg.objective ?? this.objective;
     this.counters.recommendations++;
@@ -458,7 +459,7 @@ export class GatewayRouter {
    * the rows are ranked like recommend() ranks gateways under the default objective (at the
    * segment's mean amount), best first.
    */
-  routesTable(now: number = this.clock()): RouteRow[] {
+  routesTable(now: number = toUnixSeconds(this.clock())): RouteRow[] {
     const rows: RouteRow[] = [];
     for (const [key, bc] of this.brandCurrency) {
       const byGw = this.windows.get(key);
@@ -496,7 +497,7 @@ export class GatewayRouter {
    * recommend()'s own comparison (pickBest) at the level recommend() would use; eliminated gateways
    * are ranked too (the dataset's health section says until when to skip them).
    */
-  ranking(seg: Segment, now: number = this.clock()): Array<{ gateway: string; successRate: number | null; level: SegmentLevel | 'none' }> {
+  ranking(seg: Segment, now: number = toUnixSeconds(this.clock())): Array<{ gateway: string; successRate: number | null; level: SegmentLevel | 'none' }> {
     validateSegment(seg);
     const objective = seg.objective ?? this.objective;
     const keys = segmentKeys(seg);
@@ -527,7 +528,7 @@ export class GatewayRouter {
     return out;
   }
 
-  stats(now: number = this.clock()): RouterStats {
+  stats(now: number = toUnixSeconds(this.clock())): RouterStats {
     return {
       ...this.counters,
       segments: this.windows.size,

@@ -10,6 +10,7 @@ import type { TrustContext } from './features.ts';
 import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
 import type { TrustLevel } from './model.ts';
+import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface NewCardTrustOptions {
   /** The service's storage (signals and models live there). */
@@ -19,7 +20,8 @@ export interface NewCardTrustOptions {
   limitsUsd?: Partial<Record<TrustLevel, number>>;
   /** Labelled attempts older than this are not trained on; default 180 days. */
   trainingWindowSeconds?: number;
-  now?: () => number;
+  /** Wall clock, ms (runtime/clock.ts). */
+  now?: NowMs;
   /** Write-behind of attempts (see TrustSignals). */
   signals?: TrustSignalsOptions;
   /** How often the store is asked whether another process trained a newer model; default 1 s. */
@@ -30,7 +32,7 @@ export class NewCardTrust {
   readonly signals: TrustSignals;
   readonly models: StorageTrustModelStore;
   private model: TrustModel = priorTrustModel();
-  private readonly now: () => number;
+  private readonly now: NowMs;
   private readonly fingerprintKey: Buffer;
   private nextModelCheck = 0;
   private modelCheck: Promise<void> | null = null;
@@ -42,7 +44,7 @@ export class NewCardTrust {
     this.signals = new TrustSignals(opts.store, hashKey, opts.signals);
     this.fingerprintKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/card-fingerprint/v1').digest();
     this.models = new StorageTrustModelStore(opts.store);
-    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.now = opts.now ?? systemNowMs;
   }
 
   static async open(opts: NewCardTrustOptions): Promise<NewCardTrust> {
@@ -127,7 +129,7 @@ export class NewCardTrust {
 
   /** Trains on stored labelled attempts; a new model is used at once. */
   async train(opts: TrainOptions = {}): Promise<TrainingRunResult> {
-    const now = this.now();
+    const now = toUnixSeconds(this.now());
     const since = now - (this.opts.trainingWindowSeconds ?? 180 * 86_400);
     const r = await runTrustTraining(this.signals, this.models, { trainedAt: now, ...opts, since });
     if (r.trained) this.model = r.model;

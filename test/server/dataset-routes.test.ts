@@ -12,7 +12,7 @@ const scope = serversEachTest();
 describe('dataset routes per segment and gateway health', () => {
   it('publishes segment rankings where they differ from brand × currency, and the eliminated gateway with its expiry', async () => {
     const clock = { t: T0 };
-    const s = await scope.start({ dataDir: scope.tempDir('precheck-dsroutes-'), now: () => clock.t, routing: { explorationShare: 0 } });
+    const s = await scope.start({ dataDir: scope.tempDir('precheck-dsroutes-'), now: () => clock.t * 1000, routing: { explorationShare: 0 } });
     const key = (await s.issueKey('merchant-ds')).key;
     const call = async (p: string, body: unknown, k = key) =>
       (await fetch(s.url + p, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).status;

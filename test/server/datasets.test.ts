@@ -233,7 +233,7 @@ describe('datasets', () => {
 
   it('history digest keeps 30 days of events plus hard declines ever', async () => {
     let now = 1_800_000_000;
-    h = await startHarness({ now: () => now });
+    h = await startHarness({ now: () => now * 1000 });
     const soft = randomToken();
     const hard = randomToken();
     const day = 86400;

@@ -44,7 +44,7 @@ describe('outcome classes in the service', () => {
       ['91', null, false],
       ['96', 'technical', false],
     ] as const) {
-      const r = new GatewayRouter({ explorationShare: 0, clock: () => T0, consecutiveFailures: 5 });
+      const r = new GatewayRouter({ explorationShare: 0, clock: () => T0 * 1000, consecutiveFailures: 5 });
       for (let i = 0; i < 5; i++) r.record({ ...seg, gateway: 'a', status: 'failure', code, type, at: T0 });
       expect(r.stats().eliminated.includes('a'), `${code} ${type}`).toBe(eliminated);
     }

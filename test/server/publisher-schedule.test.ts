@@ -110,7 +110,7 @@ function rig(o: { debounceMs: number; maxDelayMs: number }): Rig {
     storage,
     loadOrCreateKeys(dir),
     async () => ({ routes: [], gatewayHealth: [] }),
-    { now: () => 1_800_000_000 + Math.floor(clock.t / 1000), ttlSeconds: 7 * 86400, debounceMs: o.debounceMs, maxDelayMs: o.maxDelayMs, keepVersions: 8, chunkSize: 4096, historyWindowSeconds: 30 * 86400, maxEventsPerToken: 32, clock, runJob },
+    { now: () => 1_800_000_000_000 + clock.t, ttlSeconds: 7 * 86400, debounceMs: o.debounceMs, maxDelayMs: o.maxDelayMs, keepVersions: 8, chunkSize: 4096, historyWindowSeconds: 30 * 86400, maxEventsPerToken: 32, clock, runJob },
     createLogger({ level: 'silent' }),
   );
   cleanup = async () => {

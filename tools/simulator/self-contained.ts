@@ -176,7 +176,7 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       port: 0,
       host: '127.0.0.1',
       logLevel: 'silent',
-      now: () => clock.nowSeconds(),
+      now: () => clock.nowMs(),
       // One simulated shop sends thousands of requests a minute: the per-key limit is for the
       // internet, not for this loopback run.
       rateLimitMax: 10_000_000,
@@ -211,7 +211,7 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
         serverSigningPublicKey: server.service.keys.signingPublicKey,
         cardKey: server.service.keys.cardKey,
         merchantCountry: s.merchant.country,
-        now: () => clock.nowSeconds(),
+        now: () => clock.nowMs(),
       });
       const logger: Logger = createBridgeLogger('silent');
       const reg = createDeviceRegistry({ config, logger });

@@ -3,6 +3,7 @@
 // runs on the simulator's clock.
 import { isProvisioned, provision } from '../../device/core/identity.ts';
 import { startEmulator } from '../../device/emulator/emulate.ts';
+import type { NowMs } from '../../runtime/clock.ts';
 
 export interface SimDeviceOptions {
   dataDir: string;
@@ -10,8 +11,8 @@ export interface SimDeviceOptions {
   serverSigningPublicKey: Uint8Array;
   cardKey: Uint8Array;
   merchantCountry: string;
-  /** unix seconds */
-  now: () => number;
+  /** Wall clock, ms (runtime/clock.ts). */
+  now: NowMs;
 }
 
 export interface SimDevice {

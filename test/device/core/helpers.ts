@@ -62,10 +62,11 @@ export function delta(from: DatasetContent, to: DatasetContent, baseVersion: num
   return buildDelta(from, to, { version, baseVersion, createdAt: NOW - 30, expiresAt: NOW + 7 * DAY, chunkSize }, SIGNER.privateKey);
 }
 
+/** `clock.now` is in Unix seconds, like the datasets the tests build; the core's clock reads ms. */
 export function openCore(dir: string, opts: DeviceCoreOptions & { clock?: { now: number } } = {}): DeviceCore {
   const clock = opts.clock ?? { now: NOW };
   return DeviceCore.open(dir, {
-    now: () => clock.now,
+    now: () => clock.now * 1000,
     provision: { serverSigningPublicKey: SIGNER.publicKey, cardKey: CARD_KEY },
     journalFlushMs: 0,
     ...opts,
@@ -87,7 +88,7 @@ export interface CoreFixture {
   dir: string;
   /** the open core; a test may close it and open another on the same dir */
   core: DeviceCore;
-  /** the core's clock, back at NOW before each test */
+  /** the core's clock in Unix seconds (openCore gives the core ms), back at NOW before each test */
   clock: { now: number };
 }
 

@@ -9,7 +9,7 @@ const T0 = 1_700_000_000;
 const scope = serversEachTest();
 
 async function boot(dir: string, clock: { t: number }) {
-  const s = await scope.start({ dataDir: dir, now: () => clock.t, routing: { explorationShare: 0 } });
+  const s = await scope.start({ dataDir: dir, now: () => clock.t * 1000, routing: { explorationShare: 0 } });
   const key = (await s.issueKey('merchant-r')).key;
   const call = async (method: string, p: string, body: unknown, k = key) => {
     const res = await fetch(s.url + p, { method, headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });

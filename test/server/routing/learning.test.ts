@@ -40,7 +40,7 @@ function play(router: GatewayRouter, clock: { t: number }, rounds: number, rateO
 
 function router(opts: RouterOptions = {}) {
   const clock = { t: T0 };
-  const r = new GatewayRouter({ gateways: GATEWAYS, clock: () => clock.t, rng: mulberry32(7), explorationShare: 0.05, ...opts });
+  const r = new GatewayRouter({ gateways: GATEWAYS, clock: () => clock.t * 1000, rng: mulberry32(7), explorationShare: 0.05, ...opts });
   return { clock, r };
 }
 

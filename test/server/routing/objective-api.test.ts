@@ -33,7 +33,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 describe('routing objective per merchant', () => {
   it('success by default; a merchant that chooses value with its margin lets the fee decide', async () => {
     let now = 1_800_000_000;
-    h = await startHarness({ now: () => now, routing: { explorationShare: 0 }, train: { schedule: null } });
+    h = await startHarness({ now: () => now * 1000, routing: { explorationShare: 0 }, train: { schedule: null } });
     await h.admin('POST', '/v1/admin/gateways', { name: 'good', feePerAttempt: 60, feeBps: 0 });
     await h.admin('POST', '/v1/admin/gateways', { name: 'cheap', feePerAttempt: 10, feeBps: 0 });
     // 93 % vs 90 % over 1000 outcomes each (fed to the service's router directly: the setting is

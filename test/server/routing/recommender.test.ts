@@ -9,7 +9,7 @@ describe('RouterRecommender', () => {
       { name: 'acme', feePerAttempt: 30, feeBps: 0 },
       { name: 'bolt', feePerAttempt: 10, feeBps: 0 },
     ];
-    const rec = new RouterRecommender(async () => gateways, { clock: () => T, explorationShare: 0 });
+    const rec = new RouterRecommender(async () => gateways, { clock: () => T * 1000, explorationShare: 0 });
     // No data: cheapest registered gateway.
     expect(await rec.recommend({ brand: null, currency: 'EUR', amount: 1000 })).toMatchObject({ gateway: 'bolt', successRate: null });
     const outcomes = [];

@@ -7,7 +7,7 @@ const T0 = 1_700_000_000; // a bucket boundary for 60 s buckets (1_700_000_000 %
 
 function setup(opts: RouterOptions = {}) {
   const clock = { t: T0 };
-  const router = new GatewayRouter({ explorationShare: 0, clock: () => clock.t, rng: mulberry32(42), ...opts });
+  const router = new GatewayRouter({ explorationShare: 0, clock: () => clock.t * 1000, rng: mulberry32(42), ...opts });
   return { clock, router };
 }
 
@@ -263,7 +263,7 @@ describe('GatewayRouter', () => {
     const { router } = setup({ gateways: [{ id: 'X', feeFixedMinor: 30 }, { id: 'Y', feeFixedMinor: 20 }, { id: 'Z', feeFixedMinor: 5 }] });
     expect(router.recommend(VISA_EUR)).toEqual({ gateway: 'Z', successRate: null, explored: false, eliminated: [], segmentLevel: 'none' });
     expect(router.recommend({ ...VISA_EUR, eligible: ['X', 'Y'] }).gateway).toBe('Y');
-    expect(new GatewayRouter({ clock: () => T0 }).recommend(VISA_EUR).gateway).toBeNull();
+    expect(new GatewayRouter({ clock: () => T0 * 1000 }).recommend(VISA_EUR).gateway).toBeNull();
   });
 
   it('routesTable gives brand × currency × gateway rates for the device dataset', () => {

@@ -25,7 +25,7 @@ const GATEWAYS = [
 
 function router(opts: RouterOptions = {}) {
   const clock = { t: T0 };
-  const r = new GatewayRouter({ explorationShare: 0, decay: 1, gateways: GATEWAYS, clock: () => clock.t, ...opts });
+  const r = new GatewayRouter({ explorationShare: 0, decay: 1, gateways: GATEWAYS, clock: () => clock.t * 1000, ...opts });
   return { r, clock };
 }
 

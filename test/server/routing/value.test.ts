@@ -14,7 +14,7 @@ function feed(router: GatewayRouter, gateway: string, n: number, successes: numb
 
 // These are the merchant's explicit value objective (the default is success first: success.test.ts).
 function setup(opts: RouterOptions, feedAmount = 5000) {
-  const router = new GatewayRouter({ explorationShare: 0, decay: 1, clock: () => T0, objective: 'value', ...opts });
+  const router = new GatewayRouter({ explorationShare: 0, decay: 1, clock: () => T0 * 1000, objective: 'value', ...opts });
   feed(router, 'cheap', 100, 80, feedAmount); // 80%
   feed(router, 'dear', 100, 81, feedAmount); // 81%: one point better
   return router;
@@ -54,7 +54,7 @@ describe('value objective (a merchant choice)', () => {
     expect(equal.recommend({ ...SEG, amount: 2000 }).gateway).toBe('dear');
     expect(equal.recommend({ ...SEG, amount: 1 }).gateway).toBe('dear');
     // Rates 0.05 point apart (within tieTolerance) with a 1-unit fee difference: the cheaper one.
-    const router = new GatewayRouter({ explorationShare: 0, decay: 1, clock: () => T0, objective: 'value', gateways: [{ id: 'a', feeFixedMinor: 21 }, { id: 'b', feeFixedMinor: 20 }] });
+    const router = new GatewayRouter({ explorationShare: 0, decay: 1, clock: () => T0 * 1000, objective: 'value', gateways: [{ id: 'a', feeFixedMinor: 21 }, { id: 'b', feeFixedMinor: 20 }] });
     feed(router, 'a', 2000, 1601, 5000);
     feed(router, 'b', 2000, 1600, 5000);
     expect(router.recommend({ ...SEG, amount: 5000 }).gateway).toBe('b');

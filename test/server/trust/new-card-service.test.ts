@@ -23,7 +23,7 @@ describe('NewCardTrust (real SQLite)', () => {
 
   it('answers with the prior model, trains from labelled attempts, then answers with the trained version', async () => {
     const clock = { t: T };
-    const trust = await NewCardTrust.open({ store: db, secret: new Uint8Array(32).fill(1), now: () => clock.t });
+    const trust = await NewCardTrust.open({ store: db, secret: new Uint8Array(32).fill(1), now: () => clock.t * 1000 });
     const first = await trust.assess({ merchant: 'm', orderId: 'o0', token: new Uint8Array(16), accountId: 'a0', at: T }, { amount: 1000, currency: 'EUR' });
     expect(first.modelVersion).toBe('trust-prior-v1');
     expect(await trust.train()).toMatchObject({ trained: false });
