@@ -69,7 +69,7 @@ export async function run(): Promise<BenchResult> {
   const RUNS = num('PUBLISH_BENCH_RUNS', 30);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-bench-publish-'));
   const now = 1_800_000_000;
-  const svc = await openService({ dataDir: dir, logLevel: 'warn', publishDebounceMs: -1, buildInChild: false, now: () => now, train: { schedule: null } } as Parameters<typeof openService>[0]);
+  const svc = await openService({ dataDir: dir, logLevel: 'warn', publishDebounceMs: -1, buildInChild: false, now: () => now * 1000, train: { schedule: null } } as Parameters<typeof openService>[0]);
   try {
     const restricted: RestrictedEntry[] = Array.from({ length: R }, (_, i) => ({ token: token(i, 1), bin: '411111', last4: '0000', reason: i % 3 ? 'stolen' : 'fraud', source: 'bench', addedAt: now, expiresAt: null }));
     await svc.storage.addRestricted(restricted);
