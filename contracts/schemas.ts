@@ -38,6 +38,18 @@ export const unixAt = {
   description: `unix seconds; at most ${AT_MAX_SKEW_S} s ahead of the receiver's clock; default now`,
 } as const;
 
+/** An order as the shop gives it to the bridge (POST /v1/verify) and the bridge to the service. */
+export const order = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'amount'],
+  properties: {
+    id: id(64),
+    amount,
+    country: { ...country, description: 'billing/shipping country (ISO 3166-1 alpha-2); a routing segment' },
+  },
+} as const;
+
 // ---------------------------------------------------------------- POST /v1/auth
 export const authBody = {
   type: 'object',
@@ -51,14 +63,10 @@ export const authBody = {
     expMonth: { type: 'integer', minimum: 1, maximum: 12 },
     expYear: { type: 'integer', minimum: 0, maximum: 2200 },
     order: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['id', 'amount'],
+      ...order,
       properties: {
-        id: id(64),
-        amount,
-        country: { ...country, description: 'billing/shipping country (ISO 3166-1 alpha-2); a routing segment' },
-        crossBorder: { type: 'boolean', description: 'the card is issued outside the merchant country; a routing segment' },
+        ...order.properties,
+        crossBorder: { type: 'boolean', description: 'the card is issued outside the merchant country; a routing segment (the bridge adds it)' },
       },
     },
     customer: {

@@ -2,7 +2,7 @@
 // @fastify/swagger turns them into /v1/openapi.json, so the document cannot drift from the code.
 // Every field forwarded to the network service uses the service's own building blocks and limits
 // (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
-import { amount, country, declineType, id, ip, lang, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
+import { declineType, id, ip, lang, order, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 import { LINK_KINDS } from '../../protocol/link-kind.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
@@ -56,16 +56,7 @@ export const verifyBody = {
         cvc: { type: 'string', minLength: 3, maxLength: 4, description: 'Checked for format, then dropped: never forwarded, stored or logged.' },
       },
     },
-    order: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['id', 'amount'],
-      properties: {
-        id: id(64),
-        amount,
-        country: { ...country, description: 'ISO 3166-1 alpha-2 shipping/billing country' },
-      },
-    },
+    order,
     // Forwarded to the service's /v1/auth: its rules, so a value it would refuse is a 400 here
     // rather than a silent fallback decision.
     customer: {

@@ -276,16 +276,22 @@ export class SyncEngine {
     return rows;
   }
 
+  /** A device's result for one kind (failed until it says otherwise), and done() that stamps its duration and reports it. */
+  private resultRow(t: SyncTarget, kind: SyncKind): { row: DeviceSyncResult; done: () => DeviceSyncResult } {
+    const t0 = Date.now();
+    const row: DeviceSyncResult = { device: t.id, link: t.link, kind, from: 0, to: 0, bytesSent: 0, seconds: 0, result: 'failed' };
+    const done = (): DeviceSyncResult => {
+      row.seconds = (Date.now() - t0) / 1000;
+      this.progress(t, kind, 'done', row.from, row.to, 0, 0, row.bytesSent, row.bytesSent);
+      return row;
+    };
+    return { row, done };
+  }
+
   // ------------------------------------------------------------------ dataset
 
   private async syncDataset(t: SyncTarget, latest: LatestDataset | null): Promise<DeviceSyncResult> {
-    const t0 = Date.now();
-    const row: DeviceSyncResult = { device: t.id, link: t.link, kind: 'dataset', from: 0, to: 0, bytesSent: 0, seconds: 0, result: 'failed' };
-    const done = (): DeviceSyncResult => {
-      row.seconds = (Date.now() - t0) / 1000;
-      this.progress(t, 'dataset', 'done', row.from, row.to, 0, 0, row.bytesSent, row.bytesSent);
-      return row;
-    };
+    const { row, done } = this.resultRow(t, 'dataset');
     try {
       const st = await this.withLinkRetries(t, () => t.status());
       row.from = st.datasetVersion;
@@ -351,13 +357,7 @@ export class SyncEngine {
   // ------------------------------------------------------------------ firmware
 
   private async syncFirmware(t: SyncTarget, latest: LatestFirmware | null): Promise<DeviceSyncResult> {
-    const t0 = Date.now();
-    const row: DeviceSyncResult = { device: t.id, link: t.link, kind: 'firmware', from: 0, to: 0, bytesSent: 0, seconds: 0, result: 'failed' };
-    const done = (): DeviceSyncResult => {
-      row.seconds = (Date.now() - t0) / 1000;
-      this.progress(t, 'firmware', 'done', row.from, row.to, 0, 0, row.bytesSent, row.bytesSent);
-      return row;
-    };
+    const { row, done } = this.resultRow(t, 'firmware');
     try {
       const st = await this.withLinkRetries(t, () => t.status());
       row.from = st.firmwareVersion;
