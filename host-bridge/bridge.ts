@@ -90,7 +90,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const outbox = Outbox.open(config.dataDir);
   // One client for every call to the service (verify, outcomes, sync): one breaker, one retry policy.
   const network = opts.network !== undefined ? opts.network : createNetworkClient(config);
-  const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, now });
+  const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, concurrency: config.outbox.concurrency, now });
   const gatewayHealth = new GatewayHealth({ now });
   const learningLag = new LearningLag();
   let follower: DatasetFollower | null = null;

@@ -52,7 +52,7 @@ export interface BridgeConfig {
   /** Requests per minute per client address on the HTTP API; 0 = unlimited (default 6000). */
   rateLimit: { perMinute: number };
   /** retentionDays: how long the verification journal keeps a row (pruned in the background). */
-  outbox: { retryBaseMs: number; retryMaxMs: number; maxPerSecond: number; retentionDays: number };
+  outbox: { retryBaseMs: number; retryMaxMs: number; maxPerSecond: number; concurrency: number; retentionDays: number };
   devices: {
     rs485: { ports: Rs485PortConfig[] };
     usb: { vid: number; pid: number } | null;
@@ -151,7 +151,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
   'network.breaker': ['failureThreshold', 'resetMs'],
   verify: ['deviceTimeoutMs', 'networkDeadlineMs'],
   rateLimit: ['perMinute'],
-  outbox: ['retryBaseMs', 'retryMaxMs', 'maxPerSecond', 'retentionDays'],
+  outbox: ['retryBaseMs', 'retryMaxMs', 'maxPerSecond', 'concurrency', 'retentionDays'],
   devices: ['rs485', 'usb', 'cables', 'ble'],
   'devices.rs485': ['ports'],
   'devices.usb': ['vid', 'pid'],
@@ -360,6 +360,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
       retryMaxMs: int(raw, 'outbox.retryMaxMs', 300_000, 1, 86_400_000),
       // Replay pace after an outage: far below the service's per-key limit (default 60 000/min).
       maxPerSecond: int(raw, 'outbox.maxPerSecond', 50, 1, 10_000),
+      concurrency: int(raw, 'outbox.concurrency', 4, 1, 64),
       retentionDays: int(raw, 'outbox.retentionDays', 30, 1, 36_500),
     },
     devices: {

@@ -2,6 +2,10 @@
 // for reconciliation (POST /v1/auth with the fallback attached) until the service acknowledges
 // them. Each row backs off exponentially with jitter; an unavailable service ends the pass early
 // (no point hammering it row by row) and the next pass waits for the backoff or the breaker.
+// Up to `concurrency` requests are in flight at once, on a steady pace: one at a time, a busy
+// service's latency (not the pace) bounded the drain rate, and a backlog grew under live load.
+// Rows of one order never overlap, so the service sees an order's attempts in the order they
+// were reported.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { Outbox } from './outbox-db.ts';
@@ -20,6 +24,8 @@ export interface ForwarderOptions {
    * for live verifications. Default 50.
    */
   maxPerSecond?: number;
+  /** Requests in flight at once (default 4). */
+  concurrency?: number;
   now?: () => number;
   random?: () => number;
 }
@@ -130,22 +136,53 @@ export class OutboxForwarder extends EventEmitter {
     const net = this.o.network;
     if (!net) return r;
     const outbox = this.o.outbox;
+    const slots = Math.max(1, this.o.concurrency ?? 4);
+    const inFlight = new Set<Promise<void>>();
+    let unavailable = false;
+    /**
+     * Sends rows with up to `slots` in flight. A row whose order already has a row in flight (or
+     * put off) waits for the next round, so one order's rows go out one after another, in order.
+     */
+    const drain = async <R>(rows: R[], orderOf: (row: R) => string, send: (row: R) => Promise<void>): Promise<void> => {
+      let queue = rows;
+      while (queue.length > 0 && !unavailable && !this.stopped) {
+        const busy = new Set<string>();
+        const later: R[] = [];
+        for (const row of queue) {
+          if (unavailable || this.stopped) break;
+          const order = orderOf(row);
+          if (busy.has(order)) {
+            later.push(row);
+            continue;
+          }
+          busy.add(order);
+          while (inFlight.size >= slots) await Promise.race(inFlight);
+          await this.pace();
+          const job: Promise<void> = send(row)
+            .catch((e: unknown) => {
+              // Only the outbox's own bookkeeping can throw here (a closed database at shutdown): the row stays due.
+              this.o.logger.error({ err: (e as Error).message }, 'outbox row bookkeeping failed');
+            })
+            .finally(() => inFlight.delete(job));
+          inFlight.add(job);
+        }
+        await Promise.all(inFlight);
+        queue = later;
+      }
+    };
     try {
-      for (const row of outbox.dueOutcomes(this.now())) {
-        if (this.stopped) break;
-        await this.pace();
+      await drain(outbox.dueOutcomes(this.now()), (row) => row.payload.orderId, async (row) => {
         try {
           await net.postJson('/v1/outcomes', row.payload, { idempotencyKey: row.key, retries: 0 });
           outbox.ackOutcome(row.key, this.now());
           r.acked++;
           this.emit('acked', row.key);
         } catch (e) {
-          if (this.handleFailure(e, r, 'outcome', row.key, row.attempts)) break;
+          if (this.handleFailure(e, r, 'outcome', row.key, row.attempts)) unavailable = true;
         }
-      }
-      for (const row of outbox.dueReconciliations(this.now())) {
-        if (this.stopped) break;
-        await this.pace();
+      });
+      // Outcomes first: a replayed fallback's answer should see what the shop reported since.
+      await drain(outbox.dueReconciliations(this.now()), (row) => row.orderId, async (row) => {
         try {
           const res = await net.postJson('/v1/auth', row.record.request, { retries: 0 });
           const answer = parseAuthResponse(res.body);
@@ -156,13 +193,14 @@ export class OutboxForwarder extends EventEmitter {
             this.o.logger.warn({ orderId: row.orderId, fallback: row.record.fallback.decision, network: answer.decision }, 'reconciliation: network service disagrees with the fallback decision');
           }
         } catch (e) {
-          if (this.handleFailure(e, r, 'reconciliation', row.id, row.attempts)) break;
+          if (this.handleFailure(e, r, 'reconciliation', row.id, row.attempts)) unavailable = true;
         }
-      }
+      });
     } catch (e) {
       // A closed database during shutdown, or a bug: log, keep the rows, try again later.
       this.o.logger.error({ err: (e as Error).message }, 'outbox pass failed');
     }
+    await Promise.allSettled(inFlight);
     return r;
   }
 
