@@ -12,3 +12,14 @@ export const systemNowMs: NowMs = () => Date.now();
 export function toUnixSeconds(ms: number): number {
   return Math.floor(ms / 1000);
 }
+
+/**
+ * The clock itself, after one read proves it counts ms: a clock still returning Unix seconds
+ * (the old unit of the service's and the device's `now`) would read as January 1970 and
+ * silently expire every dataset, so it fails loudly where it is injected.
+ */
+export function checkNowMs(now: NowMs, who: string): NowMs {
+  const v = now();
+  if (!Number.isFinite(v) || v < 1e11) throw new RangeError(`${who}: the clock must return ms since the Unix epoch (runtime/clock.ts), got ${v}`);
+  return now;
+}

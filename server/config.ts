@@ -5,7 +5,7 @@ import type { RouterOptions } from './routing/router.ts';
 import type { TrustLevel } from './trust/model.ts';
 import type { NotifyConfig } from './notify/notify-service.ts';
 import type { PublishClock } from './datasets/publisher.ts';
-import { systemNowMs, type NowMs } from '../runtime/clock.ts';
+import { checkNowMs, systemNowMs, type NowMs } from '../runtime/clock.ts';
 
 export interface ServerOptions {
   /** Data directory: SQLite database, key files. Default ./.precheck/server */
@@ -106,7 +106,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     logger: o.logger,
     logLevel: def('logLevel'),
     logDestination: o.logDestination,
-    now: o.now ?? systemNowMs,
+    now: o.now ? checkNowMs(o.now, 'ServerOptions.now') : systemNowMs,
     datasetTtlSeconds: def('datasetTtlSeconds'),
     publishDebounceMs: def('publishDebounceMs'),
     publishMaxDelayMs: def('publishMaxDelayMs'),

@@ -3,7 +3,7 @@
 // ProtocolErrors whose code the session maps onto an ERROR message.
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { datasetState } from '../../protocol/dataset/freshness.ts';
-import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import type { RawKeyPair } from '../../protocol/secure/x25519.ts';
 import { type Db, openDatabase } from '../store/database.ts';
@@ -102,7 +102,7 @@ export class DeviceCore {
     this.dataDir = dataDir;
     this.identity = identity;
     this.db = db;
-    this.now = opts.now ?? systemNowMs;
+    this.now = opts.now ? checkNowMs(opts.now, 'DeviceCoreOptions.now') : systemNowMs;
     this.rulesVersion = opts.hooks?.rulesVersion !== undefined ? opts.hooks.rulesVersion : RULES_VERSION;
     this.slots = new DatasetSlots(db);
     this.settings = new DeviceSettings(db);
