@@ -215,12 +215,13 @@ export class NetworkAuth {
     const trustKey = token ?? this.deps.trust.cardFingerprint(req.bin, req.last4, req.expMonth, req.expYear);
     const attempt = { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now };
     const since = now - this.deps.historyWindowSeconds;
+    const trustKeys = this.deps.trust.trustKeys(attempt);
     const [facts, binRule] = await Promise.all([
-      storage.authFacts({ token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: this.deps.trust.trustKeys(attempt) }),
+      storage.authFacts({ token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: trustKeys }),
       this.matchBinRule(req.bin),
     ]);
     const { restricted, knownGood, history: recent, hard, orderRows } = facts;
-    const assessed = await this.deps.trust.assess(attempt, { amount, currency }, facts.trust);
+    const assessed = await this.deps.trust.assess(attempt, { amount, currency }, facts.trust, trustKeys);
     const rows = [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
     // Outcomes reported for an order carry no country; remember what this authentication knew.

@@ -38,6 +38,61 @@ import type {
 
 
 
+// Every trust count of an attempt in one statement (one call into SQLite instead of thirteen):
+// single-row aggregates cross-joined. Parameters: @account @device @ip @token @at @hour @day
+// @month (window starts); a null key matches no row. Same counts as PostgreSQL's TRUST_FROM.
+const TRUST_SQL = `
+  (SELECT min(at) AS first_at, sum(status = 'success') AS successes, sum(status = 'failure') AS failures,
+          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks
+     FROM trust_attempts WHERE account = @account AND at < @at) a,
+  (SELECT count(*) AS ad, sum(at >= @hour) AS ah, count(DISTINCT token) AS ca_n, max(token = @token) AS ca_mine
+     FROM trust_attempts WHERE account = @account AND at >= @day AND at < @at) va,
+  (SELECT count(DISTINCT account) AS d_accounts, max(account = @account) AS d_mine
+     FROM trust_attempts WHERE device = @device AND at < @at) d,
+  (SELECT count(*) AS d_fraud FROM trust_attempts WHERE device = @device AND type IN ('fraud', 'chargeback')) df,
+  (SELECT count(DISTINCT token) AS cdv_n, max(token = @token) AS cdv_mine
+     FROM trust_attempts WHERE device = @device AND at >= @day AND at < @at) cdv,
+  (SELECT count(DISTINCT account) AS i_accounts, max(account = @account) AS i_mine
+     FROM trust_attempts WHERE ip = @ip AND at >= @month AND at < @at) i,
+  (SELECT count(*) AS id, sum(at >= @hour) AS ih, count(DISTINCT CASE WHEN at >= @hour THEN token END) AS ci_n,
+          max(at >= @hour AND token = @token) AS ci_mine
+     FROM trust_attempts WHERE ip = @ip AND at >= @day AND at < @at) vi,
+  (SELECT count(*) AS cd, sum(at >= @hour) AS ch FROM trust_attempts WHERE token = @token AND at >= @day AND at < @at) vc`;
+
+const trustParams = (k: TrustKeys): Record<string, unknown> => ({
+  account: k.account,
+  device: k.device,
+  ip: k.ip,
+  token: buf(k.token),
+  at: k.at,
+  hour: k.at - 3600,
+  day: k.at - 86_400,
+  month: k.at - 30 * 86_400,
+});
+
+function trustCountsOf(r: Row, k: TrustKeys): TrustCounts {
+  const n = (v: unknown) => Number(v ?? 0);
+  const yes = (v: unknown) => Number(v ?? 0) > 0;
+  return {
+    account: k.account === null ? null : { firstAt: (r.first_at as number | null) ?? null, successes: n(r.successes), failures: n(r.failures), fraud: n(r.fraud), chargebacks: n(r.chargebacks) },
+    device: k.device === null ? null : { withAccount: k.account !== null && yes(r.d_mine), accounts: n(r.d_accounts), mine: yes(r.d_mine), fraud: n(r.d_fraud) },
+    ip: k.ip === null ? null : { accounts: n(r.i_accounts), mine: yes(r.i_mine) },
+    attempts: {
+      accountHour: k.account === null ? 0 : n(r.ah),
+      accountDay: k.account === null ? 0 : n(r.ad),
+      cardHour: n(r.ch),
+      cardDay: n(r.cd),
+      ipHour: k.ip === null ? 0 : n(r.ih),
+      ipDay: k.ip === null ? 0 : n(r.id),
+    },
+    cards: {
+      accountDay: k.account === null ? { n: 0, mine: false } : { n: n(r.ca_n), mine: yes(r.ca_mine) },
+      deviceDay: k.device === null ? { n: 0, mine: false } : { n: n(r.cdv_n), mine: yes(r.cdv_mine) },
+      ipHour: k.ip === null ? { n: 0, mine: false } : { n: n(r.ci_n), mine: yes(r.ci_mine) },
+    },
+  };
+}
+
 function outcomeParams(r: OutcomeRow, fingerprint: string | null, response: string | null): Record<string, unknown> {
   return {
     ...r,
@@ -175,13 +230,19 @@ export class SqliteStorage implements Storage {
       latestFirmware: p('SELECT version, name, created_at, chunk_count, bytes FROM firmware ORDER BY version DESC LIMIT 1'),
       firmwareManifest: p('SELECT manifest FROM firmware WHERE version = ?'),
       firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
+      trustCounts: p(`SELECT * FROM ${TRUST_SQL}`),
+      // What an authentication reads about the card and the order, in one call: most cards are
+      // new, and then history and the order's earlier attempts need no statement of their own.
+      cardProbe: p(`SELECT
+          (SELECT json_object('bin', bin, 'last4', last4, 'reason', reason, 'source', source, 'added_at', added_at, 'expires_at', expires_at)
+             FROM restricted WHERE token = @card AND (expires_at IS NULL OR expires_at > @now)) AS restricted,
+          EXISTS (SELECT 1 FROM known_good WHERE merchant = @merchant AND token = @card) AS known_good,
+          EXISTS (SELECT 1 FROM outcomes WHERE token = @card) AS has_history,
+          EXISTS (SELECT 1 FROM outcomes WHERE merchant = @merchant AND order_id = @order) AS has_order`),
       trustInsert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version, decision, reason)
         VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion, @decision, @reason)`),
       trustSetDecision: p(`UPDATE trust_attempts SET decision = ?, reason = ? WHERE id =
         (SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND at = ? ORDER BY id DESC LIMIT 1)`),
-      trustCardsAccount: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE account = ? AND at >= ? AND at < ?'),
-      trustCardsDevice: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE device = ? AND at >= ? AND at < ?'),
-      trustCardsIp: p('SELECT count(DISTINCT token) AS n, sum(token = ?) AS mine FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
       // A trust decline was false when the same card, or the same account, paid later and no
       // fraud or chargeback was reported on either.
       trustDeclines: p(`SELECT d.reason AS reason, count(*) AS declines,
@@ -192,17 +253,6 @@ export class SqliteStorage implements Storage {
         FROM trust_attempts d WHERE d.decision = 'decline' AND d.at >= ? GROUP BY d.reason ORDER BY d.reason`),
       trustLatestUnlabelled: p('SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
       trustSetOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
-      trustAccountStats: p(`SELECT min(at) AS first_at,
-          sum(status = 'success') AS successes, sum(status = 'failure') AS failures,
-          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks
-        FROM trust_attempts WHERE account = ? AND at < ?`),
-      trustDeviceWithAccount: p('SELECT 1 FROM trust_attempts WHERE device = ? AND account = ? AND at < ? LIMIT 1'),
-      trustDeviceAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE device = ? AND at < ?'),
-      trustDeviceFraud: p(`SELECT count(*) AS n FROM trust_attempts WHERE device = ? AND type IN ('fraud', 'chargeback')`),
-      trustIpAccounts: p('SELECT count(DISTINCT account) AS n, sum(account = ?) AS mine FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
-      trustCountAccount: p('SELECT count(*) AS n FROM trust_attempts WHERE account = ? AND at >= ? AND at < ?'),
-      trustCountToken: p('SELECT count(*) AS n FROM trust_attempts WHERE token = ? AND at >= ? AND at < ?'),
-      trustCountIp: p('SELECT count(*) AS n FROM trust_attempts WHERE ip = ? AND at >= ? AND at < ?'),
       trustTraining: p('SELECT id, features, label FROM trust_attempts WHERE label IS NOT NULL AND at >= ? ORDER BY id'),
       trustPrune: p('DELETE FROM trust_attempts WHERE at < ?'),
       trustCount: p('SELECT count(*) AS n, sum(label IS NOT NULL) AS labelled FROM trust_attempts'),
@@ -273,14 +323,21 @@ export class SqliteStorage implements Storage {
   }
 
   async authFacts(q: AuthFactsQuery): Promise<AuthFacts> {
-    // Synchronous statements: one call is as good as a combined query here.
+    // Each call into SQLite costs more than the index lookups it makes: one probe for the card and
+    // the order, one statement for the trust counts, and the row lists only when there are rows.
     const t = q.token;
+    const p = this.s.cardProbe.get({ card: t ? buf(t) : null, now: q.now, merchant: q.merchant, order: q.orderId }) as Row;
+    const rr = p.restricted === null ? null : (JSON.parse(p.restricted as string) as Row);
+    const known = t !== null && p.has_history === 1;
     return {
-      restricted: t ? await this.getRestricted(t, q.now) : null,
-      knownGood: t ? await this.isKnownGood(q.merchant, t) : false,
-      history: t ? await this.history(t, q.since, q.historyLimit) : [],
-      hard: t ? await this.hardDeclines(t) : [],
-      orderRows: await this.orderOutcomes(q.merchant, q.orderId),
+      restricted:
+        rr && t
+          ? { token: t, bin: (rr.bin as string | null) ?? null, last4: (rr.last4 as string | null) ?? null, reason: rr.reason as string, source: rr.source as string, addedAt: rr.added_at as number, expiresAt: (rr.expires_at as number | null) ?? null }
+          : null,
+      knownGood: p.known_good === 1,
+      history: known ? await this.history(t, q.since, q.historyLimit) : [],
+      hard: known ? await this.hardDeclines(t) : [],
+      orderRows: p.has_order === 1 ? await this.orderOutcomes(q.merchant, q.orderId) : [],
       trust: await this.trustCounts(q.trust),
     };
   }
@@ -589,49 +646,7 @@ export class SqliteStorage implements Storage {
 
   // ---------------------------------------------------------------- trust signals and models
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
-    const n = (r: unknown): number => Number((r as Row | undefined)?.n ?? 0);
-    const token = buf(k.token);
-    const at = k.at;
-    let account: TrustCounts['account'] = null;
-    if (k.account !== null) {
-      const r = this.s.trustAccountStats.get(k.account, at) as Row;
-      account = { firstAt: (r.first_at as number | null) ?? null, successes: Number(r.successes ?? 0), failures: Number(r.failures ?? 0), fraud: Number(r.fraud ?? 0), chargebacks: Number(r.chargebacks ?? 0) };
-    }
-    let device: TrustCounts['device'] = null;
-    if (k.device !== null) {
-      const da = this.s.trustDeviceAccounts.get(k.account, k.device, at) as Row;
-      device = {
-        withAccount: k.account !== null && this.s.trustDeviceWithAccount.get(k.device, k.account, at) !== undefined,
-        accounts: Number(da.n ?? 0),
-        mine: Number(da.mine ?? 0) > 0,
-        fraud: n(this.s.trustDeviceFraud.get(k.device)),
-      };
-    }
-    let ip: TrustCounts['ip'] = null;
-    if (k.ip !== null) {
-      const r = this.s.trustIpAccounts.get(k.account, k.ip, at - 30 * 86_400, at) as Row;
-      ip = { accounts: Number(r.n ?? 0), mine: Number(r.mine ?? 0) > 0 };
-    }
-    const c = (stmt: Database.Statement, key: unknown, span: number): number => (key === null ? 0 : n(stmt.get(key, at - span, at)));
-    const cards = (stmt: Database.Statement, key: string | null, span: number): { n: number; mine: boolean } => {
-      if (key === null) return { n: 0, mine: false };
-      const r = stmt.get(token, key, at - span, at) as Row;
-      return { n: Number(r.n ?? 0), mine: Number(r.mine ?? 0) > 0 };
-    };
-    return {
-      account,
-      device,
-      ip,
-      cards: { accountDay: cards(this.s.trustCardsAccount, k.account, 86_400), deviceDay: cards(this.s.trustCardsDevice, k.device, 86_400), ipHour: cards(this.s.trustCardsIp, k.ip, 3600) },
-      attempts: {
-        accountHour: c(this.s.trustCountAccount, k.account, 3600),
-        accountDay: c(this.s.trustCountAccount, k.account, 86_400),
-        cardHour: c(this.s.trustCountToken, token, 3600),
-        cardDay: c(this.s.trustCountToken, token, 86_400),
-        ipHour: c(this.s.trustCountIp, k.ip, 3600),
-        ipDay: c(this.s.trustCountIp, k.ip, 86_400),
-      },
-    };
+    return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
   }
 
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {

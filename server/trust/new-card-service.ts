@@ -80,12 +80,13 @@ export class NewCardTrust {
   /**
    * Records the attempt (every network authentication: velocity needs all of them) and returns the
    * new-card answer for it; the caller uses the answer only when the card is new to the merchant.
-   * `counts`: the store's trust counts for trustKeys(attempt), when the caller read them already.
+   * `counts`: the store's trust counts for trustKeys(attempt), when the caller read them already;
+   * `keys`: trustKeys(attempt), when the caller computed them already.
    */
-  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts, keys?: TrustKeys): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
     this.checkForNewModel();
     const model = this.model;
-    const { context } = await this.signals.recordAttempt(attempt, model.version, counts);
+    const { context } = await this.signals.recordAttempt(attempt, model.version, counts, keys);
     return { ...evaluateNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }), context, model };
   }
 

@@ -169,11 +169,12 @@ export class TrustSignals {
     };
   }
 
-  /** Builds the context, queues the attempt with its features for writing, and returns both. */
-  async recordAttempt(a: TrustAttemptInput, modelVersion: string | null, counts?: TrustCounts): Promise<{ context: TrustContext; features: Float64Array }> {
-    const account = this.hash('account', a.merchant, a.accountId);
-    const device = this.hash('device', a.merchant, a.deviceId);
-    const ip = this.hash('ip', a.merchant, a.ip);
+  /**
+   * Builds the context, queues the attempt with its features for writing, and returns both.
+   * `keys`: keysOf(a) when the caller computed them already (three HMACs per attempt, not six).
+   */
+  async recordAttempt(a: TrustAttemptInput, modelVersion: string | null, counts?: TrustCounts, keys?: TrustKeys): Promise<{ context: TrustContext; features: Float64Array }> {
+    const { account, device, ip } = keys ?? this.keysOf(a);
     const context = await this.contextOf(a, account, device, ip, counts);
     const features = extractTrustFeatures(context);
     this.pending.push({

@@ -119,6 +119,13 @@ for (const backend of backends.filter((b) => b.name !== 'PostgreSQL' || PG_URL))
       expect(c.device).toEqual({ withAccount: true, accounts: 2, mine: true, fraud: 1 });
       expect(c.ip).toEqual({ accounts: 2, mine: true });
       expect(c.attempts).toEqual({ accountHour: 1, accountDay: 1, cardHour: 2, cardDay: 2, ipHour: 2, ipDay: 2 });
+      expect(c.cards).toEqual({ accountDay: { n: 1, mine: true }, deviceDay: { n: 1, mine: true }, ipHour: { n: 1, mine: true } });
+      // Distinct cards and accounts with another card, after all three attempts; keys left out count nothing.
+      const later = await storage.trustCounts({ account: 'acc', device: 'dev', ip: null, token: tok(5), at: T + 25 });
+      expect(later.cards).toEqual({ accountDay: { n: 2, mine: false }, deviceDay: { n: 2, mine: false }, ipHour: { n: 0, mine: false } });
+      expect(later.device).toEqual({ withAccount: true, accounts: 2, mine: true, fraud: 1 });
+      expect(later.ip).toBeNull();
+      expect(later.attempts).toEqual({ accountHour: 2, accountDay: 2, cardHour: 0, cardDay: 0, ipHour: 0, ipDay: 0 });
       expect(await storage.trustTrainingRows(0)).toEqual([{ id: expect.any(Number), features: '[1,2]', label: 0 }]);
       expect(await storage.trustStats()).toEqual({ attempts: 3, labelled: 1 });
       await storage.saveTrustModel({ version: 'v1', trainedAt: T, auc: 0.9, precision: null, recall: null, n: 10, json: '{"a":1}' });
