@@ -69,11 +69,13 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 export function waitForOutput(
   child: ChildProcess,
   pattern: RegExp,
-  opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {},
+  opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number; /** output already read: matched first, then extended */ already?: string } = {},
 ): Promise<RegExpMatchArray> {
   const stream = opts.stream === 'stdout' ? child.stdout : child.stderr;
   if (!stream) return Promise.reject(new Error(`child has no ${opts.stream ?? 'stderr'} pipe`));
-  let acc = '';
+  let acc = opts.already ?? '';
+  const seen = acc.match(pattern);
+  if (seen) return Promise.resolve(seen);
   return withTimeout(
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const onData = (d: Buffer | string): void => {

@@ -5,12 +5,12 @@
 // clean stop, and the one-line errors.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CARDS, SPARE_TEST_CARDS } from '../../tools/up/demo-data.ts';
 import { exited, killAllTracked, run, spawnTracked, waitForOutput } from '../../testkit/process.ts';
 import { filesUnder } from '../../testkit/tmp.ts';
+import { holdPort } from '../../testkit/port.ts';
 import { getJson, postJson, until, verifyBody } from './helpers/http.ts';
 import { processesMentioning, removeDir, startUpFixture, type UpFixture } from './helpers/up-fixture.ts';
 
@@ -213,15 +213,13 @@ describe('precheck up (the command) on the same data dir', () => {
   }, 300_000);
 
   it('a port already taken is one clear line and exit 3', async () => {
-    const srv = net.createServer();
-    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-    const port = (srv.address() as net.AddressInfo).port;
+    const { port, close } = await holdPort();
     try {
       const r = await run(process.execPath, [BIN, 'up', '--data', path.join(fx.dir, 'taken'), '--port', String(port)], { timeoutMs: 30_000 });
       expect(r.code).toBe(3);
       expect(r.stderr.trim().split('\n')).toEqual([`precheck: port ${port} on 127.0.0.1 is already in use (bridge, --port); stop what holds it or choose another port`]);
     } finally {
-      srv.close();
+      await close();
     }
   });
 

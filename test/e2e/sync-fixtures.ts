@@ -7,7 +7,6 @@ import { SerialPort } from 'serialport';
 import { BIN, ROOT } from '../integration/fixtures.ts';
 import { killAndWait, run, spawnTracked, waitForOutput, type RunResult } from '../../testkit/process.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
-import { withTimeout } from '../../testkit/wait.ts';
 
 export interface NoisyBus {
   /** The bridge opens this end. */
@@ -80,34 +79,8 @@ export async function startBridgeProcess(configFile: string): Promise<BridgeProc
     url: m[1],
     log: () => out,
     next: (re, timeoutMs = 90_000) => waitForOutput(child, re, { stream: 'stdout', timeoutMs }),
-    seen: (re, timeoutMs = 90_000) => {
-      const m = out.match(re);
-      if (m) return Promise.resolve(m);
-      // `out` is appended by the listener above, registered first, so it already holds each chunk.
-      return withTimeout(
-        new Promise<RegExpMatchArray>((resolve, reject) => {
-          const onData = (): void => {
-            const hit = out.match(re);
-            if (hit) {
-              cleanup();
-              resolve(hit);
-            }
-          };
-          const onExit = (code: number | null): void => {
-            cleanup();
-            reject(new Error(`bridge exited (${code}) before logging ${re}`));
-          };
-          const cleanup = (): void => {
-            child.stdout!.off('data', onData);
-            child.off('exit', onExit);
-          };
-          child.stdout!.on('data', onData);
-          child.once('exit', onExit);
-        }),
-        timeoutMs,
-        `bridge log ${re}`,
-      );
-    },
+    // `out` holds every chunk so far (its listener was registered first)
+    seen: (re, timeoutMs = 90_000) => waitForOutput(child, re, { stream: 'stdout', timeoutMs, already: out }),
     stop: () => killAndWait(child, 5_000),
     kill9: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

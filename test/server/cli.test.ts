@@ -1,12 +1,12 @@
 // `precheck server ...` through the real CLI entry point (child processes, temp data dirs).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { luhnPan } from './helpers.ts';
 import { PRECHECK_BIN, precheck } from '../../testkit/cli.ts';
+import { holdPort } from '../../testkit/port.ts';
 
 const CLI = PRECHECK_BIN;
 const dirs: string[] = [];
@@ -145,9 +145,7 @@ describe('precheck server (CLI)', () => {
   }, 180_000);
 
   it('a taken port is one clear line and exit code 3', async () => {
-    const blocker = net.createServer();
-    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-    const port = (blocker.address() as net.AddressInfo).port;
+    const { port, close } = await holdPort();
     try {
       const data = tmp();
       await cli('server', 'init', '--data', data);
@@ -155,7 +153,7 @@ describe('precheck server (CLI)', () => {
       expect(r.code).toBe(3);
       expect(r.stderr.trim().split('\n')).toEqual([`precheck: EADDRINUSE: port ${port} on 127.0.0.1 is already in use`]);
     } finally {
-      blocker.close();
+      await close();
     }
   }, 180_000);
   it('every command that opens the data takes --database after its own name (not only the environment)', async () => {

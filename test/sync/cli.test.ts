@@ -1,17 +1,16 @@
 // `precheck sync` as a process: argument errors, no bridge, and an unreachable service.
 import fs from 'node:fs';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../testkit/process.ts';
+import { holdPort } from '../../testkit/port.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { BIN, ROOT } from '../integration/fixtures.ts';
 
+/** A port nothing listens on (any more). */
 async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  const held = await holdPort();
+  await held.close();
+  return held.port;
 }
 
 describe('precheck sync (CLI)', () => {
