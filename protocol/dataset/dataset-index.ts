@@ -157,7 +157,7 @@ export class DatasetIndex {
       const key = tokenKey(checkToken((h as HistoryEntry | null)?.token, `history[${i}].token`));
       const p = old?.get(key);
       // Rows read back unchanged (same brand, same events in the same order) are the same entry.
-      if (p && p.entry.brand === h.brand && plainEvents(h.events) && sameEvents(p.entry.events, h.events)) return p;
+      if (p && (p.entry === h || (p.entry.brand === h.brand && plainEvents(h.events) && sameEvents(p.entry.events, h.events)))) return p;
       const entry = normHistoryEntry(h, `history[${i}]`);
       const bytes = historyEntryBytes(entry);
       return p && sameBytes(p.bytes, bytes) ? p : { key, entry, bytes };

@@ -14,11 +14,12 @@
 import { assemble, buildDeltaFromPayload, buildSnapshotFromPayload, encodeDelta, joinChunks, openSignedManifest, sha256 } from '../../protocol/dataset/index.ts';
 import { DatasetIndex } from '../../protocol/dataset/dataset-index.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
-import type { DatasetContent } from '../../protocol/dataset/types.ts';
+import type { DatasetContent, HistoryEntry } from '../../protocol/dataset/types.ts';
+import { tokenKey } from '../../protocol/dataset/codec.ts';
 import type { DatasetRoutes } from './routes.ts';
 import { ServiceError } from '../errors.ts';
 import type { ServiceKeys } from '../keys.ts';
-import type { DatasetVersionInfo, Storage } from '../storage/storage.ts';
+import type { DatasetVersionInfo, HistoryCursor, Storage } from '../storage/storage.ts';
 import { contentFromTables } from './content.ts';
 
 export interface BuilderOptions {
@@ -73,7 +74,7 @@ export async function storedContent(storage: Storage, keys: ServiceKeys, version
  * published in between; then it is indexed from storage).
  */
 export class BuildCache {
-  private readonly kept = new Map<number, { hash: string; index: DatasetIndex }>();
+  private readonly kept = new Map<number, { hash: string; index: DatasetIndex; cursor: HistoryCursor | null }>();
   constructor(private readonly keep = 3) {}
 
   get(version: number, hashHex: string): DatasetIndex | null {
@@ -81,8 +82,14 @@ export class BuildCache {
     return k && k.hash === hashHex ? k.index : null;
   }
 
-  put(version: number, hashHex: string, index: DatasetIndex): void {
-    this.kept.set(version, { hash: hashHex, index });
+  /** Where the read that built this version stood (null: indexed from storage, read the history whole). */
+  cursor(version: number, hashHex: string): HistoryCursor | null {
+    const k = this.kept.get(version);
+    return k && k.hash === hashHex ? k.cursor : null;
+  }
+
+  put(version: number, hashHex: string, index: DatasetIndex, cursor: HistoryCursor | null = null): void {
+    this.kept.set(version, { hash: hashHex, index, cursor });
     const versions = [...this.kept.keys()].sort((a, b) => b - a);
     for (const v of versions.slice(Math.max(1, this.keep))) this.kept.delete(v);
   }
@@ -139,14 +146,17 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
   const latest = await storage.latestDataset();
   const prev = latest ? await indexOf(storage, keys, cache, latest, true) : null;
   // The tables' rows (one object per card) are dropped once indexed: only packed tokens stay.
-  const next = DatasetIndex.build(await readContent(storage, o, job.now, job.routes), prev);
+  const { next, cursor } = await readNext(storage, o, job, prev, latest ? cache.cursor(latest.version, latest.contentHash) : null);
   const payload = next.encode();
   const version = Math.max(latest?.version ?? 0, Number((await storage.getMeta('dataset.lastVersion')) ?? 0)) + 1;
   const createdAt = Math.max(job.now, latest?.createdAt ?? 0);
   const built = buildSnapshotFromPayload(payload, { version, createdAt, expiresAt: createdAt + o.ttlSeconds, chunkSize: o.chunkSize, rulesVersion: RULES_VERSION }, keys.signingPrivateKey);
   const hashHex = Buffer.from(built.manifest.contentHash).toString('hex');
   const counts = { restricted: next.counts.restricted, history: next.counts.history };
-  if (!job.force && latest && latest.contentHash === hashHex) return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
+  if (!job.force && latest && latest.contentHash === hashHex) {
+    cache.put(latest.version, latest.contentHash, next, cursor); // same content, read further
+    return { kind: 'snapshot', info: latest, created: false, pruned: [], deltas: [], ...counts };
+  }
   const info: DatasetVersionInfo = {
     version,
     createdAt,
@@ -173,8 +183,38 @@ export async function runBuildJob(storage: Storage, keys: ServiceKeys, o: Builde
     const d = await storeDelta(storage, keys, o, idx, next, base.version, info);
     deltas.push({ from: base.version, bytes: d.bytes, ms: Math.round(performance.now() - t0) });
   }
-  cache.put(version, hashHex, next);
+  cache.put(version, hashHex, next, cursor);
   return { kind: 'snapshot', info, created: true, pruned, deltas, ...counts };
+}
+
+/**
+ * The next version's index. With a store that reads history incrementally and a cursor from the
+ * build of `prev`, only the cards whose history changed are read; the others keep prev's entries.
+ */
+async function readNext(
+  storage: Storage,
+  o: BuilderOptions,
+  job: { now: number; routes: DatasetRoutes },
+  prev: DatasetIndex | null,
+  cursor: HistoryCursor | null,
+): Promise<{ next: DatasetIndex; cursor: HistoryCursor | null }> {
+  if (!storage.readDatasetTablesSince) return { next: DatasetIndex.build(await readContent(storage, o, job.now, job.routes), prev), cursor: null };
+  const t = await storage.readDatasetTablesSince(prev ? cursor : null, job.now, job.now - o.historyWindowSeconds, o.maxEventsPerToken);
+  const content = contentFromTables(t, job.routes);
+  if (t.changed !== null && prev) {
+    const changed = new Set(t.changed.map(tokenKey));
+    const fresh = content.history.map((h) => ({ key: tokenKey(h.token), h })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // prev's entries (ascending) with the changed cards replaced or dropped, merged in token order
+    const history: HistoryEntry[] = [];
+    let j = 0;
+    for (const p of prev.history) {
+      while (j < fresh.length && fresh[j].key < p.key) history.push(fresh[j++].h);
+      if (!changed.has(p.key)) history.push(p.entry);
+    }
+    while (j < fresh.length) history.push(fresh[j++].h);
+    content.history = history;
+  }
+  return { next: DatasetIndex.build(content, prev), cursor: t.cursor };
 }
 
 async function storeDelta(

@@ -14,12 +14,14 @@ import type {
   AuthFacts,
   AuthFactsQuery,
   BinRule,
+  DatasetTableChanges,
   DatasetTables,
   DatasetVersionInfo,
   DeviceRecord,
   FirmwareInfo,
   Gateway,
   GatewayStat,
+  HistoryCursor,
   HistoryRow,
   OutcomeEffects,
   OrderContext,
@@ -119,6 +121,26 @@ interface QueuedOutcome {
   reject(e: unknown): void;
 }
 
+/** Outcome rows ordered by token, then time, as history entries: the newest events per token, never dropping a hard decline. */
+function groupHistory(rows: Iterable<Row>, maxEventsPerToken: number): DatasetTables['history'] {
+  const history: DatasetTables['history'] = [];
+  let cur: DatasetTables['history'][number] | null = null;
+  let curKey: Buffer | null = null;
+  for (const r of rows) {
+    const key = r.token as Buffer;
+    if (curKey === null || !key.equals(curKey)) {
+      if (cur) history.push(cur);
+      cur = { token: bytes(r.token), brand: (r.brand as string | null) ?? null, events: [] };
+      curKey = key;
+    }
+    cur!.events.push(historyRow(r));
+    if (!cur!.brand && r.brand) cur!.brand = r.brand as string;
+  }
+  if (cur) history.push(cur);
+  trimHistory(history, maxEventsPerToken);
+  return history;
+}
+
 export class SqliteStorage implements Storage {
   readonly dialect = 'sqlite';
   readonly db: Database.Database;
@@ -209,7 +231,13 @@ export class SqliteStorage implements Storage {
       tablesKnownGood: p(`SELECT DISTINCT k.token FROM known_good k
         WHERE NOT EXISTS (SELECT 1 FROM restricted r WHERE r.token = k.token) ORDER BY k.token`),
       tablesHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border
-        FROM outcomes WHERE (at >= ? OR hard = 1) AND token IS NOT NULL ORDER BY token, at`),
+        FROM outcomes WHERE (at >= ? OR hard = 1) AND token IS NOT NULL ORDER BY token, at, id`),
+      tokenHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border
+        FROM outcomes WHERE token = ? AND (at >= ? OR hard = 1) ORDER BY at, id`),
+      maxOutcomeId: p('SELECT max(id) FROM outcomes'),
+      // a rowid range (DISTINCT or a token condition would have the planner scan the token index)
+      tokensSinceId: p('SELECT token FROM outcomes WHERE id > ? ORDER BY id'),
+      tokensLeavingWindow: p('SELECT DISTINCT token FROM outcomes WHERE at >= ? AND at < ? AND hard = 0 AND token IS NOT NULL'),
       saveDataset: p(`INSERT INTO datasets (version, created_at, expires_at, content_hash, chunk_count, bytes, manifest)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       saveDatasetChunk: p('INSERT INTO dataset_chunks (version, idx, data) VALUES (?, ?, ?)'),
@@ -542,35 +570,42 @@ export class SqliteStorage implements Storage {
   }
 
   async readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables> {
-    // One read transaction so the tables agree with each other.
-    return this.db.transaction((): DatasetTables => {
+    const { changed: _c, cursor: _k, ...tables } = await this.readDatasetTablesSince(null, now, historySince, maxEventsPerToken);
+    return tables;
+  }
+
+  async readDatasetTablesSince(cursor: HistoryCursor | null, now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTableChanges> {
+    // One read transaction so the tables agree with each other. Ids are assigned under SQLite's one
+    // write lock, so a row committed later always has a larger id than any row read now.
+    return this.db.transaction((): DatasetTableChanges => {
       const restricted: DatasetTables['restricted'] = [];
       for (const r of this.s.tablesRestricted.iterate(now) as Iterable<Row>) {
         restricted.push({ token: bytes(r.token), reason: r.reason as string });
       }
       const knownGood: Uint8Array[] = [];
       for (const r of this.s.tablesKnownGood.iterate() as Iterable<Row>) knownGood.push(bytes(r.token));
-      const history: DatasetTables['history'] = [];
-      let cur: DatasetTables['history'][number] | null = null;
-      let curKey: Buffer | null = null;
-      for (const r of this.s.tablesHistory.iterate(historySince) as Iterable<Row>) {
-        const key = r.token as Buffer;
-        if (curKey === null || !key.equals(curKey)) {
-          if (cur) history.push(cur);
-          cur = { token: bytes(r.token), brand: (r.brand as string | null) ?? null, events: [] };
-          curKey = key;
-        }
-        cur!.events.push(historyRow(r));
-        if (!cur!.brand && r.brand) cur!.brand = r.brand as string;
+      const outcomeId = (this.s.maxOutcomeId.pluck().get() as number | null) ?? 0;
+      const usable = cursor !== null && cursor.historySince <= historySince && cursor.maxEventsPerToken === maxEventsPerToken && cursor.outcomeId <= outcomeId;
+      let history: DatasetTables['history'];
+      let changed: Uint8Array[] | null = null;
+      if (!usable) {
+        history = groupHistory(this.s.tablesHistory.iterate(historySince) as Iterable<Row>, maxEventsPerToken);
+      } else {
+        const tokens = new Map<string, Buffer>();
+        for (const t of this.s.tokensSinceId.pluck().iterate(cursor.outcomeId) as Iterable<Buffer | null>) if (t) tokens.set(t.toString('latin1'), t);
+        for (const t of this.s.tokensLeavingWindow.pluck().iterate(cursor.historySince, historySince) as Iterable<Buffer>) tokens.set(t.toString('latin1'), t);
+        changed = [...tokens.values()].map(bytes);
+        history = [];
+        for (const t of tokens.values()) history.push(...groupHistory(this.s.tokenHistory.iterate(t, historySince) as Iterable<Row>, maxEventsPerToken));
       }
-      if (cur) history.push(cur);
-      trimHistory(history, maxEventsPerToken);
       return {
         restricted,
         knownGood,
         history,
         binRules: this.s.listBinRules.all() as BinRule[],
         prompts: this.s.listPrompts.all() as Prompt[],
+        changed,
+        cursor: { outcomeId, historySince, maxEventsPerToken },
       };
     })();
   }

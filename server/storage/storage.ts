@@ -147,6 +147,27 @@ export interface DatasetTables {
   prompts: Prompt[];
 }
 
+/**
+ * Where a dataset build's read of the history stood: the newest outcome row it saw and the window
+ * start it used. The next read returns only the cards whose history changed since.
+ */
+export interface HistoryCursor {
+  outcomeId: number;
+  historySince: number;
+  maxEventsPerToken: number;
+}
+
+/** DatasetTables whose history may hold only the cards that changed since a cursor. */
+export interface DatasetTableChanges extends DatasetTables {
+  /**
+   * null: `history` is complete. Else the cards whose history changed since the cursor (new
+   * outcomes, or events that left the window); `history` holds their new entries, and a changed
+   * card missing from it has no events left.
+   */
+  changed: Uint8Array[] | null;
+  cursor: HistoryCursor;
+}
+
 /** A new-card trust attempt as stored: identifiers already keyed-hashed, features as seen then. */
 export interface TrustAttemptRow {
   merchant: string;
@@ -270,6 +291,13 @@ export interface DeviceStore {
 
 export interface DatasetStore {
   readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables>;
+  /**
+   * As readDatasetTables, with the history read incrementally from `cursor` (optional: a store
+   * without it has every build read the history whole). Outcomes are append-only, so the cards
+   * whose history changed are those with a row newer than the cursor and those with a non-hard
+   * event that left the window. Falls back to a complete read (changed null) without a usable cursor.
+   */
+  readDatasetTablesSince?(cursor: HistoryCursor | null, now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTableChanges>;
   saveDataset(info: DatasetVersionInfo, release: StoredRelease): Promise<void>;
   latestDataset(): Promise<DatasetVersionInfo | null>;
   listDatasets(): Promise<DatasetVersionInfo[]>;
