@@ -101,7 +101,7 @@ describe('incremental dataset reads', () => {
   it('every version the publisher builds incrementally has the content hash of a complete build of the same tables', async () => {
     tmp = makeTempDir('precheck-dsinc-');
     let now = 1_800_000_000;
-    svc = await openService({ dataDir: tmp.dir, logLevel: 'silent', publishDebounceMs: -1, buildInChild: false, now: () => now, train: { schedule: null } } as Parameters<typeof openService>[0]);
+    svc = await openService({ dataDir: tmp.dir, logLevel: 'silent', publishDebounceMs: -1, buildInChild: false, now: () => now * 1000, train: { schedule: null } } as Parameters<typeof openService>[0]);
     const r = rng(7);
     const seq = { j: 0 };
     let created = 0;
