@@ -2,6 +2,8 @@
 // (the currency-codes package, which tracks the ISO 4217 list), used by the bridge (amounts typed
 // by people, request validation) and the service (validation, routing bands, trust limits).
 import cc from 'currency-codes';
+import { PrecheckError } from '../errors/precheck-error.ts';
+import { scrubPans } from './pan-guard.ts';
 
 // Codes in the list that are not money a card is charged in: precious metals, bond-market units,
 // SDR and other units of account, the testing code and "no currency".
@@ -12,8 +14,12 @@ const EXPONENT = new Map<string, number>(cc.data.filter((c) => !NOT_MONEY.has(c.
 /** Every accepted code, sorted (the JSON Schemas' enum). */
 export const CURRENCY_CODES: readonly string[] = Object.freeze([...EXPONENT.keys()].sort());
 
-export class AmountError extends Error {
-  readonly code = 'INVALID_FIELD';
+/** A bad amount or currency. The message quotes what was typed, with any card number masked. */
+export class AmountError extends PrecheckError<'INVALID_FIELD'> {
+  constructor(message: string) {
+    super('INVALID_FIELD', scrubPans(message));
+    this.name = 'AmountError';
+  }
 }
 
 export function isCurrencyCode(code: string): boolean {

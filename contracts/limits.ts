@@ -1,5 +1,6 @@
 // Limits both processes enforce on the bridge ↔ service bodies. One value each: the bridge refuses
 // at its door exactly what the service would refuse later (when the shop can still be told).
+import { PrecheckError } from '../errors/precheck-error.ts';
 
 /** Largest amount in minor units (10^13: a trillion dollars in cents, still exact in a double). */
 export const AMOUNT_MAX_MINOR = 1e13;
@@ -22,13 +23,12 @@ export const RESPONSE_CODE_PATTERN = '^[A-Za-z0-9]{1,8}$';
 /** Largest attempt number of an outcome. */
 export const ATTEMPT_MAX = 1_000_000;
 
-export class ContractError extends Error {
-  readonly code = 'INVALID_FIELD';
+export class ContractError extends PrecheckError<'INVALID_FIELD'> {
   constructor(
     message: string,
     readonly field: string,
   ) {
-    super(message);
+    super('INVALID_FIELD', message);
     this.name = 'ContractError';
   }
 }

@@ -1,10 +1,10 @@
 // The one catalogue of error codes: for each stable code, its wire number (protocol ERROR
-// message, HID/BLE error packets), the HTTP status both APIs answer it with (service and bridge
-// agree on every shared code), the CLI exit code, whether its message may be returned to a
-// caller, and who raises it. The HTTP error handlers (server/errors.ts, host-bridge/api/
-// error-map.ts) and the CLI (errors/cli-exit.ts) read it; test/errors/catalogue.test.ts checks
-// that every code raised in the sources is here and that the wire numbers are protocol's.
-import { ERROR_CODES as WIRE } from '../protocol/errors.ts';
+// message, HID/BLE error packets; protocol/errors.ts reads them from here), the HTTP status both
+// APIs answer it with (service and bridge agree on every shared code), the CLI exit code,
+// whether its message may be returned to a caller, and who raises it. The HTTP error handlers
+// (server/errors.ts, host-bridge/api/error-map.ts) and the CLI (errors/cli-exit.ts) read it;
+// test/errors/catalogue.test.ts checks that every code raised in the sources is here.
+// errors/ imports nothing of ours: it is the bottom layer, so protocol/ can build on it.
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 export interface ErrorSpec {
@@ -28,8 +28,8 @@ const { FAILURE, USAGE, UNAVAILABLE, REFUSED } = EXIT;
 export const ERRORS = {
   // ---------------------------------------------------------------- request shape (both APIs)
   BAD_REQUEST: { http: 400, exit: USAGE, safe: true, raisedBy: 'server/http, bridge api error-map: a 4xx from the HTTP framework without a more precise code' },
-  INVALID_FIELD: { wire: WIRE.INVALID_FIELD, http: 400, exit: USAGE, safe: true, raisedBy: 'schema validation on both APIs; protocol decoders (ProtocolError); contracts (ContractError, AmountError); OutcomeError; notify; simulator scenarios; device CLI' },
-  MALFORMED: { wire: WIRE.MALFORMED, http: 400, exit: FAILURE, safe: true, raisedBy: 'protocol CBOR/frame decoders (ProtocolError); both APIs for a body that is not JSON; bridge pin store; simulator client' },
+  INVALID_FIELD: { wire: 0x05, http: 400, exit: USAGE, safe: true, raisedBy: 'schema validation on both APIs; protocol decoders (ProtocolError); contracts (ContractError, AmountError); OutcomeError; notify; simulator scenarios; device CLI' },
+  MALFORMED: { wire: 0x01, http: 400, exit: FAILURE, safe: true, raisedBy: 'protocol CBOR/frame decoders (ProtocolError); both APIs for a body that is not JSON; bridge pin store; simulator client' },
   PAN_REJECTED: { http: 400, exit: FAILURE, safe: true, raisedBy: 'server/http and the bridge api: a card number where none may be; notify (consent text, notices)' },
   UNAUTHORIZED: { http: 401, exit: FAILURE, safe: true, raisedBy: 'server/http (API key), bridge api (bearer token)' },
   FORBIDDEN: { http: 403, exit: FAILURE, safe: true, raisedBy: 'server/http, server/keys: a key of the wrong role' },
@@ -37,11 +37,11 @@ export const ERRORS = {
   NOT_FOUND: { http: 404, exit: FAILURE, safe: true, raisedBy: 'both APIs: no such route or resource; server/notify; bridge ivr' },
   METHOD_NOT_ALLOWED: { http: 405, exit: FAILURE, safe: true, raisedBy: 'both APIs: a known path with another method' },
   CONFLICT: { http: 409, exit: FAILURE, safe: true, raisedBy: 'server (idempotency key reused with another body, firmware version, publisher); bridge OutcomeError' },
-  TOO_LARGE: { wire: WIRE.TOO_LARGE, http: 413, exit: FAILURE, safe: true, raisedBy: 'protocol decoders and framings (ProtocolError); both APIs: body over the limit; server restricted-card import' },
+  TOO_LARGE: { wire: 0x02, http: 413, exit: FAILURE, safe: true, raisedBy: 'protocol decoders and framings (ProtocolError); both APIs: body over the limit; server restricted-card import' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: FAILURE, safe: true, raisedBy: 'both APIs: a body content type the route does not take' },
   MISDIRECTED: { http: 421, exit: FAILURE, safe: true, raisedBy: 'bridge api: a Host header that is not one of its names (DNS rebinding)' },
   RATE_LIMITED: { http: 429, exit: FAILURE, safe: true, raisedBy: 'both APIs: the per-key / per-address rate limit' },
-  INTERNAL: { wire: WIRE.INTERNAL, http: 500, exit: FAILURE, safe: true, raisedBy: 'anything unexpected (both APIs answer it with a generic message); ProtocolError wrapping a library error; device core' },
+  INTERNAL: { wire: 0x7f, http: 500, exit: FAILURE, safe: true, raisedBy: 'anything unexpected (both APIs answer it with a generic message); ProtocolError wrapping a library error; device core' },
   UNAVAILABLE: { http: 503, exit: FAILURE, safe: true, raisedBy: 'server: database or dataset build unavailable, no SMS adapter; simulator client' },
 
   // ---------------------------------------------------------------- service resources
@@ -67,36 +67,36 @@ export const ERRORS = {
   // ---------------------------------------------------------------- pairing, sessions, links
   PAIRING_NOT_STARTED: { http: 409, exit: FAILURE, safe: true, raisedBy: 'host-bridge/api/pairing-broker.ts ApiError' },
   PAIRING_IN_PROGRESS: { http: 409, exit: FAILURE, safe: true, raisedBy: 'host-bridge/api/pairing-broker.ts ApiError' },
-  PAIRING_REJECTED: { wire: WIRE.PAIRING_REJECTED, http: 409, exit: REFUSED, safe: true, raisedBy: 'device dispatcher (wire); host-bridge/session/pairing.ts ProtocolError; pairing broker ApiError' },
-  PAIRING_FULL: { wire: WIRE.PAIRING_FULL, http: 409, exit: FAILURE, safe: true, raisedBy: 'device/session/dispatcher.ts, device/store/paired-hosts.ts ProtocolError' },
-  NOT_PAIRED: { wire: WIRE.NOT_PAIRED, http: 409, exit: REFUSED, safe: true, raisedBy: 'protocol/secure/session.ts, host-bridge secure client and sync engine ProtocolError' },
-  IDENTITY_MISMATCH: { wire: WIRE.IDENTITY_MISMATCH, http: 409, exit: REFUSED, safe: true, raisedBy: 'host-bridge session/pairing, secure client, registry ProtocolError: the device key differs from the pinned one' },
-  HANDSHAKE_FAILED: { wire: WIRE.HANDSHAKE_FAILED, http: 502, exit: REFUSED, safe: true, raisedBy: 'protocol/secure (Noise handshake, pairing, x25519) ProtocolError' },
-  DECRYPT_FAILED: { wire: WIRE.DECRYPT_FAILED, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure channel and cipher ProtocolError' },
-  REPLAY: { wire: WIRE.REPLAY, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure: a nonce not above the last accepted one (wire only)' },
-  NO_SESSION: { wire: WIRE.NO_SESSION, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure, protocol/messages, device dispatcher ProtocolError' },
-  BUSY: { wire: WIRE.BUSY, http: 503, exit: UNAVAILABLE, safe: true, raisedBy: 'device dispatcher, protocol/framing/modbus-rtu.ts ProtocolError: another exchange in progress' },
-  DISCONNECTED: { wire: WIRE.DISCONNECTED, http: 503, exit: UNAVAILABLE, safe: true, raisedBy: 'host-bridge transports, session, registry; device dispatcher ProtocolError' },
-  TIMEOUT: { wire: WIRE.TIMEOUT, http: 504, exit: UNAVAILABLE, safe: true, raisedBy: 'host-bridge transports, pairing, registry, pipeline; device link endpoints ProtocolError' },
-  CANCELLED: { wire: WIRE.CANCELLED, http: null, exit: FAILURE, safe: true, raisedBy: 'host-bridge transports (exchange, reconnecting, rs485 bus) ProtocolError' },
-  UNSUPPORTED: { wire: WIRE.UNSUPPORTED, http: 501, exit: FAILURE, safe: true, raisedBy: 'protocol (Noise patterns, dataset codec), device links and store, bridge BLE transport ProtocolError' },
+  PAIRING_REJECTED: { wire: 0x21, http: 409, exit: REFUSED, safe: true, raisedBy: 'device dispatcher (wire); host-bridge/session/pairing.ts ProtocolError; pairing broker ApiError' },
+  PAIRING_FULL: { wire: 0x22, http: 409, exit: FAILURE, safe: true, raisedBy: 'device/session/dispatcher.ts, device/store/paired-hosts.ts ProtocolError' },
+  NOT_PAIRED: { wire: 0x20, http: 409, exit: REFUSED, safe: true, raisedBy: 'protocol/secure/session.ts, host-bridge secure client and sync engine ProtocolError' },
+  IDENTITY_MISMATCH: { wire: 0x27, http: 409, exit: REFUSED, safe: true, raisedBy: 'host-bridge session/pairing, secure client, registry ProtocolError: the device key differs from the pinned one' },
+  HANDSHAKE_FAILED: { wire: 0x23, http: 502, exit: REFUSED, safe: true, raisedBy: 'protocol/secure (Noise handshake, pairing, x25519) ProtocolError' },
+  DECRYPT_FAILED: { wire: 0x24, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure channel and cipher ProtocolError' },
+  REPLAY: { wire: 0x25, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure: a nonce not above the last accepted one (wire only)' },
+  NO_SESSION: { wire: 0x26, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/secure, protocol/messages, device dispatcher ProtocolError' },
+  BUSY: { wire: 0x14, http: 503, exit: UNAVAILABLE, safe: true, raisedBy: 'device dispatcher, protocol/framing/modbus-rtu.ts ProtocolError: another exchange in progress' },
+  DISCONNECTED: { wire: 0x17, http: 503, exit: UNAVAILABLE, safe: true, raisedBy: 'host-bridge transports, session, registry; device dispatcher ProtocolError' },
+  TIMEOUT: { wire: 0x15, http: 504, exit: UNAVAILABLE, safe: true, raisedBy: 'host-bridge transports (idle timeout, or the call budget of runtime/deadline.ts spent), session secure client (budget spent before a send or resend), pairing, registry, pipeline (the device call budget); device link endpoints ProtocolError' },
+  CANCELLED: { wire: 0x16, http: null, exit: FAILURE, safe: true, raisedBy: 'host-bridge transports (exchange, reconnecting, rs485 bus) ProtocolError' },
+  UNSUPPORTED: { wire: 0x40, http: 501, exit: FAILURE, safe: true, raisedBy: 'protocol (Noise patterns, dataset codec), device links and store, bridge BLE transport ProtocolError' },
 
   // ---------------------------------------------------------------- wire: decoding and framing
-  LIMIT_EXCEEDED: { wire: WIRE.LIMIT_EXCEEDED, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/cbor.ts, protocol/secure ProtocolError: depth, string, array or map over its limit' },
-  UNKNOWN_MESSAGE: { wire: WIRE.UNKNOWN_MESSAGE, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/messages/codec.ts, device dispatcher ProtocolError' },
-  BAD_FRAME: { wire: WIRE.BAD_FRAME, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing, link-io, host-bridge transports, device links ProtocolError' },
-  BAD_CRC: { wire: WIRE.BAD_CRC, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/modbus-rtu.ts ProtocolError' },
-  BAD_SEQUENCE: { wire: WIRE.BAD_SEQUENCE, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/modbus-transfer.ts, protocol/messages/codec.ts ProtocolError' },
-  BAD_CHANNEL: { wire: WIRE.BAD_CHANNEL, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/hid.ts, device/links/hid-endpoint.ts ProtocolError' },
+  LIMIT_EXCEEDED: { wire: 0x03, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/cbor.ts, protocol/secure ProtocolError: depth, string, array or map over its limit' },
+  UNKNOWN_MESSAGE: { wire: 0x04, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/messages/codec.ts, device dispatcher ProtocolError' },
+  BAD_FRAME: { wire: 0x10, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing, link-io, host-bridge transports, device links ProtocolError' },
+  BAD_CRC: { wire: 0x11, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/modbus-rtu.ts ProtocolError' },
+  BAD_SEQUENCE: { wire: 0x12, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/modbus-transfer.ts, protocol/messages/codec.ts ProtocolError' },
+  BAD_CHANNEL: { wire: 0x13, http: null, exit: FAILURE, safe: true, raisedBy: 'protocol/framing/hid.ts, device/links/hid-endpoint.ts ProtocolError' },
 
   // ---------------------------------------------------------------- datasets, firmware, sync
-  SIGNATURE_INVALID: { wire: WIRE.SIGNATURE_INVALID, http: 502, exit: REFUSED, safe: true, raisedBy: 'protocol/dataset/manifest.ts ProtocolError; host-bridge/sync/fetcher.ts SyncError' },
-  DATASET_OLDER: { wire: WIRE.DATASET_OLDER, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core/transfer-receiver.ts ProtocolError: not newer than the active version' },
-  DATASET_EXPIRED: { wire: WIRE.DATASET_EXPIRED, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core/transfer-receiver.ts ProtocolError' },
-  CHUNK_HASH: { wire: WIRE.CHUNK_HASH, http: 502, exit: FAILURE, safe: true, raisedBy: 'protocol/dataset, device/store ProtocolError; host-bridge/sync/fetcher.ts SyncError' },
-  SYNC_STATE: { wire: WIRE.SYNC_STATE, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core receivers, device/store, protocol/dataset/chunks.ts ProtocolError' },
-  FIRMWARE_INVALID: { wire: WIRE.FIRMWARE_INVALID, http: null, exit: REFUSED, safe: true, raisedBy: 'device/core/firmware-image.ts, firmware-receiver.ts ProtocolError; a rolled-back firmware in a sync report' },
-  TRANSFER_OWNED: { wire: WIRE.TRANSFER_OWNED, http: null, exit: FAILURE, safe: true, raisedBy: 'device/session: another host holds a recent transfer (wire only)' },
+  SIGNATURE_INVALID: { wire: 0x30, http: 502, exit: REFUSED, safe: true, raisedBy: 'protocol/dataset/manifest.ts ProtocolError; host-bridge/sync/fetcher.ts SyncError' },
+  DATASET_OLDER: { wire: 0x31, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core/transfer-receiver.ts ProtocolError: not newer than the active version' },
+  DATASET_EXPIRED: { wire: 0x32, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core/transfer-receiver.ts ProtocolError' },
+  CHUNK_HASH: { wire: 0x33, http: 502, exit: FAILURE, safe: true, raisedBy: 'protocol/dataset, device/store ProtocolError; host-bridge/sync/fetcher.ts SyncError' },
+  SYNC_STATE: { wire: 0x34, http: null, exit: FAILURE, safe: true, raisedBy: 'device/core receivers, device/store, protocol/dataset/chunks.ts ProtocolError' },
+  FIRMWARE_INVALID: { wire: 0x35, http: null, exit: REFUSED, safe: true, raisedBy: 'device/core/firmware-image.ts, firmware-receiver.ts ProtocolError; a rolled-back firmware in a sync report' },
+  TRANSFER_OWNED: { wire: 0x36, http: null, exit: FAILURE, safe: true, raisedBy: 'device/session: another host holds a recent transfer (wire only)' },
   SYNC_BUSY: { http: 409, exit: FAILURE, safe: true, raisedBy: 'host-bridge/sync (device lock, engine) SyncError' },
   SYNC_FAILED: { http: 502, exit: FAILURE, safe: true, raisedBy: 'host-bridge/api/error-map.ts: a sync report that failed without a device or service error' },
   SERVICE_UNAVAILABLE: { http: 503, exit: FAILURE, safe: true, raisedBy: 'host-bridge/sync/fetcher.ts SyncError: network down, timeout, 5xx after retries' },
@@ -120,6 +120,15 @@ export const ERRORS = {
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+type Specs = typeof ERRORS;
+/** The codes a device and a host say to each other: those with a wire number. */
+export type WireCode = { [K in ErrorCode]: Specs[K] extends { wire: number } ? K : never }[ErrorCode];
+
+/** Code → wire number, for the wire codes (protocol/errors.ts ERROR_CODES). */
+export const WIRE_NUMBERS = Object.freeze(
+  Object.fromEntries(Object.entries(ERRORS).flatMap(([code, spec]) => ('wire' in spec ? [[code, spec.wire]] : []))),
+) as { readonly [K in WireCode]: number };
 
 export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERRORS, code);

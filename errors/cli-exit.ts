@@ -28,12 +28,13 @@ export function exitCodeFor(err: unknown): number {
 /**
  * A command that called a running bridge got an error answer (`precheck verify|outcome|devices|
  * pair|status`): bad input or key → USAGE, bridge or device unavailable/timed out → UNAVAILABLE,
- * pairing refused or identity changed → REFUSED, anything else FAILURE.
+ * a code the catalogue calls a security refusal (NOT_PAIRED, IDENTITY_MISMATCH, PAIRING_REJECTED,
+ * SIGNATURE_INVALID, …) → REFUSED, as when the command meets it itself; anything else FAILURE.
  */
 export function exitCodeForBridgeAnswer(status: number, code: string): number {
   if (status === 400 || status === 422 || status === 401) return EXIT.USAGE;
   if (status === 503 || status === 504) return EXIT.UNAVAILABLE;
-  if (code === 'PAIRING_REJECTED' || code === 'IDENTITY_MISMATCH') return EXIT.REFUSED;
+  if (exitCodeOf(code) === EXIT.REFUSED) return EXIT.REFUSED;
   return EXIT.FAILURE;
 }
 

@@ -1,8 +1,7 @@
 // The one base class of Precheck's typed errors: a stable `code` from the catalogue
-// (errors/catalogue.ts) and a message built without card or request data. Each part's errors
-// (ServiceError, SyncError, ApiError, …) extend it; ProtocolError (protocol/, which imports
-// nothing of ours) and LinkUnavailableError (link-io/) carry catalogue codes without extending it.
-import { ProtocolError } from '../protocol/errors.ts';
+// (errors/catalogue.ts) and a message built without card or request data. Every typed error
+// extends it: the parts' (ServiceError, SyncError, ApiError, …), ProtocolError (protocol/),
+// LinkUnavailableError (link-io/) and the contracts' ContractError and AmountError.
 import { type ErrorCode, errorSpec } from './catalogue.ts';
 
 export class PrecheckError<C extends ErrorCode = ErrorCode> extends Error {
@@ -25,11 +24,11 @@ export function codeOf(e: unknown): string | undefined {
 }
 
 /**
- * Whether an API may return this error's own message: one of our typed errors (PrecheckError or
- * ProtocolError) whose code the catalogue marks safe. Anything else (a library's message could
- * quote the request, and with it a card number) gets a generic message.
+ * Whether an API may return this error's own message: one of our typed errors whose code the
+ * catalogue marks safe. Anything else (a library's message could quote the request, and with it
+ * a card number) gets a generic message.
  */
 export function isEchoable(e: unknown): e is { code: ErrorCode; message: string } {
-  if (!(e instanceof PrecheckError || e instanceof ProtocolError)) return false;
+  if (!(e instanceof PrecheckError)) return false;
   return errorSpec(e.code)?.safe === true;
 }

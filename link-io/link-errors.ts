@@ -1,20 +1,19 @@
 // Environment errors of the link layer: the OS lacks the radio, the HID library or the port.
-// They are not protocol errors (nothing was said on a wire), so they carry their own codes; the
-// CLI maps them to "service/device could not be reached" (exit 3).
+// They are not protocol errors (nothing was said on a wire), so they carry their own catalogue
+// codes (errors/catalogue.ts: exit 3, "service/device could not be reached").
 //
 // Shared by device/links and host-bridge/transports (link-io/ holds link I/O primitives that
-// depend only on node and protocol/).
+// depend only on node, protocol/ and errors/).
+import { PrecheckError } from '../errors/precheck-error.ts';
 
 export type LinkUnavailableCode = 'BLUETOOTH_UNAVAILABLE' | 'HID_UNAVAILABLE' | 'SERIAL_UNAVAILABLE' | 'SOCKET_UNAVAILABLE';
 
-export class LinkUnavailableError extends Error {
-  readonly code: LinkUnavailableCode;
+export class LinkUnavailableError extends PrecheckError<LinkUnavailableCode> {
   /** The underlying OS/library error code when there is one (e.g. EAFNOSUPPORT). */
   override readonly cause?: unknown;
   constructor(code: LinkUnavailableCode, message: string, cause?: unknown) {
-    super(message);
+    super(code, message);
     this.name = 'LinkUnavailableError';
-    this.code = code;
     this.cause = cause;
   }
 }

@@ -9,6 +9,8 @@ import { CliError, EXIT, exitCodeFor, exitCodeForBridgeAnswer, exitCodeForSyncAn
 import { codeOf, isEchoable, PrecheckError } from '../../errors/precheck-error.ts';
 import { ERROR_CODES, ProtocolError } from '../../protocol/errors.ts';
 import { LinkUnavailableError } from '../../link-io/link-errors.ts';
+import { ContractError } from '../../contracts/limits.ts';
+import { AmountError } from '../../contracts/currency.ts';
 import { ServiceError, SERVICE_ERROR_STATUS, httpStatusFor } from '../../server/errors.ts';
 import { HTTP_STATUS_BY_CODE, ApiError, statusFor, toErrorResponse } from '../../host-bridge/api/error-map.ts';
 import { SYNC_ERROR_CODES, SyncError } from '../../host-bridge/sync/errors.ts';
@@ -58,11 +60,16 @@ describe('error catalogue', () => {
     expect(missing, 'add these to errors/catalogue.ts').toEqual([]);
   });
 
-  it('has the wire numbers of protocol/errors.ts, and every wire code', () => {
-    for (const [code, n] of Object.entries(ERROR_CODES)) expect(errorSpec(code)?.wire, code).toBe(n);
-    for (const [code, spec] of Object.entries(ERRORS)) {
-      if ('wire' in spec) expect((ERROR_CODES as Record<string, number>)[code], code).toBe(spec.wire);
-    }
+  it('has the wire numbers of docs/protocol.md (unchanged since they moved here), and protocol/ reads them', () => {
+    const documented = new Map<string, number>();
+    const doc = fs.readFileSync(path.join(ROOT, 'docs/protocol.md'), 'utf8');
+    const table = doc.slice(doc.indexOf('| 0x01 | MALFORMED |')).split('\n\n')[0]!; // the error code table
+    for (const m of table.matchAll(/^\| (0x[0-9A-Fa-f]{2}) \| ([A-Z_]+) \|/gm)) documented.set(m[2]!, Number(m[1]));
+    expect(documented.size).toBe(30);
+    const wire = Object.entries(ERRORS).flatMap(([code, spec]) => ('wire' in spec ? [[code, spec.wire] as const] : []));
+    expect(new Map(wire)).toEqual(documented);
+    expect(ERROR_CODES).toEqual(Object.fromEntries(documented));
+    expect(new ProtocolError('NOT_PAIRED', 'x').numeric).toBe(0x20);
   });
 
   it('is total: every code has an exit code, an HTTP status or none, a safety flag and who raises it', () => {
@@ -111,8 +118,9 @@ describe('error catalogue', () => {
       expect(exitCodeFor(Object.assign(new Error('x'), { code })), code).toBe(want);
     }
     expect(exitCodeFor(new CliError('x', 4))).toBe(4);
-    // Error answers of a running bridge, as the bridge commands and `precheck sync` read them.
-    for (const [status, code, want] of [[400, 'INVALID_FIELD', 2], [422, 'CARD_EXPIRED', 2], [401, 'UNAUTHORIZED', 2], [503, 'BUSY', 3], [504, 'TIMEOUT', 3], [409, 'PAIRING_REJECTED', 5], [409, 'IDENTITY_MISMATCH', 5], [409, 'NOT_PAIRED', 1], [404, 'DEVICE_NOT_FOUND', 1], [502, 'SIGNATURE_INVALID', 1], [501, 'NOT_CONFIGURED', 1]] as const) {
+    // Error answers of a running bridge, as the bridge commands and `precheck sync` read them: a
+    // refusal code is REFUSED (5) whether the command met it itself or through the bridge.
+    for (const [status, code, want] of [[400, 'INVALID_FIELD', 2], [422, 'CARD_EXPIRED', 2], [401, 'UNAUTHORIZED', 2], [503, 'BUSY', 3], [504, 'TIMEOUT', 3], [409, 'PAIRING_REJECTED', 5], [409, 'IDENTITY_MISMATCH', 5], [409, 'NOT_PAIRED', 5], [404, 'DEVICE_NOT_FOUND', 1], [502, 'SIGNATURE_INVALID', 5], [502, 'HANDSHAKE_FAILED', 5], [501, 'NOT_CONFIGURED', 1]] as const) {
       expect(exitCodeForBridgeAnswer(status, code), `${status} ${code}`).toBe(want);
     }
     for (const [status, want] of [[401, 2], [400, 1], [409, 1], [502, 1], [501, 3], [503, 3], [504, 3]] as const) expect(exitCodeForSyncAnswer(status), String(status)).toBe(want);
@@ -131,12 +139,20 @@ describe('PrecheckError', () => {
       new PipelineError('DEVICE_NOT_FOUND', 'x'),
       new NetworkError('NETWORK_UNAVAILABLE', 'timeout', 'x'),
       new OutcomeError('ORDER_NOT_FOUND', 'x', 'orderId'),
+      // the shared layers' errors too, with their codes unchanged
+      new ProtocolError('TIMEOUT', 'x'),
+      new LinkUnavailableError('SERIAL_UNAVAILABLE', 'x'),
+      new ContractError('x', 'at'),
+      new AmountError('x'),
     ];
     for (const e of errs) {
       expect(e).toBeInstanceOf(PrecheckError);
       expect(isErrorCode(e.code), e.name).toBe(true);
       expect(codeOf(e)).toBe(e.code);
     }
+    expect(errs.map((e) => e.code).slice(-4)).toEqual(['TIMEOUT', 'SERIAL_UNAVAILABLE', 'INVALID_FIELD', 'INVALID_FIELD']);
+    // AmountError quotes what was typed: never a card number.
+    expect(new AmountError('amount must be a positive decimal (got "4111 1111 1111 1111")').message).not.toMatch(/4111 1111 1111 1111/);
     expect(codeOf(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED');
     expect(codeOf(null)).toBeUndefined();
   });

@@ -1,8 +1,9 @@
 // The architecture's one-way dependencies, checked for every folder edge (static, side-effect and
 // dynamic imports alike). docs/architecture.md lists the same table; a new top-level folder fails
 // the test until it is placed in a layer here.
-//   protocol/             pure wire core, imports nothing of ours
-//   rules/ link-io/ contracts/ errors/   shared policy, node link I/O, bridge↔service contract, errors
+//   errors/               the error catalogue and PrecheckError, imports nothing of ours
+//   protocol/             pure wire core, on errors/ only
+//   rules/ link-io/ contracts/           shared policy, node link I/O, bridge↔service contract
 //   runtime/              process facts shared by the long-running parts (data dirs, version, metrics)
 //   device/ host-bridge/ server/         the three parts, side by side: none imports another
 //   tools/                `precheck up` and the simulator: the only code that composes the parts
@@ -19,11 +20,11 @@ const KNOWN_EXCEPTIONS = new Set<string>([]);
 
 /** Which top-level folders each folder may import (relative imports; test/ and bench/ are free; only they import testkit/). */
 const ALLOWED: Record<string, string[]> = {
-  protocol: [],
+  protocol: ['errors'],
   rules: ['protocol', 'contracts'],
-  'link-io': ['protocol'],
-  contracts: ['protocol'],
-  errors: ['protocol'],
+  'link-io': ['protocol', 'errors'],
+  contracts: ['protocol', 'errors'],
+  errors: [],
   runtime: ['errors'],
   device: ['protocol', 'rules', 'link-io', 'errors', 'runtime'],
   'host-bridge': ['protocol', 'rules', 'link-io', 'contracts', 'errors', 'runtime'],
