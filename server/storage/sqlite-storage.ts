@@ -40,25 +40,24 @@ import type {
 
 
 
-// Every trust count of an attempt in one statement (one call into SQLite instead of thirteen):
-// single-row aggregates cross-joined. Parameters: @account @device @ip @token @at @hour @day
-// @month (window starts); a null key matches no row. Same counts as PostgreSQL's TRUST_FROM.
+// Every trust count of an attempt in one statement (one call into SQLite instead of thirteen),
+// one index range per key: single-row aggregates cross-joined. Parameters: @account @device @ip
+// @token @at and the window starts @hour @day @month; a null key matches no row. The same counts
+// as PostgreSQL's TRUST_FROM (pg-storage.ts).
 const TRUST_SQL = `
   (SELECT min(at) AS first_at, sum(status = 'success') AS successes, sum(status = 'failure') AS failures,
-          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks
+          sum(type = 'fraud') AS fraud, sum(type = 'chargeback') AS chargebacks,
+          sum(at >= @day) AS ad, sum(at >= @hour) AS ah,
+          count(DISTINCT CASE WHEN at >= @day THEN token END) AS ca_n, max(at >= @day AND token = @token) AS ca_mine
      FROM trust_attempts WHERE account = @account AND at < @at) a,
-  (SELECT count(*) AS ad, sum(at >= @hour) AS ah, count(DISTINCT token) AS ca_n, max(token = @token) AS ca_mine
-     FROM trust_attempts WHERE account = @account AND at >= @day AND at < @at) va,
-  (SELECT count(DISTINCT account) AS d_accounts, max(account = @account) AS d_mine
-     FROM trust_attempts WHERE device = @device AND at < @at) d,
-  (SELECT count(*) AS d_fraud FROM trust_attempts WHERE device = @device AND type IN ('fraud', 'chargeback')) df,
-  (SELECT count(DISTINCT token) AS cdv_n, max(token = @token) AS cdv_mine
-     FROM trust_attempts WHERE device = @device AND at >= @day AND at < @at) cdv,
-  (SELECT count(DISTINCT account) AS i_accounts, max(account = @account) AS i_mine
+  (SELECT count(DISTINCT CASE WHEN at < @at THEN account END) AS d_accounts, max(at < @at AND account = @account) AS d_mine,
+          sum(type IN ('fraud', 'chargeback')) AS d_fraud,
+          count(DISTINCT CASE WHEN at >= @day AND at < @at THEN token END) AS cdv_n, max(at >= @day AND at < @at AND token = @token) AS cdv_mine
+     FROM trust_attempts WHERE device = @device) d,
+  (SELECT count(DISTINCT account) AS i_accounts, max(account = @account) AS i_mine,
+          sum(at >= @day) AS id, sum(at >= @hour) AS ih,
+          count(DISTINCT CASE WHEN at >= @hour THEN token END) AS ci_n, max(at >= @hour AND token = @token) AS ci_mine
      FROM trust_attempts WHERE ip = @ip AND at >= @month AND at < @at) i,
-  (SELECT count(*) AS id, sum(at >= @hour) AS ih, count(DISTINCT CASE WHEN at >= @hour THEN token END) AS ci_n,
-          max(at >= @hour AND token = @token) AS ci_mine
-     FROM trust_attempts WHERE ip = @ip AND at >= @day AND at < @at) vi,
   (SELECT count(*) AS cd, sum(at >= @hour) AS ch FROM trust_attempts WHERE token = @token AND at >= @day AND at < @at) vc`;
 
 const trustParams = (k: TrustKeys): Record<string, unknown> => ({
