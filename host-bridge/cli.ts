@@ -2,6 +2,7 @@
 // everything heavy is imported inside the actions so `precheck --help` stays fast.
 import type { Command } from 'commander';
 import { codeOf } from '../errors/precheck-error.ts';
+import { formatAge } from './devices/freshness.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
@@ -121,14 +122,6 @@ export function healthProblems(h: any, service: ServiceProbe | null): string[] {
   if (h.outbox.outcomesRejected + h.outbox.reconciliationsRejected > 0) p.push(`${h.outbox.outcomesRejected + h.outbox.reconciliationsRejected} outbox row(s) rejected by the service (see the bridge log)`);
   if (h.status !== 'ok' && p.length === 0) p.push(`the bridge reports ${h.status}`);
   return p;
-}
-
-function age(seconds: number | null): string {
-  if (seconds === null) return 'no dataset';
-  if (seconds < 120) return `${seconds}s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
-  return `${Math.round(seconds / 86400)}d`;
 }
 
 /** `devices`, `pair` and `sync` have their own rows in cli/program.ts's registrar table. */
@@ -274,7 +267,7 @@ export function registerBridgeCommands(program: Command): void {
     } else {
       const ob = h.outbox;
       const lines = [
-        `bridge   ${t.url} ${h.status}  (up ${age(h.uptimeS)}, fallback ${h.fallback})`,
+        `bridge   ${t.url} ${h.status}  (up ${formatAge(h.uptimeS, true)}, fallback ${h.fallback})`,
         `network  ${h.network.configured ? `breaker ${h.network.breaker}` : 'not configured (every escalation falls back)'}`,
         ...(service ? [`service  ${service.url} ${service.ok ? `ok, dataset ${service.datasetVersion === null ? 'none published' : `v${service.datasetVersion}`} (${service.ms} ms)` : `DOWN: ${service.error}`}`] : []),
         `outbox   ${ob.outcomesPending} outcome(s) and ${ob.reconciliationsPending} reconciliation(s) pending, ${ob.outcomesRejected + ob.reconciliationsRejected} rejected, ${ob.reconciliationMismatches} fallback mismatch(es)`,
@@ -282,7 +275,7 @@ export function registerBridgeCommands(program: Command): void {
           ? ['devices  none']
           : h.devices.map(
               (d: any) =>
-                `device   ${d.id} ${d.link} ${d.paired ? 'paired' : 'unpaired'} ${d.healthy ? 'healthy' : 'unhealthy'} ${d.datasetVersion ? `dataset v${d.datasetVersion}` : 'no dataset'} ${d.datasetState} (age ${age(d.datasetAgeS)})${d.lastError ? ` last error: ${d.lastError}` : ''}`,
+                `device   ${d.id} ${d.link} ${d.paired ? 'paired' : 'unpaired'} ${d.healthy ? 'healthy' : 'unhealthy'} ${d.datasetVersion ? `dataset v${d.datasetVersion}` : 'no dataset'} ${d.datasetState} (age ${formatAge(d.datasetAgeS, true)})${d.lastError ? ` last error: ${d.lastError}` : ''}`,
             )),
         ...problems.map((p) => `PROBLEM  ${p}`),
       ];

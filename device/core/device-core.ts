@@ -4,7 +4,7 @@
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import { datasetState } from '../../protocol/dataset/freshness.ts';
 import { checkNowMs, systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
-import type { DatasetState } from '../../protocol/messages/catalogue.ts';
+import type { DatasetState, FirmwareState } from '../../protocol/messages/catalogue.ts';
 import type { RawKeyPair } from '../../protocol/secure/x25519.ts';
 import { type Db, openDatabase } from '../store/database.ts';
 import { DatasetSlots, type SlotMeta } from '../store/dataset-slots.ts';
@@ -12,7 +12,7 @@ import { DeviceSettings } from '../store/device-state.ts';
 import { DEFAULT_JOURNAL_ROWS, Journal, type JournalEntry } from '../store/journal.ts';
 import { DEFAULT_MAX_PAIRED_HOSTS, type PairedHost, PairedHostStore } from '../store/paired-hosts.ts';
 import { TransferStore } from '../store/transfers.ts';
-import { FirmwareReceiver, type BootCheckResult, type FirmwareInfo, type FirmwareState } from './firmware-receiver.ts';
+import { FirmwareReceiver, type BootCheckResult, type FirmwareInfo } from './firmware-receiver.ts';
 import { type DeviceIdentity, type ProvisionOptions, isProvisioned, loadIdentity, provision } from './identity.ts';
 import { type VerifyRequest, type VerifyResult, verifyLocally } from './local-auth.ts';
 import { SyncReceiver } from './sync-receiver.ts';

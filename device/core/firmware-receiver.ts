@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { assemblePayload } from '../../protocol/dataset/build.ts';
 import type { DatasetManifest } from '../../protocol/dataset/types.ts';
+import type { FirmwareState } from '../../protocol/messages/catalogue.ts';
 import type { Db } from '../store/database.ts';
 import { type Slot, otherSlot } from '../store/schema.ts';
 import type { TransferStore } from '../store/transfers.ts';
@@ -20,7 +21,6 @@ import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export const FACTORY_FIRMWARE_VERSION = 1;
 
-export type FirmwareState = 'confirmed' | 'trial';
 export type RollbackReason = 'self_test_failed' | 'not_confirmed' | 'image_unreadable';
 
 export interface FirmwareInfo {

@@ -7,6 +7,7 @@ import {
   DATASET_STATES,
   DECISIONS,
   FIRMWARE_STATES,
+  type FirmwareState,
   PROTOCOL_VERSION,
   type VerifyReqBody,
   type VerifyResBody,
@@ -53,7 +54,7 @@ export function toVerifyResBody(r: VerifyResult): VerifyResBody {
 
 export function adaptDeviceCore(first: DeviceCore, reopen?: () => DeviceCore): OpenedCore {
   let core = first;
-  const fwDone = (r: { version: number; state: 'confirmed' | 'trial' }): FwDoneBody => ({ version: r.version, state: idx(FIRMWARE_STATES, r.state) });
+  const fwDone = (r: { version: number; state: FirmwareState }): FwDoneBody => ({ version: r.version, state: idx(FIRMWARE_STATES, r.state) });
   return {
     get core() {
       return core;

@@ -20,6 +20,7 @@
 
 import { ProtocolError, asProtocolError } from '../../protocol/errors.ts';
 import {
+  DATASET_STATES,
   MessageDecodeError,
   PROTOCOL_VERSION,
   decodeInner,
@@ -151,7 +152,7 @@ export class SessionDispatcher {
       protocolVersion: PROTOCOL_VERSION,
       firmwareVersion: s.firmwareVersion,
       datasetVersion: s.datasetVersion,
-      datasetState: (['fresh', 'stale', 'none'] as const)[s.datasetState] ?? 'none',
+      datasetState: DATASET_STATES[s.datasetState] ?? 'none',
       verificationsServed: s.verificationsServed,
       framesRejected: s.framesRejected,
     };

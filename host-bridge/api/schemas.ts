@@ -5,6 +5,7 @@
 import { declineType, id, ip, lang, order, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 import { LINK_KINDS } from '../../protocol/link-kind.ts';
+import { DATASET_STATES, FIRMWARE_STATES } from '../../protocol/messages/catalogue.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
 
 export const errorBody = {
@@ -129,9 +130,9 @@ export const deviceSummary = {
     paired: { type: 'boolean' },
     healthy: { type: 'boolean' },
     firmwareVersion: { type: 'integer' },
-    firmwareState: { type: 'string', enum: ['confirmed', 'trial'] },
+    firmwareState: { type: 'string', enum: FIRMWARE_STATES },
     datasetVersion: { type: 'integer' },
-    datasetState: { type: 'string', enum: ['fresh', 'stale', 'none'] },
+    datasetState: { type: 'string', enum: DATASET_STATES },
     datasetCreatedAt: { type: ['integer', 'null'] },
     datasetExpiresAt: { type: ['integer', 'null'] },
     rulesVersion: { type: ['integer', 'null'], description: 'Decision rules version the device runs (INFO_RES); null: firmware from before rules versions' },

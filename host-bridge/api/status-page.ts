@@ -10,7 +10,7 @@ import type { Outbox } from '../outbox/outbox-db.ts';
 import { NetworkError, type NetworkClient } from '../network/network-client.ts';
 import type { VerifyResult } from '../pipeline/verify-pipeline.ts';
 import type { PairingBroker, PairStep } from './pairing-broker.ts';
-import { datasetAgeOf } from '../devices/freshness.ts';
+import { datasetAgeOf, formatAge } from '../devices/freshness.ts';
 import { isLoopback } from '../../runtime/loopback.ts';
 
 
@@ -56,14 +56,6 @@ export interface StatusPageOptions {
 const esc = (v: unknown): string =>
   String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-function age(seconds: number | null): string {
-  if (seconds === null) return 'no dataset';
-  if (seconds < 120) return `${seconds} s`;
-  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172800) return `${Math.round(seconds / 3600)} h`;
-  return `${Math.round(seconds / 86400)} d`;
-}
-
 const CSS = `body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1b1f24;max-width:72rem}
 h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.6rem 0 .4rem}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #d8dee4}
@@ -105,7 +97,7 @@ function deviceRows(devices: DeviceSummary[], nowS: number): string {
 <td class="${d.paired ? 'ok' : 'bad'}">${d.paired ? 'paired' : 'not paired'}</td>
 <td>${esc(d.firmwareVersion)}${d.firmwareState === 'trial' ? ' (trial)' : ''}</td>
 <td>${d.datasetVersion ? `v${esc(d.datasetVersion)}` : '-'} <span class="${datasetState === 'fresh' ? 'ok' : 'bad'}">${esc(datasetState)}</span></td>
-<td>${esc(age(dsAge))}</td>
+<td>${esc(formatAge(dsAge))}</td>
 <td class="${d.healthy ? 'ok' : 'bad'}">${d.healthy ? 'ok' : esc(d.lastError ?? 'unhealthy')}</td>
 <td><form method="post" action="/ui/devices/${encodeURIComponent(d.id)}/pair"><button type="submit">${d.paired ? 'Pair again' : 'Pair'}</button></form></td></tr>`;
   });
@@ -129,7 +121,7 @@ async function statusBody(o: StatusPageOptions): Promise<string> {
         .join('\n')}</tbody></table>`
     : '<p class="muted">No verification since the bridge started.</p>';
   return `<h1>Precheck bridge</h1>
-<p class="muted">version ${esc(o.version)} · up ${esc(age(Math.floor((nowMs - o.startedAt) / 1000)))} · fallback ${esc(o.fallback)} · <a href="/v1/openapi.json">API</a> · <a href="/metrics">metrics</a> · this page refreshes every 10 s</p>
+<p class="muted">version ${esc(o.version)} · up ${esc(formatAge(Math.floor((nowMs - o.startedAt) / 1000)))} · fallback ${esc(o.fallback)} · <a href="/v1/openapi.json">API</a> · <a href="/metrics">metrics</a> · this page refreshes every 10 s</p>
 <h2>Devices</h2>
 ${deviceRows(devices, nowS)}
 <h2>Network service</h2>

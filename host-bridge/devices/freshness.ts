@@ -1,13 +1,14 @@
 // Each device's dataset age and freshness, for /v1/health, /metrics and the status page. Age counts
 // from the dataset's creation; state "stale" means past expiry: the device then stops approving
 // locally.
+import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import type { DeviceHandle, DeviceSummary } from './types.ts';
 
 export interface DeviceDatasetAge {
   device: string;
   link: string;
   datasetVersion: number;
-  datasetState: 'fresh' | 'stale' | 'none';
+  datasetState: DatasetState;
   /** seconds since the dataset was created, null without a dataset */
   ageSeconds: number | null;
   /** seconds until expiry (negative once stale), null without a dataset */
@@ -30,4 +31,13 @@ export function datasetAgeOf(s: DeviceSummary, nowMs: number): DeviceDatasetAge 
 
 export function deviceDatasetAges(handles: readonly Pick<DeviceHandle, 'summary'>[], nowMs = Date.now()): DeviceDatasetAge[] {
   return handles.map((h) => datasetAgeOf(h.summary(), nowMs));
+}
+
+/** A dataset's age (or an uptime) in its largest unit for people: "90 s", "12 min", "5 h", "3 d";
+ * `compact` for terminal columns: "90s", "12m", "5h", "3d". */
+export function formatAge(seconds: number | null, compact = false): string {
+  if (seconds === null) return 'no dataset';
+  const [n, unit] =
+    seconds < 120 ? [seconds, 's'] : seconds < 7200 ? [Math.round(seconds / 60), compact ? 'm' : 'min'] : seconds < 172800 ? [Math.round(seconds / 3600), 'h'] : [Math.round(seconds / 86400), 'd'];
+  return compact ? `${n}${unit}` : `${n} ${unit}`;
 }

@@ -6,6 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Decision } from '../../rules/decide.ts';
 import type { LinkKind } from '../../protocol/link-kind.ts';
+import type { DatasetState, FirmwareState } from '../../protocol/messages/catalogue.ts';
 import type { Deadline } from '../../runtime/deadline.ts';
 
 export interface DeviceSummary {
@@ -16,9 +17,9 @@ export interface DeviceSummary {
   paired: boolean;
   healthy: boolean;
   firmwareVersion: number;
-  firmwareState: 'confirmed' | 'trial';
+  firmwareState: FirmwareState;
   datasetVersion: number;
-  datasetState: 'fresh' | 'stale' | 'none';
+  datasetState: DatasetState;
   /** Unix seconds. */
   datasetCreatedAt: number | null;
   /** Unix seconds. */

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSyncScheduler } from '../../host-bridge/sync/scheduler.ts';
 import { DeviceLocks } from '../../host-bridge/sync/device-lock.ts';
 import { ChunkCache } from '../../host-bridge/sync/chunk-cache.ts';
-import { deviceDatasetAges } from '../../host-bridge/devices/freshness.ts';
+import { deviceDatasetAges, formatAge } from '../../host-bridge/devices/freshness.ts';
 import { failureLine, formatSummaryTable } from '../../host-bridge/sync/summary-table.ts';
 import { createProgressView } from '../../host-bridge/sync/progress-view.ts';
 import { exitCodeOf, type SyncReport } from '../../host-bridge/sync/sync-engine.ts';
@@ -152,6 +152,12 @@ describe('dataset ages for /v1/health and /metrics', () => {
     expect(a).toMatchObject({ datasetState: 'fresh', ageSeconds: 600, expiresInSeconds: 100 });
     expect(b).toMatchObject({ datasetState: 'stale', expiresInSeconds: -1 });
     expect(c).toMatchObject({ datasetState: 'none', ageSeconds: null });
+  });
+
+  it('an age for people in its largest unit: spaced on the status page, compact in `precheck status`', () => {
+    const ages = [null, 0, 119, 120, 7199, 7200, 172_799, 172_800];
+    expect(ages.map((s) => formatAge(s))).toEqual(['no dataset', '0 s', '119 s', '2 min', '120 min', '2 h', '48 h', '2 d']);
+    expect(ages.map((s) => formatAge(s, true))).toEqual(['no dataset', '0s', '119s', '2m', '120m', '2h', '48h', '2d']);
   });
 });
 
