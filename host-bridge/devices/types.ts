@@ -62,7 +62,13 @@ export interface LocalVerifyResult {
   alternatives?: string[];
 }
 
+/**
+ * One verifier device, whatever link and session reach it: the pipeline and the API hold these,
+ * so a new link kind or a session change never touches them. Calls to one device run one at a
+ * time; errors are ProtocolError (see the top of this file).
+ */
 export interface DeviceHandle {
+  /** The device id from INFO (`pc-` + 12 hex), stable across links and reconnects. */
   readonly id: string;
   /** Last known status, without I/O. */
   summary(): DeviceSummary;

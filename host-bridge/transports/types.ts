@@ -21,7 +21,9 @@ export interface RequestOptions {
 }
 
 /**
- * One device reached over one link. Exchanges are one at a time per device (request() queues).
+ * One device reached over one link: the seam between link framings (RS485 RTU, HID reports, BLE
+ * fragments, socket cables) and the session layer, which sends opaque protocol messages and never
+ * knows the link. Exchanges are one at a time per device (request() queues).
  * Errors are ProtocolError: TIMEOUT, CANCELLED, DISCONNECTED (device vanished; pending and later
  * requests fail at once), TOO_LARGE, or the code the device sent back.
  * Events: 'disconnect' (err: ProtocolError) once, when the device or the link goes away.

@@ -228,17 +228,27 @@ export interface StoredTrustModel {
 // Per-entity stores. Callers name the narrowest one they need; Storage is all of them over one
 // database (SQLite file or PostgreSQL pool).
 
+/**
+ * Cards that must be declined, and cards a merchant has seen paid: the facts both network
+ * authentication and the devices' datasets decide from.
+ */
 export interface RestrictedStore {
+  /** The entry unless it expired by `now` (an expired entry no longer restricts). */
   getRestricted(token: Uint8Array, now: number): Promise<RestrictedEntry | null>;
   /** Upserts a batch in one transaction; returns how many rows were new. */
   addRestricted(rows: RestrictedEntry[]): Promise<number>;
   removeRestricted(token: Uint8Array): Promise<boolean>;
   countRestricted(): Promise<number>;
   isKnownGood(merchant: string, token: Uint8Array): Promise<boolean>;
+  /** Whether any merchant has met the card (known-good, an outcome, or restricted): new-card trust asks. */
   knownAnywhere(token: Uint8Array): Promise<boolean>;
   addKnownGood(merchant: string, token: Uint8Array, at: number): Promise<void>;
 }
 
+/**
+ * Gateway outcomes, the service's learning input: idempotent per report, append-only (so the
+ * dataset build can read only what changed), and the order context auth saw for them.
+ */
 export interface OutcomeStore {
   /**
    * Idempotent per (merchant, idempotencyKey), enforced by a unique constraint (so it holds across
@@ -247,6 +257,7 @@ export interface OutcomeStore {
   recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult>;
   /** Bulk load of history rows (migration, bench seeding): no idempotency keys checked. */
   importOutcomes(rows: OutcomeRow[]): Promise<void>;
+  /** The card's outcomes with at >= since, the newest `limit`, oldest first. */
   history(token: Uint8Array, since: number, limit: number): Promise<HistoryRow[]>;
   /** Hard declines of the card at any time. */
   hardDeclines(token: Uint8Array): Promise<HistoryRow[]>;
@@ -261,6 +272,7 @@ export interface OutcomeStore {
   orderContext(merchant: string, orderId: string): Promise<OrderContext | null>;
 }
 
+/** Operator-maintained decision inputs: BIN prefix rules and the prompt texts per language. */
 export interface RulesStore {
   upsertBinRule(rule: BinRule): Promise<void>;
   listBinRules(): Promise<BinRule[]>;
@@ -270,25 +282,33 @@ export interface RulesStore {
   listPrompts(): Promise<Prompt[]>;
 }
 
+/** The gateways with their fees, and attempt/success counts per brand and currency for routing. */
 export interface GatewayStore {
   upsertGateway(g: Gateway): Promise<void>;
   listGateways(): Promise<Gateway[]>;
   gatewayStats(): Promise<GatewayStat[]>;
 }
 
+/** API keys, stored by hash only (the key itself is never stored): every request is looked up here. */
 export interface KeyStore {
   insertApiKey(k: ApiKeyRecord): Promise<void>;
   findApiKey(hash: string): Promise<ApiKeyRecord | null>;
   listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** False when no key has this id. */
   revokeApiKey(id: string, at: number): Promise<boolean>;
 }
 
+/** The registry of merchants' verifier devices and the bridge hosts each is paired with. */
 export interface DeviceStore {
   upsertDevice(d: Omit<DeviceRecord, 'hosts'>): Promise<void>;
   addDeviceHost(deviceId: string, hostId: string, publicKey: string | null, at: number): Promise<boolean>;
   listDevices(merchant?: string): Promise<DeviceRecord[]>;
 }
 
+/**
+ * What the publisher builds datasets from and keeps of them: signed snapshots, deltas and
+ * firmware releases as manifest + chunks, served to bridges by version.
+ */
 export interface DatasetStore {
   readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables>;
   /**
@@ -320,6 +340,10 @@ export interface DatasetStore {
   withPublishLock<T>(fn: () => Promise<T>, opts?: { wait?: boolean }): Promise<T | null>;
 }
 
+/**
+ * New-card trust: attempts with keyed-hashed identifiers (never raw account, device or IP), their
+ * labels from later outcomes, the counts the trust context needs, and the trained models.
+ */
 export interface TrustStore {
   trustCounts(k: TrustKeys): Promise<TrustCounts>;
   insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void>;
@@ -337,6 +361,7 @@ export interface TrustStore {
   latestTrustModelVersion(): Promise<string | null>;
 }
 
+/** Small service settings that must survive restarts and be shared by instances (e.g. routing objectives). */
 export interface MetaStore {
   getMeta(key: string): Promise<string | null>;
   setMeta(key: string, value: string): Promise<void>;
@@ -368,6 +393,11 @@ export interface AuthFacts {
   trust: TrustCounts;
 }
 
+/**
+ * The service's one database seam: every store over one SQLite file or one PostgreSQL pool, so
+ * the service swaps its database by choosing an implementation (open.ts) and nothing above
+ * changes; the contract suite holds both to the same answers.
+ */
 export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, GatewayStore, KeyStore, DeviceStore, DatasetStore, TrustStore, MetaStore {
   /** 'sqlite' | 'postgres' */
   readonly dialect: string;
