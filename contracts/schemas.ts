@@ -38,6 +38,12 @@ export const unixAt = {
   description: `unix seconds; at most ${AT_MAX_SKEW_S} s ahead of the receiver's clock; default now`,
 } as const;
 
+/** A prompt for the shopper (a soft decline's advice), as the service answers it and the bridge passes it on. */
+export const prompt = {
+  type: ['object', 'null'],
+  properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },
+} as const;
+
 /** An order as the shop gives it to the bridge (POST /v1/verify) and the bridge to the service. */
 export const order = {
   type: 'object',

@@ -2,7 +2,7 @@
 // @fastify/swagger turns them into /v1/openapi.json, so the document cannot drift from the code.
 // Every field forwarded to the network service uses the service's own building blocks and limits
 // (contracts/schemas.ts): what this bridge acknowledges, the service accepts.
-import { declineType, id, ip, lang, order, outcomeStatus, responseCode, unixAt } from '../../contracts/schemas.ts';
+import { declineType, id, ip, lang, order, outcomeStatus, prompt, responseCode, unixAt } from '../../contracts/schemas.ts';
 import { ATTEMPT_MAX, NAME_PATTERN } from '../../contracts/limits.ts';
 import { LINK_KINDS } from '../../protocol/link-kind.ts';
 import { DATASET_STATES, FIRMWARE_STATES } from '../../protocol/messages/catalogue.ts';
@@ -34,11 +34,6 @@ export const verifyErrorResponses = {
   429: { description: 'Over rateLimit.perMinute for this client address', ...errorBody },
   503: { description: 'The chosen device (verifierId) is unavailable', ...errorBody },
   504: { description: 'The device or the network service did not answer in time', ...errorBody },
-} as const;
-
-const prompt = {
-  type: ['object', 'null'],
-  properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },
 } as const;
 
 export const verifyBody = {

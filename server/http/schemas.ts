@@ -1,7 +1,7 @@
 // JSON schemas of the HTTP API: validation (ajv, unknown fields rejected) and the OpenAPI document
 // (@fastify/swagger reads the same objects, so the document cannot drift from what is enforced).
 
-import { authBody, bin, hex32, id, last4, lang, outcomeBody } from '../../contracts/schemas.ts';
+import { authBody, bin, hex32, id, last4, lang, outcomeBody, prompt } from '../../contracts/schemas.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
 import { LINK_KINDS } from '../../protocol/link-kind.ts';
@@ -30,10 +30,7 @@ export const authResponse = {
     decision: { type: 'string', enum: FINAL_DECISIONS },
     reason: { type: 'string' },
     detail: { type: ['string', 'null'] },
-    prompt: {
-      type: ['object', 'null'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, lang: { type: 'string' } },
-    },
+    prompt,
     gateway: { type: ['string', 'null'] },
     route: {
       type: ['object', 'null'],
