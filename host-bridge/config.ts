@@ -351,7 +351,7 @@ export function validateConfig(raw: unknown): BridgeConfig {
     },
     fallback: parseFallback(get(raw, 'fallback')),
     // One deadline for an escalated verify's network authentication (retries included); then the fallback policy answers.
-    verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 3_000, 1, 120_000), networkDeadlineMs: int(raw, 'verify.networkDeadlineMs', 1_500, 1, 120_000) },
+    verify: { deviceTimeoutMs: int(raw, 'verify.deviceTimeoutMs', 4_000, 1, 120_000), networkDeadlineMs: int(raw, 'verify.networkDeadlineMs', 1_500, 1, 120_000) },
     // On by default: with the Host check it keeps a web page (or anything on the host) from using
     // /v1/verify as a card-testing oracle at full speed; a shop's own traffic stays far below.
     rateLimit: { perMinute: int(raw, 'rateLimit.perMinute', 6_000, 0, 1_000_000) },
