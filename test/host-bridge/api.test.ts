@@ -1,28 +1,24 @@
 // The HTTP API end to end: a real bridge on a loopback port, a scripted device double, a real
 // HTTP server as the network service, real SQLite in a temp dir.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { FakeRegistry, ScriptedDevice, testToken } from './device-double.ts';
-import { ScriptedService } from './scripted-service.ts';
-import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, type TestBridge } from './bridge-harness.ts';
+import { bridgeEnvEachTest, startTestBridge, type TestBridge } from './bridge-harness.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { SyncError } from '../../host-bridge/sync/errors.ts';
 
 const PAN = '4111111111111111';
 const PAN2 = '5555555555554444';
-let dir: ReturnType<typeof makeTempDir>;
-let svc: ScriptedService;
-let bridge: TestBridge | null = null;
+const env = bridgeEnvEachTest();
 let device: ScriptedDevice;
 
 async function start(raw: Record<string, unknown> = {}, extra: Partial<Parameters<typeof startTestBridge>[0]> = {}): Promise<TestBridge> {
-  bridge = await startTestBridge({ dataDir: dir.path, raw: { network: { serviceUrl: svc.url }, ...raw }, registry: new FakeRegistry([device]), ...extra });
-  return bridge;
+  env.bridge = await startTestBridge({ dataDir: env.dir.path, raw: { network: { serviceUrl: env.svc.url }, ...raw }, registry: new FakeRegistry([device]), ...extra });
+  return env.bridge;
 }
 
 async function call(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}, raw?: string) {
-  const res = await request(bridge!.url + path, {
+  const res = await request(env.bridge!.url + path, {
     method,
     headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
     body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
@@ -45,16 +41,8 @@ function verifyBody(over: Record<string, unknown> = {}, card: Record<string, unk
   };
 }
 
-beforeEach(async () => {
-  dir = makeTempDir();
-  svc = await new ScriptedService().start();
+beforeEach(() => {
   device = new ScriptedDevice('dev-1', () => ({ decision: 'approve', reason: 'known_good', brand: 'visa', gateway: 'gw-a' }));
-});
-afterEach(async () => {
-  await bridge?.close();
-  bridge = null;
-  await svc.close();
-  dir.remove();
 });
 
 describe('POST /v1/verify', () => {
@@ -78,11 +66,11 @@ describe('POST /v1/verify', () => {
 
   it('escalation goes to the network service and the answer comes back labelled network', async () => {
     device.script = () => ({ decision: 'escalate', reason: 'unknown_card' });
-    svc.handler = () => ({ status: 200, body: { decision: 'review', reason: 'new_card_low_trust', prompt: { code: 'verify_identity', message: 'Please confirm', lang: 'en' }, gateway: 'gw-b' } });
+    env.svc.handler = () => ({ status: 200, body: { decision: 'review', reason: 'new_card_low_trust', prompt: { code: 'verify_identity', message: 'Please confirm', lang: 'en' }, gateway: 'gw-b' } });
     await start();
     const r = await call('POST', '/v1/verify', verifyBody());
     expect(r.json).toMatchObject({ decision: 'review', stage: 'network', reason: 'new_card_low_trust', gateway: 'gw-b', prompt: { code: 'verify_identity' } });
-    expect(svc.requests[0].raw).not.toContain(PAN);
+    expect(env.svc.requests[0].raw).not.toContain(PAN);
   });
 
   const bad: Array<[string, unknown, string]> = [
@@ -141,7 +129,7 @@ describe('POST /v1/verify', () => {
 
   it('wrong content type → 415', async () => {
     await start();
-    const res = await request(bridge!.url + '/v1/verify', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' });
+    const res = await request(env.bridge!.url + '/v1/verify', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<x/>' });
     expect(res.statusCode).toBe(415);
     expect((await res.body.json()) as object).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
   });
@@ -178,10 +166,10 @@ describe('POST /v1/outcomes', () => {
   });
 
   it('resolves the token from the order, forwards once with the idempotency key', async () => {
-    svc.handler = (req) => (req.path === '/v1/outcomes' ? { status: 200, body: { ok: true } } : { status: 503 });
+    env.svc.handler = (req) => (req.path === '/v1/outcomes' ? { status: 200, body: { ok: true } } : { status: 503 });
     await start();
     await call('POST', '/v1/verify', verifyBody());
-    const acked = new Promise((r) => bridge!.forwarder.once('acked', r));
+    const acked = new Promise((r) => env.bridge!.forwarder.once('acked', r));
     const out = { orderId: 'order-1', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft', attempt: 1 };
     const r = await call('POST', '/v1/outcomes', out);
     expect(r.status).toBe(202);
@@ -189,14 +177,14 @@ describe('POST /v1/outcomes', () => {
     const key = r.json.idempotencyKey as string;
     expect(key).toMatch(/^ob-[0-9a-f]{40}$/);
     await acked;
-    const [sent] = await svc.waitFor('/v1/outcomes');
+    const [sent] = await env.svc.waitFor('/v1/outcomes');
     expect(sent.headers['idempotency-key']).toBe(key);
     expect(sent.body).toMatchObject({ idempotencyKey: key, orderId: 'order-1', token: testToken(PAN), bin: '411111', last4: '1111', amount: 1999, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '51', type: 'soft' });
     expect(sent.raw).not.toContain(PAN);
     // the same report again is a duplicate: nothing new queued
     const again = await call('POST', '/v1/outcomes', out);
     expect(again.json.duplicate).toBe(true);
-    expect(bridge!.outbox.depth().outcomesPending).toBe(0);
+    expect(env.bridge!.outbox.depth().outcomesPending).toBe(0);
   });
 
   it('without an attempt number the key hashes the outcome', async () => {
@@ -261,7 +249,7 @@ describe('sync, health, metrics, OpenAPI', () => {
     const r = await call('POST', '/v1/sync', {});
     expect(r.status).toBe(501);
     expect(r.json.error.code).toBe('SYNC_NOT_CONFIGURED');
-    await bridge!.close();
+    await env.bridge!.close();
     const seen: unknown[] = [];
     await start({}, { syncRunner: async (req) => (seen.push(req), { devices: [{ id: 'dev-1', status: 'up-to-date' }] }) });
     const ok = await call('POST', '/v1/sync', { devices: ['dev-1'] });
@@ -302,7 +290,7 @@ describe('sync, health, metrics, OpenAPI', () => {
   });
 
   it('GET /metrics is valid Prometheus text with verifications, latency, link errors, outbox, dataset age', async () => {
-    svc.handler = () => ({ status: 503 });
+    env.svc.handler = () => ({ status: 503 });
     await start({ fallback: 'decline' });
     await call('POST', '/v1/verify', verifyBody());
     device.script = () => new ProtocolError('DISCONNECTED', 'unplugged');

@@ -9,8 +9,9 @@ import type { DeviceRegistry } from '../../host-bridge/devices/types.ts';
 import type { SyncRunner } from '../../host-bridge/api/server.ts';
 import { createBridgeLogger } from '../../host-bridge/logger.ts';
 import { request } from 'undici';
-import { afterEach } from 'vitest';
+import { afterEach, beforeEach } from 'vitest';
 import { makeTempDir } from './temp-dir.ts';
+import { ScriptedService } from './scripted-service.ts';
 
 export interface TestBridge extends Bridge {
   logFile: string;
@@ -65,6 +66,34 @@ export function bridgesEachTest(): { tempDir(prefix?: string): ReturnType<typeof
       return b;
     },
   };
+}
+
+export interface BridgeTestEnv {
+  dir: ReturnType<typeof makeTempDir>;
+  svc: ScriptedService;
+  /** the bridge a test starts, if any: closed after it */
+  bridge: TestBridge | null;
+}
+
+/**
+ * Each test of the calling file gets a temp dir and a scripted network service (started unless
+ * `startService: false`); afterwards the bridge it started (env.bridge), the service and the dir
+ * are closed and removed.
+ */
+export function bridgeEnvEachTest(opts: { startService?: boolean } = {}): BridgeTestEnv {
+  const env = { bridge: null } as BridgeTestEnv;
+  beforeEach(async () => {
+    env.dir = makeTempDir();
+    env.svc = new ScriptedService();
+    if (opts.startService !== false) await env.svc.start();
+  });
+  afterEach(async () => {
+    await env.bridge?.close();
+    env.bridge = null;
+    await env.svc.close();
+    env.dir.remove();
+  });
+  return env;
 }
 
 /** POST a JSON body to the bridge: the status and the parsed JSON answer. */

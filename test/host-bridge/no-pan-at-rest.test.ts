@@ -1,32 +1,17 @@
 // Drives every path that touches a card through the real bridge, then searches every file the
 // bridge wrote (SQLite database, WAL, log) and every byte the network service received for the
 // test card numbers and their security codes: none may appear.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { filesUnder } from '../../testkit/tmp.ts';
 import { request } from 'undici';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
-import { ScriptedService } from './scripted-service.ts';
-import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, waitForPass, type TestBridge } from './bridge-harness.ts';
+import { bridgeEnvEachTest, startTestBridge, waitForPass } from './bridge-harness.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 
 const PANS = ['4111111111111111', '5555555555554444', '378282246310005', '6011111111111117'];
 const CVCS = ['918', '1234'];
-let dir: ReturnType<typeof makeTempDir>;
-let svc: ScriptedService;
-let bridge: TestBridge | null = null;
-
-beforeEach(async () => {
-  dir = makeTempDir();
-  svc = await new ScriptedService().start();
-});
-afterEach(async () => {
-  await bridge?.close();
-  bridge = null;
-  await svc.close();
-  dir.remove();
-});
+const env = bridgeEnvEachTest();
 
 describe('no card number at rest or on the network', () => {
   it('SQLite files, logs and network bodies hold BIN/last four only', async () => {
@@ -39,10 +24,10 @@ describe('no card number at rest or on the network', () => {
       return { decision: 'decline', reason: 'restricted' };
     });
     let down = false;
-    svc.handler = (r) => (down ? { status: 503 } : r.path === '/v1/outcomes' ? { status: 200, body: {} } : { status: 200, body: { decision: 'review', reason: 'x', prompt: null, gateway: 'gw' } });
-    bridge = await startTestBridge({ dataDir: dir.path, raw: { network: { serviceUrl: svc.url, retries: 0, breaker: { failureThreshold: 1000, resetMs: 1000 } }, fallback: 'approve-below:100000' }, registry: new FakeRegistry([device]) });
+    env.svc.handler = (r) => (down ? { status: 503 } : r.path === '/v1/outcomes' ? { status: 200, body: {} } : { status: 200, body: { decision: 'review', reason: 'x', prompt: null, gateway: 'gw' } });
+    env.bridge = await startTestBridge({ dataDir: env.dir.path, raw: { network: { serviceUrl: env.svc.url, retries: 0, breaker: { failureThreshold: 1000, resetMs: 1000 } }, fallback: 'approve-below:100000' }, registry: new FakeRegistry([device]) });
     const post = async (path: string, body: string) => {
-      const res = await request(bridge!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const res = await request(env.bridge!.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       return { status: res.statusCode, text: await res.body.text() };
     };
 
@@ -63,23 +48,23 @@ describe('no card number at rest or on the network', () => {
       responses.push((await post('/v1/verify', JSON.stringify({ card: { number: pan, expMonth: 3, expYear: 2031, cvc }, order: { id: 'x', amount: { value: 1.5, currency: 'USD' } } }))).text);
     }
     down = false;
-    const drained = waitForPass(bridge.forwarder, () => bridge!.outbox.depth().outcomesPending === 0 && bridge!.outbox.depth().reconciliationsPending === 0);
-    bridge.forwarder.kick();
+    const drained = waitForPass(env.bridge.forwarder, () => env.bridge!.outbox.depth().outcomesPending === 0 && env.bridge!.outbox.depth().reconciliationsPending === 0);
+    env.bridge.forwarder.kick();
     await drained;
-    await bridge.close();
-    bridge = null;
+    await env.bridge.close();
+    env.bridge = null;
 
-    const files = filesUnder(dir.path);
+    const files = filesUnder(env.dir.path);
     expect(files.some((f) => f.endsWith('outbox.sqlite'))).toBe(true);
     expect(files.some((f) => f.endsWith('bridge.log'))).toBe(true);
     const haystacks: Array<[string, string]> = [
       ...files.map((f) => [f, readFileSync(f).toString('latin1')] as [string, string]),
-      ['network requests', svc.requests.map((r) => r.raw + JSON.stringify(r.headers)).join('\n')],
+      ['network requests', env.svc.requests.map((r) => r.raw + JSON.stringify(r.headers)).join('\n')],
       ['API responses', responses.join('\n')],
     ];
     const log = haystacks.find(([f]) => f.endsWith('bridge.log'))![1];
     expect(log).toContain('"bin":"411111"'); // the log is there and meaningful
-    expect(new Set(svc.requests.filter((r) => r.path === '/v1/outcomes').map((r) => r.headers['idempotency-key'])).size).toBe(8);
+    expect(new Set(env.svc.requests.filter((r) => r.path === '/v1/outcomes').map((r) => r.headers['idempotency-key'])).size).toBe(8);
     for (const [name, text] of haystacks) {
       for (const pan of PANS) {
         expect(text.includes(pan), `${pan} found in ${name}`).toBe(false);

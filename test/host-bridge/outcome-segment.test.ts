@@ -1,47 +1,34 @@
 // Outcomes carry the order's segment (country, cross-border) to the network service, including
 // for orders the local stage decided (the service never saw their /v1/auth), and an outbox written
 // by the previous schema keeps working after the migration that added those columns.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
-import { ScriptedService } from './scripted-service.ts';
-import { makeTempDir } from './temp-dir.ts';
-import { startTestBridge, type TestBridge, postJson } from './bridge-harness.ts';
+import { bridgeEnvEachTest, startTestBridge, postJson } from './bridge-harness.ts';
 import { Outbox } from '../../host-bridge/outbox/outbox-db.ts';
 import { queueOutcome } from '../../host-bridge/outbox/outcomes.ts';
 
 const PAN = '5555555555554444';
-let dir: ReturnType<typeof makeTempDir>;
-let svc: ScriptedService;
-let bridge: TestBridge | null = null;
+const env = bridgeEnvEachTest();
+const post = (path: string, body: unknown) => postJson(env.bridge!.url, path, body);
 
-const post = (path: string, body: unknown) => postJson(bridge!.url, path, body);
-
-beforeEach(async () => {
-  dir = makeTempDir();
-  svc = await new ScriptedService().start();
-  svc.handler = (r) => (r.path === '/v1/outcomes' ? { status: 200, body: { outcomeId: 'x' } } : { status: 503 });
-});
-afterEach(async () => {
-  await bridge?.close();
-  bridge = null;
-  await svc.close();
-  dir.remove();
+beforeEach(() => {
+  env.svc.handler = (r) => (r.path === '/v1/outcomes' ? { status: 200, body: { outcomeId: 'x' } } : { status: 503 });
 });
 
 async function startWith(decision: 'decline' | 'escalate', merchantCountry: string | null = 'US') {
   const device = new ScriptedDevice('dev-1', () => ({ decision, reason: decision === 'decline' ? 'restricted' : 'unknown_card' }));
-  const raw = { network: { serviceUrl: svc.url, retries: 0 }, ...(merchantCountry ? { merchant: { country: merchantCountry } } : {}) };
-  bridge = await startTestBridge({ dataDir: dir.path, registry: new FakeRegistry([device]), raw });
+  const raw = { network: { serviceUrl: env.svc.url, retries: 0 }, ...(merchantCountry ? { merchant: { country: merchantCountry } } : {}) };
+  env.bridge = await startTestBridge({ dataDir: env.dir.path, registry: new FakeRegistry([device]), raw });
 }
 
 async function outcomeFor(orderId: string, country?: string) {
   const v = await post('/v1/verify', { card: { number: PAN, expMonth: 1, expYear: 2031 }, order: { id: orderId, amount: { value: 900, currency: 'USD' }, ...(country ? { country } : {}) } });
-  const acked = new Promise((r) => bridge!.forwarder.once('acked', r));
+  const acked = new Promise((r) => env.bridge!.forwarder.once('acked', r));
   expect((await post('/v1/outcomes', { orderId, gateway: 'gw-a', status: 'failure', code: '05', type: 'hard', attempt: 1 })).status).toBe(202);
   await acked;
-  const sent = (await svc.waitFor('/v1/outcomes')).find((r) => (r.body as { orderId: string }).orderId === orderId)!;
+  const sent = (await env.svc.waitFor('/v1/outcomes')).find((r) => (r.body as { orderId: string }).orderId === orderId)!;
   return { stage: v.json.stage as string, body: sent.body as Record<string, unknown> };
 }
 
@@ -50,7 +37,7 @@ describe('outcomes carry the order segment', () => {
     await startWith('decline');
     const { stage, body } = await outcomeFor('seg-1', 'DE');
     expect(stage).toBe('local');
-    expect(svc.requests.some((r) => r.path === '/v1/auth')).toBe(false); // the service never saw the order
+    expect(env.svc.requests.some((r) => r.path === '/v1/auth')).toBe(false); // the service never saw the order
     expect(body).toMatchObject({ orderId: 'seg-1', country: 'DE', crossBorder: true });
   });
 
@@ -63,7 +50,7 @@ describe('outcomes carry the order segment', () => {
   });
 
   it('a network-decided order with the flag unknown here sends no segment (the service keeps what its /v1/auth knew)', async () => {
-    svc.handler = (r) => (r.path === '/v1/outcomes' ? { status: 200, body: {} } : { status: 200, body: { decision: 'approve', reason: 'ok', prompt: null, gateway: null } });
+    env.svc.handler = (r) => (r.path === '/v1/outcomes' ? { status: 200, body: {} } : { status: 200, body: { decision: 'approve', reason: 'ok', prompt: null, gateway: null } });
     await startWith('escalate', null);
     const { stage, body } = await outcomeFor('seg-4', 'DE');
     expect(stage).toBe('network');
@@ -79,7 +66,7 @@ describe('outbox schema migration', () => {
     device_id TEXT, dataset_version INTEGER, gateway TEXT, at INTEGER NOT NULL);`;
 
   it('opens a version-1 outbox, keeps its rows (segment unknown), and records the segment for new ones', () => {
-    const path = join(dir.path, 'outbox.sqlite');
+    const path = join(env.dir.path, 'outbox.sqlite');
     const old = new Database(path);
     old.exec(V1);
     old.prepare(`INSERT INTO verifications (order_id, token, bin, last4, brand, amount, currency, decision, stage, reason, at)
@@ -87,7 +74,7 @@ describe('outbox schema migration', () => {
     old.pragma('user_version = 1');
     old.close();
 
-    const outbox = Outbox.open(dir.path);
+    const outbox = Outbox.open(env.dir.path);
     try {
       expect(outbox.latestVerification('old-1')).toMatchObject({ orderId: 'old-1', amount: 100, country: null, crossBorder: null });
       queueOutcome(outbox, { orderId: 'old-1', gateway: 'gw', status: 'success' }, 1_700_000_100_000);
@@ -106,6 +93,6 @@ describe('outbox schema migration', () => {
     expect(check.pragma('user_version', { simple: true })).toBe(2);
     check.close();
     // Reopening an already-migrated file is a no-op (no duplicate-column error).
-    Outbox.open(dir.path).close();
+    Outbox.open(env.dir.path).close();
   });
 });
