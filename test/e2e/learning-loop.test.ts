@@ -10,15 +10,12 @@
 // "dataset a → b" log lines), never on how long anything took.
 import { setTimeout as pause } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
-import { validateConfig } from '../../host-bridge/config.ts';
-import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { startServer, type RunningServer } from '../../server/start.ts';
 import { killAllTracked } from '../../testkit/process.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
-import { onceEvent, withTimeout } from '../../testkit/wait.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 import { provisionDevice, startEmulator, type Emulator } from '../integration/fixtures.ts';
-import { startBridgeProcess, testPans, writeConfig, type BridgeProcess } from './sync-fixtures.ts';
+import { pairDevicesOnce, startBridgeProcess, testPans, writeConfig, type BridgeProcess } from './sync-fixtures.ts';
 
 const ORDERS = 20;
 const STREAM_MIN_MS = 30_000;
@@ -51,14 +48,7 @@ describe('e2e: the learning loop keeps up with steady outcomes', () => {
       log: { level: 'info' },
     };
     // Pair once (as `precheck pair` does), then hand the link to the bridge.
-    const registry = createDeviceRegistry(validateConfig(config), PinStore.open(config.dataDir), { statusIntervalMs: 0, reconnectMs: 0 });
-    await registry.start();
-    try {
-      while (!registry.get(deviceId)) await onceEvent(registry, 'attached', 60_000);
-      await registry.pair(deviceId, async () => true);
-    } finally {
-      await registry.stop();
-    }
+    await pairDevicesOnce(config, [deviceId]);
     bridge = await startBridgeProcess(writeConfig(tmp.file('bridge.json'), config));
     const re = new RegExp(`sync: ${deviceId} dataset (\\d+) → (\\d+)`);
     let buf = '';

@@ -6,16 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
-import { validateConfig } from '../../host-bridge/config.ts';
-import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { buildSnapshot, emptyContent, generateSigningKeyPair } from '../../protocol/dataset/index.ts';
 import { killAllTracked } from '../../testkit/process.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
-import { onceEvent, withTimeout } from '../../testkit/wait.ts';
+import { withTimeout } from '../../testkit/wait.ts';
 import { provisionDevice, startEmulator, type Emulator } from '../integration/fixtures.ts';
 import { PANS, startService, startTamperProxy, type Service, type TamperProxy } from '../sync/harness.ts';
-import { openNoisyBus, precheckSync, startBridgeProcess, testPans, writeConfig, type BridgeProcess, type NoisyBus } from './sync-fixtures.ts';
+import { openNoisyBus, pairDevicesOnce, precheckSync, startBridgeProcess, testPans, writeConfig, type BridgeProcess, type NoisyBus } from './sync-fixtures.ts';
 
 describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cable)', () => {
   let tmp: TempDir;
@@ -76,16 +73,8 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
     };
     cfg = writeConfig(tmp.file('bridge.json'), config);
     // Pair the three devices once (as `precheck pair` does), then hand the links to the bridge.
-    const registry = createDeviceRegistry(validateConfig(config), PinStore.open(config.dataDir), { statusIntervalMs: 0, reconnectMs: 0 });
-    await registry.start();
-    try {
-      ids = { rs1: emuBus.ids[0], rs2: emuBus.ids[1], hid: emuHid.ids[0] };
-      // a device that missed the start-up scan is attached by the rescan
-      while (!all().every((id) => registry.get(id))) await onceEvent(registry, 'attached', 90_000);
-      for (const id of all()) await registry.pair(id, async () => true);
-    } finally {
-      await registry.stop();
-    }
+    ids = { rs1: emuBus.ids[0], rs2: emuBus.ids[1], hid: emuHid.ids[0] };
+    await pairDevicesOnce(config, all());
     await svc.restrict([PANS.a, ...testPans(20, 1)]);
     bridge = await startBridgeSeeingAll();
     // generous: the attach wait alone may take 90 s on a loaded 2-core machine (failures name the wait)

@@ -5,6 +5,10 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { SerialPort } from 'serialport';
 import { BIN, ROOT } from '../integration/fixtures.ts';
+import { validateConfig } from '../../host-bridge/config.ts';
+import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
+import { PinStore } from '../../host-bridge/session/pin-store.ts';
+import { onceEvent } from '../../testkit/wait.ts';
 import { killAndWait, run, spawnTracked, waitForOutput, type RunResult } from '../../testkit/process.ts';
 import { openPtyPair, type PtyPair } from '../../testkit/pty-pair.ts';
 
@@ -131,4 +135,28 @@ export function testPans(count: number, seed: number): string[] {
     out.push(body + String((10 - (sum % 10)) % 10));
   }
   return out;
+}
+
+/**
+ * Pairs devices once, as `precheck pair` does, before their links go to a bridge process. On a
+ * loaded machine a device's first INFO answer can come after the request timeout: its cable is
+ * reconnected every 500 ms and a missed RS485 address rescanned from 500 ms, so such a device is
+ * attached late instead of missed for good (with reconnect off, the wait could only time out).
+ */
+export async function pairDevicesOnce(config: unknown, ids: readonly string[], ms = 120_000): Promise<void> {
+  const c = validateConfig(config);
+  const registry = createDeviceRegistry(c, PinStore.open(c.dataDir), { statusIntervalMs: 0, reconnectMs: 500, rs485Rescan: { minMs: 500, maxMs: 2_000 } });
+  const missing = (): string[] => ids.filter((id) => !registry.get(id));
+  await registry.start();
+  try {
+    const deadline = Date.now() + ms;
+    while (missing().length > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`not attached within ${ms} ms: ${missing().join(', ')}`);
+      await onceEvent(registry, 'attached', left).catch(() => undefined);
+    }
+    for (const id of ids) await registry.pair(id, async () => true);
+  } finally {
+    await registry.stop();
+  }
 }
