@@ -53,8 +53,10 @@ describe('integration: HID cable', () => {
     emu = await startEmulator(['--data', tmp.file('dev'), '--hid-socket', hidSock(), '--auto-confirm']);
     expect(emu.output()).toContain(`listening hid-cable ${hidSock()} id ${deviceId}`);
     pins = PinStore.open(tmp.file('bridge'));
-    registry = createDeviceRegistry(bridgeConfig(tmp.file('bridge'), { cables: { hidSocket: hidSock() } }), pins, { statusIntervalMs: 0, reconnectMs: 0 });
+    // reconnect on: a first INFO answer that came late on a loaded machine is asked again
+    registry = createDeviceRegistry(bridgeConfig(tmp.file('bridge'), { cables: { hidSocket: hidSock() } }), pins, { statusIntervalMs: 0, reconnectMs: 500 });
     await registry.start();
+    while (!registry.get(deviceId)) await onceEvent(registry, 'attached', 60_000);
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@
 // reference follows the rules version of the datasets the bridge's sync delivers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
+import { onceEvent } from '../../testkit/wait.ts';
 import { createDeviceRegistry } from '../../host-bridge/discovery/registry.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { healthProblems } from '../../host-bridge/cli.ts';
@@ -30,8 +31,10 @@ describe('integration: decision rules versions', () => {
     await startEmulator(['--data', tmp.file('old'), '--hid-socket', tmp.file('hid.sock'), '--rules-version', 'none']);
     await startEmulator(['--data', tmp.file('new'), '--ble-socket', tmp.file('ble.sock')]);
     const config = bridgeConfig(tmp.file('bridge'), { cables: { hidSocket: tmp.file('hid.sock'), bleSocket: tmp.file('ble.sock') } });
-    const registry = createDeviceRegistry(config, PinStore.open(tmp.file('bridge')), { statusIntervalMs: 0, reconnectMs: 0 });
+    // reconnect on: a first INFO answer that came late on a loaded machine is asked again
+    const registry = createDeviceRegistry(config, PinStore.open(tmp.file('bridge')), { statusIntervalMs: 0, reconnectMs: 500 });
     bridge = await startTestBridge({ dataDir: tmp.file('bridge'), registry, syncRunner: async () => syncReport });
+    while (![oldId, newId].every((id) => registry.get(id))) await onceEvent(registry, 'attached', 60_000);
   }, 180_000);
 
   afterAll(async () => {
