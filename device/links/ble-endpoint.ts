@@ -68,11 +68,7 @@ export class BleEndpoint {
     if (this.closed) return;
     this.stats.fragments++;
     const res = this.reassembler.feed(fragment);
-    if (res.kind === 'pending') {
-      this.reassemblyTimer.arm();
-      return;
-    }
-    this.reassemblyTimer.clear();
+    if (!this.reassemblyTimer.settled(res)) return;
     if (res.kind === 'error') {
       this.reject(res.error, fragment.length);
       return this.sendError(res.bleError);

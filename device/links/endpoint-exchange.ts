@@ -94,6 +94,16 @@ export class ReassemblyTimer {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
+
+  /** After feeding a fragment: runs while the message is incomplete (false), stops once it completed or failed (true). */
+  settled<R extends { kind: string }>(res: R): res is Exclude<R, { kind: 'pending' }> {
+    if (res.kind === 'pending') {
+      this.arm();
+      return false;
+    }
+    this.clear();
+    return true;
+  }
 }
 
 /** The frames of one message go out back to back, never interleaved with another's. */

@@ -107,11 +107,7 @@ export class HidEndpoint {
       return;
     }
     const res = this.reassembler.feed(report);
-    if (res.kind === 'pending') {
-      this.reassemblyTimer.arm();
-      return;
-    }
-    this.reassemblyTimer.clear();
+    if (!this.reassemblyTimer.settled(res)) return;
     if (res.kind === 'error') {
       this.reject(res.error, report.length);
       if (res.cid !== HID_RESERVED_CID) this.sendError(res.cid, res.hidError);
