@@ -3,7 +3,7 @@
 // SecureDeviceClient) over an in-process link that fails on demand.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
 import { buildSnapshot, emptyContent, generateSigningKeyPair } from '../../protocol/dataset/index.ts';
@@ -14,13 +14,10 @@ import { syncLockDir } from '../../host-bridge/sync/index.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 import { deferred, withTimeout } from '../../testkit/wait.ts';
 import { run } from '../../testkit/process.ts';
-import { PANS, order, secondHost, startDevice, startService, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
+import { PANS, cleanupsEachTest, order, secondHost, serviceWithDevices, startTamperProxy, type Service, type TamperProxy, type TestDevice } from './harness.ts';
 import { luhnComplete } from '../../testkit/cards.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsEachTest();
 
 interface Setup {
   svc: Service;
@@ -30,16 +27,7 @@ interface Setup {
 }
 
 async function setup(nDevices = 1, chunkSize = 256): Promise<Setup> {
-  const svc = await startService({ chunkSize });
-  cleanups.push(() => svc.close());
-  const bridge = makeTempDir('precheck-sync-bridge-');
-  cleanups.push(() => bridge.cleanup());
-  const devices: TestDevice[] = [];
-  for (let i = 0; i < nDevices; i++) {
-    const d = await startDevice(svc, bridge.dir);
-    cleanups.push(() => d.close());
-    devices.push(d);
-  }
+  const { svc, dir: bridge, devices } = await serviceWithDevices(cleanups, { devices: nDevices, chunkSize });
   return {
     svc,
     bridge,

@@ -5,20 +5,16 @@
 // operator's POST /v1/sync during a follow run waits for it instead of failing SYNC_BUSY.
 // Everything is awaited on events (the follower's 'run'), with generous bounds.
 import { EventEmitter } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSyncRunner } from '../../host-bridge/sync/index.ts';
 import type { DeviceHandle, DeviceRegistry, DeviceSummary } from '../../host-bridge/devices/types.ts';
 import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { startTestBridge, testConfig, type TestBridge } from '../host-bridge/bridge-harness.ts';
-import { makeTempDir } from '../../testkit/tmp.ts';
 import { deferred, withTimeout } from '../../testkit/wait.ts';
-import { PANS, startDevice, startService, type Service, type TestDevice } from './harness.ts';
+import { PANS, cleanupsEachTest, serviceWithDevices, startService, type Service, type TestDevice } from './harness.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsEachTest();
 
 /** The one paired device as the bridge's registry (the pipeline's local stage asks it too). */
 class OneDevice extends EventEmitter implements DeviceRegistry {
@@ -42,12 +38,11 @@ class OneDevice extends EventEmitter implements DeviceRegistry {
 }
 
 async function setup(pollSeconds: number): Promise<{ svc: Service; dev: TestDevice; bridge: TestBridge }> {
-  const svc = await startService();
-  cleanups.push(() => svc.close());
-  const dir = makeTempDir('precheck-follow-');
-  cleanups.push(() => dir.cleanup());
-  const dev = await startDevice(svc, dir.dir);
-  cleanups.push(() => dev.close());
+  const {
+    svc,
+    dir,
+    devices: [dev],
+  } = await serviceWithDevices(cleanups, { prefix: 'precheck-follow-' });
   await dev.client.refreshStatus();
   const raw = { network: { serviceUrl: svc.s.url, apiKey: svc.bridgeKey, retries: 0 }, sync: { pollSeconds } };
   const registry = new OneDevice(dev.client);

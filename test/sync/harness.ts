@@ -14,6 +14,7 @@ import { startServer, type RunningServer } from '../../server/start.ts';
 import { PinStore } from '../../host-bridge/session/pin-store.ts';
 import { pairDevice } from '../../host-bridge/session/pairing.ts';
 import { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
+import { afterEach } from 'vitest';
 import { deferred } from '../../testkit/wait.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
 
@@ -250,4 +251,31 @@ export const PANS = {
 
 export function order(pan: string) {
   return { pan, expMonth: 12, expYear: new Date().getFullYear() + 3, amount: 2500, currency: 'EUR' };
+}
+
+/** What a test started, stopped after it (last first). */
+export function cleanupsEachTest(): (() => Promise<void> | void)[] {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return cleanups;
+}
+
+/** A service and `devices` paired devices whose bridge side lives in one temp dir; all stopped by `cleanups`. */
+export async function serviceWithDevices(
+  cleanups: (() => Promise<void> | void)[],
+  opts: { devices?: number; chunkSize?: number; prefix?: string } = {},
+): Promise<{ svc: Service; dir: TempDir; devices: TestDevice[] }> {
+  const svc = await startService(opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize });
+  cleanups.push(() => svc.close());
+  const dir = makeTempDir(opts.prefix ?? 'precheck-sync-bridge-');
+  cleanups.push(() => dir.cleanup());
+  const devices: TestDevice[] = [];
+  for (let i = 0; i < (opts.devices ?? 1); i++) {
+    const d = await startDevice(svc, dir.dir);
+    cleanups.push(() => d.close());
+    devices.push(d);
+  }
+  return { svc, dir, devices };
 }

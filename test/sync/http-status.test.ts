@@ -2,24 +2,19 @@
 // device is up to date, 503 when the network service or a device is unavailable, 502 when a device
 // refused — and in every case the body is the per-device report. Real bridge, the real sync runner,
 // the real network service and a real device core behind an in-process link.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSyncRunner } from '../../host-bridge/sync/index.ts';
 import { testConfig, startTestBridge, type TestBridge } from '../host-bridge/bridge-harness.ts';
-import { makeTempDir } from '../../testkit/tmp.ts';
-import { startDevice, startService, type Service, type TestDevice } from './harness.ts';
+import { cleanupsEachTest, serviceWithDevices, type Service, type TestDevice } from './harness.ts';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsEachTest();
 
 async function setup(): Promise<{ svc: Service; dev: TestDevice; bridge: TestBridge; sync: () => Promise<{ status: number; json: any }> }> {
-  const svc = await startService();
-  cleanups.push(() => svc.close());
-  const dir = makeTempDir('precheck-sync-http-');
-  cleanups.push(() => dir.cleanup());
-  const dev = await startDevice(svc, dir.dir);
-  cleanups.push(() => dev.close());
+  const {
+    svc,
+    dir,
+    devices: [dev],
+  } = await serviceWithDevices(cleanups, { prefix: 'precheck-sync-http-' });
   const raw = { network: { serviceUrl: svc.s.url, apiKey: svc.bridgeKey, retries: 0 } };
   const runner = createSyncRunner({ config: testConfig(dir.dir, raw), registry: { list: () => [dev.client as never] }, engine: { linkRetries: 1, linkRetryDelayMs: 1 } });
   cleanups.push(() => runner.close());
