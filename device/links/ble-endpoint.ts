@@ -20,10 +20,9 @@ import {
   type BleErrorCode,
 } from '../../protocol/framing/ble.ts';
 import type { DriverConnection } from './connection.ts';
-import { InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected } from './endpoint-exchange.ts';
-import type { MessageHandler, RejectedFrame } from './types.ts';
+import { type EndpointOptions, type EndpointStats, InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected, stopExchange } from './endpoint-exchange.ts';
 
-export interface BleEndpointOptions {
+export interface BleEndpointOptions extends EndpointOptions {
   link: 'ble' | 'ble-cable';
   conn: DriverConnection;
   /** Control point length: the largest request fragment accepted (20..512). */
@@ -31,19 +30,10 @@ export interface BleEndpointOptions {
   /** Largest notification value, read at each send (ATT MTU − 3 on a radio; the frame length on the cable). */
   notifyFrameLength: () => number;
   notify: (fragment: Uint8Array) => Promise<void>;
-  handler: MessageHandler;
-  onRejectedFrame?: (info: RejectedFrame) => void;
-  keepaliveMs?: number;
-  reassemblyTimeoutMs?: number;
-  maxMessageSize?: number;
 }
 
-export interface BleEndpointStats {
+export interface BleEndpointStats extends EndpointStats {
   fragments: number;
-  messages: number;
-  rejected: number;
-  keepalives: number;
-  cancels: number;
 }
 
 export class BleEndpoint {
@@ -93,9 +83,7 @@ export class BleEndpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.writer.close();
-    this.reassemblyTimer.clear();
-    this.inFlight.end(true);
+    stopExchange(this.writer, this.reassemblyTimer, this.inFlight);
     this.opts.conn.close();
   }
 

@@ -3,7 +3,33 @@
 // answer, a reassembly timeout, and an ordered frame writer. Each endpoint keeps its own framing
 // (HID reports on channels vs BLE fragments) and decides what goes on the wire.
 
-import type { RejectedFrame } from './types.ts';
+import type { MessageHandler, RejectedFrame } from './types.ts';
+
+/** What both endpoints take besides their link's own options. */
+export interface EndpointOptions {
+  handler: MessageHandler;
+  onRejectedFrame?: (info: RejectedFrame) => void;
+  /** KEEPALIVE period while the handler works (ms, default 100 as in CTAP). */
+  keepaliveMs?: number;
+  /** Drop a message whose next fragment is this late (ms, default 3000); the link's timeout ERROR. */
+  reassemblyTimeoutMs?: number;
+  maxMessageSize?: number;
+}
+
+/** What both endpoints count (each adds its link's frames). */
+export interface EndpointStats {
+  messages: number;
+  rejected: number;
+  keepalives: number;
+  cancels: number;
+}
+
+/** An endpoint's exchange machinery at close: no more frames out, no timer, the running request silenced. */
+export function stopExchange(writer: OrderedFrameWriter, timer: ReassemblyTimer, inFlight: InFlightRequest<unknown>): void {
+  writer.close();
+  timer.clear();
+  inFlight.end(true);
+}
 
 /** Tell the driver about a rejected frame; its callback must never break the link. */
 export function reportRejected(cb: ((info: RejectedFrame) => void) | undefined, info: RejectedFrame): void {

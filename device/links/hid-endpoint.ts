@@ -36,23 +36,15 @@ import {
   type HidMessage,
 } from '../../protocol/framing/hid.ts';
 import { DriverConnection } from './connection.ts';
-import { InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected } from './endpoint-exchange.ts';
-import type { MessageHandler, RejectedFrame } from './types.ts';
+import { type EndpointOptions, type EndpointStats, InFlightRequest, OrderedFrameWriter, ReassemblyTimer, reportRejected, stopExchange } from './endpoint-exchange.ts';
 
-export interface HidEndpointOptions {
+export interface HidEndpointOptions extends EndpointOptions {
   link: 'usb' | 'hid-cable';
   /** Prefix of connection ids ("usb#2:/dev/hidg0"). */
   idPrefix: string;
   /** Send one 64-byte report to the host. Reports of one message are written in order. */
   writeReport: (report: Uint8Array) => Promise<void>;
-  handler: MessageHandler;
-  onRejectedFrame?: (info: RejectedFrame) => void;
-  /** KEEPALIVE period while the handler works (ms, default 100 as in CTAPHID). */
-  keepaliveMs?: number;
-  /** Drop a message whose next packet is this late (ms, default 3000); ERROR MSG_TIMEOUT. */
-  reassemblyTimeoutMs?: number;
   maxChannels?: number;
-  maxMessageSize?: number;
   firmwareVersion?: { major: number; minor: number; build: number };
 }
 
@@ -62,12 +54,8 @@ interface Channel {
   lastUsed: number;
 }
 
-export interface HidEndpointStats {
+export interface HidEndpointStats extends EndpointStats {
   reports: number;
-  messages: number;
-  rejected: number;
-  keepalives: number;
-  cancels: number;
 }
 
 export class HidEndpoint {
@@ -121,9 +109,7 @@ export class HidEndpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.writer.close();
-    this.reassemblyTimer.clear();
-    this.inFlight.end(true);
+    stopExchange(this.writer, this.reassemblyTimer, this.inFlight);
     for (const ch of this.channels.values()) ch.conn.close();
     this.channels.clear();
   }
