@@ -493,14 +493,18 @@ function topKeys(v: Map<unknown, unknown>, what: string, keys: number, maxKey: n
 
 export function decodeContent(bytes: Uint8Array): DatasetContent {
   const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
-  const R = routesKeyed(format);
+  return withOtherSections(m, format, restrictedFromCbor(m.get(1), 'restricted'), unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })));
+}
+
+/** A content from its token lists and the other sections of its top map (keys 3..8), checked. */
+function withOtherSections(m: Map<unknown, unknown>, format: number, restricted: DatasetContent['restricted'], knownGood: DatasetContent['knownGood']): DatasetContent {
   const out: DatasetContent = {
-    restricted: restrictedFromCbor(m.get(1), 'restricted'),
-    knownGood: unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })),
+    restricted,
+    knownGood,
     history: historyFromCbor(m.get(3), 'history'),
     binRules: keyedFromCbor(m.get(4), 'binRules', BIN),
     prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
-    routes: keyedFromCbor(m.get(6), 'routes', R),
+    routes: keyedFromCbor(m.get(6), 'routes', routesKeyed(format)),
   };
   if (m.has(7)) out.restrictedFilter = fuseFilterFromCbor(m.get(7), 'restrictedFilter');
   if (m.has(8)) {
@@ -520,7 +524,6 @@ export function decodeContent(bytes: Uint8Array): DatasetContent {
  */
 export function decodeContentPacked(bytes: Uint8Array): { restricted: { reason: string; packed: Uint8Array }[]; knownGood: Uint8Array; rest: DatasetContent } {
   const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
-  const R = routesKeyed(format);
   const g = m.get(1);
   if (!Array.isArray(g)) fail('restricted', 'array expected');
   const restricted: { reason: string; packed: Uint8Array }[] = [];
@@ -535,22 +538,7 @@ export function decodeContentPacked(bytes: Uint8Array): { restricted: { reason: 
   }
   checkDisjoint(restricted.map((r) => r.packed), 'restricted');
   const knownGood = checkPackedAscending(m.get(2), 'knownGood');
-  const rest: DatasetContent = {
-    restricted: [],
-    knownGood: [],
-    history: historyFromCbor(m.get(3), 'history'),
-    binRules: keyedFromCbor(m.get(4), 'binRules', BIN),
-    prompts: keyedFromCbor(m.get(5), 'prompts', PROMPT),
-    routes: keyedFromCbor(m.get(6), 'routes', R),
-  };
-  if (m.has(7)) rest.restrictedFilter = fuseFilterFromCbor(m.get(7), 'restrictedFilter');
-  if (m.has(8)) {
-    const health = keyedFromCbor(m.get(8), 'gatewayHealth', HEALTH);
-    if (health.length === 0 || health.length > LIMITS.gateways) fail('gatewayHealth', `1..${LIMITS.gateways} entries expected`);
-    rest.gatewayHealth = health;
-  }
-  if (format !== formatFor(rest.routes, rest.gatewayHealth)) fail('format', `format ${format} for content of format ${formatFor(rest.routes, rest.gatewayHealth)}`);
-  return { restricted, knownGood, rest };
+  return { restricted, knownGood, rest: withOtherSections(m, format, [], []) };
 }
 
 export function sha256(data: Uint8Array): Uint8Array {
