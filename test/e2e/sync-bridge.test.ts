@@ -64,7 +64,7 @@ describe('e2e: precheck sync against the running bridge (RS485 bus x2 + HID cabl
       listen: { host: '127.0.0.1', port: 0 },
       dataDir: tmp.file('bridge'),
       network: { serviceUrl: proxy.url, apiKey: svc.bridgeKey, timeoutMs: 3000, retries: 1, backoffMs: 50 },
-      verify: { deviceTimeoutMs: 3000 },
+      verify: { deviceTimeoutMs: 10_000 }, // generous: the whole device call's one budget, on a loaded machine
       devices: { rs485: { ports: [{ path: bus.bridgeSide, baud: 115200, addresses: { from: 1, to: 2 } }] }, cables: { hidSocket: tmp.file('hid.sock') } },
       log: { level: 'info' },
       // This story drives every sync itself (and asserts what each run brought): the bridge must
