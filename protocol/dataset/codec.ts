@@ -28,7 +28,7 @@
 import crypto from 'node:crypto';
 import { ProtocolError } from '../errors.ts';
 import { decodeDatasetCbor, encodeCbor } from '../cbor.ts';
-import { TOKEN_BYTES } from './token.ts';
+import { TOKEN_BYTES, compareTokensAt } from './token.ts';
 import { checkFuseFilter, fuseFilterFromCbor, fuseFilterToCbor, type FuseFilter } from './fuse-filter.ts';
 import type {
   BinRule,
@@ -87,15 +87,7 @@ export function tokenKey(t: Uint8Array): string {
 }
 
 /** Byte order of tokens i and j inside one packed buffer (16 bytes each). */
-function cmpPacked(buf: Uint8Array, i: number, j: number): number {
-  const a = i * TOKEN_BYTES;
-  const b = j * TOKEN_BYTES;
-  for (let k = 0; k < TOKEN_BYTES; k++) {
-    const d = buf[a + k] - buf[b + k];
-    if (d !== 0) return d;
-  }
-  return 0;
-}
+const cmpPacked = (buf: Uint8Array, i: number, j: number): number => compareTokensAt(buf, i, buf, j);
 
 /**
  * Sort the tokens of a packed buffer. Hand-written because a comparator sort over 10^6 token

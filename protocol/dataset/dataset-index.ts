@@ -30,7 +30,7 @@ import {
   tokenKey,
 } from './codec.ts';
 import { diffContent, sameEvents } from './delta.ts';
-import { TOKEN_BYTES } from './token.ts';
+import { TOKEN_BYTES, compareTokensAt } from './token.ts';
 import { LIMITS, checkToken, fail } from './validate.ts';
 import type { DatasetContent, DatasetDelta, HistoryEntry, RestrictedEntry } from './types.ts';
 
@@ -80,16 +80,6 @@ const smallOnly = (c: DatasetContent): DatasetContent => {
   if (c.restrictedFilter !== undefined) s.restrictedFilter = c.restrictedFilter;
   return s;
 };
-
-function cmpAt(a: Uint8Array, i: number, b: Uint8Array, j: number): number {
-  const x = i * TOKEN_BYTES;
-  const y = j * TOKEN_BYTES;
-  for (let k = 0; k < TOKEN_BYTES; k++) {
-    const d = a[x + k] - b[y + k];
-    if (d !== 0) return d;
-  }
-  return 0;
-}
 
 /** All restricted tokens in one ascending packed string, with each token's group index. */
 function flatten(groups: RestrictedGroup[]): { tokens: Uint8Array; group: Uint32Array } {
@@ -236,7 +226,7 @@ function diffRestricted(a: readonly RestrictedGroup[], b: readonly RestrictedGro
   let i = 0;
   let j = 0;
   while (i < n || j < m) {
-    const c = i === n ? 1 : j === m ? -1 : cmpAt(x.tokens, i, y.tokens, j);
+    const c = i === n ? 1 : j === m ? -1 : compareTokensAt(x.tokens, i, y.tokens, j);
     if (c < 0) remove.push(tokenAt(x.tokens, i++));
     else if (c > 0) {
       upsert.push({ token: tokenAt(y.tokens, j), reason: b[y.group[j]].reason });
@@ -259,7 +249,7 @@ function diffPacked(a: Uint8Array, b: Uint8Array): DatasetDelta['knownGood'] {
   let i = 0;
   let j = 0;
   while (i < n || j < m) {
-    const c = i === n ? 1 : j === m ? -1 : cmpAt(a, i, b, j);
+    const c = i === n ? 1 : j === m ? -1 : compareTokensAt(a, i, b, j);
     if (c < 0) remove.push(tokenAt(a, i++));
     else if (c > 0) upsert.push({ token: tokenAt(b, j++) });
     else {

@@ -57,3 +57,14 @@ export function maskPan(pan: string): string {
   const d = panDigits(pan);
   return d.slice(0, 6) + '*'.repeat(d.length - 10) + d.slice(-4);
 }
+
+/** Byte order of token i of packed buffer `a` and token j of packed buffer `b` (TOKEN_BYTES each). */
+export function compareTokensAt(a: Uint8Array, i: number, b: Uint8Array, j: number): number {
+  const x = i * TOKEN_BYTES;
+  const y = j * TOKEN_BYTES;
+  for (let k = 0; k < TOKEN_BYTES; k++) {
+    const d = a[x + k] - b[y + k];
+    if (d !== 0) return d;
+  }
+  return 0;
+}

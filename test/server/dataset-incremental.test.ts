@@ -8,6 +8,7 @@ import type { DatasetTables, HistoryCursor, OutcomeRow } from '../../server/stor
 import { openService, type Service } from '../../server/service.ts';
 import { contentHash } from '../../protocol/dataset/index.ts';
 import { makeTempDir, type TempDir } from '../../testkit/tmp.ts';
+import { mulberry32 as rng } from '../../server/routing/rng.ts'; // seeded: every run sees the same outcomes
 
 let tmp: TempDir | null = null;
 let storage: SqliteStorage | null = null;
@@ -20,18 +21,6 @@ afterEach(async () => {
   storage = null;
   tmp = null;
 });
-
-/** mulberry32: a seeded generator, so every run sees the same outcomes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DAY = 86400;
 const tokenOf = (i: number) => new Uint8Array(16).fill(0).map((_, k) => (k === 0 ? i : k === 15 ? 7 : 0));
