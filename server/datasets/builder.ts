@@ -4,7 +4,10 @@
 //
 // Incremental: the process that builds keeps the newest versions in memory (BuildCache, as
 // DatasetIndex: packed token sections, each history entry with its encoding). A build reads the
-// tables, re-encodes only the history entries that differ from the newest kept version, splices
+// tables (on SQLite the history only for cards that changed since the kept version's read:
+// readDatasetTablesSince; the restricted and known-good sections whole, and re-packed, on both
+// backends — which is why builds stay in the child process), re-encodes only the history
+// entries that differ from the newest kept version, splices
 // the snapshot from the cached pieces, and builds its deltas by walking the kept versions' sorted
 // sections against the new one; nothing is decoded back from storage. A version not in memory
 // (first build of the process, or published by another instance) is indexed once from its stored
