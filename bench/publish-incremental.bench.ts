@@ -109,7 +109,7 @@ export async function run(): Promise<BenchResult> {
     }
     const ratio = median(inc) / median(full);
     const rows = [
-      ['incremental publish (this code): read the restricted and known-good tables and the changed cards' history, re-encode changed entries, splice, 2 deltas, sign, store', ms(median(inc)), ms(p99(inc))],
+      ['incremental publish (this code): read the restricted and known-good tables and the history of changed cards, re-encode changed entries, splice, 2 deltas, sign, store', ms(median(inc)), ms(p99(inc))],
       ['full build (bound, the code before): read tables, encode all, decode 2 stored bases, diff, sign', ms(median(full)), ms(p99(full))],
     ];
     const size = `${H.toLocaleString('en')} cards with history (${j.toLocaleString('en')} outcome rows), ${R.toLocaleString('en')} restricted; snapshot ${(first.info.bytes / 2 ** 20).toFixed(2)} MiB, delta after one outcome ${deltaBytes} B`;
