@@ -28,7 +28,7 @@ const { FAILURE, USAGE, UNAVAILABLE, REFUSED } = EXIT;
 export const ERRORS = {
   // ---------------------------------------------------------------- request shape (both APIs)
   BAD_REQUEST: { http: 400, exit: USAGE, safe: true, raisedBy: 'server/http, bridge api error-map: a 4xx from the HTTP framework without a more precise code' },
-  INVALID_FIELD: { wire: 0x05, http: 400, exit: USAGE, safe: true, raisedBy: 'schema validation on both APIs; protocol decoders (ProtocolError); contracts (ContractError, AmountError); OutcomeError; notify; simulator scenarios; device CLI' },
+  INVALID_FIELD: { wire: 0x05, http: 400, exit: USAGE, safe: true, raisedBy: 'schema validation on both APIs; protocol decoders (ProtocolError); contracts (ContractError, AmountError); link-io BLE cable records; bridge transports (a bad timeoutMs), pairing, pin store, OutcomeError, ivr campaigns (ApiError); server notify and routing objectives (ServiceError); simulator scenarios; device CLI' },
   MALFORMED: { wire: 0x01, http: 400, exit: FAILURE, safe: true, raisedBy: 'protocol CBOR/frame decoders (ProtocolError); both APIs for a body that is not JSON; bridge pin store; simulator client' },
   PAN_REJECTED: { http: 400, exit: FAILURE, safe: true, raisedBy: 'server/http and the bridge api: a card number where none may be; notify (consent text, notices)' },
   UNAUTHORIZED: { http: 401, exit: FAILURE, safe: true, raisedBy: 'server/http (API key), bridge api (bearer token)' },
@@ -37,11 +37,11 @@ export const ERRORS = {
   NOT_FOUND: { http: 404, exit: FAILURE, safe: true, raisedBy: 'both APIs: no such route or resource; server/notify; bridge ivr' },
   METHOD_NOT_ALLOWED: { http: 405, exit: FAILURE, safe: true, raisedBy: 'both APIs: a known path with another method' },
   CONFLICT: { http: 409, exit: FAILURE, safe: true, raisedBy: 'server (idempotency key reused with another body, firmware version, publisher); bridge OutcomeError' },
-  TOO_LARGE: { wire: 0x02, http: 413, exit: FAILURE, safe: true, raisedBy: 'protocol decoders and framings (ProtocolError); both APIs: body over the limit; server restricted-card import' },
+  TOO_LARGE: { wire: 0x02, http: 413, exit: FAILURE, safe: true, raisedBy: 'protocol decoders and framings, link-io receivers (RTU stream, BLE cable records), bridge transports: a message over the link maximum (ProtocolError); both APIs: body over the limit; server restricted-card import' },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, exit: FAILURE, safe: true, raisedBy: 'both APIs: a body content type the route does not take' },
   MISDIRECTED: { http: 421, exit: FAILURE, safe: true, raisedBy: 'bridge api: a Host header that is not one of its names (DNS rebinding)' },
   RATE_LIMITED: { http: 429, exit: FAILURE, safe: true, raisedBy: 'both APIs: the per-key / per-address rate limit' },
-  INTERNAL: { wire: 0x7f, http: 500, exit: FAILURE, safe: true, raisedBy: 'anything unexpected (both APIs answer it with a generic message); ProtocolError wrapping a library error; device core' },
+  INTERNAL: { wire: 0x7f, http: 500, exit: FAILURE, safe: true, raisedBy: 'anything unexpected (both APIs answer it with a generic message); ProtocolError wrapping a library error; device core; server dataset builder and publisher (a stored version that does not match its manifest, a build child that died), keys (ServiceError)' },
   UNAVAILABLE: { http: 503, exit: FAILURE, safe: true, raisedBy: 'server: database or dataset build unavailable, no SMS adapter; simulator client' },
 
   // ---------------------------------------------------------------- service resources
