@@ -274,24 +274,37 @@ export async function buildApp(svc: Service) {
     return sendBinary(req, reply, data, 'application/octet-stream');
   });
 
-  app.get('/v1/datasets/:version/manifest', {
-    config: { role: 'any' },
-    schema: { summary: 'Signed manifest of a dataset snapshot (application/cbor)', security: bearer, params: { type: 'object', properties: { version: S.versionParam } } },
-  }, async (req, reply) => {
-    const v = int((req.params as { version: string }).version);
-    const bytes = await storage.datasetManifest(v);
-    if (!bytes) throw new ServiceError('DATASET_NOT_FOUND', `dataset version ${v} not found`);
-    return sendBinary(req, reply, bytes, 'application/cbor');
-  });
+  /** GET <base>/:version/manifest and <base>/:version/chunks/:n of a stored release (dataset snapshot, firmware image). */
+  const releaseRoutes = (
+    base: string,
+    what: 'dataset' | 'firmware',
+    notFound: ServiceErrorCode,
+    summaries: { manifest: string; chunk: string },
+    read: { manifest(v: number): Promise<Uint8Array | null>; chunk(v: number, n: number): Promise<Uint8Array | null> },
+  ): void => {
+    app.get(`${base}/:version/manifest`, {
+      config: { role: 'any' },
+      schema: { summary: summaries.manifest, security: bearer, params: { type: 'object', properties: { version: S.versionParam } } },
+    }, async (req, reply) => {
+      const v = int((req.params as { version: string }).version);
+      const bytes = await read.manifest(v);
+      if (!bytes) throw new ServiceError(notFound, `${what} version ${v} not found`);
+      return sendBinary(req, reply, bytes, 'application/cbor');
+    });
+    app.get(`${base}/:version/chunks/:n`, {
+      config: { role: 'any' },
+      schema: { summary: summaries.chunk, security: bearer, params: { type: 'object', properties: { version: S.versionParam, n: S.indexParam } } },
+    }, async (req, reply) => {
+      const p = req.params as { version: string; n: string };
+      const data = await read.chunk(int(p.version), int(p.n));
+      if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of ${what} ${p.version}`);
+      return sendBinary(req, reply, data, 'application/octet-stream');
+    });
+  };
 
-  app.get('/v1/datasets/:version/chunks/:n', {
-    config: { role: 'any' },
-    schema: { summary: 'One chunk of a dataset snapshot', security: bearer, params: { type: 'object', properties: { version: S.versionParam, n: S.indexParam } } },
-  }, async (req, reply) => {
-    const p = req.params as { version: string; n: string };
-    const data = await storage.datasetChunk(int(p.version), int(p.n));
-    if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of dataset ${p.version}`);
-    return sendBinary(req, reply, data, 'application/octet-stream');
+  releaseRoutes('/v1/datasets', 'dataset', 'DATASET_NOT_FOUND', { manifest: 'Signed manifest of a dataset snapshot (application/cbor)', chunk: 'One chunk of a dataset snapshot' }, {
+    manifest: (v) => storage.datasetManifest(v),
+    chunk: (v, n) => storage.datasetChunk(v, n),
   });
 
   // ---------------------------------------------------------------- firmware
@@ -304,24 +317,9 @@ export async function buildApp(svc: Service) {
     return { ...f, manifestUrl: `/v1/firmware/${f.version}/manifest` };
   });
 
-  app.get('/v1/firmware/:version/manifest', {
-    config: { role: 'any' },
-    schema: { summary: 'Signed firmware manifest (application/cbor)', security: bearer, params: { type: 'object', properties: { version: S.versionParam } } },
-  }, async (req, reply) => {
-    const v = int((req.params as { version: string }).version);
-    const bytes = await storage.firmwareManifest(v);
-    if (!bytes) throw new ServiceError('FIRMWARE_NOT_FOUND', `firmware version ${v} not found`);
-    return sendBinary(req, reply, bytes, 'application/cbor');
-  });
-
-  app.get('/v1/firmware/:version/chunks/:n', {
-    config: { role: 'any' },
-    schema: { summary: 'One chunk of a firmware image', security: bearer, params: { type: 'object', properties: { version: S.versionParam, n: S.indexParam } } },
-  }, async (req, reply) => {
-    const p = req.params as { version: string; n: string };
-    const data = await storage.firmwareChunk(int(p.version), int(p.n));
-    if (!data) throw new ServiceError('NOT_FOUND', `no chunk ${p.n} of firmware ${p.version}`);
-    return sendBinary(req, reply, data, 'application/octet-stream');
+  releaseRoutes('/v1/firmware', 'firmware', 'FIRMWARE_NOT_FOUND', { manifest: 'Signed firmware manifest (application/cbor)', chunk: 'One chunk of a firmware image' }, {
+    manifest: (v) => storage.firmwareManifest(v),
+    chunk: (v, n) => storage.firmwareChunk(v, n),
   });
 
   // ---------------------------------------------------------------- admin
