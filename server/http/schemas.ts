@@ -69,6 +69,8 @@ export const datasetVersionHeader = {
 export const versionParam = { type: 'string', pattern: '^[0-9]{1,10}$' } as const;
 export const indexParam = { type: 'string', pattern: '^[0-9]{1,6}$' } as const;
 
+const oldestUnpublishedChangeAgeSeconds = { type: ['number', 'null'], description: 'Age of the oldest change not yet in a published dataset; null when none is pending' } as const;
+
 export const datasetLatestResponse = {
   type: 'object',
   properties: {
@@ -80,7 +82,7 @@ export const datasetLatestResponse = {
     chunkCount: { type: 'integer' },
     bytes: { type: 'integer' },
     ageSeconds: { type: 'integer', description: 'Seconds since this version was created (service clock): how old the newest published data is' },
-    oldestUnpublishedChangeAgeSeconds: { type: ['number', 'null'], description: 'Age of the oldest change not yet in a published dataset; null when none is pending' },
+    oldestUnpublishedChangeAgeSeconds,
   },
 } as const;
 
@@ -89,7 +91,7 @@ export const healthResponse = {
   properties: {
     status: { type: 'string' },
     datasetVersion: { type: ['integer', 'null'] },
-    oldestUnpublishedChangeAgeSeconds: { type: ['number', 'null'], description: 'Age of the oldest change not yet in a published dataset; null when none is pending' },
+    oldestUnpublishedChangeAgeSeconds,
   },
 } as const;
 
