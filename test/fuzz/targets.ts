@@ -59,6 +59,20 @@ function refusedOr<T>(f: () => T): T | undefined {
   }
 }
 
+/** Feeds `input` as frames of `size` bytes (the last one short) to each reassembler in turn: the whole messages, a refusal that is not typed thrown. */
+function feedFrames(input: Uint8Array, size: number, reassemblers: { feed(frame: Uint8Array): { kind: string; error?: unknown } }[]): number {
+  let messages = 0;
+  for (let i = 0; i < Math.max(1, input.length); i += size) {
+    const frame = input.subarray(i, i + size);
+    for (const r of reassemblers) {
+      const res = r.feed(frame);
+      if (res.kind === 'error' && !isTypedRefusal(res.error)) throw res.error;
+      if (res.kind === 'message') messages++;
+    }
+  }
+  return messages;
+}
+
 function messageTarget(seed: number): FuzzTarget[] {
   const corpus = fc.sample(anyMessageArb, { numRuns: 400, seed }).flatMap((m) => {
     try {
@@ -133,16 +147,8 @@ function hidTarget(): FuzzTarget {
     seeds: [Uint8Array.from(valid.flatMap((r) => [...r])), ...valid],
     maxRandomLength: 200,
     run(input) {
-      // The input is a stream of 64-byte reports (the last one short), fed to both roles.
-      let messages = 0;
-      for (let i = 0; i < Math.max(1, input.length); i += 64) {
-        const report = input.subarray(i, i + 64);
-        for (const r of [device, host]) {
-          const res = r.feed(report);
-          if (res.kind === 'error' && !isTypedRefusal(res.error)) throw res.error;
-          if (res.kind === 'message') messages++;
-        }
-      }
+      // The input is a stream of 64-byte reports, fed to both roles.
+      const messages = feedFrames(input, 64, [device, host]);
       refusedOr(() => decodeHidInitRequest(input));
       refusedOr(() => decodeHidInitResponse(input));
       refusedOr(() => decodeHidKeepalive(input));
@@ -161,12 +167,7 @@ function bleTarget(): FuzzTarget {
     seeds: [Uint8Array.from(valid.flatMap((f) => [...f])), ...valid],
     maxRandomLength: 120,
     run(input) {
-      let messages = 0;
-      for (let i = 0; i < Math.max(1, input.length); i += frame) {
-        const res = r.feed(input.subarray(i, i + frame));
-        if (res.kind === 'error' && !isTypedRefusal(res.error)) throw res.error;
-        if (res.kind === 'message') messages++;
-      }
+      const messages = feedFrames(input, frame, [r]);
       refusedOr(() => decodeBleKeepalive(input));
       refusedOr(() => decodeBleError(input));
       refusedOr(() => decodeControlPointLength(input));
