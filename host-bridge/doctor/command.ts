@@ -120,7 +120,11 @@ function holders(file: string): number[] {
   return out;
 }
 
-export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv }): Promise<Check[]> {
+/** How long each of the service's probes may take (ms); `--timeout` changes it for slow links. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 3000;
+
+export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Check[]> {
+  const probeMs = o.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   fsMod = await import('node:fs');
   const fs = fsMod;
   const os = await import('node:os');
@@ -203,11 +207,11 @@ export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv })
     let date: string | null = null;
     try {
       const t0 = Date.now();
-      const res = await fetch(`${base}/v1/health`, { signal: AbortSignal.timeout(3000) });
+      const res = await fetch(`${base}/v1/health`, { signal: AbortSignal.timeout(probeMs) });
       date = res.headers.get('date');
       add('service', res.ok ? 'ok' : 'fail', `${base} answers HTTP ${res.status} in ${Date.now() - t0} ms`, res.ok ? undefined : 'check the service log');
     } catch (e) {
-      add('service', 'fail', `${base} unreachable (${(e as Error).name === 'TimeoutError' ? 'no answer within 3 s' : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)})`, 'start the service, or check network.serviceUrl, DNS, firewall and TLS');
+      add('service', 'fail', `${base} unreachable (${(e as Error).name === 'TimeoutError' ? `no answer within ${probeMs / 1000} s` : ((e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message)})`, 'start the service, or check network.serviceUrl, DNS, firewall and TLS');
     }
     if (date) {
       const skew = Math.round((Date.now() - Date.parse(date)) / 1000);
@@ -215,7 +219,7 @@ export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv })
     }
     if (config?.network.apiKey && date) {
       try {
-        const res = await fetch(`${base}/v1/datasets/latest`, { headers: { authorization: `Bearer ${config.network.apiKey}` }, signal: AbortSignal.timeout(3000) });
+        const res = await fetch(`${base}/v1/datasets/latest`, { headers: { authorization: `Bearer ${config.network.apiKey}` }, signal: AbortSignal.timeout(probeMs) });
         const ok = res.status === 200 || res.status === 404;
         add('api key', ok ? 'ok' : 'fail', ok ? 'accepted by the service' : `refused (HTTP ${res.status})`, ok ? undefined : 'issue a new one: precheck server issue-key MERCHANT, then set network.apiKey');
       } catch (e) {
@@ -224,7 +228,7 @@ export async function runChecks(o: { config?: string; env?: NodeJS.ProcessEnv })
     } else if (!config?.network.apiKey) add('api key', 'warn', 'network.apiKey is not set', 'precheck server issue-key MERCHANT, then set network.apiKey');
     try {
       const pin = JSON.parse(fs.readFileSync(path.join(config!.dataDir, 'sync', 'signing-key.json'), 'utf8')) as { publicKey: string };
-      const res = await fetch(`${base}/v1/keys/dataset`, { signal: AbortSignal.timeout(3000) });
+      const res = await fetch(`${base}/v1/keys/dataset`, { signal: AbortSignal.timeout(probeMs) });
       const cur = ((await res.json()) as { publicKey?: string }).publicKey;
       add('signing key', cur === pin.publicKey ? 'ok' : 'fail', cur === pin.publicKey ? `the service signs with the pinned key ${pin.publicKey.slice(0, 16)}…` : `the service announces ${String(cur).slice(0, 16)}…, the bridge pinned ${pin.publicKey.slice(0, 16)}…`, cur === pin.publicKey ? undefined : 'a changed signing key is refused on purpose: if the change is genuine, delete sync/signing-key.json in the bridge data dir and re-provision the devices');
     } catch (e) {
@@ -241,8 +245,14 @@ export function registerDoctorCommands(program: Command): void {
     .description('Check what the bridge needs on this machine (libraries, udev rules, groups, serial ports, Bluetooth, the service, API key, signing-key pin, clock); each problem with its fix. Exit 1 if anything fails')
     .option('-c, --config <file>', 'bridge JSON config file (PRECHECK_* environment variables override it)')
     .option('--json', 'print the checks as JSON')
-    .action(async (o: { config?: string; json?: boolean }) => {
-      const checks = await runChecks(o);
+    .option('--timeout <ms>', 'how long each probe of the service may take', String(DEFAULT_PROBE_TIMEOUT_MS))
+    .action(async (o: { config?: string; json?: boolean; timeout: string }) => {
+      const timeoutMs = Number(o.timeout);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) {
+        const { CliError, EXIT } = await import('../../errors/cli-exit.ts');
+        throw new CliError(`--timeout must be a whole number of milliseconds from 100 to 120000, not "${o.timeout}"`, EXIT.USAGE);
+      }
+      const checks = await runChecks({ ...o, timeoutMs });
       if (o.json) process.stdout.write(`${JSON.stringify({ checks }, null, 2)}\n`);
       else {
         const w = Math.max(...checks.map((c) => c.name.length));

@@ -177,7 +177,8 @@ describe('operator CLI against a running precheck up', () => {
     const env = { ...process.env };
     delete env.PRECHECK_BRIDGE_URL;
     const cfg = fx.up.paths.bridgeConfig;
-    const r = await run(process.execPath, [BIN, 'doctor', '--config', cfg, '--json'], { env, timeoutMs: 60_000 });
+    // a generous probe timeout: the stack shares a loaded machine with the other tests
+    const r = await run(process.execPath, [BIN, 'doctor', '--config', cfg, '--json', '--timeout', '30000'], { env, timeoutMs: 120_000 });
     const checks = JSON.parse(r.stdout).checks as Array<{ name: string; level: string; detail: string; fix?: string }>;
     const by = (n: string) => checks.find((c) => c.name === n);
     expect(by('service')).toMatchObject({ level: 'ok' });
@@ -192,10 +193,13 @@ describe('operator CLI against a running precheck up', () => {
     const bad = path.join(fx.dir, 'bad-key.json');
     const raw = JSON.parse(fs.readFileSync(cfg, 'utf8'));
     fs.writeFileSync(bad, JSON.stringify({ ...raw, network: { ...raw.network, apiKey: 'pk_not_a_key_0123456789abcdef' } }));
-    const w = await run(process.execPath, [BIN, 'doctor', '--config', bad], { env, timeoutMs: 60_000 });
+    const w = await run(process.execPath, [BIN, 'doctor', '--config', bad, '--timeout', '30000'], { env, timeoutMs: 120_000 });
     expect(w.code).toBe(1);
     expect(w.stdout).toMatch(/^FAIL {2}api key +refused \(HTTP 401\)\n +fix: issue a new one: precheck server issue-key MERCHANT/m);
     expect(w.stderr.trim()).toMatch(/^precheck: \d+ check\(s\) failed$/);
+    const u = await run(process.execPath, [BIN, 'doctor', '--config', cfg, '--timeout', '3s'], { env, timeoutMs: 60_000 });
+    expect(u.code).toBe(2);
+    expect(u.stderr).toMatch(/--timeout must be a whole number of milliseconds/);
 
     const p = await run(process.execPath, [BIN, 'ports', '--json'], { env, timeoutMs: 60_000 });
     expect(p.code).toBe(0);
