@@ -9,7 +9,7 @@ import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../prot
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
-import { slotContentHash } from './slot-content-hash.ts';
+import { slotContentHash, storeHistoryEncodings } from './slot-content-hash.ts';
 import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
 
 export interface SlotMeta {
@@ -314,6 +314,8 @@ export class DatasetSlots {
         }
         this.copy(active, target);
         this.applyDelta(target, payload.delta);
+        // Rows the delta upserted (and, after a snapshot, every row once) get their encoding.
+        storeHistoryEncodings(this.db, target);
       }
       if (payload.kind === 'snapshot') {
         // The payload's SHA-256 was already checked against contentHash and decoding rejects

@@ -97,4 +97,11 @@ export const MIGRATIONS: readonly string[] = [
   ${segmentRoutes('a')}
   ${segmentRoutes('b')}
   `,
+  // v4: each history row's canonical CBOR entry (as inside the content's history array), so the
+  // content hash after a delta hashes stored bytes instead of re-encoding every card's history;
+  // NULL until computed (a snapshot install leaves it; the first delta after it fills it)
+  `
+  ALTER TABLE history_a ADD COLUMN enc BLOB;
+  ALTER TABLE history_b ADD COLUMN enc BLOB;
+  `,
 ];

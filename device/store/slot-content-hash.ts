@@ -17,7 +17,7 @@
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { encodeCbor } from '../../protocol/cbor.ts';
-import { encodeContent } from '../../protocol/dataset/codec.ts';
+import { encodeContent, historyEntryBytes, normHistoryEntry } from '../../protocol/dataset/codec.ts';
 import { cborHead, splitSmall } from '../../protocol/dataset/dataset-index.ts';
 import type { DatasetContent, GatewayHealth, HistoryEntry, HistoryEvent } from '../../protocol/dataset/types.ts';
 import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
@@ -85,20 +85,27 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
   hash.update(cborHead(BYTES, kg.length));
   hash.update(kg);
 
-  // 3: history — entries ascending by token; each entry's encoding comes from encodeContent.
+  // 3: history — entries ascending by token; a row's stored encoding (`enc`, see
+  // storeHistoryEncodings) when it has one, else the entry's encoding from encodeContent.
   const historyCount = (db.prepare(`SELECT count(*) FROM history_${slot}`).pluck().get() as number) ?? 0;
   hash.update(Uint8Array.of(0x03));
   hash.update(cborHead(ARRAY, historyCount));
   const emptyLength = encodeContent(emptySections()).length;
   let batch: HistoryEntry[] = [];
   let seen = 0;
-  for (const [token, brand, events] of db.prepare(`SELECT token, brand, events FROM history_${slot} ORDER BY token`).raw().iterate() as Iterable<
-    [Buffer, string | null, string]
+  for (const [token, brand, events, enc] of db.prepare(`SELECT token, brand, events, enc FROM history_${slot} ORDER BY token`).raw().iterate() as Iterable<
+    [Buffer, string | null, string, Buffer | null]
   >) {
+    seen++;
+    if (enc !== null) {
+      if (batch.length) hash.update(historyEntriesBytes(batch, emptyLength));
+      batch = [];
+      hash.update(enc);
+      continue;
+    }
     const e: HistoryEntry = { token: new Uint8Array(token), events: JSON.parse(events) as HistoryEvent[] };
     if (brand !== null) e.brand = brand;
     batch.push(e);
-    seen++;
     if (batch.length === HISTORY_BATCH) {
       hash.update(historyEntriesBytes(batch, emptyLength));
       batch = [];
@@ -109,4 +116,21 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
 
   hash.update(tail);
   return new Uint8Array(hash.digest());
+}
+
+/**
+ * Stores the canonical encoding of every history row of `slot` that has none yet (after a
+ * snapshot install: all of them, once; after a delta: the rows it upserted), so the content hash
+ * of the next delta reads bytes instead of re-encoding every card. Same bytes as encodeContent's
+ * (historyEntryBytes of the normalised entry; test/protocol/dataset/dataset-index.test.ts).
+ */
+export function storeHistoryEncodings(db: Db, slot: Slot): number {
+  const rows = db.prepare(`SELECT token, brand, events FROM history_${slot} WHERE enc IS NULL`).raw().all() as [Buffer, string | null, string][];
+  const put = db.prepare(`UPDATE history_${slot} SET enc = ? WHERE token = ?`);
+  for (const [token, brand, events] of rows) {
+    const e: HistoryEntry = { token: new Uint8Array(token), events: JSON.parse(events) as HistoryEvent[] };
+    if (brand !== null) e.brand = brand;
+    put.run(historyEntryBytes(normHistoryEntry(e, 'history')), token);
+  }
+  return rows.length;
 }

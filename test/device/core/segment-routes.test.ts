@@ -93,11 +93,12 @@ describe('segment routes on the device', () => {
   it('a device database from before segment routes (schema v2) keeps its routes after the upgrade', () => {
     syncAll(t.core, snapshot(baseContent(), 1));
     t.core.close();
-    // back to the v2 shape: routes keyed (brand, currency, gateway), no health table
+    // back to the v2 shape: routes keyed (brand, currency, gateway), no health table, no history encodings
     const db = new Database(path.join(t.dir, 'device.db'));
     for (const s of ['a', 'b']) {
       db.exec(`CREATE TABLE r2 (brand TEXT NOT NULL, currency TEXT NOT NULL, gateway TEXT NOT NULL, success_rate REAL NOT NULL, PRIMARY KEY (brand, currency, gateway)) WITHOUT ROWID;
-        INSERT INTO r2 SELECT brand, currency, gateway, success_rate FROM routes_${s}; DROP TABLE routes_${s}; ALTER TABLE r2 RENAME TO routes_${s}; DROP TABLE health_${s};`);
+        INSERT INTO r2 SELECT brand, currency, gateway, success_rate FROM routes_${s}; DROP TABLE routes_${s}; ALTER TABLE r2 RENAME TO routes_${s}; DROP TABLE health_${s};
+        ALTER TABLE history_${s} DROP COLUMN enc;`); // v4's column too
     }
     db.pragma('user_version = 2');
     db.close();

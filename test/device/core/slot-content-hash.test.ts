@@ -123,4 +123,26 @@ describe('slot content hash (streamed from SQLite)', () => {
       readBack.mockRestore();
     }
   });
+
+  it('after a delta every history row keeps its encoding, and the next delta hashes those bytes', () => {
+    const v1 = baseContent();
+    installSnapshot(slots, v1, 1);
+    const nullEnc = (slot: string) => db.prepare(`SELECT count(*) FROM history_${slot} WHERE enc IS NULL`).pluck().get() as number;
+    expect(nullEnc(slots.activeSlot()!)).toBe(v1.history.length); // a snapshot leaves them to the first delta
+    const changed: HistoryEntry = { ...v1.history[0], events: [...v1.history[0].events, { at: NOW - 10, amount: 500, currency: 'USD', status: 'success' }] };
+    const v2 = { ...v1, history: [changed, ...v1.history.slice(1), { token: rnd(16), brand: 'visa', events: [{ at: NOW - 5, amount: 7, currency: 'EUR', status: 'success' as const }] }] };
+    slots.install(delta(v1, v2, 1, 2).manifest, { kind: 'delta', delta: diffContent(v1, v2) }, NOW);
+    const s2 = slots.activeSlot()!;
+    expect(nullEnc(s2)).toBe(0);
+    expect(Buffer.from(slotContentHash(db, s2)).toString('hex')).toBe(Buffer.from(contentHash(v2)).toString('hex'));
+    // the stored bytes are what is hashed: a wrong one shows
+    db.prepare(`UPDATE history_${s2} SET enc = x'00' WHERE token = ?`).run(changed.token);
+    expect(Buffer.from(slotContentHash(db, s2)).toString('hex')).not.toBe(Buffer.from(contentHash(v2)).toString('hex'));
+    db.prepare(`UPDATE history_${s2} SET enc = NULL WHERE token = ?`).run(changed.token);
+    // the next delta: an upserted row's stale encoding is gone with the row it replaced
+    const v3 = { ...v2, history: v2.history.map((h, i) => (i === 0 ? { ...h, events: h.events.slice(1) } : h)) };
+    slots.install(delta(v2, v3, 2, 3).manifest, { kind: 'delta', delta: diffContent(v2, v3) }, NOW);
+    expect(slots.activeMeta()?.version).toBe(3);
+    expect(nullEnc(slots.activeSlot()!)).toBe(0);
+  });
 });
