@@ -15,6 +15,19 @@ async function exitCodes() {
   return (await import('../errors/cli-exit.ts')).EXIT;
 }
 
+/**
+ * `--timeout <ms>` of `status` and `doctor`: how long each probe may take, for slow links and
+ * loaded machines. Refused with exit 2 unless a whole number of ms from 100 to 120000.
+ */
+export async function parseProbeTimeout(value: string | undefined): Promise<number | undefined> {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 120_000) {
+    throw await cliError(`--timeout must be a whole number of milliseconds from 100 to 120000, not "${value}"`, (await exitCodes()).USAGE);
+  }
+  return ms;
+}
+
 interface BridgeCallOptions {
   url?: string;
   token?: string;
@@ -243,12 +256,14 @@ export function registerBridgeCommands(program: Command): void {
         '`status --url <service>` checks a network service alone',
     )
     .option('-c, --config <file>', 'bridge JSON config file (for its listen address, token and service)')
-    .option('--json', 'print the JSON health document (with the service probe under "service")');
-  targetOptions(status).action(async (o: BridgeCallOptions & { json?: boolean }) => {
+    .option('--json', 'print the JSON health document (with the service probe under "service")')
+    .option('--timeout <ms>', 'how long each probe may take (default: 5000 for the bridge, 3000 for the service)');
+  targetOptions(status).action(async (o: BridgeCallOptions & { json?: boolean; timeout?: string }) => {
     const EXIT = await exitCodes();
+    const timeoutMs = await parseProbeTimeout(o.timeout);
     const { resolveBridge } = await import('./cli-target.ts');
     const t = resolveBridge(o);
-    const h = await callUrl(t.url, t.token, 'GET', '/v1/health', undefined, t.source, 5_000);
+    const h = await callUrl(t.url, t.token, 'GET', '/v1/health', undefined, t.source, timeoutMs ?? 5_000);
     // A network service answers /v1/health too ({status, datasetVersion}): `status --url <service>`.
     if (h && typeof h === 'object' && !('outbox' in h) && 'datasetVersion' in h) {
       if (o.json) process.stdout.write(JSON.stringify({ service: { url: t.url, ...h } }, null, 2) + '\n');
@@ -260,7 +275,7 @@ export function registerBridgeCommands(program: Command): void {
       throw await cliError(`${t.url}/v1/health is neither a Precheck bridge nor a network service`, EXIT.FAILURE);
     }
     const serviceUrl: string | undefined = h.network.serviceUrl ?? t.serviceUrl;
-    const service = serviceUrl ? await probeService(serviceUrl) : null;
+    const service = serviceUrl ? await probeService(serviceUrl, timeoutMs) : null;
     const problems = healthProblems(h, service);
     if (o.json) {
       process.stdout.write(JSON.stringify({ ...h, service, problems }, null, 2) + '\n');

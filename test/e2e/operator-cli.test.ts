@@ -61,7 +61,8 @@ describe('operator CLI against a running precheck up', () => {
   });
 
   it('`status` finds the stack on its random ports, probes the service and exits 0', async () => {
-    const r = await precheck(['status']);
+    // a generous probe timeout: the stack shares a loaded machine with the other tests
+    const r = await precheck(['status', '--timeout', '30000']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`bridge   ${fx.up.bridgeUrl} ok`);
@@ -83,7 +84,7 @@ describe('operator CLI against a running precheck up', () => {
     const r = await precheck(['pair', id, '--yes']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^Pairing code: \\d{6}\npaired ${id} \\(.*\\) through the bridge at ${fx.up.bridgeUrl.replace(/\./g, '\\.')}$`, 'm'));
-    const s = await precheck(['status']);
+    const s = await precheck(['status', '--timeout', '30000']);
     expect(s.code).toBe(0);
   });
 
