@@ -32,7 +32,7 @@ import type { DatasetManifest, ManifestKind } from '../../protocol/dataset/types
 import { isProtocolError } from '../../protocol/errors.ts';
 import { ChunkCache } from './chunk-cache.ts';
 import { SyncError } from './errors.ts';
-import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface FetcherOptions {
   /** Base URL of the network service, e.g. http://127.0.0.1:8700 */
@@ -136,7 +136,7 @@ export class SyncFetcher {
     this.retries = opts.retries ?? 2;
     this.backoffMs = opts.backoffMs ?? 200;
     this.concurrency = Math.max(1, opts.concurrency ?? 8);
-    this.now = opts.now ?? systemNowMs;
+    this.now = opts.now ? checkNowMs(opts.now, 'SyncFetcher now') : systemNowMs;
     this.ownsClient = !opts.client;
     this.client =
       opts.client ??

@@ -21,7 +21,7 @@ import { newBuildCache, readContent, runBuildJob, storedContent, type BuildCache
 import type { ChildRequest } from './build-child.ts';
 import type { StoreSpec } from '../storage/open.ts';
 import { builtFile } from '../../runtime/built.ts';
-import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 // Plain node runs the built child (next to this module in dist/): no loader, no repository root.
 const CHILD = builtFile('server/datasets/build-child.js');
@@ -122,6 +122,7 @@ export class DatasetPublisher {
     private readonly log: Logger,
   ) {
     this.clock = opts.clock ?? realClock;
+    checkNowMs(opts.now, 'PublisherOptions.now');
     // Re-publish before half the lifetime has passed, so devices never freeze on an expiring set.
     const every = Math.min(3600_000, Math.max(1000, (opts.ttlSeconds * 1000) / 4));
     this.refreshTimer = setInterval(() => void this.refreshIfAging(), every);

@@ -9,7 +9,7 @@ import { withAffinity } from '../../rules/routing.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
-import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export type { RoutingObjective, Segment, SegmentLevel } from './segment.ts';
 
@@ -240,7 +240,7 @@ export class GatewayRouter {
     this.coolDown = o.coolDownSeconds;
     this.maxFutureSkew = o.maxFutureSkewSeconds;
     this.rng = o.rng ?? Math.random;
-    this.clock = o.clock ?? systemNowMs;
+    this.clock = o.clock ? checkNowMs(o.clock, 'RouterOptions.clock') : systemNowMs;
     this.elimination = new EliminationTracker({ consecutiveFailures: o.consecutiveFailures, coolDownSeconds: o.coolDownSeconds });
     for (const g of o.gateways ?? []) {
       if (typeof g.id !== 'string' || g.id.length === 0) throw new RangeError('gateway id must be a non-empty string');

@@ -10,7 +10,7 @@ import type { TrustContext } from './features.ts';
 import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
 import type { TrustLevel } from './model.ts';
-import { systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, systemNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
 export interface NewCardTrustOptions {
   /** The service's storage (signals and models live there). */
@@ -44,7 +44,7 @@ export class NewCardTrust {
     this.signals = new TrustSignals(opts.store, hashKey, opts.signals);
     this.fingerprintKey = crypto.createHmac('sha256', Buffer.from(opts.secret)).update('precheck/card-fingerprint/v1').digest();
     this.models = new StorageTrustModelStore(opts.store);
-    this.now = opts.now ?? systemNowMs;
+    this.now = opts.now ? checkNowMs(opts.now, 'NewCardTrust now') : systemNowMs;
   }
 
   static async open(opts: NewCardTrustOptions): Promise<NewCardTrust> {
