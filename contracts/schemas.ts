@@ -8,6 +8,7 @@ import { CURRENCY_CODES } from './currency.ts';
 import type { FromSchema } from './from-schema.ts';
 import { AMOUNT_MAX_MINOR, AT_MAX, AT_MAX_SKEW_S, ID_PATTERN, RESPONSE_CODE_PATTERN } from './limits.ts';
 import { DECISIONS } from '../protocol/messages/catalogue.ts';
+import { FAILURE_TYPES, HISTORY_STATUSES } from '../protocol/dataset/types.ts';
 
 // ---------------------------------------------------------------- building blocks
 export const hex32 = { type: 'string', pattern: '^[0-9a-f]{32}$', description: 'card token: 32 lowercase hex characters' } as const;
@@ -28,8 +29,8 @@ export const id = <N extends number>(max: N) => ({ type: 'string', minLength: 1,
 export const lang = { type: 'string', pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$', maxLength: 16 } as const;
 export const decision = { type: 'string', enum: DECISIONS } as const;
 export const responseCode = { type: 'string', pattern: RESPONSE_CODE_PATTERN } as const;
-export const declineType = { type: 'string', enum: ['hard', 'soft', 'technical', 'fraud'] } as const;
-export const outcomeStatus = { type: 'string', enum: ['success', 'failure'] } as const;
+export const declineType = { type: 'string', enum: FAILURE_TYPES } as const;
+export const outcomeStatus = { type: 'string', enum: HISTORY_STATUSES } as const;
 export const ip = { type: 'string', maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' } as const;
 export const unixAt = {
   type: 'integer',

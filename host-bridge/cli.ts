@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { codeOf } from '../errors/precheck-error.ts';
 import { formatAge } from './devices/freshness.ts';
+import { FAILURE_TYPES } from '../protocol/dataset/types.ts';
 
 const DEFAULT_URL = 'http://127.0.0.1:8787';
 
@@ -312,7 +313,7 @@ export function registerBridgeCommands(program: Command): void {
   targetOptions(outcome).action(async (o: BridgeCallOptions & { order: string; gateway: string; status: string; code?: string; type?: string; attempt?: string; json?: boolean }) => {
     const EXIT = await exitCodes();
     if (o.status !== 'success' && o.status !== 'failure') throw await cliError(`--status must be success or failure (got "${o.status}")`, EXIT.USAGE);
-    if (o.type !== undefined && !['hard', 'soft', 'technical', 'fraud'].includes(o.type)) throw await cliError(`--type must be hard, soft, technical or fraud (got "${o.type}")`, EXIT.USAGE);
+    if (o.type !== undefined && !(FAILURE_TYPES as readonly string[]).includes(o.type)) throw await cliError(`--type must be hard, soft, technical or fraud (got "${o.type}")`, EXIT.USAGE);
     if (o.code !== undefined && !/^[A-Za-z0-9]{1,8}$/.test(o.code)) throw await cliError(`--code must be 1-8 letters or digits (got "${o.code.slice(0, 20)}")`, EXIT.USAGE);
     if (o.attempt !== undefined && !/^[0-9]{1,7}$/.test(o.attempt)) throw await cliError('--attempt must be a whole number', EXIT.USAGE);
     if (!/^[A-Za-z0-9_.:/@#-]{1,64}$/.test(o.order)) throw await cliError('--order: 1-64 characters of A-Z a-z 0-9 _ . : / @ # -', EXIT.USAGE);

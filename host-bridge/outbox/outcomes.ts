@@ -4,14 +4,15 @@ import { createHash } from 'node:crypto';
 import type { Outbox, VerificationRow } from './outbox-db.ts';
 import type { NetworkOutcome } from '../network/network-types.ts';
 import { checkOutcomeAt } from '../../contracts/limits.ts';
+import type { FailureType, HistoryStatus } from '../../protocol/dataset/types.ts';
 import { PrecheckError } from '../../errors/precheck-error.ts';
 
 export interface OutcomeReport {
   orderId: string;
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code?: string;
-  type?: 'hard' | 'soft' | 'technical' | 'fraud';
+  type?: FailureType;
   /** The shop's attempt number for this order at this gateway; absent: numbered by the bridge. */
   attempt?: number;
   /** Unix seconds; defaults to now. */

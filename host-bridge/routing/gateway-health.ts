@@ -18,6 +18,7 @@
 // restart the device's dataset (history, gateway health) carries what the service learned.
 import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, type GatewayAnswer } from '../../rules/routing.ts';
 import { outcomeEffect } from './outcome-effect.ts';
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 
 export interface GatewayHealthOptions {
   /**
@@ -35,7 +36,7 @@ export interface GatewayHealthOptions {
 
 export interface ObservedOutcome {
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code?: string;
   type?: string;
   /** unix seconds (when the shop saw it) */

@@ -43,8 +43,8 @@ import type {
   Route,
   RouteKey,
 } from './types.ts';
+import { FAILURE_TYPES } from './types.ts';
 import {
-  FAILURE_TYPES,
   LIMITS,
   checkBinRule,
   checkHealth,

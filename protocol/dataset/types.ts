@@ -5,10 +5,14 @@ import type { FuseFilter } from './fuse-filter.ts';
 
 export type { FuseFilter };
 
-export type HistoryStatus = 'success' | 'failure';
+/** How a gateway attempt ended (outcomes, history events). */
+export const HISTORY_STATUSES = ['success', 'failure'] as const;
+export type HistoryStatus = (typeof HISTORY_STATUSES)[number];
 /** Failure classes: hard = the issuer will never approve (Visa category 1 / MC advice 03, 21),
- * soft = may succeed later or with another amount, technical = not about the card, fraud. */
-export type FailureType = 'hard' | 'soft' | 'technical' | 'fraud';
+ * soft = may succeed later or with another amount, technical = not about the card, fraud.
+ * The order is the dataset wire encoding (codec.ts writes the index): only append. */
+export const FAILURE_TYPES = ['hard', 'soft', 'technical', 'fraud'] as const;
+export type FailureType = (typeof FAILURE_TYPES)[number];
 
 export interface HistoryEvent {
   /** unix seconds */
@@ -41,7 +45,8 @@ export interface HistoryEntry {
   /** oldest first after normalisation */
   events: HistoryEvent[];
 }
-export type BinAction = 'decline' | 'review';
+export const BIN_ACTIONS = ['decline', 'review'] as const;
+export type BinAction = (typeof BIN_ACTIONS)[number];
 export interface BinRule {
   /** 1–8 digits */
   prefix: string;

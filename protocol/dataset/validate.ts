@@ -3,7 +3,7 @@
 // token value.
 import { ProtocolError } from '../errors.ts';
 import { TOKEN_BYTES } from './token.ts';
-import { ROUTE_BANDS, ROUTE_REGIONS, type BinRule, type GatewayHealth, type HistoryEntry, type HistoryEvent, type Prompt, type Route } from './types.ts';
+import { FAILURE_TYPES, ROUTE_BANDS, ROUTE_REGIONS, type BinRule, type GatewayHealth, type HistoryEntry, type HistoryEvent, type Prompt, type Route } from './types.ts';
 
 export const LIMITS = {
   reason: 64,
@@ -23,7 +23,6 @@ export const LIMITS = {
   gateways: 1000,
 } as const;
 
-export const FAILURE_TYPES = ['hard', 'soft', 'technical', 'fraud'] as const;
 
 export function fail(field: string, what: string): never {
   throw new ProtocolError('INVALID_FIELD', `${field}: ${what}`, field);

@@ -8,6 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import crypto from 'node:crypto';
 import { isProtocolError } from '../../protocol/errors.ts';
 import { keyIdOf } from '../../protocol/dataset/manifest.ts';
+import type { BinRule } from '../../protocol/dataset/types.ts';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
 import { bearerKey, hashApiKey } from '../auth/api-keys.ts';
 import type { AuthRequest, OutcomeRequest } from '../decision/network-auth.ts';
@@ -403,7 +404,7 @@ export async function buildApp(svc: Service) {
     admin.get('/v1/admin/prompts', { config: { role: 'admin' }, schema: adminSchema('List prompt texts') }, async () => ({ prompts: await storage.listPrompts() }));
 
     admin.post('/v1/admin/bin-rules', { config: { role: 'admin' }, schema: adminSchema('Add or replace a BIN rule', { body: S.binRuleBody, response: { 200: ok } }) }, async (req) => {
-      await storage.upsertBinRule(req.body as { prefix: string; action: 'decline' | 'review'; reason: string });
+      await storage.upsertBinRule(req.body as BinRule);
       auth.invalidateBinRules();
       changed();
       return { ok: true };

@@ -5,6 +5,7 @@ import { authBody, bin, hex32, id, last4, lang, outcomeBody, prompt } from '../.
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { FINAL_DECISIONS } from '../../rules/decide.ts';
 import { LINK_KINDS } from '../../protocol/link-kind.ts';
+import { BIN_ACTIONS } from '../../protocol/dataset/types.ts';
 
 // The bridge ↔ service bodies are defined once, in contracts/ (the bridge uses the same limits).
 export { authBody, outcomeBody };
@@ -120,7 +121,7 @@ export const binRuleBody = {
   required: ['prefix', 'action', 'reason'],
   properties: {
     prefix: { type: 'string', pattern: '^[0-9]{1,8}$' },
-    action: { type: 'string', enum: ['decline', 'review'] },
+    action: { type: 'string', enum: BIN_ACTIONS },
     reason: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' },
   },
 } as const;

@@ -5,6 +5,7 @@
 // pickBest). A merchant may choose the 'value' objective instead (success × its margin − fee).
 // Pure: no I/O, time and randomness are injectable.
 import { classifyOutcome } from '../../rules/response-codes.ts';
+import { FAILURE_TYPES, type FailureType, type HistoryStatus } from '../../protocol/dataset/types.ts';
 import { withAffinity } from '../../rules/routing.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
@@ -106,8 +107,8 @@ export interface RoutingOutcome {
   crossBorder?: boolean | null;
   currency: string;
   amount: number; // minor units
-  status: 'success' | 'failure';
-  type?: 'hard' | 'soft' | 'technical' | 'fraud' | null;
+  status: HistoryStatus;
+  type?: FailureType | null;
   code?: string | null;
   at: number; // unix seconds
 }
@@ -685,6 +686,6 @@ function validateOutcome(o: RoutingOutcome): void {
   validateSegment(o);
   if (typeof o.gateway !== 'string' || o.gateway.length === 0 || o.gateway.length > 64) throw new RangeError('outcome.gateway must be a short non-empty string');
   if (o.status !== 'success' && o.status !== 'failure') throw new RangeError("outcome.status must be 'success' or 'failure'");
-  if (o.type != null && !['hard', 'soft', 'technical', 'fraud'].includes(o.type)) throw new RangeError('outcome.type must be hard, soft, technical or fraud');
+  if (o.type != null && !FAILURE_TYPES.includes(o.type)) throw new RangeError('outcome.type must be hard, soft, technical or fraud');
   if (!Number.isFinite(o.at) || o.at < 0) throw new RangeError('outcome.at must be unix seconds');
 }

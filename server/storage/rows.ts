@@ -1,6 +1,7 @@
 // Row ↔ domain mapping shared by the SQLite and PostgreSQL storages: one copy of each mapper (and
 // the one history trimming rule of the dataset tables). The backends differ only in how a boolean
 // comes back (SQLite 0/1, PostgreSQL true/false): flag() reads both.
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 import type { ApiKeyRecord, DatasetTables, DatasetVersionInfo, DeviceRecord, FirmwareInfo, HistoryRow, RestrictedEntry } from './storage.ts';
 
 export type Row = Record<string, unknown>;
@@ -30,7 +31,7 @@ export function historyRow(r: Row): HistoryRow {
     amount: r.amount as number,
     currency: r.currency as string,
     gateway: r.gateway as string,
-    status: r.status as 'success' | 'failure',
+    status: r.status as HistoryStatus,
     code: (r.code as string | null) ?? null,
     type: (r.type as string | null) ?? null,
     advice: (r.advice as string | null) ?? null,

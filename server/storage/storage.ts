@@ -5,6 +5,7 @@
 // suite (test/server/storage-contract.test.ts) runs on both. Methods are async for PostgreSQL even
 // though better-sqlite3 is synchronous.
 // Card tokens are 16-byte Uint8Arrays; times are unix seconds; amounts are integer minor units.
+import type { BinRule, HistoryStatus } from '../../protocol/dataset/types.ts';
 
 export interface RestrictedEntry {
   token: Uint8Array;
@@ -28,7 +29,7 @@ export interface OutcomeRow {
   amount: number;
   currency: string;
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code: string | null;
   type: string | null;
   /** Mastercard Merchant Advice Code, when reported. */
@@ -67,11 +68,8 @@ export interface RecordOutcomeResult {
   conflict: boolean;
 }
 
-export interface BinRule {
-  prefix: string;
-  action: 'decline' | 'review';
-  reason: string;
-}
+/** A BIN rule as the dataset carries it. */
+export type { BinRule };
 
 export interface Prompt {
   code: string;
