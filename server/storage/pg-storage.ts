@@ -55,23 +55,28 @@ const types = {
 
 
 
-// The trust counts of an attempt as single-row subqueries over trust_attempts; parameters $1..$5 =
-// account, device, ip, token, at (trustParams). Shared by trustCounts and authFacts.
-const TRUST_SELECT = 'SELECT a.*, d.*, df.*, i.*, va.*, vc.*, vi.*, ca.*, cdv.*, ci.*';
+// The trust counts of an attempt as single-row subqueries over trust_attempts, one index range
+// per key (the windows are FILTERs of it); parameters $1..$5 = account, device, ip, token, at
+// (trustParams). Shared by trustCounts and authFacts. The same counts as SQLite's TRUST_SQL.
+const TRUST_SELECT = 'SELECT a.*, d.*, i.*, vc.*';
 const TRUST_FROM = `          (SELECT min(at) AS first_at, count(*) FILTER (WHERE status = 'success') AS successes, count(*) FILTER (WHERE status = 'failure') AS failures,
-                  count(*) FILTER (WHERE type = 'fraud') AS fraud, count(*) FILTER (WHERE type = 'chargeback') AS chargebacks
+                  count(*) FILTER (WHERE type = 'fraud') AS fraud, count(*) FILTER (WHERE type = 'chargeback') AS chargebacks,
+                  count(*) FILTER (WHERE at >= $5::bigint - 86400) AS ad, count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ah,
+                  count(DISTINCT token) FILTER (WHERE at >= $5::bigint - 86400) AS ca_n,
+                  coalesce(bool_or(token = $4) FILTER (WHERE at >= $5::bigint - 86400), false) AS ca_mine
              FROM trust_attempts WHERE account = $1 AND at < $5::bigint) a,
-          (SELECT count(DISTINCT account) AS d_accounts, coalesce(bool_or(account = $1), false) AS d_mine
-             FROM trust_attempts WHERE device = $2 AND at < $5::bigint) d,
-          (SELECT count(*) AS d_fraud FROM trust_attempts WHERE device = $2 AND type IN ('fraud', 'chargeback')) df,
-          (SELECT count(DISTINCT account) AS i_accounts, coalesce(bool_or(account = $1), false) AS i_mine
+          (SELECT count(DISTINCT account) FILTER (WHERE at < $5::bigint) AS d_accounts,
+                  coalesce(bool_or(account = $1) FILTER (WHERE at < $5::bigint), false) AS d_mine,
+                  count(*) FILTER (WHERE type IN ('fraud', 'chargeback')) AS d_fraud,
+                  count(DISTINCT token) FILTER (WHERE at >= $5::bigint - 86400 AND at < $5::bigint) AS cdv_n,
+                  coalesce(bool_or(token = $4) FILTER (WHERE at >= $5::bigint - 86400 AND at < $5::bigint), false) AS cdv_mine
+             FROM trust_attempts WHERE device = $2) d,
+          (SELECT count(DISTINCT account) AS i_accounts, coalesce(bool_or(account = $1), false) AS i_mine,
+                  count(*) FILTER (WHERE at >= $5::bigint - 86400) AS id, count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ih,
+                  count(DISTINCT token) FILTER (WHERE at >= $5::bigint - 3600) AS ci_n,
+                  coalesce(bool_or(token = $4) FILTER (WHERE at >= $5::bigint - 3600), false) AS ci_mine
              FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 2592000 AND at < $5::bigint) i,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ah, count(*) AS ad FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) va,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ch, count(*) AS cd FROM trust_attempts WHERE token = $4 AND at >= $5::bigint - 86400 AND at < $5::bigint) vc,
-          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ih, count(*) AS id FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 86400 AND at < $5::bigint) vi,
-          (SELECT count(DISTINCT token) AS ca_n, coalesce(bool_or(token = $4), false) AS ca_mine FROM trust_attempts WHERE account = $1 AND at >= $5::bigint - 86400 AND at < $5::bigint) ca,
-          (SELECT count(DISTINCT token) AS cdv_n, coalesce(bool_or(token = $4), false) AS cdv_mine FROM trust_attempts WHERE device = $2 AND at >= $5::bigint - 86400 AND at < $5::bigint) cdv,
-          (SELECT count(DISTINCT token) AS ci_n, coalesce(bool_or(token = $4), false) AS ci_mine FROM trust_attempts WHERE ip = $3 AND at >= $5::bigint - 3600 AND at < $5::bigint) ci`;
+          (SELECT count(*) FILTER (WHERE at >= $5::bigint - 3600) AS ch, count(*) AS cd FROM trust_attempts WHERE token = $4 AND at >= $5::bigint - 86400 AND at < $5::bigint) vc`;
 const trustParams = (k: TrustKeys): unknown[] => [k.account, k.device, k.ip, buf(k.token), k.at];
 
 function trustCountsOf(r: Row, k: TrustKeys): TrustCounts {
