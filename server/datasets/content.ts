@@ -1,16 +1,15 @@
 // Turns the service's tables into the dataset content devices hold (protocol/dataset types).
-import type { DatasetContent, HistoryEvent } from '../../protocol/dataset/types.ts';
+import { FAILURE_TYPES, type DatasetContent, type HistoryEvent } from '../../protocol/dataset/types.ts';
 import type { DatasetRoutes } from './routes.ts';
 import type { DatasetTables, HistoryRow } from '../storage/storage.ts';
 
-const FAILURE_TYPES = new Set(['hard', 'soft', 'technical', 'fraud']);
 const CODE_RE = /^[A-Za-z0-9]{1,8}$/;
 const ADVICE_RE = /^[0-9]{2}$/;
 
 export function historyEvent(r: HistoryRow): HistoryEvent {
   const e: HistoryEvent = { at: r.at, amount: r.amount, currency: r.currency, status: r.status };
   if (r.code && CODE_RE.test(r.code)) e.code = r.code;
-  if (r.type && FAILURE_TYPES.has(r.type)) e.type = r.type as HistoryEvent['type'];
+  if (r.type && (FAILURE_TYPES as readonly string[]).includes(r.type)) e.type = r.type as HistoryEvent['type'];
   if (r.advice && ADVICE_RE.test(r.advice)) e.advice = r.advice;
   if (r.gateway) e.gateway = r.gateway.slice(0, 64);
   if (typeof r.crossBorder === 'boolean') e.crossBorder = r.crossBorder;

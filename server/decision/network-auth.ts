@@ -5,7 +5,7 @@
 // (GatewayRouter behind RouterRecommender); both learn from the outcomes ingested here.
 import crypto from 'node:crypto';
 import { parseTokenHex } from '../../protocol/dataset/token.ts';
-import type { Prompt } from '../../protocol/dataset/types.ts';
+import type { FailureType, HistoryStatus, Prompt } from '../../protocol/dataset/types.ts';
 import { decide, type DecisionResult, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { isHardOutcome, restrictionFor } from '../../rules/restriction.ts';
@@ -61,9 +61,9 @@ export interface OutcomeRequest {
   amount: number;
   currency: string;
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code?: string;
-  type?: 'hard' | 'soft' | 'technical' | 'fraud';
+  type?: FailureType;
   advice?: string;
   at?: number;
   /** The order's (billing) country and cross-border flag; default: what its /v1/auth said. */

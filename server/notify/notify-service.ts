@@ -8,6 +8,7 @@ import { BlockList, isIP } from 'node:net';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type Database from 'better-sqlite3';
 import type { SmsAdapter } from '../../protocol/channels/sms-adapter.ts';
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 import { cardBrand } from '../../rules/brand.ts';
 import { ServiceError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -40,7 +41,7 @@ export interface NotifyConfig {
 export interface OutcomeFacts {
   idempotencyKey: string;
   orderId: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   amount: number;
   currency: string;
   /** Brand id; derived from the BIN when absent. */

@@ -10,6 +10,7 @@
 // once. Distinct-account counts may count an account twice while it is queued (at most flushMs):
 // that errs towards less trust. A label first flushes the queue, so it always finds its attempt.
 import crypto from 'node:crypto';
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 import type { TrustAttemptRow, TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
 import { extractTrustFeatures, TRUST_FEATURE_NAMES, type TrustContext } from './features.ts';
 import { trustLabelFromOutcome, type TrustRow } from './model.ts';
@@ -29,7 +30,7 @@ export interface TrustAttemptInput {
 export interface TrustOutcomeInput {
   merchant: string;
   orderId: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   type?: string | null;
   at: number;
 }

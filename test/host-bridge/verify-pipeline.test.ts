@@ -45,6 +45,14 @@ function makePipeline(registry: FakeRegistry | null, fallback: FallbackPolicy = 
   return { pipeline, metrics };
 }
 
+/** One verify on a lone device: the network decides and was told the local escalate's `reason`. */
+async function expectEscalatedToNetwork(dev: ScriptedDevice, reason: string) {
+  const { pipeline } = makePipeline(new FakeRegistry([dev]));
+  const r = await pipeline.verify(input());
+  expect(r.stage).toBe('network');
+  expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason } });
+}
+
 beforeEach(async () => {
   dir = makeTempDir();
   svc = await new ScriptedService().start();
@@ -131,11 +139,7 @@ describe('verify pipeline', () => {
   }
 
   it('a hanging device is cut off by the bridge backstop and the network decides', async () => {
-    const dev = new ScriptedDevice('d1', () => new Promise(() => undefined));
-    const { pipeline } = makePipeline(new FakeRegistry([dev]));
-    const r = await pipeline.verify(input());
-    expect(r.stage).toBe('network');
-    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'device_error:TIMEOUT' } });
+    await expectEscalatedToNetwork(new ScriptedDevice('d1', () => new Promise(() => undefined)), 'device_error:TIMEOUT');
   });
 
   it('a malformed device answer is a device error, not a decision', async () => {
@@ -146,10 +150,7 @@ describe('verify pipeline', () => {
 
   it('a local approve on a stale dataset is escalated', async () => {
     const dev = new ScriptedDevice('d1', () => ({ decision: 'approve', reason: 'known_good' }), { datasetState: 'stale' });
-    const { pipeline } = makePipeline(new FakeRegistry([dev]));
-    const r = await pipeline.verify(input());
-    expect(r.stage).toBe('network');
-    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'dataset_not_fresh' } });
+    await expectEscalatedToNetwork(dev, 'dataset_not_fresh');
   });
 
   it('uses the requested verifier; unknown id → DEVICE_NOT_FOUND', async () => {
