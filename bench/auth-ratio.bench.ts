@@ -16,12 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
 import { killAllTracked } from '../testkit/process.ts';
-import { dropPgDatabase, freshPgDatabase, pgBenchUrl } from './lib/pg-bench.ts';
+import { dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
 import { bridgeKey, combine, lastStartMs, startBare, startService } from './lib/service-process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
 import { benchScale } from './lib/scale.ts';
 import { markdownTable } from './lib/stats.ts';
-import { cpuCell, cpuDuring, pgServerPids } from './lib/cpu.ts';
+import { alternatingRounds, cpuCell, type SideBySide } from './lib/cpu.ts';
 
 const CONNECTIONS = 16;
 const ROUNDS = 3;
@@ -131,20 +131,13 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         });
         const startS = lastStartMs / 1000;
         const decisions: Record<string, number> = {};
-        const bareRuns: LoadResult[] = [];
-        const svcRuns: LoadResult[] = [];
-        const cpu = { bare: 0, svc: 0 };
+        let bareRuns: LoadResult[];
+        let svcRuns: LoadResult[];
+        let cpu: SideBySide['cpu'];
         try {
-          // CPU of the server processes (and of the PostgreSQL server when it runs here) per request.
-          const svcPids = () => [...svc.pids, ...(database ? (pgServerPids() ?? []) : [])];
-          for (let round = 0; round < ROUNDS; round++) {
-            const b = await cpuDuring(() => bare.pids, () => authLoad(bare.urls, key, seconds / ROUNDS, `bare${round}`));
-            bareRuns.push(b.result);
-            cpu.bare += b.cpuMs;
-            const x = await cpuDuring(svcPids, () => authLoad(svc.urls, key, seconds / ROUNDS, `svc${round}`, decisions));
-            svcRuns.push(x.result);
-            cpu.svc += x.cpuMs;
-          }
+          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database !== null, (urls, run, side) =>
+            authLoad(urls, key, seconds / ROUNDS, run, side === 'svc' ? decisions : undefined),
+          ));
         } finally {
           await Promise.all([bare.stop(), svc.stop()]);
         }
@@ -176,7 +169,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   } finally {
     await killAllTracked();
   }
-  if (!pgUrl) notes.push('PostgreSQL variants skipped: set PRECHECK_BENCH_DATABASE_URL (a server where the user may CREATE DATABASE).');
+  if (!pgUrl) notes.push(PG_SKIPPED_NOTE);
   return {
     title: 'Network service: /v1/auth next to a bare Fastify route',
     markdown:

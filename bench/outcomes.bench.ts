@@ -17,10 +17,10 @@ import { request } from 'undici';
 import { openService } from '../server/service.ts';
 import { killAllTracked } from '../testkit/process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
-import { dropPgDatabase, freshPgDatabase, pgBenchUrl } from './lib/pg-bench.ts';
+import { dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
 import { bridgeKey, combine, quietService, startBare, startService } from './lib/service-process.ts';
 import { markdownTable } from './lib/stats.ts';
-import { cpuCell, cpuDuring, pgServerPids } from './lib/cpu.ts';
+import { alternatingRounds, cpuCell, type SideBySide } from './lib/cpu.ts';
 
 const CONNECTIONS = 16;
 const ROUNDS = 3;
@@ -67,22 +67,13 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
           await bare.stop();
           throw e;
         });
-        const bareRuns: LoadResult[] = [];
-        const svcRuns: LoadResult[] = [];
-        const cpu = { bare: 0, svc: 0 };
+        let bareRuns: LoadResult[];
+        let svcRuns: LoadResult[];
+        let cpu: SideBySide['cpu'];
         let replayed = 0;
         let replays = 0;
         try {
-          // CPU of the server processes (and of the PostgreSQL server when it runs here) per request.
-          const svcPids = () => [...svc.pids, ...(database ? (pgServerPids() ?? []) : [])];
-          for (let round = 0; round < ROUNDS; round++) {
-            const b = await cpuDuring(() => bare.pids, () => load(bare.urls, key, seconds / ROUNDS, `bare${round}`));
-            bareRuns.push(b.result);
-            cpu.bare += b.cpuMs;
-            const x = await cpuDuring(svcPids, () => load(svc.urls, key, seconds / ROUNDS, `svc${round}`));
-            svcRuns.push(x.result);
-            cpu.svc += x.cpuMs;
-          }
+          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database !== null, (urls, run) => load(urls, key, seconds / ROUNDS, run)));
           // Re-send acknowledged outcomes (round 0's first ones, all sent and answered; on every
           // instance in turn): each must be answered from the stored row (Idempotent-Replay).
           replays = Math.min(REPLAYS, svcRuns[0].requests);
@@ -119,7 +110,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   } finally {
     await killAllTracked();
   }
-  if (!admin) notes.push('PostgreSQL variants skipped: set PRECHECK_BENCH_DATABASE_URL (a server where the user may CREATE DATABASE).');
+  if (!admin) notes.push(PG_SKIPPED_NOTE);
   return {
     title: 'Network service: outcomes ingested per second',
     markdown:

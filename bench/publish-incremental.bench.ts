@@ -20,6 +20,7 @@ import { RULES_VERSION } from '../rules/decide.ts';
 import { openService } from '../server/service.ts';
 import { readContent, storedContent } from '../server/datasets/builder.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
+import { benchOutcomeRow } from './lib/outcome-rows.ts';
 import { markdownTable, median, p99 } from './lib/stats.ts';
 import type { BenchResult } from './run.ts';
 
@@ -41,24 +42,7 @@ function token(i: number, salt: number): Uint8Array {
 }
 
 function outcome(tok: Uint8Array, j: number, at: number): OutcomeRow {
-  const fail = j % 4 === 1;
-  return {
-    idempotencyKey: '',
-    merchant: 'bench',
-    token: tok,
-    bin: '411111',
-    last4: '0000',
-    brand: 'visa',
-    orderId: `o${j}`,
-    amount: 1000 + (j % 5000),
-    currency: 'EUR',
-    gateway: j % 2 ? 'gw-a' : 'gw-b',
-    status: fail ? 'failure' : 'success',
-    code: fail ? '51' : null,
-    type: fail ? 'soft' : null,
-    at,
-    hard: false,
-  };
+  return benchOutcomeRow(tok, j, at, 'EUR', j % 4 === 1 ? '51' : null);
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;

@@ -14,6 +14,7 @@ import { Pool } from 'undici';
 import { buildSnapshot } from '../protocol/dataset/index.ts';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
+import { benchOutcomeRow } from './lib/outcome-rows.ts';
 import { benchScale } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
 
@@ -57,24 +58,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
       const batch: OutcomeRow[] = [];
       for (let j = i; j < Math.min(HISTORY_ROWS, i + 50_000); j++) {
         if (j % EVENTS_PER_CARD === 0) historyTokens.push(new Uint8Array(crypto.randomBytes(16)));
-        const code = codes[j % codes.length];
-        batch.push({
-          idempotencyKey: '',
-          merchant: 'bench',
-          token: historyTokens[historyTokens.length - 1],
-          bin: '411111',
-          last4: '0000',
-          brand: 'visa',
-          orderId: `o${j}`,
-          amount: 1000 + (j % 5000),
-          currency: 'USD',
-          gateway: j % 2 ? 'gw-a' : 'gw-b',
-          status: code ? 'failure' : 'success',
-          code,
-          type: code ? 'soft' : null,
-          at: now - (j % (20 * 86400)),
-          hard: false,
-        });
+        batch.push(benchOutcomeRow(historyTokens[historyTokens.length - 1], j, now - (j % (20 * 86400)), 'USD', codes[j % codes.length]));
       }
       await svc.storage.importOutcomes(batch);
     }

@@ -59,3 +59,35 @@ export function cpuCell(cpu: { bare: number; svc: number }, bare: LoadResult[], 
   const x = per(cpu.svc, svc);
   return `${x.toFixed(2)} vs ${b.toFixed(3)} → ${(b / x).toFixed(2)}`;
 }
+
+export interface SideBySide {
+  bareRuns: LoadResult[];
+  svcRuns: LoadResult[];
+  cpu: { bare: number; svc: number };
+}
+
+/**
+ * The bare bound and the service loaded in `rounds` alternating rounds (a slow spell on a shared
+ * machine then hits both figures rather than one), with the CPU ms each side's processes used;
+ * the PostgreSQL server's processes count on the service's side when `withPg` and it runs here.
+ * `load` gets the run label `bare<round>` / `svc<round>`.
+ */
+export async function alternatingRounds(
+  rounds: number,
+  bare: { urls: string[]; pids: number[] },
+  svc: { urls: string[]; pids: number[] },
+  withPg: boolean,
+  load: (urls: string[], run: string, side: 'bare' | 'svc') => Promise<LoadResult>,
+): Promise<SideBySide> {
+  const out: SideBySide = { bareRuns: [], svcRuns: [], cpu: { bare: 0, svc: 0 } };
+  const svcPids = () => [...svc.pids, ...(withPg ? (pgServerPids() ?? []) : [])];
+  for (let round = 0; round < rounds; round++) {
+    const b = await cpuDuring(() => bare.pids, () => load(bare.urls, `bare${round}`, 'bare'));
+    out.bareRuns.push(b.result);
+    out.cpu.bare += b.cpuMs;
+    const x = await cpuDuring(svcPids, () => load(svc.urls, `svc${round}`, 'svc'));
+    out.svcRuns.push(x.result);
+    out.cpu.svc += x.cpuMs;
+  }
+  return out;
+}

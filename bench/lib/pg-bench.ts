@@ -3,6 +3,9 @@
 export { dropPgDatabase } from '../../testkit/pg-database.ts';
 import { freshPgDatabase as fresh } from '../../testkit/pg-database.ts';
 
+/** The note a service benchmark adds when it ran without PostgreSQL. */
+export const PG_SKIPPED_NOTE = 'PostgreSQL variants skipped: set PRECHECK_BENCH_DATABASE_URL (a server where the user may CREATE DATABASE).';
+
 export function pgBenchUrl(): string | null {
   return process.env.PRECHECK_BENCH_DATABASE_URL ?? process.env.PRECHECK_TEST_DATABASE_URL ?? null;
 }
