@@ -1,29 +1,15 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStorage } from '../../../server/storage/sqlite-storage.ts';
+import { describe, expect, it } from 'vitest';
 import { NewCardTrust } from '../../../server/trust/new-card-service.ts';
+import { sqliteStorageEachTest } from '../sqlite-fixture.ts';
 
 const T = 1_700_000_000;
 
 describe('NewCardTrust (real SQLite)', () => {
-  let dir: string;
-  let file: string;
-  let db: SqliteStorage;
-  beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'new-card-'));
-    file = path.join(dir, 'precheck.db');
-    db = new SqliteStorage(file);
-  });
-  afterEach(async () => {
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const sql = sqliteStorageEachTest('new-card-', 'precheck.db');
 
   it('answers with the prior model, trains from labelled attempts, then answers with the trained version', async () => {
     const clock = { t: T };
-    const trust = await NewCardTrust.open({ store: db, secret: new Uint8Array(32).fill(1), now: () => clock.t * 1000 });
+    const trust = await NewCardTrust.open({ store: sql.db, secret: new Uint8Array(32).fill(1), now: () => clock.t * 1000 });
     const first = await trust.assess({ merchant: 'm', orderId: 'o0', token: new Uint8Array(16), accountId: 'a0', at: T }, { amount: 1000, currency: 'EUR' });
     expect(first.modelVersion).toBe('trust-prior-v1');
     expect(await trust.train()).toMatchObject({ trained: false });
@@ -41,7 +27,7 @@ describe('NewCardTrust (real SQLite)', () => {
     const next = await trust.assess({ merchant: 'm', orderId: 'new', token: new Uint8Array(16).fill(200), accountId: 'z', deviceId: 'farm', ip: '198.51.100.7', ipCountry: 'NG', cardCountry: 'DE', at: clock.t }, { amount: 1000, currency: 'EUR' });
     expect(next.modelVersion).toBe(version);
     // A second instance on the same database (another process) loads the trained model.
-    const other = await NewCardTrust.open({ store: db, secret: new Uint8Array(32).fill(1) });
+    const other = await NewCardTrust.open({ store: sql.db, secret: new Uint8Array(32).fill(1) });
     expect(other.currentModel().version).toBe(version);
     await trust.close();
     await other.close();

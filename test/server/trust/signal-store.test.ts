@@ -5,23 +5,19 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStorage } from '../../../server/storage/sqlite-storage.ts';
 import { TrustSignals } from '../../../server/trust/signal-store.ts';
 import { TRUST_FEATURE_NAMES } from '../../../server/trust/features.ts';
+import { sqliteStorageEachTest } from '../sqlite-fixture.ts';
 
 const T = 1_700_000_000;
 const card = (n: number) => new Uint8Array(16).fill(n);
 
 describe('TrustSignals (real SQLite file)', () => {
-  let dir: string;
-  let db: SqliteStorage;
+  const sql = sqliteStorageEachTest('trust-signals-');
   let store: TrustSignals;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trust-signals-'));
-    db = new SqliteStorage(path.join(dir, 'server.sqlite'));
-    store = new TrustSignals(db, new Uint8Array(32).fill(7));
+    store = new TrustSignals(sql.db, new Uint8Array(32).fill(7));
   });
   afterEach(async () => {
     await store.close();
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   const attempt = (o: Partial<Parameters<TrustSignals['recordAttempt']>[0]> = {}) => ({
@@ -68,26 +64,25 @@ describe('TrustSignals (real SQLite file)', () => {
   it('stores no raw account, device or IP identifiers', async () => {
     await store.recordAttempt(attempt(), 'prior');
     await store.close();
-    await db.close(false);
-    const bytes = fs.readFileSync(path.join(dir, 'server.sqlite')).toString('latin1') + (fs.existsSync(path.join(dir, 'server.sqlite-wal')) ? fs.readFileSync(path.join(dir, 'server.sqlite-wal')).toString('latin1') : '');
+    await sql.db.close(false);
+    const bytes = fs.readFileSync(sql.file).toString('latin1') + (fs.existsSync(`${sql.file}-wal`) ? fs.readFileSync(`${sql.file}-wal`).toString('latin1') : '');
     expect(bytes).not.toContain('alice');
     expect(bytes).not.toContain('dev-a');
     expect(bytes).not.toContain('203.0.113.5');
-    db = new SqliteStorage(path.join(dir, 'server.sqlite'));
-    store = new TrustSignals(db, new Uint8Array(32).fill(7));
+    store = new TrustSignals(sql.reopen(), new Uint8Array(32).fill(7));
   });
 
   it('counts attempts still queued for writing, and a label finds its queued attempt', async () => {
-    const queued = new TrustSignals(db, new Uint8Array(32).fill(7), { flushMs: 60_000 });
+    const queued = new TrustSignals(sql.db, new Uint8Array(32).fill(7), { flushMs: 60_000 });
     for (let i = 0; i < 3; i++) await queued.recordAttempt(attempt({ orderId: `q${i}`, accountId: `acct-${i}`, at: T + i }), 'prior');
-    expect(await db.trustStats()).toEqual({ attempts: 0, labelled: 0 }); // nothing written yet
+    expect(await sql.db.trustStats()).toEqual({ attempts: 0, labelled: 0 }); // nothing written yet
     const ctx = await queued.context(attempt({ orderId: 'q9', accountId: 'acct-0', at: T + 10 }));
     expect(ctx.environment.attempts).toEqual({ accountHour: 1, accountDay: 1, cardHour: 3, cardDay: 3, ipHour: 3, ipDay: 3 });
     expect(ctx.environment.accountsOnIp).toBe(3);
     expect(ctx.device).toEqual({ seenWithAccount: true, accounts: 3, fraud: 0 });
     expect(ctx.account.createdAt).toBe(T);
     expect(await queued.recordOutcome({ merchant: 'm1', orderId: 'q1', status: 'success', at: T + 20 })).toBe(true);
-    expect(await db.trustStats()).toEqual({ attempts: 3, labelled: 1 });
+    expect(await sql.db.trustStats()).toEqual({ attempts: 3, labelled: 1 });
     await queued.close();
   });
 });
