@@ -23,3 +23,25 @@ export function checkNowMs(now: NowMs, who: string): NowMs {
   if (!Number.isFinite(v) || v < 1e11) throw new RangeError(`${who}: the clock must return ms since the Unix epoch (runtime/clock.ts), got ${v}`);
   return now;
 }
+
+/**
+ * Milliseconds clock and timers for code that schedules work (the service's dataset publisher,
+ * the bridge's dataset follower): tests and the market simulator inject a manual one, so one
+ * fake serves both.
+ */
+export interface TimerClock {
+  nowMs(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+/** The real clock; its timers are unref'd: the process's servers keep it alive, not a schedule. */
+export const realTimerClock: TimerClock = {
+  nowMs: () => Date.now(),
+  setTimer: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
+};

@@ -21,23 +21,13 @@
 // follower on its simulated clock (tools/simulator/sim-clock.ts).
 import { EventEmitter } from 'node:events';
 import type { SyncLogger } from './sync-engine.ts';
+import { realTimerClock, type TimerClock } from '../../runtime/clock.ts';
 
-/** Milliseconds clock and timers (the shape the service's publisher uses, so one fake serves both). */
-export interface FollowClock {
-  nowMs(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
+/** Milliseconds clock and timers (runtime/clock.ts: the service's publisher uses the same, so one fake serves both). */
+export type FollowClock = TimerClock;
 
-export const realFollowClock: FollowClock = {
-  nowMs: () => Date.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref(); // the bridge's HTTP server keeps the process alive, not this timer
-    return t;
-  },
-  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+/** The real clock; the bridge's HTTP server keeps the process alive, not the follower's timers. */
+export const realFollowClock: FollowClock = realTimerClock;
 
 /** A device the follower keeps up to date: its id and the dataset version it was last seen on. */
 export interface FollowTarget {

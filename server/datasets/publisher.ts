@@ -21,27 +21,13 @@ import { newBuildCache, readContent, runBuildJob, storedContent, type BuildCache
 import type { ChildRequest } from './build-child.ts';
 import type { StoreSpec } from '../storage/open.ts';
 import { builtFile } from '../../runtime/built.ts';
-import { checkNowMs, toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
+import { checkNowMs, realTimerClock, toUnixSeconds, type NowMs, type TimerClock } from '../../runtime/clock.ts';
 
 // Plain node runs the built child (next to this module in dist/): no loader, no repository root.
 const CHILD = builtFile('server/datasets/build-child.js');
 
 /** Milliseconds clock and timers; tests inject a manual one to drive the schedule. */
-export interface PublishClock {
-  nowMs(): number;
-  setTimer(fn: () => void, ms: number): unknown;
-  clearTimer(handle: unknown): void;
-}
-
-export const realClock: PublishClock = {
-  nowMs: () => Date.now(),
-  setTimer: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimer: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+export type PublishClock = TimerClock;
 
 /** What /v1/health and /metrics show about the publisher. */
 export interface PublisherStatus {
@@ -121,7 +107,7 @@ export class DatasetPublisher {
     private readonly opts: PublisherOptions,
     private readonly log: Logger,
   ) {
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? realTimerClock;
     checkNowMs(opts.now, 'PublisherOptions.now');
     // Re-publish before half the lifetime has passed, so devices never freeze on an expiring set.
     const every = Math.min(3600_000, Math.max(1000, (opts.ttlSeconds * 1000) / 4));
