@@ -93,9 +93,9 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
   const emptyLength = encodeContent(emptySections()).length;
   let batch: HistoryEntry[] = [];
   let seen = 0;
-  for (const [token, brand, events, enc] of db.prepare(`SELECT token, brand, events, enc FROM history_${slot} ORDER BY token`).raw().iterate() as Iterable<
-    [Buffer, string | null, string, Buffer | null]
-  >) {
+  // brand and events are read only for a row without its encoding (no JSON text per row otherwise)
+  const rows = db.prepare(`SELECT token, CASE WHEN enc IS NULL THEN brand END, CASE WHEN enc IS NULL THEN events END, enc FROM history_${slot} ORDER BY token`);
+  for (const [token, brand, events, enc] of rows.raw().iterate() as Iterable<[Buffer, string | null, string, Buffer | null]>) {
     seen++;
     if (enc !== null) {
       if (batch.length) hash.update(historyEntriesBytes(batch, emptyLength));

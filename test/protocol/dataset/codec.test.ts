@@ -12,7 +12,7 @@ import {
   normalizeContent,
 } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
-import { packTokens } from '../../../protocol/dataset/codec.ts';
+import { compareStrings, packTokens } from '../../../protocol/dataset/codec.ts';
 import { contentArb, tokenArb } from './arbitraries.ts';
 import { applyDelta } from '../../../testkit/dataset-model.ts';
 
@@ -203,5 +203,18 @@ describe('decoders never throw untyped errors', () => {
   });
   it('token arbitrary sanity', () => {
     expect(fc.sample(tokenArb, 1)[0].length).toBe(16);
+  });
+});
+
+describe('compareStrings', () => {
+  it('is UTF-8 byte order for any strings, surrogate pairs and lone surrogates included', () => {
+    const sign = (x: number) => (x < 0 ? -1 : x > 0 ? 1 : 0);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 }), (a, b) => {
+        expect(sign(compareStrings(a, b))).toBe(sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+      }),
+      { seed: 424242, numRuns: 2000 },
+    );
+    expect(compareStrings('\uFFFD', '😀')).toBeLessThan(0); // U+FFFD < U+1F600, though 0xFFFD > 0xD83D as UTF-16
   });
 });
