@@ -31,7 +31,8 @@ import type { BenchResult, SummaryRow } from './run.ts';
 import { markdownTable, summarize, summaryTable } from './lib/stats.ts';
 import { startBridge, type Bridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
-import { InstantDevice, OneDeviceRegistry } from './lib/instant-device.ts';
+import { SingleDeviceRegistry } from '../host-bridge/devices/single-device-registry.ts';
+import { InstantDevice } from './lib/instant-device.ts';
 
 const PAN = '4111111111111111';
 
@@ -95,7 +96,7 @@ export async function run(opts: { requests?: number } = {}): Promise<BenchResult
     for (const scenario of ['local stage', 'network stage'] as const) {
       const bridge = await startBridge({
         config: validateConfig({ listen: { port: 0 }, rateLimit: { perMinute: 0 }, dataDir: join(dir, scenario.replace(' ', '-')), network: { serviceUrl: svcUrl }, log: { level: 'silent' } }),
-        registry: new OneDeviceRegistry(new InstantDevice(scenario === 'local stage' ? 'approve' : 'escalate')),
+        registry: new SingleDeviceRegistry(new InstantDevice(scenario === 'local stage' ? 'approve' : 'escalate')),
         logger,
       });
       try {

@@ -18,7 +18,8 @@ import pino from 'pino';
 import { Pool } from 'undici';
 import { startBridge } from '../host-bridge/bridge.ts';
 import { validateConfig } from '../host-bridge/config.ts';
-import { InstantDevice, OneDeviceRegistry } from './lib/instant-device.ts';
+import { SingleDeviceRegistry } from '../host-bridge/devices/single-device-registry.ts';
+import { InstantDevice } from './lib/instant-device.ts';
 import { killAllTracked } from '../testkit/process.ts';
 import { bridgeKey, startService } from './lib/service-process.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
@@ -51,7 +52,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     const svc = await startService(svcDir, null, 1, null); // the default per-key limit
     const bridge = await startBridge({
       config: validateConfig({ listen: { port: 0 }, rateLimit: { perMinute: 0 }, dataDir: path.join(dir, 'bridge'), network: { serviceUrl: svc.urls[0], apiKey: key }, log: { level: 'warn' } }),
-      registry: new OneDeviceRegistry(new InstantDevice('escalate')),
+      registry: new SingleDeviceRegistry(new InstantDevice('escalate')),
       logger,
     });
     let acked = 0;

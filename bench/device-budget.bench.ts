@@ -30,7 +30,7 @@ import { HidCableTransport } from '../host-bridge/transports/hid-cable-transport
 import { generateSigningKeyPair } from '../protocol/dataset/index.ts';
 import { decodeMessage } from '../protocol/messages/index.ts';
 import { makeTempDir } from '../testkit/tmp.ts';
-import { OneDeviceRegistry } from './lib/instant-device.ts';
+import { SingleDeviceRegistry } from '../host-bridge/devices/single-device-registry.ts';
 import { scaled } from './lib/scale.ts';
 import { markdownTable, summarize } from './lib/stats.ts';
 import type { BenchResult, SummaryRow } from './run.ts';
@@ -76,7 +76,7 @@ export async function run(): Promise<BenchResult> {
             await client.verify(CARD); // session open
             mute = true;
             const pipeline = new VerifyPipeline({
-              registry: new OneDeviceRegistry(client),
+              registry: new SingleDeviceRegistry(client),
               network: null,
               outbox,
               fallback: { kind: 'review' },

@@ -1,8 +1,7 @@
 // In-process doubles for the bridge benchmarks: a verifier device that answers at once (the link
-// and the device are measured elsewhere) and a registry holding just it.
+// and the device are measured elsewhere); the bridge's SingleDeviceRegistry holds it.
 import { createHmac } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
+import type { DeviceHandle, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
 
 const KEY = Buffer.alloc(32, 9);
 
@@ -21,24 +20,4 @@ export class InstantDevice implements DeviceHandle {
     return this.summary();
   }
   async close(): Promise<void> {}
-}
-
-export class OneDeviceRegistry extends EventEmitter implements DeviceRegistry {
-  constructor(private readonly dev: DeviceHandle) {
-    super();
-  }
-  list() {
-    return [this.dev];
-  }
-  get(id: string) {
-    return id === this.dev.id ? this.dev : undefined;
-  }
-  pick() {
-    return this.dev;
-  }
-  async pair(): Promise<DeviceSummary> {
-    return this.dev.summary();
-  }
-  async start() {}
-  async stop() {}
 }

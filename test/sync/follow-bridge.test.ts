@@ -4,38 +4,15 @@
 // in-process link; with no traffic its poll of GET /v1/datasets/latest finds a publish; an
 // operator's POST /v1/sync during a follow run waits for it instead of failing SYNC_BUSY.
 // Everything is awaited on events (the follower's 'run'), with generous bounds.
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createSyncRunner } from '../../host-bridge/sync/index.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary } from '../../host-bridge/devices/types.ts';
-import type { SecureDeviceClient } from '../../host-bridge/session/secure-client.ts';
+import { SingleDeviceRegistry } from '../../host-bridge/devices/single-device-registry.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import { startTestBridge, testConfig, type TestBridge } from '../host-bridge/bridge-harness.ts';
 import { deferred, withTimeout } from '../../testkit/wait.ts';
 import { PANS, cleanupsEachTest, serviceWithDevices, startService, type Service, type TestDevice } from './harness.ts';
 
 const cleanups = cleanupsEachTest();
-
-/** The one paired device as the bridge's registry (the pipeline's local stage asks it too). */
-class OneDevice extends EventEmitter implements DeviceRegistry {
-  constructor(private readonly c: SecureDeviceClient) {
-    super();
-  }
-  list(): DeviceHandle[] {
-    return [this.c];
-  }
-  get(id: string): DeviceHandle | undefined {
-    return id === this.c.id ? this.c : undefined;
-  }
-  pick(): DeviceHandle | undefined {
-    return this.c;
-  }
-  async pair(): Promise<DeviceSummary> {
-    return this.c.summary();
-  }
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-}
 
 async function setup(pollSeconds: number): Promise<{ svc: Service; dev: TestDevice; bridge: TestBridge }> {
   const {
@@ -45,7 +22,7 @@ async function setup(pollSeconds: number): Promise<{ svc: Service; dev: TestDevi
   } = await serviceWithDevices(cleanups, { prefix: 'precheck-follow-' });
   await dev.client.refreshStatus();
   const raw = { network: { serviceUrl: svc.s.url, apiKey: svc.bridgeKey, retries: 0 }, sync: { pollSeconds } };
-  const registry = new OneDevice(dev.client);
+  const registry = new SingleDeviceRegistry(dev.client) // the pipeline's local stage asks it too;
   const runner = createSyncRunner({ config: testConfig(dir.dir, raw), registry, engine: { linkRetries: 1, linkRetryDelayMs: 1 } });
   cleanups.push(() => runner.close());
   const bridge = await startTestBridge({ dataDir: dir.dir, raw, registry, syncRunner: runner });

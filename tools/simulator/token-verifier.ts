@@ -7,9 +7,9 @@
 // bridge with no device sends the network service no token, and the service cannot recognise a
 // card it has seen before (no restricted list, no history, no known-good).
 import { RULES_VERSION } from '../../rules/decide.ts';
-import { EventEmitter } from 'node:events';
 import { cardToken, tokenHex } from '../../protocol/dataset/token.ts';
-import type { DeviceHandle, DeviceRegistry, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
+import type { DeviceHandle, DeviceSummary, LocalVerifyRequest, LocalVerifyResult } from '../../host-bridge/devices/types.ts';
+import { SingleDeviceRegistry } from '../../host-bridge/devices/single-device-registry.ts';
 
 export class TokenOnlyVerifier implements DeviceHandle {
   readonly id = 'sim-token-verifier';
@@ -58,31 +58,9 @@ export class TokenOnlyVerifier implements DeviceHandle {
   async close(): Promise<void> {}
 }
 
-export class TokenOnlyRegistry extends EventEmitter implements DeviceRegistry {
-  private readonly device: TokenOnlyVerifier;
-
+/** The bridge's registry holding just the token-only verifier. */
+export class TokenOnlyRegistry extends SingleDeviceRegistry {
   constructor(cardKey: Uint8Array) {
-    super();
-    this.device = new TokenOnlyVerifier(cardKey);
+    super(new TokenOnlyVerifier(cardKey));
   }
-
-  list(): DeviceHandle[] {
-    return [this.device];
-  }
-
-  get(id: string): DeviceHandle | undefined {
-    return id === this.device.id ? this.device : undefined;
-  }
-
-  pick(): DeviceHandle | undefined {
-    return this.device;
-  }
-
-  async pair(): Promise<DeviceSummary> {
-    return this.device.summary();
-  }
-
-  async start(): Promise<void> {}
-
-  async stop(): Promise<void> {}
 }
