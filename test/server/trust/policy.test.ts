@@ -2,15 +2,12 @@
 // needs fraud evidence (card fraud, account/device fraud, velocity across many cards), and the
 // false-decline rate is reported per reason.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { SqliteStorage } from '../../../server/storage/sqlite-storage.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TrustContext } from '../../../server/trust/features.ts';
 import { priorTrustModel, type TrustModel } from '../../../server/trust/model.ts';
 import { CARD_VELOCITY_LIMITS, evaluateNewCard, fraudEvidence } from '../../../server/trust/policy.ts';
 import { TrustSignals } from '../../../server/trust/signal-store.ts';
+import { sqliteStorageEachTest } from '../sqlite-fixture.ts';
 
 const NOW = 1_800_000_000;
 const DAY = 86_400;
@@ -79,22 +76,15 @@ describe('trust policy', () => {
 });
 
 describe('trust signals: card velocity and false declines (real SQLite file)', () => {
-  let dir: string | null = null;
-  let db: SqliteStorage | null = null;
+  const sql = sqliteStorageEachTest('trust-policy-');
   let signals: TrustSignals | null = null;
   afterEach(async () => {
     await signals?.close();
-    await db?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
     signals = null;
-    db = null;
-    dir = null;
   });
   // flushMs: the write-behind queue is exercised (queued attempts must count too) unless 0.
   function open(flushMs: number): TrustSignals {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trust-policy-'));
-    db = new SqliteStorage(path.join(dir, 'server.sqlite'));
-    signals = new TrustSignals(db, crypto.randomBytes(32), { flushMs });
+    signals = new TrustSignals(sql.db, crypto.randomBytes(32), { flushMs });
     return signals;
   }
   const token = () => new Uint8Array(crypto.randomBytes(16));
