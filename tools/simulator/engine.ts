@@ -14,6 +14,7 @@ import { attemptFee, cardCanPay, decideAttempt, type GatewayOutcome } from './ga
 import type { Market, SimCard, SimOrder } from './market.ts';
 import type { Behaviour, GatewaySpec, Scenario } from './scenario.ts';
 import type { FinalDecision } from '../../rules/decide.ts';
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 
 export interface VerifyRequest {
   /** Order id as the arm sends it (the run may prefix the market's id). */
@@ -41,7 +42,7 @@ export interface ReportedOutcome {
   order: SimOrder;
   card: SimCard;
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code: string | null;
   type: string | null;
   /** Attempt number within the order (1-based): part of the bridge's idempotency key. */
@@ -61,7 +62,7 @@ export interface PrecheckPort {
 export interface AttemptRecord {
   card: string;
   gateway: string;
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   code: string | null;
   type: string | null;
   fee: number;

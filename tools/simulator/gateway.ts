@@ -2,13 +2,14 @@
 // success rate for the card's segment at that simulated time (with drift), outage windows and
 // its own fraud screening. Pure: the caller passes the random draws, so both arms get the same
 // answer for the same card at the same gateway on the same attempt.
+import type { FailureType, HistoryStatus } from '../../protocol/dataset/types.ts';
 import type { SimCard } from './market.ts';
 import type { GatewaySpec } from './scenario.ts';
 
-export type OutcomeType = 'hard' | 'soft' | 'technical' | 'fraud';
+export type OutcomeType = FailureType;
 
 export interface GatewayOutcome {
-  status: 'success' | 'failure';
+  status: HistoryStatus;
   /** ISO 8583 field 39 style response code, or TIMEOUT for a technical failure. */
   code: string | null;
   type: OutcomeType | null;

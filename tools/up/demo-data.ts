@@ -4,6 +4,7 @@
 // is made by verifying the cards through the bridge (which sends only token, BIN and last four)
 // and reporting outcomes for those orders.
 import type { FinalDecision } from '../../rules/decide.ts';
+import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 
 export type DemoPath = 'approve' | 'restricted' | 'hard' | 'soft' | 'new';
 
@@ -65,7 +66,7 @@ export const DEMO_RESTRICTED: { pan: string; reason: string }[] = [
 ];
 
 /** Outcomes reported through the bridge after verifying each card once (history). */
-export const DEMO_OUTCOMES: { path: DemoPath; gateway: string; status: 'success' | 'failure'; code?: string; type?: 'hard' | 'soft' }[] = [
+export const DEMO_OUTCOMES: { path: DemoPath; gateway: string; status: HistoryStatus; code?: string; type?: 'hard' | 'soft' }[] = [
   { path: 'approve', gateway: 'stripe', status: 'success' },
   { path: 'hard', gateway: 'adyen', status: 'failure', code: '04', type: 'hard' },
   { path: 'soft', gateway: 'stripe', status: 'failure', code: '51', type: 'soft' },
