@@ -16,6 +16,8 @@
 // - Precheck (docs/architecture.md) additionally treats 59 (suspected fraud)
 //   and 62 (restricted card) as hard: retrying them only adds fraud-monitoring attempts.
 
+import type { FailureType, HistoryStatus } from '../protocol/dataset/types.ts';
+
 /** Hard declines: never retry the card. */
 export const HARD_DECLINE_CODES: ReadonlySet<string> = new Set([
   '04', // pick up card (no fraud)
@@ -163,9 +165,10 @@ export interface OutcomeClass {
 }
 
 export interface ClassifiableOutcome {
-  status: 'success' | 'failure' | string;
+  /** HistoryStatus; a stored row's plain string is taken as it is. */
+  status: HistoryStatus | string;
   code?: string | null;
-  type?: 'hard' | 'soft' | 'technical' | 'fraud' | string | null;
+  type?: FailureType | string | null;
   advice?: string | null;
 }
 
