@@ -49,6 +49,16 @@ function typed(f: () => unknown): 'ok' | ProtocolError {
   }
 }
 
+/** Every decoder, fed the same random bytes (up to `maxLength`), answers or throws a typed error. */
+function onlyTypedErrors(maxLength: number, decoders: ((b: Uint8Array) => unknown)[]): void {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength }), (b) => {
+      for (const decode of decoders) typed(() => decode(b));
+    }),
+    RUNS,
+  );
+}
+
 /** Random edits of a valid byte string: bit flips, byte sets, truncation, insertion. */
 function mutated(valid: Uint8Array): fc.Arbitrary<Uint8Array> {
   return fc
@@ -108,15 +118,7 @@ describe('fuzz: USB HID', () => {
   });
 
   it('HID payload decoders throw only typed errors', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
-        typed(() => decodeHidInitRequest(b));
-        typed(() => decodeHidInitResponse(b));
-        typed(() => decodeHidKeepalive(b));
-        typed(() => decodeHidError(b));
-      }),
-      RUNS,
-    );
+    onlyTypedErrors(40, [decodeHidInitRequest, decodeHidInitResponse, decodeHidKeepalive, decodeHidError]);
   });
 });
 
@@ -157,15 +159,7 @@ describe('fuzz: BLE', () => {
   });
 
   it('BLE payload decoders throw only typed errors', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 8 }), (b) => {
-        typed(() => decodeBleKeepalive(b));
-        typed(() => decodeBleError(b));
-        typed(() => decodeControlPointLength(b));
-        typed(() => decodeServiceRevision(b));
-      }),
-      RUNS,
-    );
+    onlyTypedErrors(8, [decodeBleKeepalive, decodeBleError, decodeControlPointLength, decodeServiceRevision]);
   });
 });
 
