@@ -73,6 +73,15 @@ function feedFrames(input: Uint8Array, size: number, reassemblers: { feed(frame:
   return messages;
 }
 
+/** Decodes the input; a decoded value must re-encode to the input (the accepted encoding is canonical). */
+function reencodes<T>(what: string, decode: (b: Uint8Array) => T, encode: (v: T) => Uint8Array): (input: Uint8Array) => boolean {
+  return (input) => {
+    const v = refusedOr(() => decode(input));
+    if (v !== undefined && !same(encode(v), input)) throw new PropertyViolation(`decoded ${what} does not re-encode to the input`);
+    return v !== undefined;
+  };
+}
+
 function messageTarget(seed: number): FuzzTarget[] {
   const corpus = fc.sample(anyMessageArb, { numRuns: 400, seed }).flatMap((m) => {
     try {
@@ -81,15 +90,9 @@ function messageTarget(seed: number): FuzzTarget[] {
       return [];
     }
   });
-  // Decoded messages re-encode to the input: the accepted encoding is canonical.
-  const canonical = (decode: (b: Uint8Array) => Parameters<typeof encodeMessage>[0]) => (input: Uint8Array) => {
-    const m = refusedOr(() => decode(input));
-    if (m !== undefined && !same(encodeMessage(m), input)) throw new PropertyViolation('decoded message does not re-encode to the input');
-    return m !== undefined;
-  };
   return [
-    { name: 'cbor-message', seeds: corpus, maxRandomLength: 64, run: canonical(decodeMessage) },
-    { name: 'cbor-inner', seeds: corpus, maxRandomLength: 64, run: canonical(decodeInner) },
+    { name: 'cbor-message', seeds: corpus, maxRandomLength: 64, run: reencodes('message', decodeMessage, encodeMessage) },
+    { name: 'cbor-inner', seeds: corpus, maxRandomLength: 64, run: reencodes('message', decodeInner, encodeMessage) },
   ];
 }
 
@@ -106,22 +109,14 @@ function datasetTargets(seed: number): FuzzTarget[] {
       name: 'dataset-snapshot',
       seeds: snapshots,
       maxRandomLength: 256,
-      run(input) {
-        const c = refusedOr(() => decodeContent(input));
-        // The format promises that a decoded dataset re-encodes to the same bytes (canonical CBOR).
-        if (c !== undefined && !same(encodeContent(c), input)) throw new PropertyViolation('decoded dataset does not re-encode to the input');
-        return c !== undefined;
-      },
+      // The format promises that a decoded dataset re-encodes to the same bytes (canonical CBOR).
+      run: reencodes('dataset', decodeContent, encodeContent),
     },
     {
       name: 'dataset-delta',
       seeds: deltas,
       maxRandomLength: 256,
-      run(input) {
-        const d = refusedOr(() => decodeDelta(input));
-        if (d !== undefined && !same(encodeDelta(d), input)) throw new PropertyViolation('decoded delta does not re-encode to the input');
-        return d !== undefined;
-      },
+      run: reencodes('delta', decodeDelta, encodeDelta),
     },
     {
       name: 'manifest',
@@ -149,10 +144,7 @@ function hidTarget(): FuzzTarget {
     run(input) {
       // The input is a stream of 64-byte reports, fed to both roles.
       const messages = feedFrames(input, 64, [device, host]);
-      refusedOr(() => decodeHidInitRequest(input));
-      refusedOr(() => decodeHidInitResponse(input));
-      refusedOr(() => decodeHidKeepalive(input));
-      refusedOr(() => decodeHidError(input));
+      for (const decode of [decodeHidInitRequest, decodeHidInitResponse, decodeHidKeepalive, decodeHidError]) refusedOr(() => decode(input));
       return messages > 0;
     },
   };
@@ -168,10 +160,7 @@ function bleTarget(): FuzzTarget {
     maxRandomLength: 120,
     run(input) {
       const messages = feedFrames(input, frame, [r]);
-      refusedOr(() => decodeBleKeepalive(input));
-      refusedOr(() => decodeBleError(input));
-      refusedOr(() => decodeControlPointLength(input));
-      refusedOr(() => decodeServiceRevision(input));
+      for (const decode of [decodeBleKeepalive, decodeBleError, decodeControlPointLength, decodeServiceRevision]) refusedOr(() => decode(input));
       return messages > 0;
     },
   };
