@@ -38,10 +38,10 @@ const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json
 
 /**
  * The bench plays `steady` scaled to BENCH_SIM_STEADY_DAYS simulated days (default 4; 30 = the
- * whole scenario), same orders per day. Why: every publish rebuilds the whole dataset on the
- * service (the builder's cost grows with the data, not with the change), and with the bridge's
- * sync follower there is about one publish and one sync per order, so the month's 30 000 cost
- * hours of CPU on this machine. The gateway events keep their length and their
+ * whole scenario), same orders per day. Why: with the bridge's sync follower there is about one
+ * publish and one device sync per order (publishes are incremental, but each sync still copies
+ * the device's slot and each order costs a verify and an outcome over the real stack), about
+ * 130 s per simulated day here, so the month's 30 000 orders cost over an hour. The gateway events keep their length and their
  * relative place in the run (day 12 of 30 → day 1.6 of 4).
  */
 const STEADY_DAYS_DEFAULT = 4;
@@ -55,7 +55,7 @@ function scaled(s: Scenario): { scenario: Scenario; note: string } {
   const orders = Math.round(s.orders * f);
   return {
     scenario: { ...s, durationHours: days * 24, orders, gateways },
-    note: ` **Scaled** to ${days} of its ${s.durationHours / 24} simulated days (BENCH_SIM_STEADY_DAYS, default ${STEADY_DAYS_DEFAULT}): ${orders} orders, the same rate per day; the gateway's bad day keeps its 24 hours and its relative place in the run (starts at hour ${(s.gateways.flatMap((g) => g.outages)[0]?.fromHour ?? 0) * f}). Every publish (one per quiet gap in the outcomes, about one per order at this rate) rebuilds the whole dataset on the service, so the full month costs hours of CPU here.`,
+    note: ` **Scaled** to ${days} of its ${s.durationHours / 24} simulated days (BENCH_SIM_STEADY_DAYS, default ${STEADY_DAYS_DEFAULT}): ${orders} orders, the same rate per day; the gateway's bad day keeps its 24 hours and its relative place in the run (starts at hour ${(s.gateways.flatMap((g) => g.outages)[0]?.fromHour ?? 0) * f}). There is a publish and a device sync per quiet gap in the outcomes (about one per order at this rate), so the full month costs over an hour here.`,
   };
 }
 
