@@ -4,7 +4,8 @@
 // "escalate, unknown card". The order follows the verification pipeline: expired card →
 // restricted → BIN rule → hard decline in history (with the cross-border 57/62 exception) →
 // retry limits → filter hit ("possibly restricted": escalate, never a decline by itself) →
-// recent soft decline → known-good on fresh data → stale or missing data (local) → escalate.
+// recent soft decline → known-good on fresh data → stale or missing data (local) → floor limit
+// (local: an unknown card below the segment's floor, inside the device's budget) → escalate.
 // Stale or missing data never approves.
 //
 // A new rule is one entry in RULES and one step of RULES_VERSION: devices report the version
@@ -29,6 +30,7 @@ export type DecisionReason =
   | 'possibly_restricted'
   | 'soft_decline'
   | 'known_good'
+  | 'floor_limit'
   | 'unknown_card'
   | 'stale_data'
   | 'no_data';
@@ -46,6 +48,18 @@ export interface DecisionFacts {
   /** credit-card-type brand id: from the history entry, else from the card number */
   brand?: string | null;
 }
+/**
+ * What the device knows for the floor-limit rule (absent at stage "network": the service has the
+ * customer context and its trust evaluation decides unknown cards there).
+ */
+export interface FloorFacts {
+  /** the floor limit of the order's segment (brand × currency × region), minor units of the order's currency; 0 = none */
+  limit: number;
+  /** the device's rolling budget of unknown-card approvals still has room */
+  budgetLeft: boolean;
+  /** this order was verified on this device before: a second card, or this card again after an attempt that did not pay */
+  repeatOrder: boolean;
+}
 export interface DecisionOrder {
   /** minor units */
   amount: number;
@@ -61,6 +75,8 @@ export interface DecisionInput {
   now: number;
   dataState: DatasetState;
   stage: DecisionStage;
+  /** the floor-limit facts (device only) */
+  floor?: FloorFacts;
 }
 export interface DecisionResult {
   decision: Decision;
@@ -82,7 +98,7 @@ export interface Rule {
 }
 
 /** The version of RULES; one step for every change of what a rule answers. */
-export const RULES_VERSION = 2;
+export const RULES_VERSION = 3;
 
 function result(decision: Decision, reason: DecisionReason, promptCode: PromptCode | null, detail?: string): DecisionResult {
   return detail === undefined ? { decision, reason, promptCode } : { decision, reason, promptCode, detail };
@@ -176,6 +192,20 @@ export const RULES: readonly Rule[] = [
     id: 'data_state',
     apply: ({ stage, dataState }) =>
       stage !== 'local' || dataState === 'fresh' ? null : result('escalate', dataState === 'none' ? 'no_data' : 'stale_data', null),
+  },
+  {
+    // A payment terminal's floor limit: a card the dataset knows nothing against, at or below the
+    // floor the service published for the order's segment, while the device's budget of such
+    // approvals has room. Only the first verification of an order: a second card, or this card
+    // again (the first attempt did not pay), goes to the network's velocity checks. Any failure in
+    // the card's history also escalates (the rules above answered those they can).
+    id: 'floor_limit',
+    apply: ({ floor, stage, dataState, events, order, facts }) => {
+      if (!floor || stage !== 'local' || dataState !== 'fresh' || facts.knownGood || facts.restrictedMaybe) return null;
+      if (floor.limit <= 0 || order.amount > floor.limit || floor.repeatOrder || !floor.budgetLeft) return null;
+      if (events.some((e) => e.status !== 'success')) return null;
+      return result('approve', 'floor_limit', null, `${order.amount}<=${floor.limit}`);
+    },
   },
 ];
 

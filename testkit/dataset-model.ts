@@ -34,6 +34,8 @@ export function applyDelta(a: DatasetContent, d: DatasetDelta): DatasetContent {
   if (filter) result.restrictedFilter = filter;
   const health = d.gatewayHealth === undefined ? a.gatewayHealth : d.gatewayHealth;
   if (health && health.length > 0) result.gatewayHealth = health;
+  const floor = d.floorLimits === undefined ? a.floorLimits : d.floorLimits;
+  if (floor) result.floorLimits = floor;
   return normalizeContent(result);
 }
 

@@ -15,6 +15,7 @@ import { TransferStore } from '../store/transfers.ts';
 import { FirmwareReceiver, type BootCheckResult, type FirmwareInfo } from './firmware-receiver.ts';
 import { type DeviceIdentity, type ProvisionOptions, isProvisioned, loadIdentity, provision } from './identity.ts';
 import { type VerifyRequest, type VerifyResult, verifyLocally } from './local-auth.ts';
+import { FloorBudget } from '../store/floor-budget.ts';
 import { SyncReceiver } from './sync-receiver.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
 import type { TransferState } from './transfer-receiver.ts';
@@ -91,6 +92,7 @@ export class DeviceCore {
   private readonly slots: DatasetSlots;
   private readonly settings: DeviceSettings;
   private readonly journal: Journal;
+  private readonly floor: FloorBudget;
   private readonly sync: SyncReceiver;
   private readonly fw: FirmwareReceiver;
   private readonly now: NowMs;
@@ -105,6 +107,7 @@ export class DeviceCore {
     this.now = opts.now ? checkNowMs(opts.now, 'DeviceCoreOptions.now') : systemNowMs;
     this.rulesVersion = opts.hooks?.rulesVersion !== undefined ? opts.hooks.rulesVersion : RULES_VERSION;
     this.slots = new DatasetSlots(db);
+    this.floor = new FloorBudget(db);
     this.settings = new DeviceSettings(db);
     this.journal = new Journal(db, { maxRows: opts.journalRows ?? DEFAULT_JOURNAL_ROWS, flushMs: opts.journalFlushMs });
     const transfers = new TransferStore(db);
@@ -219,7 +222,7 @@ export class DeviceCore {
 
   private verify_(req: VerifyRequest): VerifyResult {
     const now = toUnixSeconds(this.now());
-    const r = verifyLocally({ slots: this.slots, cardKey: this.identity.cardKey, merchantCountry: this.merchantCountry(), now }, req);
+    const r = verifyLocally({ slots: this.slots, cardKey: this.identity.cardKey, merchantCountry: this.merchantCountry(), now, floor: this.floor }, req);
     this.journal.record({ at: now, token: r.token, decision: r.decision, reason: r.reason, datasetVersion: r.datasetVersion });
     return r;
   }

@@ -6,12 +6,14 @@ import { cardToken, panDigits } from '../../protocol/dataset/token.ts';
 import { datasetState } from '../../protocol/dataset/freshness.ts';
 import type { DatasetState } from '../../protocol/messages/catalogue.ts';
 import { cardBrand } from '../../rules/brand.ts';
-import { type Decision, type DecisionReason, decide } from '../../rules/decide.ts';
+import { type Decision, type DecisionReason, type FloorFacts, decide } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { resolvePrompt } from '../../rules/prompts.ts';
 import { AFFINITY_SECONDS, AVOID_DECLINED_SECONDS, approvedGateway, chooseGateway, declinedGateways, eliminatedAt, withAffinity } from '../../rules/routing.ts';
 import { amountBand, regionOf } from '../../rules/segment.ts';
 import type { DatasetSlots } from '../store/dataset-slots.ts';
+import type { FloorBudget } from '../store/floor-budget.ts';
+import type { FloorLimits, RouteRegion } from '../../protocol/dataset/types.ts';
 
 export interface VerifyRequest {
   /** card number (digits; spaces/dashes tolerated) — never stored or returned */
@@ -58,6 +60,14 @@ export interface LocalAuthContext {
   /** the merchant's country (ISO alpha-2), configured on the device; used for crossBorder */
   merchantCountry: string | null;
   now: number;
+  /** the device's floor budget and order memory; absent = no floor-limit approvals */
+  floor?: FloorBudget;
+}
+
+/** The floor of a segment (0 = none). Unknown region: the lower of the two, never the domestic one by default. */
+export function floorLimitOf(f: FloorLimits, brand: string, currency: string, region: RouteRegion | null): number {
+  const of = (r: RouteRegion) => f.limits.find((l) => l.brand === brand && l.currency === currency && l.region === r)?.limit ?? 0;
+  return region ? of(region) : Math.min(of('dom'), of('xb'));
 }
 
 function checkRequest(req: VerifyRequest): string {
@@ -82,7 +92,18 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
   const binRule = slot ? ctx.slots.binRule(slot, digits) : null;
   const brand = facts.history?.brand ?? cardBrand(digits);
   // Unknown counts as domestic here: it can only turn a 57/62 review into a decline, never an approval.
-  const crossBorder = isCrossBorder(req.country, req.issuerCountry, ctx.merchantCountry) ?? false;
+  const crossBorderKnown = isCrossBorder(req.country, req.issuerCountry, ctx.merchantCountry);
+  const crossBorder = crossBorderKnown ?? false;
+  // Floor facts: every verification with an order id is remembered (a later one of the same order
+  // is a repeat); the budget is read only when the floor could approve this amount.
+  const repeatOrder = ctx.floor ? ctx.floor.noteOrder(req.orderId, ctx.now) : true;
+  const floorSection = slot && ctx.floor ? ctx.slots.floorLimits(slot) : null;
+  let floor: FloorFacts | undefined;
+  if (floorSection && ctx.floor && brand) {
+    const limit = floorLimitOf(floorSection, brand, req.currency, crossBorderKnown === null ? null : regionOf(crossBorderKnown));
+    const budgetLeft = limit > 0 && req.amount <= limit && !repeatOrder && ctx.floor.hasRoom(ctx.now, floorSection);
+    floor = { limit, budgetLeft, repeatOrder };
+  }
   const card = req.expMonth !== undefined && req.expYear !== undefined ? { card: { expMonth: req.expMonth, expYear: req.expYear } } : {};
 
   const r = decide({
@@ -92,7 +113,9 @@ export function verifyLocally(ctx: LocalAuthContext, req: VerifyRequest): Verify
     now: ctx.now,
     dataState: state,
     stage: 'local',
+    ...(floor ? { floor } : {}),
   });
+  if (r.reason === 'floor_limit') ctx.floor?.spend(ctx.now, req.orderId);
   const prompt = r.promptCode ? resolvePrompt(r.promptCode, req.lang, slot ? ctx.slots.prompts(slot, r.promptCode) : []) : null;
   // The route for the order's segment (brand × currency × domestic/cross-border × amount band, or
   // the finest coarser one the dataset has), skipping gateways the service had eliminated until a

@@ -3,7 +3,7 @@
 // failure or power loss at any point leaves the previous dataset active and intact.
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
-import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, GatewayHealth, HistoryEvent, Prompt, RouteBand, RouteRegion } from '../../protocol/dataset/types.ts';
+import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, FloorLimits, GatewayHealth, HistoryEvent, Prompt, RouteBand, RouteRegion } from '../../protocol/dataset/types.ts';
 import { binPrefixes } from '../../rules/bin-rules.ts';
 import { checkFuseFilter, fuseFilterContains, type FuseFilter } from '../../protocol/dataset/fuse-filter.ts';
 import type { Statement } from 'better-sqlite3';
@@ -11,6 +11,7 @@ import type { Db } from './database.ts';
 import { DATASET_TABLES, SLOTS, type Slot, otherSlot } from './schema.ts';
 import { slotContentHash, storeHistoryEncodings } from './slot-content-hash.ts';
 import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
+import { readFloor } from './floor-rows.ts';
 
 export interface SlotMeta {
   slot: Slot;
@@ -66,6 +67,8 @@ export class DatasetSlots {
   private cached: { slot: Slot | null; meta: SlotMeta | null } | undefined;
   /** decoded filter per slot (null = none); reloaded after invalidate */
   private filters = new Map<Slot, FuseFilter | null>();
+  /** decoded floor limits per slot (null = none); reloaded after invalidate */
+  private floors = new Map<Slot, FloorLimits | null>();
 
   constructor(db: Db) {
     this.db = db;
@@ -92,6 +95,7 @@ export class DatasetSlots {
   invalidate(): void {
     this.cached = undefined;
     this.filters.clear();
+    this.floors.clear();
   }
 
   filter(slot: Slot): FuseFilter | null {
@@ -190,6 +194,16 @@ export class DatasetSlots {
     return this.stmts[slot].health.all() as GatewayHealth[];
   }
 
+  /** The slot's floor limits (dataset format 3), or null: no unknown card is approved locally. */
+  floorLimits(slot: Slot): FloorLimits | null {
+    let f = this.floors.get(slot);
+    if (f === undefined) {
+      f = readFloor(this.db, slot);
+      this.floors.set(slot, f);
+    }
+    return f;
+  }
+
   // ------------------------------------------------------------------ whole-slot access
 
   readContent(slot: Slot): DatasetContent {
@@ -211,6 +225,8 @@ export class DatasetSlots {
     if (f) content.restrictedFilter = f;
     const health = this.gatewayHealth(slot);
     if (health.length > 0) content.gatewayHealth = health;
+    const floor = readFloor(this.db, slot);
+    if (floor) content.floorLimits = floor;
     return content;
   }
 
@@ -257,6 +273,16 @@ export class DatasetSlots {
     for (const r of c.routes) ins.ro.run(r.brand, r.currency, r.region ?? '*', r.band ?? '*', r.gateway, r.successRate, r.rank ?? null);
     if (c.restrictedFilter !== undefined) this.writeFilter(slot, c.restrictedFilter);
     if (c.gatewayHealth !== undefined) this.writeHealth(slot, c.gatewayHealth);
+    if (c.floorLimits !== undefined) this.writeFloor(slot, c.floorLimits);
+  }
+
+  private writeFloor(slot: Slot, f: FloorLimits | null): void {
+    this.db.prepare(`DELETE FROM floor_${slot}`).run();
+    if (f) {
+      this.db
+        .prepare(`INSERT INTO floor_${slot} (id, max_approvals, window_seconds, limits) VALUES (1, ?, ?, ?)`)
+        .run(f.maxApprovals, f.windowSeconds, JSON.stringify(f.limits));
+    }
   }
 
   private writeHealth(slot: Slot, health: GatewayHealth[]): void {
@@ -290,6 +316,7 @@ export class DatasetSlots {
     });
     if (d.restrictedFilter !== undefined) this.writeFilter(slot, d.restrictedFilter);
     if (d.gatewayHealth !== undefined) this.writeHealth(slot, d.gatewayHealth);
+    if (d.floorLimits !== undefined) this.writeFloor(slot, d.floorLimits);
   }
 
   /**
@@ -324,7 +351,7 @@ export class DatasetSlots {
         const c = payload.content;
         const n = this.counts(target);
         const want = [c.restricted, c.knownGood, c.history, c.binRules, c.prompts, c.routes].map((x) => x.length);
-        want.push(c.restrictedFilter ? 1 : 0, c.gatewayHealth?.length ?? 0);
+        want.push(c.restrictedFilter ? 1 : 0, c.gatewayHealth?.length ?? 0, c.floorLimits ? 1 : 0);
         if (DATASET_TABLES.some((t, i) => n[t] !== want[i])) throw new ProtocolError('INTERNAL', 'installed row counts differ from the snapshot');
       } else {
         // A delta's result exists only in the slot: hash it where it lies (slot-content-hash.ts
@@ -357,3 +384,4 @@ export class DatasetSlots {
     return out;
   }
 }
+

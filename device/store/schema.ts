@@ -19,7 +19,7 @@ function slotTables(s: Slot): string {
   `;
 }
 
-export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes', 'filter', 'health'] as const;
+export const DATASET_TABLES = ['restricted', 'known_good', 'history', 'bin_rules', 'prompts', 'routes', 'filter', 'health', 'floor'] as const;
 
 /** v3: routes per segment (region, amount band: '*' = any; rank) and the gateway health section. */
 function segmentRoutes(s: Slot): string {
@@ -103,5 +103,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE history_a ADD COLUMN enc BLOB;
   ALTER TABLE history_b ADD COLUMN enc BLOB;
+  `,
+  // v5: dataset format 3 — the floor-limit section of each slot (at most one row; limits as JSON,
+  // a few hundred segments at most), and the device's floor budget: one row per unknown card it
+  // approved under a floor limit (never a token or card data: time and a hash of the order id)
+  `
+  CREATE TABLE floor_a (id INTEGER PRIMARY KEY CHECK (id = 1), max_approvals INTEGER NOT NULL, window_seconds INTEGER NOT NULL, limits TEXT NOT NULL);
+  CREATE TABLE floor_b (id INTEGER PRIMARY KEY CHECK (id = 1), max_approvals INTEGER NOT NULL, window_seconds INTEGER NOT NULL, limits TEXT NOT NULL);
+  CREATE TABLE floor_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, order_hash BLOB NOT NULL);
+  CREATE INDEX floor_spend_at ON floor_spend (at);
   `,
 ];

@@ -23,6 +23,7 @@ import type { DatasetContent, GatewayHealth, HistoryEntry, HistoryEvent } from '
 import { ROUTE_COLUMNS, routesFromRows } from './route-rows.ts';
 import type { Db } from './database.ts';
 import type { Slot } from './schema.ts';
+import { readFloor } from './floor-rows.ts';
 
 const HISTORY_BATCH = 1024;
 
@@ -57,6 +58,8 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
   small.routes = routesFromRows(db.prepare(`SELECT ${ROUTE_COLUMNS} FROM routes_${slot}`).all() as Parameters<typeof routesFromRows>[0]);
   const health = db.prepare(`SELECT gateway, eliminated_until AS eliminatedUntil FROM health_${slot}`).all() as GatewayHealth[];
   if (health.length > 0) small.gatewayHealth = health;
+  const floor = readFloor(db, slot);
+  if (floor) small.floorLimits = floor;
   const f = db.prepare(`SELECT seed, segment_length, segment_count, fingerprints FROM filter_${slot} WHERE id = 1`).get() as
     | { seed: number; segment_length: number; segment_count: number; fingerprints: Buffer }
     | undefined;

@@ -18,10 +18,13 @@
 //                  currency, region, band, gateway), null (= any) first
 //   7: restrictedFilter (optional) {1: seed, 2: segmentLength, 3: segmentCount, 4: fingerprints}
 //   8: gatewayHealth (format 2, optional, never empty) [[gateway, eliminatedUntil], ...] ascending
-// Format: 1 unless the content needs 2 (a route with a region, band or rank, or gateway health):
-// content that format 1 can say is encoded exactly as before, so its hashes do not change and a
-// device on older firmware keeps taking it; content that needs format 2 is refused by such a device
-// with UNSUPPORTED ("unsupported format") instead of being misread. Decoders take both.
+//   9: floorLimits (format 3, optional) [maxApprovals, windowSeconds, [[brand, currency, region,
+//                  limit], ...]] limits ascending by (brand, currency, region), never empty, limit >= 1
+// Format: 1 unless the content needs 2 (a route with a region, band or rank, or gateway health) or
+// 3 (floor limits; routes as in format 2): content that an older format can say is encoded exactly
+// as before, so its hashes do not change and a device on older firmware keeps taking it; content
+// that needs a newer format is refused by such a device with UNSUPPORTED ("unsupported format")
+// instead of being misread. Decoders take all three.
 // Canonical = this order, no duplicates, shortest integer forms (cbor-x default), float64 for
 // non-integral numbers. contentHash = SHA-256 of these bytes. Decoding checks every type, length
 // and the canonical order, so a decoded dataset re-encodes to the same bytes.
@@ -33,6 +36,8 @@ import { checkFuseFilter, fuseFilterFromCbor, fuseFilterToCbor, type FuseFilter 
 import type {
   BinRule,
   DatasetContent,
+  FloorLimit,
+  FloorLimits,
   DatasetDelta,
   GatewayHealth,
   HistoryEntry,
@@ -47,6 +52,8 @@ import { FAILURE_TYPES } from './types.ts';
 import {
   LIMITS,
   checkBinRule,
+  checkFloorBudget,
+  checkFloorLimit,
   checkHealth,
   checkHistoryEntry,
   checkPrompt,
@@ -57,8 +64,8 @@ import {
 } from './validate.ts';
 
 /** The newest content/delta format this code writes (only when needed) and reads. */
-export const CONTENT_FORMAT = 2;
-export const CONTENT_FORMATS: readonly number[] = [1, 2];
+export const CONTENT_FORMAT = 3;
+export const CONTENT_FORMATS: readonly number[] = [1, 2, 3];
 /** Largest encoded snapshot/delta a decoder accepts (10^7 restricted cards fit). */
 export const MAX_PAYLOAD_BYTES = 256 * 1024 * 1024;
 const CBOR_LIMITS = { maxBytes: MAX_PAYLOAD_BYTES, maxDepth: 8 };
@@ -373,14 +380,43 @@ const HEALTH: Keyed<GatewayHealth> = {
   fromCbor: (a) => ({ gateway: a[0], eliminatedUntil: a[1] }),
   width: 2,
 };
+const FLOOR: Keyed<FloorLimit> = {
+  key: (f) => [f.brand, f.currency, f.region],
+  check: checkFloorLimit,
+  toCbor: (f) => [f.brand, f.currency, f.region, f.limit],
+  fromCbor: (a) => ({ brand: a[0], currency: a[1], region: a[2], limit: a[3] }),
+  width: 4,
+};
 const routesKeyed = (format: number) => (format === 1 ? ROUTE : ROUTE2);
 
 const isV2Route = (r: { region?: unknown; band?: unknown; rank?: unknown } | null | undefined) => !!r && (r.region !== undefined || r.band !== undefined || r.rank !== undefined);
 
-/** The lowest format that can carry these routes and this health section. */
-function formatFor(routes: readonly unknown[], health: readonly unknown[] | undefined, routeKeys: readonly unknown[] = []): 1 | 2 {
+/** The lowest format that can carry these routes, this health section and (3) floor limits (null: a delta removing them). */
+function formatFor(routes: readonly unknown[], health: readonly unknown[] | undefined, routeKeys: readonly unknown[] = [], floor: FloorLimits | null | undefined = undefined): 1 | 2 | 3 {
+  if (floor !== undefined) return 3;
   const v2 = health !== undefined || routes.some((r) => isV2Route(r as Route)) || routeKeys.some((k) => isV2Route(k as Route));
   return v2 ? 2 : 1;
+}
+
+/** Floor limits as content holds them: validated, limits in canonical order; absent when there are none. */
+function normFloor(f: FloorLimits | undefined, field: string): FloorLimits | undefined {
+  if (f === undefined) return undefined;
+  if (typeof f !== 'object' || f === null) fail(field, 'object expected');
+  const budget = checkFloorBudget(f.maxApprovals, f.windowSeconds, field);
+  if (!Array.isArray(f.limits) || f.limits.length > LIMITS.floorSegments) fail(`${field}.limits`, `array of at most ${LIMITS.floorSegments} expected`);
+  const limits = normKeyed(f.limits, `${field}.limits`, FLOOR);
+  return limits.length > 0 ? { ...budget, limits } : undefined;
+}
+
+function floorToCbor(f: FloorLimits): unknown[] {
+  return [f.maxApprovals, f.windowSeconds, f.limits.map(FLOOR.toCbor)];
+}
+
+function floorFromCbor(v: unknown, field: string): FloorLimits {
+  if (!Array.isArray(v) || v.length !== 3) fail(field, '[maxApprovals, windowSeconds, limits] expected');
+  const budget = checkFloorBudget(v[0], v[1], field);
+  if (!Array.isArray(v[2]) || v[2].length === 0 || v[2].length > LIMITS.floorSegments) fail(`${field}.limits`, `1..${LIMITS.floorSegments} entries expected`);
+  return { ...budget, limits: keyedFromCbor(v[2], `${field}.limits`, FLOOR) };
 }
 
 /** Health as content holds it: absent when empty. */
@@ -439,6 +475,8 @@ export function normalizeContent(c: DatasetContent): DatasetContent {
   if (c.restrictedFilter !== undefined) out.restrictedFilter = copyFilter(c.restrictedFilter, 'restrictedFilter');
   const health = normHealth(c.gatewayHealth, 'gatewayHealth');
   if (health) out.gatewayHealth = health;
+  const floor = normFloor(c.floorLimits, 'floorLimits');
+  if (floor) out.floorLimits = floor;
   return out;
 }
 
@@ -452,7 +490,8 @@ export function encodeContent(c: DatasetContent): Uint8Array {
   if (!Array.isArray(c.knownGood)) fail('knownGood', 'array expected');
   if (!Array.isArray(c.routes)) fail('routes', 'array expected');
   const health = normHealth(c.gatewayHealth, 'gatewayHealth');
-  const format = formatFor(c.routes, health);
+  const floor = normFloor(c.floorLimits, 'floorLimits');
+  const format = formatFor(c.routes, health, [], floor);
   const R = routesKeyed(format);
   const m = new Map<number, unknown>([
     [0, format],
@@ -465,6 +504,7 @@ export function encodeContent(c: DatasetContent): Uint8Array {
   ]);
   if (c.restrictedFilter !== undefined) m.set(7, fuseFilterToCbor(checkFuseFilter(c.restrictedFilter, 'restrictedFilter')));
   if (health) m.set(8, health.map(HEALTH.toCbor));
+  if (floor) m.set(9, floorToCbor(floor));
   return encodeCbor(m);
 }
 
@@ -489,7 +529,7 @@ function topKeys(v: Map<unknown, unknown>, what: string, keys: number, maxKey: n
 }
 
 export function decodeContent(bytes: Uint8Array): DatasetContent {
-  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
+  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8, 3: 9 });
   return withOtherSections(m, format, restrictedFromCbor(m.get(1), 'restricted'), unpackTokens(m.get(2), 'knownGood').map((token) => ({ token })));
 }
 
@@ -509,8 +549,10 @@ function withOtherSections(m: Map<unknown, unknown>, format: number, restricted:
     if (health.length === 0 || health.length > LIMITS.gateways) fail('gatewayHealth', `1..${LIMITS.gateways} entries expected`);
     out.gatewayHealth = health;
   }
-  // Canonical: format 2 only for content format 1 cannot carry (so it re-encodes to these bytes).
-  if (format !== formatFor(out.routes, out.gatewayHealth)) fail('format', `format ${format} for content of format ${formatFor(out.routes, out.gatewayHealth)}`);
+  if (m.has(9)) out.floorLimits = floorFromCbor(m.get(9), 'floorLimits');
+  // Canonical: a newer format only for content an older one cannot carry (so it re-encodes to these bytes).
+  const want = formatFor(out.routes, out.gatewayHealth, [], out.floorLimits);
+  if (format !== want) fail('format', `format ${format} for content of format ${want}`);
   return out;
 }
 
@@ -520,7 +562,7 @@ function withOtherSections(m: Map<unknown, unknown>, format: number, restricted:
  * sections come back as a content whose restricted and knownGood are empty.
  */
 export function decodeContentPacked(bytes: Uint8Array): { restricted: { reason: string; packed: Uint8Array }[]; knownGood: Uint8Array; rest: DatasetContent } {
-  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8 });
+  const { m, format } = topMap(bytes, 'content', 6, { 1: 7, 2: 8, 3: 9 });
   const g = m.get(1);
   if (!Array.isArray(g)) fail('restricted', 'array expected');
   const restricted: { reason: string; packed: Uint8Array }[] = [];
@@ -555,7 +597,9 @@ export function contentHash(c: DatasetContent): Uint8Array {
 // 11: routes.remove [[brand, currency, gateway]...] (format 2: [[brand, currency, region|null,
 // band|null, gateway]...]), 12: routes.upsert, 13 (optional): restrictedFilter — null = remove, a
 // filter map = replace, absent = unchanged, 14 (optional, format 2): gatewayHealth — the whole new
-// section (possibly empty), absent = unchanged}. Sorted like content; format chosen like content's.
+// section (possibly empty), absent = unchanged, 15 (optional, format 3): floorLimits — null =
+// remove, a section (as content key 9) = replace, absent = unchanged}. Sorted like content; format
+// chosen like content's.
 
 const STRING_KEYS = (width: number, field: string) => (v: unknown): string[][] => {
   if (!Array.isArray(v) || v.length > LIMITS.smallSection) fail(field, 'array expected');
@@ -599,7 +643,13 @@ export function encodeDelta(d: DatasetDelta): Uint8Array {
   const ro = checkSection(d.routes, 'routes');
   if (d.gatewayHealth !== undefined && (!Array.isArray(d.gatewayHealth) || d.gatewayHealth.length > LIMITS.gateways)) fail('gatewayHealth', 'array expected');
   const health = d.gatewayHealth === undefined ? undefined : normKeyed(d.gatewayHealth, 'gatewayHealth', HEALTH);
-  const format = formatFor(ro.upsert, health, ro.remove);
+  let floor: FloorLimits | null | undefined;
+  if (d.floorLimits === null) floor = null;
+  else if (d.floorLimits !== undefined) {
+    floor = normFloor(d.floorLimits, 'floorLimits');
+    if (floor === undefined) fail('floorLimits', 'a section without limits is sent as null (removed)');
+  }
+  const format = formatFor(ro.upsert, health, ro.remove, floor);
   const R = routesKeyed(format);
   const routeRemove =
     format === 1
@@ -623,6 +673,7 @@ export function encodeDelta(d: DatasetDelta): Uint8Array {
   if (d.restrictedFilter === null) m.set(13, null);
   else if (d.restrictedFilter !== undefined) m.set(13, fuseFilterToCbor(checkFuseFilter(d.restrictedFilter, 'restrictedFilter')));
   if (health !== undefined) m.set(14, health.map(HEALTH.toCbor));
+  if (floor !== undefined) m.set(15, floor === null ? null : floorToCbor(floor));
   return encodeCbor(m);
 }
 
@@ -653,7 +704,7 @@ function routeKeysFromCbor(v: unknown, field: string): RouteKey[] {
 }
 
 export function decodeDelta(bytes: Uint8Array): DatasetDelta {
-  const { m, format } = topMap(bytes, 'delta', 12, { 1: 13, 2: 14 });
+  const { m, format } = topMap(bytes, 'delta', 12, { 1: 13, 2: 14, 3: 15 });
   const R = routesKeyed(format);
   const strictKeys = (v: unknown, width: number, field: string): string[][] => {
     const keys = STRING_KEYS(width, field)(v);
@@ -680,9 +731,11 @@ export function decodeDelta(bytes: Uint8Array): DatasetDelta {
     if (health.length > LIMITS.gateways) fail('gatewayHealth', `at most ${LIMITS.gateways} entries expected`);
     out.gatewayHealth = health;
   }
-  if (format !== formatFor(out.routes.upsert, out.gatewayHealth, out.routes.remove)) fail('format', `format ${format} for a delta of format ${formatFor(out.routes.upsert, out.gatewayHealth, out.routes.remove)}`);
+  if (m.has(15)) out.floorLimits = m.get(15) === null ? null : floorFromCbor(m.get(15), 'floorLimits');
+  const want = formatFor(out.routes.upsert, out.gatewayHealth, out.routes.remove, out.floorLimits);
+  if (format !== want) fail('format', `format ${format} for a delta of format ${want}`);
   return out;
 }
 
-export const KEYED = { BIN, PROMPT, ROUTE, HEALTH };
+export const KEYED = { BIN, PROMPT, ROUTE, HEALTH, FLOOR };
 export { compareTuple };

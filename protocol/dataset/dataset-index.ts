@@ -48,8 +48,8 @@ const BYTES = 2;
 
 /**
  * encodeContent of a content whose restricted, knownGood and history are empty is
- *   MAP(n) 00 <format> | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>] [08 <health>]
- * (the format depends only on the routes and health, which are among the small sections).
+ *   MAP(n) 00 <format> | 01 80 | 02 40 | 03 80 | 04 <binRules> 05 <prompts> 06 <routes> [07 <filter>] [08 <health>] [09 <floor>]
+ * (the format depends only on the routes, health and floor limits, which are among the small sections).
  * Returns the head (map + format) and the tail (from key 4 on), checking the fixed bytes between.
  */
 export function splitSmall(encoded: Uint8Array): { head: Uint8Array; tail: Uint8Array } {
@@ -77,6 +77,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array) => a === b || Buffer.compare(a,
 const smallOnly = (c: DatasetContent): DatasetContent => {
   const s: DatasetContent = { restricted: [], knownGood: [], history: [], binRules: c.binRules, prompts: c.prompts, routes: c.routes };
   if (c.gatewayHealth !== undefined) s.gatewayHealth = c.gatewayHealth;
+  if (c.floorLimits !== undefined) s.floorLimits = c.floorLimits;
   if (c.restrictedFilter !== undefined) s.restrictedFilter = c.restrictedFilter;
   return s;
 };
@@ -117,7 +118,7 @@ export class DatasetIndex {
     readonly knownGood: Uint8Array,
     /** ascending by token */
     readonly history: readonly IndexedHistory[],
-    /** binRules, prompts, routes, gatewayHealth and restrictedFilter, normalised; the other sections empty */
+    /** binRules, prompts, routes, gatewayHealth, floorLimits and restrictedFilter, normalised; the other sections empty */
     readonly small: DatasetContent,
   ) {}
 

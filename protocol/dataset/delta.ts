@@ -1,6 +1,6 @@
 // Differences between two dataset versions. Every section is keyed (restricted/knownGood/history
 // by token, binRules by prefix, prompts by (code, lang), routes by (brand, currency, region, band,
-// gateway); gateway health is replaced whole);
+// gateway); gateway health and floor limits are replaced whole);
 // a delta removes keys and upserts whole entries (a card's history is replaced whole, which keeps
 // the delta format independent of how history is appended).
 import { KEYED, compareBytes, normalizeContent, tokenKey } from './codec.ts';
@@ -66,6 +66,8 @@ export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta 
     ),
   };
   if (JSON.stringify(x.gatewayHealth ?? []) !== JSON.stringify(y.gatewayHealth ?? [])) d.gatewayHealth = y.gatewayHealth ?? [];
+  // Floor limits are a few hundred entries at most: replaced whole, or removed (null).
+  if (JSON.stringify(x.floorLimits ?? null) !== JSON.stringify(y.floorLimits ?? null)) d.floorLimits = y.floorLimits ?? null;
   if (y.restrictedFilter === undefined) {
     if (x.restrictedFilter !== undefined) d.restrictedFilter = null;
   } else if (x.restrictedFilter === undefined || !sameFilter(x.restrictedFilter, y.restrictedFilter)) {
@@ -76,7 +78,7 @@ export function diffContent(a: DatasetContent, b: DatasetContent): DatasetDelta 
 
 export function isEmptyDelta(d: DatasetDelta): boolean {
   const sections = [d.restricted, d.knownGood, d.history, d.binRules, d.prompts, d.routes] as { remove: unknown[]; upsert: unknown[] }[];
-  return d.restrictedFilter === undefined && d.gatewayHealth === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);
+  return d.restrictedFilter === undefined && d.gatewayHealth === undefined && d.floorLimits === undefined && sections.every((s) => s.remove.length === 0 && s.upsert.length === 0);
 }
 
 export { compareBytes };

@@ -88,6 +88,29 @@ export interface GatewayHealth {
   eliminatedUntil: number;
 }
 
+/**
+ * Floor limit (format 3): the service lets a device approve a card it knows nothing about, in one
+ * route segment (brand × currency × domestic/cross-border), up to `limit` minor units of the
+ * order's currency, as a payment terminal approves offline below its acquirer's floor limit. The
+ * service publishes a segment only while its recent outcomes show no fraud burst and new cards
+ * mostly pay (server/trust/floor-limits.ts); a segment absent = floor 0 (escalate).
+ */
+export interface FloorLimit {
+  brand: string;
+  currency: string;
+  region: RouteRegion;
+  /** minor units of `currency`, >= 1 */
+  limit: number;
+}
+/** The floor limits and the device-wide budget that bounds how many unknown cards they approve. */
+export interface FloorLimits {
+  /** at most this many unknown-card local approvals per device ... */
+  maxApprovals: number;
+  /** ... in any rolling window of this many seconds */
+  windowSeconds: number;
+  limits: FloorLimit[];
+}
+
 export interface DatasetContent {
   restricted: RestrictedEntry[];
   knownGood: KnownGoodEntry[];
@@ -103,6 +126,8 @@ export interface DatasetContent {
    * decline by itself: the device escalates and the network confirms.
    */
   restrictedFilter?: FuseFilter;
+  /** Floor limits for unknown cards (format 3); absent = none (every unknown card escalates). */
+  floorLimits?: FloorLimits;
 }
 
 /** Changes from one version to the next; every section is keyed (see delta.ts). */
@@ -133,6 +158,8 @@ export interface DatasetDelta {
   restrictedFilter?: FuseFilter | null;
   /** absent = unchanged, an array = replaced whole (empty: no gateway eliminated) */
   gatewayHealth?: GatewayHealth[];
+  /** absent = unchanged, null = removed, a section = replaced whole */
+  floorLimits?: FloorLimits | null;
 }
 
 export type ManifestKind = 'snapshot' | 'delta' | 'firmware';

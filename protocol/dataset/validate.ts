@@ -3,7 +3,7 @@
 // token value.
 import { ProtocolError } from '../errors.ts';
 import { TOKEN_BYTES } from './token.ts';
-import { FAILURE_TYPES, ROUTE_BANDS, ROUTE_REGIONS, type BinRule, type GatewayHealth, type HistoryEntry, type HistoryEvent, type Prompt, type Route } from './types.ts';
+import { FAILURE_TYPES, ROUTE_BANDS, ROUTE_REGIONS, type BinRule, type FloorLimit, type GatewayHealth, type HistoryEntry, type HistoryEvent, type Prompt, type Route } from './types.ts';
 
 export const LIMITS = {
   reason: 64,
@@ -21,6 +21,14 @@ export const LIMITS = {
   rank: 255,
   /** gateways in the health section */
   gateways: 1000,
+  /** segments in the floor-limit section */
+  floorSegments: 10_000,
+  /** a floor limit, minor units (u32: the codec's integers stay integers; far beyond any order a device should approve unseen) */
+  floorLimit: 0xffffffff,
+  /** the floor budget: approvals per window, and the window's length in seconds (1 min .. 7 days) */
+  floorApprovals: 1_000_000,
+  floorWindowMin: 60,
+  floorWindowMax: 7 * 86_400,
 } as const;
 
 
@@ -133,4 +141,28 @@ export function checkHealth(h: unknown, field: string): GatewayHealth {
   if (typeof h !== 'object' || h === null) fail(field, 'object expected');
   const e = h as Record<string, unknown>;
   return { gateway: checkString(e.gateway, `${field}.gateway`, LIMITS.gateway), eliminatedUntil: checkUint(e.eliminatedUntil, `${field}.eliminatedUntil`, 0xffffffff) };
+}
+
+export function checkFloorLimit(f: unknown, field: string): FloorLimit {
+  if (typeof f !== 'object' || f === null) fail(field, 'object expected');
+  const e = f as Record<string, unknown>;
+  if (!(ROUTE_REGIONS as readonly unknown[]).includes(e.region)) fail(`${field}.region`, `${ROUTE_REGIONS.join('|')} expected`);
+  const limit = checkUint(e.limit, `${field}.limit`, LIMITS.floorLimit);
+  // A zero floor is said by leaving the segment out: one encoding per content.
+  if (limit === 0) fail(`${field}.limit`, `integer 1..${LIMITS.floorLimit} expected`);
+  return {
+    brand: checkString(e.brand, `${field}.brand`, LIMITS.brand),
+    currency: checkString(e.currency, `${field}.currency`, 3, CURRENCY_RE),
+    region: e.region as FloorLimit['region'],
+    limit,
+  };
+}
+
+/** The floor section's budget fields (the limits are checked one by one, as keyed entries). */
+export function checkFloorBudget(maxApprovals: unknown, windowSeconds: unknown, field: string): { maxApprovals: number; windowSeconds: number } {
+  const n = checkUint(maxApprovals, `${field}.maxApprovals`, LIMITS.floorApprovals);
+  if (n === 0) fail(`${field}.maxApprovals`, `integer 1..${LIMITS.floorApprovals} expected`);
+  const w = checkUint(windowSeconds, `${field}.windowSeconds`, LIMITS.floorWindowMax);
+  if (w < LIMITS.floorWindowMin) fail(`${field}.windowSeconds`, `integer ${LIMITS.floorWindowMin}..${LIMITS.floorWindowMax} expected`);
+  return { maxApprovals: n, windowSeconds: w };
 }

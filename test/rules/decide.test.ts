@@ -223,6 +223,7 @@ describe('the rule table', () => {
       'soft_decline',
       'known_good',
       'data_state',
+      'floor_limit',
     ]);
     const expired = { ...input({ facts: { restricted: { reason: 'stolen' } } }), card: { expMonth: 1, expYear: 2020 } };
     expect(decide(expired)).toMatchObject({ decision: 'decline', reason: 'card_expired', promptCode: 'check_card_details' });
@@ -243,5 +244,58 @@ describe('cross-border (one rule for device, bridge and service)', () => {
     expect(isCrossBorder('us', null, 'US')).toBe(false);
     expect(isCrossBorder('US', null, null)).toBeNull();
     expect(isCrossBorder(undefined, 'US', 'CN')).toBeNull();
+  });
+});
+
+describe('floor_limit (an unknown card below the segment floor, device only)', () => {
+  const floor = { limit: 5000, budgetLeft: true, repeatOrder: false };
+  const withFloor = (p: Parameters<typeof input>[0] = {}, f: Partial<typeof floor> = {}): DecisionInput => ({ ...input(p), floor: { ...floor, ...f } });
+
+  it('approves an unknown card at or below the floor on fresh data, inside the budget, on the order\'s first verification', () => {
+    expect(decide(withFloor())).toEqual({ decision: 'approve', reason: 'floor_limit', promptCode: null, detail: '5000<=5000' });
+    expect(decide(withFloor({ facts: { history: [ok()] } }))).toMatchObject({ reason: 'floor_limit' });
+  });
+  it('escalates above the floor, without a floor, out of budget, on a repeat of the order, or without floor facts', () => {
+    expect(decide(withFloor({}, { limit: 4999 }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    expect(decide(withFloor({}, { limit: 0 }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    expect(decide(withFloor({}, { budgetLeft: false }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    expect(decide(withFloor({}, { repeatOrder: true }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    expect(decide(input())).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+  });
+  it('never approves on stale or missing data, and never at stage network (the service keeps its trust evaluation)', () => {
+    expect(decide(withFloor({ dataState: 'stale' }))).toMatchObject({ decision: 'escalate', reason: 'stale_data' });
+    expect(decide(withFloor({ dataState: 'none' }))).toMatchObject({ decision: 'escalate', reason: 'no_data' });
+    expect(decide(withFloor({ stage: 'network' }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+  });
+  it('never overrides what the dataset knows against the card', () => {
+    expect(decide(withFloor({ facts: { restricted: { reason: 'stolen' } } }))).toMatchObject({ decision: 'decline', reason: 'restricted' });
+    expect(decide(withFloor({ facts: { binRule: { action: 'review', reason: 'prepaid' } } }))).toMatchObject({ decision: 'review', reason: 'bin_rule' });
+    expect(decide(withFloor({ facts: { history: [fail('41')] } }))).toMatchObject({ decision: 'decline', reason: 'hard_decline' });
+    expect(decide(withFloor({ facts: { history: [fail('51', 60, { amount: 100 })] } }))).toMatchObject({ decision: 'review', reason: 'soft_decline' });
+    expect(decide(withFloor({ facts: { restrictedMaybe: true } }))).toMatchObject({ decision: 'escalate', reason: 'possibly_restricted' });
+    // a generic decline the rules above let pass still means "not unknown": the network decides
+    expect(decide(withFloor({ facts: { history: [fail('05')] } }))).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
+    // known-good approves as before (its own reason)
+    expect(decide(withFloor({ facts: { knownGood: true } }))).toMatchObject({ decision: 'approve', reason: 'known_good' });
+  });
+  it('whatever the facts, a floor approval needs fresh data, a first verification, room in the budget and amount <= limit', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          amount: fc.integer({ min: 0, max: 20_000 }),
+          limit: fc.integer({ min: 0, max: 20_000 }),
+          budgetLeft: fc.boolean(),
+          repeatOrder: fc.boolean(),
+          dataState: fc.constantFrom('fresh' as const, 'stale' as const, 'none' as const),
+          stage: fc.constantFrom('local' as const, 'network' as const),
+        }),
+        (x) => {
+          const r = decide({ ...input({ dataState: x.dataState, stage: x.stage }), order: { amount: x.amount, currency: 'USD', crossBorder: false }, floor: { limit: x.limit, budgetLeft: x.budgetLeft, repeatOrder: x.repeatOrder } });
+          const may = x.dataState === 'fresh' && x.stage === 'local' && x.budgetLeft && !x.repeatOrder && x.limit > 0 && x.amount <= x.limit;
+          expect(r.decision === 'approve').toBe(may);
+        },
+      ),
+      { seed: 11, numRuns: 300 },
+    );
   });
 });

@@ -67,4 +67,18 @@ export const contentArb: fc.Arbitrary<DatasetContent> = fc.record({
     selector: (h) => h.gateway,
     maxLength: 3,
   }),
+  // format 3: floor limits for unknown cards (never empty when present)
+  floorLimits: fc.record({
+    maxApprovals: fc.integer({ min: 1, max: 1_000_000 }),
+    windowSeconds: fc.integer({ min: 60, max: 7 * 86_400 }),
+    limits: fc.uniqueArray(
+      fc.record({
+        brand: fc.constantFrom('visa', 'mastercard', 'jcb'),
+        currency,
+        region: fc.constantFrom('dom' as const, 'xb' as const),
+        limit: fc.integer({ min: 1, max: 0xffffffff }),
+      }),
+      { selector: (f) => `${f.brand}|${f.currency}|${f.region}`, minLength: 1, maxLength: 6 },
+    ),
+  }),
 }, { requiredKeys: ['restricted', 'knownGood', 'history', 'binRules', 'prompts', 'routes'] });

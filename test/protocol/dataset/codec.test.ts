@@ -42,6 +42,7 @@ describe('content codec', () => {
           routes: shuffle(c.routes),
           ...(c.restrictedFilter ? { restrictedFilter: c.restrictedFilter } : {}),
           ...(c.gatewayHealth ? { gatewayHealth: shuffle(c.gatewayHealth) } : {}),
+          ...(c.floorLimits ? { floorLimits: { ...c.floorLimits, limits: shuffle(c.floorLimits.limits) } } : {}),
         };
         expect(hex(encodeContent(shuffled))).toBe(hex(encodeContent(c)));
         expect(hex(contentHash(shuffled))).toBe(hex(contentHash(c)));

@@ -47,6 +47,7 @@ function next(prev: DatasetContent, s: Step): DatasetContent {
   const small = s.smallFromExtra ? s.extra : prev;
   const c: DatasetContent = { restricted, knownGood, history, binRules: small.binRules, prompts: small.prompts, routes: small.routes };
   if (small.gatewayHealth !== undefined) c.gatewayHealth = small.gatewayHealth;
+  if (small.floorLimits !== undefined) c.floorLimits = small.floorLimits;
   if (small.restrictedFilter !== undefined) c.restrictedFilter = small.restrictedFilter;
   return c;
 }

@@ -53,10 +53,10 @@ describe('dataset format 2', () => {
 
   it('an unknown format is refused with UNSUPPORTED naming the formats this build reads', () => {
     const m = decodeDatasetCbor(encodeContent(v2), { maxBytes: 1 << 20, maxDepth: 8 }) as Map<number, unknown>;
-    m.set(0, 3);
+    m.set(0, 4);
     const r = refusal(() => decodeContent(encodeCbor(m)));
     expect(r.code).toBe('UNSUPPORTED');
-    expect(r.message).toMatch(/unsupported format 3.*1, 2/);
+    expect(r.message).toMatch(/unsupported format 4.*1, 2, 3/);
   });
 
   it('non-canonical: a format-2 label on content format 1 can carry, or format-2 rows under format 1', () => {
