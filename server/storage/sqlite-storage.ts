@@ -8,6 +8,7 @@
 // and one fsync of the WAL, and each caller is answered only after it.
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
+import { TrustCountsMemory } from './trust-counts-memory.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import type {
   ApiKeyRecord,
@@ -40,8 +41,9 @@ import type {
 
 
 
-// Every trust count of an attempt in one statement (one call into SQLite instead of thirteen),
-// one index range per key: single-row aggregates cross-joined. Parameters: @account @device @ip
+// Every trust count of an attempt in one statement, single-row aggregates cross-joined. The
+// service answers them from memory (trust-counts-memory.ts): this statement is what those answers
+// equal, and what is asked when an attempt's time is older than the newest attempt counted. Parameters: @account @device @ip
 // @token @at and the window starts @hour @day @month; a null key matches no row. The same counts
 // as PostgreSQL's TRUST_FROM (pg-storage.ts).
 const TRUST_SQL = `
@@ -146,6 +148,14 @@ export class SqliteStorage implements Storage {
   private readonly s: Record<string, Database.Statement>;
   private orderContextWrites = 0;
   private outcomeQueue: QueuedOutcome[] = [];
+  /** Trust counts in memory, loaded on first use (a build child or a CLI command never counts). */
+  private trustMemory: TrustCountsMemory | null = null;
+  /** Attempts counted when noted (noteTrustAttempts), so their insert does not count them twice. */
+  private readonly trustNoted = new WeakSet<TrustAttemptRow>();
+  /** Noted attempts not written yet: the SQL counts (older times) see them too. */
+  private readonly trustUnwritten = new Set<TrustAttemptRow>();
+  /** How many trust counts were answered by the statement instead of memory (tests, operations). */
+  trustCountsFromSqlCalls = 0;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -258,6 +268,7 @@ export class SqliteStorage implements Storage {
       firmwareManifest: p('SELECT manifest FROM firmware WHERE version = ?'),
       firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
       trustCounts: p(`SELECT * FROM ${TRUST_SQL}`),
+      trustCountRows: p('SELECT token, account, device, ip, at, status, type FROM trust_attempts ORDER BY id'),
       // What an authentication reads about the card and the order, in one call: most cards are
       // new, and then history and the order's earlier attempts need no statement of their own.
       cardProbe: p(`SELECT
@@ -278,7 +289,7 @@ export class SqliteStorage implements Storage {
               AND NOT EXISTS (SELECT 1 FROM trust_attempts f WHERE f.type IN ('fraud', 'chargeback')
                 AND (f.token = d.token OR (d.account IS NOT NULL AND f.account = d.account)))) AS false_declines
         FROM trust_attempts d WHERE d.decision = 'decline' AND d.at >= ? GROUP BY d.reason ORDER BY d.reason`),
-      trustLatestUnlabelled: p('SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
+      trustLatestUnlabelled: p('SELECT id, account, device, at FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
       trustSetOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
       trustTraining: p('SELECT id, features, label FROM trust_attempts WHERE label IS NOT NULL AND at >= ? ORDER BY id'),
       trustPrune: p('DELETE FROM trust_attempts WHERE at < ?'),
@@ -679,22 +690,71 @@ export class SqliteStorage implements Storage {
   }
 
   // ---------------------------------------------------------------- trust signals and models
+  /** The in-memory counts, loaded from the table (and the noted, unwritten attempts) on first use. */
+  private trustCountsMemory(): TrustCountsMemory {
+    if (this.trustMemory) return this.trustMemory;
+    const m = new TrustCountsMemory();
+    for (const r of this.s.trustCountRows.iterate() as IterableIterator<Row>) {
+      m.add({ token: r.token as Buffer, account: r.account as string | null, device: r.device as string | null, ip: r.ip as string | null, at: r.at as number, status: r.status as string | null, type: r.type as string | null });
+    }
+    for (const a of this.trustUnwritten) m.add(a);
+    return (this.trustMemory = m);
+  }
+
+  // The service is this file's only writer, so every attempt is counted here as it is noted: no
+  // statement on the auth path (see trust-counts-memory.ts).
+  noteTrustAttempts(rows: TrustAttemptRow[]): void {
+    const m = this.trustCountsMemory();
+    for (const a of rows) {
+      if (this.trustNoted.has(a)) continue;
+      this.trustNoted.add(a);
+      this.trustUnwritten.add(a);
+      m.add(a);
+    }
+  }
+
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
-    return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
+    return this.trustCountsMemory().counts(k) ?? this.trustCountsFromSql(k);
+  }
+
+  /**
+   * The counts by statement (an `at` older than the newest attempt counted; tests compare). Noted
+   * attempts not written yet count too: they are inserted in a savepoint that is rolled back.
+   */
+  trustCountsFromSql(k: TrustKeys): TrustCounts {
+    this.trustCountsFromSqlCalls++;
+    if (this.trustUnwritten.size === 0) return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
+    this.db.exec('SAVEPOINT trust_counts');
+    try {
+      for (const a of this.trustUnwritten) this.insertTrustRow(a);
+      return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
+    } finally {
+      this.db.exec('ROLLBACK TO trust_counts; RELEASE trust_counts');
+    }
+  }
+
+  private insertTrustRow(a: TrustAttemptRow): void {
+    this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features), decision: a.decision ?? null, reason: a.reason ?? null });
   }
 
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
     this.db.transaction(() => {
-      for (const a of rows) {
-        this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features), decision: a.decision ?? null, reason: a.reason ?? null });
-      }
+      for (const a of rows) this.insertTrustRow(a);
     })();
+    // Written: counted already when noted, else now.
+    for (const a of rows) {
+      if (this.trustUnwritten.delete(a)) continue;
+      if (this.trustNoted.has(a)) continue;
+      this.trustNoted.add(a);
+      this.trustMemory?.add(a);
+    }
   }
 
   async labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean> {
     const row = this.s.trustLatestUnlabelled.get(o.merchant, o.orderId) as Row | undefined;
     if (!row) return false;
     this.s.trustSetOutcome.run(o.status, o.type, o.label, o.at, row.id);
+    this.trustMemory?.label({ account: row.account as string | null, device: row.device as string | null, at: row.at as number }, o.status, o.type);
     return true;
   }
 
@@ -703,7 +763,9 @@ export class SqliteStorage implements Storage {
   }
 
   async pruneTrustAttempts(before: number): Promise<number> {
-    return this.s.trustPrune.run(before).changes;
+    const n = this.s.trustPrune.run(before).changes;
+    if (n > 0) this.trustMemory = null; // all-time counts lost rows: loaded again on next use
+    return n;
   }
 
   async trustDeclines(since: number): Promise<TrustDeclineReport[]> {

@@ -343,7 +343,14 @@ export interface DatasetStore {
  * labels from later outcomes, the counts the trust context needs, and the trained models.
  */
 export interface TrustStore {
+  /** Counts over the stored attempts before `k.at` (and those noted, where the store notes). */
   trustCounts(k: TrustKeys): Promise<TrustCounts>;
+  /**
+   * Present where the store counts in process memory (SQLite: the service is its file's only
+   * writer): the attempts count from now on, before insertTrustAttempts writes them behind. Absent
+   * where counts must be shared by several instances (PostgreSQL counts in the database).
+   */
+  noteTrustAttempts?(rows: TrustAttemptRow[]): void;
   insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void>;
   /** Labels the order's latest unlabelled attempt; false when there is none. */
   labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean>;

@@ -49,6 +49,8 @@ export class NewCardTrust {
 
   static async open(opts: NewCardTrustOptions): Promise<NewCardTrust> {
     const t = new NewCardTrust(opts);
+    // A store that counts in memory loads its counts now, not on the first authentication.
+    opts.store.noteTrustAttempts?.([]);
     await t.reloadModel();
     t.nextModelCheck = Date.now() + (opts.modelCheckMs ?? 1000);
     return t;

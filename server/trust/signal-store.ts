@@ -5,10 +5,12 @@
 // later events into training). Stored through the service's TrustStore (SQLite or PostgreSQL).
 //
 // Attempts only feed learning, so they are written behind: queued in memory and inserted in one
-// transaction per `flushMs` (or `maxPending` rows), off the request's path. Until written, queued
-// attempts are added to the counts here, so velocity (card testing bursts) sees every attempt at
-// once. Distinct-account counts may count an account twice while it is queued (at most flushMs):
-// that errs towards less trust. A label first flushes the queue, so it always finds its attempt.
+// transaction per `flushMs` (or `maxPending` rows), off the request's path. Velocity (card testing
+// bursts) must see every attempt at once: a store that counts in memory (SQLite,
+// TrustStore.noteTrustAttempts) is told of each attempt as it is queued and its counts are exact;
+// for a store that counts in the database (PostgreSQL) queued attempts are added to its counts
+// here, where distinct-account counts may count an account twice while it is queued (at most
+// flushMs): that errs towards less trust. A label first flushes the queue, so it always finds its attempt.
 import crypto from 'node:crypto';
 import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 import type { TrustAttemptRow, TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
@@ -53,6 +55,8 @@ export class TrustSignals {
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushMs: number;
   private readonly maxPending: number;
+  /** The store counts noted attempts itself (no merging of the queue here). */
+  private readonly noted: boolean;
 
   /**
    * @param store the service's trust store
@@ -67,6 +71,7 @@ export class TrustSignals {
     this.hashKey = Buffer.from(hashKey);
     this.flushMs = opts.flushMs ?? 20;
     this.maxPending = opts.maxPending ?? 512;
+    this.noted = typeof store.noteTrustAttempts === 'function';
   }
 
   private hash(kind: string, merchant: string, value: string | null | undefined): string | null {
@@ -89,7 +94,7 @@ export class TrustSignals {
   /** `counts`: the store's counts for keysOf(a) when the caller read them already. */
   private async contextOf(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null, counts?: TrustCounts): Promise<TrustContext> {
     const c = counts ?? (await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at }));
-    // Attempts still queued for writing count too.
+    // Attempts still queued for writing count too (the store counts them itself when it notes them).
     let firstAt = c.account?.firstAt ?? null;
     let withAccount = c.device?.withAccount ?? false;
     let deviceAccounts = c.device?.accounts ?? 0;
@@ -106,7 +111,7 @@ export class TrustSignals {
       const h = Buffer.from(t).toString('hex');
       if (h !== own) cardSets[k].add(h);
     };
-    for (const p of this.pending) {
+    for (const p of this.noted ? [] : this.pending) {
       if (p.at >= a.at) continue;
       const hour = p.at >= a.at - 3600;
       const day = p.at >= a.at - 86_400;
@@ -178,7 +183,7 @@ export class TrustSignals {
     const { account, device, ip } = keys ?? this.keysOf(a);
     const context = await this.contextOf(a, account, device, ip, counts);
     const features = extractTrustFeatures(context);
-    this.pending.push({
+    const row: TrustAttemptRow = {
       merchant: a.merchant,
       orderId: a.orderId,
       token: a.token,
@@ -190,7 +195,9 @@ export class TrustSignals {
       at: a.at,
       features: Array.from(features),
       modelVersion,
-    });
+    };
+    this.pending.push(row);
+    this.store.noteTrustAttempts?.([row]);
     if (this.flushMs <= 0 || this.pending.length >= this.maxPending) await this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => {

@@ -1,0 +1,149 @@
+// SQLite answers trust counts from memory (server/storage/trust-counts-memory.ts): the answers
+// must be the counting statement's, for every key and time — at the hour, day and 30-day window
+// edges, within the current second, after labels, for attempts noted but not yet written, after a
+// prune and after a restart (loaded from the table again). A seeded random history (many attempts
+// per key, keys shared across accounts, devices, IPs and cards) is checked answer by answer.
+import { describe, expect, it } from 'vitest';
+import type { TrustAttemptRow, TrustKeys } from '../../server/storage/storage.ts';
+import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
+import { sqliteStorageEachTest } from './sqlite-fixture.ts';
+
+const T = 1_700_000_000;
+const HOUR = 3600;
+const DAY = 86_400;
+const MONTH = 30 * DAY;
+
+/** mulberry32: a seeded generator, so every run checks the same history. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const tok = (n: number) => new Uint8Array(16).fill(n);
+
+describe('trust counts in memory (SQLite)', () => {
+  const sql = sqliteStorageEachTest('trust-counts-mem-');
+
+  /** The memory's answer, checked to come from memory, next to the statement's. */
+  async function both(db: SqliteStorage, k: TrustKeys) {
+    const calls = db.trustCountsFromSqlCalls;
+    const mem = await db.trustCounts(k);
+    expect(db.trustCountsFromSqlCalls, 'answered from memory').toBe(calls);
+    return { mem, sql: db.trustCountsFromSql(k) };
+  }
+
+  it('equals the counting statement at window edges, within a second, with labels, unwritten attempts, prune and restart', async () => {
+    let db = sql.db;
+    const r = rng(12);
+    const pick = <X>(xs: X[]): X => xs[Math.floor(r() * xs.length)];
+    const accounts = ['a1', 'a2', 'a3', 'a4', null];
+    const devices = ['d1', 'd2', 'd3', null];
+    const ips = ['i1', 'i2', 'i3', null];
+    const attempts: TrustAttemptRow[] = [];
+    const unwritten: TrustAttemptRow[] = [];
+    const written: TrustAttemptRow[] = [];
+    let now = T;
+    let checked = 0;
+    const keysAt = (at: number): TrustKeys => ({ account: pick(accounts), device: pick(devices), ip: pick(ips), token: tok(1 + Math.floor(r() * 6)), at });
+    const check = async (at: number) => {
+      for (let j = 0; j < 3; j++) {
+        const { mem, sql: want } = await both(db, keysAt(at));
+        expect(mem).toEqual(want);
+        checked++;
+      }
+    };
+    for (let i = 0; i < 600; i++) {
+      // The next attempt's time: the same second, the next, or exactly (±1 s) an hour, a day or
+      // 30 days after an earlier attempt, so windows open and close on attempts.
+      const step = r();
+      if (step < 0.3) now += 0;
+      else if (step < 0.55) now += 1 + Math.floor(r() * 600);
+      else {
+        const base = pick(attempts.length ? attempts : [{ at: now } as TrustAttemptRow]).at + pick([HOUR, DAY, MONTH]) + pick([-1, 0, 1]);
+        if (base > now) now = base;
+        else now += Math.floor(r() * 5);
+      }
+      await check(now);
+      const a: TrustAttemptRow = {
+        merchant: 'm', orderId: `o${i % 400}`, token: tok(1 + Math.floor(r() * 6)), account: pick(accounts), device: pick(devices), ip: pick(ips),
+        ipCountry: null, cardCountry: null, at: now, features: [0], modelVersion: null,
+      };
+      // Now and then an attempt from a request that read the clock a moment earlier (out of order).
+      if (i > 0 && r() < 0.15) a.at = now - Math.floor(r() * 3);
+      db.noteTrustAttempts([a]);
+      attempts.push(a);
+      unwritten.push(a);
+      await check(now); // an attempt just noted at `now` is not counted before it
+      if (r() < 0.3) {
+        const batch = unwritten.splice(0);
+        await db.insertTrustAttempts(batch);
+        written.push(...batch);
+      }
+      if (r() < 0.25 && written.length > 0) {
+        // Labels (often of an attempt in the current second) change account and device counts.
+        const w = r() < 0.5 ? written[written.length - 1] : pick(written);
+        const status = pick(['success', 'failure', 'failure']);
+        await db.labelTrustAttempt({ merchant: 'm', orderId: w.orderId, status, type: status === 'failure' ? pick(['fraud', 'chargeback', 'soft', null]) : null, label: null, at: now });
+        await check(now);
+      }
+      if (i === 400) {
+        // A prune drops old attempts from the all-time counts too.
+        const batch = unwritten.splice(0);
+        await db.insertTrustAttempts(batch);
+        written.push(...batch);
+        expect(await db.pruneTrustAttempts(now - 20 * DAY)).toBeGreaterThan(0);
+        await check(now);
+      }
+    }
+    expect(checked).toBeGreaterThan(3000);
+
+    // An earlier time than the newest attempt is asked of the statement (same answer by definition).
+    const old = keysAt(now - 1);
+    const calls = db.trustCountsFromSqlCalls;
+    expect(await db.trustCounts(old)).toEqual(db.trustCountsFromSql(old));
+    expect(db.trustCountsFromSqlCalls).toBe(calls + 2);
+
+    // Restart: the counts are loaded from the table and answer the same.
+    await db.insertTrustAttempts(unwritten.splice(0));
+    const probes = Array.from({ length: 40 }, (_, j) => keysAt(now + pick([0, 1, HOUR, DAY, MONTH + 1]) * (j % 2)));
+    const before = await Promise.all(probes.map((k) => db.trustCounts(k)));
+    await db.close();
+    db = sql.reopen();
+    for (let j = 0; j < probes.length; j++) {
+      const { mem, sql: want } = await both(db, probes[j]);
+      expect(mem).toEqual(want);
+      expect(mem).toEqual(before[j]);
+    }
+  });
+
+  it('counts an attempt as soon as it is noted, before it is written, and once when written', async () => {
+    const db = sql.db;
+    const row = (o: Partial<TrustAttemptRow>): TrustAttemptRow => ({ merchant: 'm', orderId: 'o1', token: tok(1), account: 'acc', device: 'dev', ip: 'ip', ipCountry: null, cardCountry: null, at: T, features: [0], modelVersion: null, ...o });
+    const k: TrustKeys = { account: 'acc', device: 'dev', ip: 'ip', token: tok(1), at: T + 10 };
+    const a = row({});
+    db.noteTrustAttempts([a]);
+    expect(await db.trustStats()).toEqual({ attempts: 0, labelled: 0 });
+    expect((await db.trustCounts(k)).attempts).toEqual({ accountHour: 1, accountDay: 1, cardHour: 1, cardDay: 1, ipHour: 1, ipDay: 1 });
+    await db.insertTrustAttempts([a, row({ orderId: 'o2', at: T + 5 })]); // the second was never noted
+    expect((await db.trustCounts(k)).attempts).toEqual({ accountHour: 2, accountDay: 2, cardHour: 2, cardDay: 2, ipHour: 2, ipDay: 2 });
+    expect(await db.trustCounts(k)).toEqual(db.trustCountsFromSql(k));
+  });
+
+  it('places an attempt noted out of time order (a request that read the clock a moment earlier)', async () => {
+    const db = sql.db;
+    const row = (o: Partial<TrustAttemptRow>): TrustAttemptRow => ({ merchant: 'm', orderId: 'o1', token: tok(1), account: 'new', device: 'dev', ip: 'ip', ipCountry: null, cardCountry: null, at: T, features: [0], modelVersion: null, ...o });
+    db.noteTrustAttempts([row({ account: 'old', at: T - 50 }), row({ at: T + 10 }), row({ orderId: 'o2', at: T + 8, token: tok(2) })]);
+    const k: TrustKeys = { account: 'new', device: 'dev', ip: 'ip', token: tok(2), at: T + 10 };
+    const { mem, sql: want } = await both(db, k);
+    expect(mem).toEqual(want);
+    expect(mem.account?.firstAt).toBe(T + 8);
+    expect(mem.device).toEqual({ withAccount: true, accounts: 2, mine: true, fraud: 0 });
+    expect(mem.cards.deviceDay).toEqual({ n: 2, mine: true }); // cards 1 (T - 50) and 2 (T + 8); T + 10 is not before
+  });
+});
