@@ -148,6 +148,14 @@ export const ISSUER_UNAVAILABLE_CODES: ReadonlySet<string> = new Set(['91', '96'
  */
 export const GATEWAY_FAILURE_CODES: ReadonlySet<string> = new Set(['TIMEOUT', '68', '92']);
 
+/**
+ * Codes that say the card is in a fraudster's hands (besides `type: 'fraud'`): pick up for fraud
+ * (07), lost (41), stolen (43), suspected fraud (59). A burst of them is a fraud wave cycling
+ * stolen numbers; the floor limits (server/datasets/floor-limits.ts) go to zero on one. Other hard
+ * codes (04, 12, 14, 15, 46, 57, 62, R0/R1/R3) restrict the card but say nothing about fraud.
+ */
+export const FRAUD_EVIDENCE_CODES: ReadonlySet<string> = new Set(['07', '41', '43', '59']);
+
 export type OutcomeEffect = 'approved' | 'card' | 'issuer' | 'gateway';
 
 export interface OutcomeClass {
@@ -156,6 +164,8 @@ export interface OutcomeClass {
   hard: boolean;
   /** Fraud reported by the gateway. */
   fraud: boolean;
+  /** Fraud reported, or a code in FRAUD_EVIDENCE_CODES: evidence of stolen cards in use. */
+  fraudEvidence: boolean;
   /** 57/62 without fraud or a no-retry advice: "not enabled abroad", fixable by the cardholder. */
   internationalOnly: boolean;
   /** The soft-decline rule (review window and prompt) when there is one. */
@@ -174,7 +184,7 @@ export interface ClassifiableOutcome {
 
 /** The one classification of a gateway outcome (see the table above). */
 export function classifyOutcome(o: ClassifiableOutcome): OutcomeClass {
-  const none = { hard: false, fraud: false, internationalOnly: false, soft: null, countsAsAttempt: false };
+  const none = { hard: false, fraud: false, fraudEvidence: false, internationalOnly: false, soft: null, countsAsAttempt: false };
   if (o.status === 'success') return { effect: 'approved', ...none };
   const code = o.code ?? undefined;
   const fraud = o.type === 'fraud';
@@ -182,7 +192,8 @@ export function classifyOutcome(o: ClassifiableOutcome): OutcomeClass {
   const hardCode = code !== undefined && HARD_DECLINE_CODES.has(code);
   if (fraud || noRetry || hardCode || o.type === 'hard') {
     const internationalOnly = code !== undefined && INTERNATIONAL_RESTRICTION_CODES.has(code) && !fraud && !noRetry;
-    return { effect: 'card', hard: true, fraud, internationalOnly, soft: null, countsAsAttempt: true };
+    const fraudEvidence = fraud || (code !== undefined && FRAUD_EVIDENCE_CODES.has(code));
+    return { effect: 'card', hard: true, fraud, fraudEvidence, internationalOnly, soft: null, countsAsAttempt: true };
   }
   if (code !== undefined && ISSUER_UNAVAILABLE_CODES.has(code)) return { effect: 'issuer', ...none, soft: SOFT_DECLINE_RULES.get(code) ?? null };
   if (code !== undefined && SOFT_DECLINE_RULES.has(code)) return { effect: 'card', ...none, soft: SOFT_DECLINE_RULES.get(code)!, countsAsAttempt: true };

@@ -13,6 +13,7 @@ import { startTrainSchedule, type TrainSchedule } from './trust/train-schedule.t
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './config.ts';
 import { DatasetPublisher } from './datasets/publisher.ts';
 import { datasetRoutes } from './datasets/routes.ts';
+import { FloorLearner } from './datasets/floor-limits.ts';
 import { loadOrCreateKeys, loadOrCreateSecret, type ServiceKeys } from './keys.ts';
 import { createLogger, type Logger } from './log.ts';
 import { ServiceError } from './errors.ts';
@@ -110,10 +111,18 @@ export async function openService(options: ServerOptions): Promise<Service> {
       throw new ServiceError('BAD_REQUEST', (e as Error).message);
     }
   }
+  // Floor limits for unknown cards, learned from the outcomes ingested from now on (in memory:
+  // zero after a restart until the window has the evidence again; floor-limits.ts).
+  const floors = new FloorLearner();
   const publisher = new DatasetPublisher(
     storage,
     keys,
-    async () => datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), toUnixSeconds(opts.now())),
+    async () => {
+      const now = toUnixSeconds(opts.now());
+      const r = datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), now);
+      const floorLimits = floors.limits(now);
+      return floorLimits ? { ...r, floorLimits } : r;
+    },
     {
       now: opts.now,
       ttlSeconds: opts.datasetTtlSeconds,
@@ -145,6 +154,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     datasetVersion: () => currentVersion,
     onDataChanged: () => publisher.notifyChanged(),
     onBackgroundError: background('order context write'),
+    floors,
   });
   const apiKeys = new ApiKeyCache(storage);
 

@@ -30,5 +30,6 @@ export function contentFromTables(t: DatasetTables, r: DatasetRoutes): DatasetCo
     routes: r.routes,
   };
   if (r.gatewayHealth.length > 0) content.gatewayHealth = r.gatewayHealth;
+  if (r.floorLimits) content.floorLimits = r.floorLimits;
   return content;
 }

@@ -6,7 +6,7 @@
 // recommend() prefers, without exploration), so a device's offline pick equals the service's for
 // the same segment. Plus the gateway health: breakers open now, with the time each one ends, so a
 // device skips an eliminated gateway until then and no longer.
-import type { GatewayHealth, Route } from '../../protocol/dataset/types.ts';
+import type { FloorLimits, GatewayHealth, Route } from '../../protocol/dataset/types.ts';
 import { ROUTE_BANDS, ROUTE_REGIONS } from '../../protocol/dataset/types.ts';
 import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../rules/segment.ts';
 import type { GatewayRouter } from '../routing/router.ts';
@@ -14,6 +14,8 @@ import type { GatewayRouter } from '../routing/router.ts';
 export interface DatasetRoutes {
   routes: Route[];
   gatewayHealth: GatewayHealth[];
+  /** floor limits for unknown cards (floor-limits.ts), when any segment has one */
+  floorLimits?: FloorLimits;
 }
 
 /** Ranks beyond this are not published (a device needs the first few to skip a failing one). */

@@ -17,6 +17,7 @@ import { checkOutcomeAt } from '../../contracts/limits.ts';
 import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
+import type { FloorLearner } from '../datasets/floor-limits.ts';
 import { AFFINITY_SECONDS, approvedGateway, declinedGateways } from '../../rules/routing.ts';
 import { toUnixSeconds, type NowMs } from '../../runtime/clock.ts';
 
@@ -99,6 +100,8 @@ export interface NetworkAuthDeps {
   contextFlushMs?: number;
   /** Called when a write-behind batch fails (the rows are retried with the next one). */
   onBackgroundError?: (e: unknown) => void;
+  /** Learns the datasets' floor limits for unknown cards from the outcomes ingested here. */
+  floors?: FloorLearner;
 }
 
 function canonicalJson(v: unknown): string {
@@ -339,6 +342,20 @@ export class NetworkAuth {
         status: req.status,
         type,
         code: req.code ?? null,
+        at,
+      });
+      this.deps.floors?.record({
+        merchant,
+        orderId: req.orderId,
+        token,
+        brand: row.brand,
+        currency: req.currency,
+        crossBorder,
+        amount: req.amount,
+        status: req.status,
+        code: req.code ?? null,
+        type,
+        advice: req.advice ?? null,
         at,
       });
       // The outcome is durable already: a failed label costs one training row, not the answer.

@@ -26,6 +26,13 @@ describe('outcome classification table', () => {
     expect(classifyOutcome({ status: 'failure', code: '05', advice: '03' })).toMatchObject({ effect: 'card', hard: true });
   });
 
+  it('fraud evidence (what zeroes the floor limits in a burst): fraud-typed outcomes and lost/stolen/fraud codes, not other hard codes', () => {
+    for (const code of ['07', '41', '43', '59']) expect(classifyOutcome({ status: 'failure', code }).fraudEvidence, code).toBe(true);
+    expect(classifyOutcome({ status: 'failure', code: '05', type: 'fraud' }).fraudEvidence).toBe(true);
+    for (const code of ['04', '14', '46', '57', '62', 'R0', '05', '51', '91', 'TIMEOUT']) expect(classifyOutcome({ status: 'failure', code }).fraudEvidence, code).toBe(false);
+    expect(classifyOutcome({ status: 'success' }).fraudEvidence).toBe(false);
+  });
+
   it('a 91 is the same outcome with or without type technical', () => {
     const typed = classifyOutcome({ status: 'failure', code: '91', type: 'technical' });
     const bare = classifyOutcome({ status: 'failure', code: '91' });
