@@ -7,6 +7,8 @@
 // both); SQLite, and PostgreSQL when PRECHECK_BENCH_DATABASE_URL (or PRECHECK_TEST_DATABASE_URL)
 // names a server, with one instance and with two instances on the same database (the load is
 // split across both, as a reverse proxy would).
+// BENCH_BACKENDS=postgres (or sqlite) runs one backend's variants; AUTH_BENCH_ROWS=empty only the
+// empty-database ones.
 // Standalone: node --import tsx bench/auth-ratio.bench.ts   (AUTH_BENCH_SECONDS=10 per run)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry } from '../server/storage/storage.ts';
 import { killAllTracked } from '../testkit/process.ts';
-import { dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
+import { benchBackends, dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
 import { bridgeKey, combine, lastStartMs, startBare, startService } from './lib/service-process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
 import { benchScale } from './lib/scale.ts';
@@ -102,12 +104,13 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   const seconds = Number(process.env.AUTH_BENCH_SECONDS ?? 15);
   const ROWS = Math.round(1_000_000 * scale);
   const pgUrl = pgBenchUrl();
-  const variants: Variant[] = [
-    { backend: 'SQLite', database: null, instances: 1, rows: 0 },
-    { backend: 'SQLite', database: null, instances: 1, rows: ROWS },
-  ];
-  if (pgUrl) {
-    for (const rows of [0, ROWS]) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: pgUrl, instances, rows });
+  const backends = benchBackends();
+  // AUTH_BENCH_ROWS=empty: only the empty-database variants (no 10^6-row seeding).
+  const rowSets = process.env.AUTH_BENCH_ROWS === 'empty' ? [0] : [0, ROWS];
+  const variants: Variant[] = [];
+  if (backends.sqlite) for (const rows of rowSets) variants.push({ backend: 'SQLite', database: null, instances: 1, rows });
+  if (pgUrl && backends.postgres) {
+    for (const rows of rowSets) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: pgUrl, instances, rows });
   }
   const table: string[][] = [];
   const summary: { figure: string; value: string; bound?: string }[] = [];
@@ -158,6 +161,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         if (database) await dropPgDatabase(v.database!, database);
       } catch (e) {
         // One variant failing (e.g. a service that does not start in time) is a figure too; the next runs.
+        if (process.env.BENCH_DEBUG) console.error(e);
         const msg = String((e as Error)?.message ?? e).split('\n')[0].slice(0, 200);
         table.push([v.backend, String(v.instances), v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} restricted + ${v.rows.toLocaleString('en')} history`, `**failed**: ${msg}`, '', '', '', '', '', '']);
         summary.push({ figure: `auth ratio to bare Fastify (${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} rows`})`, value: `FAILED: ${msg}` });

@@ -6,7 +6,8 @@
 // After the load: every acknowledged outcome is a stored row (counted), and re-sending acknowledged
 // outcomes answers from the stored row (Idempotent-Replay) without a second one.
 // SQLite; PostgreSQL with 1 and 2 instances when PRECHECK_BENCH_DATABASE_URL names a server.
-// OUTCOMES_BENCH_SECONDS (default 15, split in 3 alternating rounds).
+// OUTCOMES_BENCH_SECONDS (default 15, split in 3 alternating rounds); BENCH_BACKENDS=postgres (or
+// sqlite) runs one backend's variants.
 // Standalone: node --import tsx bench/outcomes.bench.ts
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -17,7 +18,7 @@ import { request } from 'undici';
 import { openService } from '../server/service.ts';
 import { killAllTracked } from '../testkit/process.ts';
 import { closedLoopLoad, type LoadResult } from './lib/http-load.ts';
-import { dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
+import { benchBackends, dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
 import { bridgeKey, combine, quietService, startBare, startService } from './lib/service-process.ts';
 import { markdownTable } from './lib/stats.ts';
 import { alternatingRounds, cpuCell, type SideBySide } from './lib/cpu.ts';
@@ -51,8 +52,9 @@ interface Variant { backend: 'SQLite' | 'PostgreSQL'; database: string | null; i
 export async function run(): Promise<{ title: string; markdown: string; summary: { figure: string; value: string; bound?: string; ratio?: string }[] }> {
   const seconds = Number(process.env.OUTCOMES_BENCH_SECONDS ?? 15);
   const admin = pgBenchUrl();
-  const variants: Variant[] = [{ backend: 'SQLite', database: null, instances: 1 }];
-  if (admin) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: admin, instances });
+  const backends = benchBackends();
+  const variants: Variant[] = backends.sqlite ? [{ backend: 'SQLite', database: null, instances: 1 }] : [];
+  if (admin && backends.postgres) for (const instances of [1, 2]) variants.push({ backend: 'PostgreSQL', database: admin, instances });
   const table: string[][] = [];
   const summary: { figure: string; value: string; bound?: string; ratio?: string }[] = [];
   const notes: string[] = [];

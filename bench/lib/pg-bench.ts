@@ -11,3 +11,14 @@ export function pgBenchUrl(): string | null {
 }
 
 export const freshPgDatabase = (url: string): Promise<string> => fresh(url, 'precheck_bench');
+
+/**
+ * BENCH_BACKENDS: which backends the service benchmarks run (comma list of `sqlite`, `postgres`;
+ * default both) — `BENCH_BACKENDS=postgres` runs only the PostgreSQL variants (minutes, not the
+ * whole quarter hour).
+ */
+export function benchBackends(): { sqlite: boolean; postgres: boolean } {
+  const v = (process.env.BENCH_BACKENDS ?? '').toLowerCase().split(',').map((x) => x.trim()).filter(Boolean);
+  if (v.length === 0) return { sqlite: true, postgres: true };
+  return { sqlite: v.includes('sqlite'), postgres: v.includes('postgres') || v.includes('postgresql') || v.includes('pg') };
+}

@@ -37,12 +37,17 @@ export async function startBare(): Promise<Target> {
   return { urls: [c.url], pids: [c.pid], stop: () => c.stop() };
 }
 
-/** `instances` × `precheck server`; `rateLimit` null = the service's default limit. */
+/**
+ * `instances` × `precheck server`; `rateLimit` null = the service's default limit.
+ * BENCH_SERVICE_NODE_ARGS: node options for the service processes, e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof` for a CPU profile of each instance (written when it stops).
+ */
 export async function startService(dataDir: string, database: string | null, instances: number, rateLimit: number | null = 100_000_000): Promise<Target> {
   const cs: { url: string; pid: number; stop(): Promise<void> }[] = [];
   try {
     for (let i = 0; i < instances; i++) {
-      const args = [CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--train-schedule', 'off'];
+      const node = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const args = [...node, CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--train-schedule', 'off'];
       if (rateLimit !== null) args.push('--rate-limit', String(rateLimit));
       if (database) args.push('--database', database);
       cs.push(await startChild(args));
