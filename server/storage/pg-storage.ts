@@ -284,29 +284,27 @@ export class PgStorage implements Storage {
 
   // ---------------------------------------------------------------- outcomes and history
   async recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
-    // One statement (atomic, committed before it answers): the row and its effects. Its locks —
-    // the gateway_stats row every outcome of the segment updates — are held for one statement and
-    // its commit, not for a transaction's client round trips.
+    // One statement (atomic, committed before it answers): the row and its effects. It locks only
+    // rows of this card (restricted, known-good), none shared by every outcome of a gateway (there
+    // are no per-gateway counter rows: gatewayStats counts outcomes), so outcomes from any number
+    // of instances commit side by side.
     const token = row.token ? buf(row.token) : null;
     const ins = await this.qn(
       'record-outcome',
       `WITH ins AS (
          INSERT INTO outcomes (${OUTCOME_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
          ON CONFLICT (merchant, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id
-       ), stat AS (
-         INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) SELECT $11, $21, $10, 1, $22 FROM ins
-         ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = gateway_stats.attempts + 1, successes = gateway_stats.successes + excluded.successes
        ), restrict AS (
-         INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at) SELECT $4, $5, $6, $23, 'outcome', $16, NULL FROM ins
-         WHERE $4::bytea IS NOT NULL AND $23::text IS NOT NULL
+         INSERT INTO restricted (token, bin, last4, reason, source, added_at, expires_at) SELECT $4, $5, $6, $21, 'outcome', $16, NULL FROM ins
+         WHERE $4::bytea IS NOT NULL AND $21::text IS NOT NULL
          ON CONFLICT (token) DO UPDATE SET expires_at = NULL
        ), good AS (
          INSERT INTO known_good (merchant, token, first_at, last_at) SELECT $3, $4, $16, $16 FROM ins
-         WHERE $4::bytea IS NOT NULL AND $24::boolean
+         WHERE $4::bytea IS NOT NULL AND $22::boolean
          ON CONFLICT (merchant, token) DO UPDATE SET last_at = greatest(known_good.last_at, excluded.last_at)
        )
        SELECT id FROM ins`,
-      [...outcomeValues(row, fingerprint, JSON.stringify(response)), row.brand ?? 'unknown', row.status === 'success' ? 1 : 0, token && effects.restrict ? effects.restrict.reason : null, token !== null && effects.knownGood],
+      [...outcomeValues(row, fingerprint, JSON.stringify(response)), token && effects.restrict ? effects.restrict.reason : null, token !== null && effects.knownGood],
     );
     if (ins.rows.length === 0) {
       // Another request (on any instance) stored this key first; it has committed (the insert
@@ -318,14 +316,6 @@ export class PgStorage implements Storage {
   }
 
   async importOutcomes(rows: OutcomeRow[]): Promise<void> {
-    const stats = new Map<string, { g: string; b: string; c: string; n: number; ok: number }>();
-    for (const r of rows) {
-      const k = `${r.gateway}\u0000${r.brand ?? 'unknown'}\u0000${r.currency}`;
-      const e = stats.get(k) ?? { g: r.gateway, b: r.brand ?? 'unknown', c: r.currency, n: 0, ok: 0 };
-      e.n++;
-      if (r.status === 'success') e.ok++;
-      stats.set(k, e);
-    }
     await this.tx(async (c) => {
       for (let i = 0; i < rows.length; i += PAGE) {
         const part = rows.slice(i, i + PAGE).map((r) => outcomeValues(r, null, null));
@@ -335,13 +325,6 @@ export class PgStorage implements Storage {
              $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::boolean[],
              $18::text[], $19::text[], $20::boolean[])`,
           Array.from({ length: 20 }, (_, j) => col(j)),
-        );
-      }
-      for (const e of stats.values()) {
-        await c.query(
-          `INSERT INTO gateway_stats (gateway, brand, currency, attempts, successes) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (gateway, brand, currency) DO UPDATE SET attempts = gateway_stats.attempts + excluded.attempts, successes = gateway_stats.successes + excluded.successes`,
-          [e.g, e.b, e.c, e.n, e.ok],
         );
       }
     });
@@ -423,7 +406,12 @@ export class PgStorage implements Storage {
     return (await this.q('SELECT name, fee_per_attempt, fee_bps FROM gateways ORDER BY name')).rows.map((r) => ({ name: r.name as string, feePerAttempt: r.fee_per_attempt as number, feeBps: r.fee_bps as number }));
   }
   async gatewayStats(): Promise<GatewayStat[]> {
-    return (await this.q('SELECT * FROM gateway_stats ORDER BY gateway, brand, currency')).rows.map((r) => ({
+    // Counted from the outcomes (a scan: operators' reports, never a request's path).
+    const r = await this.q(
+      `SELECT gateway, coalesce(brand, 'unknown') AS brand, currency, count(*) AS attempts, count(*) FILTER (WHERE status = 'success') AS successes
+         FROM outcomes GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
+    );
+    return r.rows.map((r) => ({
       gateway: r.gateway as string,
       brand: r.brand as string,
       currency: r.currency as string,

@@ -1,13 +1,17 @@
 // Two service instances on one PostgreSQL database (PRECHECK_TEST_DATABASE_URL; `.ci/run` starts a
 // throwaway cluster): stateless HTTP — a key issued through one works on the other, an outcome's
 // idempotency key holds across instances (unique constraint, not process memory), both publish
-// and exactly one dataset version results (advisory lock), the build child opens the same store.
+// and exactly one dataset version results (advisory lock), the build child opens the same store;
+// outcomes recorded by two instances never wait on each other's commit (no shared counter row).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { startServer, type RunningServer } from '../../server/start.ts';
+import { PgStorage } from '../../server/storage/pg-storage.ts';
+import type { OutcomeRow } from '../../server/storage/storage.ts';
 import { authBody, outcomeBody, randomToken } from './helpers.ts';
 import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
 
@@ -75,5 +79,64 @@ if (!PG_URL) {
       const latest = await fetch(`${b.url}/v1/datasets/latest`, { headers: { authorization: `Bearer ${key}` } });
       expect(((await latest.json()) as { version: number }).version).toBe(versions.at(-1));
     });
+  });
+
+  describe('outcomes from two instances on PostgreSQL', () => {
+    let dbUrl: string;
+    let s1: PgStorage;
+    let s2: PgStorage;
+    let admin: pg.Client;
+    beforeAll(async () => {
+      dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
+      s1 = await PgStorage.open(dbUrl, { max: 2 });
+      s2 = await PgStorage.open(dbUrl, { max: 2 });
+      admin = new pg.Client({ connectionString: dbUrl });
+      await admin.connect();
+      // Holds an outcome's transaction open at its commit, with every lock it took, for as long
+      // as the test holds advisory lock 4242: a deferred trigger for merchant 'slow' waits on it.
+      await admin.query(`CREATE FUNCTION test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.merchant = 'slow' THEN PERFORM pg_advisory_xact_lock(4242); END IF; RETURN NULL; END $$`);
+      await admin.query(`CREATE CONSTRAINT TRIGGER test_hold_commit AFTER INSERT ON outcomes DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION test_hold_commit()`);
+    }, 120_000);
+    afterAll(async () => {
+      await admin?.end();
+      await s1?.close();
+      await s2?.close();
+      if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
+    });
+
+    const row = (merchant: string, over: Partial<OutcomeRow> = {}): OutcomeRow => ({
+      idempotencyKey: crypto.randomUUID(), merchant, token: crypto.randomBytes(16), bin: '411111', last4: '1111', brand: 'visa', orderId: crypto.randomUUID(),
+      amount: 2500, currency: 'USD', gateway: 'gw-a', status: 'success', code: null, type: null, advice: null, at: 1_700_000_000, hard: false, ...over,
+    });
+
+    it('an outcome commits while another instance\'s outcome of the same gateway, brand and currency is still committing', async () => {
+      await admin.query('SELECT pg_advisory_lock(4242)');
+      let slowDone = false;
+      const slow = s1.recordOutcome(row('slow'), 'f1', { restrict: null, knownGood: true }, { n: 1 }).then((r) => {
+        slowDone = true;
+        return r;
+      });
+      // Wait until the slow outcome is inside its commit (waiting on the advisory lock).
+      for (;;) {
+        const w = await admin.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND datname = current_database()`);
+        if (w.rows.length > 0) break;
+        await new Promise((r) => setImmediate(r));
+      }
+      // Same gateway × brand × currency, the other instance: with a per-segment counter row this
+      // waited for the slow commit (and so for this test's lock: the test would time out).
+      const fast = await s2.recordOutcome(row('fast'), 'f2', { restrict: null, knownGood: true }, { n: 2 });
+      expect(fast.created).toBe(true);
+      expect(slowDone).toBe(false);
+      await admin.query('SELECT pg_advisory_unlock(4242)');
+      expect((await slow).created).toBe(true);
+      // The per-gateway counts are the outcomes'.
+      await s2.importOutcomes([row('m', { status: 'failure', code: '05', idempotencyKey: '' }), row('m', { brand: null, gateway: 'gw-b', idempotencyKey: '' })]);
+      expect(await s1.gatewayStats()).toEqual([
+        { gateway: 'gw-a', brand: 'visa', currency: 'USD', attempts: 3, successes: 2 },
+        { gateway: 'gw-b', brand: 'unknown', currency: 'USD', attempts: 1, successes: 1 },
+      ]);
+    }, 60_000);
   });
 }
