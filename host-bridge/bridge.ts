@@ -15,6 +15,7 @@ import { OutboxForwarder } from './outbox/forwarder.ts';
 import { VerifyPipeline } from './pipeline/verify-pipeline.ts';
 import { BridgeMetrics } from './metrics/bridge-metrics.ts';
 import { GatewayHealth } from './routing/gateway-health.ts';
+import { CustomerFlags } from './pipeline/customer-flags.ts';
 import { LearningLag } from './metrics/learning-lag.ts';
 import { RulesReference } from './devices/rules-reference.ts';
 import { buildApi, type SyncRunner } from './api/server.ts';
@@ -92,6 +93,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
   const network = opts.network !== undefined ? opts.network : createNetworkClient(config);
   const forwarder = new OutboxForwarder({ outbox, network, logger, retryBaseMs: config.outbox.retryBaseMs, retryMaxMs: config.outbox.retryMaxMs, maxPerSecond: config.outbox.maxPerSecond, concurrency: config.outbox.concurrency, now });
   const gatewayHealth = new GatewayHealth({ now });
+  const customerFlags = new CustomerFlags();
   const learningLag = new LearningLag();
   let follower: DatasetFollower | null = null;
   const rules = new RulesReference();
@@ -159,6 +161,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
     metrics,
     onQueued: () => forwarder.kick(),
     gatewayHealth,
+    customerFlags,
     now,
   });
 
@@ -182,6 +185,7 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       onOutcomeQueued: (report) => {
         forwarder.kick();
         gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);
+        customerFlags.observeOutcome(report.orderId, report, Math.floor(now() / 1000));
       },
       rateLimitPerMinute: config.rateLimit.perMinute,
       allowedHosts: allowedHostNames(config.listen.host, config.listen.names),

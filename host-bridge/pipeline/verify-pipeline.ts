@@ -16,6 +16,7 @@ import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse, t
 import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import type { GatewayHealth } from '../routing/gateway-health.ts';
+import type { CustomerFlags } from './customer-flags.ts';
 import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { codeOf, PrecheckError } from '../../errors/precheck-error.ts';
@@ -74,6 +75,8 @@ export interface PipelineOptions {
   onQueued?: () => void;
   /** What the bridge saw of the gateways just now: overrides a device's failing or declining pick. */
   gatewayHealth?: GatewayHealth | null;
+  /** Customers seen with fraud evidence: their floor-limit approvals go to the network. */
+  customerFlags?: CustomerFlags | null;
   now?: () => number;
 }
 
@@ -111,10 +114,18 @@ export class VerifyPipeline {
     const lang = input.lang ?? this.o.lang;
     const orderId = input.order.id;
     const base = { orderId, card: { brand: card.brand, bin: card.bin, last4: card.last4 } };
+    const nowS = Math.floor(this.now() / 1000);
+    this.o.customerFlags?.noteOrder(orderId, input.customer, nowS);
 
     // Step 1: local authentication.
     const tLocal = performance.now();
     const local = await this.local(input, card, lang);
+    // A floor-limit approval stands for the network's new-card trust, which would see this
+    // customer's fraud evidence: a flagged customer is asked about at the network.
+    if (local?.result?.decision === 'approve' && local.result.reason === 'floor_limit' && this.o.customerFlags?.isFlagged(input.customer, nowS)) {
+      this.o.logger.info({ orderId, device: local.device.id }, 'floor-limit approval of a customer with fraud evidence: asking the network');
+      local.result = { ...local.result, decision: 'escalate', reason: 'floor_limit_customer_flagged' };
+    }
     const localMs = local ? ms(tLocal) : 0;
     const device = local && local.datasetVersion !== null ? { id: local.device.id, datasetVersion: local.datasetVersion } : null;
     const brand = local?.result?.brand ?? card.brand;
@@ -193,6 +204,7 @@ export class VerifyPipeline {
     const networkMs = this.o.network ? ms(tNet) : 0;
 
     if (answer) {
+      if (answer.reason === 'fraud_signal') this.o.customerFlags?.flagCustomer(input.customer, nowS);
       const result: VerifyResult = {
         ...base,
         decision: answer.decision,
