@@ -28,7 +28,8 @@ export interface CountedAttempt {
   type?: string | null;
 }
 
-const hex = (t: Uint8Array): string => Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('hex');
+// Cards are keyed by their 16 bytes as a one-byte string (half the size of hex).
+const cardKey = (t: Uint8Array): string => Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('latin1');
 
 /** First index in [lo, hi) whose value is >= x (ats sorted ascending). */
 function lowerBound(ats: number[], lo: number, hi: number, x: number): number {
@@ -40,16 +41,26 @@ function lowerBound(ats: number[], lo: number, hi: number, x: number): number {
   return lo;
 }
 
-/** One key's attempts in a trailing window, oldest first, with how often each item occurs. */
+/** Put `at` into a sorted array (after equal times); returns its index. */
+function insertSorted(ats: number[], head: number, at: number): number {
+  let i = ats.length;
+  if (i > head && ats[i - 1] > at) {
+    i = lowerBound(ats, head, i, at + 1);
+    ats.splice(i, 0, at);
+  } else ats.push(at);
+  return i;
+}
+
+/** Windows holding more live attempts than this keep a count per item (else distinct items are found by scanning). */
+const SMALL = 16;
+
+/** One key's attempts in a trailing window, oldest first, with the item (card or account) of each. */
 class Window {
   private ats: number[] = [];
   private items: (string | null)[] = [];
   private head = 0;
-  private readonly counts: Map<string, number> | null;
-
-  constructor(trackItems: boolean) {
-    this.counts = trackItems ? new Map() : null;
-  }
+  /** How often each item occurs among the live attempts; only for windows past SMALL. */
+  private counts: Map<string, number> | null = null;
 
   get empty(): boolean {
     return this.head === this.ats.length;
@@ -57,33 +68,38 @@ class Window {
 
   add(at: number, item: string | null): void {
     // Attempts come in time order; one out of order (an earlier request's, or loading) is put in place.
-    let i = this.ats.length;
-    if (i > this.head && this.ats[i - 1] > at) {
-      i = lowerBound(this.ats, this.head, i, at + 1);
-      this.ats.splice(i, 0, at);
-      this.items.splice(i, 0, item);
-    } else {
-      this.ats.push(at);
-      this.items.push(item);
+    const i = insertSorted(this.ats, this.head, at);
+    if (i === this.items.length) this.items.push(item);
+    else this.items.splice(i, 0, item);
+    if (this.counts) {
+      if (item !== null) this.counts.set(item, (this.counts.get(item) ?? 0) + 1);
+    } else if (this.ats.length - this.head > SMALL) {
+      const counts = new Map<string, number>();
+      for (let j = this.head; j < this.items.length; j++) {
+        const x = this.items[j];
+        if (x !== null) counts.set(x, (counts.get(x) ?? 0) + 1);
+      }
+      this.counts = counts;
     }
-    if (this.counts && item !== null) this.counts.set(item, (this.counts.get(item) ?? 0) + 1);
   }
 
   /** Drops attempts older than `from`. */
   evict(from: number): void {
     let h = this.head;
+    const counts = this.counts;
     while (h < this.ats.length && this.ats[h] < from) {
       const item = this.items[h];
-      if (this.counts && item !== null) {
-        const n = this.counts.get(item)! - 1;
-        if (n === 0) this.counts.delete(item);
-        else this.counts.set(item, n);
+      if (counts && item !== null) {
+        const n = counts.get(item)! - 1;
+        if (n === 0) counts.delete(item);
+        else counts.set(item, n);
       }
       this.items[h] = null;
       h++;
     }
+    if (h === this.head) return;
     this.head = h;
-    if (h > 64 && h * 2 > this.ats.length) {
+    if (h > 32 && h * 2 > this.ats.length) {
       this.ats = this.ats.slice(h);
       this.items = this.items.slice(h);
       this.head = 0;
@@ -96,28 +112,40 @@ class Window {
     return lowerBound(this.ats, this.head, end, to) - lowerBound(this.ats, this.head, end, from);
   }
 
-  /**
-   * Distinct items among attempts with from <= at < to, and whether `mine` is one of them. The
-   * window holds a little more (attempts that aged out since the last eviction, attempts at `to`
-   * itself): those few are walked and taken off.
-   */
+  /** Distinct items among attempts with from <= at < to, and whether `mine` is one of them. */
   distinct(from: number, to: number, mine: string | null): { n: number; mine: boolean } {
-    const counts = this.counts!;
+    const items = this.items;
     const end = this.ats.length;
     const lo = lowerBound(this.ats, this.head, end, from);
     const hi = lowerBound(this.ats, lo, end, to);
+    const counts = this.counts;
+    if (!counts) {
+      let n = 0;
+      let found = false;
+      for (let i = lo; i < hi; i++) {
+        const x = items[i];
+        if (x === null) continue;
+        if (x === mine) found = true;
+        let seen = false;
+        for (let j = lo; j < i && !seen; j++) seen = items[j] === x;
+        if (!seen) n++;
+      }
+      return { n, mine: found };
+    }
+    // The counts cover the whole window, which holds a little more than asked (attempts that aged
+    // out since the last eviction, attempts at `to` itself): those few are taken off.
     let off: Map<string, number> | null = null;
-    const take = (i: number) => {
-      const item = this.items[i];
-      if (item === null) return;
+    for (let i = this.head; i < end; i++) {
+      if (i === lo) i = hi;
+      if (i >= end) break;
+      const x = items[i];
+      if (x === null) continue;
       off ??= new Map();
-      off.set(item, (off.get(item) ?? 0) + 1);
-    };
-    for (let i = this.head; i < lo; i++) take(i);
-    for (let i = hi; i < end; i++) take(i);
+      off.set(x, (off.get(x) ?? 0) + 1);
+    }
     let n = counts.size;
-    if (off) for (const [item, k] of off as Map<string, number>) if (counts.get(item) === k) n--;
-    const m = mine === null ? 0 : (counts.get(mine) ?? 0) - ((off as Map<string, number> | null)?.get(mine) ?? 0);
+    if (off) for (const [x, k] of off) if (counts.get(x) === k) n--;
+    const m = mine === null ? 0 : (counts.get(mine) ?? 0) - (off?.get(mine) ?? 0);
     return { n, mine: m > 0 };
   }
 }
@@ -172,19 +200,20 @@ export class TrustCountsMemory {
   private readonly accounts = new Map<string, AccountCounts>();
   private readonly devices = new Map<string, DeviceCounts>();
   private readonly ips = new Map<string, IpCounts>();
-  private readonly cards = new Map<string, Window>();
+  /** Per card, the times of its attempts over the last day (most cards have one). */
+  private readonly cards = new Map<string, number[]>();
   private sinceSweep = 0;
 
   /** Counts one attempt (its label too, when it has one). */
   add(a: CountedAttempt): void {
     const at = a.at;
     if (at > this.latest) this.latest = at;
-    const token = hex(a.token);
+    const token = cardKey(a.token);
     // Windows keep what an answer at `latest` or later can still need.
     const inDay = at >= this.latest - DAY;
     if (a.account !== null) {
       let c = this.accounts.get(a.account);
-      if (!c) this.accounts.set(a.account, (c = { firstAt: at, lastAt: at, before: noOutcomes(), latest: noOutcomes(), day: new Window(true) }));
+      if (!c) this.accounts.set(a.account, (c = { firstAt: at, lastAt: at, before: noOutcomes(), latest: noOutcomes(), day: new Window() }));
       if (at < c.firstAt) c.firstAt = at;
       if (at > c.lastAt) {
         const b = c.before;
@@ -202,7 +231,7 @@ export class TrustCountsMemory {
     }
     if (a.device !== null) {
       let d = this.devices.get(a.device);
-      if (!d) this.devices.set(a.device, (d = { accounts: new Map(), lastAt: at, newAtLast: 0, fraud: 0, day: new Window(true) }));
+      if (!d) this.devices.set(a.device, (d = { accounts: new Map(), lastAt: at, newAtLast: 0, fraud: 0, day: new Window() }));
       if (at > d.lastAt) {
         d.lastAt = at;
         d.newAtLast = 0;
@@ -223,16 +252,23 @@ export class TrustCountsMemory {
     }
     if (a.ip !== null) {
       let i = this.ips.get(a.ip);
-      if (!i) this.ips.set(a.ip, (i = { month: new Window(true), hour: new Window(true) }));
+      if (!i) this.ips.set(a.ip, (i = { month: new Window(), hour: new Window() }));
       i.month.evict(this.latest - MONTH);
       i.hour.evict(this.latest - HOUR);
       if (at >= this.latest - MONTH) i.month.add(at, a.account);
       if (at >= this.latest - HOUR) i.hour.add(at, token);
     }
-    let w = this.cards.get(token);
-    if (!w) this.cards.set(token, (w = new Window(false)));
-    w.evict(this.latest - DAY);
-    if (inDay) w.add(at, null);
+    if (inDay) {
+      const w = this.cards.get(token);
+      if (!w) this.cards.set(token, [at]);
+      else {
+        const from = this.latest - DAY;
+        let h = 0;
+        while (h < w.length && w[h] < from) h++;
+        if (h > 0) w.splice(0, h);
+        insertSorted(w, 0, at);
+      }
+    }
     if (++this.sinceSweep >= 65_536) this.sweep();
   }
 
@@ -250,7 +286,7 @@ export class TrustCountsMemory {
     if (at < this.latest) return null;
     const hour = at - HOUR;
     const day = at - DAY;
-    const token = hex(k.token);
+    const token = cardKey(k.token);
     const out: TrustCounts = {
       account: null,
       device: null,
@@ -294,8 +330,9 @@ export class TrustCountsMemory {
     }
     const w = this.cards.get(token);
     if (w) {
-      out.attempts.cardHour = w.count(hour, at);
-      out.attempts.cardDay = w.count(day, at);
+      const to = lowerBound(w, 0, w.length, at);
+      out.attempts.cardHour = to - lowerBound(w, 0, to, hour);
+      out.attempts.cardDay = to - lowerBound(w, 0, to, day);
     }
     return out;
   }
@@ -311,10 +348,7 @@ export class TrustCountsMemory {
       i.hour.evict(this.latest - HOUR);
       if (i.month.empty && i.hour.empty) this.ips.delete(k);
     }
-    for (const [k, w] of this.cards) {
-      w.evict(day);
-      if (w.empty) this.cards.delete(k);
-    }
+    for (const [k, w] of this.cards) if (w[w.length - 1] < day) this.cards.delete(k);
   }
 
   /** Keys held (a figure for operations: the memory grows with distinct accounts and devices). */
