@@ -12,7 +12,7 @@
 //     max(`burstMinCount`, `burstFactor` × its baseline from the window). A burst zeroes every
 //     floor for `holdSeconds` after the last burst outcome, in the next dataset (the publisher
 //     publishes within publish.maxDelay, 10 s by default).
-// The floor itself: the lower of `floorUsd` (the new-card trust limit of the 'low' level,
+// The floor itself (two significant digits): the lower of `floorUsd` (the new-card trust limit of the 'low' level,
 // server/trust/policy.ts: what the network approves without 3-D Secure for a customer it barely
 // trusts) and the segment's `amountQuantile` of new-card first-attempt amounts, so a device never
 // approves more than the network would for a stranger nor far above the segment's usual order.
@@ -166,7 +166,7 @@ export class FloorLearner {
       if (s.outcomes === 0 || s.fraud / s.outcomes > this.p.maxFraudShare) continue;
       const [brand, currency, region] = key.split('\u0000') as [string, string, RouteRegion];
       const cap = minorFromRoughUsd(this.p.floorUsd, currency);
-      const limit = Math.min(cap, quantile(buckets.flatMap((b) => b.amounts), this.p.amountQuantile));
+      const limit = roundDown2(Math.min(cap, quantile(buckets.flatMap((b) => b.amounts), this.p.amountQuantile)));
       if (!(limit >= 1)) continue;
       limits.push({ brand, currency, region, limit: Math.min(limit, 0xffffffff) });
       newFirst += s.newFirst;
@@ -174,7 +174,8 @@ export class FloorLearner {
     if (limits.length === 0) return undefined;
     const span = Math.max(HOUR, Math.min(this.p.windowSeconds, now - (this.firstAt ?? now)));
     const perWindow = (newFirst / span) * this.p.budgetWindowSeconds;
-    const maxApprovals = Math.min(1_000_000, Math.max(this.p.budgetMin, Math.ceil(this.p.budgetFactor * perWindow)));
+    // In steps of 5: a budget that moved with every outcome would make every dataset a new one.
+    const maxApprovals = Math.min(1_000_000, Math.max(this.p.budgetMin, 5 * Math.ceil((this.p.budgetFactor * perWindow) / 5)));
     return { maxApprovals, windowSeconds: this.p.budgetWindowSeconds, limits };
   }
 
@@ -246,6 +247,13 @@ function sum(list: Bucket[]): { outcomes: number; fraud: number; newFirst: numbe
     s.newFirstOk += b.newFirstOk;
   }
   return s;
+}
+
+/** Down to two significant digits (4 873 → 4 800): floors that do not change with every outcome. */
+export function roundDown2(x: number): number {
+  if (!(x >= 100)) return Math.floor(x);
+  const step = 10 ** (Math.floor(Math.log10(x)) - 1);
+  return Math.floor(x / step) * step;
 }
 
 /** The q-quantile (nearest rank, rounded down to an integer). */

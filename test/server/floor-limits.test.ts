@@ -4,7 +4,7 @@
 // follows the new-card rate. Seeded outcome streams, no clock: every time is an input.
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FLOOR_POLICY, FloorLearner, type FloorOutcome } from '../../server/datasets/floor-limits.ts';
+import { DEFAULT_FLOOR_POLICY, FloorLearner, roundDown2, type FloorOutcome } from '../../server/datasets/floor-limits.ts';
 import { Rng } from '../../tools/simulator/prng.ts';
 
 const T0 = 1_800_000_000;
@@ -44,7 +44,8 @@ describe('floor limits learned from outcomes', () => {
     const s = f.limits(now)!;
     expect(s.limits).toHaveLength(1);
     const amounts = stream.map((o) => o.amount).sort((a, b) => a - b);
-    expect(s.limits[0]).toEqual({ brand: 'visa', currency: 'EUR', region: 'dom', limit: amounts[Math.ceil(0.75 * 60) - 1] });
+    expect(s.limits[0]).toEqual({ brand: 'visa', currency: 'EUR', region: 'dom', limit: roundDown2(amounts[Math.ceil(0.75 * 60) - 1]) });
+    expect([roundDown2(4873), roundDown2(99), roundDown2(100), roundDown2(14_285)]).toEqual([4800, 99, 100, 14_000]);
     // large orders: the cap (100 rough dollars = 10 000 EUR cents) wins
     const big = new FloorLearner();
     for (const o of newCards(60, { amount: () => 50_000 })) big.record(o);
@@ -52,7 +53,7 @@ describe('floor limits learned from outcomes', () => {
     // JPY has no minor digits and ~0.007 USD per yen: the cap is in yen
     const yen = new FloorLearner();
     for (const o of newCards(60, { currency: 'JPY', amount: () => 1_000_000 })) yen.record(o);
-    expect(yen.limits(now)!.limits[0]).toMatchObject({ currency: 'JPY', limit: 14_285 });
+    expect(yen.limits(now)!.limits[0]).toMatchObject({ currency: 'JPY', limit: 14_000 });
   });
 
   it('no floor without the evidence: too few new cards, too many of them failing, too much fraud in the segment, or cards it has seen before', () => {
@@ -118,7 +119,7 @@ describe('floor limits learned from outcomes', () => {
     expect(f.limits(b[49].at)?.limits.map((l) => l.region)).toEqual(['dom']);
   });
 
-  it('the device budget: twice the new-card rate of the floored segments per hour, at least budgetMin', () => {
+  it('the device budget: twice the new-card rate of the floored segments per hour (in steps of 5), at least budgetMin', () => {
     const f = new FloorLearner();
     // 240 new cards in 24 h = 10 an hour → 20 per hour
     const stream = newCards(240, { gap: 360 });
