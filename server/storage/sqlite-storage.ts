@@ -43,7 +43,8 @@ import type {
 
 // Every trust count of an attempt in one statement, single-row aggregates cross-joined. The
 // service answers them from memory (trust-counts-memory.ts): this statement is what those answers
-// equal, and what is asked when an attempt's time is older than the newest attempt counted. Parameters: @account @device @ip
+// equal, and what is asked when an attempt's time is more than SLACK (5 min) before the newest
+// attempt counted (a clock stepped back). Parameters: @account @device @ip
 // @token @at and the window starts @hour @day @month; a null key matches no row. The same counts
 // as PostgreSQL's TRUST_FROM (pg-storage.ts).
 const TRUST_SQL = `
@@ -713,12 +714,18 @@ export class SqliteStorage implements Storage {
     }
   }
 
+  /** The newest attempt counted in memory (tests: answers from SLACK before it on come from memory). */
+  trustCountsNewest(): number {
+    return this.trustCountsMemory().latest;
+  }
+
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
     return this.trustCountsMemory().counts(k) ?? this.trustCountsFromSql(k);
   }
 
   /**
-   * The counts by statement (an `at` older than the newest attempt counted; tests compare). Noted
+   * The counts by statement (an `at` more than SLACK before the newest attempt counted; tests
+   * compare). Noted
    * attempts not written yet count too: they are inserted in a savepoint that is rolled back.
    */
   trustCountsFromSql(k: TrustKeys): TrustCounts {

@@ -6,15 +6,19 @@
 // keeps counting in the database (pg-storage.ts).
 //
 // The answers equal the SQL's (TRUST_SQL in sqlite-storage.ts; test/server/trust-counts-memory.test.ts
-// compares them) for any `at` not older than the newest attempt counted (`latest`): windows keep
-// the attempts from `latest` minus their span on, and attempts at `at` itself (the current
-// second) are left out as the SQL's `at < @at` does. An older `at` (a clock stepped back) returns
-// null and the caller asks the database.
+// compares them) for any `at` from SLACK seconds before the newest attempt counted (`latest`) on:
+// windows keep their span plus SLACK, each attempt in them carries what an older `at` must take
+// off again (its account on a device, its outcome on an account), and attempts at or after `at`
+// are left out as the SQL's `at < @at` does — so requests that read the clock a moment before
+// another one's attempt was counted are answered here too. An older `at` (a clock stepped back by
+// more than SLACK) returns null and the caller asks the database.
 import type { TrustCounts, TrustKeys } from './storage.ts';
 
 const HOUR = 3600;
 const DAY = 86_400;
 const MONTH = 30 * DAY;
+/** How far before the newest attempt counted an answer can still be given from memory (s). */
+export const SLACK = 300;
 
 /** What one attempt contributes to the counts. */
 export interface CountedAttempt {
@@ -58,19 +62,35 @@ const SMALL = 16;
 class Window {
   private ats: number[] = [];
   private items: (string | null)[] = [];
+  /** Per attempt, a second value (a device's window: the attempt's account). */
+  private aux: (string | null)[] | null;
+  /** Per attempt, its outcome bits (an account's window: OUTCOME_*). */
+  private marks: number[] | null;
   private head = 0;
   /** How often each item occurs among the live attempts; only for windows past SMALL. */
   private counts: Map<string, number> | null = null;
+
+  constructor(opts: { aux?: boolean; marks?: boolean } = {}) {
+    this.aux = opts.aux ? [] : null;
+    this.marks = opts.marks ? [] : null;
+  }
 
   get empty(): boolean {
     return this.head === this.ats.length;
   }
 
-  add(at: number, item: string | null): void {
+  add(at: number, item: string | null, aux: string | null = null, mark = 0): void {
     // Attempts come in time order; one out of order (an earlier request's, or loading) is put in place.
     const i = insertSorted(this.ats, this.head, at);
-    if (i === this.items.length) this.items.push(item);
-    else this.items.splice(i, 0, item);
+    if (i === this.items.length) {
+      this.items.push(item);
+      this.aux?.push(aux);
+      this.marks?.push(mark);
+    } else {
+      this.items.splice(i, 0, item);
+      this.aux?.splice(i, 0, aux);
+      this.marks?.splice(i, 0, mark);
+    }
     if (this.counts) {
       if (item !== null) this.counts.set(item, (this.counts.get(item) ?? 0) + 1);
     } else if (this.ats.length - this.head > SMALL) {
@@ -102,8 +122,47 @@ class Window {
     if (h > 32 && h * 2 > this.ats.length) {
       this.ats = this.ats.slice(h);
       this.items = this.items.slice(h);
+      if (this.aux) this.aux = this.aux.slice(h);
+      if (this.marks) this.marks = this.marks.slice(h);
       this.head = 0;
     }
+  }
+
+  /** Sets outcome bits on an unmarked attempt at `at`; false when none is held. */
+  mark(at: number, bits: number): boolean {
+    const marks = this.marks!;
+    const end = this.ats.length;
+    for (let i = lowerBound(this.ats, this.head, end, at); i < end && this.ats[i] === at; i++) {
+      if (marks[i] === 0) {
+        marks[i] = bits;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Outcome bits summed over attempts at or after `from`: what an answer before `from` takes off. */
+  marksFrom(from: number, o: Outcomes): void {
+    const marks = this.marks!;
+    for (let i = lowerBound(this.ats, this.head, this.ats.length, from); i < marks.length; i++) {
+      const m = marks[i];
+      if (m !== 0) subOutcome(o, m);
+    }
+  }
+
+  /** The distinct aux values of attempts at or after `from` for which `keep` holds. */
+  auxFrom(from: number, keep: (x: string) => boolean): number {
+    const aux = this.aux!;
+    const lo = lowerBound(this.ats, this.head, this.ats.length, from);
+    let n = 0;
+    for (let i = lo; i < aux.length; i++) {
+      const x = aux[i];
+      if (x === null || !keep(x)) continue;
+      let seen = false;
+      for (let j = lo; j < i && !seen; j++) seen = aux[j] === x;
+      if (!seen) n++;
+    }
+    return n;
   }
 
   /** Attempts with from <= at < to. */
@@ -159,31 +218,42 @@ interface Outcomes {
 
 const noOutcomes = (): Outcomes => ({ successes: 0, failures: 0, fraud: 0, chargebacks: 0 });
 
-function addOutcome(o: Outcomes, status: string | null | undefined, type: string | null | undefined): void {
-  if (status === 'success') o.successes++;
-  else if (status === 'failure') o.failures++;
-  if (type === 'fraud') o.fraud++;
-  else if (type === 'chargeback') o.chargebacks++;
+const SUCCESS = 1;
+const FAILURE = 2;
+const FRAUD = 4;
+const CHARGEBACK = 8;
+
+/** An outcome as bits (0: none or not counted). */
+const outcomeBits = (status: string | null | undefined, type: string | null | undefined): number =>
+  (status === 'success' ? SUCCESS : status === 'failure' ? FAILURE : 0) | (type === 'fraud' ? FRAUD : type === 'chargeback' ? CHARGEBACK : 0);
+
+function addOutcome(o: Outcomes, bits: number): void {
+  if (bits & SUCCESS) o.successes++;
+  if (bits & FAILURE) o.failures++;
+  if (bits & FRAUD) o.fraud++;
+  if (bits & CHARGEBACK) o.chargebacks++;
+}
+
+function subOutcome(o: Outcomes, bits: number): void {
+  if (bits & SUCCESS) o.successes--;
+  if (bits & FAILURE) o.failures--;
+  if (bits & FRAUD) o.fraud--;
+  if (bits & CHARGEBACK) o.chargebacks--;
 }
 
 interface AccountCounts {
   firstAt: number;
-  /** The newest attempt's second; `latest` holds the outcomes of attempts at it, `before` the older ones'. */
-  lastAt: number;
-  before: Outcomes;
-  latest: Outcomes;
-  /** Cards over the last day. */
+  /** Outcomes of all its attempts. */
+  outcomes: Outcomes;
+  /** Cards over the last day, with each attempt's outcome. */
   day: Window;
 }
 
 interface DeviceCounts {
   /** Every account seen on the device, with its first attempt there. */
   accounts: Map<string, number>;
-  lastAt: number;
-  /** Accounts whose first attempt on the device is at lastAt. */
-  newAtLast: number;
   fraud: number; // fraud and chargeback outcomes, any time
-  /** Cards over the last day. */
+  /** Cards over the last day, with each attempt's account. */
   day: Window;
 }
 
@@ -195,7 +265,7 @@ interface IpCounts {
 }
 
 export class TrustCountsMemory {
-  /** The newest attempt counted (unix s); answers are exact for `at` >= this. */
+  /** The newest attempt counted (unix s); answers are exact for `at` >= this - SLACK. */
   latest = Number.NEGATIVE_INFINITY;
   private readonly accounts = new Map<string, AccountCounts>();
   private readonly devices = new Map<string, DeviceCounts>();
@@ -209,62 +279,43 @@ export class TrustCountsMemory {
     const at = a.at;
     if (at > this.latest) this.latest = at;
     const token = cardKey(a.token);
-    // Windows keep what an answer at `latest` or later can still need.
-    const inDay = at >= this.latest - DAY;
+    const bits = outcomeBits(a.status, a.type);
+    // Windows keep what an answer at `latest` - SLACK or later can still need.
+    const dayFrom = this.latest - DAY - SLACK;
+    const inDay = at >= dayFrom;
     if (a.account !== null) {
       let c = this.accounts.get(a.account);
-      if (!c) this.accounts.set(a.account, (c = { firstAt: at, lastAt: at, before: noOutcomes(), latest: noOutcomes(), day: new Window() }));
+      if (!c) this.accounts.set(a.account, (c = { firstAt: at, outcomes: noOutcomes(), day: new Window({ marks: true }) }));
       if (at < c.firstAt) c.firstAt = at;
-      if (at > c.lastAt) {
-        const b = c.before;
-        const l = c.latest;
-        b.successes += l.successes;
-        b.failures += l.failures;
-        b.fraud += l.fraud;
-        b.chargebacks += l.chargebacks;
-        c.latest = noOutcomes();
-        c.lastAt = at;
-      }
-      addOutcome(at === c.lastAt ? c.latest : c.before, a.status, a.type);
-      c.day.evict(this.latest - DAY);
-      if (inDay) c.day.add(at, token);
+      addOutcome(c.outcomes, bits);
+      c.day.evict(dayFrom);
+      if (inDay) c.day.add(at, token, null, bits);
     }
     if (a.device !== null) {
       let d = this.devices.get(a.device);
-      if (!d) this.devices.set(a.device, (d = { accounts: new Map(), lastAt: at, newAtLast: 0, fraud: 0, day: new Window() }));
-      if (at > d.lastAt) {
-        d.lastAt = at;
-        d.newAtLast = 0;
-      }
+      if (!d) this.devices.set(a.device, (d = { accounts: new Map(), fraud: 0, day: new Window({ aux: true }) }));
       if (a.account !== null) {
         const first = d.accounts.get(a.account);
-        if (first === undefined) {
-          d.accounts.set(a.account, at);
-          if (at === d.lastAt) d.newAtLast++;
-        } else if (at < first) {
-          d.accounts.set(a.account, at);
-          if (first === d.lastAt) d.newAtLast--;
-        }
+        if (first === undefined || at < first) d.accounts.set(a.account, at);
       }
-      if (a.type === 'fraud' || a.type === 'chargeback') d.fraud++;
-      d.day.evict(this.latest - DAY);
-      if (inDay) d.day.add(at, token);
+      if (bits & (FRAUD | CHARGEBACK)) d.fraud++;
+      d.day.evict(dayFrom);
+      if (inDay) d.day.add(at, token, a.account);
     }
     if (a.ip !== null) {
       let i = this.ips.get(a.ip);
       if (!i) this.ips.set(a.ip, (i = { month: new Window(), hour: new Window() }));
-      i.month.evict(this.latest - MONTH);
-      i.hour.evict(this.latest - HOUR);
-      if (at >= this.latest - MONTH) i.month.add(at, a.account);
-      if (at >= this.latest - HOUR) i.hour.add(at, token);
+      i.month.evict(this.latest - MONTH - SLACK);
+      i.hour.evict(this.latest - HOUR - SLACK);
+      if (at >= this.latest - MONTH - SLACK) i.month.add(at, a.account);
+      if (at >= this.latest - HOUR - SLACK) i.hour.add(at, token);
     }
     if (inDay) {
       const w = this.cards.get(token);
       if (!w) this.cards.set(token, [at]);
       else {
-        const from = this.latest - DAY;
         let h = 0;
-        while (h < w.length && w[h] < from) h++;
+        while (h < w.length && w[h] < dayFrom) h++;
         if (h > 0) w.splice(0, h);
         insertSorted(w, 0, at);
       }
@@ -274,16 +325,21 @@ export class TrustCountsMemory {
 
   /** A label of a counted attempt (identified by its account, device and second). */
   label(a: { account: string | null; device: string | null; at: number }, status: string, type: string | null): void {
+    const bits = outcomeBits(status, type);
     const c = a.account === null ? undefined : this.accounts.get(a.account);
-    if (c) addOutcome(a.at === c.lastAt ? c.latest : c.before, status, type);
+    if (c) {
+      addOutcome(c.outcomes, bits);
+      // Attempts at one second are alike to the counts: any unlabelled one of them takes the mark.
+      c.day.mark(a.at, bits);
+    }
     const d = a.device === null ? undefined : this.devices.get(a.device);
-    if (d && (type === 'fraud' || type === 'chargeback')) d.fraud++;
+    if (d && bits & (FRAUD | CHARGEBACK)) d.fraud++;
   }
 
-  /** The counts before `k.at`, or null when `k.at` is older than the newest attempt counted. */
+  /** The counts before `k.at`, or null when `k.at` is more than SLACK before the newest attempt counted. */
   counts(k: TrustKeys): TrustCounts | null {
     const at = k.at;
-    if (at < this.latest) return null;
+    if (at < this.latest - SLACK) return null;
     const hour = at - HOUR;
     const day = at - DAY;
     const token = cardKey(k.token);
@@ -298,10 +354,10 @@ export class TrustCountsMemory {
       const c = this.accounts.get(k.account);
       if (!c) out.account = { firstAt: null, ...noOutcomes() };
       else {
-        // Attempts at `at` itself (only possible when at === lastAt) are not before it.
-        const current = at === c.lastAt;
-        const o = current ? c.before : { successes: c.before.successes + c.latest.successes, failures: c.before.failures + c.latest.failures, fraud: c.before.fraud + c.latest.fraud, chargebacks: c.before.chargebacks + c.latest.chargebacks };
-        out.account = { firstAt: current && c.firstAt === at ? null : c.firstAt, successes: o.successes, failures: o.failures, fraud: o.fraud, chargebacks: o.chargebacks };
+        // Attempts at or after `at` are not before it: their outcomes are taken off.
+        const o = { ...c.outcomes };
+        c.day.marksFrom(at, o);
+        out.account = { firstAt: c.firstAt < at ? c.firstAt : null, successes: o.successes, failures: o.failures, fraud: o.fraud, chargebacks: o.chargebacks };
         out.attempts.accountHour = c.day.count(hour, at);
         out.attempts.accountDay = c.day.count(day, at);
         out.cards.accountDay = c.day.distinct(day, at, token);
@@ -313,7 +369,9 @@ export class TrustCountsMemory {
       else {
         const first = k.account === null ? undefined : d.accounts.get(k.account);
         const mine = first !== undefined && first < at;
-        out.device = { withAccount: mine, accounts: d.accounts.size - (at === d.lastAt ? d.newAtLast : 0), mine, fraud: d.fraud };
+        // Accounts first seen on the device at or after `at` are not before it.
+        const later = d.day.auxFrom(at, (x) => d.accounts.get(x)! >= at);
+        out.device = { withAccount: mine, accounts: d.accounts.size - later, mine, fraud: d.fraud };
         out.cards.deviceDay = d.day.distinct(day, at, token);
       }
     }
@@ -340,12 +398,12 @@ export class TrustCountsMemory {
   /** Drops windows of keys not seen for longer than their span (the all-time counts stay). */
   private sweep(): void {
     this.sinceSweep = 0;
-    const day = this.latest - DAY;
+    const day = this.latest - DAY - SLACK;
     for (const c of this.accounts.values()) c.day.evict(day);
     for (const d of this.devices.values()) d.day.evict(day);
     for (const [k, i] of this.ips) {
-      i.month.evict(this.latest - MONTH);
-      i.hour.evict(this.latest - HOUR);
+      i.month.evict(this.latest - MONTH - SLACK);
+      i.hour.evict(this.latest - HOUR - SLACK);
       if (i.month.empty && i.hour.empty) this.ips.delete(k);
     }
     for (const [k, w] of this.cards) if (w[w.length - 1] < day) this.cards.delete(k);

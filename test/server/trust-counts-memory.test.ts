@@ -1,11 +1,13 @@
 // SQLite answers trust counts from memory (server/storage/trust-counts-memory.ts): the answers
 // must be the counting statement's, for every key and time — at the hour, day and 30-day window
-// edges, within the current second, after labels, for attempts noted but not yet written, after a
-// prune and after a restart (loaded from the table again). A seeded random history (many attempts
+// edges, within the current second, up to SLACK seconds before the newest attempt (requests that
+// read the clock before another's attempt was counted), after labels, for attempts noted but not
+// yet written, after a prune and after a restart (loaded from the table again). A seeded random history (many attempts
 // per key, keys shared across accounts, devices, IPs and cards) is checked answer by answer.
 import { describe, expect, it } from 'vitest';
 import type { TrustAttemptRow, TrustKeys } from '../../server/storage/storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
+import { SLACK } from '../../server/storage/trust-counts-memory.ts';
 import { sqliteStorageEachTest } from './sqlite-fixture.ts';
 
 const T = 1_700_000_000;
@@ -52,8 +54,10 @@ describe('trust counts in memory (SQLite)', () => {
     let checked = 0;
     const keysAt = (at: number): TrustKeys => ({ account: pick(accounts), device: pick(devices), ip: pick(ips), token: tok(1 + Math.floor(r() * 6)), at });
     const check = async (at: number) => {
-      for (let j = 0; j < 3; j++) {
-        const { mem, sql: want } = await both(db, keysAt(at));
+      // At `at`, and a little before it (up to SLACK before the newest attempt).
+      for (const t of [at, at, at - 1, at - pick([2, 59, 3600, SLACK])]) {
+        if (t < db.trustCountsNewest() - SLACK) continue;
+        const { mem, sql: want } = await both(db, keysAt(t));
         expect(mem).toEqual(want);
         checked++;
       }
@@ -103,15 +107,15 @@ describe('trust counts in memory (SQLite)', () => {
     }
     expect(checked).toBeGreaterThan(3000);
 
-    // An earlier time than the newest attempt is asked of the statement (same answer by definition).
-    const old = keysAt(now - 1);
+    // A time more than SLACK before the newest attempt is asked of the statement.
+    const old = keysAt(db.trustCountsNewest() - SLACK - 1);
     const calls = db.trustCountsFromSqlCalls;
     expect(await db.trustCounts(old)).toEqual(db.trustCountsFromSql(old));
     expect(db.trustCountsFromSqlCalls).toBe(calls + 2);
 
     // Restart: the counts are loaded from the table and answer the same.
     await db.insertTrustAttempts(unwritten.splice(0));
-    const probes = Array.from({ length: 40 }, (_, j) => keysAt(now + pick([0, 1, HOUR, DAY, MONTH + 1]) * (j % 2)));
+    const probes = Array.from({ length: 40 }, (_, j) => keysAt(now + pick([-SLACK, -1, 0, 1, HOUR, DAY, MONTH + 1]) * (j % 2)));
     const before = await Promise.all(probes.map((k) => db.trustCounts(k)));
     await db.close();
     db = sql.reopen();
@@ -145,5 +149,10 @@ describe('trust counts in memory (SQLite)', () => {
     expect(mem.account?.firstAt).toBe(T + 8);
     expect(mem.device).toEqual({ withAccount: true, accounts: 2, mine: true, fraud: 0 });
     expect(mem.cards.deviceDay).toEqual({ n: 2, mine: true }); // cards 1 (T - 50) and 2 (T + 8); T + 10 is not before
+    // Before the newest attempt: 'new' (first on the device at T + 8, again at T + 10) is not before T + 8.
+    const earlier = await both(db, { ...k, at: T + 8 });
+    expect(earlier.mem).toEqual(earlier.sql);
+    expect(earlier.mem.device).toEqual({ withAccount: false, accounts: 1, mine: false, fraud: 0 });
+    expect(earlier.mem.account?.firstAt).toBeNull();
   });
 });
