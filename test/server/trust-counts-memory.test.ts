@@ -4,11 +4,17 @@
 // read the clock before another's attempt was counted), after labels, for attempts noted but not
 // yet written, after a prune and after a restart (loaded from the table again). A seeded random history (many attempts
 // per key, keys shared across accounts, devices, IPs and cards) is checked answer by answer.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TrustAttemptRow, TrustKeys } from '../../server/storage/storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import { SLACK } from '../../server/storage/trust-counts-memory.ts';
 import { sqliteStorageEachTest } from './sqlite-fixture.ts';
+import { TrustSignals } from '../../server/trust/signal-store.ts';
+import { evaluateNewCard } from '../../server/trust/policy.ts';
+import { priorTrustModel } from '../../server/trust/model.ts';
 
 const T = 1_700_000_000;
 const HOUR = 3600;
@@ -154,5 +160,52 @@ describe('trust counts in memory (SQLite)', () => {
     expect(earlier.mem).toEqual(earlier.sql);
     expect(earlier.mem.device).toEqual({ withAccount: false, accounts: 1, mine: false, fraud: 0 });
     expect(earlier.mem.account?.firstAt).toBeNull();
+  });
+
+  it('gives TrustSignals the contexts, features and new-card answers that counting by statement gives', async () => {
+    // The same attempts and outcomes into two files: one counted in memory with attempts queued
+    // (written behind), one as before — each attempt written before answering, counted by the statement.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trust-counts-sql-'));
+    const other = new SqliteStorage(path.join(dir, 'server.sqlite'));
+    const bySql = new Proxy(other, {
+      get(t, p) {
+        if (p === 'noteTrustAttempts') return undefined;
+        if (p === 'trustCounts') return (k: TrustKeys) => Promise.resolve(t.trustCountsFromSql(k));
+        const v = Reflect.get(t, p) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const key = new Uint8Array(32).fill(3);
+    const mem = new TrustSignals(sql.db, key, { flushMs: 60_000 });
+    const old = new TrustSignals(bySql, key, { flushMs: 0 });
+    try {
+      const r = rng(7);
+      const pick = <X>(xs: X[]): X => xs[Math.floor(r() * xs.length)];
+      const model = priorTrustModel();
+      let now = T;
+      const answers = new Set<string>();
+      for (let i = 0; i < 300; i++) {
+        now += pick([0, 0, 1, 30, 600, HOUR, HOUR + 1, DAY - 1, DAY]);
+        const a = { merchant: pick(['m1', 'm2']), orderId: `o${i}`, token: tok(1 + Math.floor(r() * 8)), accountId: pick(['alice', 'bob', 'carol', undefined]), deviceId: pick(['d1', 'd2', undefined]), ip: pick(['192.0.2.1', '192.0.2.2', undefined]), ipCountry: 'DE', cardCountry: pick(['DE', 'US']), at: now };
+        const x = await mem.recordAttempt(a, model.version);
+        const y = await old.recordAttempt(a, model.version);
+        expect(x.context).toEqual(y.context);
+        expect(Array.from(x.features)).toEqual(Array.from(y.features));
+        const order = { amount: 1000 + Math.floor(r() * 90_000), currency: 'EUR' };
+        const dx = evaluateNewCard(model, x.context, order);
+        expect(dx).toEqual(evaluateNewCard(model, y.context, order));
+        answers.add(`${dx.decision}/${dx.reason}`);
+        if (r() < 0.4) {
+          const o = { merchant: a.merchant, orderId: `o${Math.max(0, i - Math.floor(r() * 5))}`, status: pick(['success', 'failure'] as const), type: pick([null, 'fraud', 'chargeback', 'soft']), at: now };
+          expect(await mem.recordOutcome(o)).toBe(await old.recordOutcome(o));
+        }
+      }
+      expect(answers.size).toBeGreaterThan(1); // the sequence reaches more than one answer
+    } finally {
+      await mem.close();
+      await old.close();
+      await other.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
