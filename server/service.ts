@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './log.ts';
 import { ServiceError } from './errors.ts';
 import { openStorage, redactUrl, sqliteSpec, type StoreSpec } from './storage/open.ts';
 import { SqliteStorage } from './storage/sqlite-storage.ts';
+import { PgCoordinator } from './storage/pg-coordinator.ts';
 import { NotifyService } from './notify/notify-service.ts';
 import type { Storage } from './storage/storage.ts';
 import { toUnixSeconds } from '../runtime/clock.ts';
@@ -114,6 +115,9 @@ export async function openService(options: ServerOptions): Promise<Service> {
   // Floor limits for unknown cards, learned from the outcomes ingested from now on (in memory:
   // zero after a restart until the window has the evidence again; floor-limits.ts).
   const floors = new FloorLearner();
+  // Several instances on one PostgreSQL database: one publishes on schedule, the others forward
+  // their changes to it and serve the versions it announces (storage/pg-coordinator.ts).
+  let coordinator: PgCoordinator | null = null;
   const publisher = new DatasetPublisher(
     storage,
     keys,
@@ -138,12 +142,36 @@ export async function openService(options: ServerOptions): Promise<Service> {
       // One builder across every instance on the database (PostgreSQL advisory lock): a second
       // instance waits, then finds the content published and makes no new version.
       runJob: (job, run) => (job.kind === 'snapshot' ? storage.withPublishLock(() => run(job), { wait: true }).then((r) => r!) : run(job)),
+      coordination: store.kind === 'postgres' ? { isPublisher: () => coordinator?.isPublisher ?? false, forward: () => coordinator?.changed() } : null,
     },
     log,
   );
   publisher.onPublished((r) => {
     currentVersion = r.info.version;
+    coordinator?.published(r.info.version);
   });
+  if (store.kind === 'postgres') {
+    const c = new PgCoordinator(store.url, {
+      onChanged: () => publisher.notifyChanged(),
+      onPublished: (v) => {
+        if (currentVersion === null || v > currentVersion) currentVersion = v;
+      },
+      onRole: (isPublisher, takeover) => {
+        log.info({ publisher: isPublisher }, isPublisher ? 'this instance publishes datasets' : 'this instance no longer publishes datasets');
+        // Changes forwarded while no instance held the role are in the first build.
+        if (isPublisher && takeover) publisher.notifyChanged();
+      },
+      onError: (e) => log.warn({ err: e }, 'instance coordination connection failed; retrying'),
+    });
+    coordinator = c;
+    try {
+      await c.start();
+    } catch (e) {
+      await publisher.close();
+      await storage.close();
+      throw e;
+    }
+  }
   const auth = new NetworkAuth({
     storage,
     router,
@@ -191,6 +219,8 @@ export async function openService(options: ServerOptions): Promise<Service> {
       if (closed) return;
       closed = true;
       trainSchedule?.stop();
+      // First: another instance takes the publisher role while this one drains.
+      await coordinator?.close();
       await notify.close();
       await publisher.close();
       // Learning-only writes queued behind the answers are written before the database closes.

@@ -66,6 +66,12 @@ export interface PublisherOptions {
   deltaBases?: number;
   /** Run builds in a child process on the same data dir (the service sets this). */
   buildProcess?: { dataDir: string; store: StoreSpec } | null;
+  /**
+   * Several instances on one database (storage/pg-coordinator.ts): only the one that
+   * `isPublisher()` runs the scheduled builds (changes, refresh); the others `forward()` their
+   * changes to it. Explicit publishes run anywhere. Absent: this process is the only publisher.
+   */
+  coordination?: { isPublisher(): boolean; forward(): void } | null;
 }
 
 export interface PublishResult {
@@ -122,6 +128,7 @@ export class DatasetPublisher {
    */
   notifyChanged(): void {
     if (this.closed || this.opts.debounceMs < 0) return;
+    if (this.forwarded()) return;
     const now = this.clock.nowMs();
     this.pendingSince ??= now;
     this.lastChangeAt = now;
@@ -138,6 +145,15 @@ export class DatasetPublisher {
     return Math.max(this.retryNotBefore, Math.min(this.lastChangeAt + Math.max(0, this.opts.debounceMs), latest));
   }
 
+  /** Not the publisher among several instances: pending changes go to the one that is. */
+  private forwarded(): boolean {
+    const c = this.opts.coordination;
+    if (!c || c.isPublisher()) return false;
+    this.pendingSince = null;
+    c.forward();
+    return true;
+  }
+
   private schedule(): void {
     if (this.timer !== null) {
       this.clock.clearTimer(this.timer);
@@ -149,6 +165,7 @@ export class DatasetPublisher {
     this.timer = this.clock.setTimer(() => {
       this.timer = null;
       if (this.jobs > 0 || this.pendingSince === null) return;
+      if (this.forwarded()) return; // the role moved to another instance meanwhile
       this.publish('debounced').catch((e) => this.log.error({ err: e }, 'dataset publish failed'));
     }, Math.max(0, due - this.clock.nowMs()));
   }
@@ -200,6 +217,7 @@ export class DatasetPublisher {
   }
 
   private async refreshIfAging(): Promise<void> {
+    if (this.opts.coordination && !this.opts.coordination.isPublisher()) return;
     const latest = await this.storage.latestDataset();
     if (latest && toUnixSeconds(this.opts.now()) >= latest.createdAt + this.opts.ttlSeconds / 2) {
       await this.publish('refresh', true).catch((e) => this.log.error({ err: e }, 'dataset refresh failed'));

@@ -2,7 +2,9 @@
 // throwaway cluster): stateless HTTP — a key issued through one works on the other, an outcome's
 // idempotency key holds across instances (unique constraint, not process memory), both publish
 // and exactly one dataset version results (advisory lock), the build child opens the same store;
-// outcomes recorded by two instances never wait on each other's commit (no shared counter row).
+// outcomes recorded by two instances never wait on each other's commit (no shared counter row); one
+// instance builds on schedule, the other forwards its changes and serves the versions announced,
+// and takes over when the publisher stops.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -138,5 +140,72 @@ if (!PG_URL) {
         { gateway: 'gw-b', brand: 'unknown', currency: 'USD', attempts: 1, successes: 1 },
       ]);
     }, 60_000);
+  });
+
+  describe('one publishing instance among two on PostgreSQL', () => {
+    let dbUrl: string;
+    let dir: string;
+    let a: RunningServer;
+    let b: RunningServer;
+    let key: string;
+    beforeAll(async () => {
+      dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-pg-'));
+      const common = { dataDir: dir, database: dbUrl, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: 20, publishMaxDelayMs: 200, train: { schedule: null } };
+      // A starts first and takes the publisher role before B starts (startServer resolves after
+      // the instance's first claim).
+      a = await startServer({ ...common, publishOnStart: true });
+      b = await startServer({ ...common, publishOnStart: true });
+      key = (await a.issueKey('shop-pg')).key;
+    }, 180_000);
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
+    });
+
+    const postOutcome = async (s: RunningServer) => {
+      const res = await fetch(`${s.url}/v1/outcomes`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(outcomeBody(randomToken())) });
+      expect(res.status).toBe(200);
+      return res.headers.get('precheck-dataset-version');
+    };
+    const nextPublish = (s: RunningServer) => new Promise<number>((resolve) => {
+      const off = s.service.publisher.onPublished((r) => {
+        off();
+        resolve(r.info.version);
+      });
+    });
+    /** Waits (events of another process: polled, generous deadline) until `cond` holds. */
+    const until = async (what: string, cond: () => boolean | Promise<boolean>) => {
+      const deadline = Date.now() + 60_000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+
+    it('a change ingested by the other instance is published by the publishing one, and both serve that version', async () => {
+      const v1 = (await a.service.storage.latestDataset())!.version;
+      const published = nextPublish(a);
+      await postOutcome(b); // a new known-good card: the dataset's content changes
+      const v2 = await published;
+      expect(v2).toBeGreaterThan(v1);
+      await until('instance B to serve the announced version', () => b.service.datasetVersion() === v2);
+      expect(await postOutcome(a)).not.toBeNull();
+      // B never built on its own schedule (it did not even start a build child).
+      expect(b.service.publisher.status().builds).toBe(0);
+      expect(b.service.publisher.buildChild).toBeNull();
+      expect(a.service.publisher.status().published).toBeGreaterThanOrEqual(1);
+    }, 120_000);
+
+    it('the other instance takes the role when the publisher stops, and builds what was forwarded', async () => {
+      await a.close();
+      const published = nextPublish(b);
+      await postOutcome(b);
+      const v = await published; // after B claimed the role (within 2 s) and built
+      expect((await b.service.storage.latestDataset())!.version).toBe(v);
+      expect(b.service.datasetVersion()).toBe(v);
+    }, 120_000);
   });
 }
