@@ -90,8 +90,10 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         // Every outcome the service answered 200 to (warm-up included) must be a row now.
         const s = await openService(quietService(dir, database));
         let stored: number;
+        let versions: number;
         try {
           stored = await s.storage.countOutcomes();
+          versions = (await s.storage.latestDataset())?.version ?? 0;
         } finally {
           await s.close();
         }
@@ -103,7 +105,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}`;
         summary.push({ figure: `outcomes ingested per second (${label})`, value: `${r.rps.toFixed(0)}/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms`, bound: `bare Fastify route ${bound.rps.toFixed(0)}/s; CPU per request ${cpuCell(cpu, bareRuns, svcRuns)}`, ratio: ratio.toFixed(3) });
         const acked = svcRuns.reduce((a, x) => a + (x.statuses['200'] ?? 0), 0);
-        notes.push(`${label}: ${acked.toLocaleString('en')} outcomes acknowledged in the measured windows, ${stored.toLocaleString('en')} rows stored after the run (warm-ups add theirs; ${stored >= acked ? 'none lost' : '**FEWER than acknowledged**'}); ${replayed} of ${replays} re-sent acknowledged outcomes answered from the stored row (Idempotent-Replay), so no second row`);
+        notes.push(`${label}: ${acked.toLocaleString('en')} outcomes acknowledged in the measured windows, ${stored.toLocaleString('en')} rows stored after the run (warm-ups add theirs; ${stored >= acked ? 'none lost' : '**FEWER than acknowledged**'}); ${replayed} of ${replays} re-sent acknowledged outcomes answered from the stored row (Idempotent-Replay), so no second row; ${versions} dataset versions published from start to end`);
       } finally {
         if (database) await dropPgDatabase(v.database!, database);
         fs.rmSync(dir, { recursive: true, force: true });
@@ -118,7 +120,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     markdown:
       `${markdownTable(['backend', 'instances', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'CPU ms/request: service (+PostgreSQL) vs bare → ratio', 'non-200', 'replays'], table)}\n\n` +
       `Unique idempotency keys (each a new outcome: insert, gateway statistics, known-good or restricted effects, trust label), ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round), the service with its default publishing (a dataset build 2 s after changes stop, at least every 10 s) and the load generator on the same 2 cores. ` +
-      `An outcome is answered only once it is committed (SQLite: synchronous=FULL group commit; PostgreSQL: synchronous_commit on).\n\n` +
+      `An outcome is answered only once it is committed (SQLite: synchronous=FULL group commit; PostgreSQL: synchronous_commit on). CPU per request: user+system CPU of the service processes and their children (the dataset build child) and, when PRECHECK_BENCH_PG_DATADIR names its data directory here, of the PostgreSQL server's processes, warm-ups included, divided by the requests answered.\n\n` +
       notes.map((n) => `- ${n}`).join('\n'),
     summary,
   };

@@ -43,6 +43,25 @@ export function pgServerPids(): number[] | null {
   }
 }
 
+/** The children of `pids` (the service's dataset build child), from /proc. */
+export function childPids(pids: readonly number[]): number[] {
+  const out: number[] = [];
+  try {
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+        if (pids.includes(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))) out.push(Number(e));
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    // no /proc
+  }
+  return out;
+}
+
 /** CPU ms used by `pids` (re-listed by `list` at the end, for servers that fork) while `fn` runs. */
 export async function cpuDuring<T>(list: () => number[], fn: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
   const before = new Map(list().map((p) => [p, processCpuMs(p)]));
@@ -69,7 +88,8 @@ export interface SideBySide {
 /**
  * The bare bound and the service loaded in `rounds` alternating rounds (a slow spell on a shared
  * machine then hits both figures rather than one), with the CPU ms each side's processes used;
- * the PostgreSQL server's processes count on the service's side when `withPg` and it runs here.
+ * the service's child processes (dataset builds) and the PostgreSQL server's processes (when
+ * `withPg` and it runs here) count on the service's side.
  * `load` gets the run label `bare<round>` / `svc<round>`.
  */
 export async function alternatingRounds(
@@ -80,7 +100,8 @@ export async function alternatingRounds(
   load: (urls: string[], run: string, side: 'bare' | 'svc') => Promise<LoadResult>,
 ): Promise<SideBySide> {
   const out: SideBySide = { bareRuns: [], svcRuns: [], cpu: { bare: 0, svc: 0 } };
-  const svcPids = () => [...svc.pids, ...(withPg ? (pgServerPids() ?? []) : [])];
+  // The service's build children count on its side (a child that exits within a round is missed).
+  const svcPids = () => [...svc.pids, ...childPids(svc.pids), ...(withPg ? (pgServerPids() ?? []) : [])];
   for (let round = 0; round < rounds; round++) {
     const b = await cpuDuring(() => bare.pids, () => load(bare.urls, `bare${round}`, 'bare'));
     out.bareRuns.push(b.result);
