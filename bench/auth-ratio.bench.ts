@@ -138,7 +138,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         let svcRuns: LoadResult[];
         let cpu: SideBySide['cpu'];
         try {
-          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database !== null, (urls, run, side) =>
+          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database, (urls, run, side) =>
             authLoad(urls, key, seconds / ROUNDS, run, side === 'svc' ? decisions : undefined),
           ));
         } finally {
@@ -179,7 +179,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     markdown:
       `${markdownTable(['backend', 'instances', 'rows', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'CPU ms/request: service (+PostgreSQL) vs bare → ratio', 'non-200'], table)}\n\n` +
       `New cards (random tokens) with a customer context, ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round); ` +
-      `the load generator shares the machine's ${os.cpus().length} cores with the server(s). CPU per request: user+system CPU of the server processes and their children (the dataset build child; and of the PostgreSQL server's processes when PRECHECK_BENCH_PG_DATADIR names its data directory here) over the rounds, warm-ups included, divided by the requests answered; its ratio (bare ÷ service) is what throughput would be on an otherwise idle machine where the service is CPU-bound, and depends far less than req/s on other jobs' load. Bare route: Fastify with the same ajv options validating the same request schema, constant answer, in its own process.\n\n` +
+      `the load generator shares the machine's ${os.cpus().length} cores with the server(s). CPU per request: user+system CPU of the server processes and their children (the dataset build child; and of the PostgreSQL server's processes when PRECHECK_BENCH_PG_DATADIR names its data directory here: its background processes and the bench database's backends, not those of other databases on a shared cluster) over the rounds, warm-ups included, divided by the requests answered; its ratio (bare ÷ service) is what throughput would be on an otherwise idle machine where the service is CPU-bound, and depends far less than req/s on other jobs' load. Bare route: Fastify with the same ajv options validating the same request schema, constant answer, in its own process.\n\n` +
       notes.map((n) => `- ${n}`).join('\n'),
     summary,
   };

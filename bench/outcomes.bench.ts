@@ -75,7 +75,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         let replayed = 0;
         let replays = 0;
         try {
-          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database !== null, (urls, run) => load(urls, key, seconds / ROUNDS, run)));
+          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database, (urls, run) => load(urls, key, seconds / ROUNDS, run)));
           // Re-send acknowledged outcomes (round 0's first ones, all sent and answered; on every
           // instance in turn): each must be answered from the stored row (Idempotent-Replay).
           replays = Math.min(REPLAYS, svcRuns[0].requests);
@@ -120,7 +120,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
     markdown:
       `${markdownTable(['backend', 'instances', 'service', 'service p50 / p99', 'bare route', 'bare p50 / p99', 'ratio', 'CPU ms/request: service (+PostgreSQL) vs bare → ratio', 'non-200', 'replays'], table)}\n\n` +
       `Unique idempotency keys (each a new outcome: insert, gateway statistics, known-good or restricted effects, trust label), ${CONNECTIONS} keep-alive connections, closed loop, ${seconds} s each in ${ROUNDS} alternating rounds (2 s warm-up per round), the service with its default publishing (a dataset build 2 s after changes stop, at least every 10 s) and the load generator on the same 2 cores. ` +
-      `An outcome is answered only once it is committed (SQLite: synchronous=FULL group commit; PostgreSQL: synchronous_commit on). CPU per request: user+system CPU of the service processes and their children (the dataset build child) and, when PRECHECK_BENCH_PG_DATADIR names its data directory here, of the PostgreSQL server's processes, warm-ups included, divided by the requests answered.\n\n` +
+      `An outcome is answered only once it is committed (SQLite: synchronous=FULL group commit; PostgreSQL: synchronous_commit on). CPU per request: user+system CPU of the service processes and their children (the dataset build child) and, when PRECHECK_BENCH_PG_DATADIR names its data directory here, of the PostgreSQL server's processes (its background processes and the bench database's backends), warm-ups included, divided by the requests answered.\n\n` +
       notes.map((n) => `- ${n}`).join('\n'),
     summary,
   };

@@ -21,8 +21,10 @@ export function processCpuMs(pid: number): number {
 /**
  * The PostgreSQL server's processes (postmaster and its children) when PRECHECK_BENCH_PG_DATADIR
  * names its data directory on this machine; else null (a remote server: its CPU is not counted).
+ * With `database`, backends of other databases are left out (a shared cluster: other people's
+ * tests on it would count as the service's cost); the cluster's own background processes stay.
  */
-export function pgServerPids(): number[] | null {
+export function pgServerPids(database?: string): number[] | null {
   const dir = process.env.PRECHECK_BENCH_PG_DATADIR;
   if (!dir) return null;
   try {
@@ -32,7 +34,14 @@ export function pgServerPids(): number[] | null {
       if (!/^\d+$/.test(e)) continue;
       try {
         const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === master) pids.push(Number(e));
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== master) continue;
+        if (database !== undefined) {
+          // "postgres: USER DB HOST(PORT) STATE" for a backend, "postgres: autovacuum worker DB"
+          const title = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ');
+          const db = /^postgres: autovacuum worker (\S+)/.exec(title)?.[1] ?? /^postgres: \S+ (\S+) (?:\S+\(\d+\)|\[local\])/.exec(title)?.[1];
+          if (db !== undefined && db !== database) continue;
+        }
+        pids.push(Number(e));
       } catch {
         // gone meanwhile
       }
@@ -89,19 +98,21 @@ export interface SideBySide {
  * The bare bound and the service loaded in `rounds` alternating rounds (a slow spell on a shared
  * machine then hits both figures rather than one), with the CPU ms each side's processes used;
  * the service's child processes (dataset builds) and the PostgreSQL server's processes (when
- * `withPg` and it runs here) count on the service's side.
+ * `pgUrl` is set and it runs here; its backends of other databases not) count on the service's side.
  * `load` gets the run label `bare<round>` / `svc<round>`.
  */
 export async function alternatingRounds(
   rounds: number,
   bare: { urls: string[]; pids: number[] },
   svc: { urls: string[]; pids: number[] },
-  withPg: boolean,
+  /** The service's PostgreSQL database URL (its server's processes count), or null. */
+  pgUrl: string | null,
   load: (urls: string[], run: string, side: 'bare' | 'svc') => Promise<LoadResult>,
 ): Promise<SideBySide> {
   const out: SideBySide = { bareRuns: [], svcRuns: [], cpu: { bare: 0, svc: 0 } };
   // The service's build children count on its side (a child that exits within a round is missed).
-  const svcPids = () => [...svc.pids, ...childPids(svc.pids), ...(withPg ? (pgServerPids() ?? []) : [])];
+  const db = pgUrl ? decodeURIComponent(new URL(pgUrl).pathname.slice(1)) : null;
+  const svcPids = () => [...svc.pids, ...childPids(svc.pids), ...(db !== null ? (pgServerPids(db) ?? []) : [])];
   for (let round = 0; round < rounds; round++) {
     const b = await cpuDuring(() => bare.pids, () => load(bare.urls, `bare${round}`, 'bare'));
     out.bareRuns.push(b.result);

@@ -113,7 +113,20 @@ export class PgStorage implements Storage {
   readonly dialect = 'postgres';
   private closed = false;
 
-  private constructor(readonly pool: pg.Pool) {}
+  /**
+   * Writes that only feed learning (trust attempts and their labels and decisions, order
+   * contexts) go through a second small pool whose sessions commit with synchronous_commit off:
+   * such a commit returns without waiting for its WAL flush (the WAL writer flushes within ~0.6 s;
+   * a database crash may lose the last of them — they were queued in memory for 20 ms anyway);
+   * visibility to other sessions is immediate. Outcomes, keys and everything else keep waiting
+   * for the flush. Opened on the first such write (a build child or CLI command never does).
+   */
+  private learnPool: pg.Pool | null = null;
+
+  private constructor(
+    readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
 
   /** Connects, applies pending migrations (under an advisory lock) and returns the store. */
   static async open(url: string, opts: PgStorageOptions = {}): Promise<PgStorage> {
@@ -125,7 +138,7 @@ export class PgStorage implements Storage {
     const pool = new pg.Pool({ connectionString: url, max, types, application_name: 'precheck-server', options: '-c plan_cache_mode=force_generic_plan' });
     // An idle client's error (server restart) must not crash the process: the pool replaces it.
     pool.on('error', () => undefined);
-    const s = new PgStorage(pool);
+    const s = new PgStorage(pool, url);
     try {
       await s.migrate();
     } catch (e) {
@@ -167,6 +180,30 @@ export class PgStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+    await this.learnPool?.end();
+  }
+
+  /** The synchronous_commit of outcome writes and of learning-only writes (operators, tests). */
+  async commitModes(): Promise<{ outcomes: string; learning: string }> {
+    const show = async (p: pg.Pool) => String((await p.query('SHOW synchronous_commit')).rows[0].synchronous_commit);
+    return { outcomes: await show(this.pool), learning: await show(this.learning()) };
+  }
+
+  private learning(): pg.Pool {
+    if (!this.learnPool) {
+      const p = new pg.Pool({
+        connectionString: this.url, max: 4, types, application_name: 'precheck-server-learning',
+        options: '-c plan_cache_mode=force_generic_plan -c synchronous_commit=off',
+      });
+      p.on('error', () => undefined);
+      this.learnPool = p;
+    }
+    return this.learnPool;
+  }
+
+  /** A named statement of a learning-only write (see learnPool). */
+  private ql(name: string | null, sql: string, params: unknown[]): Promise<pg.QueryResult<Row>> {
+    return name ? this.learning().query<Row>({ name, text: sql, values: params }) : this.learning().query<Row>(sql, params);
   }
 
   private q(sql: string, params: unknown[] = []): Promise<pg.QueryResult<Row>> {
@@ -362,7 +399,8 @@ export class PgStorage implements Storage {
     const last = new Map<string, (typeof rows)[number]>();
     for (const r of rows) last.set(`${r.merchant}\u0000${r.orderId}`, r);
     const list = [...last.values()];
-    await this.q(
+    await this.ql(
+      'save-order-contexts',
       `INSERT INTO order_context (merchant, order_id, country, cross_border, at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::bigint[])
        ON CONFLICT (merchant, order_id) DO UPDATE SET country = excluded.country, cross_border = excluded.cross_border, at = excluded.at`,
@@ -372,7 +410,7 @@ export class PgStorage implements Storage {
     this.orderContextWrites += list.length;
     if (this.orderContextWrites >= 4096) {
       this.orderContextWrites = 0;
-      await this.q('DELETE FROM order_context WHERE at < $1', [list[0].at - 30 * 86400]);
+      await this.ql(null, 'DELETE FROM order_context WHERE at < $1', [list[0].at - 30 * 86400]);
     }
   }
 
@@ -616,7 +654,7 @@ export class PgStorage implements Storage {
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
     if (rows.length === 0) return;
     const col = <K extends keyof TrustAttemptRow>(key: K) => rows.map((r) => r[key]);
-    await this.qn(
+    await this.ql(
       'insert-trust-attempts',
       `INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version, decision, reason)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])`,
@@ -628,7 +666,7 @@ export class PgStorage implements Storage {
   }
 
   async labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean> {
-    const r = await this.qn(
+    const r = await this.ql(
       'label-trust-attempt',
       `UPDATE trust_attempts SET status = $3, type = $4, label = $5, labelled_at = $6 WHERE id = (
          SELECT id FROM trust_attempts WHERE merchant = $1 AND order_id = $2 AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)`,
@@ -665,7 +703,8 @@ export class PgStorage implements Storage {
   }
 
   async setTrustDecision(o: { merchant: string; orderId: string; at: number; decision: string; reason: string }): Promise<void> {
-    await this.q(
+    await this.ql(
+      null,
       `UPDATE trust_attempts SET decision = $1, reason = $2 WHERE id =
         (SELECT id FROM trust_attempts WHERE merchant = $3 AND order_id = $4 AND at = $5 ORDER BY id DESC LIMIT 1)`,
       [o.decision, o.reason, o.merchant, o.orderId, o.at],

@@ -140,6 +140,16 @@ if (!PG_URL) {
         { gateway: 'gw-b', brand: 'unknown', currency: 'USD', attempts: 1, successes: 1 },
       ]);
     }, 60_000);
+
+    it('commits outcomes after their WAL flush, learning-only writes without waiting for it', async () => {
+      expect(await s1.commitModes()).toEqual({ outcomes: 'on', learning: 'off' });
+      // ...and the learning writes are visible at once to the other instance's reads.
+      const token = crypto.randomBytes(16);
+      await s1.insertTrustAttempts([{ merchant: 'm', orderId: 'o-l', token, account: 'acc', device: null, ip: null, ipCountry: null, cardCountry: null, at: 1_700_000_000, features: [0], modelVersion: null }]);
+      expect((await s2.trustCounts({ account: 'acc', device: null, ip: null, token, at: 1_700_000_001 })).attempts.cardDay).toBe(1);
+      expect(await s2.labelTrustAttempt({ merchant: 'm', orderId: 'o-l', status: 'success', type: null, label: 1, at: 1_700_000_002 })).toBe(true);
+      expect(await s1.trustStats()).toEqual({ attempts: 1, labelled: 1 });
+    });
   });
 
   describe('one publishing instance among two on PostgreSQL', () => {
