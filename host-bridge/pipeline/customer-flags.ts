@@ -8,7 +8,11 @@
 //     classifyOutcome: fraud type, 07/41/43/59), or
 //   - the network answered one of their verifications with `fraud_signal`,
 // and sends a flagged customer's floor-limit approvals to the network instead (it answers with its
-// customer context). Only floor-limit approvals: a known-good card stays local.
+// customer context). Likewise a customer seen with ANOTHER card within CARD_SECONDS (any of
+// account, device, IP): fraudsters cycle stolen cards from one device, which the network's
+// velocity checks catch (5 distinct cards a day on a device) — a floor approval must not skip
+// them, and a shopper who changes cards is rare enough to ask the network about. Only floor-limit
+// approvals: a known-good card stays local.
 // In memory, bounded (MAX_ENTRIES each, oldest forgotten first), identifiers kept as SHA-256
 // prefixes; a restart forgets them, which costs only this shortcut — the network still decides.
 import crypto from 'node:crypto';
@@ -25,10 +29,34 @@ export const FLAG_SECONDS = 7 * 86_400;
 /** Orders remembered with their customer (to flag on a later outcome): as long as a checkout lasts. */
 export const ORDER_SECONDS = 6 * 3600;
 export const MAX_ENTRIES = 100_000;
+/** "Seen with another card" looks back this far (the network's device and account velocity windows are a day). */
+export const CARD_SECONDS = 86_400;
+/** Cards remembered per customer key (enough to tell "another card"). */
+const CARDS_PER_KEY = 4;
 
 export class CustomerFlags {
   private readonly orders = new Map<string, { keys: string[]; at: number }>();
   private readonly flags = new Map<string, number>();
+  private readonly cards = new Map<string, Map<string, number>>();
+
+  /**
+   * Notes that the customer verified `token` (hex) and says whether, before it, any of their
+   * identifiers was seen with another card within CARD_SECONDS.
+   */
+  noteCard(customer: CustomerContext | undefined, token: string, now: number): boolean {
+    let other = false;
+    for (const k of keysOf(customer)) {
+      const seen = this.cards.get(k) ?? new Map<string, number>();
+      for (const [t, at] of seen) if (t !== token && now - at <= CARD_SECONDS) other = true;
+      seen.delete(token);
+      seen.set(token, now);
+      while (seen.size > CARDS_PER_KEY) seen.delete(seen.keys().next().value as string);
+      this.cards.delete(k);
+      this.cards.set(k, seen);
+      trim(this.cards, (m) => [...m.values()].every((at) => now - at > CARD_SECONDS));
+    }
+    return other;
+  }
 
   /** Remembers which customer an order belongs to (at its verification). */
   noteOrder(orderId: string, customer: CustomerContext | undefined, now: number): void {

@@ -121,10 +121,15 @@ export class VerifyPipeline {
     const tLocal = performance.now();
     const local = await this.local(input, card, lang);
     // A floor-limit approval stands for the network's new-card trust, which would see this
-    // customer's fraud evidence: a flagged customer is asked about at the network.
-    if (local?.result?.decision === 'approve' && local.result.reason === 'floor_limit' && this.o.customerFlags?.isFlagged(input.customer, nowS)) {
-      this.o.logger.info({ orderId, device: local.device.id }, 'floor-limit approval of a customer with fraud evidence: asking the network');
-      local.result = { ...local.result, decision: 'escalate', reason: 'floor_limit_customer_flagged' };
+    // customer's fraud evidence and card velocity: such a customer is asked about at the network.
+    const flags = this.o.customerFlags;
+    const otherCard = flags && local?.result?.token ? flags.noteCard(input.customer, local.result.token, nowS) : false;
+    if (flags && local?.result?.decision === 'approve' && local.result.reason === 'floor_limit') {
+      const why = flags.isFlagged(input.customer, nowS) ? 'floor_limit_customer_flagged' : otherCard ? 'floor_limit_customer_other_card' : null;
+      if (why) {
+        this.o.logger.info({ orderId, device: local.device.id, why }, 'floor-limit approval for a customer the network should see: asking the network');
+        local.result = { ...local.result, decision: 'escalate', reason: why };
+      }
     }
     const localMs = local ? ms(tLocal) : 0;
     const device = local && local.datasetVersion !== null ? { id: local.device.id, datasetVersion: local.datasetVersion } : null;

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { VerifyPipeline, type VerifyInput } from '../../host-bridge/pipeline/verify-pipeline.ts';
-import { CustomerFlags, FLAG_SECONDS } from '../../host-bridge/pipeline/customer-flags.ts';
+import { CARD_SECONDS, CustomerFlags, FLAG_SECONDS } from '../../host-bridge/pipeline/customer-flags.ts';
 import { Outbox } from '../../host-bridge/outbox/outbox-db.ts';
 import { NetworkClient } from '../../host-bridge/network/network-client.ts';
 import { FakeRegistry, ScriptedDevice } from './device-double.ts';
@@ -39,6 +39,16 @@ describe('customer flags', () => {
     expect(f.observeOutcome('unknown', { status: 'failure', code: '59', type: 'fraud' }, T0)).toBe(false);
     f.flagCustomer({ accountId: 'acct-x' }, T0);
     expect(f.isFlagged({ accountId: 'acct-x' }, T0 + 1)).toBe(true);
+  });
+
+  it('another card of the same account, device or IP within a day', () => {
+    const f = new CustomerFlags();
+    expect(f.noteCard(honest, 'aa'.repeat(16), T0)).toBe(false);
+    expect(f.noteCard(honest, 'aa'.repeat(16), T0 + 60)).toBe(false); // the same card again
+    expect(f.noteCard({ ip: honest.ip }, 'bb'.repeat(16), T0 + 120)).toBe(true); // another card, same IP
+    expect(f.noteCard({ deviceId: 'dev-new' }, 'cc'.repeat(16), T0 + 120)).toBe(false);
+    expect(f.noteCard({ deviceId: 'dev-new' }, 'dd'.repeat(16), T0 + 120 + CARD_SECONDS + 1)).toBe(false); // a day later
+    expect(f.noteCard(undefined, 'ee'.repeat(16), T0)).toBe(false);
   });
 });
 
@@ -76,6 +86,16 @@ describe('verify pipeline with customer flags', () => {
     expect(await p.verify(input('o3', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' });
     expect(await pipelineWith(flags, 'known_good').verify(input('o4', fraudster))).toMatchObject({ stage: 'local', reason: 'known_good' });
     expect(svc.requests).toHaveLength(1);
+  });
+
+  it("a customer's floor-limit approval with another card than the one they used today is asked at the network", async () => {
+    const flags = new CustomerFlags();
+    const p = pipelineWith(flags);
+    expect(await p.verify(input('o1', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' });
+    expect(await p.verify(input('o2', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' }); // same card
+    const other = { ...input('o3', honest), card: { number: '5555555555554444', expMonth: 12, expYear: 2030 } };
+    expect(await p.verify(other)).toMatchObject({ stage: 'network' });
+    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'floor_limit_customer_other_card' } });
   });
 
   it("the network's fraud_signal flags the customer for the next order", async () => {
