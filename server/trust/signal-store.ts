@@ -48,8 +48,13 @@ export interface TrustSignalsOptions {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
+/** Identifier hashes kept in memory (customers come back; three HMACs were a tenth of an auth's work). */
+const HASH_CACHE = 65_536;
+
 export class TrustSignals {
   private readonly hashKey: Buffer;
+  /** HMAC input → hash; cleared when full (process memory only: raw identifiers never reach storage). */
+  private readonly hashes = new Map<string, string>();
   private pending: TrustAttemptRow[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -78,7 +83,14 @@ export class TrustSignals {
     if (value === null || value === undefined || value === '') return null;
     // Account and device ids are the merchant's: scoped per merchant. IPs are global facts.
     const scope = kind === 'ip' ? '' : merchant;
-    return crypto.createHmac('sha256', this.hashKey).update(`precheck/trust/v1:${kind}:${scope}:${value}`).digest('hex').slice(0, 32);
+    const input = `precheck/trust/v1:${kind}:${scope}:${value}`;
+    let h = this.hashes.get(input);
+    if (h === undefined) {
+      h = crypto.createHmac('sha256', this.hashKey).update(input).digest('hex').slice(0, 32);
+      if (this.hashes.size >= HASH_CACHE) this.hashes.clear();
+      this.hashes.set(input, h);
+    }
+    return h;
   }
 
   /** The trust context of an attempt from history before `a.at` (the attempt itself not counted). */

@@ -1,7 +1,8 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteStorage } from '../../../server/storage/sqlite-storage.ts';
 import { TrustSignals } from '../../../server/trust/signal-store.ts';
 import { TRUST_FEATURE_NAMES } from '../../../server/trust/features.ts';
@@ -70,6 +71,19 @@ describe('TrustSignals (real SQLite file)', () => {
     expect(bytes).not.toContain('dev-a');
     expect(bytes).not.toContain('203.0.113.5');
     store = new TrustSignals(sql.reopen(), new Uint8Array(32).fill(7));
+  });
+
+  it('computes the keyed hash of a returning customer\'s identifiers once (the same hashes as computed afresh)', async () => {
+    const keys = store.keysOf(attempt());
+    const spy = vi.spyOn(crypto, 'createHmac');
+    try {
+      for (let i = 0; i < 5; i++) expect(store.keysOf(attempt({ orderId: `r${i}`, at: T + i }))).toEqual({ ...keys, at: T + i });
+      expect(spy).not.toHaveBeenCalled();
+      expect(new TrustSignals(sql.db, new Uint8Array(32).fill(7)).keysOf(attempt())).toEqual(keys);
+      expect(spy).toHaveBeenCalledTimes(3); // a fresh instance: account, device, IP
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('counts attempts still queued for writing, and a label finds its queued attempt', async () => {
