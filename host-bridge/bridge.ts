@@ -183,7 +183,11 @@ export async function startBridge(opts: StartBridgeOptions): Promise<Bridge> {
       syncRunner: sync,
       rules,
       onOutcomeQueued: (report) => {
-        forwarder.kick();
+        // After the background authorization of the order's floor-limit approval, if one is in
+        // flight: the service labels the trust attempt it records with this outcome.
+        const shadow = pipeline.shadowOf(report.orderId);
+        if (shadow) void shadow.then(() => forwarder.kick());
+        else forwarder.kick();
         gatewayHealth.observe(report, outbox.latestVerification(report.orderId)?.token ?? null);
         customerFlags.observeOutcome(report.orderId, report, Math.floor(now() / 1000));
       },

@@ -96,6 +96,8 @@ function ms(start: number): number {
 
 export class VerifyPipeline {
   private readonly now: () => number;
+  /** Background authorizations of floor-limit approvals still in flight, by order id. */
+  private readonly shadows = new Map<string, Promise<void>>();
 
   constructor(private readonly o: PipelineOptions) {
     this.now = o.now ?? Date.now;
@@ -158,39 +160,13 @@ export class VerifyPipeline {
         device,
         timings: { formatMs, localMs, networkMs: 0, totalMs: ms(t0) },
       };
+      if (r.reason === 'floor_limit') this.shadowAuth(this.networkRequest(input, card, brand, lang, local), input, nowS);
       return this.finish(result, input, local.result.token);
     }
 
     // Step 2: network authentication.
     const token = local?.result?.token ?? null;
-    const country = input.order.country;
-    const crossBorder = this.crossBorderOf(input);
-    const request: NetworkAuthRequest = {
-      ...(token !== null ? { token } : {}),
-      bin: card.bin,
-      last4: card.last4,
-      ...(brand ? { brand } : {}),
-      expMonth: card.expMonth,
-      expYear: card.expYear,
-      order: {
-        id: orderId,
-        amount: { value: input.order.amount.value, currency: input.order.amount.currency },
-        ...(country ? { country } : {}),
-        ...(crossBorder !== null ? { crossBorder } : {}),
-      },
-      ...(input.customer ? { customer: input.customer } : {}),
-      lang,
-      ...(local
-        ? {
-            local: {
-              // A device error is not a conclusion: the service sees an escalation and why.
-              decision: local.result ? local.result.decision : 'escalate',
-              reason: local.result ? local.result.reason : `device_error:${local.error?.code ?? 'UNKNOWN'}`.slice(0, 64),
-              datasetVersion: local.datasetVersion,
-            },
-          }
-        : {}),
-    };
+    const request = this.networkRequest(input, card, brand, lang, local);
     const tNet = performance.now();
     let answer: NetworkAuthResponse | null = null;
     let failure: string;
@@ -239,6 +215,68 @@ export class VerifyPipeline {
       ? { request, fallback: { decision, policy: fallbackToString(this.o.fallback), at: Math.floor(this.now() / 1000) } }
       : null;
     return this.finish(result, input, token, reconcile);
+  }
+
+  /** The network authentication request for this verification (token, BIN, last four, order, customer, the local conclusion). */
+  private networkRequest(input: VerifyInput, card: CheckedCard, brand: string | null, lang: string, local: LocalOutcome | null): NetworkAuthRequest {
+    const token = local?.result?.token ?? null;
+    const country = input.order.country;
+    const crossBorder = this.crossBorderOf(input);
+    return {
+      ...(token !== null ? { token } : {}),
+      bin: card.bin,
+      last4: card.last4,
+      ...(brand ? { brand } : {}),
+      expMonth: card.expMonth,
+      expYear: card.expYear,
+      order: {
+        id: input.order.id,
+        amount: { value: input.order.amount.value, currency: input.order.amount.currency },
+        ...(country ? { country } : {}),
+        ...(crossBorder !== null ? { crossBorder } : {}),
+      },
+      ...(input.customer ? { customer: input.customer } : {}),
+      lang,
+      ...(local
+        ? {
+            local: {
+              // A device error is not a conclusion: the service sees an escalation and why.
+              decision: local.result ? local.result.decision : 'escalate',
+              reason: local.result ? local.result.reason : `device_error:${local.error?.code ?? 'UNKNOWN'}`.slice(0, 64),
+              datasetVersion: local.datasetVersion,
+            },
+          }
+        : {}),
+    };
+  }
+
+  /**
+   * A floor-limit approval is final at once, but the service still gets the authorization in the
+   * background: its trust records need the attempt with the customer's account, device and IP, or
+   * the fraud outcome of this card would not count against that customer and the next card of the
+   * order (asked at the network) would meet no velocity or fraud evidence. Its answer is not the
+   * checkout's; a fraud_signal in it flags the customer for later floor approvals. Failures are
+   * only logged. The bridge holds this order's outcomes back until it settles (shadowOf).
+   */
+  private shadowAuth(request: NetworkAuthRequest, input: VerifyInput, nowS: number): void {
+    const net = this.o.network;
+    if (!net) return;
+    const orderId = input.order.id;
+    const p = net
+      .postJson('/v1/auth', request, { idempotent: true, deadlineMs: this.o.networkDeadlineMs ?? 1500 })
+      .then((res) => {
+        if (parseAuthResponse(res.body).reason === 'fraud_signal') this.o.customerFlags?.flagCustomer(input.customer, nowS);
+      })
+      .catch((e) => this.o.logger.debug({ orderId, err: (e as Error).message }, 'background authorization of a floor-limit approval failed'))
+      .finally(() => {
+        if (this.shadows.get(orderId) === p) this.shadows.delete(orderId);
+      });
+    this.shadows.set(orderId, p);
+  }
+
+  /** The background authorization of this order's floor-limit approval, while in flight. */
+  shadowOf(orderId: string): Promise<void> | undefined {
+    return this.shadows.get(orderId);
   }
 
   /** The shared rule with the merchant country as reference (the bridge never knows the issuer's); null when unknown. */

@@ -79,12 +79,31 @@ describe('verify pipeline with customer flags', () => {
     const flags = new CustomerFlags();
     const p = pipelineWith(flags);
     expect(await p.verify(input('o1', fraudster))).toMatchObject({ stage: 'local', reason: 'floor_limit' });
+    await p.shadowOf('o1'); // the background authorization (answered approve by default)
     flags.observeOutcome('o1', { status: 'failure', code: '59', type: 'fraud' }, T0);
     svc.handler = () => ({ status: 200, body: { decision: 'decline', reason: 'fraud_signal', prompt: null, gateway: null } });
     expect(await p.verify(input('o2', fraudster))).toMatchObject({ stage: 'network', decision: 'decline', reason: 'fraud_signal' });
-    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'floor_limit_customer_flagged' } });
+    expect(svc.requests[1].body).toMatchObject({ local: { decision: 'escalate', reason: 'floor_limit_customer_flagged' } });
+    svc.handler = () => ({ status: 200, body: { decision: 'approve', reason: 'trust_ok', prompt: null, gateway: 'gw-a' } });
     expect(await p.verify(input('o3', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' });
+    await p.shadowOf('o3');
     expect(await pipelineWith(flags, 'known_good').verify(input('o4', fraudster))).toMatchObject({ stage: 'local', reason: 'known_good' });
+    expect(svc.requests.map((q) => (q.body as { local: { reason: string } }).local.reason)).toEqual(['floor_limit', 'floor_limit_customer_flagged', 'floor_limit']);
+  });
+
+  it('a floor-limit approval is final at once and still reaches the service in the background (trust records); its fraud_signal flags the customer', async () => {
+    const flags = new CustomerFlags();
+    const p = pipelineWith(flags);
+    svc.handler = () => ({ status: 200, body: { decision: 'decline', reason: 'fraud_signal', prompt: null, gateway: null } });
+    const r = await p.verify(input('o7', fraudster));
+    expect(r).toMatchObject({ stage: 'local', decision: 'approve', reason: 'floor_limit' });
+    await p.shadowOf('o7');
+    expect(p.shadowOf('o7')).toBeUndefined();
+    expect(svc.requests).toHaveLength(1);
+    expect(svc.requests[0].body).toMatchObject({ order: { id: 'o7' }, customer: fraudster, local: { decision: 'approve', reason: 'floor_limit' } });
+    expect(flags.isFlagged(fraudster, T0)).toBe(true);
+    // known-good approvals are not shadowed
+    await pipelineWith(flags, 'known_good').verify(input('o8', honest));
     expect(svc.requests).toHaveLength(1);
   });
 
@@ -92,10 +111,12 @@ describe('verify pipeline with customer flags', () => {
     const flags = new CustomerFlags();
     const p = pipelineWith(flags);
     expect(await p.verify(input('o1', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' });
+    await p.shadowOf('o1');
     expect(await p.verify(input('o2', honest))).toMatchObject({ stage: 'local', reason: 'floor_limit' }); // same card
+    await p.shadowOf('o2');
     const other = { ...input('o3', honest), card: { number: '5555555555554444', expMonth: 12, expYear: 2030 } };
     expect(await p.verify(other)).toMatchObject({ stage: 'network' });
-    expect(svc.requests[0].body).toMatchObject({ local: { decision: 'escalate', reason: 'floor_limit_customer_other_card' } });
+    expect(svc.requests[2].body).toMatchObject({ local: { decision: 'escalate', reason: 'floor_limit_customer_other_card' } });
   });
 
   it("the network's fraud_signal flags the customer for the next order", async () => {
@@ -107,5 +128,6 @@ describe('verify pipeline with customer flags', () => {
     expect(flags.isFlagged({ ip: fraudster.ip }, T0)).toBe(true);
     svc.handler = () => ({ status: 200, body: { decision: 'review', reason: 'fraud_signal', prompt: null, gateway: 'gw-a' } });
     expect(await pipelineWith(flags).verify(input('o6', fraudster))).toMatchObject({ stage: 'network', reason: 'fraud_signal' });
+    expect(svc.requests).toHaveLength(2);
   });
 });
