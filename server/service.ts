@@ -21,7 +21,8 @@ import { openStorage, redactUrl, sqliteSpec, type StoreSpec } from './storage/op
 import { SqliteStorage } from './storage/sqlite-storage.ts';
 import { PgCoordinator } from './storage/pg-coordinator.ts';
 import { NotifyService } from './notify/notify-service.ts';
-import type { Storage } from './storage/storage.ts';
+import type { HistoryRow, Storage } from './storage/storage.ts';
+import { OutcomeFollower } from './routing/outcome-follower.ts';
 import { toUnixSeconds } from '../runtime/clock.ts';
 
 export interface Service {
@@ -46,6 +47,8 @@ export interface Service {
   adminKey: string;
   /** True when this start created the admin key (the CLI prints it once). */
   adminKeyCreated: boolean;
+  /** Several instances on PostgreSQL: the reader of other instances' outcomes for routing. */
+  routingFollower: OutcomeFollower | null;
   /** Version of the newest stored dataset (kept current by the publisher). */
   datasetVersion(): number | null;
   /** Issues a bridge API key for a merchant; returns the clear key (shown once). */
@@ -86,21 +89,35 @@ export async function openService(options: ServerOptions): Promise<Service> {
 
   let currentVersion: number | null = (await storage.latestDataset())?.version ?? null;
   const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now }, new MerchantObjectives(storage));
-  // Rebuild the routing window from stored outcomes (older ones would be dropped anyway).
-  router.replay(
-    (await storage.outcomesSince(router.router.windowStart(toUnixSeconds(opts.now())))).map((o) => ({
-      gateway: o.gateway,
-      brand: o.brand ?? 'unknown',
-      issuerCountry: o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null,
-      crossBorder: o.crossBorder ?? null,
-      currency: o.currency,
-      amount: o.amount,
-      status: o.status,
-      type: o.type === 'hard' || o.type === 'soft' || o.type === 'technical' || o.type === 'fraud' ? o.type : null,
-      code: o.code,
-      at: o.at,
-    })),
-  );
+  const routingOutcome = (o: HistoryRow) => ({
+    gateway: o.gateway,
+    brand: o.brand ?? 'unknown',
+    issuerCountry: o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null,
+    crossBorder: o.crossBorder ?? null,
+    currency: o.currency,
+    amount: o.amount,
+    status: o.status,
+    type: o.type === 'hard' || o.type === 'soft' || o.type === 'technical' || o.type === 'fraud' ? (o.type as 'hard' | 'soft' | 'technical' | 'fraud') : null,
+    code: o.code,
+    at: o.at,
+  });
+  const windowStart = () => router.router.windowStart(toUnixSeconds(opts.now()));
+  // Rebuild the routing window from stored outcomes (older ones would be dropped anyway). With a
+  // database several instances share, a follower reads them and then keeps reading what the other
+  // instances ingest (routing/outcome-follower.ts).
+  let follower: OutcomeFollower | null = null;
+  if (store.kind === 'postgres' && storage.outcomesAfter) {
+    const read = storage.outcomesAfter.bind(storage);
+    follower = new OutcomeFollower({
+      read,
+      record: (rows) => router.replay(rows.map(routingOutcome)),
+      windowStart,
+      onError: (e) => log.warn({ err: e }, 'reading other instances\' outcomes failed; retried'),
+    });
+    await follower.start();
+  } else {
+    router.replay((await storage.outcomesSince(windowStart())).map(routingOutcome));
+  }
   const background = (what: string) => (e: unknown) => log.error({ err: e }, `${what} failed; retried with the next batch`);
   const trust = await NewCardTrust.open({ store: storage, secret: keys.cardKey, limitsUsd: opts.trustLimitsUsd, now: opts.now, signals: { onError: background('trust attempt write') } });
   let trainSchedule: TrainSchedule | null = null;
@@ -108,6 +125,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     try {
       trainSchedule = startTrainSchedule(opts.train.schedule, () => trust.train(), log);
     } catch (e) {
+      await follower?.close();
       await storage.close();
       throw new ServiceError('BAD_REQUEST', (e as Error).message);
     }
@@ -167,6 +185,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     try {
       await c.start();
     } catch (e) {
+      await follower?.close();
       await publisher.close();
       await storage.close();
       throw e;
@@ -181,6 +200,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     maxEventsPerToken: opts.maxEventsPerToken,
     datasetVersion: () => currentVersion,
     onDataChanged: () => publisher.notifyChanged(),
+    routingClaim: follower ? (id) => follower.claim(id) : undefined,
     onBackgroundError: background('order context write'),
     floors,
   });
@@ -208,6 +228,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     apiKeys,
     adminKey,
     adminKeyCreated,
+    routingFollower: follower,
     datasetVersion: () => currentVersion,
     async issueKey(merchant, label = null) {
       const k = generateApiKey('bridge');
@@ -221,6 +242,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
       trainSchedule?.stop();
       // First: another instance takes the publisher role while this one drains.
       await coordinator?.close();
+      await follower?.close();
       await notify.close();
       await publisher.close();
       // Learning-only writes queued behind the answers are written before the database closes.

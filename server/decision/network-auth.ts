@@ -102,6 +102,11 @@ export interface NetworkAuthDeps {
   onBackgroundError?: (e: unknown) => void;
   /** Learns the datasets' floor limits for unknown cards from the outcomes ingested here. */
   floors?: FloorLearner;
+  /**
+   * Several instances (routing/outcome-follower.ts): whether this request records its stored
+   * outcome (id) in the router — false when the follower read it first.
+   */
+  routingClaim?: (id: number) => boolean;
 }
 
 function canonicalJson(v: unknown): string {
@@ -332,7 +337,8 @@ export class NetworkAuth {
     if (r.created) {
       // Learning: the router's success-rate window and the trust label of the order's attempt.
       const type = req.type ?? null;
-      this.deps.router.record({
+      // With a follower (several instances), the follower may have recorded this row already.
+      if (r.id === undefined || !this.deps.routingClaim || this.deps.routingClaim(r.id)) this.deps.router.record({
         gateway: req.gateway,
         brand: row.brand ?? 'unknown',
         issuerCountry: country,

@@ -349,7 +349,7 @@ export class PgStorage implements Storage {
       const ex = (await this.q('SELECT fingerprint, response FROM outcomes WHERE merchant = $1 AND idempotency_key = $2', [row.merchant, row.idempotencyKey])).rows[0];
       return { created: false, conflict: ex.fingerprint !== fingerprint, response: JSON.parse(ex.response as string) };
     }
-    return { created: true, conflict: false, response };
+    return { created: true, conflict: false, response, id: Number(ins.rows[0].id) };
   }
 
   async importOutcomes(rows: OutcomeRow[]): Promise<void> {
@@ -382,6 +382,15 @@ export class PgStorage implements Storage {
 
   async outcomesSince(since: number): Promise<HistoryRow[]> {
     return (await this.q(`SELECT ${HISTORY_COLS} FROM outcomes WHERE at >= $1 ORDER BY at, id`, [since])).rows.map(historyRow);
+  }
+
+  async outcomesAfter(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(HistoryRow & { id: number })[]> {
+    const r = await this.qn(
+      'outcomes-after',
+      `SELECT id, ${HISTORY_COLS} FROM outcomes WHERE (id > $1 OR id = ANY($2::bigint[])) AND at >= $3 ORDER BY id LIMIT $4`,
+      [afterId, ids, since, limit],
+    );
+    return r.rows.map((x) => ({ ...historyRow(x), id: Number(x.id) }));
   }
 
   async orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]> {

@@ -66,6 +66,8 @@ export interface RecordOutcomeResult {
   response: unknown;
   /** True when the key exists with a different request fingerprint. */
   conflict: boolean;
+  /** The stored row's id when created (PostgreSQL: what OutcomeStore.outcomesAfter pages by). */
+  id?: number;
 }
 
 /** A BIN rule as the dataset carries it. */
@@ -262,6 +264,12 @@ export interface OutcomeStore {
   countOutcomes(): Promise<number>;
   /** Outcomes with at >= since, oldest first (the gateway router rebuilds its window from them). */
   outcomesSince(since: number): Promise<HistoryRow[]>;
+  /**
+   * Several instances on one database (PostgreSQL): outcomes with at >= since whose id is above
+   * `afterId` or in `ids` (ids not committed yet when last read), by id, at most `limit` — how an
+   * instance's router follows the outcomes the other instances ingest.
+   */
+  outcomesAfter?(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(HistoryRow & { id: number })[]>;
   /** Outcomes of one order (any card), oldest first: the gateways already tried for it. */
   orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]>;
   saveOrderContext(merchant: string, orderId: string, ctx: OrderContext, at: number): Promise<void>;

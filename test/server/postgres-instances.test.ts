@@ -4,7 +4,7 @@
 // and exactly one dataset version results (advisory lock), the build child opens the same store;
 // outcomes recorded by two instances never wait on each other's commit (no shared counter row); one
 // instance builds on schedule, the other forwards its changes and serves the versions announced,
-// and takes over when the publisher stops.
+// and takes over when the publisher stops; each instance's router learns every instance's outcomes.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -207,6 +207,20 @@ if (!PG_URL) {
       expect(b.service.publisher.status().builds).toBe(0);
       expect(b.service.publisher.buildChild).toBeNull();
       expect(a.service.publisher.status().published).toBeGreaterThanOrEqual(1);
+    }, 120_000);
+
+    it("each instance's router learns the outcomes the other ingested, and each outcome once", async () => {
+      const recorded = (s: RunningServer) => s.service.router.router.stats().recorded;
+      await Promise.all([a.service.routingFollower!.poll(), b.service.routingFollower!.poll()]);
+      const [a0, b0] = [recorded(a), recorded(b)];
+      await postOutcome(a);
+      await postOutcome(b);
+      await postOutcome(b);
+      // One read by each follower after the three commits: every instance has all three, once.
+      await Promise.all([a.service.routingFollower!.poll(), b.service.routingFollower!.poll()]);
+      expect([recorded(a) - a0, recorded(b) - b0]).toEqual([3, 3]);
+      await Promise.all([a.service.routingFollower!.poll(), b.service.routingFollower!.poll()]);
+      expect([recorded(a) - a0, recorded(b) - b0]).toEqual([3, 3]);
     }, 120_000);
 
     it('the other instance takes the role when the publisher stops, and builds what was forwarded', async () => {
