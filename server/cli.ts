@@ -105,13 +105,15 @@ export function registerServerCommands(program: Command): void {
     .option('--rate-limit <n>', 'requests per minute per API key (per instance)', '60000')
     .option('--train-schedule <cron>', "train.schedule: when to retrain the trust model (croner syntax; 'off' disables)", '17 3 * * *')
     .option('--publish-max-delay <ms>', 'publish.maxDelay: a data change is in a published dataset within this many ms, however steady the traffic', '10000')
+    .option('--floor-limits <on|off>', "floor limits: let devices approve unknown cards below a learned per-segment floor ('off': every unknown card goes to the network)", 'on')
     .option('--webhook-hosts <list>', 'notify.webhookHosts: comma-separated hosts payer webhooks may name (host, *.domain, IP); default any public https host')
-    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string; webhookHosts?: string }, cmd: Command) => {
+    .action(async (o: { data: string; port: string; host: string; logLevel: string; rateLimit: string; trainSchedule: string; publishMaxDelay: string; floorLimits: string; webhookHosts?: string }, cmd: Command) => {
       const database = await databaseOf(cmd);
       if (!/^[0-9]{1,5}$/.test(o.port) || Number(o.port) > 65535) throw await cliError('--port must be 0..65535');
       if (!/^[1-9][0-9]{0,8}$/.test(o.rateLimit)) throw await cliError('--rate-limit must be a positive integer');
       if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(o.logLevel)) throw await cliError('--log-level: fatal|error|warn|info|debug|trace|silent');
       if (!/^[0-9]{1,9}$/.test(o.publishMaxDelay)) throw await cliError('--publish-max-delay must be a number of milliseconds');
+      if (o.floorLimits !== 'on' && o.floorLimits !== 'off') throw await cliError('--floor-limits: on|off');
       const webhookHosts = o.webhookHosts === undefined ? null : o.webhookHosts.split(',').map((h) => h.trim()).filter(Boolean);
       try {
         const { checkWebhookHosts } = await import('./notify/notify-service.ts');
@@ -123,7 +125,7 @@ export function registerServerCommands(program: Command): void {
       const path = await import('node:path');
       const { startServer } = await import('./start.ts');
       const train = { schedule: o.trainSchedule === 'off' ? null : o.trainSchedule };
-      const s = await startServer({ dataDir: o.data, database, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay), notify: { webhookHosts } });
+      const s = await startServer({ dataDir: o.data, database, port: Number(o.port), host: o.host, logLevel: o.logLevel, rateLimitMax: Number(o.rateLimit), rateLimitWindowMs: 60_000, train, publishMaxDelayMs: Number(o.publishMaxDelay), floorLimits: o.floorLimits === 'on', notify: { webhookHosts } });
       const { redactUrl } = await import('./storage/open.ts');
       process.stdout.write(`precheck server listening on ${s.url} (data ${o.data}${database ? `, database ${redactUrl(database)}` : ''})\n`);
       // The key itself never goes to stdout (a service's stdout lands in the journal): the file only.

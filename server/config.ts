@@ -48,6 +48,8 @@ export interface ServerOptions {
   buildInChild?: boolean;
   /** New-card payment limits per trust level, in dollar-sized major units (converted per currency). */
   trustLimitsUsd?: Partial<Record<TrustLevel, number>>;
+  /** Learn and publish floor limits for unknown cards (datasets/floor-limits.ts). Default true. */
+  floorLimits?: boolean;
   /** Gateway routing knobs (window, exploration share, elimination); clock and RNG are the service's. */
   routing?: Omit<RouterOptions, 'gateways' | 'clock'>;
   /** `train.schedule`: cron expression (croner) for training the trust model; null = off. */
@@ -84,6 +86,7 @@ export const DEFAULTS = {
   maxEventsPerToken: 32,
   buildInChild: true,
   trustLimitsUsd: {},
+  floorLimits: true,
   routing: {},
   train: { schedule: '17 3 * * *' }, // daily at 03:17, off the top of the hour
   // Per key per instance: a busy shop's peak (auth + outcomes + an outbox replay) with room to spare.
@@ -119,6 +122,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     maxEventsPerToken: def('maxEventsPerToken'),
     buildInChild: def('buildInChild'),
     trustLimitsUsd: def('trustLimitsUsd'),
+    floorLimits: def('floorLimits'),
     routing: def('routing'),
     train: { schedule: o.train?.schedule === undefined ? DEFAULTS.train.schedule : o.train.schedule },
     rateLimitMax: def('rateLimitMax'),

@@ -132,7 +132,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
   }
   // Floor limits for unknown cards, learned from the outcomes ingested from now on (in memory:
   // zero after a restart until the window has the evidence again; floor-limits.ts).
-  const floors = new FloorLearner();
+  const floors = opts.floorLimits ? new FloorLearner() : null;
   // Several instances on one PostgreSQL database: one publishes on schedule, the others forward
   // their changes to it and serve the versions it announces (storage/pg-coordinator.ts).
   let coordinator: PgCoordinator | null = null;
@@ -142,7 +142,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     async () => {
       const now = toUnixSeconds(opts.now());
       const r = datasetRoutes(router.router, (await storage.listGateways()).map((g) => g.name), now);
-      const floorLimits = floors.limits(now);
+      const floorLimits = floors?.limits(now);
       return floorLimits ? { ...r, floorLimits } : r;
     },
     {
@@ -202,7 +202,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     onDataChanged: () => publisher.notifyChanged(),
     routingClaim: follower ? (id) => follower.claim(id) : undefined,
     onBackgroundError: background('order context write'),
-    floors,
+    ...(floors ? { floors } : {}),
   });
   const apiKeys = new ApiKeyCache(storage);
 

@@ -74,4 +74,19 @@ describe('floor limit: service → dataset → device', () => {
     await install(s, core, second.info.version);
     expect(core.verify({ pan: cardNumber(3), amount: 1000, currency: 'EUR', country: 'DE', orderId: 'new-3' })).toMatchObject({ decision: 'escalate', reason: 'unknown_card' });
   });
+
+  it('with floorLimits off (`precheck server --floor-limits off`) the same outcomes publish no floor', async () => {
+    const s = await scope.start({ dataDir: scope.tempDir('precheck-floor-off-'), now: () => T0 * 1000, floorLimits: false });
+    const key = (await s.issueKey('merchant-floor')).key;
+    for (let i = 0; i < 50; i++) {
+      const body = {
+        idempotencyKey: uid(), token: crypto.createHash('sha256').update(`card-${i}`).digest().subarray(0, 16).toString('hex'),
+        bin: '400000', last4: '0002', brand: 'visa', orderId: `o-${i}`, amount: 3000, currency: 'EUR', gateway: 'gw-a', status: 'success', at: T0 - 3600 + i * 60, crossBorder: false,
+      };
+      const res = await fetch(s.url + '/v1/outcomes', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      expect(res.status).toBe(200);
+    }
+    const pub = await s.service.publisher.publish('test', true);
+    expect((await s.service.publisher.contentOf(pub.info.version))!.floorLimits).toBeUndefined();
+  });
 });
