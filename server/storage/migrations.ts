@@ -253,4 +253,15 @@ export const MIGRATIONS: string[] = [
   DROP INDEX trust_attempts_decided;
   CREATE INDEX trust_attempts_declined ON trust_attempts (at) WHERE decision = 'decline';
   `,
+  // 6: the trust counts are held in memory (trust-counts-memory.ts), so the indexes that served only
+  // the counting statement go — four B-tree inserts with random keys less per attempt written; the
+  // false-decline report looks attempts up by token and account among labelled rows only.
+  `
+  DROP INDEX IF EXISTS trust_attempts_account;
+  DROP INDEX IF EXISTS trust_attempts_device;
+  DROP INDEX IF EXISTS trust_attempts_ip;
+  DROP INDEX IF EXISTS trust_attempts_token;
+  CREATE INDEX trust_attempts_labelled_token ON trust_attempts (token) WHERE status IS NOT NULL;
+  CREATE INDEX trust_attempts_labelled_account ON trust_attempts (account) WHERE status IS NOT NULL AND account IS NOT NULL;
+  `,
 ];

@@ -43,8 +43,7 @@ import type {
 
 // Every trust count of an attempt in one statement, single-row aggregates cross-joined. The
 // service answers them from memory (trust-counts-memory.ts): this statement is what those answers
-// equal, and what is asked when an attempt's time is more than SLACK (5 min) before the newest
-// attempt counted (a clock stepped back). Parameters: @account @device @ip
+// equal (tests compare), never asked on the request path; since migration 6 no index serves it. Parameters: @account @device @ip
 // @token @at and the window starts @hour @day @month; a null key matches no row. The same counts
 // as PostgreSQL's TRUST_FROM (pg-storage.ts).
 const TRUST_SQL = `
@@ -284,11 +283,12 @@ export class SqliteStorage implements Storage {
         (SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND at = ? ORDER BY id DESC LIMIT 1)`),
       // A trust decline was false when the same card, or the same account, paid later and no
       // fraud or chargeback was reported on either.
+      // One lookup per key (token, account), each by its index over labelled attempts.
       trustDeclines: p(`SELECT d.reason AS reason, count(*) AS declines,
-          sum(EXISTS (SELECT 1 FROM trust_attempts l WHERE l.at >= d.at AND l.id <> d.id AND l.status = 'success'
-                AND (l.token = d.token OR (d.account IS NOT NULL AND l.account = d.account)))
-              AND NOT EXISTS (SELECT 1 FROM trust_attempts f WHERE f.type IN ('fraud', 'chargeback')
-                AND (f.token = d.token OR (d.account IS NOT NULL AND f.account = d.account)))) AS false_declines
+          sum((EXISTS (SELECT 1 FROM trust_attempts l WHERE l.token = d.token AND l.status = 'success' AND l.at >= d.at AND l.id <> d.id)
+                OR (d.account IS NOT NULL AND EXISTS (SELECT 1 FROM trust_attempts l WHERE l.account = d.account AND l.status = 'success' AND l.at >= d.at AND l.id <> d.id)))
+              AND NOT EXISTS (SELECT 1 FROM trust_attempts f WHERE f.token = d.token AND f.status IS NOT NULL AND f.type IN ('fraud', 'chargeback'))
+              AND NOT (d.account IS NOT NULL AND EXISTS (SELECT 1 FROM trust_attempts f WHERE f.account = d.account AND f.status IS NOT NULL AND f.type IN ('fraud', 'chargeback')))) AS false_declines
         FROM trust_attempts d WHERE d.decision = 'decline' AND d.at >= ? GROUP BY d.reason ORDER BY d.reason`),
       trustLatestUnlabelled: p('SELECT id, account, device, at FROM trust_attempts WHERE merchant = ? AND order_id = ? AND label IS NULL AND status IS NULL ORDER BY at DESC, id DESC LIMIT 1'),
       trustSetOutcome: p('UPDATE trust_attempts SET status = ?, type = ?, label = ?, labelled_at = ? WHERE id = ?'),
@@ -692,13 +692,14 @@ export class SqliteStorage implements Storage {
 
   // ---------------------------------------------------------------- trust signals and models
   /** The in-memory counts, loaded from the table (and the noted, unwritten attempts) on first use. */
-  private trustCountsMemory(): TrustCountsMemory {
-    if (this.trustMemory) return this.trustMemory;
-    const m = new TrustCountsMemory();
+  private trustCountsMemory(horizon?: number): TrustCountsMemory {
+    if (this.trustMemory && horizon === undefined) return this.trustMemory;
+    const m = new TrustCountsMemory(horizon);
     for (const r of this.s.trustCountRows.iterate() as IterableIterator<Row>) {
       m.add({ token: r.token as Buffer, account: r.account as string | null, device: r.device as string | null, ip: r.ip as string | null, at: r.at as number, status: r.status as string | null, type: r.type as string | null });
     }
     for (const a of this.trustUnwritten) m.add(a);
+    m.loaded();
     return (this.trustMemory = m);
   }
 
@@ -720,12 +721,13 @@ export class SqliteStorage implements Storage {
   }
 
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
-    return this.trustCountsMemory().counts(k) ?? this.trustCountsFromSql(k);
+    // null: the clock stepped back more than SLACK; the counts are loaded again up to `k.at` (one
+    // scan of the table per step; the table has no indexes for the counting statement).
+    return this.trustCountsMemory().counts(k) ?? this.trustCountsMemory(k.at).counts(k)!;
   }
 
   /**
-   * The counts by statement (an `at` more than SLACK before the newest attempt counted; tests
-   * compare). Noted
+   * The counts by statement (what the memory's answers equal; tests compare). Noted
    * attempts not written yet count too: they are inserted in a savepoint that is rolled back.
    */
   trustCountsFromSql(k: TrustKeys): TrustCounts {

@@ -11,7 +11,8 @@
 // off again (its account on a device, its outcome on an account), and attempts at or after `at`
 // are left out as the SQL's `at < @at` does — so requests that read the clock a moment before
 // another one's attempt was counted are answered here too. An older `at` (a clock stepped back by
-// more than SLACK) returns null and the caller asks the database.
+// more than SLACK) returns null: the caller loads the counts again with that time as `horizon`,
+// and attempts after it wait (deferred) until a time past them is asked about.
 import type { TrustCounts, TrustKeys } from './storage.ts';
 
 const HOUR = 3600;
@@ -30,6 +31,8 @@ export interface CountedAttempt {
   /** The label's outcome when the row is labelled already (loading from the table). */
   status?: string | null;
   type?: string | null;
+  /** A deferred attempt's fraud already counted on its device (device fraud counts every attempt, any time). */
+  fraudCounted?: boolean;
 }
 
 // Cards are keyed by their 16 bytes as a one-byte string (half the size of hex).
@@ -267,6 +270,33 @@ interface IpCounts {
 export class TrustCountsMemory {
   /** The newest attempt counted (unix s); answers are exact for `at` >= this - SLACK. */
   latest = Number.NEGATIVE_INFINITY;
+  /** Attempts after `horizon`, oldest first from `deferredAt`: counted once a time past them is asked about. */
+  private deferred: CountedAttempt[] = [];
+  private deferredAt = 0;
+
+  /** `horizon`: attempts after it are deferred (loading after the clock stepped back). */
+  constructor(private horizon = Number.POSITIVE_INFINITY) {}
+
+  /** After loading: the deferred attempts in time order. */
+  loaded(): void {
+    this.deferred.sort((a, b) => a.at - b.at);
+    if (this.deferred.length === 0) this.horizon = Number.POSITIVE_INFINITY;
+  }
+
+  /** Counts deferred attempts up to `at`; the horizon moves to `at`. */
+  private advance(at: number): void {
+    if (at <= this.horizon) return;
+    const d = this.deferred;
+    let i = this.deferredAt;
+    this.horizon = at;
+    while (i < d.length && d[i].at <= at) this.add(d[i++]);
+    this.deferredAt = i;
+    if (i === d.length) {
+      this.deferred = [];
+      this.deferredAt = 0;
+      this.horizon = Number.POSITIVE_INFINITY;
+    }
+  }
   private readonly accounts = new Map<string, AccountCounts>();
   private readonly devices = new Map<string, DeviceCounts>();
   private readonly ips = new Map<string, IpCounts>();
@@ -277,6 +307,18 @@ export class TrustCountsMemory {
   /** Counts one attempt (its label too, when it has one). */
   add(a: CountedAttempt): void {
     const at = a.at;
+    if (at > this.horizon) {
+      const copy: CountedAttempt = { token: a.token, account: a.account, device: a.device, ip: a.ip, at, status: a.status ?? null, type: a.type ?? null, fraudCounted: false };
+      if (a.device !== null && outcomeBits(a.status, a.type) & (FRAUD | CHARGEBACK)) {
+        this.device(a.device).fraud++;
+        copy.fraudCounted = true;
+      }
+      const d = this.deferred;
+      let i = d.length;
+      while (i > this.deferredAt && d[i - 1].at > at) i--;
+      d.splice(i, 0, copy);
+      return;
+    }
     if (at > this.latest) this.latest = at;
     const token = cardKey(a.token);
     const bits = outcomeBits(a.status, a.type);
@@ -292,13 +334,12 @@ export class TrustCountsMemory {
       if (inDay) c.day.add(at, token, null, bits);
     }
     if (a.device !== null) {
-      let d = this.devices.get(a.device);
-      if (!d) this.devices.set(a.device, (d = { accounts: new Map(), fraud: 0, day: new Window({ aux: true }) }));
+      const d = this.device(a.device);
       if (a.account !== null) {
         const first = d.accounts.get(a.account);
         if (first === undefined || at < first) d.accounts.set(a.account, at);
       }
-      if (bits & (FRAUD | CHARGEBACK)) d.fraud++;
+      if (bits & (FRAUD | CHARGEBACK) && !a.fraudCounted) d.fraud++;
       d.day.evict(dayFrom);
       if (inDay) d.day.add(at, token, a.account);
     }
@@ -323,8 +364,31 @@ export class TrustCountsMemory {
     if (++this.sinceSweep >= 65_536) this.sweep();
   }
 
+  private device(key: string): DeviceCounts {
+    let d = this.devices.get(key);
+    if (!d) this.devices.set(key, (d = { accounts: new Map(), fraud: 0, day: new Window({ aux: true }) }));
+    return d;
+  }
+
   /** A label of a counted attempt (identified by its account, device and second). */
   label(a: { account: string | null; device: string | null; at: number }, status: string, type: string | null): void {
+    if (a.at > this.horizon) {
+      // A deferred attempt: it carries the label until it is counted.
+      const d = this.deferred;
+      for (let i = this.deferredAt; i < d.length; i++) {
+        const x = d[i];
+        if (x.at === a.at && x.account === a.account && x.device === a.device && x.status == null && x.type == null) {
+          x.status = status;
+          x.type = type;
+          if (x.device !== null && outcomeBits(status, type) & (FRAUD | CHARGEBACK)) {
+            this.device(x.device).fraud++;
+            x.fraudCounted = true;
+          }
+          return;
+        }
+      }
+      return;
+    }
     const bits = outcomeBits(status, type);
     const c = a.account === null ? undefined : this.accounts.get(a.account);
     if (c) {
@@ -339,6 +403,7 @@ export class TrustCountsMemory {
   /** The counts before `k.at`, or null when `k.at` is more than SLACK before the newest attempt counted. */
   counts(k: TrustKeys): TrustCounts | null {
     const at = k.at;
+    this.advance(at);
     if (at < this.latest - SLACK) return null;
     const hour = at - HOUR;
     const day = at - DAY;
