@@ -387,7 +387,11 @@ export class PgStorage implements Storage {
   async outcomesAfter(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(HistoryRow & { id: number })[]> {
     const r = await this.qn(
       'outcomes-after',
-      `SELECT id, ${HISTORY_COLS} FROM outcomes WHERE (id > $1 OR id = ANY($2::bigint[])) AND at >= $3 ORDER BY id LIMIT $4`,
+      // Two index ranges of the primary key: with `id > $1 OR id = ANY($2)` in one WHERE the
+      // (generic) plan walked the whole key filtering every row — 67 ms a read at 3·10^5 rows.
+      `SELECT * FROM (SELECT id, ${HISTORY_COLS} FROM outcomes WHERE id > $1 AND at >= $3 ORDER BY id LIMIT $4) a
+       UNION ALL SELECT id, ${HISTORY_COLS} FROM outcomes WHERE id = ANY($2::bigint[]) AND id <= $1 AND at >= $3
+       ORDER BY id`,
       [afterId, ids, since, limit],
     );
     return r.rows.map((x) => ({ ...historyRow(x), id: Number(x.id) }));
