@@ -19,32 +19,43 @@ import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
 
 const PG_URL = process.env.PRECHECK_TEST_DATABASE_URL ?? '';
 
+/**
+ * Two instances on one fresh database, sharing the key files (card.key, signing.key: same tokens,
+ * same signatures), and a key issued through the first. A starts first and takes the publisher
+ * role before B starts (startServer resolves after the instance's first claim).
+ */
+function twoInstancesEachFile(
+  publish: { publishDebounceMs: number; publishMaxDelayMs?: number },
+  set: (x: { a: RunningServer; b: RunningServer; key: string }) => void,
+): void {
+  let dbUrl: string | undefined;
+  let dir: string | undefined;
+  const servers: RunningServer[] = [];
+  beforeAll(async () => {
+    dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-pg-'));
+    const common = { dataDir: dir, database: dbUrl, port: 0, host: '127.0.0.1', logLevel: 'silent' as const, ...publish, train: { schedule: null }, publishOnStart: true };
+    servers.push(await startServer(common));
+    servers.push(await startServer(common));
+    set({ a: servers[0], b: servers[1], key: (await servers[0].issueKey('shop-pg')).key });
+  }, 180_000);
+  afterAll(async () => {
+    for (const s of servers) await s.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
+  });
+}
+
 if (!PG_URL) {
   describe('two service instances on PostgreSQL', () => {
     it.skip('skipped: no PostgreSQL available (set PRECHECK_TEST_DATABASE_URL; .ci/run starts one)', () => undefined);
   });
 } else {
   describe('two service instances on PostgreSQL', () => {
-    let dbUrl: string;
-    let dir: string;
     let a: RunningServer;
     let b: RunningServer;
     let key: string;
-    beforeAll(async () => {
-      dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-pg-'));
-      // Both instances share the key files (card.key, signing.key): same tokens, same signatures.
-      const common = { dataDir: dir, database: dbUrl, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: -1, train: { schedule: null } };
-      a = await startServer({ ...common, publishOnStart: true });
-      b = await startServer({ ...common, publishOnStart: true });
-      key = (await a.issueKey('shop-pg')).key;
-    }, 180_000);
-    afterAll(async () => {
-      await a?.close();
-      await b?.close();
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-      if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
-    });
+    twoInstancesEachFile({ publishDebounceMs: -1 }, (x) => ({ a, b, key } = x));
 
     const post = async (s: RunningServer, p: string, body: unknown, k = key) => {
       const res = await fetch(s.url + p, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -153,27 +164,10 @@ if (!PG_URL) {
   });
 
   describe('one publishing instance among two on PostgreSQL', () => {
-    let dbUrl: string;
-    let dir: string;
     let a: RunningServer;
     let b: RunningServer;
     let key: string;
-    beforeAll(async () => {
-      dbUrl = await freshPgDatabase(PG_URL, 'precheck_inst');
-      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-pg-'));
-      const common = { dataDir: dir, database: dbUrl, port: 0, host: '127.0.0.1', logLevel: 'silent', publishDebounceMs: 20, publishMaxDelayMs: 200, train: { schedule: null } };
-      // A starts first and takes the publisher role before B starts (startServer resolves after
-      // the instance's first claim).
-      a = await startServer({ ...common, publishOnStart: true });
-      b = await startServer({ ...common, publishOnStart: true });
-      key = (await a.issueKey('shop-pg')).key;
-    }, 180_000);
-    afterAll(async () => {
-      await a?.close();
-      await b?.close();
-      if (dir) fs.rmSync(dir, { recursive: true, force: true });
-      if (dbUrl) await dropPgDatabase(PG_URL, dbUrl);
-    });
+    twoInstancesEachFile({ publishDebounceMs: 20, publishMaxDelayMs: 200 }, (x) => ({ a, b, key } = x));
 
     const postOutcome = async (s: RunningServer) => {
       const res = await fetch(`${s.url}/v1/outcomes`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(outcomeBody(randomToken())) });

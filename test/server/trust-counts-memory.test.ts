@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TrustAttemptRow, TrustKeys } from '../../server/storage/storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
+import { mulberry32 } from '../../server/routing/rng.ts';
 import { SLACK } from '../../server/storage/trust-counts-memory.ts';
 import { sqliteStorageEachTest } from './sqlite-fixture.ts';
 import { TrustSignals } from '../../server/trust/signal-store.ts';
@@ -21,17 +22,8 @@ const HOUR = 3600;
 const DAY = 86_400;
 const MONTH = 30 * DAY;
 
-/** mulberry32: a seeded generator, so every run checks the same history. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so every run checks the same history. */
+const rng = mulberry32;
 
 const tok = (n: number) => new Uint8Array(16).fill(n);
 

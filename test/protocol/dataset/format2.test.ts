@@ -3,8 +3,8 @@
 // content that needs format 2 says so in its format field, and a reader that does not know a
 // format refuses it with UNSUPPORTED rather than misreading it.
 import { describe, expect, it } from 'vitest';
+import { protocolRefusal as refusal } from '../../../testkit/refusal.ts';
 import { encodeCbor, decodeDatasetCbor } from '../../../protocol/cbor.ts';
-import { isProtocolError } from '../../../protocol/errors.ts';
 import { decodeContent, decodeDelta, diffContent, emptyContent, encodeContent, encodeDelta } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent } from '../../../protocol/dataset/types.ts';
 import { applyDelta } from '../../../testkit/dataset-model.ts';
@@ -19,16 +19,6 @@ const v2: DatasetContent = {
   ],
   gatewayHealth: [{ gateway: 'gw-c', eliminatedUntil: 1_800_000_000 }],
 };
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isProtocolError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('not refused');
-}
 
 describe('dataset format 2', () => {
   it('format-1 content keeps the format-1 bytes (the layout written before segment routes)', () => {

@@ -2,8 +2,8 @@
 // them keeps its format-1/2 bytes; content with them says format 3, round-trips, re-encodes to the
 // same bytes, and every field has a limit the decoder enforces.
 import { describe, expect, it } from 'vitest';
+import { protocolRefusal as refusal } from '../../../testkit/refusal.ts';
 import { decodeDatasetCbor, encodeCbor } from '../../../protocol/cbor.ts';
-import { isProtocolError } from '../../../protocol/errors.ts';
 import { decodeContent, decodeDelta, diffContent, emptyContent, encodeContent, encodeDelta, isEmptyDelta } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent, FloorLimits } from '../../../protocol/dataset/types.ts';
 import { LIMITS } from '../../../protocol/dataset/validate.ts';
@@ -21,16 +21,6 @@ const floor: FloorLimits = {
 };
 const v1: DatasetContent = { ...emptyContent(), routes: [{ brand: 'visa', currency: 'EUR', gateway: 'gw-a', successRate: 0.9 }] };
 const v3: DatasetContent = { ...v1, floorLimits: floor };
-
-function refusal(f: () => unknown): { code: string; message: string } {
-  try {
-    f();
-  } catch (e) {
-    if (isProtocolError(e)) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('not refused');
-}
 
 describe('dataset format 3 (floor limits)', () => {
   it('needs format 3, is key 9 in canonical order, round-trips and re-encodes to the same bytes', () => {
