@@ -16,6 +16,7 @@ import { PgStorage } from '../../server/storage/pg-storage.ts';
 import type { OutcomeRow } from '../../server/storage/storage.ts';
 import { authBody, outcomeBody, randomToken } from './helpers.ts';
 import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
+import { until } from '../e2e/helpers/http.ts';
 
 const PG_URL = process.env.PRECHECK_TEST_DATABASE_URL ?? '';
 
@@ -180,14 +181,6 @@ if (!PG_URL) {
         resolve(r.info.version);
       });
     });
-    /** Waits (events of another process: polled, generous deadline) until `cond` holds. */
-    const until = async (what: string, cond: () => boolean | Promise<boolean>) => {
-      const deadline = Date.now() + 60_000;
-      while (!(await cond())) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    };
 
     it('a change ingested by the other instance is published by the publishing one, and both serve that version', async () => {
       const v1 = (await a.service.storage.latestDataset())!.version;
@@ -195,7 +188,8 @@ if (!PG_URL) {
       await postOutcome(b); // a new known-good card: the dataset's content changes
       const v2 = await published;
       expect(v2).toBeGreaterThan(v1);
-      await until('instance B to serve the announced version', () => b.service.datasetVersion() === v2);
+      // B learns the version from A's NOTIFY on another connection: polled, generous deadline.
+      await until(async () => b.service.datasetVersion() === v2, 60_000, 'instance B to serve the announced version', 25);
       expect(await postOutcome(a)).not.toBeNull();
       // B never built on its own schedule (it did not even start a build child).
       expect(b.service.publisher.status().builds).toBe(0);
