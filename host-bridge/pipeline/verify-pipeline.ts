@@ -16,7 +16,7 @@ import { parseAuthResponse, type NetworkAuthRequest, type NetworkAuthResponse, t
 import type { Outbox, VerificationRecord } from '../outbox/outbox-db.ts';
 import type { BridgeMetrics } from '../metrics/bridge-metrics.ts';
 import type { GatewayHealth } from '../routing/gateway-health.ts';
-import type { CustomerFlags } from './customer-flags.ts';
+import type { CustomerContext, CustomerFlags } from './customer-flags.ts';
 import { DECISIONS, type FinalDecision } from '../../rules/decide.ts';
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { codeOf, PrecheckError } from '../../errors/precheck-error.ts';
@@ -28,7 +28,7 @@ export type Stage = 'local' | 'network' | 'fallback';
 export interface VerifyInput {
   card: { number: string; expMonth: number; expYear: number; cvc?: string };
   order: { id: string; amount: { value: number; currency: string }; country?: string };
-  customer?: { accountId?: string; deviceId?: string; ip?: string };
+  customer?: CustomerContext;
   lang?: string;
   /** Ask this verifier device instead of the first healthy paired one. */
   verifierId?: string;
