@@ -121,7 +121,10 @@ export async function run(files: string[] = []): Promise<BenchResult> {
     // BENCH_SIM_FOLLOW=0: the schedule-only loop (no sync follower), about 5× cheaper in wall time
     // (a publish and a sync per 15 minutes instead of per order); its lag is not production's.
     const syncFollow = process.env.BENCH_SIM_FOLLOW !== '0';
-    const { report, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice, syncFollow } });
+    // Progress on stderr (orders done, wall seconds): the per-day cost of a long run is visible while it runs.
+    const t0 = Date.now();
+    const onProgress = (arm: 'A' | 'B', done: number, total: number) => process.stderr.write(`bench: simulator ${scenario.name} arm ${arm} ${done}/${total} orders, ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    const { report, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice, syncFollow }, onProgress, progressEvery: 250 });
     reports.push(report);
     const warn = report.warnings.length ? `\n\n${report.warnings.map((w) => `> warning: ${w}`).join('\n')}` : '';
     const stages = report.precheck ? Object.entries(report.precheck.stages).map(([k, v]) => `${k} ${v}`).join(', ') : '';

@@ -1,5 +1,5 @@
-// Dataset sync receiver: signed manifest → hash-chained chunks → install into the inactive slot
-// and switch, atomically. Any failure leaves the active dataset untouched and says why (the
+// Dataset sync receiver: signed manifest → hash-chained chunks → install (snapshot: into the
+// inactive slot and switch; delta: in place in the active slot), atomically. Any failure leaves the active dataset untouched and says why (the
 // ProtocolError code and message).
 import { ProtocolError } from '../../protocol/errors.ts';
 import { assemblePayload } from '../../protocol/dataset/build.ts';
@@ -52,7 +52,7 @@ export class SyncReceiver {
     return this.rx.chunk(version, index, data);
   }
 
-  /** Verify, install into the inactive slot, switch. Returns the now-active version. */
+  /** Verify, install (dataset-slots.ts), switch. Returns the now-active version. */
   commit(version: number): { activeVersion: number } {
     const { manifest, payload } = this.rx.completePayload(version);
     return this.rx.dropOnFailure(() => {

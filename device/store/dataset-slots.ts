@@ -1,6 +1,9 @@
-// Two dataset slots (A/B) and the active-slot pointer. A new dataset is written into the inactive
-// slot, read back and hash-checked, and the pointer switched, all in ONE SQLite transaction: a
-// failure or power loss at any point leaves the previous dataset active and intact.
+// Two dataset slots (A/B) and the active-slot pointer. A snapshot is written into the inactive
+// slot, checked, and the pointer switched; a delta is applied in place to the active slot (only
+// the rows it names are written) and the result hash-checked. Each install is ONE SQLite
+// transaction (WAL, synchronous=FULL): a failure or power loss at any point rolls it back and
+// leaves the previous dataset active and intact — the atomicity comes from SQLite's journal, so a
+// delta need not copy the whole slot first (that copy grew with every card the slot holds).
 import crypto from 'node:crypto';
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { BinAction, BinRule, DatasetContent, DatasetDelta, DatasetManifest, FloorLimits, GatewayHealth, HistoryEvent, Prompt, RouteBand, RouteRegion } from '../../protocol/dataset/types.ts';
@@ -33,7 +36,7 @@ export interface CardFacts {
 export type InstallPayload = { kind: 'snapshot'; content: DatasetContent } | { kind: 'delta'; delta: DatasetDelta };
 
 export interface InstallHooks {
-  /** test hook: runs inside the transaction just before the pointer switch */
+  /** test hook: runs inside the transaction just before the switch (snapshot: the pointer; delta: the slot's meta) */
   beforeSwitch?: () => void;
 }
 
@@ -251,10 +254,6 @@ export class DatasetSlots {
     this.db.prepare(`DELETE FROM slot_meta WHERE slot = ?`).run(slot);
   }
 
-  private copy(from: Slot, to: Slot): void {
-    for (const t of DATASET_TABLES) this.db.exec(`INSERT INTO ${t}_${to} SELECT * FROM ${t}_${from}`);
-  }
-
   private insertContent(slot: Slot, c: DatasetContent): void {
     const db = this.db;
     const ins = {
@@ -320,26 +319,30 @@ export class DatasetSlots {
   }
 
   /**
-   * Install a verified manifest's payload into the inactive slot and make it active, atomically.
-   * A delta is applied on a copy of the active slot, whose version must be manifest.baseVersion;
-   * the result is read back and its canonical content hash compared with the manifest
-   * (CHUNK_HASH on mismatch) before the switch. Returns the slot now active.
+   * Install a verified manifest's payload and make it active, atomically. A snapshot goes into the
+   * inactive slot, then the pointer switches. A delta is applied in place to the active slot, whose
+   * version must be manifest.baseVersion: only the rows it removes or upserts are written (cost
+   * proportional to the change, not to the slot); the result's canonical content hash is compared
+   * with the manifest (CHUNK_HASH on mismatch) and the slot's meta updated. Either way one
+   * transaction: on any failure, or power loss before its commit, SQLite rolls every write back.
+   * Returns the slot now active.
    */
   install(manifest: DatasetManifest, payload: InstallPayload, now: number, hooks: InstallHooks = {}): Slot {
     this.invalidate();
     const run = this.db.transaction((): Slot => {
       const row = this.activeStmt.get() as { value: Slot } | undefined;
       const active: Slot | null = row ? row.value : null;
-      const target: Slot = active ? otherSlot(active) : SLOTS[0];
-      this.clear(target);
+      let target: Slot;
       if (payload.kind === 'snapshot') {
+        target = active ? otherSlot(active) : SLOTS[0];
+        this.clear(target);
         this.insertContent(target, payload.content);
       } else {
         const base = active ? this.meta(active) : null;
         if (!active || !base || base.version !== manifest.baseVersion) {
           throw new ProtocolError('SYNC_STATE', `delta needs base version ${manifest.baseVersion}, active is ${base?.version ?? 0}`);
         }
-        this.copy(active, target);
+        target = active;
         this.applyDelta(target, payload.delta);
         // Rows the delta upserted (and, after a snapshot, every row once) get their encoding.
         storeHistoryEncodings(this.db, target);
@@ -363,7 +366,7 @@ export class DatasetSlots {
         }
       }
       this.db
-        .prepare(`INSERT INTO slot_meta (slot, version, created_at, expires_at, content_hash, installed_at) VALUES (?, ?, ?, ?, ?, ?)`)
+        .prepare(`INSERT OR REPLACE INTO slot_meta (slot, version, created_at, expires_at, content_hash, installed_at) VALUES (?, ?, ?, ?, ?, ?)`)
         .run(target, manifest.version, manifest.createdAt, manifest.expiresAt, manifest.contentHash, now);
       hooks.beforeSwitch?.();
       this.db.prepare(`INSERT OR REPLACE INTO device_state (key, value) VALUES ('active_slot', ?)`).run(target);

@@ -113,4 +113,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE floor_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, order_hash BLOB NOT NULL);
   CREATE INDEX floor_spend_at ON floor_spend (at);
   `,
+  // v6: deltas are applied in place (dataset-slots.ts); finding the history rows still without
+  // their encoding (those a delta just upserted, or all of them once after a snapshot) must not
+  // scan every card on every delta: a partial index holds exactly those rows.
+  `
+  CREATE INDEX history_a_enc_null ON history_a (token) WHERE enc IS NULL;
+  CREATE INDEX history_b_enc_null ON history_b (token) WHERE enc IS NULL;
+  `,
 ];

@@ -128,7 +128,9 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
  * (historyEntryBytes of the normalised entry; test/protocol/dataset/dataset-index.test.ts).
  */
 export function storeHistoryEncodings(db: Db, slot: Slot): number {
-  const rows = db.prepare(`SELECT token, brand, events FROM history_${slot} WHERE enc IS NULL`).raw().all() as [Buffer, string | null, string][];
+  // The partial index history_<slot>_enc_null (schema v6) holds exactly these rows: no scan of
+  // every card per delta.
+  const rows = db.prepare(`SELECT token, brand, events FROM history_${slot} INDEXED BY history_${slot}_enc_null WHERE enc IS NULL`).raw().all() as [Buffer, string | null, string][];
   const put = db.prepare(`UPDATE history_${slot} SET enc = ? WHERE token = ?`);
   for (const [token, brand, events] of rows) {
     const e: HistoryEntry = { token: new Uint8Array(token), events: JSON.parse(events) as HistoryEvent[] };

@@ -26,6 +26,8 @@ export interface SimulationOptions {
   /** Arm A's gateway: the shop's single best (default), uniformly random, or a named one. */
   baseline?: BaselineChoice;
   onProgress?: (arm: 'A' | 'B', done: number, total: number) => void;
+  /** Orders between two onProgress calls (default a tenth of the run). */
+  progressEvery?: number;
 }
 
 export interface SimulationReport {
@@ -111,7 +113,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
   const s = o.scenario;
   const market = buildMarket(s, { orders: o.orders });
   const total = market.orders.length;
-  const step = Math.max(1, Math.floor(total / 10));
+  const step = Math.max(1, o.progressEvery ?? Math.floor(total / 10));
   const progress = (arm: 'A' | 'B') => (_r: OrderResult, i: number) => {
     if ((i + 1) % step === 0 || i + 1 === total) o.onProgress?.(arm, i + 1, total);
   };

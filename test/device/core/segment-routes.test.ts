@@ -98,7 +98,7 @@ describe('segment routes on the device', () => {
     for (const s of ['a', 'b']) {
       db.exec(`CREATE TABLE r2 (brand TEXT NOT NULL, currency TEXT NOT NULL, gateway TEXT NOT NULL, success_rate REAL NOT NULL, PRIMARY KEY (brand, currency, gateway)) WITHOUT ROWID;
         INSERT INTO r2 SELECT brand, currency, gateway, success_rate FROM routes_${s}; DROP TABLE routes_${s}; ALTER TABLE r2 RENAME TO routes_${s}; DROP TABLE health_${s};
-        ALTER TABLE history_${s} DROP COLUMN enc; DROP TABLE floor_${s};`); // v4's column and v5's table too
+        DROP INDEX history_${s}_enc_null; ALTER TABLE history_${s} DROP COLUMN enc; DROP TABLE floor_${s};`); // v6's index, v4's column and v5's table too
     }
     db.exec('DROP TABLE floor_spend;');
     db.pragma('user_version = 2');

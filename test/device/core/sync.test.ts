@@ -208,7 +208,7 @@ describe('dataset sync receiver', () => {
     expect(t.core.syncCommit(2)).toEqual({ activeVersion: 2 });
   });
 
-  it('a process killed in the middle of a delta commit (slot copied, delta applied, hash checked) leaves the old dataset active', async () => {
+  it('a process killed in the middle of a delta commit (delta applied in place, hash checked) leaves the old dataset active', async () => {
     syncAll(t.core, snapshot(baseContent(), 1));
     const d2 = delta(baseContent(), v2Content(), 1, 2);
     t.core.syncBegin(d2.manifestBytes);
