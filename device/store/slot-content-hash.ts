@@ -26,6 +26,8 @@ import type { Slot } from './schema.ts';
 import { readFloor } from './floor-rows.ts';
 
 const HISTORY_BATCH = 1024;
+/** Rows per SQLite call when every history row has its stored encoding (bounded memory per call). */
+const HISTORY_PAGE = 8192;
 
 const ARRAY = 4;
 const BYTES = 2;
@@ -46,7 +48,7 @@ function historyEntriesBytes(entries: HistoryEntry[], emptyLength: number): Uint
 }
 
 /** SHA-256 of the canonical encoding of the dataset held in `slot`, without materialising it. */
-export function slotContentHash(db: Db, slot: Slot): Uint8Array {
+export function slotContentHash(db: Db, slot: Slot, pageRows = HISTORY_PAGE): Uint8Array {
   // The BLOB → TEXT → BLOB round trip below is byte-exact only in a UTF-8 database (ours always is).
   if (db.pragma('encoding', { simple: true }) !== 'UTF-8') throw new ProtocolError('INTERNAL', 'device database is not UTF-8');
   const hash = crypto.createHash('sha256');
@@ -96,6 +98,27 @@ export function slotContentHash(db: Db, slot: Slot): Uint8Array {
   const emptyLength = encodeContent(emptySections()).length;
   let batch: HistoryEntry[] = [];
   let seen = 0;
+  // Every row has its encoding (the case after the first delta, see storeHistoryEncodings): SQLite
+  // concatenates them in token order, a batch of rows per call, as for the token sections — no JS
+  // step per card (the row-by-row loop below grew with the slot on every delta). The partial index
+  // counts the rows without one without scanning the others.
+  const missing = db.prepare(`SELECT count(*) FROM history_${slot} INDEXED BY history_${slot}_enc_null WHERE enc IS NULL`).pluck().get() as number;
+  if (missing === 0) {
+    const page = db.prepare(
+      `SELECT CAST(group_concat(enc, '' ORDER BY token) AS BLOB), count(*), max(token) FROM (SELECT token, enc FROM history_${slot} WHERE token > ? ORDER BY token LIMIT ${Math.max(1, Math.floor(pageRows))})`,
+    );
+    let after: Buffer = Buffer.alloc(0); // every token sorts after the empty BLOB
+    for (;;) {
+      const [bytes, n, last] = page.raw().get(after) as [Buffer | null, number, Buffer | null];
+      if (n === 0 || !bytes || !last) break;
+      hash.update(bytes);
+      seen += n;
+      after = last;
+    }
+    if (seen !== historyCount) throw new ProtocolError('INTERNAL', 'history changed while hashing');
+    hash.update(tail);
+    return new Uint8Array(hash.digest());
+  }
   // brand and events are read only for a row without its encoding (no JSON text per row otherwise)
   const rows = db.prepare(`SELECT token, CASE WHEN enc IS NULL THEN brand END, CASE WHEN enc IS NULL THEN events END, enc FROM history_${slot} ORDER BY token`);
   for (const [token, brand, events, enc] of rows.raw().iterate() as Iterable<[Buffer, string | null, string, Buffer | null]>) {
