@@ -46,8 +46,13 @@ export function decodeUrlForms(s: string): string {
   return s.replace(/%3([0-9])|%20|%2[dD]|\+/g, (m, d: string | undefined) => (d !== undefined ? d : m === '%20' || m === '+' ? ' ' : '-'));
 }
 
+// What every CANDIDATE or DELIMITED_RUN match holds: a 12-digit run, or a 4-digit group followed
+// by its separator. One test without lookbehind or allocation turns away most strings (ids, random
+// hex tokens) before the full scan; it never turns away one the scan would refuse.
+const MAY_HOLD_PAN = /\d{12}|\d{4}[ -]\d/;
+
 function containsPanPlain(s: string): boolean {
-  if (s.length < 12) return false;
+  if (s.length < 12 || !MAY_HOLD_PAN.test(s)) return false;
   CANDIDATE.lastIndex = 0;
   for (const m of s.matchAll(CANDIDATE)) {
     const digits = m[0].replace(/[ -]/g, '');
@@ -94,34 +99,45 @@ export function scrubPans(s: string): string {
   });
 }
 
+// Lengths of the PAN_KEYS: other keys skip their normalisation (no string made per key).
+const PAN_KEY_LENGTHS = new Set([...PAN_KEYS].map((k) => k.length));
+const isPanKey = (k: string): boolean => PAN_KEY_LENGTHS.has(k.length) && PAN_KEYS.has(k.toLowerCase().replace(/-/g, '_'));
+
 /**
  * Finds the path of the first PAN-like value in a parsed JSON body: a field named like a card
  * number, or any string / integer that passes the test above. Returns null when clean.
  */
 export function findPan(value: unknown, path = '', depth = 0): string | null {
+  // The path is put together only on a hit: a clean body (every request) makes no strings.
+  const at = findPanAt(value, depth);
+  return at === null ? null : path + at || '/';
+}
+
+/** The path below `value` of its first PAN-like value ('' for the value itself), or null. */
+function findPanAt(value: unknown, depth: number): string | null {
   if (depth > 32) return null;
-  if (typeof value === 'string') return containsPan(value) ? path || '/' : null;
+  if (typeof value === 'string') return containsPan(value) ? '' : null;
   if (typeof value === 'number') {
     if (Number.isInteger(value) && Math.abs(value) >= 1e11) {
       const s = Math.abs(value).toString();
-      if (/^\d{12,19}$/.test(s) && luhnValid(s)) return path || '/';
+      if (/^\d{12,19}$/.test(s) && luhnValid(s)) return '';
     }
     return null;
   }
+  if (value === null || typeof value !== 'object') return null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const p = findPan(value[i], `${path}/${i}`, depth + 1);
-      if (p) return p;
+      const p = findPanAt(value[i], depth + 1);
+      if (p !== null) return `/${i}${p}`;
     }
     return null;
   }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      if (PAN_KEYS.has(k.toLowerCase().replace(/-/g, '_'))) return `${path}/${k}`;
-      if (containsPan(k)) return `${path}/(key)`;
-      const p = findPan(v, `${path}/${k}`, depth + 1);
-      if (p) return p;
-    }
+  for (const k in value as Record<string, unknown>) {
+    if (!Object.hasOwn(value, k)) continue;
+    if (isPanKey(k)) return `/${k}`;
+    if (containsPan(k)) return '/(key)';
+    const p = findPanAt((value as Record<string, unknown>)[k], depth + 1);
+    if (p !== null) return `/${k}${p}`;
   }
   return null;
 }

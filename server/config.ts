@@ -63,6 +63,8 @@ export interface ServerOptions {
   importMaxBytes?: number;
   importMaxLineBytes?: number;
   firmwareMaxBytes?: number;
+  /** How often the request summary is logged at info (ms; http/request-log.ts). Default 60 000. */
+  requestSummaryMs?: number;
   /** Payer notices: SMS adapter, http:// webhooks allowed, delivery retry knobs. */
   notify?: NotifyConfig;
 }
@@ -96,6 +98,7 @@ export const DEFAULTS = {
   importMaxBytes: 2 * 1024 * 1024 * 1024,
   importMaxLineBytes: 1024,
   firmwareMaxBytes: 64 * 1024 * 1024,
+  requestSummaryMs: 60_000,
 } as const;
 
 export function resolveOptions(o: ServerOptions): ResolvedOptions {
@@ -131,6 +134,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     importMaxBytes: def('importMaxBytes'),
     importMaxLineBytes: def('importMaxLineBytes'),
     firmwareMaxBytes: def('firmwareMaxBytes'),
+    requestSummaryMs: def('requestSummaryMs'),
     notify: o.notify ?? {},
   } as ResolvedOptions;
 }

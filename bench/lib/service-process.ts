@@ -47,7 +47,8 @@ export async function startService(dataDir: string, database: string | null, ins
   try {
     for (let i = 0; i < instances; i++) {
       const node = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-      const args = [...node, CLI, 'server', '--data', dataDir, '--port', '0', '--log-level', 'warn', '--train-schedule', 'off'];
+      // The default log level (info), as deployed: a summary line per minute, no line per request.
+      const args = [...node, CLI, 'server', '--data', dataDir, '--port', '0', '--train-schedule', 'off'];
       if (rateLimit !== null) args.push('--rate-limit', String(rateLimit));
       if (database) args.push('--database', database);
       cs.push(await startChild(args));

@@ -18,9 +18,11 @@ import { findPan, scrubPans } from '../../contracts/pan-guard.ts';
 import { ContractError } from '../../contracts/limits.ts';
 import { DATASET_VERSION_HEADER } from '../../contracts/dataset-version.ts';
 import type { Service } from '../service.ts';
+import type { ApiKeyRecord } from '../storage/storage.ts';
 import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
 import { metricsRoute } from './metrics.ts';
+import { RequestSummary, ServiceLogController } from './request-log.ts';
 import { DEFAULT_MERCHANT, parseObjectiveSetting } from '../routing/objectives.ts';
 import { toUnixSeconds } from '../../runtime/clock.ts';
 
@@ -35,6 +37,8 @@ export interface Caller {
 declare module 'fastify' {
   interface FastifyRequest {
     caller?: Caller;
+    /** The bearer key's hash: null until asked, false without a well-formed key (keyHashOf). */
+    keyHash: string | false | null;
   }
   interface FastifyContextConfig {
     role?: Role;
@@ -84,21 +88,39 @@ function sendBinary(req: FastifyRequest, reply: FastifyReply, data: Uint8Array, 
 
 const int = (s: string) => Number.parseInt(s, 10);
 
+/** The caller's key hash, made once per request: the rate limiter keys on it, the key check looks it up. */
+function keyHashOf(req: FastifyRequest): string | false {
+  if (req.keyHash === null) {
+    const key = bearerKey(req.headers.authorization);
+    req.keyHash = key ? hashApiKey(key) : false;
+  }
+  return req.keyHash;
+}
+
 export async function buildApp(svc: Service) {
   const { storage, opts, auth, publisher } = svc;
+  const summary = new RequestSummary(svc.log, opts.requestSummaryMs);
   const app = Fastify({
     loggerInstance: svc.log,
     bodyLimit: opts.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
     forceCloseConnections: true,
+    // A summary per minute at info, a line per request at debug (http/request-log.ts).
+    logController: new ServiceLogController(svc.log, summary),
+  });
+  app.decorateRequest('keyHash', null);
+  app.addHook('onClose', (_app, done) => {
+    summary.close();
+    done();
   });
 
   app.setErrorHandler((err, req, reply) => {
     const se = toServiceError(err);
     const status = httpStatusFor(se.code);
-    if (status >= 500) req.log.error({ err }, 'request failed');
-    else req.log.info({ code: se.code }, 'request refused');
+    // With the request line (scrubbed by the logger's serializer): at info it is logged nowhere else.
+    if (status >= 500) req.log.error({ err, req }, 'request failed');
+    else req.log.info({ code: se.code, req }, 'request refused');
     if (status === 429) reply.header('retry-after', Math.ceil(opts.rateLimitWindowMs / 1000));
     return reply.code(status).send({ error: { code: se.code, message: scrubPans(se.message) } });
   });
@@ -154,38 +176,45 @@ export async function buildApp(svc: Service) {
     timeWindow: opts.rateLimitWindowMs,
     // Per key when there is one (hashed, so the limiter's memory never holds keys), else per IP.
     keyGenerator: (req) => {
-      const key = bearerKey(req.headers.authorization);
-      return key ? `k:${hashApiKey(key).slice(0, 24)}` : `ip:${req.ip}`;
+      const hash = keyHashOf(req);
+      return hash ? `k:${hash.slice(0, 24)}` : `ip:${req.ip}`;
     },
     errorResponseBuilder: () => new ServiceError('RATE_LIMITED', 'too many requests for this key; slow down'),
   });
 
-  // Caller authentication, by route role.
-  app.addHook('onRequest', async (req) => {
-    const role = req.routeOptions.config?.role ?? 'public';
-    if (role === 'public') return;
-    const key = bearerKey(req.headers.authorization);
-    if (!key) throw new ServiceError('UNAUTHORIZED', 'missing or malformed Authorization: Bearer <key>');
-    const rec = await svc.apiKeys.find(hashApiKey(key));
-    if (!rec || rec.revokedAt !== null) throw new ServiceError('UNAUTHORIZED', 'unknown or revoked key');
-    if (role === 'admin' && rec.role !== 'admin') throw new ServiceError('FORBIDDEN', 'admin key required');
-    if (role === 'bridge' && rec.role !== 'bridge') throw new ServiceError('FORBIDDEN', 'bridge key required');
+  // Caller authentication, by route role. The hooks on every request take callbacks, not promises:
+  // a known key (the cache's answer) passes without a promise made.
+  const admit = (req: FastifyRequest, role: Role, rec: ApiKeyRecord | null): ServiceError | undefined => {
+    if (!rec || rec.revokedAt !== null) return new ServiceError('UNAUTHORIZED', 'unknown or revoked key');
+    if (role === 'admin' && rec.role !== 'admin') return new ServiceError('FORBIDDEN', 'admin key required');
+    if (role === 'bridge' && rec.role !== 'bridge') return new ServiceError('FORBIDDEN', 'bridge key required');
     req.caller = { keyId: rec.id, role: rec.role, merchant: rec.merchant };
+    return undefined;
+  };
+  app.addHook('onRequest', (req, _reply, done) => {
+    const role = req.routeOptions.config?.role ?? 'public';
+    if (role === 'public') return done();
+    const hash = keyHashOf(req);
+    if (!hash) return done(new ServiceError('UNAUTHORIZED', 'missing or malformed Authorization: Bearer <key>'));
+    const cached = svc.apiKeys.cached(hash);
+    if (cached !== undefined) return done(admit(req, role, cached));
+    svc.apiKeys.find(hash).then((rec) => done(admit(req, role, rec)), done);
   });
 
   // Bridges learn from answers they get anyway that a newer dataset exists, and sync their devices
   // then instead of on their schedule (docs/architecture.md, "Following new datasets").
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (req.routeOptions.config?.role !== 'bridge') return payload;
-    const v = svc.datasetVersion();
-    if (v !== null) reply.header(DATASET_VERSION_HEADER, String(v));
-    return payload;
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (req.routeOptions.config?.role === 'bridge') {
+      const v = svc.datasetVersion();
+      if (v !== null) reply.header(DATASET_VERSION_HEADER, String(v));
+    }
+    done(null, payload);
   });
 
   // No card numbers accepted anywhere: a PAN-looking field or value is refused before validation.
-  app.addHook('preValidation', async (req) => {
+  app.addHook('preValidation', (req, _reply, done) => {
     const where = findPan(req.query) ?? (req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body) && !('pipe' in (req.body as object)) ? findPan(req.body) : null);
-    if (where) throw new ServiceError('PAN_REJECTED', `card numbers are not accepted; send the token, BIN and last four (at ${where})`);
+    done(where ? new ServiceError('PAN_REJECTED', `card numbers are not accepted; send the token, BIN and last four (at ${where})`) : undefined);
   });
 
   const bearer = [{ bearer: [] }];

@@ -84,6 +84,17 @@ describe('PAN guard', () => {
     expect(containsPan('cli-4012888888881882-x')).toBe(false); // not Luhn-valid
   });
 
+  it('names where the card number is: array index, field, a key that is one, the value itself', () => {
+    const pan = '4111111111111111';
+    expect(findPan(pan)).toBe('/');
+    expect(findPan(Number(pan))).toBe('/');
+    expect(findPan({ a: [1, 'x', { b: { c: `${pan.slice(0, 4)} ${pan.slice(4, 8)} ${pan.slice(8, 12)} ${pan.slice(12)}` } }] })).toBe('/a/2/b/c');
+    expect(findPan({ a: [{ [pan]: 1 }] })).toBe('/a/0/(key)');
+    expect(findPan({ x: { 'Card-Number': 'redacted' } })).toBe('/x/Card-Number');
+    expect(findPan({ q: pan }, '/query')).toBe('/query/q');
+    expect(findPan({ token: '0123456789abcdef0123456789abcdef', bin: '411111', amount: 2500, list: [], none: null, yes: true })).toBeNull();
+  });
+
   it('finds and scrubs URL-encoded and percent-encoded card numbers', () => {
     for (const form of ['4111+1111+1111+1111', '4111%201111%201111%201111', '%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31', '4111%2D1111%2D1111%2D1111']) {
       expect(containsPan(form), form).toBe(true);
