@@ -129,15 +129,7 @@ export class DatasetIndex {
    */
   static build(c: DatasetContent, prev: DatasetIndex | null = null): DatasetIndex {
     if (typeof c !== 'object' || c === null) fail('content', 'object expected');
-    const groups = normRestricted(c.restricted, 'restricted');
-    const reasons = [...groups.keys()].sort(compareStrings);
-    const before = new Map((prev?.restricted ?? []).map((g) => [g.reason, g.packed]));
-    const restricted = reasons.map((reason) => {
-      const packed = packTokens(groups.get(reason)!, 'restricted');
-      const old = before.get(reason);
-      return { reason, packed: old && sameBytes(old, packed) ? old : packed };
-    });
-    checkDisjoint(restricted.map((g) => g.packed), 'restricted');
+    const restricted = restrictedGroups(c, prev);
     if (!Array.isArray(c.knownGood)) fail('knownGood', 'array expected');
     let knownGood = packTokens(c.knownGood.map((k, i) => checkToken(k?.token, `knownGood[${i}].token`)), 'knownGood');
     if (prev && sameBytes(prev.knownGood, knownGood)) knownGood = prev.knownGood;
@@ -160,6 +152,36 @@ export class DatasetIndex {
       for (let i = 1; i < history.length; i++) if (history[i - 1].key === history[i].key) fail('history', 'duplicate token');
     }
     return new DatasetIndex(restricted, knownGood, history, normalizeContent(smallOnly(c)));
+  }
+
+  /**
+   * The next version from `prev` and what changed, without a step per unchanged card (the
+   * publisher's incremental read, server/datasets/builder.ts): `history` is prev's entries with the
+   * changed cards' new entries merged in, in token order — an IndexedHistory of prev is kept as it
+   * is, a HistoryEntry is validated and encoded; `knownGood` comes packed (strictly ascending, as
+   * SQLite concatenates the distinct tokens in order) and is checked, unless it equals prev's.
+   * c.knownGood and c.history are ignored. Same result as build() of the same content.
+   */
+  static buildNext(c: DatasetContent, prev: DatasetIndex, history: readonly (IndexedHistory | HistoryEntry)[], knownGoodPacked: Uint8Array): DatasetIndex {
+    if (typeof c !== 'object' || c === null) fail('content', 'object expected');
+    const restricted = restrictedGroups(c, prev);
+    let knownGood: Uint8Array;
+    if (sameBytes(prev.knownGood, knownGoodPacked)) knownGood = prev.knownGood;
+    else {
+      if (!(knownGoodPacked instanceof Uint8Array) || knownGoodPacked.length % TOKEN_BYTES !== 0) fail('knownGood', `packed ${TOKEN_BYTES}-byte tokens expected`);
+      const n = knownGoodPacked.length / TOKEN_BYTES;
+      for (let i = 1; i < n; i++) if (compareTokensAt(knownGoodPacked, i - 1, knownGoodPacked, i) >= 0) fail('knownGood', 'tokens not strictly ascending');
+      knownGood = knownGoodPacked;
+    }
+    if (history.length > LIMITS.entriesPerSection) fail('history', 'too many entries');
+    const out = history.map((h, i): IndexedHistory => {
+      // prev's own entries (validated and encoded when prev was built) are the ones with bytes
+      if (isIndexed(h)) return h;
+      const entry = normHistoryEntry(h as HistoryEntry, `history[${i}]`);
+      return { key: tokenKey(entry.token), entry, bytes: historyEntryBytes(entry) };
+    });
+    for (let i = 1; i < out.length; i++) if (!(out[i - 1].key < out[i].key)) fail('history', 'entries not strictly ascending by token');
+    return new DatasetIndex(restricted, knownGood, out, normalizeContent(smallOnly(c)));
   }
 
   /** The index of a stored snapshot payload (checked as decodeContent checks it; no object per card). */
@@ -210,6 +232,22 @@ export class DatasetIndex {
     d.history = diffHistory(base.history, this.history);
     return d;
   }
+}
+
+const isIndexed = (h: IndexedHistory | HistoryEntry): h is IndexedHistory => (h as IndexedHistory).bytes instanceof Uint8Array && typeof (h as IndexedHistory).key === 'string';
+
+/** The restricted section as packed groups by reason; a group equal to prev's keeps prev's buffer. */
+function restrictedGroups(c: DatasetContent, prev: DatasetIndex | null): RestrictedGroup[] {
+  const groups = normRestricted(c.restricted, 'restricted');
+  const reasons = [...groups.keys()].sort(compareStrings);
+  const before = new Map((prev?.restricted ?? []).map((g) => [g.reason, g.packed]));
+  const restricted = reasons.map((reason) => {
+    const packed = packTokens(groups.get(reason)!, 'restricted');
+    const old = before.get(reason);
+    return { reason, packed: old && sameBytes(old, packed) ? old : packed };
+  });
+  checkDisjoint(restricted.map((g) => g.packed), 'restricted');
+  return restricted;
 }
 
 function sameGroups(a: readonly RestrictedGroup[], b: readonly RestrictedGroup[]): boolean {

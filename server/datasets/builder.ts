@@ -5,9 +5,11 @@
 // Incremental: the process that builds keeps the newest versions in memory (BuildCache, as
 // DatasetIndex: packed token sections, each history entry with its encoding). A build reads the
 // tables (on SQLite the history only for cards that changed since the kept version's read:
-// readDatasetTablesSince; the restricted and known-good sections whole, and re-packed, on both
-// backends — which is why builds stay in the child process), re-encodes only the history
-// entries that differ from the newest kept version, splices
+// readDatasetTablesSince, which also hands over the known-good section already packed by SQLite;
+// the restricted section whole, and re-packed, and on PostgreSQL the known-good section too —
+// which is why builds stay in the child process), keeps the kept version's entries of the
+// unchanged cards as they are (DatasetIndex.buildNext: no step per unchanged card), re-encodes
+// only the history entries that changed, splices
 // the snapshot from the cached pieces, and builds its deltas by walking the kept versions' sorted
 // sections against the new one; nothing is decoded back from storage. A version not in memory
 // (first build of the process, or published by another instance) is indexed once from its stored
@@ -15,7 +17,7 @@
 // hold both versions as objects and ran out of heap). The bytes are those of a full build
 // (test/protocol/dataset/dataset-index.test.ts).
 import { assemble, buildDeltaFromPayload, buildSnapshotFromPayload, encodeDelta, joinChunks, openSignedManifest, sha256 } from '../../protocol/dataset/index.ts';
-import { DatasetIndex } from '../../protocol/dataset/dataset-index.ts';
+import { DatasetIndex, type IndexedHistory } from '../../protocol/dataset/dataset-index.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
 import type { DatasetContent, HistoryEntry } from '../../protocol/dataset/types.ts';
 import { tokenKey } from '../../protocol/dataset/codec.ts';
@@ -204,6 +206,21 @@ async function readNext(
   if (!storage.readDatasetTablesSince) return { next: DatasetIndex.build(await readContent(storage, o, job.now, job.routes), prev), cursor: null };
   const t = await storage.readDatasetTablesSince(prev ? cursor : null, job.now, job.now - o.historyWindowSeconds, o.maxEventsPerToken);
   const content = contentFromTables(t, job.routes);
+  if (t.changed !== null && prev && t.knownGoodPacked) {
+    // The common publish: a few cards changed. prev's indexed entries are kept as they are (no
+    // lookup, comparison or encoding per unchanged card), the changed cards' entries merged in.
+    const changed = new Set(t.changed.map(tokenKey));
+    const fresh = content.history.map((h) => ({ key: tokenKey(h.token), h })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const history: (IndexedHistory | HistoryEntry)[] = [];
+    let j = 0;
+    for (const p of prev.history) {
+      while (j < fresh.length && fresh[j].key < p.key) history.push(fresh[j++].h);
+      if (!changed.has(p.key)) history.push(p);
+    }
+    while (j < fresh.length) history.push(fresh[j++].h);
+    return { next: DatasetIndex.buildNext(content, prev, history, t.knownGoodPacked), cursor: t.cursor };
+  }
+  if (t.knownGoodPacked) for (let i = 0; i < t.knownGoodPacked.length; i += 16) content.knownGood.push({ token: t.knownGoodPacked.slice(i, i + 16) });
   if (t.changed !== null && prev) {
     const changed = new Set(t.changed.map(tokenKey));
     const fresh = content.history.map((h) => ({ key: tokenKey(h.token), h })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

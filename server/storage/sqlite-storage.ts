@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import { TrustCountsMemory } from './trust-counts-memory.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
+import { ServiceError } from '../errors.ts';
 import type {
   ApiKeyRecord,
   AuthFacts,
@@ -237,8 +238,8 @@ export class SqliteStorage implements Storage {
       listDevicesOf: p('SELECT * FROM devices WHERE merchant = ? ORDER BY id'),
       deviceHosts: p('SELECT host_id, public_key, paired_at FROM device_hosts WHERE device_id = ? ORDER BY host_id'),
       tablesRestricted: p('SELECT token, reason FROM restricted WHERE expires_at IS NULL OR expires_at > ? ORDER BY token'),
-      tablesKnownGood: p(`SELECT DISTINCT k.token FROM known_good k
-        WHERE NOT EXISTS (SELECT 1 FROM restricted r WHERE r.token = k.token) ORDER BY k.token`),
+      tablesKnownGoodPacked: p(`SELECT CAST(group_concat(token, '' ORDER BY token) AS BLOB), count(*) FROM (SELECT DISTINCT k.token AS token FROM known_good k
+        WHERE NOT EXISTS (SELECT 1 FROM restricted r WHERE r.token = k.token))`),
       tablesHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border
         FROM outcomes WHERE (at >= ? OR hard = 1) AND token IS NOT NULL ORDER BY token, at, id`),
       tokenHistory: p(`SELECT token, at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border
@@ -581,7 +582,8 @@ export class SqliteStorage implements Storage {
   }
 
   async readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables> {
-    const { changed: _c, cursor: _k, ...tables } = await this.readDatasetTablesSince(null, now, historySince, maxEventsPerToken);
+    const { changed: _c, cursor: _k, knownGoodPacked, ...tables } = await this.readDatasetTablesSince(null, now, historySince, maxEventsPerToken);
+    if (knownGoodPacked) for (let i = 0; i < knownGoodPacked.length; i += 16) tables.knownGood.push(knownGoodPacked.slice(i, i + 16));
     return tables;
   }
 
@@ -593,8 +595,13 @@ export class SqliteStorage implements Storage {
       for (const r of this.s.tablesRestricted.iterate(now) as Iterable<Row>) {
         restricted.push({ token: bytes(r.token), reason: r.reason as string });
       }
-      const knownGood: Uint8Array[] = [];
-      for (const r of this.s.tablesKnownGood.iterate() as Iterable<Row>) knownGood.push(bytes(r.token));
+      // One string of every known-good token, concatenated by SQLite in token order (BLOB → TEXT →
+      // BLOB is byte-exact in a UTF-8 database, as the device's slot hash relies on too): the
+      // publisher reads it on every publish, and a JS object per card grew with the history.
+      if (this.db.pragma('encoding', { simple: true }) !== 'UTF-8') throw new ServiceError('INTERNAL', 'service database is not UTF-8');
+      const [kg, kgCount] = this.s.tablesKnownGoodPacked.raw().get() as [Buffer | null, number];
+      const knownGoodPacked = kg ? bytes(kg) : new Uint8Array(0);
+      if (knownGoodPacked.length !== kgCount * 16) throw new ServiceError('INTERNAL', 'a known-good token is not 16 bytes');
       const outcomeId = (this.s.maxOutcomeId.pluck().get() as number | null) ?? 0;
       const usable = cursor !== null && cursor.historySince <= historySince && cursor.maxEventsPerToken === maxEventsPerToken && cursor.outcomeId <= outcomeId;
       let history: DatasetTables['history'];
@@ -611,7 +618,8 @@ export class SqliteStorage implements Storage {
       }
       return {
         restricted,
-        knownGood,
+        knownGood: [],
+        knownGoodPacked,
         history,
         binRules: this.s.listBinRules.all() as BinRule[],
         prompts: this.s.listPrompts.all() as Prompt[],

@@ -166,6 +166,11 @@ export interface DatasetTableChanges extends DatasetTables {
    */
   changed: Uint8Array[] | null;
   cursor: HistoryCursor;
+  /**
+   * When set, the known-good section as one packed string (16-byte tokens, strictly ascending) and
+   * `knownGood` empty: the store concatenated the tokens itself, no object per card.
+   */
+  knownGoodPacked?: Uint8Array;
 }
 
 /** A new-card trust attempt as stored: identifiers already keyed-hashed, features as seen then. */

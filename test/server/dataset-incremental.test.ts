@@ -96,11 +96,27 @@ describe('incremental dataset reads', () => {
     let created = 0;
     for (let round = 0; round < 25; round++) {
       await svc.storage.importOutcomes(outcomes(r, now, 1 + Math.floor(r() * 4), seq));
+      // known-good cards too (the packed section the build takes whole from SQLite), some of them restricted
+      await svc.storage.addKnownGood(r() < 0.5 ? 'm' : 'n', tokenOf(Math.floor(r() * 40)), now);
       now += Math.floor(r() * 2 * DAY);
       const p = await svc.publisher.publish('test');
       if (p.created) created++;
       expect(p.info.contentHash).toBe(Buffer.from(contentHash(await svc.publisher.currentContent())).toString('hex'));
     }
     expect(created).toBeGreaterThan(20);
+    expect((await svc.publisher.currentContent()).knownGood.length).toBeGreaterThan(5);
+  });
+
+  it('the build reads the known-good section as one packed string (no object per card), the distinct unrestricted tokens in order', async () => {
+    tmp = makeTempDir('precheck-dsinc-');
+    storage = new SqliteStorage(path.join(tmp.dir, 'service.db'));
+    const now = 1_800_000_000;
+    for (const [m, i] of [['m', 9], ['m', 3], ['m', 7], ['x', 3], ['m', 5]] as const) await storage.addKnownGood(m, tokenOf(i), now);
+    await storage.addKnownGood('other', tokenOf(9), now); // the same card at a second merchant: once
+    const t = await storage.readDatasetTablesSince(null, now, now - DAY, 10);
+    expect(t.knownGood).toEqual([]);
+    expect(Buffer.from(t.knownGoodPacked!).toString('hex')).toBe([3, 5, 7, 9].map((i) => Buffer.from(tokenOf(i)).toString('hex')).join(''));
+    // the complete read still lists them one by one
+    expect((await storage.readDatasetTables(now, now - DAY, 10)).knownGood.map((k) => k[0])).toEqual([3, 5, 7, 9]);
   });
 });

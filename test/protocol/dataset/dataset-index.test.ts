@@ -2,7 +2,8 @@
 // build produces: the snapshot of every version and the delta from each of the previous versions.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DatasetIndex } from '../../../protocol/dataset/dataset-index.ts';
+import { DatasetIndex, type IndexedHistory } from '../../../protocol/dataset/dataset-index.ts';
+import { historyEntryBytes, normHistoryEntry } from '../../../protocol/dataset/codec.ts';
 import { diffContent, emptyContent, encodeContent, encodeDelta } from '../../../protocol/dataset/index.ts';
 import type { DatasetContent, HistoryEntry, RestrictedEntry } from '../../../protocol/dataset/types.ts';
 import { contentArb } from './arbitraries.ts';
@@ -52,6 +53,21 @@ function next(prev: DatasetContent, s: Step): DatasetContent {
   return c;
 }
 
+/** DatasetIndex.buildNext of `c` from `prev`, as server/datasets/builder.ts calls it. */
+function buildNextOf(c: DatasetContent, prev: DatasetIndex): DatasetIndex {
+  const kept = new Map(prev.history.map((h) => [h.key, h]));
+  const tokenOfItem = (x: IndexedHistory | HistoryEntry) => ('bytes' in x ? x.entry.token : x.token);
+  const history = c.history
+    .map((h): IndexedHistory | HistoryEntry => {
+      const p = kept.get(Buffer.from(h.token).toString('latin1'));
+      // an entry equal to prev's (same encoding) is passed as prev's own object, as for an unchanged card
+      return p && bytes(p.bytes) === bytes(historyEntryBytes(normHistoryEntry(h, 'h'))) ? p : h;
+    })
+    .sort((a, b) => Buffer.compare(Buffer.from(tokenOfItem(a)), Buffer.from(tokenOfItem(b))));
+  const kg = c.knownGood.map((k) => Buffer.from(k.token)).sort(Buffer.compare);
+  return DatasetIndex.buildNext(c, prev, history, new Uint8Array(Buffer.concat(kg)));
+}
+
 describe('incremental dataset build (DatasetIndex)', () => {
   it('builds every version of a sequence of changes byte-identical to a full build, with the deltas from the two previous versions', () => {
     fc.assert(
@@ -63,6 +79,8 @@ describe('incremental dataset build (DatasetIndex)', () => {
           const idx = DatasetIndex.build(c, indexes[k - 1] ?? null);
           const full = encodeContent(c);
           expect(bytes(idx.encode())).toBe(bytes(full));
+          // the publisher's path: prev's entries kept as they are, the others merged in, known-good packed
+          if (k > 0) expect(bytes(buildNextOf(c, indexes[k - 1]).encode())).toBe(bytes(full));
           // a version read back from storage indexes to the same bytes and deltas
           const stored = DatasetIndex.fromPayload(full);
           expect(bytes(stored.encode())).toBe(bytes(full));
@@ -88,6 +106,21 @@ describe('incremental dataset build (DatasetIndex)', () => {
     expect(reused).toBe(c.history.length - 1);
     expect(b.restricted.every((g, i) => g.packed === a.restricted[i].packed)).toBe(true);
     expect(bytes(b.encode())).toBe(bytes(encodeContent(changed)));
+  });
+
+  it('buildNext refuses a packed known-good section that is not whole, ascending tokens, and a history out of order', () => {
+    const [c] = fc.sample(contentArb.filter((x) => x.history.length >= 2), { numRuns: 1, seed: 3 });
+    const a = DatasetIndex.build(c);
+    const t = (i: number) => new Uint8Array(16).fill(i);
+    const packed = (...xs: Uint8Array[]) => new Uint8Array(Buffer.concat(xs));
+    expect(() => DatasetIndex.buildNext(c, a, a.history, packed(t(2), t(1)))).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    expect(() => DatasetIndex.buildNext(c, a, a.history, packed(t(1), t(1)))).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    expect(() => DatasetIndex.buildNext(c, a, a.history, new Uint8Array(17))).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    expect(() => DatasetIndex.buildNext(c, a, [...a.history].reverse(), a.knownGood)).toThrow(expect.objectContaining({ code: 'INVALID_FIELD' }));
+    // unchanged: prev's entries and buffer, as they were
+    const b = DatasetIndex.buildNext(c, a, a.history, packed(...c.knownGood.map((k) => k.token).sort(Buffer.compare)));
+    expect(b.history.every((h, i) => h === a.history[i])).toBe(true);
+    expect(b.knownGood).toBe(a.knownGood);
   });
 
   it('builds from and to the empty content', () => {
