@@ -198,4 +198,15 @@ export const PG_MIGRATIONS: string[] = [
   `
   DROP TABLE gateway_stats;
   `,
+  // 5: the transaction that wrote each outcome, so a dataset build can read the history from where
+  // the previous build's snapshot stood (readDatasetTablesSince): ids are handed out before commit,
+  // so an id cursor would skip a row that committed after a larger id was read; a transaction id
+  // at or above the snapshot's xmin catches every row that snapshot could not see. Rows from before
+  // this migration keep NULL: they committed before any snapshot a cursor comes from (ALTER waits
+  // for the writers in flight). Set in a second step so the table is not rewritten.
+  `
+  ALTER TABLE outcomes ADD COLUMN xact BIGINT;
+  ALTER TABLE outcomes ALTER COLUMN xact SET DEFAULT (pg_current_xact_id()::text::bigint);
+  CREATE INDEX outcomes_xact ON outcomes (xact);
+  `,
 ];

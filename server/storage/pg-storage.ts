@@ -15,12 +15,14 @@ import type {
   AuthFacts,
   AuthFactsQuery,
   BinRule,
+  DatasetTableChanges,
   DatasetTables,
   DatasetVersionInfo,
   DeviceRecord,
   FirmwareInfo,
   Gateway,
   GatewayStat,
+  HistoryCursor,
   HistoryRow,
   OrderContext,
   OutcomeEffects,
@@ -512,7 +514,20 @@ export class PgStorage implements Storage {
 
   // ---------------------------------------------------------------- datasets, deltas, firmware
   async readDatasetTables(now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTables> {
+    const { changed: _c, cursor: _k, ...tables } = await this.readDatasetTablesSince(null, now, historySince, maxEventsPerToken);
+    return tables;
+  }
+
+  /** History rows a read returned to the build (tests: an incremental read reads the changed cards only). */
+  historyRowsRead = 0;
+
+  async readDatasetTablesSince(cursor: HistoryCursor | null, now: number, historySince: number, maxEventsPerToken: number): Promise<DatasetTableChanges> {
     return this.tx(async (c) => {
+      // First statement: it fixes the transaction's snapshot. Every outcome this snapshot cannot see
+      // was written by a transaction at or above its xmin (outcomes.xact, migration 5), so the next
+      // read starts there: rows committed late under a smaller id are not skipped (an id cursor
+      // would skip them); rows seen twice only re-read their card.
+      const horizon = Number((await c.query('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x')).rows[0].x);
       const restricted: DatasetTables['restricted'] = [];
       let after: Buffer = Buffer.alloc(0);
       for (;;) {
@@ -532,36 +547,66 @@ export class PgStorage implements Storage {
         if (r.rows.length < PAGE) break;
         after = r.rows[r.rows.length - 1].token as Buffer;
       }
+      const usable = cursor !== null && cursor.historySince <= historySince && cursor.maxEventsPerToken === maxEventsPerToken && cursor.outcomeId <= horizon;
       const history: DatasetTables['history'] = [];
-      let cur: DatasetTables['history'][number] | null = null;
-      let curKey: Buffer | null = null;
-      let key: [Buffer, number, number] = [Buffer.alloc(0), -1, -1];
-      for (;;) {
-        const r = await c.query(
-          `SELECT id, token, ${HISTORY_COLS} FROM outcomes WHERE (at >= $1 OR hard) AND token IS NOT NULL AND (token, at, id) > ($2, $3, $4)
-           ORDER BY token, at, id LIMIT $5`,
-          [historySince, key[0], key[1], key[2], PAGE],
-        );
-        for (const x of r.rows) {
-          const t = x.token as Buffer;
-          if (curKey === null || !t.equals(curKey)) {
-            if (cur) history.push(cur);
-            cur = { token: bytes(t), brand: (x.brand as string | null) ?? null, events: [] };
-            curKey = t;
-          }
-          cur!.events.push(historyRow(x));
-          if (!cur!.brand && x.brand) cur!.brand = x.brand as string;
+      let changed: Uint8Array[] | null = null;
+      if (!usable) {
+        // Whole, page by page in key order.
+        let key: [Buffer, number, number] = [Buffer.alloc(0), -1, -1];
+        for (;;) {
+          const r = await c.query(
+            `SELECT id, token, ${HISTORY_COLS} FROM outcomes WHERE (at >= $1 OR hard) AND token IS NOT NULL AND (token, at, id) > ($2, $3, $4)
+             ORDER BY token, at, id LIMIT $5`,
+            [historySince, key[0], key[1], key[2], PAGE],
+          );
+          this.groupInto(history, r.rows);
+          if (r.rows.length < PAGE) break;
+          const l = r.rows[r.rows.length - 1];
+          key = [l.token as Buffer, l.at as number, l.id as number];
         }
-        if (r.rows.length < PAGE) break;
-        const l = r.rows[r.rows.length - 1];
-        key = [l.token as Buffer, l.at as number, l.id as number];
+      } else {
+        // The cards with an outcome the previous snapshot could not see, and those with a non-hard
+        // event that left the window since; then their history, PAGE cards at a time.
+        const tokens = new Map<string, Buffer>();
+        const add = (rows: Row[]) => {
+          for (const x of rows) tokens.set((x.token as Buffer).toString('latin1'), x.token as Buffer);
+        };
+        add((await c.query('SELECT DISTINCT token FROM outcomes WHERE xact >= $1 AND token IS NOT NULL', [cursor.outcomeId])).rows);
+        if (cursor.historySince < historySince) {
+          add((await c.query('SELECT DISTINCT token FROM outcomes WHERE at >= $1 AND at < $2 AND NOT hard AND token IS NOT NULL', [cursor.historySince, historySince])).rows);
+        }
+        const all = [...tokens.values()];
+        changed = all.map(bytes);
+        for (let i = 0; i < all.length; i += PAGE) {
+          const r = await c.query(
+            `SELECT id, token, ${HISTORY_COLS} FROM outcomes WHERE token = ANY($1::bytea[]) AND (at >= $2 OR hard) ORDER BY token, at, id`,
+            [all.slice(i, i + PAGE), historySince],
+          );
+          this.groupInto(history, r.rows);
+        }
       }
-      if (cur) history.push(cur);
       trimHistory(history, maxEventsPerToken);
       const binRules = (await c.query('SELECT prefix, action, reason FROM bin_rules ORDER BY prefix')).rows as BinRule[];
       const prompts = (await c.query('SELECT code, lang, message FROM prompts ORDER BY code, lang')).rows as Prompt[];
-      return { restricted, knownGood, history, binRules, prompts };
+      return { restricted, knownGood, history, binRules, prompts, changed, cursor: { outcomeId: horizon, historySince, maxEventsPerToken } };
     }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  /** Appends rows ordered by (token, at, id) to `history`, continuing its last card across pages. */
+  private groupInto(history: DatasetTables['history'], rows: Row[]): void {
+    this.historyRowsRead += rows.length;
+    let cur = history.length ? history[history.length - 1] : null;
+    let curKey: Buffer | null = cur ? Buffer.from(cur.token) : null;
+    for (const x of rows) {
+      const t = x.token as Buffer;
+      if (curKey === null || !t.equals(curKey)) {
+        cur = { token: bytes(t), brand: (x.brand as string | null) ?? null, events: [] };
+        history.push(cur);
+        curKey = t;
+      }
+      cur!.events.push(historyRow(x));
+      if (!cur!.brand && x.brand) cur!.brand = x.brand as string;
+    }
   }
 
   private async insertChunks(c: pg.PoolClient, table: string, keyCols: string[], keyVals: number[], chunks: Uint8Array[]): Promise<void> {
