@@ -526,7 +526,8 @@ export class PgStorage implements Storage {
       // First statement: it fixes the transaction's snapshot. Every outcome this snapshot cannot see
       // was written by a transaction at or above its xmin (outcomes.xact, migration 5), so the next
       // read starts there: rows committed late under a smaller id are not skipped (an id cursor
-      // would skip them); rows seen twice only re-read their card.
+      // would skip them); rows seen twice only re-read their card (the xmin is the cluster's: a long
+      // transaction anywhere on it, a backup say, makes the next read re-read more, never less).
       const horizon = Number((await c.query('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x')).rows[0].x);
       const restricted: DatasetTables['restricted'] = [];
       let after: Buffer = Buffer.alloc(0);
