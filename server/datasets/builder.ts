@@ -4,8 +4,8 @@
 //
 // Incremental: the process that builds keeps the newest versions in memory (BuildCache, as
 // DatasetIndex: packed token sections, each history entry with its encoding). A build reads the
-// tables (on SQLite the history only for cards that changed since the kept version's read:
-// readDatasetTablesSince, which also hands over the known-good section already packed by SQLite;
+// tables (the history only for cards that changed since the kept version's read:
+// readDatasetTablesSince, on both backends; SQLite's also hands over the known-good section packed;
 // the restricted section whole, and re-packed, and on PostgreSQL the known-good section too —
 // which is why builds stay in the child process), keeps the kept version's entries of the
 // unchanged cards as they are (DatasetIndex.buildNext: no step per unchanged card), re-encodes

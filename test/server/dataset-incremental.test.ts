@@ -145,15 +145,16 @@ describe.each(backends)('incremental dataset reads: $name', (backend) => {
 
   it('the build reads the known-good section as one packed string (no object per card), the distinct unrestricted tokens in order', async () => {
     tmp = makeTempDir('precheck-dsinc-');
-    storage = new SqliteStorage(path.join(tmp.dir, 'service.db'));
+    const sq = new SqliteStorage(path.join(tmp.dir, 'service.db'));
+    storage = sq;
     const now = 1_800_000_000;
-    for (const [m, i] of [['m', 9], ['m', 3], ['m', 7], ['x', 3], ['m', 5]] as const) await storage.addKnownGood(m, tokenOf(i), now);
-    await storage.addKnownGood('other', tokenOf(9), now); // the same card at a second merchant: once
-    const t = await storage.readDatasetTablesSince(null, now, now - DAY, 10);
+    for (const [m, i] of [['m', 9], ['m', 3], ['m', 7], ['x', 3], ['m', 5]] as const) await sq.addKnownGood(m, tokenOf(i), now);
+    await sq.addKnownGood('other', tokenOf(9), now); // the same card at a second merchant: once
+    const t = await sq.readDatasetTablesSince(null, now, now - DAY, 10);
     expect(t.knownGood).toEqual([]);
     expect(Buffer.from(t.knownGoodPacked!).toString('hex')).toBe([3, 5, 7, 9].map((i) => Buffer.from(tokenOf(i)).toString('hex')).join(''));
     // the complete read still lists them one by one
-    expect((await storage.readDatasetTables(now, now - DAY, 10)).knownGood.map((k) => k[0])).toEqual([3, 5, 7, 9]);
+    expect((await sq.readDatasetTables(now, now - DAY, 10)).knownGood.map((k) => k[0])).toEqual([3, 5, 7, 9]);
   });
 });
 
