@@ -10,6 +10,7 @@ import { decide, type DecisionResult, type FinalDecision } from '../../rules/dec
 import { isCrossBorder } from '../../rules/cross-border.ts';
 import { isHardOutcome, restrictionFor } from '../../rules/restriction.ts';
 import { resolvePrompt } from '../../rules/prompts.ts';
+import { classifyOutcome } from '../../rules/response-codes.ts';
 import { cardBrand } from '../../rules/brand.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
@@ -250,9 +251,11 @@ export class NetworkAuth {
       // Nothing against the card and new to this merchant: the trust level sets the limit;
       // over it, or at the lowest level, the customer is asked for 3-D Secure ('authenticate');
       // only fraud evidence declines (server/trust/policy.ts). The card's own record (any
-      // merchant) counts: successful payments, fraud outcomes.
+      // merchant) counts: successful payments, fraud outcomes; and this order's earlier attempts
+      // with other cards (a lost, stolen or fraud answer asks for 3-D Secure).
       const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
-      const nc = this.deps.trust.withCard(assessed, { amount, currency }, card);
+      const checkout = { fraudOutcomes: orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length };
+      const nc = this.deps.trust.withCard(assessed, { amount, currency }, card, checkout);
       trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
       result = {
         decision: nc.decision,

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import type { TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
 import { StorageTrustModelStore } from './model-store.ts';
-import { evaluateNewCard, type CardEvidence, type NewCardDecision } from './policy.ts';
+import { evaluateNewCard, type CardEvidence, type CheckoutEvidence, type NewCardDecision } from './policy.ts';
 import type { TrustContext } from './features.ts';
 import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
@@ -92,9 +92,9 @@ export class NewCardTrust {
     return { ...evaluateNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }), context, model };
   }
 
-  /** The new-card answer again with what is known about the card itself (its history). */
-  withCard(assessed: { context: TrustContext; model: TrustModel }, order: { amount: number; currency: string }, card: CardEvidence): NewCardDecision {
-    return evaluateNewCard(assessed.model, assessed.context, order, { limitsUsd: this.opts.limitsUsd }, card);
+  /** The new-card answer again with what is known about the card itself (its history) and this checkout's earlier attempts. */
+  withCard(assessed: { context: TrustContext; model: TrustModel }, order: { amount: number; currency: string }, card: CardEvidence, checkout?: CheckoutEvidence): NewCardDecision {
+    return evaluateNewCard(assessed.model, assessed.context, order, { limitsUsd: this.opts.limitsUsd }, card, checkout);
   }
 
   /** The trust answer decided this attempt (the card was new to the merchant): kept for the report. */

@@ -32,19 +32,38 @@ export interface CardEvidence {
 /** Distinct cards in a short time on one account, device or IP: card testing. */
 export const CARD_VELOCITY_LIMITS = { accountDay: 5, deviceDay: 5, ipHour: 10 } as const;
 
-export type FraudEvidence = 'card_fraud' | 'account_fraud' | 'device_fraud' | 'card_velocity';
+/**
+ * What this checkout (the order's earlier attempts, any card) showed: outcomes that are fraud
+ * evidence by the classification table (rules/response-codes.ts: fraud, 07/41/43/59).
+ */
+export interface CheckoutEvidence {
+  fraudOutcomes: number;
+}
+
+export type FraudEvidence = 'card_fraud' | 'account_fraud' | 'device_fraud' | 'card_velocity' | 'checkout_fraud';
 
 /**
- * The fraud evidence a decline needs, or null: a fraud outcome on the card, fraud or chargebacks on
- * the account or the device, or velocity across many cards (CARD_VELOCITY_LIMITS). A restricted
- * card never gets here: the rules decline it before trust is asked.
+ * Evidence that asks for 3-D Secure but never declines by itself: an earlier card of this very
+ * checkout came back lost, stolen or suspected fraud. A fraudster cycling stolen numbers shows
+ * exactly this (the fraud-wave simulation: 6 of 16 fraud orders paid in one run were paid with
+ * the next card after a 41/43 in the same order), but so does a customer who reached for a card
+ * they once reported lost: the authentication tells them apart, a decline would not.
  */
-export function fraudEvidence(ctx: TrustContext, card: CardEvidence = { successes: 0, fraud: 0 }): FraudEvidence | null {
+export const REVIEW_ONLY_EVIDENCE: ReadonlySet<FraudEvidence> = new Set(['checkout_fraud']);
+
+/**
+ * The fraud evidence a decline needs (or, for REVIEW_ONLY_EVIDENCE, a review), or null: a fraud
+ * outcome on the card, fraud or chargebacks on the account or the device, velocity across many
+ * cards (CARD_VELOCITY_LIMITS), or fraud evidence earlier in this checkout. The strongest first. A
+ * restricted card never gets here: the rules decline it before trust is asked.
+ */
+export function fraudEvidence(ctx: TrustContext, card: CardEvidence = { successes: 0, fraud: 0 }, checkout: CheckoutEvidence = { fraudOutcomes: 0 }): FraudEvidence | null {
   if (card.fraud > 0) return 'card_fraud';
   if (ctx.account.fraud + ctx.account.chargebacks > 0) return 'account_fraud';
   if ((ctx.device?.fraud ?? 0) > 0) return 'device_fraud';
   const v = ctx.environment.distinctCards;
   if (v && (v.accountDay >= CARD_VELOCITY_LIMITS.accountDay || v.deviceDay >= CARD_VELOCITY_LIMITS.deviceDay || v.ipHour >= CARD_VELOCITY_LIMITS.ipHour)) return 'card_velocity';
+  if (checkout.fraudOutcomes > 0) return 'checkout_fraud';
   return null;
 }
 
@@ -53,7 +72,8 @@ export interface NewCardDecision {
   /**
    * trust_ok: within the limit; trust_limit_exceeded: above it (3-D Secure); trust_too_low: the
    * model's lowest level without fraud evidence (3-D Secure, never a decline); fraud_signal: fraud
-   * evidence (`evidence` says which): a decline at a low or blocking level, else 3-D Secure.
+   * evidence (`evidence` says which): a decline at a low or blocking level, else 3-D Secure
+   * (always 3-D Secure for REVIEW_ONLY_EVIDENCE).
    */
   reason: 'trust_ok' | 'trust_limit_exceeded' | 'trust_too_low' | 'fraud_signal';
   promptCode: '3ds_required' | null;
@@ -67,8 +87,9 @@ export interface NewCardDecision {
 /**
  * The new-card answer. Low trust alone is never a decline: it asks for 3-D Secure (the customer
  * proves the card is theirs; a lost sale is the cost of a wrong decline, a 3DS step the cost of a
- * wrong review). A decline needs fraud evidence (fraudEvidence) AND a low or blocking level; with
- * evidence at a higher level the answer is 3-D Secure. So a card or account with successful
+ * wrong review). A decline needs fraud evidence (fraudEvidence, not REVIEW_ONLY_EVIDENCE) AND a
+ * low or blocking level; with evidence at a higher level, or review-only evidence, the answer is
+ * 3-D Secure. So a card or account with successful
  * payments and no fraud signal is never declined for low trust: every false decline seen in the
  * simulator was "trust too low" on such a returning customer.
  */
@@ -78,16 +99,18 @@ export function evaluateNewCard(
   order: { amount: number; currency: string },
   opts: Omit<TrustLimitOptions, 'currency'> = {},
   card: CardEvidence = { successes: 0, fraud: 0 },
+  checkout: CheckoutEvidence = { fraudOutcomes: 0 },
 ): NewCardDecision {
   if (!Number.isSafeInteger(order.amount) || order.amount < 0) throw new RangeError('order.amount must be a non-negative integer (minor units)');
   if (typeof order.currency !== 'string' || !/^[A-Za-z]{3}$/.test(order.currency)) throw new RangeError('order.currency must be an ISO 4217 code');
   const { score, level } = scoreTrust(model, extractTrustFeatures(ctx));
   const limit = trustLimit(level, { ...opts, currency: order.currency });
-  const evidence = fraudEvidence(ctx, card);
+  const evidence = fraudEvidence(ctx, card, checkout);
   const base = { level, score, limit, modelVersion: model.version, evidence };
-  if (evidence !== null && (level === 'block' || level === 'low')) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
-  if (level === 'block') return { decision: 'review', reason: 'trust_too_low', promptCode: '3ds_required', ...base };
+  const declinable = evidence !== null && !REVIEW_ONLY_EVIDENCE.has(evidence);
+  if (declinable && (level === 'block' || level === 'low')) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
   if (evidence !== null) return { decision: 'review', reason: 'fraud_signal', promptCode: '3ds_required', ...base };
+  if (level === 'block') return { decision: 'review', reason: 'trust_too_low', promptCode: '3ds_required', ...base };
   if (order.amount > limit) return { decision: 'review', reason: 'trust_limit_exceeded', promptCode: '3ds_required', ...base };
   return { decision: 'approve', reason: 'trust_ok', promptCode: null, ...base };
 }

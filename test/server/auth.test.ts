@@ -55,6 +55,21 @@ describe('POST /v1/auth decisions', () => {
     expect(decline).toMatchObject({ decision: 'decline', reason: 'bin_rule', detail: 'blocked_issuer' });
   });
 
+  it("a lost or stolen answer to one card of an order asks for 3-D Secure on the order's next new card", async () => {
+    const [lost, next, other] = [randomToken(), randomToken(), randomToken()];
+    const order = (id: string) => ({ id });
+    const key = (n: string) => `checkout-evidence-${n}`; // fixed keys: no random digits for the PAN guard
+    expect(await auth(lost, {}, order('co-1'))).toMatchObject({ decision: 'approve', reason: 'trust_ok' });
+    await outcome(lost, { idempotencyKey: key('1'), orderId: 'co-1', status: 'failure', code: '43', type: 'hard' });
+    const a = await auth(next, { last4: '2222' }, order('co-1'));
+    expect(a).toMatchObject({ decision: 'review', reason: 'fraud_signal', detail: '3ds_required' });
+    expect(a.prompt.code).toBe('authenticate');
+    // Another order of the same (context-less) shopper is not touched; nor is a generic decline.
+    expect(await auth(other, { last4: '3333' }, order('co-2'))).toMatchObject({ decision: 'approve', reason: 'trust_ok' });
+    await outcome(other, { idempotencyKey: key('2'), orderId: 'co-2', status: 'failure', code: '05', type: 'soft' });
+    expect(await auth(randomToken(), { last4: '4444' }, order('co-2'))).toMatchObject({ decision: 'approve', reason: 'trust_ok' });
+  });
+
   it('hard decline: an outcome with a pick-up code restricts the card', async () => {
     const t = randomToken();
     const o = await outcome(t, { status: 'failure', code: '43', type: 'hard' });

@@ -62,6 +62,23 @@ describe('trust policy', () => {
     expect(evaluateNewCard(model, suspicious({ distinctCards: { accountDay: 8, deviceDay: 8, ipHour: 8 } }), ORDER)).toMatchObject({ decision: 'decline', evidence: 'card_velocity' });
   });
 
+  it('fraud evidence earlier in the checkout (a lost, stolen or fraud answer to another card) asks for 3-D Secure, never declines by itself', () => {
+    const checkout = { fraudOutcomes: 1 };
+    // At the blocking level: without checkout evidence trust_too_low, with it fraud_signal; both 3-D Secure.
+    expect(evaluateNewCard(model, suspicious(), ORDER, {}, undefined, checkout)).toMatchObject({ decision: 'review', reason: 'fraud_signal', evidence: 'checkout_fraud', promptCode: '3ds_required', level: 'block' });
+    // A clean new customer otherwise approved within the limit.
+    const clean: TrustContext = {
+      now: NOW,
+      account: { createdAt: NOW, successes: 0, failures: 0, chargebacks: 0, fraud: 0 },
+      device: { seenWithAccount: true, accounts: 1, fraud: 0 },
+      environment: { ipCountry: 'DE', cardCountry: 'DE', accountsOnIp: 1, attempts: { accountHour: 0, accountDay: 0, cardHour: 0, cardDay: 0, ipHour: 0, ipDay: 0 } },
+    };
+    expect(evaluateNewCard(model, clean, ORDER)).toMatchObject({ decision: 'approve', reason: 'trust_ok' });
+    expect(evaluateNewCard(model, clean, ORDER, {}, undefined, checkout)).toMatchObject({ decision: 'review', reason: 'fraud_signal', evidence: 'checkout_fraud' });
+    // Stronger evidence still decides first: account fraud at a low level declines.
+    expect(evaluateNewCard(model, suspicious({ account: { fraud: 1 } }), ORDER, {}, undefined, checkout)).toMatchObject({ decision: 'decline', evidence: 'account_fraud' });
+  });
+
   it('fraud evidence at a good trust level asks for 3-D Secure rather than declining', () => {
     const good: TrustContext = {
       now: NOW,
