@@ -291,8 +291,14 @@ export class GatewayRouter {
     // window after its outage. The failures that opened the breaker do count.
     // The gateway's own failure per the classification table (rules/response-codes.ts):
     // a 91 is the issuer's whether or not the gateway typed it 'technical'; a TIMEOUT is the gateway's.
-    const technical = !success && classifyOutcome(o).effect === 'gateway';
-    const skipRate = technical && this.elimination.health(o.gateway, o.at) !== 'healthy';
+    const cls = classifyOutcome(o);
+    const technical = !success && cls.effect === 'gateway';
+    // A stolen card refused (07/41/43, or the gateway's own fraud screen: 59, type fraud) is not
+    // a sale the gateway lost: counted as a failure, the gateway that screens out more fraud
+    // ranked lower and got the unknown cards, so fraud waves moved traffic to the gateway that
+    // lets most fraud through (the fraud-wave simulation: beta refuses 45 % of stolen cards,
+    // alpha 25 %; during the wave alpha took the cross-border orders beta wins by 9 points).
+    const skipRate = (technical && this.elimination.health(o.gateway, o.at) !== 'healthy') || cls.fraudEvidence;
     for (const key of skipRate ? [] : keys) {
       let byGw = this.windows.get(key);
       if (!byGw) {

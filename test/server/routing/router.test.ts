@@ -57,6 +57,21 @@ describe('GatewayRouter', () => {
     expect(r2.successRate).toBeCloseTo(0.86, 2);
   });
 
+  it("a stolen card refused (59 fraud screen, 41/43 lost or stolen) is not counted against the gateway's success rate", () => {
+    const { router } = setup();
+    feed(router, 'A', 50, 0.94, T0, VISA_EUR);
+    feed(router, 'B', 50, 0.9, T0, VISA_EUR);
+    // A fraud wave: A's screen refuses stolen cards that B would have let through to the issuer.
+    for (let i = 0; i < 30; i++) router.record({ gateway: 'A', ...VISA_EUR, at: T0, status: 'failure', code: '59', type: 'fraud' });
+    for (let i = 0; i < 10; i++) router.record({ gateway: 'A', ...VISA_EUR, at: T0, status: 'failure', code: i % 2 ? '41' : '43', type: 'hard' });
+    const r = router.recommend(VISA_EUR);
+    expect(r.gateway).toBe('A');
+    expect(r.successRate).toBeCloseTo(0.94, 2);
+    // A generic decline still counts: it is the gateway's acceptance.
+    feed(router, 'A', 40, 0, T0, VISA_EUR);
+    expect(router.recommend(VISA_EUR).gateway).toBe('B');
+  });
+
   it('falls back to a coarser segment when the fine one has too few outcomes', () => {
     const { router } = setup({ minSamples: 20 });
     // Lots of German-issued data: A is better there and at brand+currency+band level.
