@@ -235,7 +235,9 @@ export class NetworkAuth {
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
     // Outcomes reported for an order carry no country; remember what this authentication knew.
     if (req.order.country !== undefined || req.order.crossBorder !== undefined) {
-      await this.queueOrderContext({ merchant, orderId: req.order.id, ctx: { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, at: now });
+      // Awaited only when written at once (contextFlushMs 0): no turn of the event loop otherwise.
+      const written = this.queueOrderContext({ merchant, orderId: req.order.id, ctx: { country: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null }, at: now });
+      if (written) await written;
     }
 
     let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
@@ -255,7 +257,7 @@ export class NetworkAuth {
       // with other cards (a lost, stolen or fraud answer asks for 3-D Secure).
       const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
       const checkout = { fraudOutcomes: orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length };
-      const nc = this.deps.trust.withCard(assessed, { amount, currency }, card, checkout);
+      const nc = this.deps.trust.withCard(assessed, { amount }, card, checkout);
       trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
       result = {
         decision: nc.decision,

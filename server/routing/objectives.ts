@@ -76,6 +76,23 @@ export class MerchantObjectives {
     return { objective: 'success', marginBps: null, source: 'built-in' };
   }
 
+  /** objectiveFor from the cache alone, or undefined when an entry it needs is missing or stale (then ask objectiveFor). */
+  cachedObjectiveFor(merchant: string): RoutingObjective | undefined {
+    const now = this.nowMs();
+    const fresh = (m: string) => {
+      const c = this.cache.get(m);
+      return c && now - c.at < this.ttlMs ? c : undefined;
+    };
+    if (merchant !== DEFAULT_MERCHANT) {
+      const m = fresh(merchant);
+      if (!m) return undefined;
+      if (m.setting) return toRoutingObjective(m.setting);
+    }
+    const d = fresh(DEFAULT_MERCHANT);
+    if (!d) return undefined;
+    return toRoutingObjective(d.setting ?? { objective: 'success', marginBps: null });
+  }
+
   async objectiveFor(merchant: string): Promise<RoutingObjective> {
     return toRoutingObjective(await this.effective(merchant));
   }

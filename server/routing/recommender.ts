@@ -63,7 +63,8 @@ export class RouterRecommender {
 
   async recommend(seg: RecommendSegment, now?: number, merchant?: string): Promise<RouteRecommendationFull | null> {
     if (this.registered.length === 0) await this.refreshGateways();
-    const objective = merchant !== undefined && this.objectives ? await this.objectives.objectiveFor(merchant) : undefined;
+    // From the objectives' cache when it is fresh (every authentication asks; no promise then).
+    const objective = merchant !== undefined && this.objectives ? (this.objectives.cachedObjectiveFor(merchant) ?? (await this.objectives.objectiveFor(merchant))) : undefined;
     const r = this.router.recommend(
       {
         brand: seg.brand ?? 'unknown',

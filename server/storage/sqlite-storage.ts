@@ -278,8 +278,9 @@ export class SqliteStorage implements Storage {
           EXISTS (SELECT 1 FROM known_good WHERE merchant = @merchant AND token = @card) AS known_good,
           EXISTS (SELECT 1 FROM outcomes WHERE token = @card) AS has_history,
           EXISTS (SELECT 1 FROM outcomes WHERE merchant = @merchant AND order_id = @order) AS has_order`),
+      // Positional: binds without a copy of the row made per insert.
       trustInsert: p(`INSERT INTO trust_attempts (merchant, order_id, token, account, device, ip, ip_country, card_country, at, features, model_version, decision, reason)
-        VALUES (@merchant, @orderId, @token, @account, @device, @ip, @ipCountry, @cardCountry, @at, @features, @modelVersion, @decision, @reason)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       trustSetDecision: p(`UPDATE trust_attempts SET decision = ?, reason = ? WHERE id =
         (SELECT id FROM trust_attempts WHERE merchant = ? AND order_id = ? AND at = ? ORDER BY id DESC LIMIT 1)`),
       // A trust decline was false when the same card, or the same account, paid later and no
@@ -378,7 +379,7 @@ export class SqliteStorage implements Storage {
       history: known ? await this.history(t, q.since, q.historyLimit) : [],
       hard: known ? await this.hardDeclines(t) : [],
       orderRows: p.has_order === 1 ? await this.orderOutcomes(q.merchant, q.orderId) : [],
-      trust: await this.trustCounts(q.trust),
+      trust: this.trustCountsNow(q.trust),
     };
   }
 
@@ -729,6 +730,10 @@ export class SqliteStorage implements Storage {
   }
 
   async trustCounts(k: TrustKeys): Promise<TrustCounts> {
+    return this.trustCountsNow(k);
+  }
+
+  private trustCountsNow(k: TrustKeys): TrustCounts {
     // null: the clock stepped back more than SLACK; the counts are loaded again up to `k.at` (one
     // scan of the table per step; the table has no indexes for the counting statement).
     return this.trustCountsMemory().counts(k) ?? this.trustCountsMemory(k.at).counts(k)!;
@@ -751,7 +756,7 @@ export class SqliteStorage implements Storage {
   }
 
   private insertTrustRow(a: TrustAttemptRow): void {
-    this.s.trustInsert.run({ ...a, token: buf(a.token), features: JSON.stringify(a.features), decision: a.decision ?? null, reason: a.reason ?? null });
+    this.s.trustInsert.run(a.merchant, a.orderId, buf(a.token), a.account, a.device, a.ip, a.ipCountry, a.cardCountry, a.at, JSON.stringify(a.features), a.modelVersion, a.decision ?? null, a.reason ?? null);
   }
 
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {

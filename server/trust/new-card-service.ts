@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import type { TrustCounts, TrustKeys, TrustStore } from '../storage/storage.ts';
 import { priorTrustModel, type TrainOptions, type TrustModel } from './model.ts';
 import { StorageTrustModelStore } from './model-store.ts';
-import { evaluateNewCard, type CardEvidence, type CheckoutEvidence, type NewCardDecision } from './policy.ts';
+import { decideNewCard, scoreNewCard, type CardEvidence, type CheckoutEvidence, type NewCardDecision, type NewCardScore } from './policy.ts';
 import type { TrustContext } from './features.ts';
 import { TrustSignals, type TrustAttemptInput, type TrustOutcomeInput, type TrustSignalsOptions } from './signal-store.ts';
 import { runTrustTraining, type TrainingRunResult } from './train-job.ts';
@@ -85,16 +85,22 @@ export class NewCardTrust {
    * `counts`: the store's trust counts for trustKeys(attempt), when the caller read them already;
    * `keys`: trustKeys(attempt), when the caller computed them already.
    */
-  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts, keys?: TrustKeys): Promise<NewCardDecision & { context: TrustContext; model: TrustModel }> {
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts, keys?: TrustKeys): Promise<NewCardDecision & { scored: NewCardScore; context: TrustContext; model: TrustModel }> {
     this.checkForNewModel();
     const model = this.model;
-    const { context } = await this.signals.recordAttempt(attempt, model.version, counts, keys);
-    return { ...evaluateNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }), context, model };
+    const { context, features } = await this.signals.recordAttempt(attempt, model.version, counts, keys);
+    // The features recorded are the ones scored (extracted once per attempt).
+    const scored = scoreNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }, features);
+    return { ...decideNewCard(scored, context, order), scored, context, model };
   }
 
-  /** The new-card answer again with what is known about the card itself (its history) and this checkout's earlier attempts. */
-  withCard(assessed: { context: TrustContext; model: TrustModel }, order: { amount: number; currency: string }, card: CardEvidence, checkout?: CheckoutEvidence): NewCardDecision {
-    return evaluateNewCard(assessed.model, assessed.context, order, { limitsUsd: this.opts.limitsUsd }, card, checkout);
+  /**
+   * The new-card answer again with what is known about the card itself (its history) and this
+   * checkout's earlier attempts, for the same order: they change the fraud evidence, not the
+   * score, which is reused.
+   */
+  withCard(assessed: { context: TrustContext; scored: NewCardScore }, order: { amount: number }, card: CardEvidence, checkout?: CheckoutEvidence): NewCardDecision {
+    return decideNewCard(assessed.scored, assessed.context, order, card, checkout);
   }
 
   /** The trust answer decided this attempt (the card was new to the merchant): kept for the report. */

@@ -101,12 +101,46 @@ export function evaluateNewCard(
   card: CardEvidence = { successes: 0, fraud: 0 },
   checkout: CheckoutEvidence = { fraudOutcomes: 0 },
 ): NewCardDecision {
+  return decideNewCard(scoreNewCard(model, ctx, order, opts), ctx, order, card, checkout);
+}
+
+/** The model's part of the new-card answer: score, level and the limit they set. */
+export interface NewCardScore {
+  level: TrustLevel;
+  score: number;
+  limit: number; // minor units of the order currency
+  modelVersion: string;
+}
+
+/**
+ * Scores a context for an order. `features`: extractTrustFeatures(ctx) when the caller has them.
+ * What is known about the card itself and the checkout does not enter the score: one score
+ * serves the answer before and after they are read (decideNewCard).
+ */
+export function scoreNewCard(
+  model: TrustModel,
+  ctx: TrustContext,
+  order: { amount: number; currency: string },
+  opts: Omit<TrustLimitOptions, 'currency'> = {},
+  features?: Float64Array,
+): NewCardScore {
   if (!Number.isSafeInteger(order.amount) || order.amount < 0) throw new RangeError('order.amount must be a non-negative integer (minor units)');
   if (typeof order.currency !== 'string' || !/^[A-Za-z]{3}$/.test(order.currency)) throw new RangeError('order.currency must be an ISO 4217 code');
-  const { score, level } = scoreTrust(model, extractTrustFeatures(ctx));
-  const limit = trustLimit(level, { ...opts, currency: order.currency });
+  const { score, level } = scoreTrust(model, features ?? extractTrustFeatures(ctx));
+  return { level, score, limit: trustLimit(level, { ...opts, currency: order.currency }), modelVersion: model.version };
+}
+
+/** The new-card answer from a score (scoreNewCard of the same context and order), the card's record and the checkout's. */
+export function decideNewCard(
+  scored: NewCardScore,
+  ctx: TrustContext,
+  order: { amount: number },
+  card: CardEvidence = { successes: 0, fraud: 0 },
+  checkout: CheckoutEvidence = { fraudOutcomes: 0 },
+): NewCardDecision {
+  const { level, score, limit, modelVersion } = scored;
   const evidence = fraudEvidence(ctx, card, checkout);
-  const base = { level, score, limit, modelVersion: model.version, evidence };
+  const base = { level, score, limit, modelVersion, evidence };
   const declinable = evidence !== null && !REVIEW_ONLY_EVIDENCE.has(evidence);
   if (declinable && (level === 'block' || level === 'low')) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
   if (evidence !== null) return { decision: 'review', reason: 'fraud_signal', promptCode: '3ds_required', ...base };

@@ -53,8 +53,9 @@ const HASH_CACHE = 65_536;
 
 export class TrustSignals {
   private readonly hashKey: Buffer;
-  /** HMAC input → hash; cleared when full (process memory only: raw identifiers never reach storage). */
-  private readonly hashes = new Map<string, string>();
+  /** Per kind, (merchant, value) → hash; cleared when full (process memory only: raw identifiers never reach storage). */
+  private readonly hashes = { account: new Map<string, string>(), device: new Map<string, string>(), ip: new Map<string, string>() };
+  private hashCount = 0;
   private pending: TrustAttemptRow[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
@@ -79,16 +80,22 @@ export class TrustSignals {
     this.noted = typeof store.noteTrustAttempts === 'function';
   }
 
-  private hash(kind: string, merchant: string, value: string | null | undefined): string | null {
+  private hash(kind: 'account' | 'device' | 'ip', merchant: string, value: string | null | undefined): string | null {
     if (value === null || value === undefined || value === '') return null;
     // Account and device ids are the merchant's: scoped per merchant. IPs are global facts.
     const scope = kind === 'ip' ? '' : merchant;
-    const input = `precheck/trust/v1:${kind}:${scope}:${value}`;
-    let h = this.hashes.get(input);
+    // The cache key is the value itself for IPs (no string made per lookup), merchant + value else.
+    const cache = this.hashes[kind];
+    const key = kind === 'ip' ? value : `${merchant}\u0000${value}`;
+    let h = cache.get(key);
     if (h === undefined) {
-      h = crypto.createHmac('sha256', this.hashKey).update(input).digest('hex').slice(0, 32);
-      if (this.hashes.size >= HASH_CACHE) this.hashes.clear();
-      this.hashes.set(input, h);
+      h = crypto.createHmac('sha256', this.hashKey).update(`precheck/trust/v1:${kind}:${scope}:${value}`).digest('hex').slice(0, 32);
+      if (this.hashCount >= HASH_CACHE) {
+        for (const m of Object.values(this.hashes)) m.clear();
+        this.hashCount = 0;
+      }
+      cache.set(key, h);
+      this.hashCount++;
     }
     return h;
   }
@@ -113,17 +120,20 @@ export class TrustSignals {
     let deviceMine = c.device?.mine ?? false;
     let ipAccounts = c.ip?.accounts ?? 0;
     let ipMine = c.ip?.mine ?? false;
-    const v = { ...c.attempts };
+    // A store that noted the queued attempts counted them already (SQLite): nothing to merge, and
+    // none of the merge's sets are made (this runs on every authentication).
+    const merge = !this.noted && this.pending.length > 0;
+    const v = merge ? { ...c.attempts } : c.attempts;
     const devSeen = new Set<string>();
     const ipSeen = new Set<string>();
     // Distinct cards: stored ones plus queued ones not seen yet (the queue has the raw tokens).
-    const cardSets = { accountDay: new Set<string>(), deviceDay: new Set<string>(), ipHour: new Set<string>() };
-    const own = Buffer.from(a.token).toString('hex');
-    const addCard = (k: keyof typeof cardSets, t: Uint8Array) => {
+    const cardSets = merge ? { accountDay: new Set<string>(), deviceDay: new Set<string>(), ipHour: new Set<string>() } : null;
+    const own = merge ? Buffer.from(a.token).toString('hex') : '';
+    const addCard = (k: 'accountDay' | 'deviceDay' | 'ipHour', t: Uint8Array) => {
       const h = Buffer.from(t).toString('hex');
-      if (h !== own) cardSets[k].add(h);
+      if (h !== own) cardSets![k].add(h);
     };
-    for (const p of this.noted ? [] : this.pending) {
+    for (const p of merge ? this.pending : []) {
       if (p.at >= a.at) continue;
       const hour = p.at >= a.at - 3600;
       const day = p.at >= a.at - 86_400;
@@ -166,7 +176,7 @@ export class TrustSignals {
     const acc = c.account;
     // Queued cards may also be stored already (counted twice at most for flushMs): errs towards
     // more velocity, like the account counts above. This card itself always counts once.
-    const distinct = (k: keyof typeof cardSets, key: string | null) => (key === null ? 0 : c.cards[k].n - (c.cards[k].mine ? 1 : 0) + cardSets[k].size + 1);
+    const distinct = (k: 'accountDay' | 'deviceDay' | 'ipHour', key: string | null) => (key === null ? 0 : c.cards[k].n - (c.cards[k].mine ? 1 : 0) + (cardSets?.[k].size ?? 0) + 1);
     return {
       now: a.at,
       account: {
