@@ -2,7 +2,7 @@
 //
 // A delta must not cost more than installing the whole snapshot: it carries 1 % of the data.
 // Transfer (SYNC_BEGIN + chunks into the device store) and commit (chunk re-check, decode, install
-// into the inactive slot, content-hash check, switch) are timed apart; the delta commit is
+// — snapshot: into the inactive slot; delta: in place in the active one — content check, switch) are timed apart; the delta commit is
 // repeated over a chain of deltas (v1 → v2 → v3 ...) for median and p99.
 //
 //   node --import tsx bench/device-delta.bench.ts
@@ -103,8 +103,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   ];
   const markdown = `${markdownTable(['install at ' + cards.toLocaleString('en') + ' restricted cards', 'payload', 'median ms', 'p99 ms', 'runs'], rows)}
 
-Commit = chunk chain re-check, decode, install into the inactive SQLite slot, content check and
-pointer switch in one transaction (synchronous=FULL). Bound: a delta commit should cost no more than
+Commit = chunk chain re-check, decode, install (snapshot: into the inactive SQLite slot; delta: in
+place in the active slot, only the rows it names), content check and switch in one transaction
+(synchronous=FULL). Bound: a delta commit should cost no more than
 a snapshot commit (ratio = delta median / snapshot).`;
   return {
     title: 'Device: snapshot vs delta install',

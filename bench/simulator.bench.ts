@@ -39,9 +39,10 @@ const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json
 /**
  * The bench plays `steady` scaled to BENCH_SIM_STEADY_DAYS simulated days (default 4; 30 = the
  * whole scenario), same orders per day. Why: with the bridge's sync follower there is about one
- * publish and one device sync per order (publishes are incremental, but each sync still copies
- * the device's slot and each order costs a verify and an outcome over the real stack), about
- * 130 s per simulated day here, so the month's 30 000 orders cost over an hour. The gateway events keep their length and their
+ * publish and one device sync per order (publishes are incremental and a device applies a delta in
+ * place, but each publish still encodes, signs and stores the whole snapshot, and each order costs a
+ * verify and an outcome over the real stack), 90–130 s per simulated day here at low load, so the
+ * month's 30 000 orders cost about an hour (bench/REPORT.md). The gateway events keep their length and their
  * relative place in the run (day 12 of 30 → day 1.6 of 4).
  */
 const STEADY_DAYS_DEFAULT = 4;
