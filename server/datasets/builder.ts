@@ -20,7 +20,7 @@ import { assemble, buildDeltaFromPayload, buildSnapshotFromPayload, encodeDelta,
 import { DatasetIndex, type IndexedHistory } from '../../protocol/dataset/dataset-index.ts';
 import { RULES_VERSION } from '../../rules/decide.ts';
 import type { DatasetContent, HistoryEntry } from '../../protocol/dataset/types.ts';
-import { tokenKey } from '../../protocol/dataset/codec.ts';
+import { packTokens, tokenKey } from '../../protocol/dataset/codec.ts';
 import type { DatasetRoutes } from './routes.ts';
 import { ServiceError } from '../errors.ts';
 import type { ServiceKeys } from '../keys.ts';
@@ -206,9 +206,11 @@ async function readNext(
   if (!storage.readDatasetTablesSince) return { next: DatasetIndex.build(await readContent(storage, o, job.now, job.routes), prev), cursor: null };
   const t = await storage.readDatasetTablesSince(prev ? cursor : null, job.now, job.now - o.historyWindowSeconds, o.maxEventsPerToken);
   const content = contentFromTables(t, job.routes);
-  if (t.changed !== null && prev && t.knownGoodPacked) {
+  if (t.changed !== null && prev) {
     // The common publish: a few cards changed. prev's indexed entries are kept as they are (no
     // lookup, comparison or encoding per unchanged card), the changed cards' entries merged in.
+    // Known-good: packed by SQLite; PostgreSQL's rows packed here (sorted, checked as build() does).
+    const knownGood = t.knownGoodPacked ?? packTokens(t.knownGood, 'knownGood');
     const changed = new Set(t.changed.map(tokenKey));
     const fresh = content.history.map((h) => ({ key: tokenKey(h.token), h })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const history: (IndexedHistory | HistoryEntry)[] = [];
@@ -218,22 +220,9 @@ async function readNext(
       if (!changed.has(p.key)) history.push(p);
     }
     while (j < fresh.length) history.push(fresh[j++].h);
-    return { next: DatasetIndex.buildNext(content, prev, history, t.knownGoodPacked), cursor: t.cursor };
+    return { next: DatasetIndex.buildNext(content, prev, history, knownGood), cursor: t.cursor };
   }
   if (t.knownGoodPacked) for (let i = 0; i < t.knownGoodPacked.length; i += 16) content.knownGood.push({ token: t.knownGoodPacked.slice(i, i + 16) });
-  if (t.changed !== null && prev) {
-    const changed = new Set(t.changed.map(tokenKey));
-    const fresh = content.history.map((h) => ({ key: tokenKey(h.token), h })).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    // prev's entries (ascending) with the changed cards replaced or dropped, merged in token order
-    const history: HistoryEntry[] = [];
-    let j = 0;
-    for (const p of prev.history) {
-      while (j < fresh.length && fresh[j].key < p.key) history.push(fresh[j++].h);
-      if (!changed.has(p.key)) history.push(p.entry);
-    }
-    while (j < fresh.length) history.push(fresh[j++].h);
-    content.history = history;
-  }
   return { next: DatasetIndex.build(content, prev), cursor: t.cursor };
 }
 
