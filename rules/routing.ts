@@ -43,6 +43,7 @@ export const AVOID_DECLINED_SECONDS = 30 * 86400;
  * gateway clears it.
  */
 export function declinedGateways(events: ReadonlyArray<GatewayAnswer>, since: number): string[] {
+  if (events.length === 0) return []; // a new card: every authentication of one asks
   const latest = new Map<string, { status: string; at: number }>();
   for (const e of [...events].sort((a, b) => a.at - b.at)) {
     if (!e.gateway) continue;
@@ -71,6 +72,7 @@ export const AFFINITY_MAX_GAP = 0.02;
  * most recent such if several; null when none. Same classification as declinedGateways.
  */
 export function approvedGateway(events: ReadonlyArray<GatewayAnswer>, since: number): string | null {
+  if (events.length === 0) return null;
   const latest = new Map<string, { status: string; at: number }>();
   for (const e of [...events].sort((a, b) => a.at - b.at)) {
     if (!e.gateway) continue;

@@ -151,6 +151,12 @@ export class NetworkAuth {
     return this.prompts.rows;
   }
 
+  /** matchBinRule from a fresh cache, or undefined when the table must be read first. */
+  private cachedBinRule(bin: string): BinRule | null | undefined {
+    if (!this.binRules || Date.now() >= this.binRules.until) return undefined;
+    return this.binRules.rows.find((r) => bin.startsWith(r.prefix)) ?? null;
+  }
+
   /** The rule with the longest prefix matching the BIN (the table is small and read on every auth). */
   private async matchBinRule(bin: string): Promise<BinRule | null> {
     if (!this.binRules || Date.now() >= this.binRules.until) {
@@ -225,13 +231,14 @@ export class NetworkAuth {
     const attempt = { merchant, orderId: req.order.id, token: trustKey, accountId: c.accountId, deviceId: c.deviceId, ip: c.ip, ipCountry: c.ipCountry, cardCountry: null, at: now };
     const since = now - this.deps.historyWindowSeconds;
     const trustKeys = this.deps.trust.trustKeys(attempt);
-    const [facts, binRule] = await Promise.all([
-      storage.authFacts({ token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: trustKeys }),
-      this.matchBinRule(req.bin),
-    ]);
+    const factsQuery = { token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: trustKeys };
+    // BIN rules from the cache when it is fresh (no second promise per request), else read with the facts.
+    const cachedRule = this.cachedBinRule(req.bin);
+    const [facts, binRule] = cachedRule !== undefined ? [await storage.authFacts(factsQuery), cachedRule] : await Promise.all([storage.authFacts(factsQuery), this.matchBinRule(req.bin)]);
     const { restricted, knownGood, history: recent, hard, orderRows } = facts;
     const assessed = await this.deps.trust.assess(attempt, { amount, currency }, facts.trust, trustKeys);
-    const rows = [...hard.filter((h) => h.at < since), ...recent];
+    // A new card (most requests) has neither: no arrays made.
+    const rows = hard.length === 0 ? recent : [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
     // Outcomes reported for an order carry no country; remember what this authentication knew.
     if (req.order.country !== undefined || req.order.crossBorder !== undefined) {
@@ -278,9 +285,10 @@ export class NetworkAuth {
       // Gateways that declined this card: from its history (token) and this order's earlier
       // attempts with the same card (BIN + last four; the only link when there is no token).
       const sameCard = orderRows.filter((r) => r.bin === req.bin && r.last4 === req.last4);
-      const avoid = declinedGateways([...rows, ...sameCard], now - (this.deps.avoidDeclinedSeconds ?? 30 * 86400));
+      const seen = sameCard.length === 0 ? rows : [...rows, ...sameCard];
+      const avoid = declinedGateways(seen, now - (this.deps.avoidDeclinedSeconds ?? 30 * 86400));
       // ...and the one that approved it last (kept while its rate is close to the best's).
-      const prefer = approvedGateway([...rows, ...sameCard], now - AFFINITY_SECONDS);
+      const prefer = approvedGateway(seen, now - AFFINITY_SECONDS);
       const rec = await this.deps.router.recommend(
         { brand: brand ?? null, issuerCountry: req.order.country ?? null, crossBorder: req.order.crossBorder ?? null, currency, amount, avoid, prefer },
         now,

@@ -124,8 +124,8 @@ export class TrustSignals {
     // none of the merge's sets are made (this runs on every authentication).
     const merge = !this.noted && this.pending.length > 0;
     const v = merge ? { ...c.attempts } : c.attempts;
-    const devSeen = new Set<string>();
-    const ipSeen = new Set<string>();
+    const devSeen = merge ? new Set<string>() : null;
+    const ipSeen = merge ? new Set<string>() : null;
     // Distinct cards: stored ones plus queued ones not seen yet (the queue has the raw tokens).
     const cardSets = merge ? { accountDay: new Set<string>(), deviceDay: new Set<string>(), ipHour: new Set<string>() } : null;
     const own = merge ? Buffer.from(a.token).toString('hex') : '';
@@ -156,8 +156,8 @@ export class TrustSignals {
           if (p.account === account) {
             if (!ipMine) ipAccounts++;
             ipMine = true;
-          } else if (!ipSeen.has(p.account)) {
-            ipSeen.add(p.account);
+          } else if (!ipSeen!.has(p.account)) {
+            ipSeen!.add(p.account);
             ipAccounts++;
           }
         }
@@ -167,8 +167,8 @@ export class TrustSignals {
           if (!deviceMine) deviceAccounts++;
           deviceMine = true;
           withAccount = true;
-        } else if (!devSeen.has(p.account)) {
-          devSeen.add(p.account);
+        } else if (!devSeen!.has(p.account)) {
+          devSeen!.add(p.account);
           deviceAccounts++;
         }
       }
