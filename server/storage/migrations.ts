@@ -264,4 +264,10 @@ export const MIGRATIONS: string[] = [
   CREATE INDEX trust_attempts_labelled_token ON trust_attempts (token) WHERE status IS NOT NULL;
   CREATE INDEX trust_attempts_labelled_account ON trust_attempts (account) WHERE status IS NOT NULL AND account IS NOT NULL;
   `,
+  // 7: the in-memory trust counts load the last day's attempts one by one and the older ones grouped
+  // (trust-counts-memory.ts loadOlder): the newest attempt and the last day are an index range, not
+  // a scan of the table at every start. Times only grow, so each insert lands on the index's last page.
+  `
+  CREATE INDEX trust_attempts_at ON trust_attempts (at);
+  `,
 ];

@@ -8,7 +8,7 @@
 // and one fsync of the WAL, and each caller is answered only after it.
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
-import { TrustCountsMemory } from './trust-counts-memory.ts';
+import { TrustCountsMemory, type OlderGroup } from './trust-counts-memory.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import { ServiceError } from '../errors.ts';
 import type {
@@ -157,6 +157,8 @@ export class SqliteStorage implements Storage {
   private readonly trustUnwritten = new Set<TrustAttemptRow>();
   /** How many trust counts were answered by the statement instead of memory (tests, operations). */
   trustCountsFromSqlCalls = 0;
+  /** Attempts the in-memory counts were loaded from one by one (tests: a start reads the last day's only). */
+  trustRowsLoaded = 0;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -270,6 +272,12 @@ export class SqliteStorage implements Storage {
       firmwareChunk: p('SELECT data FROM firmware_chunks WHERE version = ? AND idx = ?'),
       trustCounts: p(`SELECT * FROM ${TRUST_SQL}`),
       trustCountRows: p('SELECT token, account, device, ip, at, status, type FROM trust_attempts ORDER BY id'),
+      // The windowed load (trustCountsMemory): the newest attempt, the older part grouped, the rest by row.
+      trustMaxAt: p('SELECT max(at) FROM trust_attempts'),
+      trustOlder: p(`SELECT account, device, ip, min(at), max(at), count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'failure'),
+        count(*) FILTER (WHERE type = 'fraud'), count(*) FILTER (WHERE type = 'chargeback')
+        FROM trust_attempts NOT INDEXED WHERE at < ? GROUP BY account, device, ip`),
+      trustCountRowsFrom: p('SELECT token, account, device, ip, at, status, type FROM trust_attempts INDEXED BY trust_attempts_at WHERE at >= ? ORDER BY id'),
       // What an authentication reads about the card and the order, in one call: most cards are
       // new, and then history and the order's earlier attempts need no statement of their own.
       cardProbe: p(`SELECT
@@ -704,8 +712,20 @@ export class SqliteStorage implements Storage {
   private trustCountsMemory(horizon?: number): TrustCountsMemory {
     if (this.trustMemory && horizon === undefined) return this.trustMemory;
     const m = new TrustCountsMemory(horizon);
-    for (const r of this.s.trustCountRows.iterate() as IterableIterator<Row>) {
+    const add = (r: Row) => {
+      this.trustRowsLoaded++;
       m.add({ token: r.token as Buffer, account: r.account as string | null, device: r.device as string | null, ip: r.ip as string | null, at: r.at as number, status: r.status as string | null, type: r.type as string | null });
+    };
+    const latest = horizon === undefined ? (this.s.trustMaxAt.pluck().get() as number | null) : null;
+    if (latest === null) {
+      // After the clock stepped back (a horizon): every attempt, later ones deferred.
+      for (const r of this.s.trustCountRows.iterate() as IterableIterator<Row>) add(r);
+    } else {
+      // A start: what is older than a day as grouped rows, in SQLite, not a row per attempt in
+      // JavaScript (a table of months of attempts took minutes to load one by one).
+      const c = TrustCountsMemory.cutoffs(latest);
+      m.loadOlder(latest, this.s.trustOlder.raw().iterate(c.day) as Iterable<OlderGroup>);
+      for (const r of this.s.trustCountRowsFrom.iterate(c.day) as IterableIterator<Row>) add(r);
     }
     for (const a of this.trustUnwritten) m.add(a);
     m.loaded();

@@ -21,6 +21,9 @@ const MONTH = 30 * DAY;
 /** How far before the newest attempt counted an answer can still be given from memory (s). */
 export const SLACK = 300;
 
+/** Attempts of one account × device × IP (each may be null) older than a day: first and newest time, outcome counts. */
+export type OlderGroup = [account: string | null, device: string | null, ip: string | null, firstAt: number, lastAt: number, successes: number, failures: number, fraud: number, chargebacks: number];
+
 /** What one attempt contributes to the counts. */
 export interface CountedAttempt {
   token: Uint8Array;
@@ -237,6 +240,13 @@ function addOutcome(o: Outcomes, bits: number): void {
   if (bits & CHARGEBACK) o.chargebacks++;
 }
 
+function addCounts(o: Outcomes, x: Outcomes): void {
+  o.successes += x.successes;
+  o.failures += x.failures;
+  o.fraud += x.fraud;
+  o.chargebacks += x.chargebacks;
+}
+
 function subOutcome(o: Outcomes, bits: number): void {
   if (bits & SUCCESS) o.successes--;
   if (bits & FAILURE) o.failures--;
@@ -362,6 +372,61 @@ export class TrustCountsMemory {
       }
     }
     if (++this.sinceSweep >= 65_536) this.sweep();
+  }
+
+  /**
+   * Where a load with everything up to `latest` (the newest attempt stored) splits: attempts at or
+   * after `day` are added one by one (every window can still need them), older ones only as the
+   * aggregates loadOlder takes — and of those, the IPs' 30-day windows need each (IP, account)'s
+   * newest attempt at or after `month`.
+   */
+  static cutoffs(latest: number): { day: number; month: number } {
+    return { day: latest - DAY - SLACK, month: latest - MONTH - SLACK };
+  }
+
+  /**
+   * The attempts before `cutoffs(latest).day`, as aggregates instead of one add() each (a start
+   * then reads the table's older part as one grouped row per account × device × IP, not a row per
+   * attempt; the newer attempts follow through add()). Answers equal those of adding every
+   * attempt: older attempts count only in the all-time figures (an account's first attempt and
+   * outcomes, a device's accounts and fraud) and in the IPs' 30-day account sets, where an (IP,
+   * account) held at its newest older attempt is in a window exactly when any of its older attempts
+   * is — every hour and day count starts at `day` or later. Call on a fresh instance, before add().
+   */
+  loadOlder(latest: number, older: Iterable<OlderGroup>): void {
+    if (latest > this.latest) this.latest = latest;
+    const month = TrustCountsMemory.cutoffs(latest).month;
+    // Per IP and account (or none), its newest older attempt in the 30-day window.
+    const ipAccounts = new Map<string, Map<string | null, number>>();
+    for (const [account, device, ip, firstAt, lastAt, successes, failures, fraud, chargebacks] of older) {
+      if (account !== null) {
+        const c = this.accounts.get(account);
+        if (!c) this.accounts.set(account, { firstAt, outcomes: { successes, failures, fraud, chargebacks }, day: new Window({ marks: true }) });
+        else {
+          if (firstAt < c.firstAt) c.firstAt = firstAt;
+          addCounts(c.outcomes, { successes, failures, fraud, chargebacks });
+        }
+      }
+      if (device !== null) {
+        const d = this.device(device);
+        if (account !== null) {
+          const first = d.accounts.get(account);
+          if (first === undefined || firstAt < first) d.accounts.set(account, firstAt);
+        }
+        d.fraud += fraud + chargebacks;
+      }
+      if (ip !== null && lastAt >= month) {
+        let byAccount = ipAccounts.get(ip);
+        if (!byAccount) ipAccounts.set(ip, (byAccount = new Map()));
+        if (!(byAccount.get(account)! >= lastAt)) byAccount.set(account, lastAt);
+      }
+    }
+    for (const [ip, byAccount] of ipAccounts) {
+      const w = new Window();
+      // oldest first: a window appends in time order
+      for (const [account, lastAt] of [...byAccount].sort((x, y) => x[1] - y[1])) w.add(lastAt, account);
+      this.ips.set(ip, { month: w, hour: new Window() });
+    }
   }
 
   private device(key: string): DeviceCounts {

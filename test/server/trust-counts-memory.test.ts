@@ -125,6 +125,50 @@ describe('trust counts in memory (SQLite)', () => {
     }
   });
 
+  it('a start reads the attempts of the last day one by one and the older ones grouped, and answers as the counting statement does', async () => {
+    const r = rng(20261206);
+    const pick = <X>(xs: X[]): X => xs[Math.floor(r() * xs.length)];
+    const accounts = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', null];
+    const devices = ['d1', 'd2', 'd3', 'd4', null];
+    const ips = ['i1', 'i2', 'i3', 'i4', null];
+    // 90 days of attempts (most in time order, some a moment out of order), labelled now and then
+    // (fraud and chargebacks too), written as the service writes them.
+    let db = sql.db;
+    let now = T;
+    const rows: TrustAttemptRow[] = [];
+    for (let i = 0; i < 3000; i++) {
+      now += Math.floor(r() * 2 * 2600);
+      const at = r() < 0.1 ? now - Math.floor(r() * 3) : now;
+      rows.push({ merchant: 'm', orderId: `o${i}`, token: tok(1 + Math.floor(r() * 40)), account: pick(accounts), device: pick(devices), ip: pick(ips), ipCountry: null, cardCountry: null, at, features: [0], modelVersion: null });
+    }
+    await db.insertTrustAttempts(rows);
+    for (let i = 0; i < 900; i++) {
+      const status = pick(['success', 'failure', 'failure']);
+      await db.labelTrustAttempt({ merchant: 'm', orderId: `o${Math.floor(r() * rows.length)}`, status, type: status === 'failure' ? pick(['fraud', 'chargeback', 'soft', null]) : null, label: null, at: now });
+    }
+    const latest = Math.max(...rows.map((x) => x.at));
+    expect(latest - T).toBeGreaterThan(60 * DAY);
+    await db.close();
+    db = sql.reopen();
+    // The answers at and after the newest attempt (within SLACK before it, and as time moves on past
+    // the hour, day and 30-day edges of the attempts) equal the statement's over the whole table.
+    let checked = 0;
+    for (const dt of [-SLACK, -SLACK + 1, -60, -1, 0, 1, 600, HOUR, HOUR + 1, DAY - 1, DAY, DAY + SLACK, 10 * DAY, MONTH - 1, MONTH, MONTH + 1, 40 * DAY]) {
+      for (let j = 0; j < 25; j++) {
+        const k: TrustKeys = { account: pick(accounts), device: pick(devices), ip: pick(ips), token: tok(1 + Math.floor(r() * 40)), at: latest + dt };
+        const { mem, sql: want } = await both(db, k);
+        expect(mem).toEqual(want);
+        checked++;
+      }
+    }
+    expect(checked).toBe(17 * 25);
+    // Only the attempts of the last day (and SLACK) were read one by one.
+    const recent = rows.filter((x) => x.at >= latest - DAY - SLACK).length;
+    expect(recent).toBeGreaterThan(0);
+    expect(recent).toBeLessThan(rows.length / 20);
+    expect(db.trustRowsLoaded).toBe(recent);
+  });
+
   it('counts an attempt as soon as it is noted, before it is written, and once when written', async () => {
     const db = sql.db;
     const row = (o: Partial<TrustAttemptRow>): TrustAttemptRow => ({ merchant: 'm', orderId: 'o1', token: tok(1), account: 'acc', device: 'dev', ip: 'ip', ipCountry: null, cardCountry: null, at: T, features: [0], modelVersion: null, ...o });
