@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import { TrustCountsMemory, type OlderGroup } from './trust-counts-memory.ts';
-import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
+import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, flag, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import { ServiceError } from '../errors.ts';
 import type {
   ApiKeyRecord,
@@ -502,7 +502,18 @@ export class SqliteStorage implements Storage {
   }
 
   async outcomesSince(since: number): Promise<HistoryRow[]> {
-    return (this.s.outcomesSince.all(since) as Row[]).map(historyRow);
+    // The start-up replay of the routing window (hundreds of thousands of rows): arrays, not a
+    // row object per row and then a second object (half the time of .all() + historyRow).
+    const out: HistoryRow[] = [];
+    for (const r of this.s.outcomesSince.raw().iterate(since) as Iterable<unknown[]>) {
+      out.push({
+        at: r[0] as number, merchant: r[1] as string, amount: r[2] as number, currency: r[3] as string, gateway: r[4] as string,
+        status: r[5] as HistoryRow['status'], code: (r[6] as string | null) ?? null, type: (r[7] as string | null) ?? null,
+        advice: (r[8] as string | null) ?? null, hard: flag(r[9]) === true, brand: (r[10] as string | null) ?? null,
+        country: (r[11] as string | null) ?? null, crossBorder: flag(r[12]),
+      });
+    }
+    return out;
   }
 
   async orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]> {

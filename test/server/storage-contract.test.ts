@@ -183,6 +183,18 @@ for (const backend of backends.filter((b) => b.name !== 'PostgreSQL' || PG_URL))
       expect((await storage.authFacts({ ...cases[2], now: T + 5 })).restricted).toBeNull();
     });
 
+    it('outcomesSince: the outcomes at or after a time, oldest first, every field the router replays as stored', async () => {
+      await storage.importOutcomes([
+        outcome({ idempotencyKey: 'a', at: T + 5, status: 'failure', code: '05', type: 'soft', advice: '03', country: 'DE', crossBorder: true, brand: null }),
+        outcome({ idempotencyKey: 'b', at: T - 1 }),
+        outcome({ idempotencyKey: 'c', at: T, token: null, gateway: 'gw-b', amount: 99, currency: 'EUR', hard: true, status: 'failure', code: '14', type: 'hard', crossBorder: false, country: 'FR' }),
+      ]);
+      expect(await storage.outcomesSince(T)).toEqual([
+        { at: T, merchant: 'm1', amount: 99, currency: 'EUR', gateway: 'gw-b', status: 'failure', code: '14', type: 'hard', advice: null, hard: true, brand: 'visa', country: 'FR', crossBorder: false },
+        { at: T + 5, merchant: 'm1', amount: 2500, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '05', type: 'soft', advice: '03', hard: false, brand: null, country: 'DE', crossBorder: true },
+      ]);
+    });
+
     it('stores order contexts in batches and reads them back', async () => {
       await storage.saveOrderContexts([
         { merchant: 'm1', orderId: 'a', ctx: { country: 'DE', crossBorder: true }, at: T },
