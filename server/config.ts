@@ -35,6 +35,12 @@ export interface ServerOptions {
   publishClock?: PublishClock;
   /** Build a dataset at start when none exists. Default true. */
   publishOnStart?: boolean;
+  /**
+   * That first build runs before the service listens while the store holds fewer restricted cards
+   * plus outcomes than this (default 100 000), else after it listens: at 10^6 it took minutes, and
+   * on PostgreSQL an instance would wait for another instance's build (publish lock) to listen.
+   */
+  publishOnStartBlockingMaxRows?: number;
   /** Snapshots kept for deltas. */
   keepVersions?: number;
   /** Previous versions each publish builds a delta from (the rest on request). */
@@ -81,6 +87,7 @@ export const DEFAULTS = {
   publishDebounceMs: 2000,
   publishMaxDelayMs: 10_000,
   publishOnStart: true,
+  publishOnStartBlockingMaxRows: 100_000,
   keepVersions: 8,
   deltaBases: 2,
   chunkSize: 4096,
@@ -118,6 +125,7 @@ export function resolveOptions(o: ServerOptions): ResolvedOptions {
     publishMaxDelayMs: def('publishMaxDelayMs'),
     publishClock: o.publishClock,
     publishOnStart: def('publishOnStart'),
+    publishOnStartBlockingMaxRows: def('publishOnStartBlockingMaxRows'),
     keepVersions: def('keepVersions'),
     deltaBases: def('deltaBases'),
     chunkSize: def('chunkSize'),

@@ -30,8 +30,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let app: Awaited<ReturnType<typeof buildApp>>;
   try {
     app = await buildApp(svc);
-    if (svc.opts.publishOnStart && (await svc.storage.latestDataset()) === null) await svc.publisher.publish('first start');
+    let firstBuildLater = false;
+    if (svc.opts.publishOnStart && (await svc.storage.latestDataset()) === null) {
+      // A big store's first build (minutes at 10^6 cards), or one waiting for another instance's
+      // build (PostgreSQL publish lock), runs once the service listens: health and the dataset
+      // version header say null until it is published.
+      const rows = (await svc.storage.countRestricted()) + (await svc.storage.countOutcomes());
+      if (rows < svc.opts.publishOnStartBlockingMaxRows) await svc.publisher.publish('first start');
+      else firstBuildLater = true;
+    }
     await app.listen({ port: svc.opts.port, host: svc.opts.host });
+    if (firstBuildLater) {
+      svc.publisher.publish('first start').catch((e) => svc.log.error({ err: e }, 'first dataset build failed; built again with the next change'));
+    }
   } catch (e) {
     await svc.close();
     const code = (e as NodeJS.ErrnoException).code;
