@@ -21,6 +21,26 @@ export interface Target {
 
 /** How long the last startChild took until it listened (ms): with 10^6 history rows the service's start is a figure too. */
 export let lastStartMs = 0;
+/** How long the last startService waited after listening for the first dataset (ms; 0 when it was there). */
+export let lastFirstDatasetMs = 0;
+
+/**
+ * Waits until every instance serves a dataset: a first start on a big store (10^5+ rows) listens
+ * first and builds its dataset behind (server/start.ts), and a load measured meanwhile would
+ * count the build child's CPU, not the requests'.
+ */
+async function untilDatasetPublished(urls: string[], timeoutMs: number): Promise<void> {
+  const t0 = performance.now();
+  for (const url of urls) {
+    for (;;) {
+      const health = (await (await fetch(`${url}/v1/health`)).json()) as { datasetVersion: number | null };
+      if (health.datasetVersion !== null) break;
+      if (performance.now() - t0 > timeoutMs) throw new Error(`no dataset published by ${url} within ${timeoutMs / 1000} s of listening`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  lastFirstDatasetMs = performance.now() - t0;
+}
 
 async function startChild(args: string[]): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const t0 = performance.now();
@@ -38,7 +58,8 @@ export async function startBare(): Promise<Target> {
 }
 
 /**
- * `instances` × `precheck server`; `rateLimit` null = the service's default limit.
+ * `instances` × `precheck server`; `rateLimit` null = the service's default limit. Resolves once
+ * every instance listens and serves a dataset (a big store's first build runs after listening).
  * BENCH_SERVICE_NODE_ARGS: node options for the service processes, e.g. `--cpu-prof
  * --cpu-prof-dir=/tmp/prof` for a CPU profile of each instance (written when it stops).
  */
@@ -53,6 +74,7 @@ export async function startService(dataDir: string, database: string | null, ins
       if (database) args.push('--database', database);
       cs.push(await startChild(args));
     }
+    await untilDatasetPublished(cs.map((c) => c.url), (Number(process.env.SERVICE_START_TIMEOUT_S) || 900) * 1000);
   } catch (e) {
     await Promise.all(cs.map((c) => c.stop()));
     throw e;
