@@ -40,7 +40,18 @@ export interface CheckoutEvidence {
   fraudOutcomes: number;
 }
 
-export type FraudEvidence = 'card_fraud' | 'account_fraud' | 'device_fraud' | 'card_velocity' | 'checkout_fraud';
+export type FraudEvidence = 'card_fraud' | 'account_fraud' | 'device_fraud' | 'card_velocity' | 'ip_velocity' | 'checkout_fraud';
+
+/**
+ * Evidence that declines at any trust level: card testing on one account or one device (at least
+ * CARD_VELOCITY_LIMITS distinct cards a day). The level comes from a model that credits the
+ * account's own earlier payments, and a fraudster's paid orders are not charged back yet when
+ * the next card comes: in the fraud-wave simulation a fraudster whose account had tried five
+ * cards sat at `medium`, got 3-D Secure on every further card instead of a decline, and passed it
+ * on 3 of 13 (each pass a paid fraud order). No customer pays with five different cards in a
+ * day. Many cards on one IP stay level-gated: an IP can be shared (carrier NAT, offices).
+ */
+export const DECLINE_AT_ANY_LEVEL: ReadonlySet<FraudEvidence> = new Set(['card_velocity']);
 
 /**
  * Evidence that asks for 3-D Secure but never declines by itself: an earlier card of this very
@@ -62,7 +73,8 @@ export function fraudEvidence(ctx: TrustContext, card: CardEvidence = { successe
   if (ctx.account.fraud + ctx.account.chargebacks > 0) return 'account_fraud';
   if ((ctx.device?.fraud ?? 0) > 0) return 'device_fraud';
   const v = ctx.environment.distinctCards;
-  if (v && (v.accountDay >= CARD_VELOCITY_LIMITS.accountDay || v.deviceDay >= CARD_VELOCITY_LIMITS.deviceDay || v.ipHour >= CARD_VELOCITY_LIMITS.ipHour)) return 'card_velocity';
+  if (v && (v.accountDay >= CARD_VELOCITY_LIMITS.accountDay || v.deviceDay >= CARD_VELOCITY_LIMITS.deviceDay)) return 'card_velocity';
+  if (v && v.ipHour >= CARD_VELOCITY_LIMITS.ipHour) return 'ip_velocity';
   if (checkout.fraudOutcomes > 0) return 'checkout_fraud';
   return null;
 }
@@ -88,8 +100,8 @@ export interface NewCardDecision {
  * The new-card answer. Low trust alone is never a decline: it asks for 3-D Secure (the customer
  * proves the card is theirs; a lost sale is the cost of a wrong decline, a 3DS step the cost of a
  * wrong review). A decline needs fraud evidence (fraudEvidence, not REVIEW_ONLY_EVIDENCE) AND a
- * low or blocking level; with evidence at a higher level, or review-only evidence, the answer is
- * 3-D Secure. So a card or account with successful
+ * low or blocking level (any level for DECLINE_AT_ANY_LEVEL); with evidence at a higher level, or
+ * review-only evidence, the answer is 3-D Secure. So a card or account with successful
  * payments and no fraud signal is never declined for low trust: every false decline seen in the
  * simulator was "trust too low" on such a returning customer.
  */
@@ -142,7 +154,7 @@ export function decideNewCard(
   const evidence = fraudEvidence(ctx, card, checkout);
   const base = { level, score, limit, modelVersion, evidence };
   const declinable = evidence !== null && !REVIEW_ONLY_EVIDENCE.has(evidence);
-  if (declinable && (level === 'block' || level === 'low')) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
+  if (declinable && (level === 'block' || level === 'low' || DECLINE_AT_ANY_LEVEL.has(evidence))) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
   if (evidence !== null) return { decision: 'review', reason: 'fraud_signal', promptCode: '3ds_required', ...base };
   if (level === 'block') return { decision: 'review', reason: 'trust_too_low', promptCode: '3ds_required', ...base };
   if (order.amount > limit) return { decision: 'review', reason: 'trust_limit_exceeded', promptCode: '3ds_required', ...base };

@@ -58,8 +58,24 @@ describe('trust policy', () => {
     expect(at(CARD_VELOCITY_LIMITS.accountDay - 1)).toBeNull();
     expect(at(CARD_VELOCITY_LIMITS.accountDay)).toBe('card_velocity');
     expect(at(1, CARD_VELOCITY_LIMITS.deviceDay)).toBe('card_velocity');
-    expect(at(1, 1, CARD_VELOCITY_LIMITS.ipHour)).toBe('card_velocity');
+    expect(at(1, 1, CARD_VELOCITY_LIMITS.ipHour)).toBe('ip_velocity');
     expect(evaluateNewCard(model, suspicious({ distinctCards: { accountDay: 8, deviceDay: 8, ipHour: 8 } }), ORDER)).toMatchObject({ decision: 'decline', evidence: 'card_velocity' });
+  });
+
+  it('card testing on one account or device declines at any level; many cards on one IP only at a low level', () => {
+    const good = (distinctCards: TrustContext['environment']['distinctCards']): TrustContext => ({
+      now: NOW,
+      account: { createdAt: NOW - 365 * DAY, successes: 10, failures: 0, chargebacks: 0, fraud: 0 },
+      device: { seenWithAccount: true, accounts: 1, fraud: 0 },
+      environment: { ipCountry: 'DE', cardCountry: 'DE', accountsOnIp: 1, distinctCards, attempts: { accountHour: 0, accountDay: 1, cardHour: 0, cardDay: 0, ipHour: 0, ipDay: 1 } },
+    });
+    const byAccount = evaluateNewCard(model, good({ accountDay: CARD_VELOCITY_LIMITS.accountDay, deviceDay: 1, ipHour: 1 }), ORDER);
+    expect(['high', 'medium']).toContain(byAccount.level);
+    expect(byAccount).toMatchObject({ decision: 'decline', reason: 'fraud_signal', evidence: 'card_velocity' });
+    expect(evaluateNewCard(model, good({ accountDay: 1, deviceDay: CARD_VELOCITY_LIMITS.deviceDay, ipHour: 1 }), ORDER)).toMatchObject({ decision: 'decline', evidence: 'card_velocity' });
+    // A shared IP (carrier NAT, an office) with many cards: 3-D Secure at a good level, a decline only at a low one.
+    expect(evaluateNewCard(model, good({ accountDay: 1, deviceDay: 1, ipHour: CARD_VELOCITY_LIMITS.ipHour }), ORDER)).toMatchObject({ decision: 'review', reason: 'fraud_signal', evidence: 'ip_velocity', promptCode: '3ds_required' });
+    expect(evaluateNewCard(model, suspicious({ distinctCards: { accountDay: 1, deviceDay: 1, ipHour: CARD_VELOCITY_LIMITS.ipHour } }), ORDER)).toMatchObject({ decision: 'decline', evidence: 'ip_velocity' });
   });
 
   it('fraud evidence earlier in the checkout (a lost, stolen or fraud answer to another card) asks for 3-D Secure, never declines by itself', () => {
