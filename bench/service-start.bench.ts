@@ -16,11 +16,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { openService } from '../server/service.ts';
 import type { OutcomeRow, RestrictedEntry, TrustAttemptRow } from '../server/storage/storage.ts';
 import { killAllTracked, killAndWait, spawnTracked, waitForOutput } from '../testkit/process.ts';
-import { benchBackends, dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
+import { adminQuery, benchBackends, dropPgDatabase, freshPgDatabase, pgBenchUrl, PG_SKIPPED_NOTE } from './lib/pg-bench.ts';
 import { bridgeKey, quietService } from './lib/service-process.ts';
 import { benchScale } from './lib/scale.ts';
 import { markdownTable } from './lib/stats.ts';
@@ -110,16 +109,6 @@ async function timeStart(dataDir: string, database: string | null, key: string):
     return { listeningMs, healthMs, firstAuthMs: performance.now() - t0 };
   } finally {
     await killAndWait(child, 30_000);
-  }
-}
-
-async function adminQuery(adminUrl: string, sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
   }
 }
 

@@ -3,7 +3,8 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 
-async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+/** One statement on the server `adminUrl` names, on a connection of its own (CREATE/DROP DATABASE). */
+export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
   try {

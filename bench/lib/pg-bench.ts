@@ -1,6 +1,6 @@
 // PostgreSQL for benchmarks: the server named by PRECHECK_BENCH_DATABASE_URL (or
 // PRECHECK_TEST_DATABASE_URL), and a fresh database per run (testkit/pg-database.ts, dropped afterwards).
-export { dropPgDatabase } from '../../testkit/pg-database.ts';
+export { adminQuery, dropPgDatabase } from '../../testkit/pg-database.ts';
 import { freshPgDatabase as fresh } from '../../testkit/pg-database.ts';
 
 /** The note a service benchmark adds when it ran without PostgreSQL. */
