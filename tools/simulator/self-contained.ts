@@ -27,6 +27,8 @@ import type { Logger } from 'pino';
 import { createBridgeLogger } from '../../host-bridge/logger.ts';
 import type { DatasetFollower } from '../../host-bridge/sync/follower.ts';
 import type { SimDevice, SimDeviceOptions } from './simulate-device.ts';
+import { mulberry32 } from '../../server/routing/rng.ts';
+import type { RouterOptions } from '../../server/routing/router.ts';
 
 /** The simulated clock shared by the service and the bridge; never goes backwards. */
 export class SimClock {
@@ -150,13 +152,30 @@ export async function issueBridgeKey(serverUrl: string, adminKey: string, mercha
   return r.key;
 }
 
+/**
+ * The simulated service's routing draws (exploration coins), seeded from the scenario: runs of the
+ * same code then take the same routing decisions (with Math.random, as in production, two runs of
+ * the same code differed by about ±0.3 pt of conversion). Production keeps Math.random.
+ */
+export function simulatedRouting(s: Pick<Scenario, 'seed'>): Pick<RouterOptions, 'rng'> {
+  return { rng: mulberry32(s.seed) };
+}
+
+/**
+ * The simulated clock's start when none is given: today's 00:00 UTC, so routing buckets, sync
+ * ticks ("*\/15 * * * *") and daily counters fall on the same simulated moments in every run.
+ */
+export function simulatedStart(nowMs: number = Date.now()): number {
+  return Math.floor(nowMs / 86_400_000) * 86_400;
+}
+
 export async function startSelfContained(s: Scenario, opts: { verifier?: VerifierMode; startAt?: number; startDevice?: SimDeviceStarter; follow?: boolean } = {}): Promise<SelfContained> {
   const verifier = opts.verifier ?? 'token';
   // With a device, datasets follow production: the publisher's schedule and the bridge's follower
   // on simulated timers (default), or (follow: false) a publish + sync at each schedule tick only.
   const follow = verifier === 'device' && opts.follow !== false;
   if (verifier === 'device' && !opts.startDevice) throw new SimulatorHttpError('NOT_CONFIGURED', 'verifier "device" needs a device starter (tools/simulator/simulate-device.ts)');
-  const clock = new SimClock(opts.startAt ?? Math.floor(Date.now() / 1000));
+  const clock = new SimClock(opts.startAt ?? simulatedStart());
   const timers = new SimTimers(clock);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'precheck-sim-'));
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
@@ -186,6 +205,7 @@ export async function startSelfContained(s: Scenario, opts: { verifier?: Verifie
       publishDebounceMs: follow ? undefined : -1,
       publishClock: follow ? timers.view('publish') : undefined,
       buildInChild: false,
+      routing: simulatedRouting(s),
     });
     await seedService(server.url, server.adminKey, s);
     const apiKey = await issueBridgeKey(server.url, server.adminKey, `sim-${s.name}`);
