@@ -4,7 +4,6 @@
 // through one error handler and httpStatusFor().
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
-import rateLimit from '@fastify/rate-limit';
 import crypto from 'node:crypto';
 import { isProtocolError } from '../../protocol/errors.ts';
 import { keyIdOf } from '../../protocol/dataset/manifest.ts';
@@ -23,6 +22,7 @@ import * as S from './schemas.ts';
 import { registerNotifyRoutes } from '../notify/routes.ts';
 import { metricsRoute } from './metrics.ts';
 import { RequestSummary, ServiceLogController } from './request-log.ts';
+import { RequestLimiter } from './rate-limit.ts';
 import { DEFAULT_MERCHANT, parseObjectiveSetting } from '../routing/objectives.ts';
 import { toUnixSeconds } from '../../runtime/clock.ts';
 
@@ -170,45 +170,35 @@ export async function buildApp(svc: Service) {
     },
   });
 
-  await app.register(rateLimit, {
-    global: true,
-    max: opts.rateLimitMax,
-    timeWindow: opts.rateLimitWindowMs,
-    // Per key when there is one (hashed, so the limiter's memory never holds keys), else per IP.
-    keyGenerator: (req) => {
-      const hash = keyHashOf(req);
-      return hash ? `k:${hash.slice(0, 24)}` : `ip:${req.ip}`;
-    },
-    errorResponseBuilder: () => new ServiceError('RATE_LIMITED', 'too many requests for this key; slow down'),
-  });
-
-  // Caller authentication, by route role. The hooks on every request take callbacks, not promises:
-  // a known key (the cache's answer) passes without a promise made.
+  // One hook on every request: caller authentication by route role, then the request limit per
+  // key (hashed, so the limiter's memory never holds keys) or, without a key, per client address.
+  // Callbacks, not promises: a known key (the cache's answer) passes without a promise made.
+  const limiter = new RequestLimiter(opts.rateLimitMax, opts.rateLimitWindowMs);
+  const rateLimited = () => new ServiceError('RATE_LIMITED', 'too many requests for this key; slow down');
   const admit = (req: FastifyRequest, role: Role, rec: ApiKeyRecord | null): ServiceError | undefined => {
     if (!rec || rec.revokedAt !== null) return new ServiceError('UNAUTHORIZED', 'unknown or revoked key');
     if (role === 'admin' && rec.role !== 'admin') return new ServiceError('FORBIDDEN', 'admin key required');
     if (role === 'bridge' && rec.role !== 'bridge') return new ServiceError('FORBIDDEN', 'bridge key required');
     req.caller = { keyId: rec.id, role: rec.role, merchant: rec.merchant };
-    return undefined;
+    return limiter.take(req.keyHash as string) ? undefined : rateLimited();
   };
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
     const role = req.routeOptions.config?.role ?? 'public';
-    if (role === 'public') return done();
+    if (role === 'public') {
+      const hash = keyHashOf(req);
+      return done(limiter.take(hash || `ip:${req.ip}`) ? undefined : rateLimited());
+    }
+    // Bridges learn from answers they get anyway that a newer dataset exists, and sync their
+    // devices then instead of on their schedule (docs/architecture.md, "Following new datasets").
+    if (role === 'bridge') {
+      const v = svc.datasetVersion();
+      if (v !== null) reply.header(DATASET_VERSION_HEADER, String(v));
+    }
     const hash = keyHashOf(req);
     if (!hash) return done(new ServiceError('UNAUTHORIZED', 'missing or malformed Authorization: Bearer <key>'));
     const cached = svc.apiKeys.cached(hash);
     if (cached !== undefined) return done(admit(req, role, cached));
     svc.apiKeys.find(hash).then((rec) => done(admit(req, role, rec)), done);
-  });
-
-  // Bridges learn from answers they get anyway that a newer dataset exists, and sync their devices
-  // then instead of on their schedule (docs/architecture.md, "Following new datasets").
-  app.addHook('onSend', (req, reply, payload, done) => {
-    if (req.routeOptions.config?.role === 'bridge') {
-      const v = svc.datasetVersion();
-      if (v !== null) reply.header(DATASET_VERSION_HEADER, String(v));
-    }
-    done(null, payload);
   });
 
   // No card numbers accepted anywhere: a PAN-looking field or value is refused before validation.

@@ -1,0 +1,66 @@
+// The service's request limit (server/http/rate-limit.ts): a window per caller from its first
+// request, bounded memory; and over HTTP, the one onRequest hook that checks the key, counts the
+// request and announces the dataset version.
+import { describe, expect, it } from 'vitest';
+import { RequestLimiter } from '../../server/http/rate-limit.ts';
+import { authBody, randomToken, startHarness } from './helpers.ts';
+
+describe('RequestLimiter', () => {
+  it('allows max requests per window per caller, then refuses until the window ends', () => {
+    let t = 1_000;
+    const l = new RequestLimiter(3, 60_000, 100, () => t);
+    expect([l.take('a'), l.take('a'), l.take('a'), l.take('a')]).toEqual([true, true, true, false]);
+    expect(l.take('b')).toBe(true); // another caller has its own budget
+    t += 59_999;
+    expect(l.take('a')).toBe(false); // the window runs from a's first request
+    t += 1;
+    expect([l.take('a'), l.take('a'), l.take('a'), l.take('a')]).toEqual([true, true, true, false]);
+  });
+
+  it('keeps at most maxCallers windows, forgetting ended ones first, else the oldest', () => {
+    let t = 0;
+    const l = new RequestLimiter(1, 1_000, 3, () => t);
+    l.take('a');
+    t = 500;
+    l.take('b');
+    l.take('c');
+    t = 1_200; // a's window has ended, b's and c's have not
+    l.take('d');
+    expect(l.size).toBe(3);
+    expect(l.take('b')).toBe(false); // b kept its count
+    l.take('e'); // full of live windows: the oldest (b) goes
+    expect(l.size).toBe(3);
+    expect(l.take('c')).toBe(false);
+    expect(l.take('b')).toBe(true); // forgotten: a fresh window
+  });
+});
+
+describe('request limit over HTTP', () => {
+  it('counts a bridge key on /v1/auth, answers 429 with Retry-After and the dataset version, and leaves other callers alone', async () => {
+    const h = await startHarness({ rateLimitMax: 3, rateLimitWindowMs: 60_000 });
+    try {
+      await h.admin('POST', '/v1/admin/publish');
+      const version = (await h.call('GET', '/v1/health', undefined, null)).json.datasetVersion;
+      expect(version).toBeGreaterThan(0);
+      const ok = [];
+      for (let i = 0; i < 2; i++) ok.push(await h.call('POST', '/v1/auth', authBody(randomToken())));
+      expect(ok.map((r) => r.status)).toEqual([200, 200]);
+      expect(ok[0].headers.get('precheck-dataset-version')).toBe(String(version));
+      // An unknown key is refused before it is counted; the bridge key's budget is untouched by it.
+      expect((await h.call('POST', '/v1/auth', authBody(randomToken()), 'pk_unknownunknownunknown')).status).toBe(401);
+      expect((await h.call('POST', '/v1/auth', authBody(randomToken()))).status).toBe(200);
+      const limited = await h.call('POST', '/v1/auth', authBody(randomToken()));
+      expect([limited.status, limited.json.error.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(limited.headers.get('retry-after')).toBe('60');
+      expect(limited.headers.get('precheck-dataset-version')).toBe(String(version));
+      // The limit is per key: the admin key still has its budget; a public route counts per address.
+      expect((await h.admin('GET', '/v1/admin/stats')).status).toBe(200);
+      const health = [];
+      for (let i = 0; i < 4; i++) health.push((await h.call('GET', '/v1/health', undefined, null)).status);
+      // one /v1/health without a key was asked above: 3 allowed in all
+      expect(health).toEqual([200, 200, 429, 429]);
+    } finally {
+      await h.close();
+    }
+  });
+});
