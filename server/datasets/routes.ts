@@ -4,8 +4,8 @@
 // from the brand × currency one (a device falls back to the coarser rows, so equal rankings are not
 // repeated). Rankings come from the router's own comparison (GatewayRouter.ranking: what
 // recommend() prefers, without exploration), so a device's offline pick equals the service's for
-// the same segment. Plus the gateway health: breakers open now, with the time each one ends, so a
-// device skips an eliminated gateway until then and no longer.
+// the same segment. Plus the gateway health: breakers open now (cooling down or half-open), each
+// with the time a device stops skipping the gateway (HALF_OPEN_HOLD_SECONDS).
 import type { FloorLimits, GatewayHealth, Route } from '../../protocol/dataset/types.ts';
 import { ROUTE_BANDS, ROUTE_REGIONS } from '../../protocol/dataset/types.ts';
 import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../rules/segment.ts';
@@ -17,6 +17,21 @@ export interface DatasetRoutes {
   /** floor limits for unknown cards (floor-limits.ts), when any segment has one */
   floorLimits?: FloorLimits;
 }
+
+/**
+ * How long past a publish a device keeps skipping a gateway whose breaker is still open. When a
+ * breaker's cool-down ends it is half-open, not closed: the service sends ONE probe there and keeps
+ * the gateway out of every other recommendation until a processed answer closes it
+ * (server/routing/elimination.ts). Published only until the cool-down's end, a device went back to
+ * the gateway at that moment and probed too, once per verification: in the simulator's
+ * drift-outage run 4 of arm B's local verifications timed out at beta 0.5–2.5 h into its outage,
+ * each a customer's attempt lost (about a third of those customers then give up). So an open breaker is
+ * published until the later of its cool-down's end and this long after the publish: the probe's
+ * outcome is a change, so the next publish (seconds later) drops the breaker once it closes; a
+ * device that stops receiving datasets returns to the gateway after this hold (`precheck up`'s
+ * sync interval, after which a scheduled sync would have told it).
+ */
+export const HALF_OPEN_HOLD_SECONDS = 15 * 60;
 
 /** Ranks beyond this are not published (a device needs the first few to skip a failing one). */
 const MAX_RANK = 8;
@@ -54,10 +69,11 @@ export function datasetRoutes(router: GatewayRouter, registered: readonly string
       }
     }
   }
+  // Every open breaker, half-open ones included (see HALF_OPEN_HOLD_SECONDS).
   const gatewayHealth = router
     .stats(now)
-    .breakers.filter((b) => b.until > now && allowed(b.gateway))
-    .map((b) => ({ gateway: b.gateway, eliminatedUntil: Math.floor(b.until) }));
+    .breakers.filter((b) => allowed(b.gateway))
+    .map((b) => ({ gateway: b.gateway, eliminatedUntil: Math.floor(Math.max(b.until, now + HALF_OPEN_HOLD_SECONDS)) }));
   return { routes, gatewayHealth };
 }
 

@@ -41,6 +41,34 @@ describe('dataset routes per segment and gateway health', () => {
     expect(rows()).toEqual(['gw-b', 'gw-a']); // brand × currency: cross-border volume dominates
     expect(rows('dom', '20-100')).toEqual(['gw-a', 'gw-b']); // the domestic segment has its own winner
     expect(rows('xb', '20-100')).toEqual([]); // same as brand × currency: not repeated
-    expect(content.gatewayHealth).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 - 5 + 300 }]);
+    // the cool-down ends at T0 + 295; a device skips gw-b for the hold past the publish (HALF_OPEN_HOLD_SECONDS)
+    expect(content.gatewayHealth).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 + 900 }]);
+  });
+
+  it('keeps a half-open breaker in the dataset until a processed answer closes it, so a device does not probe too', async () => {
+    const clock = { t: T0 };
+    const s = await scope.start({ dataDir: scope.tempDir('precheck-dshalfopen-'), now: () => clock.t * 1000, routing: { explorationShare: 0 } });
+    const key = (await s.issueKey('merchant-ho')).key;
+    const call = async (p: string, body: unknown, k = key) =>
+      (await fetch(s.url + p, { method: 'POST', headers: { authorization: `Bearer ${k}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).status;
+    for (const name of ['gw-a', 'gw-b']) expect(await call('/v1/admin/gateways', { name, feePerAttempt: 10, feeBps: 0 }, s.adminKey)).toBe(200);
+    const outcome = (gateway: string, ok: boolean, extra: Record<string, unknown> = {}) => ({
+      idempotencyKey: uid(), token: crypto.randomBytes(16).toString('hex'), bin: '411111', last4: '1111', brand: 'visa',
+      orderId: `o-${uid()}`, amount: 5000, currency: 'EUR', gateway, status: ok ? 'success' : 'failure', at: clock.t, crossBorder: false,
+      ...(ok ? {} : { code: 'TIMEOUT', type: 'technical' }), ...extra,
+    });
+    const health = async () => {
+      const pub = await s.service.publisher.publish('test', true);
+      return (await s.service.publisher.contentOf(pub.info.version))!.gatewayHealth ?? []; // an empty section is left out
+    };
+    for (let i = 0; i < 10; i++) expect(await call('/v1/outcomes', outcome('gw-a', true))).toBe(200);
+    for (let i = 0; i < 5; i++) expect(await call('/v1/outcomes', outcome('gw-b', false))).toBe(200); // breaker open until T0 + 300
+    // 10 minutes on: the cool-down is over, the breaker half-open (the service's one probe not sent):
+    // gw-b is still skipped by a device, until the hold past this publish
+    clock.t = T0 + 600;
+    expect(await health()).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 + 600 + 900 }]);
+    // the probe comes back approved: the breaker closes and the next dataset no longer lists gw-b
+    expect(await call('/v1/outcomes', outcome('gw-b', true))).toBe(200);
+    expect(await health()).toEqual([]);
   });
 });

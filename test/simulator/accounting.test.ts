@@ -5,6 +5,7 @@ import { parseScenario, type Scenario } from '../../tools/simulator/scenario.ts'
 import type { Market, SimCard, SimCustomer, SimOrder } from '../../tools/simulator/market.ts';
 import { runArm, type PrecheckPort, type ReportedOutcome, type VerifyDecision, type VerifyRequest } from '../../tools/simulator/engine.ts';
 import { armMetrics, compareArms } from '../../tools/simulator/stats.ts';
+import { failedAttemptBreakdown, failedAttemptMarkdown } from '../../tools/simulator/breakdown.ts';
 
 const scenario: Scenario = parseScenario(
   {
@@ -172,6 +173,34 @@ describe('simulator accounting (hand-computed)', () => {
     expect(b.map((r) => r.paid)).toEqual([true, true, true, false]);
     expect(b[3].attempts).toBe(0);
     expect(armMetrics(b).reviews).toBe(5);
+  });
+
+  it("splits failed attempts by what Precheck knew: a card never seen, one from an earlier order, the same card again", async () => {
+    // Customers retry the same card after a decline, two attempts at most: a lost card fails twice per order.
+    const retrying: Scenario = { ...scenario, customers: { ...scenario.customers, retrySameAfterDecline: 1, switchCardAfterDecline: 0, maxAttemptsPerOrder: 2 } };
+    const lost = card('stolen_lost');
+    const m: Market = { scenario: retrying, cards: [lost, good1], customers: [], orders: [order(1, 1000, [lost]), order(2, 1000, [lost]), order(3, 1000, [good1])] };
+    // The first answer of each order comes from the device, the next one from the network as a 3-D Secure review.
+    const port: PrecheckPort = {
+      async verify(req) {
+        const first = !seenOrders.has(req.orderId);
+        seenOrders.add(req.orderId);
+        return first ? { decision: 'approve', reason: 'known_good', promptCode: null, gateway: 'g1', stage: 'local' } : { decision: 'review', reason: 'trust_limit_exceeded', promptCode: '3ds_required', gateway: 'g1', stage: 'network' };
+      },
+      async report() {},
+    };
+    const seenOrders = new Set<string>();
+    const a = await runArm(m, null);
+    const b = await runArm(m, port);
+    expect(b.map((r) => r.attemptLog.map((x) => [x.code, x.cardAttempt, x.answer, x.stage]))).toEqual([
+      [['43', 1, 'approve:known_good', 'local'], ['43', 2, 'review:trust_limit_exceeded', 'network']],
+      [['43', 1, 'approve:known_good', 'local'], ['43', 2, 'review:trust_limit_exceeded', 'network']],
+      [['00', 1, 'approve:known_good', 'local']],
+    ]);
+    expect(a[0].attemptLog[0].answer).toBeUndefined();
+    const rows = failedAttemptBreakdown(a, b);
+    expect(rows).toEqual([{ code: '43', failedA: 4, failedB: 4, neverSeen: 1, earlierOrder: 1, repeatInOrder: 2, afterLocal: 2, afterNetwork: 2, afterReview: 2 }]);
+    expect(failedAttemptMarkdown(rows)).toContain('| **all** | 4 | 4 | 1 | 1 | 2 | 2 | 2 | 2 |');
   });
 
   it('does not charge technical failures when the scenario says so', async () => {

@@ -49,3 +49,59 @@ export function breakdownMarkdown(rows: readonly AnswerRow[], title: string): st
   const head = `| ${title} | orders | paid A | paid B | lost (A paid, B not) | won (B paid, A not) | attempts A | attempts B |\n|---|---|---|---|---|---|---|---|\n`;
   return head + rows.map((r) => `| ${r.answer} | ${r.orders} | ${r.paidA} | ${r.paidB} | ${r.lost} | ${r.won} | ${r.attemptsA} | ${r.attemptsB} |`).join('\n');
 }
+
+/**
+ * B's failed gateway attempts by response code (and A's beside them), split by what Precheck could
+ * have known before the attempt: the card never attempted before in the run (nothing to screen
+ * on), a card attempted in an earlier order (its history was there), the same card again in this
+ * order (the decline just before was there); and by the answer the attempt followed (stage, and
+ * whether it was a review). Fraud orders included, as in the attempt success rate.
+ */
+export interface FailedAttemptRow {
+  code: string;
+  failedA: number;
+  failedB: number;
+  /** The card's first attempt in the run: no history anywhere. */
+  neverSeen: number;
+  /** The card's first attempt in this order, but attempted in an earlier order. */
+  earlierOrder: number;
+  /** Not the card's first attempt in this order. */
+  repeatInOrder: number;
+  afterLocal: number;
+  afterNetwork: number;
+  afterReview: number;
+}
+
+export function failedAttemptBreakdown(a: readonly OrderResult[], b: readonly OrderResult[]): FailedAttemptRow[] {
+  const rows = new Map<string, FailedAttemptRow>();
+  const row = (code: string) => {
+    let r = rows.get(code);
+    if (!r) rows.set(code, (r = { code, failedA: 0, failedB: 0, neverSeen: 0, earlierOrder: 0, repeatInOrder: 0, afterLocal: 0, afterNetwork: 0, afterReview: 0 }));
+    return r;
+  };
+  for (const r of a) for (const x of r.attemptLog) if (x.status !== 'success') row(x.code ?? '(none)').failedA++;
+  const seen = new Set<string>();
+  for (const r of b) {
+    for (const x of r.attemptLog) {
+      const known = seen.has(x.card);
+      seen.add(x.card);
+      if (x.status === 'success') continue;
+      const w = row(x.code ?? '(none)');
+      w.failedB++;
+      if ((x.cardAttempt ?? 1) > 1) w.repeatInOrder++;
+      else if (known) w.earlierOrder++;
+      else w.neverSeen++;
+      if (x.stage === 'local') w.afterLocal++;
+      else if (x.stage === 'network') w.afterNetwork++;
+      if (x.answer?.startsWith('review:')) w.afterReview++;
+    }
+  }
+  return [...rows.values()].sort((x, y) => y.failedB - x.failedB || y.failedA - x.failedA);
+}
+
+export function failedAttemptMarkdown(rows: readonly FailedAttemptRow[]): string {
+  const sum = (f: (r: FailedAttemptRow) => number) => rows.reduce((n, r) => n + f(r), 0);
+  const all: FailedAttemptRow = { code: '**all**', failedA: sum((r) => r.failedA), failedB: sum((r) => r.failedB), neverSeen: sum((r) => r.neverSeen), earlierOrder: sum((r) => r.earlierOrder), repeatInOrder: sum((r) => r.repeatInOrder), afterLocal: sum((r) => r.afterLocal), afterNetwork: sum((r) => r.afterNetwork), afterReview: sum((r) => r.afterReview) };
+  const head = '| code | failed A | failed B | B: card never attempted before | B: card from an earlier order | B: same card again in the order | B after a local answer | B after a network answer | B after a review |\n|---|---|---|---|---|---|---|---|---|\n';
+  return head + [...rows, all].map((r) => `| ${r.code} | ${r.failedA} | ${r.failedB} | ${r.neverSeen} | ${r.earlierOrder} | ${r.repeatInOrder} | ${r.afterLocal} | ${r.afterNetwork} | ${r.afterReview} |`).join('\n');
+}

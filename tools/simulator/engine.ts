@@ -66,6 +66,11 @@ export interface AttemptRecord {
   code: string | null;
   type: string | null;
   fee: number;
+  /** Arm B: the Precheck answer the attempt followed (decision:reason) and its stage; absent in arm A. */
+  answer?: string;
+  stage?: string | null;
+  /** The how-many-th attempt of this card in this order (1 = its first). */
+  cardAttempt?: number;
 }
 
 export interface OrderResult {
@@ -189,6 +194,7 @@ export class ArmRunner {
     let amountReporting = order.amountReporting;
     let t = order.t;
     const perCard = new Map<string, number>();
+    let answered: { answer: string; stage: string | null } | null = null;
     const crossBorderOf = (c: SimCard) => c.issuerCountry !== s.merchant.country;
 
     /** Switch to the next card of the order's list, if the customer has one and wants to. */
@@ -223,6 +229,7 @@ export class ArmRunner {
           d = { decision: 'approve', reason: 'verify_error', promptCode: null, gateway: null };
         }
         r.precheckLog.push({ card: card.id, decision: d.decision, reason: d.reason, prompt: d.promptCode, gateway: d.gateway, stage: d.stage ?? null, t });
+        answered = { answer: `${d.decision}:${d.reason}`, stage: d.stage ?? null };
         if (d.decision === 'decline') {
           r.declines++;
           if (canPay) {
@@ -295,7 +302,7 @@ export class ArmRunner {
       const fee = outcome.type === 'technical' && !s.chargeTechnicalFailures ? 0 : attemptFee(g, amountReporting);
       r.attempts++;
       r.fees += fee;
-      r.attemptLog.push({ card: card.id, gateway, status: outcome.status, code: outcome.code, type: outcome.type, fee });
+      r.attemptLog.push({ card: card.id, gateway, status: outcome.status, code: outcome.code, type: outcome.type, fee, cardAttempt: nth, ...(answered ? answered : {}) });
       if (this.precheck) {
         this.precheck.advanceTo?.(startAt + t); // a "try again later" moved time since the verification
         await this.precheck.report({
