@@ -40,6 +40,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       else firstBuildLater = true;
     }
     await app.listen({ port: svc.opts.port, host: svc.opts.host });
+    // This process serves /v1/auth now: new cards are answered from memory (SQLite).
+    svc.storage.watchCards?.();
     if (firstBuildLater) {
       svc.publisher.publish('first start').catch((e) => svc.log.error({ err: e }, 'first dataset build failed; built again with the next change'));
     }

@@ -9,6 +9,7 @@
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import { TrustCountsMemory, type OlderGroup } from './trust-counts-memory.ts';
+import { CardFilter } from './card-filter.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, flag, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import { ServiceError } from '../errors.ts';
 import type {
@@ -159,6 +160,22 @@ export class SqliteStorage implements Storage {
   trustCountsFromSqlCalls = 0;
   /** Attempts the in-memory counts were loaded from one by one (tests: a start reads the last day's only). */
   trustRowsLoaded = 0;
+  /**
+   * The cards and orders this file knows (card-filter.ts), while this process serves (watchCards):
+   * authFacts skips its probe statement for a card and order the filter has never seen. null
+   * while it is (re)built or after another process changed the tables: the probe answers then.
+   */
+  private cards: CardFilter | null = null;
+  /** The filter being built (own writes go into it as well), or null. */
+  private cardsNext: CardFilter | null = null;
+  /** The generation (meta `cards.generation`) the filter holds every row of. */
+  private cardsGen: string | null = null;
+  private cardsTimer: NodeJS.Timeout | null = null;
+  private cardsBuild: Promise<void> | null = null;
+  private cardsChecked: Array<() => void> = [];
+  private closing = false;
+  /** authFacts answers by probe statement (tests, operations: the filter's hit rate). */
+  cardProbes = 0;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -312,6 +329,15 @@ export class SqliteStorage implements Storage {
       trustLatestModel: p('SELECT version, trained_at, auc, precision, recall, n, model FROM trust_models ORDER BY seq DESC LIMIT 1'),
       trustHead: p('SELECT version FROM trust_models ORDER BY seq DESC LIMIT 1'),
       getMeta: p('SELECT value FROM meta WHERE key = ?'),
+      // Every writer of cards or orders without the in-memory filter (a CLI command, another
+      // process) moves this on, in its transaction: the serving process then reads them again.
+      cardsGeneration: p("SELECT value FROM meta WHERE key = 'cards.generation'").pluck(),
+      bumpCardsGeneration: p(`INSERT INTO meta (key, value) VALUES ('cards.generation', '1')
+        ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`),
+      cardsRestricted: p('SELECT token FROM restricted WHERE token > ? ORDER BY token LIMIT ?').pluck(),
+      cardsKnownGood: p('SELECT merchant, token FROM known_good WHERE (merchant, token) > (?, ?) ORDER BY merchant, token LIMIT ?').raw(),
+      cardsOutcomes: p('SELECT id, token, merchant, order_id FROM outcomes WHERE id > ? ORDER BY id LIMIT ?').raw(),
+      cardsCount: p('SELECT (SELECT count(*) FROM restricted) + (SELECT count(*) FROM known_good) + 2 * coalesce((SELECT max(id) FROM outcomes), 0)').pluck(),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
   }
@@ -335,6 +361,10 @@ export class SqliteStorage implements Storage {
 
   /** `checkpoint: false` for a second process on the same file (a build child): the owner checkpoints. */
   async close(checkpoint = true): Promise<void> {
+    this.closing = true;
+    if (this.cardsTimer) clearInterval(this.cardsTimer);
+    this.cardsTimer = null;
+    await this.cardsBuild;
     if (this.outcomeQueue.length > 0) this.commitOutcomes();
     if (this.db.open) {
       if (checkpoint) this.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -351,7 +381,9 @@ export class SqliteStorage implements Storage {
     let added = 0;
     // In key order, consecutive inserts touch neighbouring B-tree pages instead of random ones.
     const sorted = rows.length > 1 ? [...rows].sort((a, b) => Buffer.compare(a.token, b.token)) : rows;
+    this.cardsWritten();
     for (const r of sorted) {
+      this.noteCard(r.token);
       const existed = this.s.restrictedExists.get(buf(r.token)) !== undefined;
       this.s.addRestricted.run({ ...r, token: buf(r.token) });
       if (!existed) added++;
@@ -375,6 +407,12 @@ export class SqliteStorage implements Storage {
     // Each call into SQLite costs more than the index lookups it makes: one probe for the card and
     // the order, one statement for the trust counts, and the row lists only when there are rows.
     const t = q.token;
+    const f = this.cards;
+    if (f !== null && (t === null || !f.mayHaveToken(t)) && !f.mayHaveOrder(q.merchant, q.orderId)) {
+      // A card and an order this file has never held (most requests): nothing to read.
+      return { restricted: null, knownGood: false, history: [], hard: [], orderRows: [], trust: this.trustCountsNow(q.trust) };
+    }
+    this.cardProbes++;
     const p = this.s.cardProbe.get({ card: t ? buf(t) : null, now: q.now, merchant: q.merchant, order: q.orderId }) as Row;
     const rr = p.restricted === null ? null : (JSON.parse(p.restricted as string) as Row);
     const known = t !== null && p.has_history === 1;
@@ -391,6 +429,122 @@ export class SqliteStorage implements Storage {
     };
   }
 
+  // ---------------------------------------------------------------- cards and orders in memory
+  /**
+   * Keeps the cards and orders of this file in memory for authFacts (the serving process; call
+   * once it serves). Its own writes go into the filter as they are made; another process's (a
+   * `precheck server` command on the same file) move the generation on, which is checked every
+   * `checkMs`: the filter is dropped at once (the probe answers) and read again from the tables.
+   */
+  watchCards(checkMs = 250): void {
+    if (this.cardsTimer) return;
+    this.cardsTimer = setInterval(() => void this.checkCards(), checkMs);
+    this.cardsTimer.unref();
+    void this.checkCards();
+  }
+
+  /** Resolves after the next check of the generation (and the rebuild it started, if any) has finished. */
+  whenCardsChecked(): Promise<void> {
+    return new Promise((resolve) => this.cardsChecked.push(resolve));
+  }
+
+  /** Whether authFacts answers new cards from memory now (tests, operations). */
+  get cardsInMemory(): boolean {
+    return this.cards !== null;
+  }
+
+  /** Compares the generation with the filter's; drops and rebuilds it when another process wrote. */
+  async checkCards(): Promise<void> {
+    try {
+      if (this.cardsBuild) return await this.cardsBuild;
+      if (this.closing) return;
+      const gen = this.generation();
+      if (this.cards !== null && gen === this.cardsGen && !this.cards.full) return;
+      // Another process wrote: its rows are not in the filter. (A full filter stays correct and
+      // answers while a bigger one is built.)
+      if (gen !== this.cardsGen) this.cards = null;
+      this.cardsBuild = this.buildCards().finally(() => {
+        this.cardsBuild = null;
+      });
+      await this.cardsBuild;
+    } catch {
+      // The probe answers meanwhile; the next check tries again.
+      this.cards = null;
+      this.cardsNext = null;
+    } finally {
+      const waiting = this.cardsChecked;
+      this.cardsChecked = [];
+      for (const w of waiting) w();
+    }
+  }
+
+  private generation(): string | null {
+    const v = this.s.cardsGeneration.get() as string | number | undefined;
+    return v === undefined ? null : String(v);
+  }
+
+  /** Reads every card and order into a new filter, a chunk per event-loop turn; again while another process writes meanwhile. */
+  private async buildCards(): Promise<void> {
+    const CHUNK = 20_000;
+    const turn = () => new Promise<void>((r) => setImmediate(r));
+    for (;;) {
+      const gen = this.generation();
+      const next = new CardFilter(Number(this.s.cardsCount.get()));
+      this.cardsNext = next;
+      let token: Buffer = Buffer.alloc(0);
+      for (;;) {
+        const rows = this.s.cardsRestricted.all(token, CHUNK) as Buffer[];
+        for (const t of rows) next.addToken(t);
+        if (rows.length < CHUNK) break;
+        token = rows[rows.length - 1];
+        await turn();
+        if (this.closing) return;
+      }
+      let merchant = '';
+      token = Buffer.alloc(0);
+      for (;;) {
+        const rows = this.s.cardsKnownGood.all(merchant, token, CHUNK) as [string, Buffer][];
+        for (const r of rows) next.addToken(r[1]);
+        if (rows.length < CHUNK) break;
+        [merchant, token] = rows[rows.length - 1];
+        await turn();
+        if (this.closing) return;
+      }
+      let id = 0;
+      for (;;) {
+        const rows = this.s.cardsOutcomes.all(id, CHUNK) as [number, Buffer | null, string, string][];
+        for (const r of rows) {
+          if (r[1] !== null) next.addToken(r[1]);
+          next.addOrder(r[2], r[3]);
+        }
+        if (rows.length < CHUNK) break;
+        id = rows[rows.length - 1][0];
+        await turn();
+        if (this.closing) return;
+      }
+      this.cardsNext = null;
+      // Rows another process committed while this read may be missing: read again.
+      if (this.generation() !== gen) continue;
+      this.cards = next;
+      this.cardsGen = gen;
+      return;
+    }
+  }
+
+  /** A card (and order) this process writes: into the filter in use and the one being built. */
+  private noteCard(token: Uint8Array | null, merchant?: string, orderId?: string): void {
+    for (const f of [this.cards, this.cardsNext]) {
+      if (f === null) continue;
+      if (token) f.addToken(token);
+      if (orderId !== undefined) f.addOrder(merchant!, orderId);
+    }
+  }
+
+  /** In a transaction writing cards or orders: a process without the filter tells the serving one. */
+  private cardsWritten(): void {
+    if (!this.cardsTimer) this.s.bumpCardsGeneration.run();
+  }
+
   async isKnownGood(merchant: string, token: Uint8Array): Promise<boolean> {
     return this.s.isKnownGood.get(merchant, buf(token)) !== undefined;
   }
@@ -405,7 +559,13 @@ export class SqliteStorage implements Storage {
   }
 
   async addKnownGood(merchant: string, token: Uint8Array, at: number): Promise<void> {
-    this.s.addKnownGood.run(merchant, buf(token), at, at);
+    this.noteCard(token);
+    if (this.cardsTimer) this.s.addKnownGood.run(merchant, buf(token), at, at);
+    else
+      this.db.transaction(() => {
+        this.cardsWritten();
+        this.s.addKnownGood.run(merchant, buf(token), at, at);
+      })();
   }
 
   recordOutcome(row: OutcomeRow, fingerprint: string, effects: OutcomeEffects, response: unknown): Promise<RecordOutcomeResult> {
@@ -421,6 +581,7 @@ export class SqliteStorage implements Storage {
     if (existing) {
       return { created: false, conflict: existing.fingerprint !== fingerprint, response: JSON.parse(existing.response as string) };
     }
+    this.noteCard(row.token, row.merchant, row.orderId);
     this.insertOutcomeRow(row, fingerprint, JSON.stringify(response));
     // A token-less outcome cannot be attributed to a card: it never restricts or vouches for one.
     if (row.token && effects.restrict) {
@@ -446,6 +607,7 @@ export class SqliteStorage implements Storage {
       // fails at once with SQLITE_BUSY when a dataset build child commits in between (WAL cannot
       // upgrade a stale read snapshot, and busy_timeout does not apply); immediate waits instead.
       this.db.transaction(() => {
+        this.cardsWritten();
         for (const q of batch) {
           try {
             results.push({ ok: one(q) });
@@ -476,7 +638,9 @@ export class SqliteStorage implements Storage {
     // Bulk path: gateway stats are summed per segment and written once per batch.
     const stats = new Map<string, { g: string; b: string; c: string; n: number; ok: number }>();
     this.db.transaction(() => {
+      this.cardsWritten();
       for (const r of rows) {
+        this.noteCard(r.token, r.merchant, r.orderId);
         this.s.insertOutcome.run(outcomeParams(r, null, null));
         const k = `${r.gateway}\u0000${r.brand ?? 'unknown'}\u0000${r.currency}`;
         const e = stats.get(k) ?? { g: r.gateway, b: r.brand ?? 'unknown', c: r.currency, n: 0, ok: 0 };

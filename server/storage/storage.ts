@@ -425,5 +425,11 @@ export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, Gate
    * request used to take six pooled connections at once, which capped throughput at the pool).
    */
   authFacts(q: AuthFactsQuery): Promise<AuthFacts>;
+  /**
+   * The serving process, once it serves: keep what authFacts needs to know that a card and order
+   * are new in memory, with the store's own invalidation (SQLite: card-filter.ts; absent where
+   * several instances share the database).
+   */
+  watchCards?(): void;
   close(): Promise<void>;
 }

@@ -1,0 +1,125 @@
+// Which cards and orders the store may know, in memory: a Bloom filter over every card token in
+// `restricted`, `known_good` and `outcomes`, and every (merchant, order id) in `outcomes`. It never
+// says "absent" for a key it was given, and wrongly says "maybe" for a few in a thousand others.
+// SqliteStorage answers /v1/auth for a card and order it has never seen (most requests: new cards)
+// without its probe statement when the filter says "absent" for both; "maybe" runs the statement,
+// which has the exact answer (expiry, merchant, removed rows). Nothing is ever taken out: a removed
+// or expired row only costs its probe until the next rebuild.
+
+/** Hash functions per key. */
+const K = 4;
+/** Bits per key a filter is built with at least (then ~0.3 % false "maybe"), and at most before it asks to be rebuilt (~2.4 %). */
+const BUILD_BITS_PER_KEY = 24;
+const FULL_BITS_PER_KEY = 8;
+const MIN_BITS = 1 << 20;
+const MAX_BITS = 2 ** 31;
+
+export class CardFilter {
+  private readonly bits: Uint32Array;
+  private readonly mask: number;
+  /** Keys added (with repeats: an upper bound of the distinct keys). */
+  private n = 0;
+
+  /** @param expectedKeys keys it will hold soon (sized for BUILD_BITS_PER_KEY each, room to grow 3×) */
+  constructor(expectedKeys: number) {
+    let m = MIN_BITS;
+    while (m < expectedKeys * BUILD_BITS_PER_KEY && m < MAX_BITS) m *= 2;
+    this.bits = new Uint32Array(m / 32);
+    this.mask = m - 1;
+  }
+
+  /** Added more keys than it was sized for: answers stay right, but "maybe" grows; build a bigger one. */
+  get full(): boolean {
+    return this.n * FULL_BITS_PER_KEY > this.mask + 1;
+  }
+
+  /** Size in bytes (operations: memory). */
+  get bytes(): number {
+    return this.bits.byteLength;
+  }
+
+  addToken(token: Uint8Array): void {
+    const [h1, h2] = tokenHashes(token);
+    this.set(h1, h2);
+  }
+
+  mayHaveToken(token: Uint8Array): boolean {
+    const [h1, h2] = tokenHashes(token);
+    return this.test(h1, h2);
+  }
+
+  addOrder(merchant: string, orderId: string): void {
+    const [h1, h2] = orderHashes(merchant, orderId);
+    this.set(h1, h2);
+  }
+
+  mayHaveOrder(merchant: string, orderId: string): boolean {
+    const [h1, h2] = orderHashes(merchant, orderId);
+    return this.test(h1, h2);
+  }
+
+  private set(h1: number, h2: number): void {
+    this.n++;
+    for (let i = 0; i < K; i++) {
+      const b = (h1 + Math.imul(i, h2)) & this.mask;
+      this.bits[b >>> 5] |= 1 << (b & 31);
+    }
+  }
+
+  private test(h1: number, h2: number): boolean {
+    for (let i = 0; i < K; i++) {
+      const b = (h1 + Math.imul(i, h2)) & this.mask;
+      if ((this.bits[b >>> 5] & (1 << (b & 31))) === 0) return false;
+    }
+    return true;
+  }
+}
+
+const hashes: [number, number] = [0, 0];
+
+/**
+ * Two 32-bit hashes of a token. Tokens are keyed hashes of card numbers (uniform bits), but a
+ * caller may send any 16 bytes: the words are mixed anyway, so chosen tokens cost probes, nothing else.
+ */
+function tokenHashes(t: Uint8Array): [number, number] {
+  let a = 0x9e3779b9;
+  let b = 0x85ebca6b;
+  for (let i = 0; i < t.length; i++) {
+    a = Math.imul(a ^ t[i], 0x01000193);
+    b = Math.imul(b ^ t[i], 0x5bd1e995) ^ (b >>> 15);
+  }
+  hashes[0] = fmix(a);
+  hashes[1] = fmix(b) | 1;
+  return hashes;
+}
+
+/** Two 32-bit hashes of merchant + NUL + order id (over the UTF-16 units), in one pass. */
+function orderHashes(merchant: string, orderId: string): [number, number] {
+  let a = 0x811c9dc5;
+  let b = 0x9747b28c;
+  for (let i = 0; i < merchant.length; i++) {
+    const c = merchant.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  a = Math.imul(a, 0x01000193); // the separator (NUL): "ab"+"c" and "a"+"bc" differ
+  b = Math.imul(b, 0x5bd1e995) ^ (b >>> 15);
+  for (let i = 0; i < orderId.length; i++) {
+    const c = orderId.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+  }
+  hashes[0] = fmix(a);
+  hashes[1] = fmix(b) | 1;
+  return hashes;
+}
+
+/** MurmurHash3's finaliser: every input bit moves every output bit. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
