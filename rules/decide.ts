@@ -98,7 +98,7 @@ export interface Rule {
 }
 
 /** The version of RULES; one step for every change of what a rule answers. */
-export const RULES_VERSION = 3;
+export const RULES_VERSION = 4;
 
 function result(decision: Decision, reason: DecisionReason, promptCode: PromptCode | null, detail?: string): DecisionResult {
   return detail === undefined ? { decision, reason, promptCode } : { decision, reason, promptCode, detail };
@@ -111,6 +111,35 @@ const isHard = (e: HistoryEvent): boolean => classifyOutcome(e).hard;
 const isInternationalOnly = (e: HistoryEvent): boolean => classifyOutcome(e).internationalOnly;
 /** Failures that count towards retry limits: the issuer declined the card (not issuer-unavailable, not the gateway's failure). */
 const countsAsAttempt = (e: HistoryEvent) => classifyOutcome(e).countsAsAttempt;
+
+/**
+ * A funds or limit decline (an amount-bound soft decline: 51, 61, 65, N4) inside its window, at an
+ * amount no larger than this order's (same currency), that no later approval of at least that
+ * amount disproved — even when it is not the card's most recent answer. The balance that refused
+ * 80.00 refuses 120.00 the same day, and an approval of 30.00 since (the customer took the "try a
+ * smaller amount" prompt) or a generic 05 says nothing against that: only the most recent answer
+ * counted before, so such an order was approved (`known_good`) and its attempt failed with 51 again
+ * (the simulator's drift-outage: a card refused 58.87 was approved for 83.53 the same day; rare, about
+ * one order in three scenario runs). An approval in another currency cannot be compared and clears
+ * it, and a decline in another currency is not compared: a review only where the amounts say so.
+ */
+function standingFundsDecline(events: readonly HistoryEvent[], order: DecisionOrder, now: number): { prompt: string; code: string | undefined } | null {
+  let approvedSince = 0; // the largest approval (order currency) newer than the event looked at
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    const c = classifyOutcome(e);
+    if (c.effect === 'gateway') continue;
+    if (e.status === 'success') {
+      if (e.currency !== order.currency) return null;
+      approvedSince = Math.max(approvedSince, e.amount);
+      continue;
+    }
+    const rule = c.soft;
+    if (!rule?.amountBound || now - e.at > rule.windowSeconds) continue;
+    if (e.currency === order.currency && e.amount <= order.amount && approvedSince < e.amount) return { prompt: rule.prompt, code: e.code ?? undefined };
+  }
+  return null;
+}
 
 export const RULES: readonly Rule[] = [
   {
@@ -177,9 +206,12 @@ export const RULES: readonly Rule[] = [
     apply: ({ events, order, now }) => {
       const last = [...events].reverse().find((e) => classifyOutcome(e).effect !== 'gateway');
       const rule = last && last.status === 'failure' ? (classifyOutcome(last).soft ?? undefined) : undefined;
-      if (!last || !rule || now - last.at > rule.windowSeconds) return null;
-      const smaller = rule.amountBound && last.currency === order.currency && order.amount < last.amount;
-      return smaller ? null : result('review', 'soft_decline', rule.prompt as PromptCode, last.code);
+      if (last && rule && now - last.at <= rule.windowSeconds) {
+        const smaller = rule.amountBound && last.currency === order.currency && order.amount < last.amount;
+        if (!smaller) return result('review', 'soft_decline', rule.prompt as PromptCode, last.code);
+      }
+      const funds = standingFundsDecline(events, order, now);
+      return funds ? result('review', 'soft_decline', funds.prompt as PromptCode, funds.code) : null;
     },
   },
   {

@@ -50,7 +50,9 @@ export const NO_RETRY_ADVICE_CODES: ReadonlySet<string> = new Set(['03', '21']);
  * the decline keeps saying something about the card, and whether it is about the amount.
  *
  * A soft decline counts only while it is the card's most recent issuer answer (a later success or
- * another answer replaces it) and younger than its window:
+ * another answer replaces it) and younger than its window — except a funds/limit decline, which
+ * stands for an amount at least the declined one until an approval of at least that amount
+ * (rules/decide.ts standingFundsDecline). The windows:
  * - funds and limits (51, 61, 65, N4): 24 h — balances and daily limits reset on about that scale
  *   (Mastercard counts excessive attempts per 24 h too); and only for an amount at least as large
  *   as the declined one in the same currency: a smaller basket is exactly what the prompt asks for.

@@ -127,6 +127,21 @@ describe('decide', () => {
     // another currency cannot be compared: reviewed
     expect(decide(input({ facts: { history: [fail('61', 3600, { amount: 8000, currency: 'EUR' })], knownGood: true } }))).toMatchObject({ decision: 'review' });
   });
+  it('a funds decline stands for the same or a larger amount until an approval of at least that amount, even when it is not the latest answer', () => {
+    const refused = fail('51', 3600, { amount: 5000 });
+    const review = { decision: 'review', reason: 'soft_decline', promptCode: 'try_smaller_amount', detail: '51' };
+    // approved since for a smaller basket (the prompt worked), or a generic 05 since: 5000 still reviewed
+    expect(decide(input({ facts: { history: [refused, { ...ok(600), amount: 3000 }], knownGood: true } }))).toEqual(review);
+    expect(decide(input({ facts: { history: [refused, fail('05', 600, { amount: 3000 })], knownGood: true } }))).toEqual(review);
+    // a later refusal of a larger amount does not hide the earlier one of a smaller amount
+    expect(decide(input({ facts: { history: [fail('61', 7200, { amount: 4000 }), fail('51', 600, { amount: 9000 })], knownGood: true } }))).toMatchObject({ ...review, detail: '61' });
+    // an approval of at least the refused amount, a refusal of more than this order, another currency, or past its window: no review
+    expect(decide(input({ facts: { history: [refused, { ...ok(600), amount: 5000 }], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 6000 }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 5000, currency: 'EUR' }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [refused, { ...ok(600), amount: 3000, currency: 'EUR' }], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 2 * DAY, { amount: 5000 }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
+  });
   it('05 "do not honor" is generic (Visa category 4), not a soft decline: no review, no prompt', () => {
     expect(decide(input({ facts: { history: [fail('05', 60)], knownGood: true } }))).toEqual({ decision: 'approve', reason: 'known_good', promptCode: null });
     expect(decide(input({ facts: { history: [ok(3 * DAY), fail('05', 2 * DAY), fail('05', 60)] } }))).toEqual({ decision: 'escalate', reason: 'unknown_card', promptCode: null });
