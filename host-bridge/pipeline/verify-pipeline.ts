@@ -133,6 +133,16 @@ export class VerifyPipeline {
         local.result = { ...local.result, decision: 'escalate', reason: why };
       }
     }
+    // The bridge forwarded a decline of this card moments ago (GatewayHealth.recentDecline) that the
+    // device's dataset may not hold yet: its approval would send the customer's retry into the same
+    // decline, so the network answers (it has the outcome: the outbox forwards it at once).
+    if (local?.result?.decision === 'approve' && this.o.gatewayHealth) {
+      const news = this.o.gatewayHealth.recentDecline(local.result.token, nowS);
+      if (news) {
+        this.o.logger.info({ orderId, device: local.device.id, code: news.code }, 'device approved a card the bridge just saw declined: asking the network');
+        local.result = { ...local.result, decision: 'escalate', reason: 'card_declined_at_bridge' };
+      }
+    }
     const localMs = local ? ms(tLocal) : 0;
     const device = local && local.datasetVersion !== null ? { id: local.device.id, datasetVersion: local.datasetVersion } : null;
     const brand = local?.result?.brand ?? card.brand;

@@ -18,7 +18,11 @@
 // restart the device's dataset (history, gateway health) carries what the service learned.
 import { AVOID_DECLINED_SECONDS, chooseGateway, declinedGateways, type GatewayAnswer } from '../../rules/routing.ts';
 import { outcomeEffect } from './outcome-effect.ts';
+import { classifyOutcome } from '../../rules/response-codes.ts';
 import type { HistoryStatus } from '../../protocol/dataset/types.ts';
+
+/** How long the bridge's own news of a card's decline overrides a device's approval (`precheck up`'s sync interval). */
+export const CARD_NEWS_SECONDS = 15 * 60;
 
 export interface GatewayHealthOptions {
   /**
@@ -112,6 +116,27 @@ export class GatewayHealth {
     if (failures < this.minFailures) return false;
     if (failures / recent.length >= this.failShare) return true;
     return recent.slice(-this.minFailures).every((s) => s.gatewayFailure);
+  }
+
+  /**
+   * The decline this card got here lately that the rules act on, when it is the card's latest
+   * card-level answer seen here: a hard decline, or a soft one inside its review window
+   * (rules/response-codes.ts), at most CARD_NEWS_SECONDS old. A device answers from its dataset,
+   * which has an outcome only after the service published and the device synced it (the
+   * simulator's lag: p50 18 s, p99 30 s — and a customer retries about 30 s after a decline), so
+   * the pipeline asks the network instead of taking the device's approval of such a card.
+   */
+  recentDecline(token: string | null, nowS = Math.floor(this.now() / 1000)): { code: string | null; at: number } | null {
+    if (!token) return null;
+    const events = this.cards.get(token) ?? [];
+    for (let i = events.length - 1; i >= 0; i--) {
+      const e = events[i];
+      const c = classifyOutcome(e);
+      if (c.effect === 'gateway') continue;
+      if (e.status !== 'failure' || nowS - e.at > CARD_NEWS_SECONDS) return null;
+      return c.hard || (c.soft !== null && nowS - e.at <= c.soft.windowSeconds) ? { code: e.code ?? null, at: e.at } : null;
+    }
+    return null;
   }
 
   /** Gateways that declined this card (latest issuer answer there a failure), from what passed here. */
