@@ -128,12 +128,16 @@ export const SOFT_DECLINE_WINDOW_SECONDS = Math.max(...[...SOFT_DECLINE_RULES.va
 //
 // | effect  | what it is about                          | card                                   | gateway                         |
 // |---------|-------------------------------------------|----------------------------------------|---------------------------------|
-// | card    | this card: hard/soft/generic declines     | history; hard → restricted (not 57/62  | a failure in its success rate;  |
-// |         | (04, 41, 51, 05, 54 ...), fraud, MAC 03/21| cross-border); soft → review window;   | a processed answer (resets the  |
-// |         |                                           | counts towards retry limits            | elimination count)              |
-// | issuer  | the issuer or switch cannot answer now    | review "try again later" for 5 min;    | a failure in its rate (every    |
-// |         | (91, 96, 19, N3)                          | never restricts; no retry-limit count  | gateway meets the same issuer); |
-// |         |                                           | (the issuer declined nothing)          | a processed answer              |
+// | card    | this card: hard/soft/generic declines     | history; hard → restricted (not 57/62  | generic (05, unknown codes, 1A, |
+// |         | (04, 41, 51, 05, 54 ...), fraud, MAC 03/21| cross-border); soft → review window;   | type hard without a known code):|
+// |         |                                           | counts towards retry limits            | a failure in its success rate;  |
+// |         |                                           |                                        | a code in GATEWAY_NEUTRAL_CODES |
+// |         |                                           |                                        | (51, 57, 54, 14, 41 ...): not in|
+// |         |                                           |                                        | its rate. Either way a processed|
+// |         |                                           |                                        | answer (resets elimination)     |
+// | issuer  | the issuer or switch cannot answer now    | review "try again later" for 5 min;    | not in its rate (every gateway  |
+// |         | (91, 96, 19, N3)                          | never restricts; no retry-limit count  | meets the same issuer); a       |
+// |         |                                           | (the issuer declined nothing)          | processed answer                |
 // | gateway | the gateway itself failed: timeouts and   | nothing: never history, restriction,   | a technical failure: counts in  |
 // |         | technical errors without an issuer answer | retry limit or known-good              | its rate and towards elimination|
 // |         | (TIMEOUT, 68, 92; or type technical with  |                                        |                                 |
@@ -158,6 +162,22 @@ export const GATEWAY_FAILURE_CODES: ReadonlySet<string> = new Set(['TIMEOUT', '6
  */
 export const FRAUD_EVIDENCE_CODES: ReadonlySet<string> = new Set(['07', '41', '43', '59']);
 
+/**
+ * Answers that say nothing about the gateway: the card or its issuer would give the same answer
+ * whichever gateway carried the attempt — the hard codes (lost/stolen, no such number, closed,
+ * not enabled abroad, restricted ...), the card's funds, limits and data (51, 61, 65, 54, 82 ...),
+ * "contact your bank" (93, 78, 75) and the unavailable issuer (91, 96, 19, N3). The router leaves
+ * them out of a gateway's success rate: counted, they went to whichever gateway took new cards
+ * first and hid the differences between gateways (the fraud-wave simulation measured
+ * cross-border Visa at ~86 % for alpha and beta alike where the market gives 84 % and 93 %).
+ * What stays in the rate is what does differ by gateway: approvals, generic declines (05 "do not
+ * honor", unknown codes: the issuer's view of that acquirer), 1A (whether the acquirer asked for
+ * an authentication exemption) and the gateway's own failures.
+ */
+export const GATEWAY_NEUTRAL_CODES: ReadonlySet<string> = new Set(
+  [...HARD_DECLINE_CODES, ...SOFT_DECLINE_RULES.keys(), ...ISSUER_UNAVAILABLE_CODES].filter((c) => c !== '1A'),
+);
+
 export type OutcomeEffect = 'approved' | 'card' | 'issuer' | 'gateway';
 
 export interface OutcomeClass {
@@ -174,6 +194,8 @@ export interface OutcomeClass {
   soft: SoftDeclineRule | null;
   /** Counts towards the brand's retry limit (an issuer declined this card). */
   countsAsAttempt: boolean;
+  /** The code is in GATEWAY_NEUTRAL_CODES: any gateway would have had this answer (not in routing rates). */
+  gatewayNeutral: boolean;
 }
 
 export interface ClassifiableOutcome {
@@ -186,19 +208,20 @@ export interface ClassifiableOutcome {
 
 /** The one classification of a gateway outcome (see the table above). */
 export function classifyOutcome(o: ClassifiableOutcome): OutcomeClass {
-  const none = { hard: false, fraud: false, fraudEvidence: false, internationalOnly: false, soft: null, countsAsAttempt: false };
+  const none = { hard: false, fraud: false, fraudEvidence: false, internationalOnly: false, soft: null, countsAsAttempt: false, gatewayNeutral: false };
   if (o.status === 'success') return { effect: 'approved', ...none };
   const code = o.code ?? undefined;
+  const gatewayNeutral = code !== undefined && GATEWAY_NEUTRAL_CODES.has(code);
   const fraud = o.type === 'fraud';
   const noRetry = !!o.advice && NO_RETRY_ADVICE_CODES.has(o.advice);
   const hardCode = code !== undefined && HARD_DECLINE_CODES.has(code);
   if (fraud || noRetry || hardCode || o.type === 'hard') {
     const internationalOnly = code !== undefined && INTERNATIONAL_RESTRICTION_CODES.has(code) && !fraud && !noRetry;
     const fraudEvidence = fraud || (code !== undefined && FRAUD_EVIDENCE_CODES.has(code));
-    return { effect: 'card', hard: true, fraud, fraudEvidence, internationalOnly, soft: null, countsAsAttempt: true };
+    return { effect: 'card', hard: true, fraud, fraudEvidence, internationalOnly, soft: null, countsAsAttempt: true, gatewayNeutral };
   }
-  if (code !== undefined && ISSUER_UNAVAILABLE_CODES.has(code)) return { effect: 'issuer', ...none, soft: SOFT_DECLINE_RULES.get(code) ?? null };
-  if (code !== undefined && SOFT_DECLINE_RULES.has(code)) return { effect: 'card', ...none, soft: SOFT_DECLINE_RULES.get(code)!, countsAsAttempt: true };
+  if (code !== undefined && ISSUER_UNAVAILABLE_CODES.has(code)) return { effect: 'issuer', ...none, soft: SOFT_DECLINE_RULES.get(code) ?? null, gatewayNeutral };
+  if (code !== undefined && SOFT_DECLINE_RULES.has(code)) return { effect: 'card', ...none, soft: SOFT_DECLINE_RULES.get(code)!, countsAsAttempt: true, gatewayNeutral };
   if ((code !== undefined && GATEWAY_FAILURE_CODES.has(code)) || o.type === 'technical') return { effect: 'gateway', ...none };
   // A generic or unknown decline (05 "do not honor" ...): about the card at that acquirer.
   return { effect: 'card', ...none, countsAsAttempt: true };

@@ -21,7 +21,7 @@ import { openStorage, redactUrl, sqliteSpec, type StoreSpec } from './storage/op
 import { SqliteStorage } from './storage/sqlite-storage.ts';
 import { PgCoordinator } from './storage/pg-coordinator.ts';
 import { NotifyService } from './notify/notify-service.ts';
-import type { HistoryRow, Storage } from './storage/storage.ts';
+import type { RoutingRow, Storage } from './storage/storage.ts';
 import { OutcomeFollower } from './routing/outcome-follower.ts';
 import { toUnixSeconds } from '../runtime/clock.ts';
 
@@ -89,7 +89,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
 
   let currentVersion: number | null = (await storage.latestDataset())?.version ?? null;
   const router = new RouterRecommender(() => storage.listGateways(), { ...opts.routing, clock: opts.now }, new MerchantObjectives(storage));
-  const routingOutcome = (o: HistoryRow) => ({
+  const routingOutcome = (o: RoutingRow) => ({
     gateway: o.gateway,
     brand: o.brand ?? 'unknown',
     issuerCountry: o.country && /^[A-Z]{2}$/.test(o.country) ? o.country : null,
@@ -100,6 +100,7 @@ export async function openService(options: ServerOptions): Promise<Service> {
     type: o.type === 'hard' || o.type === 'soft' || o.type === 'technical' || o.type === 'fraud' ? (o.type as 'hard' | 'soft' | 'technical' | 'fraud') : null,
     code: o.code,
     at: o.at,
+    card: o.card,
   });
   const windowStart = () => router.router.windowStart(toUnixSeconds(opts.now()));
   // Rebuild the routing window from stored outcomes (older ones would be dropped anyway). With a

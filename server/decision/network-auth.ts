@@ -15,7 +15,7 @@ import { cardBrand } from '../../rules/brand.ts';
 import { historyEvent } from '../datasets/content.ts';
 import { ServiceError } from '../errors.ts';
 import { checkOutcomeAt } from '../../contracts/limits.ts';
-import type { BinRule, OrderContext, OutcomeEffects, OutcomeRow, Storage } from '../storage/storage.ts';
+import { routingCardKey, type BinRule, type OrderContext, type OutcomeEffects, type OutcomeRow, type Storage } from '../storage/storage.ts';
 import type { RouterRecommender } from '../routing/recommender.ts';
 import type { NewCardTrust } from '../trust/new-card-service.ts';
 import type { FloorLearner } from '../datasets/floor-limits.ts';
@@ -362,6 +362,7 @@ export class NetworkAuth {
         type,
         code: req.code ?? null,
         at,
+        card: routingCardKey(token),
       });
       this.deps.floors?.record({
         merchant,

@@ -11,9 +11,9 @@
 // again for `gapMs` (a single-statement outcome commits within milliseconds; a skipped id that
 // never appears was an idempotent replay's or a failed insert's). Its first read, from id 0, is
 // the start-up replay of the routing window.
-import type { HistoryRow } from '../storage/storage.ts';
+import type { RoutingRow } from '../storage/storage.ts';
 
-export type FollowedOutcome = HistoryRow & { id: number };
+export type FollowedOutcome = RoutingRow & { id: number };
 
 export interface OutcomeFollowerOptions {
   /** Outcomes with id > afterId or in ids, at >= since, by id, at most limit. */

@@ -1,12 +1,14 @@
 // Gateway routing, success first: per gateway per segment, a success rate over a sliding window
 // of time buckets (hierarchical fallback to coarser segments, an exploration share, elimination on
-// consecutive technical failures). The objective is the probability that the order gets paid: a fee
+// consecutive technical failures). The rate estimates what the gateway adds for a card it has not
+// answered before: answers any gateway would give (GATEWAY_NEUTRAL_CODES) and a card's further
+// answers at a gateway that already answered it stay out (see record()). The objective is the probability that the order gets paid: a fee
 // decides only between gateways whose rates a two-proportion z-test cannot tell apart (see
 // pickBest). A merchant may choose the 'value' objective instead (success × its margin − fee).
 // Pure: no I/O, time and randomness are injectable.
 import { classifyOutcome } from '../../rules/response-codes.ts';
 import { FAILURE_TYPES, type FailureType, type HistoryStatus } from '../../protocol/dataset/types.ts';
-import { withAffinity } from '../../rules/routing.ts';
+import { AFFINITY_SECONDS, withAffinity } from '../../rules/routing.ts';
 import { BucketWindow, type WindowOptions } from './sliding-window.ts';
 import { EliminationTracker } from './elimination.ts';
 import { BRAND_CURRENCY_LEVEL, SEGMENT_LEVELS, WARMUP_LEVEL, segmentKeys, type RoutingObjective, type Segment, type SegmentLevel } from './segment.ts';
@@ -96,6 +98,14 @@ export interface RouterOptions {
   coolDownSeconds?: number; // elimination cool-down before a probe; default 300
   /** Outcomes stamped further in the future than this are refused; default 300 s. */
   maxFutureSkewSeconds?: number;
+  /**
+   * How long a card's first counted answer at a gateway keeps the card's later answers there out
+   * of the gateway's rate (RoutingOutcome.card); default 90 days, the affinity horizon
+   * (rules/routing.ts AFFINITY_SECONDS): that long a card goes back to the gateway that approved it.
+   */
+  cardMemorySeconds?: number;
+  /** Most card × gateway pairs remembered for that (the oldest go first); default 500 000. */
+  cardMemoryMax?: number;
   rng?: () => number; // [0, 1); default Math.random
   clock?: NowMs; // wall clock, ms (runtime/clock.ts); outcome times and windows are Unix seconds
 }
@@ -111,6 +121,11 @@ export interface RoutingOutcome {
   type?: FailureType | null;
   code?: string | null;
   at: number; // unix seconds
+  /**
+   * An opaque key of the card (the service: a prefix of the card token in hex; never the number),
+   * or null/absent when unknown (then every answer counts as a new card's).
+   */
+  card?: string | null;
 }
 
 export interface Recommendation {
@@ -139,6 +154,7 @@ export interface RouterStats {
   recorded: number;
   droppedStale: number; // older than the window when they arrived
   droppedFuture: number; // stamped too far in the future
+  repeats: number; // answers of a card at a gateway that had answered it before: not in the rate
   recommendations: number;
   explored: number;
   probes: number;
@@ -174,6 +190,8 @@ const DEFAULTS = {
   consecutiveFailures: 5,
   coolDownSeconds: 300,
   maxFutureSkewSeconds: 300,
+  cardMemorySeconds: AFFINITY_SECONDS,
+  cardMemoryMax: 500_000,
 };
 
 const PRUNE_EVERY = 1024;
@@ -204,7 +222,11 @@ export class GatewayRouter {
   /** brand+currency keys → their parts, for routesTable */
   private readonly brandCurrency = new Map<string, { brand: string; currency: string; amountSum: number; orders: number }>();
   private readonly elimination: EliminationTracker;
-  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0, affinity: 0 };
+  /** card key + gateway → time of the card's latest counted answer there (insertion order = age). */
+  private readonly cardAnswers = new Map<string, number>();
+  private readonly cardMemorySeconds: number;
+  private readonly cardMemoryMax: number;
+  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, repeats: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0, affinity: 0 };
 
   constructor(opts: RouterOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & RouterOptions;
@@ -240,6 +262,10 @@ export class GatewayRouter {
     this.objective = o.objective === 'value' ? { kind: 'value', marginBps: o.valueBps } : { kind: 'success' };
     this.coolDown = o.coolDownSeconds;
     this.maxFutureSkew = o.maxFutureSkewSeconds;
+    checkPositive('cardMemorySeconds', o.cardMemorySeconds, false);
+    checkPositive('cardMemoryMax', o.cardMemoryMax, true);
+    this.cardMemorySeconds = o.cardMemorySeconds;
+    this.cardMemoryMax = o.cardMemoryMax;
     this.rng = o.rng ?? Math.random;
     this.clock = o.clock ? checkNowMs(o.clock, 'RouterOptions.clock') : systemNowMs;
     this.elimination = new EliminationTracker({ consecutiveFailures: o.consecutiveFailures, coolDownSeconds: o.coolDownSeconds });
@@ -298,7 +324,18 @@ export class GatewayRouter {
     // ranked lower and got the unknown cards, so fraud waves moved traffic to the gateway that
     // lets most fraud through (the fraud-wave simulation: beta refuses 45 % of stolen cards,
     // alpha 25 %; during the wave alpha took the cross-border orders beta wins by 9 points).
-    const skipRate = (technical && this.elimination.health(o.gateway, o.at) !== 'healthy') || cls.fraudEvidence;
+    // Answers any gateway would give (rules/response-codes.ts GATEWAY_NEUTRAL_CODES: 57 not enabled
+    // abroad, 51 funds, 54 expired, 14 no such number, 91 issuer down ...) say nothing about the
+    // gateway: counted, they lowered whichever gateway took new cards first.
+    // A card's further answers at a gateway that answered it before are not a new card's either:
+    // a decline at an acquirer tends to repeat there, and so does an approval (the simulator's
+    // market: 0.49 + 0.51 p for a repeat against p for a new card), and returning cards go back to
+    // the gateway that approved them (affinity). Counted, they inflated the gateway that held the
+    // returning customers; the replay of a fraud-wave run measured cross-border Visa at ~86 % for
+    // alpha and beta alike where the market gives 84 % and 93 %. So the rate is that of a card's
+    // first answer at the gateway: what routing a card there adds. Technical failures always count.
+    const repeat = !technical && !cls.gatewayNeutral && !cls.fraudEvidence && this.seenBefore(o);
+    const skipRate = (technical && this.elimination.health(o.gateway, o.at) !== 'healthy') || cls.fraudEvidence || cls.gatewayNeutral || repeat;
     for (const key of skipRate ? [] : keys) {
       let byGw = this.windows.get(key);
       if (!byGw) {
@@ -327,6 +364,22 @@ export class GatewayRouter {
       for (const byGw of this.windows.values()) byGw.get(o.gateway)?.forgetTechnical();
     }
     if (++this.counters.recorded % PRUNE_EVERY === 0) this.prune(now);
+  }
+
+  /**
+   * Whether the card had a counted answer at this gateway within cardMemorySeconds before this
+   * one; remembers this answer either way. False without a card key.
+   */
+  private seenBefore(o: RoutingOutcome): boolean {
+    if (!o.card) return false;
+    const k = `${o.card}\u0000${o.gateway}`;
+    const prev = this.cardAnswers.get(k);
+    const seen = prev !== undefined && prev >= o.at - this.cardMemorySeconds;
+    this.cardAnswers.delete(k); // re-inserted last: Map order is then oldest answer first
+    this.cardAnswers.set(k, prev === undefined ? o.at : Math.max(prev, o.at));
+    if (this.cardAnswers.size > this.cardMemoryMax) this.cardAnswers.delete(this.cardAnswers.keys().next().value!);
+    if (seen) this.counters.repeats++;
+    return seen;
   }
 
   /** Replays stored outcomes (e.g. at startup) in time order, so consecutive-failure runs are right. */
@@ -664,6 +717,11 @@ export class GatewayRouter {
         this.windows.delete(key);
         this.brandCurrency.delete(key);
       }
+    }
+    // Oldest first (see seenBefore): stop at the first card answer still remembered.
+    for (const [k, at] of this.cardAnswers) {
+      if (at >= now - this.cardMemorySeconds) break;
+      this.cardAnswers.delete(k);
     }
   }
 }

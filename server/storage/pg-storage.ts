@@ -30,6 +30,7 @@ import type {
   Prompt,
   RecordOutcomeResult,
   RestrictedEntry,
+  RoutingRow,
   Storage,
   StoredRelease,
   StoredTrustModel,
@@ -38,6 +39,7 @@ import type {
   TrustDeclineReport,
   TrustKeys,
 } from './storage.ts';
+import { ROUTING_CARD_KEY_BYTES } from './storage.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, historyRow, restrictedRow, trimHistory } from './rows.ts';
 
 const MIGRATION_LOCK = 0x70726563_0001n; // 'prec' + 1
@@ -97,6 +99,9 @@ function trustCountsOf(r: Row, k: TrustKeys): TrustCounts {
 }
 
 const HISTORY_COLS = 'at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border';
+/** The router's card key (storage.ts routingCardKey) computed in SQL: no token bytes copied per replayed row. */
+const ROUTING_CARD = `encode(substring(token from 1 for ${ROUTING_CARD_KEY_BYTES}), 'hex') AS routing_card`;
+const routingRow = (r: Row): RoutingRow => ({ ...historyRow(r), card: (r.routing_card as string | null) || null });
 const OUTCOME_COLS = 'idempotency_key, fingerprint, merchant, token, bin, last4, brand, order_id, amount, currency, gateway, status, code, type, advice, at, hard, response, country, cross_border';
 
 function outcomeValues(r: OutcomeRow, fingerprint: string | null, response: string | null): unknown[] {
@@ -382,21 +387,21 @@ export class PgStorage implements Storage {
     return Number((await this.q('SELECT count(*) AS n FROM outcomes')).rows[0].n);
   }
 
-  async outcomesSince(since: number): Promise<HistoryRow[]> {
-    return (await this.q(`SELECT ${HISTORY_COLS} FROM outcomes WHERE at >= $1 ORDER BY at, id`, [since])).rows.map(historyRow);
+  async outcomesSince(since: number): Promise<RoutingRow[]> {
+    return (await this.q(`SELECT ${HISTORY_COLS}, ${ROUTING_CARD} FROM outcomes WHERE at >= $1 ORDER BY at, id`, [since])).rows.map(routingRow);
   }
 
-  async outcomesAfter(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(HistoryRow & { id: number })[]> {
+  async outcomesAfter(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(RoutingRow & { id: number })[]> {
     const r = await this.qn(
       'outcomes-after',
       // Two index ranges of the primary key: with `id > $1 OR id = ANY($2)` in one WHERE the
       // (generic) plan walked the whole key filtering every row — 67 ms a read at 3·10^5 rows.
-      `SELECT * FROM (SELECT id, ${HISTORY_COLS} FROM outcomes WHERE id > $1 AND at >= $3 ORDER BY id LIMIT $4) a
-       UNION ALL SELECT id, ${HISTORY_COLS} FROM outcomes WHERE id = ANY($2::bigint[]) AND id <= $1 AND at >= $3
+      `SELECT * FROM (SELECT id, ${HISTORY_COLS}, ${ROUTING_CARD} FROM outcomes WHERE id > $1 AND at >= $3 ORDER BY id LIMIT $4) a
+       UNION ALL SELECT id, ${HISTORY_COLS}, ${ROUTING_CARD} FROM outcomes WHERE id = ANY($2::bigint[]) AND id <= $1 AND at >= $3
        ORDER BY id`,
       [afterId, ids, since, limit],
     );
-    return r.rows.map((x) => ({ ...historyRow(x), id: Number(x.id) }));
+    return r.rows.map((x) => ({ ...routingRow(x), id: Number(x.id) }));
   }
 
   async orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]> {

@@ -32,6 +32,7 @@ import type {
   Prompt,
   RecordOutcomeResult,
   RestrictedEntry,
+  RoutingRow,
   Storage,
   StoredRelease,
   StoredTrustModel,
@@ -40,6 +41,7 @@ import type {
   TrustDeclineReport,
   TrustKeys,
 } from './storage.ts';
+import { ROUTING_CARD_KEY_BYTES } from './storage.ts';
 
 
 
@@ -221,8 +223,8 @@ export class SqliteStorage implements Storage {
       hardDeclines: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, cross_border FROM outcomes
         WHERE token = ? AND hard = 1 ORDER BY at`),
       countOutcomes: p('SELECT count(*) AS n FROM outcomes'),
-      outcomesSince: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border
-        FROM outcomes WHERE at >= ? ORDER BY at, id`),
+      outcomesSince: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border,
+        lower(hex(substr(token, 1, ${ROUTING_CARD_KEY_BYTES}))) FROM outcomes WHERE at >= ? ORDER BY at, id`),
       orderOutcomes: p(`SELECT at, merchant, amount, currency, gateway, status, code, type, advice, hard, brand, country, cross_border,
         bin, last4 FROM outcomes WHERE merchant = ? AND order_id = ? ORDER BY at, id LIMIT 256`),
       saveOrderContext: p(`INSERT INTO order_context (merchant, order_id, country, cross_border, at) VALUES (?, ?, ?, ?, ?)
@@ -665,16 +667,16 @@ export class SqliteStorage implements Storage {
     return (this.s.countOutcomes.get() as { n: number }).n;
   }
 
-  async outcomesSince(since: number): Promise<HistoryRow[]> {
+  async outcomesSince(since: number): Promise<RoutingRow[]> {
     // The start-up replay of the routing window (hundreds of thousands of rows): arrays, not a
     // row object per row and then a second object (half the time of .all() + historyRow).
-    const out: HistoryRow[] = [];
+    const out: RoutingRow[] = [];
     for (const r of this.s.outcomesSince.raw().iterate(since) as Iterable<unknown[]>) {
       out.push({
         at: r[0] as number, merchant: r[1] as string, amount: r[2] as number, currency: r[3] as string, gateway: r[4] as string,
         status: r[5] as HistoryRow['status'], code: (r[6] as string | null) ?? null, type: (r[7] as string | null) ?? null,
         advice: (r[8] as string | null) ?? null, hard: flag(r[9]) === true, brand: (r[10] as string | null) ?? null,
-        country: (r[11] as string | null) ?? null, crossBorder: flag(r[12]),
+        country: (r[11] as string | null) ?? null, crossBorder: flag(r[12]), card: (r[13] as string | null) || null,
       });
     }
     return out;

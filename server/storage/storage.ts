@@ -47,6 +47,20 @@ export type HistoryRow = Pick<OutcomeRow, 'at' | 'merchant' | 'amount' | 'curren
   advice: string | null;
 };
 
+/**
+ * An outcome as the gateway router replays it: the history row plus the card's key
+ * (routingCardKey), by which the router tells a card's first answer at a gateway from its repeats.
+ */
+export type RoutingRow = HistoryRow & { card: string | null };
+
+/** Bytes of the card token the router's card key keeps (96 bits: no two cards share it in practice). */
+export const ROUTING_CARD_KEY_BYTES = 12;
+
+/** The router's card key: the token's first ROUTING_CARD_KEY_BYTES in lowercase hex; null without a token. */
+export function routingCardKey(token: Uint8Array | null): string | null {
+  return token ? Buffer.from(token.buffer, token.byteOffset, Math.min(token.byteLength, ROUTING_CARD_KEY_BYTES)).toString('hex') : null;
+}
+
 /** What network authentication knew about an order, for its outcomes (reported without it). */
 export interface OrderContext {
   country: string | null;
@@ -268,13 +282,13 @@ export interface OutcomeStore {
   hardDeclines(token: Uint8Array): Promise<HistoryRow[]>;
   countOutcomes(): Promise<number>;
   /** Outcomes with at >= since, oldest first (the gateway router rebuilds its window from them). */
-  outcomesSince(since: number): Promise<HistoryRow[]>;
+  outcomesSince(since: number): Promise<RoutingRow[]>;
   /**
    * Several instances on one database (PostgreSQL): outcomes with at >= since whose id is above
    * `afterId` or in `ids` (ids not committed yet when last read), by id, at most `limit` — how an
    * instance's router follows the outcomes the other instances ingest.
    */
-  outcomesAfter?(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(HistoryRow & { id: number })[]>;
+  outcomesAfter?(afterId: number, ids: readonly number[], since: number, limit: number): Promise<(RoutingRow & { id: number })[]>;
   /** Outcomes of one order (any card), oldest first: the gateways already tried for it. */
   orderOutcomes(merchant: string, orderId: string): Promise<(HistoryRow & { bin: string; last4: string })[]>;
   saveOrderContext(merchant: string, orderId: string, ctx: OrderContext, at: number): Promise<void>;

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { OutcomeFollower, type FollowedOutcome } from '../../server/routing/outcome-follower.ts';
 
 const row = (id: number, at = 1000): FollowedOutcome => ({
-  id, at, merchant: 'm', amount: 100, currency: 'USD', gateway: 'g', status: 'success', code: null, type: null, advice: null, hard: false, brand: 'visa', country: null, crossBorder: null,
+  id, at, merchant: 'm', amount: 100, currency: 'USD', gateway: 'g', status: 'success', code: null, type: null, advice: null, hard: false, brand: 'visa', country: null, crossBorder: null, card: null,
 });
 
 function table() {

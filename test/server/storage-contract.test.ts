@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PgStorage } from '../../server/storage/pg-storage.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
-import type { OutcomeRow, Storage } from '../../server/storage/storage.ts';
+import { routingCardKey, type OutcomeRow, type Storage } from '../../server/storage/storage.ts';
 import { dropPgDatabase, freshPgDatabase } from '../../testkit/pg-database.ts';
 
 const T = 1_700_000_000;
@@ -190,9 +190,11 @@ for (const backend of backends.filter((b) => b.name !== 'PostgreSQL' || PG_URL))
         outcome({ idempotencyKey: 'c', at: T, token: null, gateway: 'gw-b', amount: 99, currency: 'EUR', hard: true, status: 'failure', code: '14', type: 'hard', crossBorder: false, country: 'FR' }),
       ]);
       expect(await storage.outcomesSince(T)).toEqual([
-        { at: T, merchant: 'm1', amount: 99, currency: 'EUR', gateway: 'gw-b', status: 'failure', code: '14', type: 'hard', advice: null, hard: true, brand: 'visa', country: 'FR', crossBorder: false },
-        { at: T + 5, merchant: 'm1', amount: 2500, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '05', type: 'soft', advice: '03', hard: false, brand: null, country: 'DE', crossBorder: true },
+        { at: T, merchant: 'm1', amount: 99, currency: 'EUR', gateway: 'gw-b', status: 'failure', code: '14', type: 'hard', advice: null, hard: true, brand: 'visa', country: 'FR', crossBorder: false, card: null },
+        // the router's card key (routingCardKey): the token's first 12 bytes in hex, computed by the database
+        { at: T + 5, merchant: 'm1', amount: 2500, currency: 'USD', gateway: 'gw-a', status: 'failure', code: '05', type: 'soft', advice: '03', hard: false, brand: null, country: 'DE', crossBorder: true, card: routingCardKey(tok(1)) },
       ]);
+      expect(routingCardKey(tok(1))).toBe('01'.repeat(12));
     });
 
     it('stores order contexts in batches and reads them back', async () => {
