@@ -71,4 +71,28 @@ describe('gateway routing through the HTTP service', () => {
     expect(ranked.map((r) => r.gateway).sort()).toEqual(['gw-a', 'gw-b']);
     expect(routes).toEqual([{ brand: 'visa', currency: 'EUR', gateway: ranked[0].gateway, successRate: ranked[0].successRate }]);
   });
+
+  it("counts a returning card's answers at a gateway once (its first), live and after a restart (the card key is replayed from storage)", async () => {
+    const dir = scope.tempDir('precheck-routing-');
+    const clock = { t: T0 };
+    let svc = await boot(dir, clock);
+    await svc.admin('POST', '/v1/admin/gateways', { name: 'gw-a', feePerAttempt: 10, feeBps: 0 });
+    await svc.admin('POST', '/v1/admin/gateways', { name: 'gw-b', feePerAttempt: 30, feeBps: 0 });
+    const post = async (o: Record<string, unknown>) => expect((await svc.call('POST', '/v1/outcomes', o)).status).toBe(200);
+    // gw-a: 25 new cards, 15 approved (60 %), and one returning card approved 30 times
+    for (let i = 0; i < 25; i++) await post(outcome('gw-a', i < 15 ? 'success' : 'failure', T0 - 60, i < 15 ? {} : { code: '05', type: 'soft' }));
+    const returning = token();
+    for (let i = 0; i < 30; i++) await post(outcome('gw-a', 'success', T0 - 60, { token: returning }));
+    // gw-b: 25 new cards, 19 approved (76 %)
+    for (let i = 0; i < 25; i++) await post(outcome('gw-b', i < 19 ? 'success' : 'failure', T0 - 60, i < 19 ? {} : { code: '05', type: 'soft' }));
+    const check = async () => {
+      // counted 30 times gw-a had 45/55 = 82 % and took the order
+      expect((await svc.call('POST', '/v1/auth', authBody())).json).toMatchObject({ gateway: 'gw-b', route: { explored: false } });
+      expect(svc.s.service.router.router.stats().repeats).toBe(29);
+    };
+    await check();
+    await scope.stop(svc.s);
+    svc = await boot(dir, clock);
+    await check();
+  });
 });
