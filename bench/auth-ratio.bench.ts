@@ -8,7 +8,8 @@
 // names a server, with one instance and with two instances on the same database (the load is
 // split across both, as a reverse proxy would).
 // BENCH_BACKENDS=postgres (or sqlite) runs one backend's variants; AUTH_BENCH_ROWS=empty only the
-// empty-database ones.
+// empty-database ones, AUTH_BENCH_ROWS=seeded only the seeded ones; AUTH_BENCH_SEED_CACHE=<dir>
+// seeds the SQLite store once there and copies it for every run.
 // Standalone: node --import tsx bench/auth-ratio.bench.ts   (AUTH_BENCH_SECONDS=10 per run)
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -106,7 +107,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
   const pgUrl = pgBenchUrl();
   const backends = benchBackends();
   // AUTH_BENCH_ROWS=empty: only the empty-database variants (no 10^6-row seeding).
-  const rowSets = process.env.AUTH_BENCH_ROWS === 'empty' ? [0] : [0, ROWS];
+  const rowSets = process.env.AUTH_BENCH_ROWS === 'empty' ? [0] : process.env.AUTH_BENCH_ROWS === 'seeded' ? [ROWS] : [0, ROWS];
   const variants: Variant[] = [];
   if (backends.sqlite) for (const rows of rowSets) variants.push({ backend: 'SQLite', database: null, instances: 1, rows });
   if (pgUrl && backends.postgres) {
@@ -122,7 +123,27 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         let database = v.database;
         if (database) database = await freshPgDatabase(database);
         const t0 = performance.now();
-        await seed(dir, database, v.rows, v.rows);
+        // AUTH_BENCH_SEED_CACHE=<dir>: a SQLite store seeded once there is copied for each run
+        // (seeding 10^6 + 10^6 rows takes minutes; the service writes to its copy, never to it).
+        const cache = process.env.AUTH_BENCH_SEED_CACHE;
+        if (cache && !database && v.rows > 0) {
+          const template = path.join(cache, `sqlite-${v.rows}`);
+          if (!fs.existsSync(path.join(template, 'seeded'))) {
+            fs.rmSync(template, { recursive: true, force: true });
+            fs.mkdirSync(template, { recursive: true });
+            await seed(template, null, v.rows, v.rows);
+            // ...with its first dataset built, so each copy's service serves at once (a first
+            // start on a big store builds it after listening: ~1.5 min here at 10^6 rows).
+            const svc = await openService({ dataDir: template, logLevel: 'warn', publishDebounceMs: -1, publishOnStart: false, train: { schedule: null } } as Parameters<typeof openService>[0]);
+            try {
+              await svc.publisher.publish('bench seed');
+            } finally {
+              await svc.close();
+            }
+            fs.writeFileSync(path.join(template, 'seeded'), `${v.rows}\n`);
+          }
+          fs.cpSync(template, dir, { recursive: true, filter: (src) => path.basename(src) !== 'seeded' });
+        } else await seed(dir, database, v.rows, v.rows);
         const seedS = (performance.now() - t0) / 1000;
         const key = await bridgeKey(dir, database);
         // Both run side by side, loaded in alternating rounds: on a shared machine a slow spell

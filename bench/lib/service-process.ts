@@ -25,16 +25,17 @@ export let lastStartMs = 0;
 export let lastFirstDatasetMs = 0;
 
 /**
- * Waits until every instance serves a dataset: a first start on a big store (10^5+ rows) listens
- * first and builds its dataset behind (server/start.ts), and a load measured meanwhile would
- * count the build child's CPU, not the requests'.
+ * Waits until every instance serves a dataset and (SQLite) has read its card filter: a first start
+ * on a big store (10^5+ rows) listens first and builds its dataset behind (server/start.ts), and a
+ * load measured meanwhile would count that work's CPU, not the requests'.
  */
 async function untilDatasetPublished(urls: string[], timeoutMs: number): Promise<void> {
   const t0 = performance.now();
   for (const url of urls) {
     for (;;) {
       const health = (await (await fetch(`${url}/v1/health`)).json()) as { datasetVersion: number | null };
-      if (health.datasetVersion !== null) break;
+      // ...and, on SQLite, its card filter read (seconds at 10^6 rows; the probe answers meanwhile).
+      if (health.datasetVersion !== null && !/^precheck_auth_cards_in_memory 0$/m.test(await (await fetch(`${url}/metrics`)).text())) break;
       if (performance.now() - t0 > timeoutMs) throw new Error(`no dataset published by ${url} within ${timeoutMs / 1000} s of listening`);
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -36,7 +36,15 @@ export async function serviceMetrics(svc: Service): Promise<MetricFamily[]> {
   const latest = await svc.storage.latestDataset();
   const now = toUnixSeconds(svc.opts.now());
   const declines = await svc.trust.falseDeclines(now - 30 * 86_400);
+  const cards = svc.storage.cardsStatus?.();
   return [
+    ...(cards
+      ? ([
+          { name: 'precheck_auth_cards_in_memory', help: '1 when /v1/auth answers cards and orders the database has never held from memory (SQLite), 0 while the filter is read.', type: 'gauge', samples: [{ value: cards.inMemory ? 1 : 0 }] },
+          { name: 'precheck_auth_card_probes_total', help: '/v1/auth answers that read the card and order from the database (the filter could not rule them out).', type: 'counter', samples: [{ value: cards.probes }] },
+          { name: 'precheck_auth_card_filter_bytes', help: 'Memory of the in-memory card and order filter.', type: 'gauge', samples: [{ value: cards.bytes }] },
+        ] satisfies MetricFamily[])
+      : []),
     {
       name: 'precheck_dataset_unpublished_change_age_seconds',
       help: 'Age of the oldest data change not yet in a published dataset (0 when none is pending).',

@@ -14,6 +14,53 @@ const FULL_BITS_PER_KEY = 8;
 const MIN_BITS = 1 << 20;
 const MAX_BITS = 2 ** 31;
 
+/**
+ * The keys of a filter being read from the tables, as hash pairs (8 bytes a key, for the read
+ * only): the filter's size is known once they are all there, so no count of the tables is needed.
+ */
+export class CardKeys {
+  private pairs = new Uint32Array(2 * 65_536);
+  private n = 0;
+
+  get size(): number {
+    return this.n;
+  }
+
+  addToken(token: Uint8Array): void {
+    const [h1, h2] = tokenHashes(token);
+    this.push(h1, h2);
+  }
+
+  /** A token as the 32 hex digits SQLite's hex() gives (upper or lower case). */
+  addTokenHex(hex: string): void {
+    const [h1, h2] = tokenHashes(hexBytes(hex));
+    this.push(h1, h2);
+  }
+
+  addOrder(merchant: string, orderId: string): void {
+    const [h1, h2] = orderHashes(merchant, orderId);
+    this.push(h1, h2);
+  }
+
+  /** A filter holding every key added. */
+  filter(): CardFilter {
+    const f = new CardFilter(this.n);
+    for (let i = 0; i < 2 * this.n; i += 2) f.set(this.pairs[i], this.pairs[i + 1]);
+    return f;
+  }
+
+  private push(h1: number, h2: number): void {
+    if (2 * this.n + 2 > this.pairs.length) {
+      const grown = new Uint32Array(this.pairs.length * 2);
+      grown.set(this.pairs);
+      this.pairs = grown;
+    }
+    this.pairs[2 * this.n] = h1;
+    this.pairs[2 * this.n + 1] = h2;
+    this.n++;
+  }
+}
+
 export class CardFilter {
   private readonly bits: Uint32Array;
   private readonly mask: number;
@@ -58,7 +105,8 @@ export class CardFilter {
     return this.test(h1, h2);
   }
 
-  private set(h1: number, h2: number): void {
+  /** @internal a key by its hash pair (CardKeys.filter) */
+  set(h1: number, h2: number): void {
     this.n++;
     for (let i = 0; i < K; i++) {
       const b = (h1 + Math.imul(i, h2)) & this.mask;
@@ -73,6 +121,18 @@ export class CardFilter {
     }
     return true;
   }
+}
+
+const scratch = new Uint8Array(16);
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) HEX[65 + i] = HEX[97 + i] = 10 + i;
+
+/** 32 hex digits as 16 bytes, in a scratch array (no Buffer made per row). */
+function hexBytes(hex: string): Uint8Array {
+  if (hex.length !== 32) return Uint8Array.from(Buffer.from(hex, 'hex')); // not a token this service makes; hashed all the same
+  for (let i = 0; i < 16; i++) scratch[i] = (HEX[hex.charCodeAt(2 * i) & 127] << 4) | HEX[hex.charCodeAt(2 * i + 1) & 127];
+  return scratch;
 }
 
 const hashes: [number, number] = [0, 0];

@@ -9,7 +9,7 @@
 import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import { TrustCountsMemory, type OlderGroup } from './trust-counts-memory.ts';
-import { CardFilter } from './card-filter.ts';
+import { CardKeys, type CardFilter } from './card-filter.ts';
 import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, flag, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import { ServiceError } from '../errors.ts';
 import type {
@@ -168,8 +168,8 @@ export class SqliteStorage implements Storage {
    * while it is (re)built or after another process changed the tables: the probe answers then.
    */
   private cards: CardFilter | null = null;
-  /** The filter being built (own writes go into it as well), or null. */
-  private cardsNext: CardFilter | null = null;
+  /** The keys of the filter being built (own writes go into it as well), or null. */
+  private cardsNext: CardKeys | null = null;
   /** The generation (meta `cards.generation`) the filter holds every row of. */
   private cardsGen: string | null = null;
   private cardsTimer: NodeJS.Timeout | null = null;
@@ -336,10 +336,12 @@ export class SqliteStorage implements Storage {
       cardsGeneration: p("SELECT value FROM meta WHERE key = 'cards.generation'").pluck(),
       bumpCardsGeneration: p(`INSERT INTO meta (key, value) VALUES ('cards.generation', '1')
         ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)`),
-      cardsRestricted: p('SELECT token FROM restricted WHERE token > ? ORDER BY token LIMIT ?').pluck(),
-      cardsKnownGood: p('SELECT merchant, token FROM known_good WHERE (merchant, token) > (?, ?) ORDER BY merchant, token LIMIT ?').raw(),
-      cardsOutcomes: p('SELECT id, token, merchant, order_id FROM outcomes WHERE id > ? ORDER BY id LIMIT ?').raw(),
-      cardsCount: p('SELECT (SELECT count(*) FROM restricted) + (SELECT count(*) FROM known_good) + 2 * coalesce((SELECT max(id) FROM outcomes), 0)').pluck(),
+      // Chunks in key order, each resumed after the last key read (tokens as hex: a Buffer per row
+      // costs twice the read). A token repeated in outcomes may be cut short at a chunk's end: it was read.
+      cardsRestricted: p('SELECT hex(token) FROM restricted WHERE token > ? ORDER BY token LIMIT ?').pluck(),
+      cardsKnownGood: p('SELECT hex(token) FROM known_good INDEXED BY known_good_token WHERE token > ? ORDER BY token LIMIT ?').pluck(),
+      cardsOutcomeTokens: p('SELECT hex(token) FROM outcomes INDEXED BY outcomes_token_at WHERE token > ? ORDER BY token LIMIT ?').pluck(),
+      cardsOrders: p('SELECT merchant, order_id FROM outcomes INDEXED BY outcomes_order WHERE (merchant, order_id) > (?, ?) ORDER BY merchant, order_id LIMIT ?').raw(),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
   }
@@ -455,6 +457,10 @@ export class SqliteStorage implements Storage {
     return this.cards !== null;
   }
 
+  cardsStatus(): { inMemory: boolean; probes: number; bytes: number } {
+    return { inMemory: this.cards !== null, probes: this.cardProbes, bytes: this.cards?.bytes ?? 0 };
+  }
+
   /** Compares the generation with the filter's; drops and rebuilds it when another process wrote. */
   async checkCards(): Promise<void> {
     try {
@@ -491,43 +497,32 @@ export class SqliteStorage implements Storage {
     const turn = () => new Promise<void>((r) => setImmediate(r));
     for (;;) {
       const gen = this.generation();
-      const next = new CardFilter(Number(this.s.cardsCount.get()));
-      this.cardsNext = next;
-      let token: Buffer = Buffer.alloc(0);
-      for (;;) {
-        const rows = this.s.cardsRestricted.all(token, CHUNK) as Buffer[];
-        for (const t of rows) next.addToken(t);
-        if (rows.length < CHUNK) break;
-        token = rows[rows.length - 1];
-        await turn();
-        if (this.closing) return;
-      }
-      let merchant = '';
-      token = Buffer.alloc(0);
-      for (;;) {
-        const rows = this.s.cardsKnownGood.all(merchant, token, CHUNK) as [string, Buffer][];
-        for (const r of rows) next.addToken(r[1]);
-        if (rows.length < CHUNK) break;
-        [merchant, token] = rows[rows.length - 1];
-        await turn();
-        if (this.closing) return;
-      }
-      let id = 0;
-      for (;;) {
-        const rows = this.s.cardsOutcomes.all(id, CHUNK) as [number, Buffer | null, string, string][];
-        for (const r of rows) {
-          if (r[1] !== null) next.addToken(r[1]);
-          next.addOrder(r[2], r[3]);
+      const keys = new CardKeys();
+      this.cardsNext = keys;
+      for (const st of [this.s.cardsRestricted, this.s.cardsKnownGood, this.s.cardsOutcomeTokens]) {
+        let after = Buffer.alloc(0);
+        for (;;) {
+          const rows = st.all(after, CHUNK) as string[];
+          for (const hex of rows) keys.addTokenHex(hex);
+          if (rows.length < CHUNK) break;
+          after = Buffer.from(rows[rows.length - 1], 'hex');
+          await turn();
+          if (this.closing) return;
         }
+      }
+      let after: [string, string] = ['', ''];
+      for (;;) {
+        const rows = this.s.cardsOrders.all(after[0], after[1], CHUNK) as [string, string][];
+        for (const r of rows) keys.addOrder(r[0], r[1]);
         if (rows.length < CHUNK) break;
-        id = rows[rows.length - 1][0];
+        after = rows[rows.length - 1];
         await turn();
         if (this.closing) return;
       }
       this.cardsNext = null;
       // Rows another process committed while this read may be missing: read again.
       if (this.generation() !== gen) continue;
-      this.cards = next;
+      this.cards = keys.filter();
       this.cardsGen = gen;
       return;
     }

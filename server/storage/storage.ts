@@ -445,5 +445,7 @@ export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, Gate
    * several instances share the database).
    */
   watchCards?(): void;
+  /** What watchCards keeps: whether new cards are answered from memory now, the probes run, the filter's bytes. */
+  cardsStatus?(): { inMemory: boolean; probes: number; bytes: number };
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
 // one (a `precheck server` command) once the generation check has run — and authFacts gives the
 // probe statement's answers, with no statement for a card and order never seen.
 import { afterEach, describe, expect, it } from 'vitest';
-import { CardFilter } from '../../server/storage/card-filter.ts';
+import { CardFilter, CardKeys } from '../../server/storage/card-filter.ts';
 import { SqliteStorage } from '../../server/storage/sqlite-storage.ts';
 import type { AuthFactsQuery, OutcomeRow } from '../../server/storage/storage.ts';
 import { mulberry32 } from '../../server/routing/rng.ts';
@@ -28,6 +28,19 @@ describe('CardFilter', () => {
     expect(wrong).toBeLessThan(40_000 * 0.01);
     // merchant and order id are kept apart: "ab" + "c" is not "a" + "bc"
     expect(f.mayHaveOrder('m1', '0order-1')).toBe(false);
+  });
+
+  it('is built from hash pairs read as SQLite hex() gives tokens, growing past its first buffer', () => {
+    const rnd = mulberry32(5);
+    const keys = new CardKeys();
+    const tokens = Array.from({ length: 70_000 }, () => tokenOf(rnd));
+    for (const t of tokens) keys.addTokenHex(Buffer.from(t).toString('hex').toUpperCase());
+    keys.addOrder('m1', 'o1');
+    keys.addTokenHex('00ff'); // not a 16-byte token: kept all the same
+    expect(keys.size).toBe(70_002);
+    const f = keys.filter();
+    expect(tokens.every((t) => f.mayHaveToken(t))).toBe(true);
+    expect([f.mayHaveOrder('m1', 'o1'), f.mayHaveToken(Uint8Array.of(0, 255))]).toEqual([true, true]);
   });
 
   it('says when it holds more keys than it was sized for', () => {
@@ -172,6 +185,9 @@ describe('the service', () => {
       expect((await h.admin('POST', '/v1/admin/restricted', { token, reason: 'stolen' })).status).toBe(200);
       const r = await h.call('POST', '/v1/auth', authBody(token));
       expect([r.json.decision, r.json.reason]).toEqual(['decline', 'restricted']);
+      const metrics = await (await fetch(`${h.s.url}/metrics`)).text();
+      expect(metrics).toMatch(/^precheck_auth_cards_in_memory 1$/m);
+      expect(metrics).toMatch(new RegExp(`^precheck_auth_card_probes_total ${storage.cardProbes}$`, 'm'));
     } finally {
       await h.close();
     }
