@@ -3,6 +3,7 @@
 // request and announces the dataset version.
 import { describe, expect, it } from 'vitest';
 import { RequestLimiter } from '../../server/http/rate-limit.ts';
+import { hashApiKey } from '../../server/auth/api-keys.ts';
 import { authBody, randomToken, startHarness } from './helpers.ts';
 
 describe('RequestLimiter', () => {
@@ -32,6 +33,12 @@ describe('RequestLimiter', () => {
     expect(l.size).toBe(3);
     expect(l.take('c')).toBe(false);
     expect(l.take('b')).toBe(true); // forgotten: a fresh window
+  });
+});
+
+describe('the key hash the hook looks keys up by', () => {
+  it('stays the SHA-256 hex of the key, so keys issued before keep matching their stored hash', () => {
+    expect(hashApiKey('pk_abcdefgh12345678')).toBe('0857c7ffd06b46f5b1c2290b7d4608d08bf851c2fb49fab3b1d7487a37a60978');
   });
 });
 
