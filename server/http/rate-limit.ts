@@ -3,7 +3,7 @@
 // `max` requests in it; the next ones are refused until the window ends. The same rule as the
 // @fastify/rate-limit plugin it replaces (its local store), without a promise chain and three
 // response headers per request: on the auth path that plugin cost more than the key check.
-// Bounded: past `maxCallers` the caller idle longest is forgotten (it starts a fresh window).
+// Bounded: past `maxCallers` ended windows are forgotten, else the oldest (its caller starts afresh).
 // Per process: several instances behind a proxy each count their own share (docs/operations.md).
 
 interface Window {
