@@ -5,7 +5,7 @@
 // repeated). Rankings come from the router's own comparison (GatewayRouter.ranking: what
 // recommend() prefers, without exploration), so a device's offline pick equals the service's for
 // the same segment. Plus the gateway health: breakers open now (cooling down or half-open), each
-// with the time a device stops skipping the gateway (HALF_OPEN_HOLD_SECONDS).
+// with the time a device stops skipping the gateway (cool-down end + HALF_OPEN_HOLD_SECONDS).
 import type { FloorLimits, GatewayHealth, Route } from '../../protocol/dataset/types.ts';
 import { ROUTE_BANDS, ROUTE_REGIONS } from '../../protocol/dataset/types.ts';
 import { BAND_TYPICAL_USD, minorFromRoughUsd } from '../../rules/segment.ts';
@@ -19,17 +19,19 @@ export interface DatasetRoutes {
 }
 
 /**
- * How long past a publish a device keeps skipping a gateway whose breaker is still open. When a
+ * How long past its cool-down's end a device keeps skipping a gateway whose breaker is still open. When a
  * breaker's cool-down ends it is half-open, not closed: the service sends ONE probe there and keeps
  * the gateway out of every other recommendation until a processed answer closes it
- * (server/routing/elimination.ts). Published only until the cool-down's end, a device went back to
- * the gateway at that moment and probed too, once per verification: in the simulator's
- * drift-outage run 4 of arm B's local verifications timed out at beta 0.5–2.5 h into its outage,
- * each a customer's attempt lost (about a third of those customers then give up). So an open breaker is
- * published until the later of its cool-down's end and this long after the publish: the probe's
- * outcome is a change, so the next publish (seconds later) drops the breaker once it closes; a
- * device that stops receiving datasets returns to the gateway after this hold (`precheck up`'s
- * sync interval, after which a scheduled sync would have told it).
+ * (server/routing/elimination.ts). Published only until the cool-down's end, every device went
+ * back to the gateway at that moment and probed too, once per verification (the simulator's
+ * drift-outage: 3–4 local verifications per run timed out at beta 0.5–2.6 h into its outage). So
+ * an open breaker is published until its cool-down's end plus this hold: the probe's outcome is a
+ * change, so the dataset published seconds after a successful probe drops the breaker, and a failed
+ * probe re-opens it (a later end). Bounded, not renewed by each publish: if the service sends no
+ * probe (no network-path order for the gateway), devices try it again this long after the
+ * cool-down, as they did before at its end. With one device the simulator shows no gain in failed
+ * attempts (the service's probes took the device's place: 14 timeouts in beta's outage either way);
+ * the gain is every further device's probes.
  */
 export const HALF_OPEN_HOLD_SECONDS = 15 * 60;
 
@@ -73,7 +75,7 @@ export function datasetRoutes(router: GatewayRouter, registered: readonly string
   const gatewayHealth = router
     .stats(now)
     .breakers.filter((b) => allowed(b.gateway))
-    .map((b) => ({ gateway: b.gateway, eliminatedUntil: Math.floor(Math.max(b.until, now + HALF_OPEN_HOLD_SECONDS)) }));
+    .map((b) => ({ gateway: b.gateway, eliminatedUntil: Math.floor(b.until + HALF_OPEN_HOLD_SECONDS) }));
   return { routes, gatewayHealth };
 }
 

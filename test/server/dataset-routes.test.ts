@@ -41,8 +41,8 @@ describe('dataset routes per segment and gateway health', () => {
     expect(rows()).toEqual(['gw-b', 'gw-a']); // brand × currency: cross-border volume dominates
     expect(rows('dom', '20-100')).toEqual(['gw-a', 'gw-b']); // the domestic segment has its own winner
     expect(rows('xb', '20-100')).toEqual([]); // same as brand × currency: not repeated
-    // the cool-down ends at T0 + 295; a device skips gw-b for the hold past the publish (HALF_OPEN_HOLD_SECONDS)
-    expect(content.gatewayHealth).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 + 900 }]);
+    // the cool-down ends at T0 + 295; a device skips gw-b for the hold past it (HALF_OPEN_HOLD_SECONDS)
+    expect(content.gatewayHealth).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 - 5 + 300 + 900 }]);
   });
 
   it('keeps a half-open breaker in the dataset until a processed answer closes it, so a device does not probe too', async () => {
@@ -64,9 +64,9 @@ describe('dataset routes per segment and gateway health', () => {
     for (let i = 0; i < 10; i++) expect(await call('/v1/outcomes', outcome('gw-a', true))).toBe(200);
     for (let i = 0; i < 5; i++) expect(await call('/v1/outcomes', outcome('gw-b', false))).toBe(200); // breaker open until T0 + 300
     // 10 minutes on: the cool-down is over, the breaker half-open (the service's one probe not sent):
-    // gw-b is still skipped by a device, until the hold past this publish
+    // gw-b is still skipped by a device, until the hold past the cool-down's end
     clock.t = T0 + 600;
-    expect(await health()).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 + 600 + 900 }]);
+    expect(await health()).toEqual([{ gateway: 'gw-b', eliminatedUntil: T0 + 300 + 900 }]);
     // the probe comes back approved: the breaker closes and the next dataset no longer lists gw-b
     expect(await call('/v1/outcomes', outcome('gw-b', true))).toBe(200);
     expect(await health()).toEqual([]);
