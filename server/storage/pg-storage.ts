@@ -724,7 +724,7 @@ export class PgStorage implements Storage {
        SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[])`,
       [
         col('merchant'), col('orderId'), rows.map((r) => buf(r.token)), col('account'), col('device'), col('ip'), col('ipCountry'), col('cardCountry'), col('at'),
-        rows.map((r) => JSON.stringify(r.features)), col('modelVersion'), rows.map((r) => r.decision ?? null), rows.map((r) => r.reason ?? null),
+        rows.map((r) => JSON.stringify(Array.from(r.features))), col('modelVersion'), rows.map((r) => r.decision ?? null), rows.map((r) => r.reason ?? null),
       ],
     );
   }

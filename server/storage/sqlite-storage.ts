@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.ts';
 import { TrustCountsMemory, type OlderGroup } from './trust-counts-memory.ts';
 import { CardKeys, type CardFilter } from './card-filter.ts';
-import { type Row, apiKeyRow, blobOf, buf, bytes, datasetInfo, deviceRow, firmwareInfo, flag, historyRow, restrictedRow, trimHistory } from './rows.ts';
+import { type Row, apiKeyRow, blobOf, buf, bytes, featuresBlob, featuresText, datasetInfo, deviceRow, firmwareInfo, flag, historyRow, restrictedRow, trimHistory } from './rows.ts';
 import { ServiceError } from '../errors.ts';
 import type {
   ApiKeyRecord,
@@ -154,10 +154,16 @@ export class SqliteStorage implements Storage {
   private outcomeQueue: QueuedOutcome[] = [];
   /** Trust counts in memory, loaded on first use (a build child or a CLI command never counts). */
   private trustMemory: TrustCountsMemory | null = null;
-  /** Attempts counted when noted (noteTrustAttempts), so their insert does not count them twice. */
-  private readonly trustNoted = new WeakSet<TrustAttemptRow>();
-  /** Noted attempts not written yet: the SQL counts (older times) see them too. */
-  private readonly trustUnwritten = new Set<TrustAttemptRow>();
+  /**
+   * Noted attempts (counted by noteTrustAttempts) not written yet, in the order noted, from
+   * `trustUnwrittenHead`; a slot is null once written out of order. The SQL counts (older times)
+   * and a reload see them too; their insert does not count them again. An array, not a Set and a
+   * WeakSet per attempt: the write-behind inserts them in the order noted, so the written ones
+   * are its head (two hash insertions per attempt and the ephemeron tables' GC work gone).
+   */
+  private trustUnwritten: (TrustAttemptRow | null)[] = [];
+  private trustUnwrittenHead = 0;
+  private trustUnwrittenLive = 0;
   /** How many trust counts were answered by the statement instead of memory (tests, operations). */
   trustCountsFromSqlCalls = 0;
   /** Attempts the in-memory counts were loaded from one by one (tests: a start reads the last day's only). */
@@ -899,7 +905,7 @@ export class SqliteStorage implements Storage {
       m.loadOlder(latest, this.s.trustOlder.raw().iterate(c.day) as Iterable<OlderGroup>);
       for (const r of this.s.trustCountRowsFrom.iterate(c.day) as IterableIterator<Row>) add(r);
     }
-    for (const a of this.trustUnwritten) m.add(a);
+    for (const a of this.unwrittenTrustRows()) m.add(a);
     m.loaded();
     return (this.trustMemory = m);
   }
@@ -909,11 +915,49 @@ export class SqliteStorage implements Storage {
   noteTrustAttempts(rows: TrustAttemptRow[]): void {
     const m = this.trustCountsMemory();
     for (const a of rows) {
-      if (this.trustNoted.has(a)) continue;
-      this.trustNoted.add(a);
-      this.trustUnwritten.add(a);
+      this.trustUnwritten.push(a);
+      this.trustUnwrittenLive++;
       m.add(a);
     }
+  }
+
+  /** The noted attempts not written yet, in the order noted. */
+  private *unwrittenTrustRows(): Generator<TrustAttemptRow> {
+    const u = this.trustUnwritten;
+    for (let i = this.trustUnwrittenHead; i < u.length; i++) {
+      const a = u[i];
+      if (a !== null) yield a;
+    }
+  }
+
+  /** Where a noted, unwritten attempt is held; -1 when it is not. */
+  private trustUnwrittenIndex(a: TrustAttemptRow): number {
+    const u = this.trustUnwritten;
+    for (let i = u.length - 1; i >= this.trustUnwrittenHead; i--) if (u[i] === a) return i;
+    return -1;
+  }
+
+  /** A written attempt leaves the unwritten list; false when it was not noted (not counted yet). */
+  private trustWritten(a: TrustAttemptRow): boolean {
+    const u = this.trustUnwritten;
+    let i = this.trustUnwrittenHead;
+    if (i >= u.length || u[i] !== a) {
+      i = this.trustUnwrittenIndex(a);
+      if (i < 0) return false;
+    }
+    u[i] = null;
+    this.trustUnwrittenLive--;
+    let h = this.trustUnwrittenHead;
+    while (h < u.length && u[h] === null) h++;
+    if (h === u.length) {
+      this.trustUnwritten = [];
+      h = 0;
+    } else if (h > 1024 && h * 2 > u.length) {
+      this.trustUnwritten = u.slice(h);
+      h = 0;
+    }
+    this.trustUnwrittenHead = h;
+    return true;
   }
 
   /** The newest attempt counted in memory (tests: answers from SLACK before it on come from memory). */
@@ -937,10 +981,10 @@ export class SqliteStorage implements Storage {
    */
   trustCountsFromSql(k: TrustKeys): TrustCounts {
     this.trustCountsFromSqlCalls++;
-    if (this.trustUnwritten.size === 0) return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
+    if (this.trustUnwrittenLive === 0) return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
     this.db.exec('SAVEPOINT trust_counts');
     try {
-      for (const a of this.trustUnwritten) this.insertTrustRow(a);
+      for (const a of this.unwrittenTrustRows()) this.insertTrustRow(a);
       return trustCountsOf(this.s.trustCounts.get(trustParams(k)) as Row, k);
     } finally {
       this.db.exec('ROLLBACK TO trust_counts; RELEASE trust_counts');
@@ -948,7 +992,7 @@ export class SqliteStorage implements Storage {
   }
 
   private insertTrustRow(a: TrustAttemptRow): void {
-    this.s.trustInsert.run(a.merchant, a.orderId, buf(a.token), a.account, a.device, a.ip, a.ipCountry, a.cardCountry, a.at, JSON.stringify(a.features), a.modelVersion, a.decision ?? null, a.reason ?? null);
+    this.s.trustInsert.run(a.merchant, a.orderId, buf(a.token), a.account, a.device, a.ip, a.ipCountry, a.cardCountry, a.at, featuresBlob(a.features), a.modelVersion, a.decision ?? null, a.reason ?? null);
   }
 
   async insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void> {
@@ -956,12 +1000,7 @@ export class SqliteStorage implements Storage {
       for (const a of rows) this.insertTrustRow(a);
     })();
     // Written: counted already when noted, else now.
-    for (const a of rows) {
-      if (this.trustUnwritten.delete(a)) continue;
-      if (this.trustNoted.has(a)) continue;
-      this.trustNoted.add(a);
-      this.trustMemory?.add(a);
-    }
+    for (const a of rows) if (!this.trustWritten(a)) this.trustMemory?.add(a);
   }
 
   async labelTrustAttempt(o: { merchant: string; orderId: string; status: string; type: string | null; label: 0 | 1 | null; at: number }): Promise<boolean> {
@@ -973,7 +1012,7 @@ export class SqliteStorage implements Storage {
   }
 
   async trustTrainingRows(since: number): Promise<{ id: number; features: string; label: 0 | 1 }[]> {
-    return (this.s.trustTraining.all(since) as Row[]).map((r) => ({ id: Number(r.id), features: r.features as string, label: r.label === 1 ? 1 : 0 }));
+    return (this.s.trustTraining.all(since) as Row[]).map((r) => ({ id: Number(r.id), features: featuresText(r.features), label: r.label === 1 ? 1 : 0 }));
   }
 
   async pruneTrustAttempts(before: number): Promise<number> {

@@ -198,7 +198,8 @@ export interface TrustAttemptRow {
   ipCountry: string | null;
   cardCountry: string | null;
   at: number;
-  features: number[];
+  /** The model's inputs (extractTrustFeatures: a Float64Array on the service's path). */
+  features: number[] | Float64Array;
   modelVersion: string | null;
   /** The trust answer when it decided the attempt (a card new to the merchant); else null. */
   decision?: string | null;
@@ -375,7 +376,8 @@ export interface TrustStore {
   /**
    * Present where the store counts in process memory (SQLite: the service is its file's only
    * writer): the attempts count from now on, before insertTrustAttempts writes them behind. Absent
-   * where counts must be shared by several instances (PostgreSQL counts in the database).
+   * where counts must be shared by several instances (PostgreSQL counts in the database). Each
+   * row is noted once, then inserted (a noted row inserted is not counted again).
    */
   noteTrustAttempts?(rows: TrustAttemptRow[]): void;
   insertTrustAttempts(rows: TrustAttemptRow[]): Promise<void>;

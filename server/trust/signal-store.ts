@@ -215,7 +215,7 @@ export class TrustSignals {
       ipCountry: a.ipCountry ?? null,
       cardCountry: a.cardCountry ?? null,
       at: a.at,
-      features: Array.from(features),
+      features, // never changed after extraction: stored as is (SQLite writes its bytes)
       modelVersion,
     };
     this.pending.push(row);
