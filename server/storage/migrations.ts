@@ -270,4 +270,10 @@ export const MIGRATIONS: string[] = [
   `
   CREATE INDEX trust_attempts_at ON trust_attempts (at);
   `,
+  // 8: trust_attempts.features is written as float64 bytes (rows.ts featuresBlob; rows written
+  // before stay JSON text and read the same). No statement: the version alone makes older software,
+  // which would read the bytes as JSON, refuse the file.
+  `
+  SELECT 1;
+  `,
 ];

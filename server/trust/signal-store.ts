@@ -53,8 +53,13 @@ const HASH_CACHE = 65_536;
 
 export class TrustSignals {
   private readonly hashKey: Buffer;
-  /** Per kind, (merchant, value) → hash; cleared when full (process memory only: raw identifiers never reach storage). */
-  private readonly hashes = { account: new Map<string, string>(), device: new Map<string, string>(), ip: new Map<string, string>() };
+  /**
+   * Per kind, value → hash (IPs) or merchant → value → hash (accounts, devices: no key string
+   * concatenated and hashed per lookup); cleared when full (process memory only: raw identifiers
+   * never reach storage). A hash is a pure function of its inputs: the cache changes no answer.
+   */
+  private readonly ipHashes = new Map<string, string>();
+  private readonly scopedHashes = { account: new Map<string, Map<string, string>>(), device: new Map<string, Map<string, string>>() };
   private hashCount = 0;
   private pending: TrustAttemptRow[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -84,17 +89,23 @@ export class TrustSignals {
     if (value === null || value === undefined || value === '') return null;
     // Account and device ids are the merchant's: scoped per merchant. IPs are global facts.
     const scope = kind === 'ip' ? '' : merchant;
-    // The cache key is the value itself for IPs (no string made per lookup), merchant + value else.
-    const cache = this.hashes[kind];
-    const key = kind === 'ip' ? value : `${merchant}\u0000${value}`;
-    let h = cache.get(key);
+    let cache: Map<string, string>;
+    if (kind === 'ip') cache = this.ipHashes;
+    else {
+      const byMerchant = this.scopedHashes[kind];
+      let m = byMerchant.get(merchant);
+      if (m === undefined) byMerchant.set(merchant, (m = new Map()));
+      cache = m;
+    }
+    let h = cache.get(value);
     if (h === undefined) {
       h = crypto.createHmac('sha256', this.hashKey).update(`precheck/trust/v1:${kind}:${scope}:${value}`).digest('hex').slice(0, 32);
       if (this.hashCount >= HASH_CACHE) {
-        for (const m of Object.values(this.hashes)) m.clear();
+        this.ipHashes.clear();
+        for (const m of [...this.scopedHashes.account.values(), ...this.scopedHashes.device.values()]) m.clear();
         this.hashCount = 0;
       }
-      cache.set(key, h);
+      cache.set(value, h);
       this.hashCount++;
     }
     return h;

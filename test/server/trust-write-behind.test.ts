@@ -55,6 +55,25 @@ describe('trust attempts written behind, compact (SQLite)', () => {
     expect(rows.map((r) => r.features)).toEqual([Array.from(f), Array.from(f)]); // o2 has another feature count
   });
 
+  it('caches identifier hashes per merchant without changing one (also across the cache being cleared when full)', () => {
+    const key = new Uint8Array(32).fill(5);
+    const cached = new TrustSignals(sql.db, key);
+    const keys = (s: TrustSignals, merchant: string, id: string) => {
+      const k = s.keysOf({ merchant, orderId: 'o', token: tok(1), accountId: id, deviceId: id, ip: id, at: T });
+      return [k.account, k.device, k.ip];
+    };
+    const fresh = (merchant: string, id: string) => keys(new TrustSignals(sql.db, key), merchant, id);
+    const a1 = keys(cached, 'm1', 'alice');
+    const a2 = keys(cached, 'm2', 'alice');
+    expect(a1[0]).not.toBe(a2[0]); // accounts and devices are per merchant
+    expect(a1[2]).toBe(a2[2]); // IPs are global facts
+    for (let i = 0; i < 70_000; i += 3) keys(cached, `m${i % 3}`, `id${i}`); // past the cache's 65 536 entries: cleared once
+    expect(keys(cached, 'm1', 'alice')).toEqual(a1);
+    expect(keys(cached, 'm2', 'alice')).toEqual(fresh('m2', 'alice'));
+    expect(keys(cached, 'm1', 'id3')).toEqual(fresh('m1', 'id3'));
+    expect(a1).toEqual(fresh('m1', 'alice'));
+  });
+
   it('counts as the statement does whatever order noted attempts are written in, with never-noted ones and reloads', async () => {
     const db = sql.db;
     const r = mulberry32(41);
