@@ -310,8 +310,11 @@ export class TrustCountsMemory {
   private readonly accounts = new Map<string, AccountCounts>();
   private readonly devices = new Map<string, DeviceCounts>();
   private readonly ips = new Map<string, IpCounts>();
-  /** Per card, the times of its attempts over the last day (most cards have one). */
-  private readonly cards = new Map<string, number[]>();
+  /**
+   * Per card, the times of its attempts over the last day: most cards have one, held as the number
+   * itself (no array per new card: a card is a new key with nearly every attempt).
+   */
+  private readonly cards = new Map<string, number | number[]>();
   private sinceSweep = 0;
 
   /** Counts one attempt (its label too, when it has one). */
@@ -363,8 +366,11 @@ export class TrustCountsMemory {
     }
     if (inDay) {
       const w = this.cards.get(token);
-      if (!w) this.cards.set(token, [at]);
-      else {
+      if (w === undefined) this.cards.set(token, at);
+      else if (typeof w === 'number') {
+        if (w < dayFrom) this.cards.set(token, at);
+        else this.cards.set(token, w <= at ? [w, at] : [at, w]);
+      } else {
         let h = 0;
         while (h < w.length && w[h] < dayFrom) h++;
         if (h > 0) w.splice(0, h);
@@ -517,7 +523,12 @@ export class TrustCountsMemory {
       }
     }
     const w = this.cards.get(token);
-    if (w) {
+    if (typeof w === 'number') {
+      if (w < at) {
+        if (w >= hour) out.attempts.cardHour = 1;
+        if (w >= day) out.attempts.cardDay = 1;
+      }
+    } else if (w) {
       const to = lowerBound(w, 0, w.length, at);
       out.attempts.cardHour = to - lowerBound(w, 0, to, hour);
       out.attempts.cardDay = to - lowerBound(w, 0, to, day);
@@ -536,7 +547,7 @@ export class TrustCountsMemory {
       i.hour.evict(this.latest - HOUR - SLACK);
       if (i.month.empty && i.hour.empty) this.ips.delete(k);
     }
-    for (const [k, w] of this.cards) if (w[w.length - 1] < day) this.cards.delete(k);
+    for (const [k, w] of this.cards) if ((typeof w === 'number' ? w : w[w.length - 1]) < day) this.cards.delete(k);
   }
 
   /** Keys held (a figure for operations: the memory grows with distinct accounts and devices). */
