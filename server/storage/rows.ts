@@ -1,6 +1,7 @@
 // Row ↔ domain mapping shared by the SQLite and PostgreSQL storages: one copy of each mapper (and
 // the one history trimming rule of the dataset tables). The backends differ only in how a boolean
 // comes back (SQLite 0/1, PostgreSQL true/false): flag() reads both.
+import os from 'node:os';
 import type { HistoryStatus } from '../../protocol/dataset/types.ts';
 import type { ApiKeyRecord, DatasetTables, DatasetVersionInfo, DeviceRecord, FirmwareInfo, HistoryRow, RestrictedEntry } from './storage.ts';
 
@@ -14,12 +15,16 @@ export function bytes(v: unknown): Uint8Array {
 /** A Uint8Array as a Buffer view for a statement parameter (no copy). */
 export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+
 /**
  * A trust attempt's features as SQLite stores them since this encoding: float64 little-endian, 8
  * bytes each (exact, and a fifth of the CPU of the JSON text every attempt's write-behind made;
  * the row shrinks by about a third). The column is declared TEXT; SQLite keeps a BLOB as given.
  */
 export function featuresBlob(f: ArrayLike<number>): Buffer {
+  // The service's Float64Array as it is (a view; SQLite copies it when bound) on a little-endian host.
+  if (LITTLE_ENDIAN && f instanceof Float64Array) return Buffer.from(f.buffer, f.byteOffset, f.byteLength);
   const b = Buffer.allocUnsafe(f.length * 8);
   for (let i = 0; i < f.length; i++) b.writeDoubleLE(f[i], i * 8);
   return b;
