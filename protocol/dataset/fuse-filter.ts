@@ -28,7 +28,8 @@ const MAX_SEGMENT_LENGTH = 262144;
 export const MAX_FILTER_BYTES = 80 * 1024 * 1024;
 const MAX_ATTEMPTS = 64;
 
-function fmix32(h: number): number {
+/** MurmurHash3's finaliser: every input bit moves every output bit. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

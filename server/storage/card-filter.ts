@@ -5,6 +5,12 @@
 // without its probe statement when the filter says "absent" for both; "maybe" runs the statement,
 // which has the exact answer (expiry, merchant, removed rows). Nothing is ever taken out: a removed
 // or expired row only costs its probe until the next rebuild.
+// Written here rather than taken from a Bloom filter package: those hash a string or Buffer per
+// key, while here the token's own bytes are mixed in place (two 32-bit hashes, MurmurHash3's
+// finaliser shared with the dataset's fuse filter) and the filter is sized after one pass over
+// the tables (keys held as hash pairs, no count statement).
+
+import { fmix32 } from '../../protocol/dataset/fuse-filter.ts';
 
 /** Hash functions per key. */
 const K = 4;
@@ -148,8 +154,8 @@ function tokenHashes(t: Uint8Array): [number, number] {
     a = Math.imul(a ^ t[i], 0x01000193);
     b = Math.imul(b ^ t[i], 0x5bd1e995) ^ (b >>> 15);
   }
-  hashes[0] = fmix(a);
-  hashes[1] = fmix(b) | 1;
+  hashes[0] = fmix32(a);
+  hashes[1] = fmix32(b) | 1;
   return hashes;
 }
 
@@ -169,17 +175,7 @@ function orderHashes(merchant: string, orderId: string): [number, number] {
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
   }
-  hashes[0] = fmix(a);
-  hashes[1] = fmix(b) | 1;
+  hashes[0] = fmix32(a);
+  hashes[1] = fmix32(b) | 1;
   return hashes;
-}
-
-/** MurmurHash3's finaliser: every input bit moves every output bit. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
