@@ -16,6 +16,7 @@ import type { BinAction, HistoryEvent } from '../protocol/dataset/types.ts';
 import type { PromptCode } from './prompts.ts';
 import { classifyOutcome, RETRY_LIMITS } from './response-codes.ts';
 import { isExpired } from './expiry.ts';
+import { roughMajorUsd } from './segment.ts';
 
 export { DECISIONS, FINAL_DECISIONS, type Decision, type FinalDecision };
 
@@ -98,7 +99,7 @@ export interface Rule {
 }
 
 /** The version of RULES; one step for every change of what a rule answers. */
-export const RULES_VERSION = 4;
+export const RULES_VERSION = 5;
 
 function result(decision: Decision, reason: DecisionReason, promptCode: PromptCode | null, detail?: string): DecisionResult {
   return detail === undefined ? { decision, reason, promptCode } : { decision, reason, promptCode, detail };
@@ -112,16 +113,30 @@ const isInternationalOnly = (e: HistoryEvent): boolean => classifyOutcome(e).int
 /** Failures that count towards retry limits: the issuer declined the card (not issuer-unavailable, not the gateway's failure). */
 const countsAsAttempt = (e: HistoryEvent) => classifyOutcome(e).countsAsAttempt;
 
+type Money = { amount: number; currency: string };
+
+/**
+ * a < b: exactly in one currency; across currencies in the rough dollar-sized units the trust
+ * limits and amount bands use (rules/segment.ts). Why: a shop takes orders in several currencies
+ * and a customer's next order is often in another one; "not comparable, so review" asked a card
+ * refused 59.65 USD to "try a smaller amount" for a 7.86 EUR basket (the simulator's fraud-wave,
+ * a sale lost). A rough rate errs by tens of percent at most, which only matters for baskets near
+ * the refused amount, where neither answer is sure.
+ */
+function lessThan(a: Money, b: Money): boolean {
+  return a.currency === b.currency ? a.amount < b.amount : roughMajorUsd(a.amount, a.currency) < roughMajorUsd(b.amount, b.currency);
+}
+
 /**
  * A funds or limit decline (an amount-bound soft decline: 51, 61, 65, N4) inside its window, at an
- * amount no larger than this order's (same currency), that no later approval of at least that
+ * amount no larger than this order's (lessThan), that no later approval of at least that
  * amount disproved — even when it is not the card's most recent answer. The balance that refused
  * 80.00 refuses 120.00 the same day, and an approval of 30.00 since (the customer took the "try a
  * smaller amount" prompt) or a generic 05 says nothing against that: only the most recent answer
  * counted before, so such an order was approved (`known_good`) and its attempt failed with 51 again
  * (the simulator's drift-outage: a card refused 58.87 was approved for 83.53 the same day; rare, about
- * one order in three scenario runs). An approval in another currency cannot be compared and clears
- * it, and a decline in another currency is not compared: a review only where the amounts say so.
+ * one order in three scenario runs). An approval in another currency clears it (kept on the side of
+ * approving); a decline in another currency is compared in rough dollar-sized units (lessThan).
  */
 function standingFundsDecline(events: readonly HistoryEvent[], order: DecisionOrder, now: number): { prompt: string; code: string | undefined } | null {
   let approvedSince = 0; // the largest approval (order currency) newer than the event looked at
@@ -136,7 +151,7 @@ function standingFundsDecline(events: readonly HistoryEvent[], order: DecisionOr
     }
     const rule = c.soft;
     if (!rule?.amountBound || now - e.at > rule.windowSeconds) continue;
-    if (e.currency === order.currency && e.amount <= order.amount && approvedSince < e.amount) return { prompt: rule.prompt, code: e.code ?? undefined };
+    if (!lessThan(order, e) && lessThan({ amount: approvedSince, currency: order.currency }, e)) return { prompt: rule.prompt, code: e.code ?? undefined };
   }
   return null;
 }
@@ -207,7 +222,7 @@ export const RULES: readonly Rule[] = [
       const last = [...events].reverse().find((e) => classifyOutcome(e).effect !== 'gateway');
       const rule = last && last.status === 'failure' ? (classifyOutcome(last).soft ?? undefined) : undefined;
       if (last && rule && now - last.at <= rule.windowSeconds) {
-        const smaller = rule.amountBound && last.currency === order.currency && order.amount < last.amount;
+        const smaller = rule.amountBound && lessThan(order, last);
         if (!smaller) return result('review', 'soft_decline', rule.prompt as PromptCode, last.code);
       }
       const funds = standingFundsDecline(events, order, now);

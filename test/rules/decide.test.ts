@@ -124,8 +124,17 @@ describe('decide', () => {
     // order amount 5000 < 8000: a smaller basket is what the prompt asks for → not reviewed
     expect(decide(input({ facts: { history: [declined], knownGood: true } }))).toMatchObject({ decision: 'approve' });
     expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 5000 })], knownGood: true } }))).toMatchObject({ decision: 'review', promptCode: 'try_smaller_amount' });
-    // another currency cannot be compared: reviewed
-    expect(decide(input({ facts: { history: [fail('61', 3600, { amount: 8000, currency: 'EUR' })], knownGood: true } }))).toMatchObject({ decision: 'review' });
+    // a refusal of 50.00 EUR, 30.00 USD approved since: 50.00 USD is about the refused basket
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 5000, currency: 'EUR' }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('review');
+    // another currency is compared in rough dollar-sized units (rules/segment.ts): a card refused
+    // 80.00 EUR is not asked to "try a smaller amount" for 50.00 USD, nor one refused 59.65 USD
+    // for 7.86 EUR (the simulator's fraud-wave lost that sale); 30.00 EUR refused still reviews 50.00 USD
+    expect(decide(input({ facts: { history: [fail('61', 3600, { amount: 8000, currency: 'EUR' })], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+    expect(decide({ ...input({ facts: { history: [fail('51', 3600, { amount: 5965, currency: 'USD' })], knownGood: true } }), order: { amount: 786, currency: 'EUR', crossBorder: false } })).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 3000, currency: 'EUR' })], knownGood: true } }))).toMatchObject({ decision: 'review', promptCode: 'try_smaller_amount' });
+    // ...also when it is not the latest answer (a generic 05 since)
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 8000, currency: 'EUR' }), fail('05', 600, { amount: 3000 })], knownGood: true } }))).toMatchObject({ decision: 'approve' });
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 3000, currency: 'EUR' }), fail('05', 600, { amount: 3000 })], knownGood: true } }))).toMatchObject({ decision: 'review', promptCode: 'try_smaller_amount' });
   });
   it('a funds decline stands for the same or a larger amount until an approval of at least that amount, even when it is not the latest answer', () => {
     const refused = fail('51', 3600, { amount: 5000 });
@@ -135,10 +144,10 @@ describe('decide', () => {
     expect(decide(input({ facts: { history: [refused, fail('05', 600, { amount: 3000 })], knownGood: true } }))).toEqual(review);
     // a later refusal of a larger amount does not hide the earlier one of a smaller amount
     expect(decide(input({ facts: { history: [fail('61', 7200, { amount: 4000 }), fail('51', 600, { amount: 9000 })], knownGood: true } }))).toMatchObject({ ...review, detail: '61' });
-    // an approval of at least the refused amount, a refusal of more than this order, another currency, or past its window: no review
+    // an approval of at least the refused amount, a refusal of more than this order, an approval in another currency, or past its window: no review
     expect(decide(input({ facts: { history: [refused, { ...ok(600), amount: 5000 }], knownGood: true } })).decision).toBe('approve');
     expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 6000 }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
-    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 5000, currency: 'EUR' }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
+    expect(decide(input({ facts: { history: [fail('51', 3600, { amount: 6000, currency: 'EUR' }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
     expect(decide(input({ facts: { history: [refused, { ...ok(600), amount: 3000, currency: 'EUR' }], knownGood: true } })).decision).toBe('approve');
     expect(decide(input({ facts: { history: [fail('51', 2 * DAY, { amount: 5000 }), { ...ok(600), amount: 3000 }], knownGood: true } })).decision).toBe('approve');
   });
