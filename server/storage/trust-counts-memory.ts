@@ -38,11 +38,25 @@ export interface CountedAttempt {
   fraudCounted?: boolean;
 }
 
-// Cards are keyed by their 16 bytes as a one-byte string (half the size of hex).
-const cardKey = (t: Uint8Array): string => Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('latin1');
+/**
+ * Item ids in the windows: cards and accounts are numbers here, not strings — the windows then
+ * hold no pointers (nothing for the garbage collector to follow per attempt) and items compare as
+ * numbers. NONE stands for a null item.
+ */
+const NONE = -1;
 
-/** First index in [lo, hi) whose value is >= x (ats sorted ascending). */
-function lowerBound(ats: number[], lo: number, hi: number, x: number): number {
+/** First record in [lo, hi) whose time is >= x (records of `s` numbers, the time first, sorted by time). */
+function lowerBound(d: number[], s: number, lo: number, hi: number, x: number): number {
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (d[m * s] < x) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+/** First index in [lo, hi) whose value is >= x (a sorted array of times). */
+function lowerBoundTimes(ats: number[], lo: number, hi: number, x: number): number {
   while (lo < hi) {
     const m = (lo + hi) >>> 1;
     if (ats[m] < x) lo = m + 1;
@@ -51,59 +65,53 @@ function lowerBound(ats: number[], lo: number, hi: number, x: number): number {
   return lo;
 }
 
-/** Put `at` into a sorted array (after equal times); returns its index. */
-function insertSorted(ats: number[], head: number, at: number): number {
-  let i = ats.length;
-  if (i > head && ats[i - 1] > at) {
-    i = lowerBound(ats, head, i, at + 1);
-    ats.splice(i, 0, at);
-  } else ats.push(at);
-  return i;
+/** Put `at` into a sorted array of times (after equal times). */
+function insertSorted(ats: number[], at: number): void {
+  const n = ats.length;
+  if (n > 0 && ats[n - 1] > at) ats.splice(lowerBoundTimes(ats, 0, n, at + 1), 0, at);
+  else ats.push(at);
 }
 
 /** Windows holding more live attempts than this keep a count per item (else distinct items are found by scanning). */
 const SMALL = 16;
 
-/** One key's attempts in a trailing window, oldest first, with the item (card or account) of each. */
+/**
+ * One key's attempts in a trailing window, oldest first: one flat array of records of `s` numbers —
+ * the time, the item (card or account id) and, with s = 3, a third value (a device's window: the
+ * attempt's account id; an account's: its outcome bits). One array per window instead of one per
+ * field, and numbers only (small integers: V8 stores them unboxed, nothing to trace).
+ */
 class Window {
-  private ats: number[] = [];
-  private items: (string | null)[] = [];
-  /** Per attempt, a second value (a device's window: the attempt's account). */
-  private aux: (string | null)[] | null;
-  /** Per attempt, its outcome bits (an account's window: OUTCOME_*). */
-  private marks: number[] | null;
+  private d: number[] = [];
+  /** The first live record. */
   private head = 0;
   /** How often each item occurs among the live attempts; only for windows past SMALL. */
-  private counts: Map<string, number> | null = null;
+  private counts: Map<number, number> | null = null;
 
-  constructor(opts: { aux?: boolean; marks?: boolean } = {}) {
-    this.aux = opts.aux ? [] : null;
-    this.marks = opts.marks ? [] : null;
-  }
+  constructor(private readonly s: 2 | 3) {}
 
   get empty(): boolean {
-    return this.head === this.ats.length;
+    return this.head * this.s === this.d.length;
   }
 
-  add(at: number, item: string | null, aux: string | null = null, mark = 0): void {
+  add(at: number, item: number, third = 0): void {
+    const d = this.d;
+    const s = this.s;
+    const n = d.length / s;
     // Attempts come in time order; one out of order (an earlier request's, or loading) is put in place.
-    const i = insertSorted(this.ats, this.head, at);
-    if (i === this.items.length) {
-      this.items.push(item);
-      this.aux?.push(aux);
-      this.marks?.push(mark);
-    } else {
-      this.items.splice(i, 0, item);
-      this.aux?.splice(i, 0, aux);
-      this.marks?.splice(i, 0, mark);
-    }
+    if (n > this.head && d[(n - 1) * s] > at) {
+      const i = lowerBound(d, s, this.head, n, at + 1);
+      if (s === 2) d.splice(i * 2, 0, at, item);
+      else d.splice(i * 3, 0, at, item, third);
+    } else if (s === 2) d.push(at, item);
+    else d.push(at, item, third);
     if (this.counts) {
-      if (item !== null) this.counts.set(item, (this.counts.get(item) ?? 0) + 1);
-    } else if (this.ats.length - this.head > SMALL) {
-      const counts = new Map<string, number>();
-      for (let j = this.head; j < this.items.length; j++) {
-        const x = this.items[j];
-        if (x !== null) counts.set(x, (counts.get(x) ?? 0) + 1);
+      if (item !== NONE) this.counts.set(item, (this.counts.get(item) ?? 0) + 1);
+    } else if (n + 1 - this.head > SMALL) {
+      const counts = new Map<number, number>();
+      for (let j = this.head * s + 1; j < d.length; j += s) {
+        const x = d[j];
+        if (x !== NONE) counts.set(x, (counts.get(x) ?? 0) + 1);
       }
       this.counts = counts;
     }
@@ -111,36 +119,35 @@ class Window {
 
   /** Drops attempts older than `from`. */
   evict(from: number): void {
+    const d = this.d;
+    const s = this.s;
+    const n = d.length / s;
     let h = this.head;
     const counts = this.counts;
-    while (h < this.ats.length && this.ats[h] < from) {
-      const item = this.items[h];
-      if (counts && item !== null) {
-        const n = counts.get(item)! - 1;
-        if (n === 0) counts.delete(item);
-        else counts.set(item, n);
+    while (h < n && d[h * s] < from) {
+      const item = d[h * s + 1];
+      if (counts && item !== NONE) {
+        const k = counts.get(item)! - 1;
+        if (k === 0) counts.delete(item);
+        else counts.set(item, k);
       }
-      this.items[h] = null;
       h++;
     }
     if (h === this.head) return;
     this.head = h;
-    if (h > 32 && h * 2 > this.ats.length) {
-      this.ats = this.ats.slice(h);
-      this.items = this.items.slice(h);
-      if (this.aux) this.aux = this.aux.slice(h);
-      if (this.marks) this.marks = this.marks.slice(h);
+    if (h > 32 && h * 2 > n) {
+      this.d = d.slice(h * s);
       this.head = 0;
     }
   }
 
-  /** Sets outcome bits on an unmarked attempt at `at`; false when none is held. */
+  /** Sets outcome bits on an unmarked attempt at `at`; false when none is held (s = 3: the third value). */
   mark(at: number, bits: number): boolean {
-    const marks = this.marks!;
-    const end = this.ats.length;
-    for (let i = lowerBound(this.ats, this.head, end, at); i < end && this.ats[i] === at; i++) {
-      if (marks[i] === 0) {
-        marks[i] = bits;
+    const d = this.d;
+    const n = d.length / 3;
+    for (let i = lowerBound(d, 3, this.head, n, at); i < n && d[i * 3] === at; i++) {
+      if (d[i * 3 + 2] === 0) {
+        d[i * 3 + 2] = bits;
         return true;
       }
     }
@@ -149,69 +156,213 @@ class Window {
 
   /** Outcome bits summed over attempts at or after `from`: what an answer before `from` takes off. */
   marksFrom(from: number, o: Outcomes): void {
-    const marks = this.marks!;
-    for (let i = lowerBound(this.ats, this.head, this.ats.length, from); i < marks.length; i++) {
-      const m = marks[i];
+    const d = this.d;
+    const n = d.length / 3;
+    for (let i = lowerBound(d, 3, this.head, n, from); i < n; i++) {
+      const m = d[i * 3 + 2];
       if (m !== 0) subOutcome(o, m);
     }
   }
 
-  /** The distinct aux values of attempts at or after `from` for which `keep` holds. */
-  auxFrom(from: number, keep: (x: string) => boolean): number {
-    const aux = this.aux!;
-    const lo = lowerBound(this.ats, this.head, this.ats.length, from);
-    let n = 0;
-    for (let i = lo; i < aux.length; i++) {
-      const x = aux[i];
-      if (x === null || !keep(x)) continue;
+  /** The distinct third values (accounts) of attempts at or after `from` first seen at or after `from` (per `firstSeen`). */
+  newAccountsFrom(from: number, firstSeen: Map<number, number>): number {
+    const d = this.d;
+    const n = d.length / 3;
+    const lo = lowerBound(d, 3, this.head, n, from);
+    let k = 0;
+    for (let i = lo; i < n; i++) {
+      const x = d[i * 3 + 2];
+      if (x === NONE || !(firstSeen.get(x)! >= from)) continue;
       let seen = false;
-      for (let j = lo; j < i && !seen; j++) seen = aux[j] === x;
-      if (!seen) n++;
+      for (let j = lo; j < i && !seen; j++) seen = d[j * 3 + 2] === x;
+      if (!seen) k++;
     }
-    return n;
+    return k;
   }
 
   /** Attempts with from <= at < to. */
   count(from: number, to: number): number {
-    const end = this.ats.length;
-    return lowerBound(this.ats, this.head, end, to) - lowerBound(this.ats, this.head, end, from);
+    const n = this.d.length / this.s;
+    return lowerBound(this.d, this.s, this.head, n, to) - lowerBound(this.d, this.s, this.head, n, from);
   }
 
-  /** Distinct items among attempts with from <= at < to, and whether `mine` is one of them. */
-  distinct(from: number, to: number, mine: string | null): { n: number; mine: boolean } {
-    const items = this.items;
-    const end = this.ats.length;
-    const lo = lowerBound(this.ats, this.head, end, from);
-    const hi = lowerBound(this.ats, lo, end, to);
+  /** Distinct items among attempts with from <= at < to, and whether `mine` (NONE: none) is one of them. */
+  distinct(from: number, to: number, mine: number): { n: number; mine: boolean } {
+    const d = this.d;
+    const s = this.s;
+    const end = d.length / s;
+    const lo = lowerBound(d, s, this.head, end, from);
+    const hi = lowerBound(d, s, lo, end, to);
     const counts = this.counts;
     if (!counts) {
       let n = 0;
       let found = false;
       for (let i = lo; i < hi; i++) {
-        const x = items[i];
-        if (x === null) continue;
+        const x = d[i * s + 1];
+        if (x === NONE) continue;
         if (x === mine) found = true;
         let seen = false;
-        for (let j = lo; j < i && !seen; j++) seen = items[j] === x;
+        for (let j = lo; j < i && !seen; j++) seen = d[j * s + 1] === x;
         if (!seen) n++;
       }
       return { n, mine: found };
     }
     // The counts cover the whole window, which holds a little more than asked (attempts that aged
     // out since the last eviction, attempts at `to` itself): those few are taken off.
-    let off: Map<string, number> | null = null;
+    let off: Map<number, number> | null = null;
     for (let i = this.head; i < end; i++) {
       if (i === lo) i = hi;
       if (i >= end) break;
-      const x = items[i];
-      if (x === null) continue;
+      const x = d[i * s + 1];
+      if (x === NONE) continue;
       off ??= new Map();
       off.set(x, (off.get(x) ?? 0) + 1);
     }
     let n = counts.size;
     if (off) for (const [x, k] of off) if (counts.get(x) === k) n--;
-    const m = mine === null ? 0 : (counts.get(mine) ?? 0) - (off?.get(mine) ?? 0);
+    const m = mine === NONE ? 0 : (counts.get(mine) ?? 0) - (off?.get(mine) ?? 0);
     return { n, mine: m > 0 };
+  }
+}
+
+/**
+ * The cards of the last day: token → id, and per id the times of its attempts. An open-addressing
+ * table over typed arrays keyed by the token's 16 bytes, instead of a Map with a string per card
+ * (a card is a new key with nearly every attempt: a string, a Map entry and their GC work each).
+ * Ids are reused after a sweep drops a card: by then every attempt of it is older than any window
+ * an answer can still ask about (see sweep), so within an asked window equal ids are equal cards.
+ * Tokens of another length (none are made: tokens and fingerprints are 16 bytes) go to a Map.
+ */
+class CardTable {
+  /** Per id, its token as four 32-bit words. */
+  private words = new Int32Array(4 * 1024);
+  /** Per id, the time of its only attempt (when it has one); NaN: the id is free. */
+  private at = new Float64Array(1024).fill(Number.NaN);
+  /** Ids with two or more attempts in the day: their times, sorted. */
+  private readonly more = new Map<number, number[]>();
+  /** id + 1 per slot, 0: empty. */
+  private slots = new Int32Array(2048);
+  private free: number[] = [];
+  private next = 0;
+  size = 0;
+  /** Tokens not 16 bytes long (none in practice): their ids. */
+  private readonly odd = new Map<string, number>();
+
+  private static hash(w0: number, w1: number, w2: number, w3: number): number {
+    let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35), 0x27d4eb2f);
+    h ^= h >>> 15;
+    return Math.imul(h, 0x165667b1) ^ (h >>> 13);
+  }
+
+  /** The card's id, or NONE. */
+  find(t: Uint8Array): number {
+    if (t.length !== 16) return this.odd.get(Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('latin1')) ?? NONE;
+    const w0 = t[0] | (t[1] << 8) | (t[2] << 16) | (t[3] << 24);
+    const w1 = t[4] | (t[5] << 8) | (t[6] << 16) | (t[7] << 24);
+    const w2 = t[8] | (t[9] << 8) | (t[10] << 16) | (t[11] << 24);
+    const w3 = t[12] | (t[13] << 8) | (t[14] << 16) | (t[15] << 24);
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    const words = this.words;
+    for (let i = CardTable.hash(w0, w1, w2, w3) & mask; ; i = (i + 1) & mask) {
+      const v = slots[i];
+      if (v === 0) return NONE;
+      const k = (v - 1) * 4;
+      if (words[k] === w0 && words[k + 1] === w1 && words[k + 2] === w2 && words[k + 3] === w3) return v - 1;
+    }
+  }
+
+  /** A new id for a card find() did not find, with its first attempt at `at`. */
+  insert(t: Uint8Array, at: number): number {
+    let id = this.free.pop();
+    if (id === undefined) {
+      id = this.next++;
+      if (id >= this.at.length) {
+        const a = new Float64Array(this.at.length * 2).fill(Number.NaN);
+        a.set(this.at);
+        this.at = a;
+        const w = new Int32Array(this.words.length * 2);
+        w.set(this.words);
+        this.words = w;
+      }
+    }
+    this.at[id] = at;
+    this.size++;
+    if (t.length !== 16) {
+      this.odd.set(Buffer.from(t.buffer, t.byteOffset, t.byteLength).toString('latin1'), id);
+      this.words.fill(0, id * 4, id * 4 + 4);
+      return id;
+    }
+    const k = id * 4;
+    this.words[k] = t[0] | (t[1] << 8) | (t[2] << 16) | (t[3] << 24);
+    this.words[k + 1] = t[4] | (t[5] << 8) | (t[6] << 16) | (t[7] << 24);
+    this.words[k + 2] = t[8] | (t[9] << 8) | (t[10] << 16) | (t[11] << 24);
+    this.words[k + 3] = t[12] | (t[13] << 8) | (t[14] << 16) | (t[15] << 24);
+    if ((this.size - this.odd.size) * 2 > this.slots.length) this.rehash(this.slots.length * 2);
+    else this.place(id);
+    return id;
+  }
+
+  private place(id: number): void {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    const k = id * 4;
+    const w = this.words;
+    let i = CardTable.hash(w[k], w[k + 1], w[k + 2], w[k + 3]) & mask;
+    while (slots[i] !== 0) i = (i + 1) & mask;
+    slots[i] = id + 1;
+  }
+
+  /** The slots again, for the live 16-byte cards (after growing, or after a sweep freed ids). */
+  private rehash(capacity: number): void {
+    this.slots = new Int32Array(capacity);
+    const odd = new Set(this.odd.values());
+    for (let id = 0; id < this.next; id++) if (!Number.isNaN(this.at[id]) && !odd.has(id)) this.place(id);
+  }
+
+  /** Records an attempt of card `id` at `at` (dayFrom: times before it are out of the day). */
+  addTime(id: number, at: number, dayFrom: number): void {
+    const w = this.more.get(id);
+    if (w === undefined) {
+      const first = this.at[id];
+      if (first < dayFrom) this.at[id] = at;
+      else this.more.set(id, first <= at ? [first, at] : [at, first]);
+    } else {
+      let h = 0;
+      while (h < w.length && w[h] < dayFrom) h++;
+      if (h > 0) w.splice(0, h);
+      insertSorted(w, at);
+    }
+  }
+
+  /** Attempts of card `id` with hour <= time < at, and with day <= time < at. */
+  counts(id: number, hour: number, day: number, at: number): { hour: number; day: number } {
+    const w = this.more.get(id);
+    if (w === undefined) {
+      const t = this.at[id];
+      return t < at ? { hour: t >= hour ? 1 : 0, day: t >= day ? 1 : 0 } : { hour: 0, day: 0 };
+    }
+    const to = lowerBoundTimes(w, 0, w.length, at);
+    return { hour: to - lowerBoundTimes(w, 0, to, hour), day: to - lowerBoundTimes(w, 0, to, day) };
+  }
+
+  /** Frees the cards whose last attempt is before `day`. */
+  sweep(day: number): void {
+    let freed = false;
+    for (let id = 0; id < this.next; id++) {
+      const first = this.at[id];
+      if (Number.isNaN(first)) continue;
+      const w = this.more.get(id);
+      if ((w === undefined ? first : w[w.length - 1]) >= day) continue;
+      this.at[id] = Number.NaN;
+      if (w !== undefined) this.more.delete(id);
+      this.free.push(id);
+      this.size--;
+      freed = true;
+    }
+    if (!freed) return;
+    for (const [k, id] of this.odd) if (Number.isNaN(this.at[id])) this.odd.delete(k);
+    this.rehash(this.slots.length);
   }
 }
 
@@ -255,23 +406,25 @@ function subOutcome(o: Outcomes, bits: number): void {
 }
 
 interface AccountCounts {
+  /** The account's id in the windows (accounts are kept for all time: never reused). */
+  id: number;
   firstAt: number;
   /** Outcomes of all its attempts. */
   outcomes: Outcomes;
-  /** Cards over the last day, with each attempt's outcome. */
+  /** Cards over the last day, with each attempt's outcome bits. */
   day: Window;
 }
 
 interface DeviceCounts {
-  /** Every account seen on the device, with its first attempt there. */
-  accounts: Map<string, number>;
+  /** Every account (id) seen on the device, with its first attempt there. */
+  accounts: Map<number, number>;
   fraud: number; // fraud and chargeback outcomes, any time
-  /** Cards over the last day, with each attempt's account. */
+  /** Cards over the last day, with each attempt's account (id). */
   day: Window;
 }
 
 interface IpCounts {
-  /** Accounts over the last 30 days (every attempt; null items have no account). */
+  /** Accounts (ids) over the last 30 days (every attempt; NONE items have no account). */
   month: Window;
   /** Cards over the last hour. */
   hour: Window;
@@ -308,14 +461,18 @@ export class TrustCountsMemory {
     }
   }
   private readonly accounts = new Map<string, AccountCounts>();
+  private nextAccountId = 0;
   private readonly devices = new Map<string, DeviceCounts>();
   private readonly ips = new Map<string, IpCounts>();
-  /**
-   * Per card, the times of its attempts over the last day: most cards have one, held as the number
-   * itself (no array per new card: a card is a new key with nearly every attempt).
-   */
-  private readonly cards = new Map<string, number | number[]>();
+  /** Per card, the times of its attempts over the last day. */
+  private readonly cards = new CardTable();
   private sinceSweep = 0;
+
+  private account(key: string, firstAt: number): AccountCounts {
+    let c = this.accounts.get(key);
+    if (!c) this.accounts.set(key, (c = { id: this.nextAccountId++, firstAt, outcomes: noOutcomes(), day: new Window(3) }));
+    return c;
+  }
 
   /** Counts one attempt (its label too, when it has one). */
   add(a: CountedAttempt): void {
@@ -333,49 +490,44 @@ export class TrustCountsMemory {
       return;
     }
     if (at > this.latest) this.latest = at;
-    const token = cardKey(a.token);
     const bits = outcomeBits(a.status, a.type);
     // Windows keep what an answer at `latest` - SLACK or later can still need.
     const dayFrom = this.latest - DAY - SLACK;
     const inDay = at >= dayFrom;
+    // The card's id (a new one when it has no attempt in the day yet): only attempts in the day
+    // enter windows that hold cards.
+    let card = NONE;
+    if (inDay) {
+      card = this.cards.find(a.token);
+      if (card === NONE) card = this.cards.insert(a.token, at);
+      else this.cards.addTime(card, at, dayFrom);
+    }
+    let accountId = NONE;
     if (a.account !== null) {
-      let c = this.accounts.get(a.account);
-      if (!c) this.accounts.set(a.account, (c = { firstAt: at, outcomes: noOutcomes(), day: new Window({ marks: true }) }));
+      const c = this.account(a.account, at);
+      accountId = c.id;
       if (at < c.firstAt) c.firstAt = at;
       addOutcome(c.outcomes, bits);
       c.day.evict(dayFrom);
-      if (inDay) c.day.add(at, token, null, bits);
+      if (inDay) c.day.add(at, card, bits);
     }
     if (a.device !== null) {
       const d = this.device(a.device);
-      if (a.account !== null) {
-        const first = d.accounts.get(a.account);
-        if (first === undefined || at < first) d.accounts.set(a.account, at);
+      if (accountId !== NONE) {
+        const first = d.accounts.get(accountId);
+        if (first === undefined || at < first) d.accounts.set(accountId, at);
       }
       if (bits & (FRAUD | CHARGEBACK) && !a.fraudCounted) d.fraud++;
       d.day.evict(dayFrom);
-      if (inDay) d.day.add(at, token, a.account);
+      if (inDay) d.day.add(at, card, accountId);
     }
     if (a.ip !== null) {
       let i = this.ips.get(a.ip);
-      if (!i) this.ips.set(a.ip, (i = { month: new Window(), hour: new Window() }));
+      if (!i) this.ips.set(a.ip, (i = { month: new Window(2), hour: new Window(2) }));
       i.month.evict(this.latest - MONTH - SLACK);
       i.hour.evict(this.latest - HOUR - SLACK);
-      if (at >= this.latest - MONTH - SLACK) i.month.add(at, a.account);
-      if (at >= this.latest - HOUR - SLACK) i.hour.add(at, token);
-    }
-    if (inDay) {
-      const w = this.cards.get(token);
-      if (w === undefined) this.cards.set(token, at);
-      else if (typeof w === 'number') {
-        if (w < dayFrom) this.cards.set(token, at);
-        else this.cards.set(token, w <= at ? [w, at] : [at, w]);
-      } else {
-        let h = 0;
-        while (h < w.length && w[h] < dayFrom) h++;
-        if (h > 0) w.splice(0, h);
-        insertSorted(w, 0, at);
-      }
+      if (at >= this.latest - MONTH - SLACK) i.month.add(at, accountId);
+      if (at >= this.latest - HOUR - SLACK) i.hour.add(at, card);
     }
     if (++this.sinceSweep >= 65_536) this.sweep();
   }
@@ -402,42 +554,42 @@ export class TrustCountsMemory {
   loadOlder(latest: number, older: Iterable<OlderGroup>): void {
     if (latest > this.latest) this.latest = latest;
     const month = TrustCountsMemory.cutoffs(latest).month;
-    // Per IP and account (or none), its newest older attempt in the 30-day window.
-    const ipAccounts = new Map<string, Map<string | null, number>>();
+    // Per IP and account id (or NONE), its newest older attempt in the 30-day window.
+    const ipAccounts = new Map<string, Map<number, number>>();
     for (const [account, device, ip, firstAt, lastAt, successes, failures, fraud, chargebacks] of older) {
+      let accountId = NONE;
       if (account !== null) {
-        const c = this.accounts.get(account);
-        if (!c) this.accounts.set(account, { firstAt, outcomes: { successes, failures, fraud, chargebacks }, day: new Window({ marks: true }) });
-        else {
-          if (firstAt < c.firstAt) c.firstAt = firstAt;
-          addCounts(c.outcomes, { successes, failures, fraud, chargebacks });
-        }
+        const known = this.accounts.has(account);
+        const c = this.account(account, firstAt);
+        accountId = c.id;
+        if (known && firstAt < c.firstAt) c.firstAt = firstAt;
+        addCounts(c.outcomes, { successes, failures, fraud, chargebacks });
       }
       if (device !== null) {
         const d = this.device(device);
-        if (account !== null) {
-          const first = d.accounts.get(account);
-          if (first === undefined || firstAt < first) d.accounts.set(account, firstAt);
+        if (accountId !== NONE) {
+          const first = d.accounts.get(accountId);
+          if (first === undefined || firstAt < first) d.accounts.set(accountId, firstAt);
         }
         d.fraud += fraud + chargebacks;
       }
       if (ip !== null && lastAt >= month) {
         let byAccount = ipAccounts.get(ip);
         if (!byAccount) ipAccounts.set(ip, (byAccount = new Map()));
-        if (!(byAccount.get(account)! >= lastAt)) byAccount.set(account, lastAt);
+        if (!(byAccount.get(accountId)! >= lastAt)) byAccount.set(accountId, lastAt);
       }
     }
     for (const [ip, byAccount] of ipAccounts) {
-      const w = new Window();
+      const w = new Window(2);
       // oldest first: a window appends in time order
       for (const [account, lastAt] of [...byAccount].sort((x, y) => x[1] - y[1])) w.add(lastAt, account);
-      this.ips.set(ip, { month: w, hour: new Window() });
+      this.ips.set(ip, { month: w, hour: new Window(2) });
     }
   }
 
   private device(key: string): DeviceCounts {
     let d = this.devices.get(key);
-    if (!d) this.devices.set(key, (d = { accounts: new Map(), fraud: 0, day: new Window({ aux: true }) }));
+    if (!d) this.devices.set(key, (d = { accounts: new Map(), fraud: 0, day: new Window(3) }));
     return d;
   }
 
@@ -478,7 +630,10 @@ export class TrustCountsMemory {
     if (at < this.latest - SLACK) return null;
     const hour = at - HOUR;
     const day = at - DAY;
-    const token = cardKey(k.token);
+    // A card or account with no id has no attempt in any window.
+    const card = this.cards.find(k.token);
+    const c = k.account === null ? undefined : this.accounts.get(k.account);
+    const accountId = c === undefined ? NONE : c.id;
     const out: TrustCounts = {
       account: null,
       device: null,
@@ -487,7 +642,6 @@ export class TrustCountsMemory {
       cards: { accountDay: { n: 0, mine: false }, deviceDay: { n: 0, mine: false }, ipHour: { n: 0, mine: false } },
     };
     if (k.account !== null) {
-      const c = this.accounts.get(k.account);
       if (!c) out.account = { firstAt: null, ...noOutcomes() };
       else {
         // Attempts at or after `at` are not before it: their outcomes are taken off.
@@ -496,47 +650,45 @@ export class TrustCountsMemory {
         out.account = { firstAt: c.firstAt < at ? c.firstAt : null, successes: o.successes, failures: o.failures, fraud: o.fraud, chargebacks: o.chargebacks };
         out.attempts.accountHour = c.day.count(hour, at);
         out.attempts.accountDay = c.day.count(day, at);
-        out.cards.accountDay = c.day.distinct(day, at, token);
+        out.cards.accountDay = c.day.distinct(day, at, card);
       }
     }
     if (k.device !== null) {
       const d = this.devices.get(k.device);
       if (!d) out.device = { withAccount: false, accounts: 0, mine: false, fraud: 0 };
       else {
-        const first = k.account === null ? undefined : d.accounts.get(k.account);
+        const first = accountId === NONE ? undefined : d.accounts.get(accountId);
         const mine = first !== undefined && first < at;
         // Accounts first seen on the device at or after `at` are not before it.
-        const later = d.day.auxFrom(at, (x) => d.accounts.get(x)! >= at);
+        const later = d.day.newAccountsFrom(at, d.accounts);
         out.device = { withAccount: mine, accounts: d.accounts.size - later, mine, fraud: d.fraud };
-        out.cards.deviceDay = d.day.distinct(day, at, token);
+        out.cards.deviceDay = d.day.distinct(day, at, card);
       }
     }
     if (k.ip !== null) {
       const i = this.ips.get(k.ip);
       if (!i) out.ip = { accounts: 0, mine: false };
       else {
-        const a = i.month.distinct(at - MONTH, at, k.account);
+        const a = i.month.distinct(at - MONTH, at, accountId);
         out.ip = { accounts: a.n, mine: a.mine };
         out.attempts.ipHour = i.month.count(hour, at);
         out.attempts.ipDay = i.month.count(day, at);
-        out.cards.ipHour = i.hour.distinct(hour, at, token);
+        out.cards.ipHour = i.hour.distinct(hour, at, card);
       }
     }
-    const w = this.cards.get(token);
-    if (typeof w === 'number') {
-      if (w < at) {
-        if (w >= hour) out.attempts.cardHour = 1;
-        if (w >= day) out.attempts.cardDay = 1;
-      }
-    } else if (w) {
-      const to = lowerBound(w, 0, w.length, at);
-      out.attempts.cardHour = to - lowerBound(w, 0, to, hour);
-      out.attempts.cardDay = to - lowerBound(w, 0, to, day);
+    if (card !== NONE) {
+      const n = this.cards.counts(card, hour, day, at);
+      out.attempts.cardHour = n.hour;
+      out.attempts.cardDay = n.day;
     }
     return out;
   }
 
-  /** Drops windows of keys not seen for longer than their span (the all-time counts stay). */
+  /**
+   * Drops windows of keys not seen for longer than their span (the all-time counts stay), and the
+   * cards whose last attempt is older than a day + SLACK before the newest attempt: every later
+   * answer asks about times after that (at >= latest - SLACK), so their ids can be reused.
+   */
   private sweep(): void {
     this.sinceSweep = 0;
     const day = this.latest - DAY - SLACK;
@@ -547,7 +699,7 @@ export class TrustCountsMemory {
       i.hour.evict(this.latest - HOUR - SLACK);
       if (i.month.empty && i.hour.empty) this.ips.delete(k);
     }
-    for (const [k, w] of this.cards) if ((typeof w === 'number' ? w : w[w.length - 1]) < day) this.cards.delete(k);
+    this.cards.sweep(day);
   }
 
   /** Keys held (a figure for operations: the memory grows with distinct accounts and devices). */

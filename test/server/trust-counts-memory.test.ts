@@ -169,6 +169,61 @@ describe('trust counts in memory (SQLite)', () => {
     expect(db.trustRowsLoaded).toBe(recent);
   });
 
+  it('answers as the counting statement does across a sweep that drops the day-old cards and reuses their ids, with thousands of cards', async () => {
+    // Cards are held by id in a table that grows, and ids of cards swept out of the day (every
+    // 65 536 attempts) are given to new cards: 70 000 attempts over ~3 days, cards changing with
+    // time (so the sweep finds cards a day old) and now and then an old card again; a few keys
+    // that are not 16 bytes; answers checked against the statement before and after the sweep.
+    const db = sql.db;
+    const r = rng(7);
+    const pick = <X>(xs: X[]): X => xs[Math.floor(r() * xs.length)];
+    const accounts = [...Array.from({ length: 40 }, (_, j) => `a${j}`), null];
+    const devices = [...Array.from({ length: 25 }, (_, j) => `d${j}`), null];
+    const ips = [...Array.from({ length: 30 }, (_, j) => `i${j}`), null];
+    const card = (n: number): Uint8Array => {
+      if (n % 997 === 5) return new Uint8Array([n & 255, n >> 8, 1, 2, 3]); // another length
+      const t = new Uint8Array(16);
+      for (let b = 0; b < 16; b++) t[b] = (n * 2654435761 + b * 40503) >>> (b % 3) * 8 & 255;
+      t[0] = n & 255;
+      t[1] = n >> 8;
+      return t;
+    };
+    const phase = (i: number) => Math.floor(i / 20_000);
+    // Mostly this phase's cards (2 000 per phase), sometimes any earlier one.
+    const cardAt = (i: number) => (r() < 0.1 ? Math.floor(r() * 2000 * (phase(i) + 1)) : phase(i) * 2000 + Math.floor(r() * 2000));
+    let now = T;
+    let pending: TrustAttemptRow[] = [];
+    let checked = 0;
+    const check = async (n: number, i: number) => {
+      for (let j = 0; j < n; j++) {
+        const at = now - pick([0, 0, 1, 60, SLACK]);
+        const k: TrustKeys = { account: pick(accounts), device: pick(devices), ip: pick(ips), token: card(r() < 0.5 ? cardAt(i) : Math.floor(r() * 2000 * (phase(i) + 1))), at };
+        const { mem, sql: want } = await both(db, k);
+        expect(mem).toEqual(want);
+        checked++;
+      }
+    };
+    for (let i = 0; i < 70_000; i++) {
+      now += Math.floor(r() * 8);
+      const a: TrustAttemptRow = {
+        merchant: 'm', orderId: `o${i}`, token: card(cardAt(i)), account: pick(accounts), device: pick(devices), ip: pick(ips),
+        ipCountry: null, cardCountry: null, at: r() < 0.05 ? now - Math.floor(r() * 3) : now, features: [0], modelVersion: null,
+      };
+      db.noteTrustAttempts([a]);
+      pending.push(a);
+      if (pending.length === 2000) {
+        await db.insertTrustAttempts(pending);
+        pending = [];
+      }
+      if (i % 5000 === 4999 && i < 60_000) await check(5, i);
+      if (i >= 65_600 && i % 500 === 0) await check(12, i); // after the sweep at the 65 536th attempt
+    }
+    await db.insertTrustAttempts(pending);
+    await check(40, 69_999);
+    expect(now - T).toBeGreaterThan(2 * DAY + HOUR);
+    expect(checked).toBe(196);
+  }, 120_000);
+
   it('counts an attempt as soon as it is noted, before it is written, and once when written', async () => {
     const db = sql.db;
     const row = (o: Partial<TrustAttemptRow>): TrustAttemptRow => ({ merchant: 'm', orderId: 'o1', token: tok(1), account: 'acc', device: 'dev', ip: 'ip', ipCountry: null, cardCountry: null, at: T, features: [0], modelVersion: null, ...o });
