@@ -263,7 +263,11 @@ export class NetworkAuth {
       // merchant) counts: successful payments, fraud outcomes; and this order's earlier attempts
       // with other cards (a lost, stolen or fraud answer asks for 3-D Secure).
       const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
-      const checkout = { fraudOutcomes: orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length };
+      // This card's earlier attempts in this order (BIN + last four, as for routing below): a retry
+      // for no more than was attempted keeps the order's trust answer (server/trust/policy.ts).
+      let cardAttemptedAmount: number | null = null;
+      for (const r of orderRows) if (r.bin === req.bin && r.last4 === req.last4 && r.currency === currency) cardAttemptedAmount = Math.max(cardAttemptedAmount ?? 0, r.amount);
+      const checkout = { fraudOutcomes: orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length, cardAttemptedAmount };
       const nc = this.deps.trust.withCard(assessed, { amount }, card, checkout);
       trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
       result = {

@@ -95,6 +95,17 @@ describe('trust policy', () => {
     expect(evaluateNewCard(model, suspicious({ account: { fraud: 1 } }), ORDER, {}, undefined, checkout)).toMatchObject({ decision: 'decline', evidence: 'account_fraud' });
   });
 
+  it('a retry of a card this checkout already sent to a gateway keeps its answer for no more than that amount, unless fraud evidence came', () => {
+    // The lowest level (its own retries count as velocity) alone would ask for 3-D Secure.
+    expect(evaluateNewCard(model, suspicious(), ORDER)).toMatchObject({ decision: 'review', reason: 'trust_too_low' });
+    expect(evaluateNewCard(model, suspicious(), ORDER, {}, undefined, { fraudOutcomes: 0, cardAttemptedAmount: ORDER.amount })).toMatchObject({ decision: 'approve', reason: 'trust_retry', promptCode: null, level: 'block' });
+    // A larger basket than was attempted is asked again; so is any fraud evidence.
+    expect(evaluateNewCard(model, suspicious(), ORDER, {}, undefined, { fraudOutcomes: 0, cardAttemptedAmount: ORDER.amount - 1 })).toMatchObject({ decision: 'review', reason: 'trust_too_low' });
+    expect(evaluateNewCard(model, suspicious(), ORDER, {}, undefined, { fraudOutcomes: 1, cardAttemptedAmount: ORDER.amount })).toMatchObject({ decision: 'review', reason: 'fraud_signal', evidence: 'checkout_fraud' });
+    expect(evaluateNewCard(model, suspicious({ distinctCards: { accountDay: 8, deviceDay: 8, ipHour: 1 } }), ORDER, {}, undefined, { fraudOutcomes: 0, cardAttemptedAmount: ORDER.amount })).toMatchObject({ decision: 'decline', evidence: 'card_velocity' });
+    expect(evaluateNewCard(model, suspicious(), ORDER, {}, { successes: 0, fraud: 1 }, { fraudOutcomes: 0, cardAttemptedAmount: ORDER.amount })).toMatchObject({ decision: 'decline', evidence: 'card_fraud' });
+  });
+
   it('fraud evidence at a good trust level asks for 3-D Secure rather than declining', () => {
     const good: TrustContext = {
       now: NOW,
