@@ -35,7 +35,7 @@ describe('segments', () => {
   });
   it('has one key per fallback level, finest first', () => {
     const keys = segmentKeys({ brand: 'Visa', issuerCountry: 'de', currency: 'eur', amount: 5000 });
-    expect(keys).toEqual(['b=visa|c=DE|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR', 'b=visa|$=EUR', '$=EUR']);
+    expect(keys).toEqual(['b=visa|c=DE|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR', 'r=?|$=EUR', 'b=visa|$=EUR', '$=EUR']);
     const xb = segmentKeys({ brand: 'visa', issuerCountry: 'DE', crossBorder: true, currency: 'EUR', amount: 5000 });
     expect(xb.slice(0, 3)).toEqual(['b=visa|c=DE|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR']);
     expect(segmentKeys({ brand: 'visa', crossBorder: false, currency: 'EUR', amount: 5000 })[2]).toBe('b=visa|r=dom|$=EUR');
@@ -43,6 +43,43 @@ describe('segments', () => {
 });
 
 describe('GatewayRouter', () => {
+  // A cross-border order whose brand has too few outcomes abroad at one gateway: ranked by the
+  // gateways' cross-border rates over all brands (region × currency), not by brand × currency,
+  // where the domestic orders set the rates and the gateway best at home won abroad too.
+  const XB = (brand: string) => ({ brand, issuerCountry: 'US', crossBorder: true, currency: 'EUR', amount: 5000 });
+  const DOM = { brand: 'visa', issuerCountry: 'DE', crossBorder: false, currency: 'EUR', amount: 5000 };
+  function domesticStrongA(opts: RouterOptions = {}) {
+    const s = setup(opts);
+    feed(s.router, 'A', 200, 0.95, T0, DOM);
+    feed(s.router, 'B', 200, 0.9, T0, DOM);
+    feed(s.router, 'A', 100, 0.8, T0, XB('mastercard'));
+    feed(s.router, 'B', 100, 0.95, T0, XB('mastercard'));
+    feed(s.router, 'B', 30, 0.95, T0, XB('visa')); // success-first: the visa cards abroad went to B
+    feed(s.router, 'A', 3, 1, T0, XB('visa'));
+    return s;
+  }
+  it('ranks a cross-border order with a sparse brand segment by the cross-border rates of all brands', () => {
+    const { router } = domesticStrongA();
+    const r = router.recommend(XB('visa'));
+    expect(r).toMatchObject({ gateway: 'B', segmentLevel: 'region+currency' });
+    expect(router.ranking(XB('visa')).map((x) => x.gateway)).toEqual(['B', 'A']); // the device's offline route too
+    expect(router.recommend(DOM).gateway).toBe('A'); // at home A stays first
+  });
+  it('warms up the best-rated of the gateways still short of samples first, not the least-sampled', () => {
+    const { router } = setup({ explorationShare: 0.05, rng: () => 0.99 }); // the exploration coin never falls
+    feed(router, 'A', 40, 0.9, T0, XB('visa'));
+    feed(router, 'B', 10, 0.9, T0, XB('visa'));
+    feed(router, 'C', 5, 0.6, T0, XB('visa')); // fewest outcomes, and clearly worse so far
+    const r = router.recommend(XB('visa'));
+    expect(router.stats().warmups).toBe(1);
+    expect(r.gateway).toBe('B');
+  });
+  it('warms gateways up per region × currency, not per brand: a measured region needs no warm-up for a new brand', () => {
+    const { router } = domesticStrongA({ explorationShare: 0.05, rng: () => 0.99 }); // the exploration coin never falls
+    const r = router.recommend(XB('american-express'));
+    expect(r).toMatchObject({ gateway: 'B', explored: false, segmentLevel: 'region+currency' });
+    expect(router.stats().warmups).toBe(0);
+  });
   it('picks the better gateway per segment', () => {
     const { router } = setup();
     feed(router, 'A', 50, 0.9, T0, VISA_EUR);
