@@ -121,6 +121,9 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/** A card without history: decide() reads its history (copies it, never writes it). */
+const NO_EVENTS = Object.freeze([]) as unknown as ReturnType<typeof historyEvent>[];
+
 type QueuedContext = { merchant: string; orderId: string; ctx: OrderContext; at: number };
 
 export class NetworkAuth {
@@ -232,11 +235,19 @@ export class NetworkAuth {
     const since = now - this.deps.historyWindowSeconds;
     const trustKeys = this.deps.trust.trustKeys(attempt);
     const factsQuery = { token, merchant, orderId: req.order.id, now, since, historyLimit: 1000, trust: trustKeys };
-    // BIN rules from the cache when it is fresh (no second promise per request), else read with the facts.
+    // BIN rules from the cache when it is fresh (no second promise per request), else read with
+    // the facts; the facts without a promise when the store has them in memory (a new card).
     const cachedRule = this.cachedBinRule(req.bin);
-    const [facts, binRule] = cachedRule !== undefined ? [await storage.authFacts(factsQuery), cachedRule] : await Promise.all([storage.authFacts(factsQuery), this.matchBinRule(req.bin)]);
+    let facts = cachedRule !== undefined && storage.authFactsNow ? storage.authFactsNow(factsQuery) : null;
+    let binRule: BinRule | null;
+    if (facts !== null) binRule = cachedRule!;
+    else if (cachedRule !== undefined) {
+      facts = await storage.authFacts(factsQuery);
+      binRule = cachedRule;
+    } else [facts, binRule] = await Promise.all([storage.authFacts(factsQuery), this.matchBinRule(req.bin)]);
     const { restricted, knownGood, history: recent, hard, orderRows } = facts;
-    const assessed = await this.deps.trust.assess(attempt, { amount, currency }, facts.trust, trustKeys);
+    const assessing = this.deps.trust.assessNow(attempt, { amount, currency }, facts.trust, trustKeys);
+    const assessed = assessing instanceof Promise ? await assessing : assessing;
     // A new card (most requests) has neither: no arrays made.
     const rows = hard.length === 0 ? recent : [...hard.filter((h) => h.at < since), ...recent];
     const brand = req.brand ?? rows.find((r) => r.brand)?.brand ?? cardBrand(req.bin);
@@ -249,7 +260,7 @@ export class NetworkAuth {
 
     let result: { decision: AuthAnswer['decision']; reason: string; detail: string | null; promptCode: string | null };
     const d: DecisionResult = decide({
-      facts: { restricted, binRule, knownGood, history: rows.map(historyEvent), brand },
+      facts: { restricted, binRule, knownGood, history: rows.length === 0 ? NO_EVENTS : rows.map(historyEvent), brand },
       order: { amount, currency, crossBorder },
       card: { expMonth: req.expMonth, expYear: req.expYear },
       now,
@@ -262,12 +273,12 @@ export class NetworkAuth {
       // only fraud evidence declines (server/trust/policy.ts). The card's own record (any
       // merchant) counts: successful payments, fraud outcomes; and this order's earlier attempts
       // with other cards (a lost, stolen or fraud answer asks for 3-D Secure).
-      const card = { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
+      const card = rows.length === 0 ? { successes: 0, fraud: 0 } : { successes: rows.filter((r) => r.status === 'success').length, fraud: rows.filter((r) => r.type === 'fraud').length };
       // This card's earlier attempts in this order (BIN + last four, as for routing below): a retry
       // for no more than was attempted keeps the order's trust answer (server/trust/policy.ts).
       let cardAttemptedAmount: number | null = null;
       for (const r of orderRows) if (r.bin === req.bin && r.last4 === req.last4 && r.currency === currency) cardAttemptedAmount = Math.max(cardAttemptedAmount ?? 0, r.amount);
-      const checkout = { fraudOutcomes: orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length, cardAttemptedAmount };
+      const checkout = { fraudOutcomes: orderRows.length === 0 ? 0 : orderRows.filter((r) => classifyOutcome(r).fraudEvidence).length, cardAttemptedAmount };
       const nc = this.deps.trust.withCard(assessed, { amount }, card, checkout);
       trust = { level: nc.level, limit: nc.limit, score: nc.score, modelVersion: nc.modelVersion };
       result = {
@@ -277,7 +288,7 @@ export class NetworkAuth {
         promptCode: nc.decision === 'review' ? 'authenticate' : nc.decision === 'decline' ? 'use_another_card' : null,
       };
       // Learning only (the false-decline report): never delays or fails the answer.
-      this.deps.trust.applied({ merchant, orderId: req.order.id, at: now }, nc).catch(() => undefined);
+      this.deps.trust.applied({ merchant, orderId: req.order.id, at: now }, nc)?.catch(() => undefined);
     } else {
       result = { decision: d.decision as FinalDecision, reason: d.reason, detail: d.detail ?? null, promptCode: d.promptCode };
     }

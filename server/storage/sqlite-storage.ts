@@ -413,15 +413,22 @@ export class SqliteStorage implements Storage {
     return (this.s.countRestricted.get() as { n: number }).n;
   }
 
-  async authFacts(q: AuthFactsQuery): Promise<AuthFacts> {
-    // Each call into SQLite costs more than the index lookups it makes: one probe for the card and
-    // the order, one statement for the trust counts, and the row lists only when there are rows.
+  authFactsNow(q: AuthFactsQuery): AuthFacts | null {
     const t = q.token;
     const f = this.cards;
     if (f !== null && (t === null || !f.mayHaveToken(t)) && !f.mayHaveOrder(q.merchant, q.orderId)) {
       // A card and an order this file has never held (most requests): nothing to read.
       return { restricted: null, knownGood: false, history: [], hard: [], orderRows: [], trust: this.trustCountsNow(q.trust) };
     }
+    return null;
+  }
+
+  async authFacts(q: AuthFactsQuery): Promise<AuthFacts> {
+    // Each call into SQLite costs more than the index lookups it makes: one probe for the card and
+    // the order, one statement for the trust counts, and the row lists only when there are rows.
+    const now = this.authFactsNow(q);
+    if (now !== null) return now;
+    const t = q.token;
     this.cardProbes++;
     const p = this.s.cardProbe.get({ card: t ? buf(t) : null, now: q.now, merchant: q.merchant, order: q.orderId }) as Row;
     const rr = p.restricted === null ? null : (JSON.parse(p.restricted as string) as Row);

@@ -442,6 +442,11 @@ export interface Storage extends RestrictedStore, OutcomeStore, RulesStore, Gate
    */
   authFacts(q: AuthFactsQuery): Promise<AuthFacts>;
   /**
+   * authFacts' answer without a promise when the store has it in memory at once (SQLite: a card
+   * and an order its filter has never seen — most requests), else null: ask authFacts.
+   */
+  authFactsNow?(q: AuthFactsQuery): AuthFacts | null;
+  /**
    * The serving process, once it serves: keep what authFacts needs to know that a card and order
    * are new in memory, with the store's own invalidation (SQLite: card-filter.ts; absent where
    * several instances share the database).

@@ -28,6 +28,9 @@ export interface NewCardTrustOptions {
   modelCheckMs?: number;
 }
 
+/** assess's answer: the new-card decision with its score, context and model. */
+export type Assessed = NewCardDecision & { scored: NewCardScore; context: TrustContext; model: TrustModel };
+
 export class NewCardTrust {
   readonly signals: TrustSignals;
   readonly models: StorageTrustModelStore;
@@ -85,13 +88,29 @@ export class NewCardTrust {
    * `counts`: the store's trust counts for trustKeys(attempt), when the caller read them already;
    * `keys`: trustKeys(attempt), when the caller computed them already.
    */
-  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts, keys?: TrustKeys): Promise<NewCardDecision & { scored: NewCardScore; context: TrustContext; model: TrustModel }> {
+  async assess(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts?: TrustCounts, keys?: TrustKeys): Promise<Assessed> {
     this.checkForNewModel();
     const model = this.model;
     const { context, features } = await this.signals.recordAttempt(attempt, model.version, counts, keys);
     // The features recorded are the ones scored (extracted once per attempt).
     const scored = scoreNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }, features);
     return { ...decideNewCard(scored, context, order), scored, context, model };
+  }
+
+  /**
+   * assess for a caller that read the counts already: the answer without a promise when the
+   * attempt is written behind (nearly always), else a promise of it (the attempt written first).
+   */
+  assessNow(attempt: TrustAttemptInput, order: { amount: number; currency: string }, counts: TrustCounts, keys?: TrustKeys): Assessed | Promise<Assessed> {
+    this.checkForNewModel();
+    const model = this.model;
+    const { context, features, written } = this.signals.recordAttemptNow(attempt, model.version, counts, keys);
+    const answer = (): Assessed => {
+      // The features recorded are the ones scored (extracted once per attempt).
+      const scored = scoreNewCard(model, context, order, { limitsUsd: this.opts.limitsUsd }, features);
+      return { ...decideNewCard(scored, context, order), scored, context, model };
+    };
+    return written ? written.then(answer) : answer();
   }
 
   /**
@@ -104,7 +123,7 @@ export class NewCardTrust {
   }
 
   /** The trust answer decided this attempt (the card was new to the merchant): kept for the report. */
-  applied(attempt: { merchant: string; orderId: string; at: number }, d: { decision: string; reason: string }): Promise<void> {
+  applied(attempt: { merchant: string; orderId: string; at: number }, d: { decision: string; reason: string }): Promise<void> | undefined {
     return this.signals.recordDecision(attempt, d.decision, d.reason);
   }
 

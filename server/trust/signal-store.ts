@@ -123,7 +123,11 @@ export class TrustSignals {
 
   /** `counts`: the store's counts for keysOf(a) when the caller read them already. */
   private async contextOf(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null, counts?: TrustCounts): Promise<TrustContext> {
-    const c = counts ?? (await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at }));
+    return this.contextFrom(a, account, device, ip, counts ?? (await this.store.trustCounts({ account, device, ip, token: a.token, at: a.at })));
+  }
+
+  /** The context from the store's counts for keysOf(a). */
+  private contextFrom(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null, c: TrustCounts): TrustContext {
     // Attempts still queued for writing count too (the store counts them itself when it notes them).
     let firstAt = c.account?.firstAt ?? null;
     let withAccount = c.device?.withAccount ?? false;
@@ -216,6 +220,25 @@ export class TrustSignals {
     const { account, device, ip } = keys ?? this.keysOf(a);
     const context = await this.contextOf(a, account, device, ip, counts);
     const features = extractTrustFeatures(context);
+    const written = this.queue(a, account, device, ip, features, modelVersion);
+    if (written) await written;
+    return { context, features };
+  }
+
+  /**
+   * recordAttempt for a caller that read the counts already, without a promise (no turn of the
+   * event loop between the counts and the attempt being counted): `written` is the write to wait
+   * for before answering (flushMs 0 or a full queue), null when the attempt is written behind.
+   */
+  recordAttemptNow(a: TrustAttemptInput, modelVersion: string | null, counts: TrustCounts, keys?: TrustKeys): { context: TrustContext; features: Float64Array; written: Promise<void> | null } {
+    const { account, device, ip } = keys ?? this.keysOf(a);
+    const context = this.contextFrom(a, account, device, ip, counts);
+    const features = extractTrustFeatures(context);
+    return { context, features, written: this.queue(a, account, device, ip, features, modelVersion) };
+  }
+
+  /** Queues the attempt's row; the write to wait for when it is written at once, else null. */
+  private queue(a: TrustAttemptInput, account: string | null, device: string | null, ip: string | null, features: Float64Array, modelVersion: string | null): Promise<void> | null {
     const row: TrustAttemptRow = {
       merchant: a.merchant,
       orderId: a.orderId,
@@ -231,15 +254,15 @@ export class TrustSignals {
     };
     this.pending.push(row);
     this.store.noteTrustAttempts?.([row]);
-    if (this.flushMs <= 0 || this.pending.length >= this.maxPending) await this.flush();
-    else if (!this.timer) {
+    if (this.flushMs <= 0 || this.pending.length >= this.maxPending) return this.flush();
+    if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
         this.flush().catch((e) => this.opts.onError?.(e));
       }, this.flushMs);
       this.timer.unref();
     }
-    return { context, features };
+    return null;
   }
 
   /** Writes every queued attempt (one transaction). Concurrent calls share the order. */
@@ -263,13 +286,18 @@ export class TrustSignals {
    * Keeps the trust answer that decided an attempt (the card was new to the merchant), for the
    * false-decline report: on the queued row, or on the stored one once written.
    */
-  async recordDecision(a: { merchant: string; orderId: string; at: number }, decision: string, reason: string): Promise<void> {
+  recordDecision(a: { merchant: string; orderId: string; at: number }, decision: string, reason: string): Promise<void> | undefined {
     const p = this.pending.find((r) => r.merchant === a.merchant && r.orderId === a.orderId && r.at === a.at && r.decision == null);
     if (p) {
+      // Queued (nearly always: the answer follows its attempt at once): no promise made.
       p.decision = decision;
       p.reason = reason;
-      return;
+      return undefined;
     }
+    return this.decideStored(a, decision, reason);
+  }
+
+  private async decideStored(a: { merchant: string; orderId: string; at: number }, decision: string, reason: string): Promise<void> {
     await this.flushing; // a batch being written may hold it
     await this.store.setTrustDecision({ ...a, decision, reason });
   }
