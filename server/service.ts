@@ -203,6 +203,9 @@ export async function openService(options: ServerOptions): Promise<Service> {
     onDataChanged: () => publisher.notifyChanged(),
     routingClaim: follower ? (id) => follower.claim(id) : undefined,
     onBackgroundError: background('order context write'),
+    // One instance (SQLite) reads its own queue first: written every 100 ms, in fewer, larger
+    // batches. Several (PostgreSQL): another instance may take the order's outcome, so 20 ms.
+    contextFlushMs: store.kind === 'sqlite' ? 100 : 20,
     ...(floors ? { floors } : {}),
   });
   const apiKeys = new ApiKeyCache(storage);

@@ -5,7 +5,7 @@
 // later events into training). Stored through the service's TrustStore (SQLite or PostgreSQL).
 //
 // Attempts only feed learning, so they are written behind: queued in memory and inserted in one
-// transaction per `flushMs` (or `maxPending` rows), off the request's path. Velocity (card testing
+// transaction per `flushMs` (100 ms on SQLite, 20 on PostgreSQL) or `maxPending` rows, off the request's path. Velocity (card testing
 // bursts) must see every attempt at once: a store that counts in memory (SQLite,
 // TrustStore.noteTrustAttempts) is told of each attempt as it is queued and its counts are exact;
 // for a store that counts in the database (PostgreSQL) queued attempts are added to its counts
@@ -38,7 +38,12 @@ export interface TrustOutcomeInput {
 }
 
 export interface TrustSignalsOptions {
-  /** Write-behind interval; 0 writes each attempt before answering. Default 20 ms. */
+  /**
+   * Write-behind interval; 0 writes each attempt before answering. Default 100 ms for a store that
+   * counts noted attempts itself (SQLite: nothing reads the queue, and fewer, larger batches
+   * rewrite the tables' last pages less often), else 20 ms (PostgreSQL: each authentication merges
+   * the queue into the database's counts, and other instances see an attempt only once written).
+   */
   flushMs?: number;
   /** Queue length that triggers a write at once. Default 512. */
   maxPending?: number;
@@ -80,9 +85,9 @@ export class TrustSignals {
     private readonly opts: TrustSignalsOptions = {},
   ) {
     this.hashKey = Buffer.from(hashKey);
-    this.flushMs = opts.flushMs ?? 20;
-    this.maxPending = opts.maxPending ?? 512;
     this.noted = typeof store.noteTrustAttempts === 'function';
+    this.flushMs = opts.flushMs ?? (this.noted ? 100 : 20);
+    this.maxPending = opts.maxPending ?? 512;
   }
 
   private hash(kind: 'account' | 'device' | 'ip', merchant: string, value: string | null | undefined): string | null {
