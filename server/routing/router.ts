@@ -67,8 +67,8 @@ export interface RouterOptions {
   /**
    * Share of recommendations sent to a non-best, non-eliminated gateway (under-sampled ones
    * first); default 0.05. Above 0 it also turns on warm-up: while fewer than two gateways have
-   * minSamples in the order's region × currency segment, one of the gateways short there (the
-   * best-rated first) is recommended. 0 = pure exploitation (deterministic picks).
+   * minSamples in the order's region × currency segment, the least-sampled one is
+   * recommended. 0 = pure exploitation (deterministic picks).
    */
   explorationShare?: number;
   /**
@@ -478,22 +478,16 @@ export class GatewayRouter {
 
     if (this.explorationShare > 0 && available.length > 1) {
       // Warm-up: a comparison needs two gateways measured in the order's region × currency
-      // segment. Until then a gateway still short of minSamples there is tried, as a bandit pulls
-      // arms before it trusts any; otherwise the first gateway to look good would keep all traffic
-      // and the others would never be measured ("lock-in"). Which one: the best-rated of them at
-      // the level this order is ranked at (what is known so far, e.g. the gateway's rate in the
-      // brand × currency), then the least-sampled, then the cheaper. Spreading warm-up over every
-      // short gateway measured the one that looked worst as often as the others before two were
-      // measured: replaying the simulator's calm market, 561 of 968 recommendations for new cards
-      // on the network path were warm-ups (per brand × region × currency then), most at the weaker
-      // gateways. The rest are still measured
-      // by exploration, which goes first to a short gateway.
+      // segment. Until then the least-sampled gateway there is tried (ties: cheaper first), as a
+      // bandit pulls every arm before it trusts any; otherwise the first gateway to look good
+      // would keep all traffic and the others would never be measured ("lock-in"). Not the
+      // best-rated short gateway (tried, 387a765): in a calm simulation run the best gateway's
+      // first answers in the cross-border segment were 0 of 2, so warm-up passed it over, and the
+      // cheapest, weaker gateway took most of the traffic for a day and a half.
       const warm = available.map((g) => this.rateAt(keys[WARMUP_LEVEL], g, now));
       if (warm.filter((c) => c.n >= this.minSamples).length < needed) {
         const under = warm.filter((c) => c.n < this.minSamples);
-        const known = (g: string) => byGateway.get(g)?.rate ?? -1;
-        const top = Math.max(...under.map((c) => known(c.gateway)));
-        const g = this.leastSampled(top < 0 ? under : under.filter((c) => known(c.gateway) === top), seg.amount);
+        const g = this.leastSampled(under, seg.amount);
         this.counters.explored++;
         this.counters.warmups++;
         return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: g !== best.gateway || level === 'none', eliminated, segmentLevel: level };

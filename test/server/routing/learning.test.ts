@@ -45,17 +45,16 @@ function router(opts: RouterOptions = {}) {
 }
 
 describe('routing that learns', () => {
-  it('warm-up measures two gateways before trusting one, exploration the rest: no lock-in on the cheapest', () => {
+  it('warm-up measures every gateway before trusting one: no lock-in on the cheapest', () => {
     const { clock, r } = router();
     const rates: Record<string, number> = { A: 0.6, B: 0.9, C: 0.7 };
     const first = play(r, clock, 300, (g) => ({ ok: rates[g] }));
-    // Warm-up brought two gateways to minSamples (20) before the router trusted one...
-    expect(['A', 'B', 'C'].filter((g) => (first.picks[g] ?? 0) >= 20).length).toBeGreaterThanOrEqual(2);
+    // Every gateway got at least minSamples (20) attempts before the router settled.
+    for (const g of ['A', 'B', 'C']) expect(first.picks[g] ?? 0, g).toBeGreaterThanOrEqual(20);
     expect(r.stats().warmups).toBeGreaterThanOrEqual(40);
-    // ...and then the best one takes the traffic, while exploration measures the third.
+    // ...and then the best one takes the traffic.
     const last = play(r, clock, 200, (g) => ({ ok: rates[g] }), 2);
     expect(last.picks.B).toBeGreaterThan(150);
-    for (const g of ['A', 'B', 'C']) expect((first.picks[g] ?? 0) + (last.picks[g] ?? 0), g).toBeGreaterThanOrEqual(20);
   });
 
   it('follows drift: the best gateway degrades, the recommendation moves to the new best', () => {
