@@ -51,6 +51,8 @@ export interface TrustSignalsOptions {
   onError?: (e: unknown) => void;
 }
 
+const orderKey = (merchant: string, orderId: string): string => `${merchant}\u0000${orderId}`;
+
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
 
 /** Identifier hashes kept in memory (customers come back; three HMACs were a tenth of an auth's work). */
@@ -67,6 +69,11 @@ export class TrustSignals {
   private readonly scopedHashes = { account: new Map<string, Map<string, string>>(), device: new Map<string, Map<string, string>>() };
   private hashCount = 0;
   private pending: TrustAttemptRow[] = [];
+  /**
+   * The queued rows per order (merchant, order id), in the order queued: a decision or a label
+   * finds its order's rows without a scan of the queue (a 100 ms queue holds hundreds).
+   */
+  private pendingByOrder = new Map<string, TrustAttemptRow[]>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushMs: number;
@@ -258,6 +265,10 @@ export class TrustSignals {
       modelVersion,
     };
     this.pending.push(row);
+    const key = orderKey(row.merchant, row.orderId);
+    const same = this.pendingByOrder.get(key);
+    if (same === undefined) this.pendingByOrder.set(key, [row]);
+    else same.push(row);
     this.store.noteTrustAttempts?.([row]);
     if (this.flushMs <= 0 || this.pending.length >= this.maxPending) return this.flush();
     if (!this.timer) {
@@ -276,10 +287,18 @@ export class TrustSignals {
       if (this.pending.length === 0) return;
       const rows = this.pending;
       this.pending = [];
+      this.pendingByOrder = new Map();
       try {
         await this.store.insertTrustAttempts(rows);
       } catch (e) {
         this.pending = rows.concat(this.pending); // kept for the next batch
+        this.pendingByOrder = new Map();
+        for (const r of this.pending) {
+          const key = orderKey(r.merchant, r.orderId);
+          const same = this.pendingByOrder.get(key);
+          if (same === undefined) this.pendingByOrder.set(key, [r]);
+          else same.push(r);
+        }
         throw e;
       }
     });
@@ -292,7 +311,8 @@ export class TrustSignals {
    * false-decline report: on the queued row, or on the stored one once written.
    */
   recordDecision(a: { merchant: string; orderId: string; at: number }, decision: string, reason: string): Promise<void> | undefined {
-    const p = this.pending.find((r) => r.merchant === a.merchant && r.orderId === a.orderId && r.at === a.at && r.decision == null);
+    // The first queued row of the order at that second without a decision (as a scan of the queue finds).
+    const p = this.pendingByOrder.get(orderKey(a.merchant, a.orderId))?.find((r) => r.at === a.at && r.decision == null);
     if (p) {
       // Queued (nearly always: the answer follows its attempt at once): no promise made.
       p.decision = decision;
@@ -315,7 +335,7 @@ export class TrustSignals {
 
   /** Attaches a gateway outcome to the order's latest attempt; false when no attempt is known. */
   async recordOutcome(o: TrustOutcomeInput): Promise<boolean> {
-    if (this.pending.some((p) => p.merchant === o.merchant && p.orderId === o.orderId)) await this.flush();
+    if (this.pendingByOrder.has(orderKey(o.merchant, o.orderId))) await this.flush();
     return this.store.labelTrustAttempt({ merchant: o.merchant, orderId: o.orderId, status: o.status, type: o.type ?? null, label: trustLabelFromOutcome(o), at: o.at });
   }
 

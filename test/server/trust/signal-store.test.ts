@@ -99,6 +99,42 @@ describe('TrustSignals (real SQLite file)', () => {
     expect(await sql.db.trustStats()).toEqual({ attempts: 3, labelled: 1 });
     await queued.close();
   });
+
+  it('keeps a decision on the first undecided queued attempt of the order at that second, also across a failed write', async () => {
+    // Several attempts of one order in one second (a checkout retrying with other cards), queued:
+    // each decision goes to the first of them without one — then, once written, to the stored row.
+    const queued = new TrustSignals(sql.db, new Uint8Array(32).fill(7), { flushMs: 60_000 });
+    const tokens = [1, 2, 3, 4].map((n) => new Uint8Array(16).fill(n));
+    await queued.recordAttempt(attempt({ orderId: 'other', token: tokens[3], at: T }), 'prior');
+    for (const token of tokens.slice(0, 3)) await queued.recordAttempt(attempt({ orderId: 'same', token, at: T }), 'prior');
+    await queued.recordAttempt(attempt({ orderId: 'same', token: tokens[3], at: T + 1 }), 'prior');
+    expect(queued.recordDecision({ merchant: 'm1', orderId: 'same', at: T }, 'decline', 'first')).toBeUndefined();
+    expect(queued.recordDecision({ merchant: 'm1', orderId: 'same', at: T + 1 }, 'review', 'later second')).toBeUndefined();
+    // A failed write keeps the queue (and what each queued row carries) for the next one.
+    const insert = vi.spyOn(sql.db, 'insertTrustAttempts').mockRejectedValueOnce(new Error('disk full'));
+    await expect(queued.flush()).rejects.toThrow('disk full');
+    insert.mockRestore();
+    expect(queued.recordDecision({ merchant: 'm1', orderId: 'same', at: T }, 'decline', 'second')).toBeUndefined();
+    await queued.flush();
+    // Written: the next decision of that second goes to the stored row that has none.
+    await queued.recordDecision({ merchant: 'm1', orderId: 'same', at: T }, 'review', 'third');
+    const rows = sql.db.db.prepare('SELECT order_id, hex(token) AS token, at, decision, reason FROM trust_attempts ORDER BY id').all();
+    expect(rows).toEqual([
+      { order_id: 'other', token: Buffer.from(tokens[3]).toString('hex').toUpperCase(), at: T, decision: null, reason: null },
+      { order_id: 'same', token: Buffer.from(tokens[0]).toString('hex').toUpperCase(), at: T, decision: 'decline', reason: 'first' },
+      { order_id: 'same', token: Buffer.from(tokens[1]).toString('hex').toUpperCase(), at: T, decision: 'decline', reason: 'second' },
+      { order_id: 'same', token: Buffer.from(tokens[2]).toString('hex').toUpperCase(), at: T, decision: 'review', reason: 'third' },
+      { order_id: 'same', token: Buffer.from(tokens[3]).toString('hex').toUpperCase(), at: T + 1, decision: 'review', reason: 'later second' },
+    ]);
+    // A label of a queued order writes the queue first; of an order not queued, it does not.
+    await queued.recordAttempt(attempt({ orderId: 'late', token: tokens[0], at: T + 5 }), 'prior');
+    const flush = vi.spyOn(queued, 'flush');
+    expect(await queued.recordOutcome({ merchant: 'm1', orderId: 'nothing', status: 'success', at: T + 9 })).toBe(false);
+    expect(flush).not.toHaveBeenCalled();
+    expect(await queued.recordOutcome({ merchant: 'm1', orderId: 'late', status: 'success', at: T + 9 })).toBe(true);
+    expect(flush).toHaveBeenCalledTimes(1);
+    await queued.close();
+  });
 });
 
 describe('training run on stored signals (real SQLite)', () => {
