@@ -19,7 +19,7 @@ export interface Segment {
   avoid?: readonly string[];
   /**
    * The gateway that approved this card last (rules/routing.ts approvedGateway): recommended while
-   * its rate in the order's segment is within AFFINITY_MAX_GAP of the best, without exploration.
+   * its rate in the order's segment is within affinityGap() of the best, without exploration.
    */
   prefer?: string | null;
   /** The merchant's routing objective; default: the router's (success first). */

@@ -1,8 +1,8 @@
 // Card × gateway affinity (rules/routing.ts): the gateway that approved a card last keeps it while
-// its segment rate is within AFFINITY_MAX_GAP of the best — the mirror of avoiding the gateway that
+// its segment rate is within affinityGap(its rate) of the best — the mirror of avoiding the gateway that
 // declined it. Shared by the device's offline route, and the service's router.
 import { describe, expect, it } from 'vitest';
-import { AFFINITY_MAX_GAP, approvedGateway, withAffinity } from '../../rules/routing.ts';
+import { affinityGap, approvedGateway, withAffinity } from '../../rules/routing.ts';
 
 const T = 1_700_000_000;
 
@@ -34,8 +34,8 @@ describe('approvedGateway', () => {
 describe('withAffinity', () => {
   const ranked = [
     { gateway: 'best', successRate: 0.95 },
-    { gateway: 'close', successRate: 0.95 - AFFINITY_MAX_GAP },
-    { gateway: 'far', successRate: 0.95 - AFFINITY_MAX_GAP - 0.01 },
+    { gateway: 'close', successRate: 0.93 }, // 2 points below: within affinityGap(0.93) = 3.5
+    { gateway: 'far', successRate: 0.85 }, // 10 points below: beyond affinityGap(0.85) = 7.5
   ];
   it('moves the approving gateway first when its rate is within the gap, else keeps the ranking', () => {
     expect(withAffinity(ranked, 'close').map((r) => r.gateway)).toEqual(['close', 'best', 'far']);
@@ -45,5 +45,15 @@ describe('withAffinity', () => {
     expect(withAffinity(ranked, 'unknown').map((r) => r.gateway)).toEqual(['best', 'close', 'far']);
     // an unknown rate is no evidence of closeness
     expect(withAffinity([ranked[0], { gateway: 'x', successRate: null }], 'x').map((r) => r.gateway)).toEqual(['best', 'x']);
+  });
+  it("keeps the card while the approving gateway's repeat approval is likelier than a new card at the best: half its decline rate", () => {
+    expect(affinityGap(0.95)).toBeCloseTo(0.025, 9);
+    expect(affinityGap(0.84)).toBeCloseTo(0.08, 9);
+    // a 90 % gateway that approved the card keeps it against a 95 % one (0.5 + 0.5 × 0.9 = 95 %)
+    expect(withAffinity([{ gateway: 'best', successRate: 0.95 }, { gateway: 'mine', successRate: 0.9 }], 'mine').map((r) => r.gateway)).toEqual(['mine', 'best']);
+    // 84 % against 93 % abroad: 9 points is more than 8, the card goes to the better acquirer
+    expect(withAffinity([{ gateway: 'best', successRate: 0.93 }, { gateway: 'mine', successRate: 0.84 }], 'mine').map((r) => r.gateway)).toEqual(['best', 'mine']);
+    // at 97 % the gap may be 1.5 points, not more
+    expect(withAffinity([{ gateway: 'best', successRate: 0.99 }, { gateway: 'mine', successRate: 0.97 }], 'mine').map((r) => r.gateway)).toEqual(['best', 'mine']);
   });
 });
