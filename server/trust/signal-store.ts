@@ -265,10 +265,7 @@ export class TrustSignals {
       modelVersion,
     };
     this.pending.push(row);
-    const key = orderKey(row.merchant, row.orderId);
-    const same = this.pendingByOrder.get(key);
-    if (same === undefined) this.pendingByOrder.set(key, [row]);
-    else same.push(row);
+    this.indexPending(row);
     this.store.noteTrustAttempts?.([row]);
     if (this.flushMs <= 0 || this.pending.length >= this.maxPending) return this.flush();
     if (!this.timer) {
@@ -279,6 +276,14 @@ export class TrustSignals {
       this.timer.unref();
     }
     return null;
+  }
+
+  /** Adds a queued row to pendingByOrder (after the order's rows already there). */
+  private indexPending(row: TrustAttemptRow): void {
+    const key = orderKey(row.merchant, row.orderId);
+    const same = this.pendingByOrder.get(key);
+    if (same === undefined) this.pendingByOrder.set(key, [row]);
+    else same.push(row);
   }
 
   /** Writes every queued attempt (one transaction). Concurrent calls share the order. */
@@ -293,12 +298,7 @@ export class TrustSignals {
       } catch (e) {
         this.pending = rows.concat(this.pending); // kept for the next batch
         this.pendingByOrder = new Map();
-        for (const r of this.pending) {
-          const key = orderKey(r.merchant, r.orderId);
-          const same = this.pendingByOrder.get(key);
-          if (same === undefined) this.pendingByOrder.set(key, [r]);
-          else same.push(r);
-        }
+        for (const r of this.pending) this.indexPending(r);
         throw e;
       }
     });
