@@ -14,6 +14,7 @@
 // more than SLACK) returns null: the caller loads the counts again with that time as `horizon`,
 // and attempts after it wait (deferred) until a time past them is asked about.
 import type { TrustCounts, TrustKeys } from './storage.ts';
+import { fmix32 } from '../../protocol/dataset/fuse-filter.ts';
 
 const HOUR = 3600;
 const DAY = 86_400;
@@ -248,10 +249,9 @@ class CardTable {
   /** Tokens not 16 bytes long (none in practice): their ids. */
   private readonly odd = new Map<string, number>();
 
+  /** Tokens are keyed hashes (uniform bytes): the four words folded, then MurmurHash3's finaliser (the dataset filter's). */
   private static hash(w0: number, w1: number, w2: number, w3: number): number {
-    let h = Math.imul(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35), 0x27d4eb2f);
-    h ^= h >>> 15;
-    return Math.imul(h, 0x165667b1) ^ (h >>> 13);
+    return fmix32(w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca6b) ^ Math.imul(w3, 0xc2b2ae35));
   }
 
   /** The card's id, or NONE. */
