@@ -53,8 +53,10 @@ async function startChild(args: string[]): Promise<{ url: string; pid: number; s
   return { url: m[1], pid: child.pid!, stop: () => killAndWait(child, 10_000) };
 }
 
+/** BENCH_BARE_NODE_ARGS: node options for the bare route's process (as BENCH_SERVICE_NODE_ARGS). */
 export async function startBare(): Promise<Target> {
-  const c = await startChild(['--import', 'tsx', BARE]);
+  const node = (process.env.BENCH_BARE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const c = await startChild([...node, '--import', 'tsx', BARE]);
   return { urls: [c.url], pids: [c.pid], stop: () => c.stop() };
 }
 

@@ -23,6 +23,7 @@ import { registerNotifyRoutes } from '../notify/routes.ts';
 import { metricsRoute } from './metrics.ts';
 import { RequestSummary, ServiceLogController } from './request-log.ts';
 import { RequestLimiter } from './rate-limit.ts';
+import { sendAfterTurn } from './send-batching.ts';
 import { DEFAULT_MERCHANT, parseObjectiveSetting } from '../routing/objectives.ts';
 import { toUnixSeconds } from '../../runtime/clock.ts';
 
@@ -200,6 +201,9 @@ export async function buildApp(svc: Service) {
     if (cached !== undefined) return done(admit(req, role, cached));
     svc.apiKeys.find(hash).then((rec) => done(admit(req, role, rec)), done);
   });
+
+  // Each turn's answers written together after it (http/send-batching.ts).
+  app.addHook('onSend', sendAfterTurn);
 
   // No card numbers accepted anywhere: a PAN-looking field or value is refused before validation.
   app.addHook('preValidation', (req, _reply, done) => {
