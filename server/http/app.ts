@@ -89,11 +89,29 @@ function sendBinary(req: FastifyRequest, reply: FastifyReply, data: Uint8Array, 
 
 const int = (s: string) => Number.parseInt(s, 10);
 
-/** The caller's key hash, made once per request: the rate limiter keys on it, the key check looks it up. */
+/** A connection's last Authorization header and what keyHashOf made of it. */
+const LAST_AUTH = Symbol('precheck.lastAuthorization');
+type AuthMemo = { header: string; hash: string | false };
+
+/**
+ * The caller's key hash, made once per request: the rate limiter keys on it, the key check looks
+ * it up. A bridge sends every request of a keep-alive connection with the same header, so the
+ * connection remembers its last header and hash (for as long as the connection holds the header's
+ * bytes anyway) and a request with exactly that header reuses the hash; any other header is parsed
+ * and hashed afresh. A hash is a function of the header alone: whether the key is known, revoked
+ * or allowed on the route is checked per request as before.
+ */
 function keyHashOf(req: FastifyRequest): string | false {
   if (req.keyHash === null) {
-    const key = bearerKey(req.headers.authorization);
-    req.keyHash = key ? hashApiKey(key) : false;
+    const header = req.headers.authorization;
+    const socket = req.raw.socket as (typeof req.raw.socket & { [LAST_AUTH]?: AuthMemo }) | null;
+    const memo = socket?.[LAST_AUTH];
+    if (memo !== undefined && memo.header === header) req.keyHash = memo.hash;
+    else {
+      const key = bearerKey(header);
+      req.keyHash = key ? hashApiKey(key) : false;
+      if (socket && typeof header === 'string') socket[LAST_AUTH] = { header, hash: req.keyHash };
+    }
   }
   return req.keyHash;
 }

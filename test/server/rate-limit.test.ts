@@ -1,6 +1,7 @@
 // The service's request limit (server/http/rate-limit.ts): a window per caller from its first
 // request, bounded memory; and over HTTP, the one onRequest hook that checks the key, counts the
 // request and announces the dataset version.
+import { Client } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { RequestLimiter } from '../../server/http/rate-limit.ts';
 import { hashApiKey } from '../../server/auth/api-keys.ts';
@@ -67,6 +68,44 @@ describe('request limit over HTTP', () => {
       // one /v1/health without a key was asked above: 3 allowed in all
       expect(health).toEqual([200, 200, 429, 429]);
     } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('one keep-alive connection, several keys (the connection remembers its last key hash)', () => {
+  it('checks, counts and revokes each request by its own header, never by the connection\'s previous one', async () => {
+    const h = await startHarness({ rateLimitMax: 3, rateLimitWindowMs: 60_000 });
+    const other = await h.s.issueKey('merchant-b', 'other');
+    const client = new Client(h.s.url, { pipelining: 1 });
+    let connects = 0;
+    client.on('connect', () => void connects++);
+    const auth = async (authorization: string | null) => {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (authorization !== null) headers.authorization = authorization;
+      const res = await client.request({ path: '/v1/auth', method: 'POST', headers, body: JSON.stringify(authBody(randomToken())) });
+      const json = (await res.body.json()) as { error?: { code: string } };
+      return res.statusCode === 200 ? 200 : `${res.statusCode} ${json.error?.code}`;
+    };
+    try {
+      const a = `Bearer ${h.bridgeKey}`;
+      const b = `Bearer ${other.key}`;
+      expect(await auth(a)).toBe(200);
+      expect(await auth('Bearer pk_unknownunknownunknown')).toBe('401 UNAUTHORIZED');
+      expect(await auth(null)).toBe('401 UNAUTHORIZED');
+      expect(await auth(`Bearer ${h.s.adminKey}`)).toBe('403 FORBIDDEN');
+      expect(await auth(a)).toBe(200);
+      expect(await auth(b)).toBe(200);
+      expect(await auth(a)).toBe(200); // a's third request: its budget is now spent
+      expect(await auth(a)).toBe('429 RATE_LIMITED');
+      expect(await auth(b)).toBe(200); // b counted under its own hash
+      // Revoked between two requests of the connection: refused at once.
+      const id = ((await h.admin('GET', '/v1/admin/keys')).json as { keys: { id: string; merchant: string }[] }).keys.find((k) => k.merchant === 'merchant-b')!.id;
+      expect((await h.admin('DELETE', `/v1/admin/keys/${id}`)).status).toBe(200);
+      expect(await auth(b)).toBe('401 UNAUTHORIZED');
+      expect(connects).toBe(1); // all of it on one connection
+    } finally {
+      await client.close();
       await h.close();
     }
   });
