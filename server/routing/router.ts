@@ -450,7 +450,7 @@ export class GatewayRouter {
     } else {
       // Nothing known in this currency: the cheapest gateway, and exploration spreads the rest.
       best = this.pickBest(available.map((g) => ({ gateway: g, rate: 0, n: 0, s: 0 })), seg.amount, false, objective);
-      best = { ...best, rate: null };
+      best = { gateway: best.gateway, rate: null, n: best.n, s: best.s };
       level = 'none';
       byGateway = new Map();
     }
@@ -626,7 +626,7 @@ export class GatewayRouter {
       let p = SHRINK_PARENT[i] ?? null;
       while (p !== null && (out[p].rate === null || out[p].n === 0)) p = SHRINK_PARENT[p] ?? null;
       const parent = p === null ? null : out[p].rate!;
-      out[i] = { ...c, rate: parent === null ? c.rate : (c.rate * c.n + this.shrinkage * parent) / (c.n + this.shrinkage) };
+      out[i] = { gateway: c.gateway, rate: parent === null ? c.rate : (c.rate * c.n + this.shrinkage * parent) / (c.n + this.shrinkage), n: c.n, s: c.s };
     }
     return out;
   }

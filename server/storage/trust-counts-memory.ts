@@ -642,7 +642,7 @@ export class TrustCountsMemory {
       cards: { accountDay: { n: 0, mine: false }, deviceDay: { n: 0, mine: false }, ipHour: { n: 0, mine: false } },
     };
     if (k.account !== null) {
-      if (!c) out.account = { firstAt: null, ...noOutcomes() };
+      if (!c) out.account = { firstAt: null, successes: 0, failures: 0, fraud: 0, chargebacks: 0 };
       else {
         // Attempts at or after `at` are not before it: their outcomes are taken off.
         const o = { ...c.outcomes };

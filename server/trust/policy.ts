@@ -143,7 +143,7 @@ export function scoreNewCard(
   if (!Number.isSafeInteger(order.amount) || order.amount < 0) throw new RangeError('order.amount must be a non-negative integer (minor units)');
   if (typeof order.currency !== 'string' || !/^[A-Za-z]{3}$/.test(order.currency)) throw new RangeError('order.currency must be an ISO 4217 code');
   const { score, level } = scoreTrust(model, features ?? extractTrustFeatures(ctx));
-  return { level, score, limit: trustLimit(level, { ...opts, currency: order.currency }), modelVersion: model.version };
+  return { level, score, limit: trustLimit(level, { limitsUsd: opts.limitsUsd, currency: order.currency }), modelVersion: model.version };
 }
 
 /** The new-card answer from a score (scoreNewCard of the same context and order), the card's record and the checkout's. */
@@ -154,12 +154,22 @@ export function decideNewCard(
   card: CardEvidence = { successes: 0, fraud: 0 },
   checkout: CheckoutEvidence = { fraudOutcomes: 0 },
 ): NewCardDecision {
-  const { level, score, limit, modelVersion } = scored;
+  const { level, limit } = scored;
   const evidence = fraudEvidence(ctx, card, checkout);
-  const base = { level, score, limit, modelVersion, evidence };
+  // One literal per answer (a `base` spread into each made a copy per auth).
+  const answer = (decision: NewCardDecision['decision'], reason: NewCardDecision['reason'], promptCode: NewCardDecision['promptCode']): NewCardDecision => ({
+    decision,
+    reason,
+    promptCode,
+    level,
+    score: scored.score,
+    limit,
+    modelVersion: scored.modelVersion,
+    evidence,
+  });
   const declinable = evidence !== null && !REVIEW_ONLY_EVIDENCE.has(evidence);
-  if (declinable && (level === 'block' || level === 'low' || DECLINE_AT_ANY_LEVEL.has(evidence))) return { decision: 'decline', reason: 'fraud_signal', promptCode: null, ...base };
-  if (evidence !== null) return { decision: 'review', reason: 'fraud_signal', promptCode: '3ds_required', ...base };
+  if (declinable && (level === 'block' || level === 'low' || DECLINE_AT_ANY_LEVEL.has(evidence))) return answer('decline', 'fraud_signal', null);
+  if (evidence !== null) return answer('review', 'fraud_signal', '3ds_required');
   // The customer tries the same card again in the same checkout (after a generic 05, a timeout, a
   // smaller basket after a funds decline: the rules answer every decline that says something
   // about the card before trust is asked). Precheck answered this card for this order already
@@ -169,8 +179,8 @@ export function decideNewCard(
   // generic decline lost ~15 % of those orders (the simulator: 8 such reviews in a fraud-wave run,
   // 16 in calm). A larger amount than was attempted is asked again.
   const attempted = checkout.cardAttemptedAmount;
-  if (attempted !== null && attempted !== undefined && order.amount <= attempted) return { decision: 'approve', reason: 'trust_retry', promptCode: null, ...base };
-  if (level === 'block') return { decision: 'review', reason: 'trust_too_low', promptCode: '3ds_required', ...base };
-  if (order.amount > limit) return { decision: 'review', reason: 'trust_limit_exceeded', promptCode: '3ds_required', ...base };
-  return { decision: 'approve', reason: 'trust_ok', promptCode: null, ...base };
+  if (attempted !== null && attempted !== undefined && order.amount <= attempted) return answer('approve', 'trust_retry', null);
+  if (level === 'block') return answer('review', 'trust_too_low', '3ds_required');
+  if (order.amount > limit) return answer('review', 'trust_limit_exceeded', '3ds_required');
+  return answer('approve', 'trust_ok', null);
 }
