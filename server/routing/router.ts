@@ -95,6 +95,13 @@ export interface RouterOptions {
    */
   valueBps?: number;
   consecutiveFailures?: number; // technical failures in a row that eliminate; default 5
+  /**
+   * Also eliminate on technicalWindowFailures technical failures among a gateway's last
+   * technicalWindowAnswers answers (a partial outage; server/routing/elimination.ts); defaults 3 of
+   * 5, 0 = off.
+   */
+  technicalWindowAnswers?: number;
+  technicalWindowFailures?: number;
   coolDownSeconds?: number; // elimination cool-down before a probe; default 300
   /** Outcomes stamped further in the future than this are refused; default 300 s. */
   maxFutureSkewSeconds?: number;
@@ -268,7 +275,16 @@ export class GatewayRouter {
     this.cardMemoryMax = o.cardMemoryMax;
     this.rng = o.rng ?? Math.random;
     this.clock = o.clock ? checkNowMs(o.clock, 'RouterOptions.clock') : systemNowMs;
-    this.elimination = new EliminationTracker({ consecutiveFailures: o.consecutiveFailures, coolDownSeconds: o.coolDownSeconds });
+    for (const k of ['technicalWindowAnswers', 'technicalWindowFailures'] as const) {
+      const v = o[k];
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new RangeError(`router option ${k} must be a non-negative integer`);
+    }
+    this.elimination = new EliminationTracker({
+      consecutiveFailures: o.consecutiveFailures,
+      coolDownSeconds: o.coolDownSeconds,
+      windowAnswers: o.technicalWindowAnswers,
+      windowFailures: o.technicalWindowFailures,
+    });
     for (const g of o.gateways ?? []) {
       if (typeof g.id !== 'string' || g.id.length === 0) throw new RangeError('gateway id must be a non-empty string');
       this.fees.set(g.id, g);
@@ -337,6 +353,7 @@ export class GatewayRouter {
     const repeat = !technical && !cls.gatewayNeutral && !cls.fraudEvidence && this.seenBefore(o);
     const skipRate = (technical && this.elimination.health(o.gateway, o.at) !== 'healthy') || cls.fraudEvidence || cls.gatewayNeutral || repeat;
     for (const key of skipRate ? [] : keys) {
+      if (key === '') continue; // a level the outcome has no key at (segmentKeys)
       let byGw = this.windows.get(key);
       if (!byGw) {
         byGw = new Map();
@@ -484,7 +501,9 @@ export class GatewayRouter {
       // best-rated short gateway (tried, 387a765): in a calm simulation run the best gateway's
       // first answers in the cross-border segment were 0 of 2, so warm-up passed it over, and the
       // cheapest, weaker gateway took most of the traffic for a day and a half.
-      const warm = available.map((g) => this.rateAt(keys[WARMUP_LEVEL], g, now));
+      // (An order of unknown region has no region key: its region × currency segment is warmed.)
+      const warmKey = keys[WARMUP_LEVEL] || keys[WARMUP_LEVEL - 1];
+      const warm = available.map((g) => this.rateAt(warmKey, g, now));
       if (warm.filter((c) => c.n >= this.minSamples).length < needed) {
         const under = warm.filter((c) => c.n < this.minSamples);
         const g = this.leastSampled(under, seg.amount);

@@ -44,9 +44,17 @@ export { amountBand, type AmountBand } from '../../rules/segment.ts';
  * usual reason to have several gateways); then region × currency, all brands: the domestic /
  * cross-border split kept when one brand has too few outcomes at a gateway; brand × currency is
  * what the device dataset carries (and the level for orders whose region is unknown); currency
- * alone still separates local from cross-border acquiring. There is no all-currencies level on
- * purpose: a gateway's rate in other currencies (other acquiring banks) says little about this
- * one; with nothing in the currency, the cheapest gateway goes first and exploration learns.
+ * alone still separates local from cross-border acquiring.
+ *
+ * Between them, the region over all currencies (known regions only: an order of unknown region
+ * has no key there, segmentKeys gives ''). Each currency was warmed up and ranked on its own, on
+ * the view that a gateway's rate in other currencies says little about this one; but whether an
+ * issuer abroad approves through an acquirer hardly depends on the presentment currency, and a
+ * currency the shop seldom takes (10–15 % of orders) then spent its first half-day round-robin
+ * over every gateway, a third of its cross-border cards at one 9–13 points weaker abroad (the
+ * simulator's drift-outage: 78 new cross-border cards in the first 12 hours went to the weaker
+ * two). Region × currency is shrunk towards it, so a currency with its own evidence keeps its own
+ * rate; one without borrows the region's.
  *
  * Why region × currency before brand × currency: with success-first routing a segment's traffic
  * goes to its best gateway, so the others seldom reach minSamples in a brand × region segment;
@@ -55,26 +63,27 @@ export { amountBand, type AmountBand } from '../../rules/segment.ts';
  * calm market: 244 of 443 new cross-border cards on the network path went to gateways 9–13 points
  * weaker abroad).
  */
-export const SEGMENT_LEVELS = ['brand+country+currency+band', 'brand+region+currency+band', 'brand+region+currency', 'region+currency', 'brand+currency', 'currency'] as const;
+export const SEGMENT_LEVELS = ['brand+country+currency+band', 'brand+region+currency+band', 'brand+region+currency', 'region+currency', 'region', 'brand+currency', 'currency'] as const;
 export type SegmentLevel = (typeof SEGMENT_LEVELS)[number];
 
 /**
  * The level each level's rate is shrunk towards (index into SEGMENT_LEVELS; null = none): its
  * nearest coarser level that contains it. Brand × region × currency goes to region × currency
  * (same region, all brands), not to brand × currency, which mixes the regions; region × currency
- * and brand × currency both go to currency.
+ * goes to the region (all currencies), brand × currency to currency.
  */
-export const SHRINK_PARENT: readonly (number | null)[] = [1, 2, 3, 5, 5, null];
+export const SHRINK_PARENT: readonly (number | null)[] = [1, 2, 3, 4, null, 6, null];
 
 /**
- * Index of the level every gateway is warmed up at (see GatewayRouter: exploration): region ×
- * currency, the coarsest level that keeps the domestic / cross-border split. Finer segments
+ * Index of the level every gateway is warmed up at (see GatewayRouter: exploration): the region
+ * (region × currency for an order of unknown region), the coarsest level that keeps the domestic /
+ * cross-border split. Finer segments
  * borrow from it (shrinkage, fallback) until they have their own samples; warming up every brand ×
  * region × currency segment cost two gateways × minSamples outcomes in each, most of them at the
  * weaker gateways (replaying the calm simulation: 561 of 968 recommendations for new cards on the
  * network path, 316 per region × currency).
  */
-export const WARMUP_LEVEL = SEGMENT_LEVELS.indexOf('region+currency');
+export const WARMUP_LEVEL = SEGMENT_LEVELS.indexOf('region'); // the level before it (region × currency) for an unknown region
 /** Index of the brand × currency level (the device dataset's routes table). */
 export const BRAND_CURRENCY_LEVEL = SEGMENT_LEVELS.indexOf('brand+currency');
 
@@ -89,5 +98,5 @@ export function segmentKeys(seg: Pick<Segment, 'brand' | 'issuerCountry' | 'cros
   const country = seg.issuerCountry ? seg.issuerCountry.toUpperCase() : '??';
   const r = region(seg.crossBorder);
   const band = amountBand(seg.amount, cur);
-  return [`b=${brand}|c=${country}|r=${r}|$=${cur}|a=${band}`, `b=${brand}|r=${r}|$=${cur}|a=${band}`, `b=${brand}|r=${r}|$=${cur}`, `r=${r}|$=${cur}`, `b=${brand}|$=${cur}`, `$=${cur}`];
+  return [`b=${brand}|c=${country}|r=${r}|$=${cur}|a=${band}`, `b=${brand}|r=${r}|$=${cur}|a=${band}`, `b=${brand}|r=${r}|$=${cur}`, `r=${r}|$=${cur}`, r === '?' ? '' : `r=${r}`, `b=${brand}|$=${cur}`, `$=${cur}`];
 }

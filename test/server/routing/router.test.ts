@@ -35,10 +35,11 @@ describe('segments', () => {
   });
   it('has one key per fallback level, finest first', () => {
     const keys = segmentKeys({ brand: 'Visa', issuerCountry: 'de', currency: 'eur', amount: 5000 });
-    expect(keys).toEqual(['b=visa|c=DE|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR', 'r=?|$=EUR', 'b=visa|$=EUR', '$=EUR']);
+    expect(keys).toEqual(['b=visa|c=DE|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR|a=20-100', 'b=visa|r=?|$=EUR', 'r=?|$=EUR', '', 'b=visa|$=EUR', '$=EUR']); // no region level without a region
     const xb = segmentKeys({ brand: 'visa', issuerCountry: 'DE', crossBorder: true, currency: 'EUR', amount: 5000 });
     expect(xb.slice(0, 3)).toEqual(['b=visa|c=DE|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR|a=20-100', 'b=visa|r=xb|$=EUR']);
     expect(segmentKeys({ brand: 'visa', crossBorder: false, currency: 'EUR', amount: 5000 })[2]).toBe('b=visa|r=dom|$=EUR');
+    expect(xb.slice(3, 5)).toEqual(['r=xb|$=EUR', 'r=xb']);
   });
 });
 
@@ -74,7 +75,23 @@ describe('GatewayRouter', () => {
     expect(router.stats().warmups).toBe(1);
     expect(r.gateway).toBe('C');
   });
-  it('warms gateways up per region × currency, not per brand: a measured region needs no warm-up for a new brand', () => {
+  it('a currency the shop seldom takes borrows the region measured in its other currencies: no warm-up of its own, ranked by region', () => {
+    // Each presentment currency was warmed up and ranked on its own: in the simulator's markets
+    // (EUR, USD 15 %, GBP 10 %) the USD and GBP cross-border orders spent their first half-day
+    // round-robin over all three gateways, a third of them at one 13 points weaker abroad.
+    const gateways = [{ id: 'A', feeFixedMinor: 5 }, { id: 'B', feeFixedMinor: 20 }];
+    const { router } = domesticStrongA({ explorationShare: 0.05, rng: () => 0.99, gateways }); // the exploration coin never falls
+    const usd = { ...XB('visa'), currency: 'USD' };
+    const r = router.recommend(usd);
+    expect(r).toMatchObject({ gateway: 'B', explored: false, segmentLevel: 'region' });
+    expect(router.stats().warmups).toBe(0);
+    expect(router.ranking(usd).map((x) => x.gateway)).toEqual(['B', 'A']);
+    // at home the region's rates put A first, in USD too
+    expect(router.recommend({ ...DOM, currency: 'USD' })).toMatchObject({ gateway: 'A', segmentLevel: 'region' });
+    // an order of unknown region has no cross-currency level: nothing in USD, the cheapest
+    expect(router.recommend({ brand: 'visa', currency: 'USD', amount: 5000 })).toMatchObject({ gateway: 'A', segmentLevel: 'none' });
+  });
+  it('warms gateways up per region, not per brand: a measured region needs no warm-up for a new brand', () => {
     const { router } = domesticStrongA({ explorationShare: 0.05, rng: () => 0.99 }); // the exploration coin never falls
     const r = router.recommend(XB('american-express'));
     expect(r).toMatchObject({ gateway: 'B', explored: false, segmentLevel: 'region+currency' });
@@ -154,7 +171,8 @@ describe('GatewayRouter', () => {
   });
 
   it('eliminates a gateway after consecutive technical failures and probes it after the cool-down', () => {
-    const { clock, router } = setup({ consecutiveFailures: 5, coolDownSeconds: 300 });
+    // the consecutive rule alone (the 3-of-5 window would open the breaker at the third)
+    const { clock, router } = setup({ consecutiveFailures: 5, coolDownSeconds: 300, technicalWindowAnswers: 0 });
     feed(router, 'A', 200, 0.9, T0, VISA_EUR);
     feed(router, 'B', 200, 0.8, T0, VISA_EUR);
     expect(router.recommend(VISA_EUR).gateway).toBe('A');
@@ -213,7 +231,7 @@ describe('GatewayRouter', () => {
   });
 
   it('interleaved non-technical outcomes reset the consecutive count', () => {
-    const { router } = setup({ consecutiveFailures: 3 });
+    const { router } = setup({ consecutiveFailures: 3, technicalWindowAnswers: 0 });
     feed(router, 'A', 50, 0.9, T0, VISA_EUR);
     feed(router, 'B', 50, 0.8, T0, VISA_EUR);
     const tech = { ...VISA_EUR, gateway: 'A', status: 'failure' as const, type: 'technical' as const, at: T0 };
@@ -225,6 +243,36 @@ describe('GatewayRouter', () => {
     expect(router.recommend(VISA_EUR).eliminated).toEqual([]);
     router.record(tech);
     expect(router.recommend(VISA_EUR).eliminated).toEqual(['A']);
+  });
+
+  it('eliminates a gateway in a partial outage: 3 technical failures among its last 5 answers, approvals between them', () => {
+    // Half the attempts time out: an approval now and then restarts the consecutive count, so five
+    // in a row may take an hour of failed attempts (the simulator's drift-outage, beta at 50 %).
+    const { router } = setup({ consecutiveFailures: 5 });
+    feed(router, 'A', 50, 0.9, T0, VISA_EUR);
+    feed(router, 'B', 50, 0.8, T0, VISA_EUR);
+    const tech = { ...VISA_EUR, gateway: 'A', status: 'failure' as const, type: 'technical' as const, code: 'TIMEOUT', at: T0 };
+    const ok = { ...VISA_EUR, gateway: 'A', status: 'success' as const, at: T0 };
+    router.record(tech);
+    router.record(ok);
+    router.record(tech);
+    expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'A', eliminated: [] }); // 2 of the last 5
+    router.record(ok);
+    router.record(ok);
+    router.record(ok);
+    router.record(tech);
+    expect(router.recommend(VISA_EUR).eliminated).toEqual([]); // the first two left the last five
+    router.record(ok);
+    router.record(tech);
+    router.record(tech);
+    expect(router.recommend(VISA_EUR)).toMatchObject({ gateway: 'B', eliminated: ['A'] }); // T S T T among the last 5
+    // with the window off only the consecutive rule is left: the same answers do not eliminate
+    const off = setup({ consecutiveFailures: 5, technicalWindowAnswers: 0 }).router;
+    feed(off, 'A', 50, 0.9, T0, VISA_EUR);
+    feed(off, 'B', 50, 0.8, T0, VISA_EUR);
+    for (const o of [tech, ok, tech, ok, ok, ok, tech, ok, tech, tech]) off.record(o);
+    expect(off.recommend(VISA_EUR).eliminated).toEqual([]);
+    expect(() => setup({ technicalWindowFailures: 1.5 })).toThrow(RangeError);
   });
 
   it('counts late outcomes in the bucket of their own timestamp while it is in the window', () => {
