@@ -15,7 +15,8 @@
 // each split by the stage of the answer the attempt followed (local = the device, network). It
 // also sums, over new payable cards, the acceptance lost against each segment's best gateway (the
 // failures routing alone could have avoided, in expectation). OUT.json (optional) gets the
-// orders (card ids, brand, country, hidden state; never a card number) and both arms' logs.
+// orders (card ids, brand, country, hidden state; never a card number) and both arms' logs;
+// bench/attempt-hours.ts reads it for the same figures hour by hour.
 import fs from 'node:fs';
 import { loadScenario } from '../tools/simulator/scenario.ts';
 import { simulate } from '../tools/simulator/simulate.ts';
