@@ -2,15 +2,19 @@
 // Fastify app with the service's ajv options and one route per measured path (POST /v1/auth, POST /v1/outcomes), validating the same
 // request schema and serialising the same response schema, answering a constant. No storage, no
 // key lookup, no logging: what the HTTP stack alone costs on this machine.
+// BENCH_BARE_BATCHED=1: with the service's onSend hook that writes a turn's answers together
+// (server/http/send-batching.ts), the bound for the service's own way of writing answers.
 // Prints "listening on <url>" on stdout.
 import Fastify from 'fastify';
 import * as S from '../../server/http/schemas.ts';
+import { sendAfterTurn } from '../../server/http/send-batching.ts';
 
 const app = Fastify({
   logger: false,
   bodyLimit: 64 * 1024,
   ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
 });
+if (process.env.BENCH_BARE_BATCHED === '1') app.addHook('onSend', sendAfterTurn);
 const answer = {
   decision: 'approve',
   reason: 'trust_ok',
