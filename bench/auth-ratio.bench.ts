@@ -159,8 +159,9 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         let bareRuns: LoadResult[];
         let svcRuns: LoadResult[];
         let cpu: SideBySide['cpu'];
+        let spill: SideBySide['spill'];
         try {
-          ({ bareRuns, svcRuns, cpu } = await alternatingRounds(ROUNDS, bare, svc, database, (urls, run, side) =>
+          ({ bareRuns, svcRuns, cpu, spill } = await alternatingRounds(ROUNDS, bare, svc, database, (urls, run, side) =>
             authLoad(urls, key, seconds / ROUNDS, run, side === 'svc' ? decisions : undefined),
           ));
         } finally {
@@ -179,7 +180,7 @@ export async function run(): Promise<{ title: string; markdown: string; summary:
         ]);
         const label = `${v.backend}, ${v.instances} instance${v.instances > 1 ? 's' : ''}, ${v.rows === 0 ? 'empty' : `${v.rows.toLocaleString('en')} restricted + history rows`}`;
         summary.push({ figure: `auth ratio to ${process.env.BENCH_BARE_BATCHED === '1' ? 'batched bare' : 'bare'} Fastify (${label})`, value: `${ratio.toFixed(2)} (${r.rps.toFixed(0)} vs ${bound.rps.toFixed(0)} req/s, p50 ${r.latency.median.toFixed(1)} ms, p99 ${r.latency.p99.toFixed(1)} ms)`, bound: `CPU per request: ${cpuCell(cpu, bareRuns, svcRuns)}` });
-        notes.push(`${label}: seeded in ${seedS.toFixed(1)} s; the (last) service process took ${startS.toFixed(1)} s from spawn to listening${firstDatasetS >= 1 ? `, then ${firstDatasetS.toFixed(0)} s to publish its first dataset (built after listening on a big store; the load starts after it)` : ''}; answers ${Object.entries(decisions).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+        notes.push(`${label}: seeded in ${seedS.toFixed(1)} s; the (last) service process took ${startS.toFixed(1)} s from spawn to listening${firstDatasetS >= 1 ? `, then ${firstDatasetS.toFixed(0)} s to publish its first dataset (built after listening on a big store; the load starts after it)` : ''}; answers ${Object.entries(decisions).map(([k, n]) => `${k} ${n}`).join(', ')}; CPU after its own rounds (counted on its side): service ${spill.svc.toFixed(0)} ms, bare ${spill.bare.toFixed(0)} ms`);
         if (database) await dropPgDatabase(v.database!, database);
       } catch (e) {
         // One variant failing (e.g. a service that does not start in time) is a figure too; the next runs.

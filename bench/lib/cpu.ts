@@ -91,7 +91,28 @@ export function cpuCell(cpu: { bare: number; svc: number }, bare: LoadResult[], 
 export interface SideBySide {
   bareRuns: LoadResult[];
   svcRuns: LoadResult[];
+  /** CPU ms of each side's processes over the whole alternation, its spill included. */
   cpu: { bare: number; svc: number };
+  /** CPU ms each side used while the other was loaded (work left over from its own round). */
+  spill: { bare: number; svc: number };
+}
+
+/**
+ * Waits until `list`'s processes have used under `busyMs` CPU ms in each of two `stepMs` steps
+ * in a row (at most `maxMs`): the work a round left behind (write-behind flushes, a dataset
+ * build, GC) runs before the other side's round starts, instead of slowing it.
+ */
+export async function settle(list: () => number[], stepMs = 100, busyMs = 10, maxMs = 15_000): Promise<void> {
+  const cpu = () => list().reduce((a, p) => a + processCpuMs(p), 0);
+  const t0 = performance.now();
+  let quiet = 0;
+  let last = cpu();
+  while (quiet < 2 && performance.now() - t0 < maxMs) {
+    await new Promise((r) => setTimeout(r, stepMs));
+    const now = cpu();
+    quiet = now - last < busyMs ? quiet + 1 : 0;
+    last = now;
+  }
 }
 
 /**
@@ -99,6 +120,11 @@ export interface SideBySide {
  * machine then hits both figures rather than one), with the CPU ms each side's processes used;
  * the service's child processes (dataset builds) and the PostgreSQL server's processes (when
  * `pgUrl` is set and it runs here; its backends of other databases not) count on the service's side.
+ * Each round starts once both sides are idle (`settle`), and each side's CPU is read over every
+ * round, its own and the other's: what a side's requests left to do after its round (the service's
+ * write-behind flushes and dataset builds) counts on its side and does not slow the other's round
+ * (before this, the service's leftovers ran during the bare route's rounds, uncounted, and made the
+ * bound look slower).
  * `load` gets the run label `bare<round>` / `svc<round>`.
  */
 export async function alternatingRounds(
@@ -109,17 +135,31 @@ export async function alternatingRounds(
   pgUrl: string | null,
   load: (urls: string[], run: string, side: 'bare' | 'svc') => Promise<LoadResult>,
 ): Promise<SideBySide> {
-  const out: SideBySide = { bareRuns: [], svcRuns: [], cpu: { bare: 0, svc: 0 } };
+  const out: SideBySide = { bareRuns: [], svcRuns: [], cpu: { bare: 0, svc: 0 }, spill: { bare: 0, svc: 0 } };
   // The service's build children count on its side (a child that exits within a round is missed).
   const db = pgUrl ? decodeURIComponent(new URL(pgUrl).pathname.slice(1)) : null;
   const svcPids = () => [...svc.pids, ...childPids(svc.pids), ...(db !== null ? (pgServerPids(db) ?? []) : [])];
-  for (let round = 0; round < rounds; round++) {
-    const b = await cpuDuring(() => bare.pids, () => load(bare.urls, `bare${round}`, 'bare'));
-    out.bareRuns.push(b.result);
-    out.cpu.bare += b.cpuMs;
-    const x = await cpuDuring(svcPids, () => load(svc.urls, `svc${round}`, 'svc'));
-    out.svcRuns.push(x.result);
-    out.cpu.svc += x.cpuMs;
+  const bothPids = () => [...bare.pids, ...svcPids()];
+  const round = async (side: 'bare' | 'svc', label: string): Promise<LoadResult> => {
+    await settle(bothPids);
+    const other = side === 'bare' ? svcPids : () => bare.pids;
+    const otherBefore = new Map(other().map((p) => [p, processCpuMs(p)]));
+    const own = await cpuDuring(side === 'bare' ? () => bare.pids : svcPids, () => load(side === 'bare' ? bare.urls : svc.urls, label, side));
+    let spill = 0;
+    for (const p of new Set([...otherBefore.keys(), ...other()])) spill += processCpuMs(p) - (otherBefore.get(p) ?? 0);
+    const o = side === 'bare' ? 'svc' : 'bare';
+    out.cpu[side] += own.cpuMs;
+    out.cpu[o] += spill;
+    out.spill[o] += spill;
+    return own.result;
+  };
+  for (let r = 0; r < rounds; r++) {
+    out.bareRuns.push(await round('bare', `bare${r}`));
+    out.svcRuns.push(await round('svc', `svc${r}`));
   }
+  // The service's last round's leftovers count too.
+  const tail = await cpuDuring(svcPids, () => settle(svcPids));
+  out.cpu.svc += tail.cpuMs;
+  out.spill.svc += tail.cpuMs;
   return out;
 }
