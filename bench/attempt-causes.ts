@@ -25,7 +25,8 @@ import { successRate } from '../tools/simulator/gateway.ts';
 import type { OrderResult } from '../tools/simulator/engine.ts';
 import type { Market } from '../tools/simulator/market.ts';
 
-const PAYABLE = new Set(['good', 'issuer_unavailable', 'low_balance', 'over_limit']);
+/** Hidden card states that can pay at some gateway (the acceptance lost is counted on these). */
+export const PAYABLE = new Set(['good', 'issuer_unavailable', 'low_balance', 'over_limit']);
 
 export function attemptCauses(market: Market, b: readonly OrderResult[]): { all: Map<string, number>; failed: Map<string, number>; expectedLoss: number } {
   const s = market.scenario;

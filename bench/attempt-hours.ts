@@ -11,8 +11,8 @@
 import fs from 'node:fs';
 import { loadScenario } from '../tools/simulator/scenario.ts';
 import { successRate } from '../tools/simulator/gateway.ts';
+import { PAYABLE } from './attempt-causes.ts';
 
-const PAYABLE = new Set(['good', 'issuer_unavailable', 'low_balance', 'over_limit']);
 
 interface Dump {
   orders: Array<{ id: string; t: number; cards: Array<{ id: string; brand: string; country: string; state: string }> }>;
