@@ -46,7 +46,7 @@ const FIRST = ['calm.json', 'drift-outage.json', 'fraud-wave.json', 'steady.json
  * relative place in the run (day 12 of 30 → day 1.6 of 4).
  */
 const STEADY_DAYS_DEFAULT = 4;
-function scaled(s: Scenario): { scenario: Scenario; note: string } {
+export function scaled(s: Scenario): { scenario: Scenario; note: string } {
   const env = Number(process.env.BENCH_SIM_STEADY_DAYS);
   const days = Number.isFinite(env) && env > 0 ? env : STEADY_DAYS_DEFAULT;
   if (s.name !== 'steady' || days * 24 >= s.durationHours) return { scenario: s, note: '' };
