@@ -1,6 +1,7 @@
 // Why arm B's gateway attempts fail (issue 11's attempt-success target; bench/REPORT.md). Not part
 // of `npm run bench`:
 //   nice -n 10 node --import tsx bench/attempt-causes.ts bench/scenarios/NAME.json [OUT.json]
+// (steady is scaled by BENCH_SIM_STEADY_DAYS as in the bench)
 // plays the scenario exactly as bench/simulator.bench.ts does (same simulate() call and target, so
 // the same seeded figures), prints the headline B − A figures, then every arm-B attempt by what
 // was known of the card before it and where it went, with the failures by response code:
@@ -24,6 +25,7 @@ import { startSimDevice } from '../tools/simulator/simulate-device.ts';
 import { successRate } from '../tools/simulator/gateway.ts';
 import type { OrderResult } from '../tools/simulator/engine.ts';
 import type { Market } from '../tools/simulator/market.ts';
+import { scaled } from './simulator.bench.ts';
 
 /** Hidden card states that can pay at some gateway (the acceptance lost is counted on these). */
 export const PAYABLE = new Set(['good', 'issuer_unavailable', 'low_balance', 'over_limit']);
@@ -70,7 +72,7 @@ export function attemptCauses(market: Market, b: readonly OrderResult[]): { all:
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const [file, out] = process.argv.slice(2);
   if (!file) throw new Error('usage: node --import tsx bench/attempt-causes.ts SCENARIO.json [OUT.json]');
-  const scenario = loadScenario(file);
+  const scenario = scaled(loadScenario(file)).scenario; // steady: BENCH_SIM_STEADY_DAYS, as the bench plays it
   const { report, market, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice, syncFollow: true } });
   const c = report.comparison;
   const pt = (x: { estimate: number; low: number; high: number }) => `${(x.estimate * 100).toFixed(2)} pt [${(x.low * 100).toFixed(2)}, ${(x.high * 100).toFixed(2)}]`;

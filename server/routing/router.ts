@@ -72,11 +72,6 @@ export interface RouterOptions {
    */
   explorationShare?: number;
   /**
-   * Success objective, with explorationShare above 0: also explore where the evidence is thin
-   * (posterior sampling; see recommend()). Default true; false = the flat share only.
-   */
-  directedExploration?: boolean;
-  /**
    * Default objective (a merchant's own setting overrides it per order, Segment.objective):
    * 'success' (default) or 'value' with valueBps as the margin.
    */
@@ -171,7 +166,6 @@ export interface RouterStats {
   explored: number;
   probes: number;
   warmups: number; // explored picks made to bring a gateway to minSamples in a segment
-  directed: number; // explored picks made because a posterior draw put a gateway ahead of the best
   avoided: number; // recommendations that skipped a gateway which had declined the card
   affinity: number; // recommendations of the gateway that approved the card last (Segment.prefer)
   segments: number; // segment keys currently tracked (all levels)
@@ -196,7 +190,6 @@ const DEFAULTS = {
   minSamples: 20,
   shrinkage: 50,
   explorationShare: 0.05,
-  directedExploration: true,
   tieTolerance: 0.001,
   successTieGap: 0.005,
   valueBps: 1500,
@@ -221,7 +214,6 @@ export class GatewayRouter {
   private readonly minSamples: number;
   private readonly shrinkage: number;
   private readonly explorationShare: number;
-  private readonly directedExploration: boolean;
   private readonly tieTolerance: number;
   private readonly successTieGap: number;
   private readonly valueBps: number;
@@ -241,7 +233,7 @@ export class GatewayRouter {
   private readonly cardAnswers = new Map<string, number>();
   private readonly cardMemorySeconds: number;
   private readonly cardMemoryMax: number;
-  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, repeats: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, directed: 0, avoided: 0, affinity: 0 };
+  private readonly counters = { recorded: 0, droppedStale: 0, droppedFuture: 0, repeats: 0, recommendations: 0, explored: 0, probes: 0, warmups: 0, avoided: 0, affinity: 0 };
 
   constructor(opts: RouterOptions = {}) {
     const o = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof DEFAULTS & RouterOptions;
@@ -271,8 +263,6 @@ export class GatewayRouter {
     if (!(Number.isFinite(o.shrinkage) && o.shrinkage >= 0)) throw new RangeError('router option shrinkage must be >= 0');
     this.shrinkage = o.shrinkage;
     this.explorationShare = o.explorationShare;
-    if (typeof o.directedExploration !== 'boolean') throw new RangeError('router option directedExploration must be a boolean');
-    this.directedExploration = o.directedExploration;
     this.tieTolerance = o.tieTolerance;
     this.valueBps = o.valueBps;
     this.successTieGap = o.successTieGap;
@@ -521,14 +511,6 @@ export class GatewayRouter {
         this.counters.warmups++;
         return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: g !== best.gateway || level === 'none', eliminated, segmentLevel: level };
       }
-      if (chosen && !chosen.smoothed && objective.kind === 'success' && this.directedExploration) {
-        const g = this.posteriorChallenger(chosen.all, best, chosen.level);
-        if (g !== null) {
-          this.counters.explored++;
-          this.counters.directed++;
-          return { gateway: g, successRate: byGateway.get(g)?.rate ?? null, explored: true, eliminated, segmentLevel: level };
-        }
-      }
       const others = available.filter((g) => g !== best.gateway);
       if (this.rng() < this.explorationShare) {
         // Exploration goes first to a gateway still short of minSamples in the warm-up segment.
@@ -539,43 +521,6 @@ export class GatewayRouter {
       }
     }
     return { gateway: best.gateway, successRate: best.rate, explored: false, eliminated, segmentLevel: level };
-  }
-
-  /**
-   * Directed exploration: one posterior draw per gateway with data at the ranking level (Thompson
-   * sampling; normal approximation around its shrunk rate, the variance of (s+1)/(n+2) over
-   * n + shrinkage outcomes, since the shrunk rate carries that many of its parent's as a prior —
-   * the coarsest level has no parent). The gateway whose draw is highest gets this order when it is
-   * not `best` and its draw beats best's by more than successTieGap; otherwise null. Why: the flat
-   * share spreads a few orders over every gateway and segment, too few to correct an estimate that
-   * started unlucky. In a calm simulation run the gateway best for domestic Visa (95 %) answered 14
-   * declines (05) on its 143 domestic cards of good standing (90 %), fell below the cheapest gateway (90 % in the
-   * market, 92 % measured), and from hour 14 to 48 got under 10 % of those orders, so its estimate
-   * never recovered (417 domestic Visa attempts at the weaker gateway, ~20 failures more than
-   * needed). A draw gives a gateway about the probability that it is in fact the better one: a
-   * stale, thin estimate a few points behind gets tried until its evidence settles it; one
-   * measured well below the best is hardly ever drawn ahead (84 % against 93 %, each on 50
-   * outcomes plus the prior of 50: about 2 % of draws). Bounded: a gateway's share is that probability, which shrinks as its outcomes
-   * accumulate; ties within successTieGap stay with the cheaper gateway.
-   */
-  private posteriorChallenger(all: readonly Candidate[], best: Candidate, level: SegmentLevel): string | null {
-    const prior = SHRINK_PARENT[SEGMENT_LEVELS.indexOf(level)] === null ? 0 : this.shrinkage;
-    let top: string | null = null;
-    let topDraw = -Infinity;
-    let bestDraw = -Infinity;
-    for (const c of all) {
-      if (c.rate === null || c.n === 0) continue;
-      const p = (c.s + 1) / (c.n + 2);
-      const draw = c.rate + Math.sqrt((p * (1 - p)) / (c.n + prior)) * this.normal();
-      if (c.gateway === best.gateway) bestDraw = draw;
-      if (draw > topDraw) [top, topDraw] = [c.gateway, draw];
-    }
-    return top !== null && top !== best.gateway && bestDraw > -Infinity && topDraw - bestDraw > this.successTieGap ? top : null;
-  }
-
-  /** A standard normal draw from the router's RNG (Box–Muller). */
-  private normal(): number {
-    return Math.sqrt(-2 * Math.log(1 - this.rng())) * Math.cos(2 * Math.PI * this.rng());
   }
 
   private leastSampled(cands: Candidate[], amount: number): string {
