@@ -11,6 +11,7 @@ import type { Scenario } from './scenario.ts';
 import { baselineGateway, baselineLabel, gatewayTable, type BaselineChoice, type GatewayExpectation } from './baseline.ts';
 import { ScheduledSyncPort, type LagStats, type SyncTickRecord } from './sim-clock.ts';
 import { UP_SYNC_SCHEDULE } from '../up/bridge-config.ts';
+import { OracleRoutingPort } from './oracle-port.ts';
 
 export type SimulationTarget =
   | { kind: 'self-contained'; verifier?: VerifierMode; startDevice?: SimDeviceStarter; syncSchedule?: string; /** the bridge's sync follower and the publisher's own schedule (default true) */ syncFollow?: boolean }
@@ -28,6 +29,11 @@ export interface SimulationOptions {
   onProgress?: (arm: 'A' | 'B', done: number, total: number) => void;
   /** Orders between two onProgress calls (default a tenth of the run). */
   progressEvery?: number;
+  /**
+   * Arm B's gateways chosen by an oracle that knows the scenario's acceptance table (oracle-port.ts):
+   * a reference for what routing could still add, not a measurement of Precheck's routing.
+   */
+  oracleRouting?: boolean;
 }
 
 export interface SimulationReport {
@@ -60,6 +66,8 @@ export interface SimulationReport {
   warnings: string[];
   /** Gateway attempts and successes per arm (where Precheck's routing sent the traffic). */
   gateways: { A: Record<string, { attempts: number; successes: number }>; B: Record<string, { attempts: number; successes: number }> };
+  /** With oracleRouting: Precheck's gateways the oracle kept and replaced; otherwise null. */
+  oracle: { kept: number; replaced: number } | null;
 }
 
 /**
@@ -130,10 +138,12 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
   let stats: BridgeClientStats | null = null;
   let targetLabel: string;
   let deviceLoop: SimulationReport['deviceLoop'] = null;
+  let oracle: OracleRoutingPort | null = null;
+  const routed = (port: PrecheckPort, startAt: number): PrecheckPort => (o.oracleRouting ? (oracle = new OracleRoutingPort(port, s, startAt)) : port);
   const t1 = Date.now();
   if (o.target.kind === 'in-process') {
     targetLabel = o.target.label ?? 'in-process';
-    b = await runArm(market, o.target.precheck, { onOrder: progress('B'), defaultGateway });
+    b = await runArm(market, routed(o.target.precheck, 0), { onOrder: progress('B'), defaultGateway });
   } else if (o.target.kind === 'self-contained') {
     const sc = await startSelfContained(s, { verifier: o.target.verifier, startDevice: o.target.startDevice, follow: o.target.syncFollow });
     const client = new BridgeClient({ bridgeUrl: sc.bridgeUrl, sendTimes: true });
@@ -146,7 +156,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
           : `self-contained (verifier device ${sc.device.id} on the HID cable; dataset published and synced on "${schedule}" in simulated time)`;
         const port = new ScheduledSyncPort(client, sc, schedule);
         await port.start();
-        b = await runArm(market, port, { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
+        b = await runArm(market, routed(port, startAt), { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
         await client.finish();
         await port.finish(startAt + Math.ceil(s.durationHours * 3600));
         deviceLoop = {
@@ -163,7 +173,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
         };
       } else {
         targetLabel = `self-contained (network stage; verifier ${sc.verifier})`;
-        b = await runArm(market, Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
+        b = await runArm(market, routed(Object.assign(client, { advanceTo: (t: number) => sc.clock.advanceTo(t) }), startAt), { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
         await client.finish();
       }
     } finally {
@@ -178,7 +188,8 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     const client = new BridgeClient({ bridgeUrl: t.bridgeUrl, token: t.bridgeToken ?? null, sendTimes: false });
     try {
       await client.health(); // fail fast, with one line, when the bridge is not there
-      b = await runArm(market, client, { orderIdPrefix: prefix, startAt: Math.floor(Date.now() / 1000), onOrder: progress('B'), defaultGateway });
+      const startAt = Math.floor(Date.now() / 1000);
+      b = await runArm(market, routed(client, startAt), { orderIdPrefix: prefix, startAt, onOrder: progress('B'), defaultGateway });
       await client.finish();
     } finally {
       await client.close();
@@ -201,7 +212,9 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     durationMs: { A: tA, B: tB },
     warnings: [],
     gateways: { A: gatewayUse(a), B: gatewayUse(b) },
+    oracle: oracle === null ? null : { ...(oracle as OracleRoutingPort).counts },
   };
+  if (o.oracleRouting) report.target += "; arm B's gateways chosen by an oracle that knows the scenario's acceptance table (a reference, not Precheck's routing)";
   report.warnings = warningsFor(report.arms.B, stats);
   return { report, market, a, b };
 }
