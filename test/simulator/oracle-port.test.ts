@@ -55,22 +55,30 @@ describe('routing oracle', () => {
     expect(await new OracleRoutingPort(new ScriptedPort(none), calm, START).verify(request(card('c', 'visa', 'US'), 1))).toEqual(none);
   });
 
-  it("keeps a card on the gateway that approved it, skips those that declined it, and passes every outcome on", async () => {
+  it("weighs a card's own answers as the market repeats them, and passes every outcome on", async () => {
     const inner = new ScriptedPort({ decision: 'approve', reason: 'x', promptCode: null, gateway: 'beta' });
-    const oracle = new OracleRoutingPort(inner, calm, START);
-    const returning = card('r', 'visa', 'US');
-    await oracle.report(outcome(returning, 'gamma', 'success'));
-    expect((await oracle.verify(request(returning, 2))).gateway).toBe('gamma');
+    const oracle = new OracleRoutingPort(inner, calm, START); // declinePersistence 0.7: 0.49 of an answer repeats
+    // approved at beta at home: 0.49 + 0.51 × 94 % = 96.9 % there, against alpha's 95 % for a new card
+    const home = card('h', 'visa', 'DE');
+    await oracle.report(outcome(home, 'beta', 'success'));
+    expect((await oracle.verify(request(home, 2))).gateway).toBe('beta');
+    // approved at gamma abroad: 0.49 + 0.51 × 80 % = 89.8 %, below beta's 93 %: moved
+    const abroad = card('a', 'visa', 'US');
+    await oracle.report(outcome(abroad, 'gamma', 'success'));
+    expect((await oracle.verify(request(abroad, 2))).gateway).toBe('beta');
+    // a 05 at beta abroad: 0.51 × 93 % there; alpha's 84 % next
     const declined = card('d', 'visa', 'US');
     await oracle.report(outcome(declined, 'beta', 'failure', 'soft'));
-    expect((await oracle.verify(request(declined, 2))).gateway).toBe('alpha'); // 84 % abroad, then gamma's 80 %
+    expect((await oracle.verify(request(declined, 2))).gateway).toBe('alpha');
+    // a timeout is the gateway's, not the card's
     const timedOut = card('t', 'visa', 'US');
-    await oracle.report(outcome(timedOut, 'beta', 'failure', 'technical')); // the gateway's failure, not the card's
+    await oracle.report(outcome(timedOut, 'beta', 'failure', 'technical'));
     expect((await oracle.verify(request(timedOut, 2))).gateway).toBe('beta');
-    await oracle.report(outcome(returning, 'gamma', 'failure', 'soft'));
-    expect((await oracle.verify(request(returning, 2))).gateway).toBe('beta'); // declined there since
-    expect(inner.reports).toHaveLength(4);
-    expect(oracle.counts).toEqual({ kept: 2, replaced: 2 });
+    // the latest answer counts: the card approved at beta at home, then a 05 there
+    await oracle.report(outcome(home, 'beta', 'failure', 'soft'));
+    expect((await oracle.verify(request(home, 2))).gateway).toBe('alpha');
+    expect(inner.reports).toHaveLength(5);
+    expect(oracle.counts).toEqual({ kept: 3, replaced: 2 });
   });
 
   it("follows the scenario's hours: outages and drift", async () => {
