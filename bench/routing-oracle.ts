@@ -2,9 +2,9 @@
 // part of `npm run bench`:
 //   nice -n 10 node --import tsx bench/routing-oracle.ts bench/scenarios/NAME.json
 // (steady is scaled by BENCH_SIM_STEADY_DAYS as in the bench) plays the scenario exactly as
-// bench/simulator.bench.ts does, with arm B's gateways chosen by an oracle that knows the
-// scenario's acceptance table (tools/simulator/oracle-port.ts); Precheck's decisions, prompts,
-// screening and learning are its own. Compare with the normal run of the same scenario.
+// bench/simulator.bench.ts does, with arm B's gateways chosen by an oracle that knows the market's
+// own model (tools/simulator/oracle-port.ts); Precheck's decisions, prompts, screening and learning
+// are its own. Compare with the normal run of the same scenario.
 import { loadScenario } from '../tools/simulator/scenario.ts';
 import { simulate } from '../tools/simulator/simulate.ts';
 import { startSimDevice } from '../tools/simulator/simulate-device.ts';

@@ -1,6 +1,6 @@
 // The routing oracle (bench/routing-oracle.ts): a decorator that keeps Precheck's answers and
-// replaces only their gateway with the scenario table's best for the card, the card's approving
-// gateway first and its decliners last.
+// replaces only their gateway with the one where the card's chance is highest in the market's own
+// model (the scenario's acceptance by segment and hour, the card's own answers repeating).
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

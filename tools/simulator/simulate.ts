@@ -30,7 +30,7 @@ export interface SimulationOptions {
   /** Orders between two onProgress calls (default a tenth of the run). */
   progressEvery?: number;
   /**
-   * Arm B's gateways chosen by an oracle that knows the scenario's acceptance table (oracle-port.ts):
+   * Arm B's gateways chosen by an oracle that knows the market's own model (oracle-port.ts):
    * a reference for what routing could still add, not a measurement of Precheck's routing.
    */
   oracleRouting?: boolean;
@@ -214,7 +214,7 @@ export async function simulate(o: SimulationOptions): Promise<SimulationRun> {
     gateways: { A: gatewayUse(a), B: gatewayUse(b) },
     oracle: oracle === null ? null : { ...(oracle as OracleRoutingPort).counts },
   };
-  if (o.oracleRouting) report.target += "; arm B's gateways chosen by an oracle that knows the scenario's acceptance table (a reference, not Precheck's routing)";
+  if (o.oracleRouting) report.target += "; arm B's gateways chosen by an oracle that knows the market's own model (a reference, not Precheck's routing)";
   report.warnings = warningsFor(report.arms.B, stats);
   return { report, market, a, b };
 }
