@@ -20,7 +20,7 @@
 // bench/attempt-hours.ts reads it for the same figures hour by hour.
 import fs from 'node:fs';
 import { loadScenario } from '../tools/simulator/scenario.ts';
-import { simulate } from '../tools/simulator/simulate.ts';
+import { simulate, type SimulationReport } from '../tools/simulator/simulate.ts';
 import { startSimDevice } from '../tools/simulator/simulate-device.ts';
 import { successRate } from '../tools/simulator/gateway.ts';
 import type { OrderResult } from '../tools/simulator/engine.ts';
@@ -69,17 +69,20 @@ export function attemptCauses(market: Market, b: readonly OrderResult[]): { all:
   return { all, failed, expectedLoss };
 }
 
+/** The run's B − A figures on one line (this tool's and bench/routing-oracle.ts's first line). */
+export function headline(report: SimulationReport): string {
+  const c = report.comparison;
+  const pt = (x: { estimate: number; low: number; high: number }) => `${(x.estimate * 100).toFixed(2)} pt [${(x.low * 100).toFixed(2)}, ${(x.high * 100).toFixed(2)}]`;
+  const { A, B } = report.arms;
+  return `conversion B − A ${pt(c.successRate)}; attempt success B − A ${pt(c.attemptSuccessRate)} (A ${(A.attemptSuccessRate * 100).toFixed(2)} % → B ${(B.attemptSuccessRate * 100).toFixed(2)} %); fees per paid order A ${(A.feesPerPaid / 100).toFixed(3)} → B ${(B.feesPerPaid / 100).toFixed(3)}; false declines ${B.falseDeclines}/${B.payableVerifies}; fraud paid ${B.fraudLetThrough}/${B.fraudOrders}`;
+}
+
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const [file, out] = process.argv.slice(2);
   if (!file) throw new Error('usage: node --import tsx bench/attempt-causes.ts SCENARIO.json [OUT.json]');
   const scenario = scaled(loadScenario(file)).scenario; // steady: BENCH_SIM_STEADY_DAYS, as the bench plays it
   const { report, market, a, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice, syncFollow: true } });
-  const c = report.comparison;
-  const pt = (x: { estimate: number; low: number; high: number }) => `${(x.estimate * 100).toFixed(2)} pt [${(x.low * 100).toFixed(2)}, ${(x.high * 100).toFixed(2)}]`;
-  const { A, B } = report.arms;
-  process.stdout.write(
-    `${scenario.name}: conversion B − A ${pt(c.successRate)}; attempt success B − A ${pt(c.attemptSuccessRate)} (A ${(A.attemptSuccessRate * 100).toFixed(2)} % → B ${(B.attemptSuccessRate * 100).toFixed(2)} %); fees per paid order A ${(A.feesPerPaid / 100).toFixed(3)} → B ${(B.feesPerPaid / 100).toFixed(3)}; false declines ${B.falseDeclines}/${B.payableVerifies}; fraud paid ${B.fraudLetThrough}/${B.fraudOrders}\n`,
-  );
+  process.stdout.write(`${scenario.name}: ${headline(report)}\n`);
   const { all, failed, expectedLoss } = attemptCauses(market, b);
   const rows = (m: Map<string, number>) => [...m].sort((x, y) => y[1] - x[1]).map(([k, v]) => `  ${k}: ${v}`).join('\n');
   process.stdout.write(`arm B attempts by cause and stage:\n${rows(all)}\nfailed, by code:\n${rows(failed)}\nexpected acceptance lost on new payable cards against each segment's best gateway: ${expectedLoss.toFixed(1)} attempts\n`);

@@ -8,17 +8,12 @@
 import { loadScenario } from '../tools/simulator/scenario.ts';
 import { simulate } from '../tools/simulator/simulate.ts';
 import { startSimDevice } from '../tools/simulator/simulate-device.ts';
-import { attemptCauses } from './attempt-causes.ts';
+import { attemptCauses, headline } from './attempt-causes.ts';
 import { scaled } from './simulator.bench.ts';
 
 const file = process.argv[2];
 if (!file) throw new Error('usage: node --import tsx bench/routing-oracle.ts SCENARIO.json');
 const scenario = scaled(loadScenario(file)).scenario;
 const { report: r, market, b } = await simulate({ scenario, target: { kind: 'self-contained', verifier: 'device', startDevice: startSimDevice, syncFollow: true }, oracleRouting: true });
-const c = r.comparison;
-const pt = (x: { estimate: number; low: number; high: number }) => `${(x.estimate * 100).toFixed(2)} pt [${(x.low * 100).toFixed(2)}, ${(x.high * 100).toFixed(2)}]`;
-const { A, B } = r.arms;
-process.stdout.write(
-  `${scenario.name} with the oracle's gateways: conversion B − A ${pt(c.successRate)}; attempt success B − A ${pt(c.attemptSuccessRate)} (A ${(A.attemptSuccessRate * 100).toFixed(2)} % → B ${(B.attemptSuccessRate * 100).toFixed(2)} %); fees per paid order A ${(A.feesPerPaid / 100).toFixed(3)} → B ${(B.feesPerPaid / 100).toFixed(3)}; false declines ${B.falseDeclines}/${B.payableVerifies}; fraud paid ${B.fraudLetThrough}/${B.fraudOrders}; Precheck's gateway kept ${r.oracle?.kept}, replaced ${r.oracle?.replaced}\n`,
-);
+process.stdout.write(`${scenario.name} with the oracle's gateways: ${headline(r)}; Precheck's gateway kept ${r.oracle?.kept}, replaced ${r.oracle?.replaced}\n`);
 process.stdout.write(`expected acceptance lost on new payable cards against each segment's best gateway: ${attemptCauses(market, b).expectedLoss.toFixed(1)} attempts\n`);
